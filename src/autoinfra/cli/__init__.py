@@ -1,0 +1,1 @@
+"""The command line: ``autoinfra`` and its subcommands (Typer + Rich)."""

@@ -1,0 +1,71 @@
+"""Entry point of the ``autoinfra`` command.
+
+Each subcommand lives in its own module and imports its heavy parts inside the command body, so
+``autoinfra --help`` answers at once. Any ``AutoinfraError`` becomes one red line on stderr and
+exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from autoinfra import __version__
+from autoinfra.cli import experiment as experiment_cmd
+from autoinfra.cli import simulate as simulate_cmd
+from autoinfra.cli import trace as trace_cmd
+from autoinfra.cli import train as train_cmd
+from autoinfra.core.errors import AutoinfraError
+
+typer_app = typer.Typer(
+    name="autoinfra",
+    help=(
+        "Autonomous agents for compute-cluster operations, evaluated on real Google cluster "
+        "traces.\n\nStart with `autoinfra experiment --quick`, or `autoinfra trace info` to see "
+        "the shipped trace slice."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+typer_app.add_typer(trace_cmd.app, name="trace")
+typer_app.command("simulate")(simulate_cmd.simulate)
+typer_app.command("experiment")(experiment_cmd.experiment)
+typer_app.command("train")(train_cmd.train)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"autoinfra {__version__}")
+        raise typer.Exit()
+
+
+@typer_app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Autonomous agents for compute-cluster operations."""
+
+
+def app() -> None:
+    """Console-script entry: run Typer, turning our own errors into clean one-line failures."""
+    try:
+        typer_app(standalone_mode=False)
+    except AutoinfraError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
