@@ -1,35 +1,45 @@
 # Two commands do all the set-up themselves on a fresh machine:
-#   make experiment   runs the main job on the shipped trace slice
-#   make test         runs lint, types, layering contracts and the test suite
+#   make experiment   runs the main job (autoinfra experiment) on the shipped trace slice
+#   make test         runs lint, types, layering contracts and the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/experiment
-STAMP  := $(VENV)/.installed
+ARGS   ?=
 
-.PHONY: experiment simulate test lint install clean
+.PHONY: experiment simulate test lint install install-dev clean
 
-$(STAMP): pyproject.toml
+# The main job needs only the light core.
+$(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e .
+	touch $@
 
-install: $(STAMP)
+# Tests need every extra. torch goes first as the pinned CPU build: otherwise stable-baselines3
+# pulls a multi-GB CUDA build of torch.
+$(VENV)/.dev: $(VENV)/.core
+	$(BIN)/pip install --quiet 'torch==2.13.0'
+	$(BIN)/pip install --quiet -e '.[dev,rl,ray]'
+	touch $@
 
-experiment: $(STAMP)
-	$(BIN)/autoinfra experiment --out $(OUT)
+install: $(VENV)/.core
+install-dev: $(VENV)/.dev
 
-simulate: $(STAMP)
-	$(BIN)/autoinfra simulate --out out/simulate
+experiment: $(VENV)/.core
+	$(BIN)/autoinfra experiment --out $(OUT) $(ARGS)
 
-lint: $(STAMP)
+simulate: $(VENV)/.core
+	$(BIN)/autoinfra simulate --out out/simulate $(ARGS)
+
+lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# pytest exits 5 when it collects no test; make treats any non-zero exit as failure.
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) out .autoinfra-cache
+	rm -rf $(VENV) out

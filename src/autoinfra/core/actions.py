@@ -16,7 +16,10 @@ from autoinfra.core.errors import ConfigError
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Action:
-    """Base of all actions. ``target`` is ``"machine:<slot>"``, ``"service:<idx>"`` or ``"rack:<idx>"``."""
+    """Base of all actions.
+
+    ``target`` is ``"machine:<slot>"``, ``"service:<idx>"`` or ``"rack:<idx>"``.
+    """
 
     kind: ClassVar[str] = "action"
     # which field names the target, and what kind of thing it is ("machine", "service", "rack")

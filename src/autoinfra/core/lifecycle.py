@@ -69,7 +69,8 @@ class ActionRecord:
 
     def move(self, to: ActionStatus, *, at_s: float, by: str, why: str) -> None:
         if not self.history:
-            self.history.append(Transition(ActionStatus.PROPOSED, at_s, self.proposed_by, "proposed"))
+            first = Transition(ActionStatus.PROPOSED, at_s, self.proposed_by, "proposed")
+            self.history.append(first)
         current = self.status
         if to not in TRANSITIONS[current]:
             raise IllegalTransition(
