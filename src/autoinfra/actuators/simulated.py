@@ -1,0 +1,217 @@
+"""Acting on the simulator as a cluster API would: after a latency, idempotently, outcomes polled.
+
+``SimulatedActuator`` stands where a Kubernetes or cloud client would stand. It models three
+things a real control plane does and a direct function call would hide:
+
+- **API latency** (``latency_s``, default 1.5 s): the time from the executor's request to the
+  change in the cluster: an API round trip plus the controller reacting to it, about 1-2 s in a
+  Kubernetes control plane. This is our assumption, not a published figure. The change is applied
+  at the first ``poll`` at or after ``submit time + latency_s``; the harness polls once per
+  simulator tick, so the delay is effectively rounded up to the tick.
+- **Idempotency by request id**: submitting an id again does nothing, so a retried request cannot
+  power a machine off twice.
+- **Eventual outcomes**: ``submit`` never raises for a refused action. The mutator's
+  ``SimulationError`` comes back from ``poll`` as a failed outcome, and an action that was applied
+  succeeds only once the world shows its effect (a machine powered on is ON after its boot delay,
+  a drained machine is empty), or fails after ``outcome_timeout_s``.
+
+Mapping of actions to the simulator's mutators (``by`` is the request id, so the fault timeline
+records which action mitigated a fault):
+
+=====================  ==========================================  ==============================
+action                 mutator(s)                                  succeeds when
+=====================  ==========================================  ==============================
+ScaleService           set_service_replicas(current + delta)       applied
+SetMachinePower(on)    power_on                                    machine is ON
+SetMachinePower(off)   power_off                                   machine is OFF
+DrainMachine           drain                                       machine has no tasks
+EvictTasks             evict_stranded, then cordon (best effort)   machine has no tasks
+KillProcess            kill_rogue                                  applied
+IsolateMachine         isolate                                     machine has no tasks
+Reroute                reroute                                     applied
+=====================  ==========================================  ==============================
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from autoinfra.core.actions import (
+    Action,
+    DrainMachine,
+    EvictTasks,
+    IsolateMachine,
+    KillProcess,
+    Reroute,
+    ScaleService,
+    SetMachinePower,
+)
+from autoinfra.core.errors import ActionError, SimulationError
+from autoinfra.core.observation import MachineState, Observation
+from autoinfra.core.proposal import Outcome
+
+__all__ = ["SimBackend", "SimulatedActuator"]
+
+
+class SimBackend(Protocol):
+    """The part of the simulator's surface an actuator uses (``autoinfra.sim.Simulator``)."""
+
+    @property
+    def now_s(self) -> float: ...
+
+    def observe(self) -> Observation: ...
+
+    def set_service_replicas(self, service: int, replicas: int, by: str) -> None: ...
+    def power_on(self, machine: int, by: str) -> None: ...
+    def power_off(self, machine: int, by: str) -> None: ...
+    def cordon(self, machine: int, schedulable: bool, by: str) -> None: ...
+    def drain(self, machine: int, by: str) -> None: ...
+    def evict_stranded(self, machine: int, by: str) -> None: ...
+    def kill_rogue(self, machine: int, by: str) -> None: ...
+    def isolate(self, machine: int, by: str) -> None: ...
+    def reroute(self, rack: int, away_from_link: int, by: str) -> None: ...
+    def machine_state(self, machine: int) -> MachineState: ...
+    def machine_task_count(self, machine: int) -> int: ...
+
+
+# a check of the world after the action was applied: True done, False failed, None not yet
+Check = Callable[["SimBackend"], "tuple[bool | None, str]"]
+
+
+@dataclass(slots=True)
+class _Request:
+    action: Action
+    submitted_s: float
+    apply_at_s: float
+    applied_s: float | None = None
+    check: Check | None = None
+
+
+class SimulatedActuator:
+    """``Actuator`` over a simulator. See the module docstring for what it models."""
+
+    def __init__(
+        self,
+        sim: SimBackend,
+        *,
+        latency_s: float = 1.5,
+        outcome_timeout_s: float = 900.0,
+    ) -> None:
+        if latency_s < 0 or outcome_timeout_s <= 0:
+            raise ActionError(
+                f"latency_s must be >= 0 and outcome_timeout_s > 0, got {latency_s}, "
+                f"{outcome_timeout_s}"
+            )
+        self.sim = sim
+        self.latency_s = latency_s
+        # a boot is 3-4 min on a public cloud (Cluster Autoscaler FAQ); 15 min covers it
+        self.outcome_timeout_s = outcome_timeout_s
+        self._requests: dict[str, _Request] = {}
+        self._open: list[str] = []  # ids without an outcome yet, in submission order
+        self.applied: list[tuple[float, str, Action]] = []  # what reached the world, for tests
+        self._obs: Observation | None = None
+
+    def submit(self, request_id: str, action: Action) -> None:
+        if request_id in self._requests:
+            return  # idempotent: the same request id is one request
+        now = float(self.sim.now_s)
+        self._requests[request_id] = _Request(action, now, now + self.latency_s)
+        self._open.append(request_id)
+
+    def poll(self) -> list[Outcome]:
+        now = float(self.sim.now_s)
+        self._obs = None  # one snapshot per poll, built only if a scaling step needs it
+        outcomes: list[Outcome] = []
+        still_open: list[str] = []
+        for rid in self._open:
+            req = self._requests[rid]
+            if req.applied_s is None:
+                if now + 1e-9 < req.apply_at_s:
+                    still_open.append(rid)
+                    continue
+                try:
+                    req.check = self._apply(rid, req.action)
+                except SimulationError as exc:
+                    outcomes.append(Outcome(rid, False, now, f"refused by the cluster: {exc}"))
+                    continue
+                req.applied_s = now
+                self.applied.append((now, rid, req.action))
+            done, detail = req.check(self.sim) if req.check is not None else (True, "applied")
+            if done is None and now - req.submitted_s >= self.outcome_timeout_s:
+                done, detail = False, f"no effect after {self.outcome_timeout_s:g} s: {detail}"
+            if done is None:
+                still_open.append(rid)
+            else:
+                outcomes.append(Outcome(rid, done, now, detail))
+        self._open = still_open
+        return outcomes
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._open)
+
+    # -- the mapping -----------------------------------------------------------------------------
+    def _apply(self, rid: str, action: Action) -> Check | None:
+        sim = self.sim
+        if isinstance(action, ScaleService):
+            if self._obs is None:
+                self._obs = sim.observe()
+            obs = self._obs
+            if not 0 <= action.service < obs.service_replicas.shape[0]:
+                raise SimulationError(f"no service {action.service}")
+            replicas = int(obs.service_replicas[action.service]) + action.delta_replicas
+            sim.set_service_replicas(action.service, max(0, replicas), rid)
+            self._obs = None  # the next step on this service must see this one
+            return None
+        if isinstance(action, SetMachinePower):
+            m = action.machine
+            if action.on:
+                sim.power_on(m, rid)
+                return _state_is(m, MachineState.ON)
+            sim.power_off(m, rid)
+            return _state_is(m, MachineState.OFF)
+        if isinstance(action, DrainMachine):
+            sim.drain(action.machine, rid)
+            return _empty(action.machine)
+        if isinstance(action, EvictTasks):
+            sim.evict_stranded(action.machine, rid)
+            # nothing should be placed on a lost machine until someone has looked at it; the tasks
+            # are resubmitted either way, and a failed machine may refuse the cordon
+            with contextlib.suppress(SimulationError):
+                sim.cordon(action.machine, False, rid)
+            return _empty(action.machine)
+        if isinstance(action, KillProcess):
+            sim.kill_rogue(action.machine, rid)
+            return None
+        if isinstance(action, IsolateMachine):
+            sim.isolate(action.machine, rid)
+            return _empty(action.machine)
+        if isinstance(action, Reroute):
+            sim.reroute(action.rack, action.away_from_link, rid)
+            return None
+        raise SimulationError(f"the simulated actuator has no mapping for {action.kind!r}")
+
+
+def _state_is(machine: int, want: MachineState) -> Check:
+    def check(sim: SimBackend) -> tuple[bool | None, str]:
+        state = MachineState(int(sim.machine_state(machine)))
+        if state == want:
+            return True, f"machine:{machine} is {want.name}"
+        if state == MachineState.FAILED:
+            return False, f"machine:{machine} FAILED while waiting for {want.name}"
+        return None, f"machine:{machine} is {state.name}, waiting for {want.name}"
+
+    return check
+
+
+def _empty(machine: int) -> Check:
+    def check(sim: SimBackend) -> tuple[bool | None, str]:
+        n = int(sim.machine_task_count(machine))
+        if n == 0:
+            return True, f"machine:{machine} has no tasks"
+        return None, f"machine:{machine} still has {n} tasks"
+
+    return check

@@ -1,0 +1,362 @@
+"""The runtime: drives agents on a clock and carries their proposals through the whole loop.
+
+One ``tick()`` (called by the harness after every simulator step, or by a timer in live mode):
+
+1. **run** the agents whose period is due (each has its own ``period_s``; an agent never runs
+   twice within its period); report new incident findings through ``on_finding``;
+2. **scope**: refuse proposals outside their agent's identity scope (PermissionDenied, audited);
+   drop proposals identical to an action already in flight (the actuator is busy with it);
+3. **arbitrate** between agents (the arbiter says why each loser lost);
+4. **review** each winner at the gate: approve, escalate to the approval queue, or reject; then take
+   the queue's answers;
+5. **execute**: the executor (this runtime, nobody else) submits approved actions to the actuator;
+6. **poll** outcomes, move the records, feed outcomes back to the agents (``Agent.learn``) and
+   into the feedback store.
+
+Every step is written to the audit log and every action has an :class:`ActionRecord` whose history
+is the lifecycle of ``core.lifecycle``; ``records`` returns them all for metrics and reports.
+Proposals that will never be executed (refused, lost, rejected) are fed back to their agent as
+failed outcomes whose detail says why, so every proposal ends in exactly one outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from autoinfra.agents.base import Agent, AgentTickResult
+from autoinfra.agents.feedback import FeedbackEntry, FeedbackStore, observation_summary
+from autoinfra.core.actions import Action, action_to_dict
+from autoinfra.core.clock import Clock
+from autoinfra.core.errors import ConfigError, PermissionDenied
+from autoinfra.core.lifecycle import ActionRecord, ActionStatus
+from autoinfra.core.observation import Observation
+from autoinfra.core.proposal import Decision, Finding, Outcome, Proposal
+from autoinfra.core.protocols import Actuator, Arbiter, Gate
+from autoinfra.oversight.approval import Answer
+from autoinfra.security.audit import AuditLog
+
+__all__ = ["INCIDENT_KINDS", "Runtime", "RuntimeSettings", "RuntimeTick"]
+
+S = ActionStatus
+
+# findings that claim something is wrong right now; the harness turns them into detections of
+# faults (forecasts and risk predictions are not claims of a fault and would count as false alarms)
+INCIDENT_KINDS: frozenset[str] = frozenset(
+    {"machine_down", "cpu_hog", "link_congested", "intrusion"}
+)
+
+
+@runtime_checkable
+class AnsweringGate(Protocol):
+    """A gate with an approval queue whose answers the runtime collects every tick."""
+
+    def answers(self, now_s: float) -> list[Answer]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    # finding kinds passed to on_finding (None: every kind)
+    report_finding_kinds: frozenset[str] | None = INCIDENT_KINDS
+    # audit ticks that found and proposed nothing (off: long runs would be mostly "nothing")
+    audit_quiet_ticks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeTick:
+    """What one runtime tick did (for the harness, benchmarks and tests)."""
+
+    at_s: float
+    ran: tuple[str, ...]
+    results: tuple[AgentTickResult, ...]
+    submitted: tuple[str, ...]
+    outcomes: tuple[Outcome, ...]
+
+
+@dataclass(slots=True)
+class _Meta:
+    proposal: Proposal
+    before: dict[str, float]
+
+
+class Runtime:
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        *,
+        clock: Clock,
+        actuator: Actuator,
+        arbiter: Arbiter | None = None,
+        gate: Gate | None = None,
+        audit: AuditLog | None = None,
+        on_finding: Callable[[str, Finding], None] | None = None,
+        feedback: FeedbackStore | None = None,
+        settings: RuntimeSettings | None = None,
+    ) -> None:
+        ids = [a.agent_id for a in agents]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"agent ids must be unique, got {ids}", field="agents")
+        self.agents = list(agents)
+        self.clock = clock
+        self.actuator = actuator
+        self.arbiter = arbiter
+        self.gate = gate
+        self.audit = audit if audit is not None else AuditLog()
+        self.on_finding = on_finding
+        self.feedback = feedback if feedback is not None else FeedbackStore()
+        self.settings = settings or RuntimeSettings()
+        self._by_id = {a.agent_id: a for a in self.agents}
+        self._next_due: dict[str, float] = {}
+        self._seen_findings: dict[str, set[tuple[str, str]]] = {}
+        self._records: dict[str, ActionRecord] = {}
+        self._meta: dict[str, _Meta] = {}
+        self._in_flight: dict[Action, str] = {}
+        self._to_submit: list[str] = []
+        self._latest: Observation | None = None
+        self.ticks = 0
+
+    @property
+    def records(self) -> list[ActionRecord]:
+        return list(self._records.values())
+
+    def record(self, request_id: str) -> ActionRecord:
+        return self._records[request_id]
+
+    # -- the loop --------------------------------------------------------------------------------
+    def tick(self) -> RuntimeTick:
+        now = self.clock.now_s()
+        self.ticks += 1
+        results = self._run_due(now)
+        candidates = self._admit(results, now)
+        for p in self._arbitrate(candidates, now):
+            self._review(p, now)
+        self._take_answers(now)
+        submitted = self._execute(now)
+        outcomes = self._poll(now)
+        return RuntimeTick(
+            now, tuple(r.agent_id for r in results), tuple(results), submitted, tuple(outcomes)
+        )
+
+    def _run_due(self, now: float) -> list[AgentTickResult]:
+        results = []
+        for agent in self.agents:
+            due = self._next_due.get(agent.agent_id, now)
+            if now + 1e-9 < due:
+                continue
+            result = agent.tick(now)
+            self._next_due[agent.agent_id] = now + agent.period_s
+            results.append(result)
+            self._latest = result.observation
+            self._report_findings(agent.agent_id, result.findings)
+            if result.findings or result.proposals or self.settings.audit_quiet_ticks:
+                self.audit.append(
+                    "tick",
+                    actor=agent.agent_id,
+                    at_s=now,
+                    data={
+                        "observation_s": result.observation.time_s,
+                        "findings": [
+                            {"kind": f.kind, "target": f.target, "severity": round(f.severity, 4)}
+                            for f in result.findings
+                        ],
+                        "proposals": [p.request_id for p in result.proposals],
+                    },
+                )
+        return results
+
+    def _report_findings(self, agent_id: str, findings: Sequence[Finding]) -> None:
+        # report a condition when it appears, not again on every tick while it lasts
+        current = {(f.kind, f.target) for f in findings}
+        previous = self._seen_findings.get(agent_id, set())
+        self._seen_findings[agent_id] = current
+        if self.on_finding is None:
+            return
+        kinds = self.settings.report_finding_kinds
+        reported: set[tuple[str, str]] = set()
+        for f in findings:
+            key = (f.kind, f.target)
+            if key in previous or key in reported or (kinds is not None and f.kind not in kinds):
+                continue
+            reported.add(key)
+            self.on_finding(agent_id, f)
+
+    def _admit(self, results: Sequence[AgentTickResult], now: float) -> list[Proposal]:
+        admitted: list[Proposal] = []
+        for result in results:
+            agent = self._by_id[result.agent_id]
+            for p in result.proposals:
+                rid = p.request_id
+                if rid in self._records:
+                    continue  # a replayed id is the same request
+                busy = self._in_flight.get(p.action)
+                if busy is not None:
+                    agent.forget([rid])
+                    self.audit.append(
+                        "duplicate",
+                        actor=agent.agent_id,
+                        at_s=now,
+                        data={"request_id": rid, "in_flight": busy},
+                    )
+                    continue
+                record = ActionRecord(rid, p.action, agent.agent_id)
+                self._records[rid] = record
+                self._meta[rid] = _Meta(p, self._summary(result.observation))
+                self.audit.append(
+                    "proposed",
+                    actor=agent.agent_id,
+                    at_s=now,
+                    data={
+                        "request_id": rid,
+                        "action": action_to_dict(p.action),
+                        "priority": p.priority,
+                        "confidence": p.confidence,
+                        "reason": p.justification.reason,
+                        "inputs": p.justification.inputs,
+                        "expected_effect": p.justification.expected_effect,
+                        "findings": [f"{f.kind}@{f.target}" for f in p.findings],
+                    },
+                )
+                try:
+                    agent.identity.check(p.action)
+                except PermissionDenied as exc:
+                    self._close(rid, S.REJECTED, now, "security", f"permission denied: {exc}")
+                    continue
+                self._in_flight[p.action] = rid
+                admitted.append(p)
+        return admitted
+
+    def _arbitrate(self, proposals: list[Proposal], now: float) -> list[Proposal]:
+        if self.arbiter is None or len(proposals) == 0:
+            return proposals
+        winners = self.arbiter.arbitrate(proposals)
+        won = {p.request_id for p in winners}
+        rulings: dict[str, str] = getattr(self.arbiter, "rulings", {})
+        for p in proposals:
+            if p.request_id not in won:
+                why = rulings.get(p.request_id, "lost arbitration")
+                self._close(p.request_id, S.REJECTED, now, "arbiter", why)
+        return winners
+
+    def _review(self, p: Proposal, now: float) -> None:
+        rid = p.request_id
+        if self.gate is None:
+            self._move(rid, S.APPROVED, now, "gate", "no gate configured")
+            self._to_submit.append(rid)
+            return
+        verdict = self.gate.review(p)
+        self.audit.append(
+            "verdict",
+            actor="gate",
+            at_s=now,
+            data={
+                "request_id": rid,
+                "decision": verdict.decision.value,
+                "risk": verdict.risk,
+                "reason": verdict.reason,
+            },
+        )
+        if verdict.decision == Decision.APPROVE:
+            self._move(rid, S.APPROVED, now, "gate", verdict.reason)
+            self._to_submit.append(rid)
+        elif verdict.decision == Decision.ESCALATE:
+            self._move(rid, S.AWAITING_APPROVAL, now, "gate", verdict.reason)
+        else:
+            self._close(rid, S.REJECTED, now, "gate", verdict.reason)
+
+    def _take_answers(self, now: float) -> None:
+        if not isinstance(self.gate, AnsweringGate):
+            return
+        for answer in self.gate.answers(now):
+            rec = self._records.get(answer.request_id)
+            if rec is None or rec.status != S.AWAITING_APPROVAL:
+                continue  # an answer for a request this runtime does not hold
+            self.audit.append(
+                "answer",
+                actor=answer.by,
+                at_s=now,
+                data={
+                    "request_id": answer.request_id,
+                    "approved": answer.approved,
+                    "why": answer.why,
+                },
+            )
+            if answer.approved:
+                self._move(answer.request_id, S.APPROVED, now, answer.by, answer.why)
+                self._to_submit.append(answer.request_id)
+            else:
+                self._close(answer.request_id, S.REJECTED, now, answer.by, answer.why)
+
+    def _execute(self, now: float) -> tuple[str, ...]:
+        submitted = []
+        for rid in self._to_submit:
+            rec = self._records[rid]
+            self.actuator.submit(rid, rec.action)
+            self._move(rid, S.SUBMITTED, now, "executor", "submitted to the actuator")
+            self.audit.append(
+                "submitted",
+                actor="executor",
+                at_s=now,
+                data={"request_id": rid, "action": action_to_dict(rec.action)},
+            )
+            submitted.append(rid)
+        self._to_submit = []
+        return tuple(submitted)
+
+    def _poll(self, now: float) -> list[Outcome]:
+        outcomes = [o for o in self.actuator.poll() if o.request_id in self._records]
+        for o in outcomes:
+            rec = self._records[o.request_id]
+            if rec.status != S.SUBMITTED:
+                continue
+            status = S.SUCCEEDED if o.succeeded else S.FAILED
+            self._close(o.request_id, status, o.at_s, "executor", o.detail or status.value, o)
+        return outcomes
+
+    # -- record keeping --------------------------------------------------------------------------
+    def _move(self, rid: str, to: ActionStatus, at_s: float, by: str, why: str) -> None:
+        self._records[rid].move(to, at_s=at_s, by=by, why=why)
+
+    def _close(
+        self,
+        rid: str,
+        to: ActionStatus,
+        at_s: float,
+        by: str,
+        why: str,
+        outcome: Outcome | None = None,
+    ) -> None:
+        """Move a record to a final status, audit it, feed it back to the agent and the store."""
+        self._move(rid, to, at_s, by, why)
+        rec = self._records[rid]
+        meta = self._meta.pop(rid)
+        if self._in_flight.get(rec.action) == rid:
+            del self._in_flight[rec.action]
+        event = "outcome" if outcome is not None else ("denied" if by == "security" else "rejected")
+        self.audit.append(
+            event, actor=by, at_s=at_s, data={"request_id": rid, "status": to.value, "why": why}
+        )
+        fed_back = outcome or Outcome(rid, False, at_s, f"not executed ({by}): {why}")
+        agent = self._by_id.get(rec.proposed_by)
+        if agent is not None:
+            agent.learn([fed_back])
+        after = self._summary(self._latest) if outcome is not None else {}
+        self.feedback.append(
+            FeedbackEntry(
+                request_id=rid,
+                agent=rec.proposed_by,
+                action=action_to_dict(rec.action),
+                proposed_at_s=rec.history[0].at_s,
+                verdict=to.value,
+                verdict_by=by,
+                why=why,
+                succeeded=outcome.succeeded if outcome is not None else None,
+                outcome_at_s=outcome.at_s if outcome is not None else None,
+                effect={k: after[k] - v for k, v in meta.before.items() if k in after},
+                confidence=meta.proposal.confidence,
+            )
+        )
+
+    @staticmethod
+    def _summary(obs: Observation | None) -> dict[str, float]:
+        return observation_summary(obs) if obs is not None else {}

@@ -1,0 +1,141 @@
+"""Settling conflicts between agents' proposals by priority, and saying why each loser lost.
+
+Two kinds of conflict are settled here (paper section 5.5, "coordinate actions"):
+
+1. **Same target.** Two proposals on one target (``machine:3``, ``service:7``, ``rack:2``) cannot
+   both be right: a drain and a power-off of the same machine, a scale-up and a scale-down of the
+   same service. The higher priority wins (then higher confidence, then agent name, so ties are
+   settled the same way on every run). A winner also *holds* its target for ``hold_s`` seconds,
+   so a lower-priority agent cannot undo it on its next tick (energy powering off the machine that
+   healing drained a minute ago); a higher-priority agent may still take a held target.
+2. **Capacity.** Energy wants capacity gone (power off, drain to consolidate) while a
+   higher-priority agent in the same batch needs capacity (scale up, power on, evict stranded tasks
+   that must be placed again). The capacity-reducing proposal loses.
+
+The runtime copies each loser's ruling (``rulings[request_id]``) into its action record, so the
+audit log and the reports show why it did not happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from autoinfra.core.actions import (
+    Action,
+    DrainMachine,
+    EvictTasks,
+    ScaleService,
+    SetMachinePower,
+)
+from autoinfra.core.clock import Clock
+from autoinfra.core.proposal import Proposal
+
+__all__ = ["ArbiterSettings", "PriorityArbiter", "needs_capacity", "reduces_capacity"]
+
+
+def needs_capacity(action: Action) -> bool:
+    """True when carrying the action out needs free capacity (or asks for more of it)."""
+    if isinstance(action, ScaleService):
+        return action.delta_replicas > 0
+    if isinstance(action, SetMachinePower):
+        return action.on
+    return isinstance(action, EvictTasks)
+
+
+def reduces_capacity(action: Action) -> bool:
+    """True when the action takes schedulable capacity away on purpose (not as a repair)."""
+    if isinstance(action, SetMachinePower):
+        return not action.on
+    return isinstance(action, DrainMachine)
+
+
+@dataclass(frozen=True, slots=True)
+class ArbiterSettings:
+    hold_s: float = 120.0  # how long a winner keeps its target from lower-priority agents
+    capacity_conflicts: bool = True  # settle "energy reduces while others need capacity"
+
+
+@dataclass(slots=True)
+class _Hold:
+    agent: str
+    priority: int
+    until_s: float
+    kind: str
+
+
+@dataclass
+class PriorityArbiter:
+    """``Arbiter`` settling by priority; ``rulings`` says why each loser of the last batch lost."""
+
+    settings: ArbiterSettings = field(default_factory=ArbiterSettings)
+    clock: Clock | None = None  # without a clock, targets are not held across batches
+    rulings: dict[str, str] = field(default_factory=dict)
+    _holds: dict[str, _Hold] = field(default_factory=dict)
+
+    def arbitrate(self, proposals: Sequence[Proposal]) -> list[Proposal]:
+        self.rulings = {}
+        now = self.clock.now_s() if self.clock is not None else None
+        if now is not None:
+            self._holds = {t: h for t, h in self._holds.items() if h.until_s > now}
+        order = sorted(
+            range(len(proposals)),
+            key=lambda i: (
+                -proposals[i].priority,
+                -proposals[i].confidence,
+                proposals[i].agent,
+                proposals[i].request_id,
+            ),
+        )
+        taken: dict[str, Proposal] = {}
+        winners: list[int] = []
+        for i in order:
+            p = proposals[i]
+            target = p.action.target
+            ruling = self._same_target(p, taken.get(target), now)
+            if ruling is None and self.settings.capacity_conflicts and reduces_capacity(p.action):
+                ruling = self._capacity(p, [proposals[j] for j in winners])
+            if ruling is not None:
+                self.rulings[p.request_id] = ruling
+                continue
+            taken[target] = p
+            winners.append(i)
+        if now is not None:
+            for i in winners:
+                p = proposals[i]
+                self._holds[p.action.target] = _Hold(
+                    p.agent, p.priority, now + self.settings.hold_s, p.action.kind
+                )
+        # keep the callers' order among winners: agents' own ordering is meaningful to them
+        return [proposals[i] for i in sorted(winners)]
+
+    def _same_target(self, p: Proposal, rival: Proposal | None, now: float | None) -> str | None:
+        target = p.action.target
+        if rival is not None:
+            return (
+                f"{target} taken by {rival.agent} ({rival.action.kind}, priority "
+                f"{rival.priority}, confidence {rival.confidence:.2f}) over {p.agent} "
+                f"(priority {p.priority}, confidence {p.confidence:.2f})"
+            )
+        hold = self._holds.get(target)
+        if (
+            hold is not None
+            and now is not None
+            and hold.agent != p.agent
+            and hold.priority > p.priority
+        ):
+            return (
+                f"{target} held by {hold.agent} ({hold.kind}, priority {hold.priority}) "
+                f"until t={hold.until_s:.0f}s; {p.agent} has priority {p.priority}"
+            )
+        return None
+
+    def _capacity(self, p: Proposal, winners: Sequence[Proposal]) -> str | None:
+        for w in winners:
+            if w.priority > p.priority and needs_capacity(w.action):
+                return (
+                    f"{p.agent} would remove capacity ({p.action.kind} {p.action.target}) while "
+                    f"{w.agent} (priority {w.priority}) needs capacity ({w.action.kind} "
+                    f"{w.action.target})"
+                )
+        return None

@@ -1,0 +1,101 @@
+"""``kubernetes-defaults``: the rule-based baseline, stock Kubernetes controllers on the simulator.
+
+Three agents built on the shared tick template, each running one controller of
+``autoinfra.policies.kubernetes`` at its documented period: the node lifecycle controller (5 s;
+finds NotReady nodes, evicts their pods after the toleration), the Horizontal Pod Autoscaler
+(15 s) and the Cluster Autoscaler (10 s). Kubernetes controllers act directly on the API server:
+no arbiter, no approval gate; the simulated actuator gives them the same API latency as every
+other system.
+
+Parameters (``params``; unknown names are refused): ``target_cpu_utilization`` (the HPA target,
+which Kubernetes leaves to the user), or nested ``hpa`` / ``cluster_autoscaler`` / ``nodes``
+mappings of field overrides for the settings classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields, replace
+from typing import Any
+
+import numpy as np
+
+from autoinfra.actuators import SimulatedActuator
+from autoinfra.agents import Agent, Runtime, System
+from autoinfra.core.errors import ConfigError
+from autoinfra.policies.kubernetes import KubernetesPolicy, KubernetesSettings
+from autoinfra.telemetry import SimSensor
+
+NAME = "kubernetes-defaults"
+
+
+def settings_from_params(params: Mapping[str, Any] | None) -> KubernetesSettings:
+    """Defaults overridden by ``params``, with errors that name the bad field."""
+    settings = KubernetesSettings()
+    if not params:
+        return settings
+    for key, value in params.items():
+        where = f"system_params.{NAME}.{key}"
+        if key == "target_cpu_utilization":
+            target = float(value)
+            if not 0.0 < target <= 1.0:
+                raise ConfigError(f"expected a share in (0, 1], got {value!r}", field=where)
+            settings = replace(settings, hpa=replace(settings.hpa, target_cpu_utilization=target))
+        elif key in ("hpa", "cluster_autoscaler", "nodes") and isinstance(value, Mapping):
+            current = getattr(settings, key)
+            known = {f.name for f in fields(current)}
+            bad = sorted(set(value) - known)
+            if bad:
+                raise ConfigError(
+                    f"unknown field; expected one of {sorted(known)}", field=f"{where}.{bad[0]}"
+                )
+            settings = replace(settings, **{key: replace(current, **dict(value))})
+        else:
+            raise ConfigError(
+                "unknown parameter; expected target_cpu_utilization, hpa, cluster_autoscaler "
+                "or nodes",
+                field=where,
+            )
+    return settings
+
+
+def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:
+    """The Kubernetes-defaults system on ``sim`` (``seed`` is unused: the rules draw nothing)."""
+    settings = settings_from_params(params)
+    workload = getattr(sim, "workload", None)
+    max_replicas = (
+        np.asarray(workload.services.max_replicas, dtype=np.int32) if workload is not None else None
+    )
+    policy = KubernetesPolicy(settings, agent_id=NAME, max_replicas=max_replicas)
+    sensor = SimSensor(sim)
+    agents = [
+        Agent(
+            "k8s-node-lifecycle",
+            sensor=sensor,
+            detectors=[policy.nodes],
+            policy=policy.nodes,
+            period_s=settings.nodes.monitor_period_s,
+            priority=90,
+            description="node lifecycle controller: NotReady after the grace period, evict after "
+            "the toleration",
+        ),
+        Agent(
+            "k8s-hpa",
+            sensor=sensor,
+            policy=policy.hpa,
+            period_s=settings.hpa.sync_period_s,
+            priority=50,
+            description="Horizontal Pod Autoscaler on CPU utilisation of requests",
+        ),
+        Agent(
+            "k8s-cluster-autoscaler",
+            sensor=sensor,
+            policy=policy.cluster_autoscaler,
+            period_s=settings.cluster_autoscaler.scan_interval_s,
+            priority=40,
+            description="Cluster Autoscaler: power on for pending pods, drain and power off "
+            "under-requested nodes",
+        ),
+    ]
+    runtime = Runtime(agents, clock=sim.clock, actuator=SimulatedActuator(sim))
+    return System(NAME, runtime, dict(params or {}), policy.describe())

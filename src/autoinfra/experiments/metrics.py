@@ -1,0 +1,229 @@
+"""What one run measured, computed from the simulator's output tables, and its spread across seeds.
+
+Every figure of the report comes from here, from the DataFrames the simulator writes (``ticks``,
+``tasks``, ``faults``; see ``autoinfra.sim``) and the actions the system under test submitted. The
+definitions are exact and the same for every system (``docs/evaluation.md`` repeats them):
+
+- ``utilization_cpu`` / ``utilization_mem``: time-weighted mean over the evaluation window of CPU
+  (memory) used / capacity of powered machines (booting, on, draining): the paper's metric.
+- ``slack_cpu``: Autopilot-style slack, 1 - used / requested over the same machines (mean of ticks).
+- ``energy_kwh``: facility energy (IT power x PUE) integrated over the window.
+- ``energy_kwh_per_task``: ``energy_kwh`` / tasks that finished in the window (NaN when none did).
+- ``slo_violation_rate``: share of service-ticks in violation (``services_violating`` / services,
+  averaged over ticks); the simulator defines a violating service.
+- ``scheduling_delay_p95_s``: 95th percentile of submit-to-first-start delay over the tasks
+  submitted in the window; a task still pending at the end counts with its delay so far (a lower
+  bound), so a system that never places work cannot look fast.
+- per fault kind: ``detect_s``, ``mitigate_s``, ``recovery_s`` (from injection, as the simulator
+  judged them), averaged over the faults of that kind that got there; ``recovered`` / ``faults``
+  count them; ``recovery_lower_bound_s`` counts unrecovered faults as recovering at the window's
+  end, a lower bound that keeps a system that never recovers from looking better than one that does.
+- ``actions``: actions the system submitted; ``false_alarms``: findings on targets with no active
+  fault (counted by the simulator's ``record_detection``).
+
+No figure is clamped, rounded toward or compared with the paper's inside this module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCALAR_METRICS: tuple[str, ...] = (
+    "utilization_cpu",
+    "utilization_mem",
+    "slack_cpu",
+    "energy_kwh",
+    "energy_kwh_per_task",
+    "tasks_finished",
+    "slo_violation_rate",
+    "scheduling_delay_p95_s",
+    "evictions",
+    "actions",
+    "false_alarms",
+)
+FAULT_FIELDS: tuple[str, ...] = ("detect_s", "mitigate_s", "recovery_s", "recovery_lower_bound_s")
+
+
+def time_weighted_mean(time_s: pd.Series | np.ndarray, values: pd.Series | np.ndarray) -> float:
+    """Mean of a step function sampled at ``time_s`` (each value holds until the next sample).
+
+    The last sample gets the median spacing as its weight, so evenly spaced samples reduce to the
+    plain mean.
+    """
+    t = np.asarray(time_s, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    ok = ~np.isnan(v)
+    t, v = t[ok], v[ok]
+    if v.size == 0:
+        return math.nan
+    if v.size == 1:
+        return float(v[0])
+    dt = np.diff(t)
+    w = np.append(dt, np.median(dt))
+    total = float(w.sum())
+    return float((w * v).sum() / total) if total > 0 else float(v.mean())
+
+
+def tick_metrics(
+    ticks: pd.DataFrame, n_services: int, energy_before_kwh: float = 0.0
+) -> dict[str, float]:
+    """Utilisation, slack, energy and SLO violation from the per-tick table.
+
+    ``ticks.energy_kwh`` is cumulative since the simulation started; ``energy_before_kwh`` is its
+    value when the measured window began (0 when the window is the whole run).
+    """
+    if ticks.empty:
+        names = ("utilization_cpu", "utilization_mem", "slack_cpu", "energy_kwh")
+        return {**{k: math.nan for k in names}, "slo_violation_rate": math.nan}
+    t = ticks["time_s"]
+    cpu = time_weighted_mean(t, ticks["cpu_util"])
+    mem = time_weighted_mean(t, ticks["mem_util"])
+    alloc = ticks["cpu_alloc"].to_numpy(dtype=np.float64)
+    used = ticks["cpu_util"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slack = np.where(alloc > 0, 1.0 - used / alloc, np.nan)
+    spent = float(ticks["energy_kwh"].iloc[-1]) - energy_before_kwh
+    if n_services > 0 and "services_violating" in ticks:
+        slo = time_weighted_mean(t, ticks["services_violating"] / float(n_services))
+    else:
+        slo = math.nan if n_services > 0 else 0.0
+    return {
+        "utilization_cpu": cpu,
+        "utilization_mem": mem,
+        "slack_cpu": time_weighted_mean(t, slack),
+        "energy_kwh": spent,
+        "slo_violation_rate": slo,
+    }
+
+
+def task_metrics(tasks: pd.DataFrame, window_end_s: float) -> dict[str, float]:
+    """Finished tasks, scheduling delay p95 (pending tasks censored at the end) and evictions."""
+    if tasks.empty:
+        return {"tasks_finished": 0.0, "scheduling_delay_p95_s": math.nan, "evictions": 0.0}
+    start = tasks["start_s"].to_numpy(dtype=np.float64)
+    submit = tasks["submit_s"].to_numpy(dtype=np.float64)
+    delay = np.where(np.isnan(start), window_end_s - submit, start - submit)
+    delay = np.clip(delay, 0.0, None)
+    reason = tasks["end_reason"].astype(str).str.lower()
+    finished = int((reason == "finish").sum())
+    evictions = float(tasks["evictions"].sum()) if "evictions" in tasks else 0.0
+    return {
+        "tasks_finished": float(finished),
+        "scheduling_delay_p95_s": float(np.percentile(delay, 95)) if delay.size else math.nan,
+        "evictions": evictions,
+    }
+
+
+def fault_metrics(faults: pd.DataFrame, window_end_s: float) -> dict[str, dict[str, float]]:
+    """Per fault kind: mean detect / mitigate / recovery times and how many got there."""
+    out: dict[str, dict[str, float]] = {}
+    if faults.empty:
+        return out
+    for kind, group in faults.groupby("kind", sort=True):
+        rec = group["recovery_s"].to_numpy(dtype=np.float64)
+        injected = group["injected_s"].to_numpy(dtype=np.float64)
+        lower = np.where(np.isnan(rec), window_end_s - injected, rec)
+        out[str(kind)] = {
+            "faults": float(len(group)),
+            "detected": float(group["detect_s"].notna().sum()),
+            "mitigated": float(group["mitigate_s"].notna().sum()),
+            "recovered": float(np.count_nonzero(~np.isnan(rec))),
+            "detect_s": _nanmean(group["detect_s"]),
+            "mitigate_s": _nanmean(group["mitigate_s"]),
+            "recovery_s": _nanmean(group["recovery_s"]),
+            "recovery_lower_bound_s": float(np.mean(lower)) if lower.size else math.nan,
+        }
+    return out
+
+
+def run_metrics(
+    *,
+    ticks: pd.DataFrame,
+    tasks: pd.DataFrame,
+    faults: pd.DataFrame,
+    n_services: int,
+    window_end_s: float,
+    actions: int,
+    false_alarms: int,
+) -> dict[str, Any]:
+    """Every metric of one run: scalars plus ``faults`` (per kind, see :func:`fault_metrics`)."""
+    metrics: dict[str, Any] = {}
+    metrics.update(tick_metrics(ticks, n_services))
+    metrics.update(task_metrics(tasks, window_end_s))
+    finished = metrics["tasks_finished"]
+    metrics["energy_kwh_per_task"] = metrics["energy_kwh"] / finished if finished > 0 else math.nan
+    metrics["actions"] = float(actions)
+    metrics["false_alarms"] = float(false_alarms)
+    metrics["faults"] = fault_metrics(faults, window_end_s)
+    return metrics
+
+
+def spread(values: Iterable[float]) -> dict[str, float | int | None]:
+    """mean, std (sample, ddof=1; 0 for one value), min, max and n of the non-NaN values."""
+    arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
+    if arr.size == 0:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+    return {
+        "mean": float(arr.mean()),
+        "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "n": int(arr.size),
+    }
+
+
+def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per system: each metric's spread across seeds.
+
+    A seed's value is the mean over that seed's scenarios (fault kinds: over the scenarios that
+    contain the kind), so ``n`` counts seeds, and every seed weighs the same.
+    """
+    by_system: dict[str, dict[int, list[Mapping[str, Any]]]] = {}
+    for run in runs:
+        by_system.setdefault(str(run["system"]), {}).setdefault(int(run["seed"]), []).append(run)
+    out: dict[str, dict[str, Any]] = {}
+    for system, seeds in sorted(by_system.items()):
+        entry: dict[str, Any] = {}
+        for name in SCALAR_METRICS:
+            entry[name] = spread(
+                _nanmean([float(r["metrics"][name]) for r in rs]) for rs in seeds.values()
+            )
+        kinds = sorted({k for rs in seeds.values() for r in rs for k in r["metrics"]["faults"]})
+        recovery: dict[str, Any] = {}
+        for kind in kinds:
+            per_kind: dict[str, Any] = {}
+            for field_name in FAULT_FIELDS:
+                per_kind[field_name] = spread(
+                    _nanmean(
+                        [
+                            r["metrics"]["faults"][kind][field_name]
+                            for r in rs
+                            if kind in r["metrics"]["faults"]
+                        ]
+                    )
+                    for rs in seeds.values()
+                )
+            for count in ("faults", "detected", "mitigated", "recovered"):
+                per_kind[count] = int(
+                    sum(
+                        r["metrics"]["faults"][kind][count]
+                        for rs in seeds.values()
+                        for r in rs
+                        if kind in r["metrics"]["faults"]
+                    )
+                )
+            recovery[kind] = per_kind
+        entry["recovery_s"] = recovery
+        out[system] = entry
+    return out
+
+
+def _nanmean(values: Iterable[float] | pd.Series) -> float:
+    arr = np.asarray(list(values), dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    return float(arr.mean()) if arr.size else math.nan

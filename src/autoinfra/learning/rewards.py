@@ -1,0 +1,155 @@
+"""Rewards for the scaling learners: named, versioned, with their weights stated.
+
+A reward is what a learned policy ends up optimising, so it is data with an id (``slo-energy-v1``)
+that every trained artifact records; changing a weight or a term means a new id, never an edit in
+place, or old tables would silently mean something else.
+
+Every term is per service and scale-free (a share, not absolute CPU or kWh): the Q-table's state is
+scale-free and one table serves every service, so a reward in absolute units would let the largest
+services dominate what it learns.
+
+``slo-energy-v1`` (per service, per decision period)::
+
+    r = -(w_slo x slo_violation + w_energy x idle_share + w_action x |delta_replicas|)
+
+- ``slo_violation`` in [0, 1]: share of the period's samples in which the service missed its SLO:
+  part of its demand was not served (throttled, stranded, or replicas not running) or its replicas
+  ran above ``slo_utilisation`` of their CPU request. The latter is the latency proxy used by
+  autoscalers: queueing delay grows as 1 / (1 - utilisation), ten times the service time at 0.9.
+- ``idle_share`` in [0, 1]: share of the reserved CPU (running replicas x request) left unused. The
+  simulator's power model charges for used CPU only, so extra replicas cost no watts there; what
+  they cost is capacity that must stay powered (a machine cannot be consolidated and switched off
+  while it holds reservations). This term is that cost, as a share of the service's reservation.
+- ``|delta_replicas|``: each replica started or stopped has a cost (cold starts, churn, and the
+  human attention a busy autoscaler draws).
+
+Weights (a stated choice, not fitted to any result): an SLO miss costs 1; a fully idle reservation
+costs 0.3 of that, so idle capacity is worth shedding but never at the price of an SLO miss; one
+replica changed costs 0.02, so a change must pay for itself within a few periods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from autoinfra.core.errors import ConfigError
+from autoinfra.core.observation import Observation
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class RewardSpec:
+    """A versioned reward: the weights of its terms and the SLO threshold it judges by."""
+
+    id: str
+    w_slo: float  # per unit of SLO-violation share
+    w_energy: float  # per unit of idle share of the reservation
+    w_action: float  # per replica added or removed
+    slo_utilisation: float  # replica utilisation (used / request) above which the SLO is missed
+    description: str
+
+
+REWARDS: dict[str, RewardSpec] = {
+    "slo-energy-v1": RewardSpec(
+        id="slo-energy-v1",
+        w_slo=1.0,
+        w_energy=0.3,
+        w_action=0.02,
+        slo_utilisation=0.9,
+        description=(
+            "-(1.0 x SLO-violation share + 0.3 x idle share of reserved CPU + 0.02 x |replicas "
+            "changed|) per service per decision period; SLO missed when demand is unserved or "
+            "replica utilisation > 0.9"
+        ),
+    ),
+}
+DEFAULT_REWARD = "slo-energy-v1"
+
+
+def get_reward(reward_id: str) -> RewardSpec:
+    try:
+        return REWARDS[reward_id]
+    except KeyError:
+        raise ConfigError(
+            f"unknown reward {reward_id!r}; known: {sorted(REWARDS)}", field="reward"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ServiceSample:
+    """What one observation says about each service, as arrays aligned on service index."""
+
+    demand_cpu: F64  # CPU the service wanted (served + unserved)
+    used_cpu: F64  # CPU it got
+    reserved_cpu: F64  # running replicas x request per replica
+
+
+def sample_from_observation(observation: Observation) -> ServiceSample:
+    """Measure every service from what monitoring sees.
+
+    Demand beyond what was served is only visible when the backend reports it
+    (``observation.extra["service_cpu_demand"]``); without it, demand is taken as the CPU used,
+    and the SLO is judged by replica utilisation and missing replicas alone.
+    """
+    used = observation.service_cpu_used.astype(np.float64)
+    extra = observation.extra.get("service_cpu_demand")
+    demand = used if extra is None else np.maximum(np.asarray(extra, dtype=np.float64), used)
+    reserved = observation.service_running.astype(np.float64) * observation.service_cpu_request
+    return ServiceSample(demand_cpu=demand, used_cpu=used, reserved_cpu=reserved)
+
+
+def violation(spec: RewardSpec, sample: ServiceSample) -> F64:
+    """1.0 where the service misses its SLO in this sample, else 0.0 (services with no demand
+    and nothing reserved are idle, not violating)."""
+    unserved = sample.demand_cpu > sample.used_cpu * (1.0 + 1e-6) + 1e-9
+    hot = sample.used_cpu > spec.slo_utilisation * sample.reserved_cpu
+    starved = (sample.reserved_cpu <= 0) & (sample.demand_cpu > 0)
+    return (unserved | hot | starved).astype(np.float64)
+
+
+def idle_share(sample: ServiceSample) -> F64:
+    """Share of the reservation left unused (0 when nothing is reserved)."""
+    res = sample.reserved_cpu
+    spare = np.clip(res - sample.used_cpu, 0.0, None)
+    return np.divide(spare, res, out=np.zeros_like(res), where=res > 0)
+
+
+@dataclass(slots=True)
+class PeriodMeter:
+    """Accumulates the samples of one decision period, then gives each service its reward."""
+
+    spec: RewardSpec
+    _violation: F64 | None = None
+    _idle: F64 | None = None
+    _n: int = 0
+
+    def add(self, sample: ServiceSample) -> None:
+        v, i = violation(self.spec, sample), idle_share(sample)
+        if self._violation is None or self._idle is None or self._violation.shape != v.shape:
+            self._violation, self._idle, self._n = v, i, 1
+            return
+        self._violation = self._violation + v
+        self._idle = self._idle + i
+        self._n += 1
+
+    def terms(self, n_services: int) -> tuple[F64, F64]:
+        """Mean violation share and mean idle share over the period's samples."""
+        if self._violation is None or self._idle is None or self._n == 0:
+            return np.zeros(n_services), np.zeros(n_services)
+        return self._violation / self._n, self._idle / self._n
+
+    def reward(self, delta_replicas: I64) -> F64:
+        """Reward of each service for the period, then start a new period."""
+        slo, idle = self.terms(delta_replicas.shape[0])
+        r = -(
+            self.spec.w_slo * slo
+            + self.spec.w_energy * idle
+            + self.spec.w_action * np.abs(delta_replicas).astype(np.float64)
+        )
+        self._violation, self._idle, self._n = None, None, 0
+        return r

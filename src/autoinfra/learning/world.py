@@ -1,0 +1,183 @@
+"""The simulator as a world for scaling learners: every service of a workload, one period a step.
+
+``SimScalingWorld`` is the bridge between the simulator and the learners. A step applies one
+replica change per service (clamped to its bounds), advances the simulator by one decision period,
+samples every service's SLO and reserved-but-idle CPU on each tick of the period, and returns the
+next discrete states and the per-service rewards of ``learning.rewards``. The tabular trainer uses
+it directly (all services learn at once); ``ClusterEnv`` wraps it for one service at a time.
+
+The state each service is in is computed by the same code the deployed policy runs
+(``policies.qlearning.service_view`` / ``encode``) from the same kind of input (an
+``Observation`` and forecast findings), so what is learnt here is what is decided with later.
+Forecast findings come from a ``Detector`` made fresh for each episode (the scaling agent's
+forecaster when given); without one, the trend part of the state is "steady" throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from autoinfra.core.errors import ConfigError
+from autoinfra.core.observation import Observation
+from autoinfra.core.proposal import Finding
+from autoinfra.core.protocols import Detector
+from autoinfra.learning.qlearning import WorldStep
+from autoinfra.learning.rewards import (
+    DEFAULT_REWARD,
+    PeriodMeter,
+    ServiceSample,
+    get_reward,
+    sample_from_observation,
+)
+from autoinfra.policies.qlearning import (
+    ACTIONS,
+    ENCODING_ID,
+    ENCODINGS,
+    ServiceView,
+    clamp_deltas,
+    encode,
+    feasible_actions,
+    service_view,
+)
+from autoinfra.sim import SimConfig, Simulator
+from autoinfra.traces.tables import Workload
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+LEARNER_ID = "learner"  # the actor name the simulator records for the learner's changes
+
+
+@dataclass(frozen=True, slots=True)
+class WorldConfig:
+    """How a learning episode runs. Times in simulated seconds."""
+
+    decision_period_s: float = 30.0
+    """Simulated time between two decisions (one step)."""
+    tick_s: float = 30.0
+    """The simulator's tick while learning. Equal to the period by default: one tick per step keeps
+    stepping fast, and scaling effects (replicas placed, utilisation shared) show within a tick."""
+    episode_s: float = 3600.0
+    """Simulated time per episode (from the start of the workload's window)."""
+    reward: str = DEFAULT_REWARD
+    encoding: str = ENCODING_ID
+
+    def __post_init__(self) -> None:
+        if self.decision_period_s <= 0 or self.tick_s <= 0 or self.episode_s <= 0:
+            raise ConfigError(
+                "decision_period_s, tick_s and episode_s must be > 0", source="WorldConfig"
+            )
+        if self.decision_period_s < self.tick_s:
+            raise ConfigError(
+                f"decision_period_s {self.decision_period_s} is shorter than tick_s {self.tick_s}",
+                source="WorldConfig",
+                field="decision_period_s",
+            )
+        get_reward(self.reward)
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(
+                f"unknown encoding {self.encoding!r}", source="WorldConfig", field="encoding"
+            )
+
+    @property
+    def ticks_per_step(self) -> int:
+        return max(1, round(self.decision_period_s / self.tick_s))
+
+    @property
+    def steps_per_episode(self) -> int:
+        return max(1, int(self.episode_s // self.decision_period_s))
+
+
+class SimScalingWorld:
+    """A ``ScalingWorld`` (see ``learning.qlearning``) over the simulator replaying ``workload``."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        config: WorldConfig | None = None,
+        *,
+        forecaster: Callable[[], Detector] | None = None,
+        sim_config: SimConfig | None = None,
+    ) -> None:
+        self.workload = workload
+        self.config = config or WorldConfig()
+        self.spec = get_reward(self.config.reward)
+        self.encoding = ENCODINGS[self.config.encoding]
+        self.forecaster = forecaster
+        self.sim_config = sim_config or SimConfig(
+            tick_s=self.config.tick_s, until_s=self.config.episode_s, record_every_s=None
+        )
+        self.n_services = len(workload.services)
+        self.max_replicas = np.asarray(workload.services.max_replicas, dtype=np.int64)
+        self.sim: Simulator | None = None
+        self.observation: Observation | None = None
+        self.findings: list[Finding] = []
+        self.view: ServiceView | None = None
+        self._detector: Detector | None = None
+        self._steps = 0
+
+    # --- the ScalingWorld protocol ---
+    def reset(self, seed: int) -> WorldStep:
+        self.sim = Simulator(self.workload, config=self.sim_config, seed=seed)
+        self._detector = self.forecaster() if self.forecaster is not None else None
+        self._steps = 0
+        self._look()
+        return self._world_step(np.zeros(self.n_services))
+
+    def step(self, actions: I64) -> WorldStep:
+        sim, view = self._require()
+        full = np.full(self.n_services, ACTIONS.index(0), dtype=np.int64)
+        full[view.index] = np.asarray(actions, dtype=np.int64)[view.index]
+        deltas = np.zeros(self.n_services, dtype=np.int64)
+        deltas[view.index] = clamp_deltas(view, full[view.index])
+        for svc in np.flatnonzero(deltas).tolist():
+            k = int(np.searchsorted(view.index, svc))
+            sim.set_service_replicas(svc, int(view.replicas[k] + deltas[svc]), by=LEARNER_ID)
+        meter = PeriodMeter(self.spec)
+        for _ in range(self.config.ticks_per_step):
+            if sim.done:
+                break
+            sim.step()
+            meter.add(self.sample(sim))
+        self._steps += 1
+        self._look()
+        return self._world_step(meter.reward(deltas))
+
+    # --- what learners and the environment read ---
+    def sample(self, sim: Simulator) -> ServiceSample:
+        """Every service's demand, served CPU and reservation now."""
+        return sample_from_observation(sim.observe())
+
+    def _look(self) -> None:
+        sim = self._require_sim()
+        self.observation = sim.observe()
+        self.findings = self._detector.analyze(self.observation) if self._detector else []
+        self.view = service_view(self.observation, self.findings, self.max_replicas)
+
+    def _world_step(self, rewards: F64) -> WorldStep:
+        _, view = self._require()
+        n = self.n_services
+        states = np.zeros(n, dtype=np.int64)
+        feasible = np.zeros((n, len(ACTIONS)), dtype=bool)
+        feasible[:, ACTIONS.index(0)] = True
+        live = np.zeros(n, dtype=bool)
+        states[view.index] = encode(view, self.encoding)
+        feasible[view.index] = feasible_actions(view)
+        live[view.index] = True
+        done = self._steps >= self.config.steps_per_episode or self._require_sim().done
+        return WorldStep(states=states, feasible=feasible, live=live, rewards=rewards, done=done)
+
+    def _require_sim(self) -> Simulator:
+        if self.sim is None:
+            raise ConfigError("the world was stepped before reset()", source="SimScalingWorld")
+        return self.sim
+
+    def _require(self) -> tuple[Simulator, ServiceView]:
+        sim = self._require_sim()
+        if self.view is None:
+            raise ConfigError("the world was stepped before reset()", source="SimScalingWorld")
+        return sim, self.view

@@ -1,0 +1,68 @@
+"""Risk of one proposed action, from its kind, its size and the agent's confidence.
+
+Paper section 5.6.2 splits work into low-risk tasks agents handle alone and high-risk ones that go
+to a human. The split needs a number: ``risk = base[kind] + size_weight * size + confidence_weight *
+(1 - confidence)``, clipped to 0..1. The base risks are our judgement of how hard each action is to
+undo and how much it can hurt, not published figures: powering a machine on is cheap to undo;
+isolating one cuts a possibly healthy machine off the network. ``size`` is 0 for single-machine
+actions and, for a scaling step, the change relative to the current replica count (doubling a
+service counts 1.0), so big changes are riskier than small ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from autoinfra.core.actions import ScaleService, SetMachinePower
+from autoinfra.core.observation import Observation
+from autoinfra.core.proposal import Proposal
+
+__all__ = ["DEFAULT_BASE_RISK", "RiskModel"]
+
+DEFAULT_BASE_RISK: Mapping[str, float] = MappingProxyType(
+    {
+        "scale_service": 0.10,
+        "set_machine_power:on": 0.05,  # more capacity; undone by powering off again
+        "set_machine_power:off": 0.25,  # fewer machines; a reboot takes minutes to undo
+        "drain_machine": 0.35,  # moves every task on the machine
+        "evict_tasks": 0.20,  # only ever on a machine already lost
+        "kill_process": 0.30,  # stops a process no task accounts for
+        "reroute": 0.30,  # shifts a rack's traffic onto its other uplink
+        "isolate_machine": 0.50,  # cuts a machine off; wrong when the finding was a false alarm
+    }
+)
+
+
+def _kind_key(proposal: Proposal) -> str:
+    action = proposal.action
+    if isinstance(action, SetMachinePower):
+        return f"set_machine_power:{'on' if action.on else 'off'}"
+    return action.kind
+
+
+@dataclass(frozen=True, slots=True)
+class RiskModel:
+    base: Mapping[str, float] = field(default_factory=lambda: DEFAULT_BASE_RISK)
+    size_weight: float = 0.6  # a scaling step that doubles a service adds 0.6
+    confidence_weight: float = 0.5  # an agent that is 50 % sure adds 0.25
+    unknown_kind_risk: float = 0.8  # actions this model has no figure for go to a human
+
+    def size(self, proposal: Proposal, observation: Observation | None) -> float:
+        action = proposal.action
+        if not isinstance(action, ScaleService):
+            return 0.0
+        replicas = 1
+        if observation is not None and 0 <= action.service < observation.service_replicas.shape[0]:
+            replicas = max(1, int(observation.service_replicas[action.service]))
+        return min(1.0, abs(action.delta_replicas) / replicas)
+
+    def score(self, proposal: Proposal, observation: Observation | None = None) -> float:
+        base = self.base.get(_kind_key(proposal), self.unknown_kind_risk)
+        risk = (
+            base
+            + self.size_weight * self.size(proposal, observation)
+            + self.confidence_weight * (1.0 - min(1.0, max(0.0, proposal.confidence)))
+        )
+        return min(1.0, max(0.0, risk))

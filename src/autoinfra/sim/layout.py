@@ -1,0 +1,210 @@
+"""The simulator's state as struct-of-arrays blocks: machines, running-task slots, task records,
+the pending queue, services, racks and links, and the completion heap.
+
+Same-typed per-entity columns are rows of one 2-D array (``mf[CPU_CAP]`` is the CPU capacity of
+every machine), so a numba kernel takes a handful of arrays instead of forty (argument unboxing is
+a fixed cost on every tick) while each column stays contiguous for vectorised NumPy. No Python
+object exists per task or per machine.
+
+The row numbers below are compiled into the numba kernels (``kernels_*.py``). numba's on-disk
+cache is keyed on the kernel module's own file, so after renumbering rows here, touch the kernel
+modules (or delete their ``__pycache__``) to force a recompile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+I16 = npt.NDArray[np.int16]
+I8 = npt.NDArray[np.int8]
+
+N_PRIO = 12  # Google 2011 priorities 0..11
+
+# --- machines: mf (float64 rows) ---
+M_CPU_CAP, M_MEM_CAP, M_CPU_ALLOC, M_MEM_ALLOC = 0, 1, 2, 3
+M_CPU_DEM, M_MEM_USE, M_HOG_CPU, M_ROGUE_EGRESS = 4, 5, 6, 7
+M_VCLOCK, M_RATE, M_NET, M_PROG = 8, 9, 10, 11  # PROG = progress speed = RATE x NET when running
+M_CPU_USED, M_EGRESS, M_POWER, M_BOOT_DONE = 12, 13, 14, 15
+M_HEARTBEAT, M_FAILED_AT, M_FZ_CPU, M_FZ_MEM = 16, 17, 18, 19
+M_FZ_EGRESS, M_FZ_THROTTLE, M_THROTTLE = 20, 21, 22
+N_MF = 23
+# --- machines: mi (int32 rows) ---
+M_STATE, M_PREV, M_CORDON, M_ISOLATED, M_HEAD = 0, 1, 2, 3, 4
+M_NTASKS, M_RACK, M_CURVE, M_PLATFORM, M_SCHED = 5, 6, 7, 8, 9
+N_MI = 10
+
+# --- slots (running tasks): sf (float32 rows), si (int32 rows), sv (float64 start clock) ---
+S_WORK, S_CPU_DEM, S_CPU_BASE, S_MEM_USE, S_CPU_REQ, S_MEM_REQ = 0, 1, 2, 3, 4, 5
+N_SF = 6
+S_TASK, S_MACH, S_NEXT, S_PREV, S_SVC = 0, 1, 2, 3, 4
+S_SNEXT, S_SPREV, S_PRIO, S_PROF, S_GEN = 5, 6, 7, 8, 9
+N_SI = 10
+
+# --- pending queue: qf (float32 rows), qi (int32 rows), qkey (int64, sort key) ---
+Q_CPU_REQ, Q_MEM_REQ, Q_WORK, Q_CPU_BASE, Q_MEM_USE = 0, 1, 2, 3, 4
+N_QF = 5
+Q_ID, Q_PRIO, Q_PROF, Q_SVC = 0, 1, 2, 3
+N_QI = 4
+
+# --- services: vf (float64 rows), vi (int32 rows) ---
+V_CPU_REQ, V_LIMIT, V_BASE_DEM, V_DEMAND, V_PER, V_SHORT, V_SERVED, V_MEM_PER = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
+N_VF = 8
+V_DESIRED, V_PLACED, V_PENDING, V_HEAD, V_PROF = 0, 1, 2, 3, 4
+V_DIRTY, V_VIOLATING, V_MIN, V_MAX, V_PRIO = 5, 6, 7, 8, 9
+N_VI = 10
+
+# --- links: lf (float64 rows); racks: rf (float64 rows) ---
+L_WEIGHT, L_BACKGROUND, L_OFFERED, L_UTIL = 0, 1, 2, 3
+N_LF = 4
+R_EGRESS, R_NET, R_TASKS = 0, 1, 2
+N_RF = 3
+
+# --- per-tick totals written by the state kernel ---
+T_CAP_CPU, T_CAP_MEM, T_USED_CPU, T_USED_MEM, T_ALLOC_CPU, T_ALLOC_MEM = 0, 1, 2, 3, 4, 5
+T_POWER, T_RUNNING, T_STRANDED, T_DEMAND, T_UNSERVED, T_NET_SLOWED = 6, 7, 8, 9, 10, 11
+T_MAX_LINK, T_VIOLATING, T_N_STATE = 12, 13, 14  # T_N_STATE + MachineState value: counts
+N_TOT = T_N_STATE + 6
+
+# --- task status and end reasons (records) ---
+ST_FUTURE, ST_PENDING, ST_RUNNING, ST_ENDED = 0, 1, 2, 3
+END_NONE, END_FINISH, END_FAIL, END_KILL, END_CENSORED, END_SCALED_DOWN = 0, 1, 2, 3, 4, 5
+END_NAMES: tuple[str, ...] = ("", "finish", "fail", "kill", "censored", "scaled_down")
+
+
+class SlotPool:
+    """Running tasks, one slot each: the compact arrays the per-tick kernels walk.
+
+    Slots are linked per machine (``S_NEXT``/``S_PREV``, head in ``mi[M_HEAD]``) and per service
+    (``S_SNEXT``/``S_SPREV``, head in ``vi[V_HEAD]``) so draining a machine or re-spreading a
+    service's demand touches only its own slots. Free slots form a stack.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        capacity = max(int(capacity), 16)
+        self.sv: F64 = np.zeros(capacity, dtype=np.float64)
+        self.sf: F32 = np.zeros((N_SF, capacity), dtype=np.float32)
+        self.si: I32 = np.full((N_SI, capacity), -1, dtype=np.int32)
+        self.si[S_GEN] = 0
+        self.free: I32 = np.arange(capacity - 1, -1, -1, dtype=np.int32)  # pop from the end
+        self.nfree: I64 = np.array([capacity], dtype=np.int64)
+
+    @property
+    def capacity(self) -> int:
+        return int(self.sv.shape[0])
+
+    @property
+    def used(self) -> int:
+        return self.capacity - int(self.nfree[0])
+
+    def ensure_free(self, need: int) -> None:
+        """Grow (doubling) so that at least ``need`` slots are free."""
+        if int(self.nfree[0]) >= need:
+            return
+        old = self.capacity
+        new = max(2 * old, old - int(self.nfree[0]) + need + 16)
+        sv = np.zeros(new, dtype=np.float64)
+        sv[:old] = self.sv
+        sf = np.zeros((N_SF, new), dtype=np.float32)
+        sf[:, :old] = self.sf
+        si = np.full((N_SI, new), -1, dtype=np.int32)
+        si[:, :old] = self.si
+        si[S_GEN, old:] = 0
+        nfree = int(self.nfree[0])
+        free = np.empty(new, dtype=np.int32)
+        added = np.arange(new - 1, old - 1, -1, dtype=np.int32)
+        free[: added.size] = added
+        free[added.size : added.size + nfree] = self.free[:nfree]
+        self.sv, self.sf, self.si, self.free = sv, sf, si, free
+        self.nfree[0] = added.size + nfree
+
+    def nbytes(self) -> int:
+        return int(self.sv.nbytes + self.sf.nbytes + self.si.nbytes + self.free.nbytes)
+
+
+class CompletionHeap:
+    """Binary min-heap of (earliest possible finish time, slot, slot generation).
+
+    A task cannot finish before ``now + remaining work`` because it never runs faster than full
+    speed, so the kernel pops entries that are due, finishes the tasks that really are done and
+    pushes the others back with a new lower bound. A stale entry (its slot was freed and reused)
+    is recognised by the generation and dropped.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        capacity = max(int(capacity), 16)
+        self.t: F64 = np.zeros(capacity, dtype=np.float64)
+        self.s: I32 = np.zeros((2, capacity), dtype=np.int32)
+        self.n: I64 = np.zeros(1, dtype=np.int64)
+
+    def ensure_room(self, more: int) -> None:
+        size, cap = int(self.n[0]), int(self.t.shape[0])
+        if size + more <= cap:
+            return
+        new = max(2 * cap, size + more + 16)
+        t = np.zeros(new, dtype=np.float64)
+        t[:size] = self.t[:size]
+        s = np.zeros((2, new), dtype=np.int32)
+        s[:, :size] = self.s[:, :size]
+        self.t, self.s = t, s
+
+    def nbytes(self) -> int:
+        return int(self.t.nbytes + self.s.nbytes)
+
+
+class PendingQueue:
+    """Tasks waiting for a machine, kept sorted by key = (11 - priority) << 32 | task id.
+
+    Task ids follow submit order (the workload is sorted by submit time), so the key orders by
+    priority, then submit time, as Borg's pending queue does. Each entry carries what placing the
+    task needs, so the placement kernel never looks into the workload tables.
+    """
+
+    def __init__(self) -> None:
+        self.key: I64 = np.zeros(0, dtype=np.int64)
+        self.qf: F32 = np.zeros((N_QF, 0), dtype=np.float32)
+        self.qi: I32 = np.zeros((N_QI, 0), dtype=np.int32)
+
+    def __len__(self) -> int:
+        return int(self.key.shape[0])
+
+    def push(self, key: I64, qf: F32, qi: I32) -> None:
+        if key.size == 0:
+            return
+        order = np.argsort(key, kind="stable")
+        key, qf, qi = key[order], qf[:, order], qi[:, order]
+        if self.key.size == 0 or key[0] > self.key[-1]:
+            self.key = np.concatenate([self.key, key])
+            self.qf = np.concatenate([self.qf, qf], axis=1)
+            self.qi = np.concatenate([self.qi, qi], axis=1)
+            return
+        pos = np.searchsorted(self.key, key)
+        self.key = np.insert(self.key, pos, key)
+        self.qf = np.insert(self.qf, pos, qf, axis=1)
+        self.qi = np.insert(self.qi, pos, qi, axis=1)
+
+    def keep(self, mask: npt.NDArray[np.bool_]) -> None:
+        """Keep only the entries where ``mask`` is True (order is preserved)."""
+        self.key = self.key[mask]
+        self.qf = self.qf[:, mask]
+        self.qi = self.qi[:, mask]
+
+    def nbytes(self) -> int:
+        return int(self.key.nbytes + self.qf.nbytes + self.qi.nbytes)
+
+
+def queue_key(priority: npt.NDArray[np.integer], task_id: npt.NDArray[np.integer]) -> I64:
+    return ((N_PRIO - 1 - priority.astype(np.int64)) << 32) | task_id.astype(np.int64)

@@ -1,0 +1,32 @@
+"""Telemetry: perception (``SimSensor``), the time-series ``MetricStore``, and the detectors that
+turn observations into findings (machine down, CPU hog, link congestion, intrusion).
+"""
+
+from autoinfra.telemetry.detectors import (
+    CpuHogDetector,
+    CpuHogSettings,
+    HeartbeatDetector,
+    HeartbeatSettings,
+    IntrusionDetector,
+    IntrusionSettings,
+    LinkCongestionDetector,
+    LinkCongestionSettings,
+)
+from autoinfra.telemetry.sensor import ObservableWorld, SimSensor
+from autoinfra.telemetry.store import CLUSTER_SERIES, MACHINE_SERIES, MetricStore
+
+__all__ = [
+    "CLUSTER_SERIES",
+    "MACHINE_SERIES",
+    "CpuHogDetector",
+    "CpuHogSettings",
+    "HeartbeatDetector",
+    "HeartbeatSettings",
+    "IntrusionDetector",
+    "IntrusionSettings",
+    "LinkCongestionDetector",
+    "LinkCongestionSettings",
+    "MetricStore",
+    "ObservableWorld",
+    "SimSensor",
+]

@@ -1,0 +1,249 @@
+"""Detectors: observations in, findings out. One class per kind of trouble, each with its settings.
+
+All four look only at what monitoring would report (``core.Observation``), never at the
+simulator's truth, and each states how long it takes to raise a finding:
+
+- ``HeartbeatDetector`` -> ``machine_down``: a machine that should be reporting (ON or DRAINING)
+  whose last heartbeat is older than ``threshold_s`` (15 s by default: three missed 5 s beats;
+  Kubernetes waits 40 s, its ``node-monitor-grace-period``). Detects within ``threshold_s`` plus
+  one agent period.
+- ``CpuHogDetector`` -> ``cpu_hog``: CPU used that the machine's tasks do not explain. Expected use
+  is the requested CPU times the cluster's current used/requested ratio; the unexplained rest is
+  tracked per machine with an exponentially weighted mean and variance (EWMA z-score). A machine is
+  flagged when that rest jumps ``z_threshold`` deviations above its own normal, is a real share of
+  the machine (``min_excess_share``), and either starves tasks (throttling) or is very large,
+  for ``confirm_s`` seconds. While flagged, a machine's baseline is frozen so a long hog is not
+  learned as normal.
+- ``LinkCongestionDetector`` -> ``link_congested``: uplink utilisation above ``threshold`` for
+  ``confirm_s`` seconds.
+- ``IntrusionDetector`` -> ``intrusion``: egress far above what the machine's CPU use explains.
+  The cluster's egress per unit CPU is re-estimated every sample as a median ratio (robust to the
+  few outliers it looks for); a machine is flagged when its unexplained egress exceeds both
+  ``min_excess_mbps`` and ``z_threshold`` robust deviations (MAD) for ``confirm_s`` seconds.
+
+Detectors keep per-machine arrays sized to the observation; a change of cluster size resets them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from autoinfra.core.observation import MachineState, Observation
+from autoinfra.core.proposal import Finding
+
+__all__ = [
+    "CpuHogDetector",
+    "CpuHogSettings",
+    "HeartbeatDetector",
+    "HeartbeatSettings",
+    "IntrusionDetector",
+    "IntrusionSettings",
+    "LinkCongestionDetector",
+    "LinkCongestionSettings",
+]
+
+F64 = npt.NDArray[np.float64]
+Bool = npt.NDArray[np.bool_]
+
+
+def _reporting(obs: Observation) -> Bool:
+    s = obs.machine_state
+    return (s == MachineState.ON) | (s == MachineState.DRAINING)
+
+
+class _Persistence:
+    """For each index, since when its condition has held (NaN when it does not hold)."""
+
+    def __init__(self) -> None:
+        self.since: F64 = np.zeros(0)
+
+    def update(self, now_s: float, condition: Bool, confirm_s: float) -> Bool:
+        if self.since.shape != condition.shape:
+            self.since = np.full(condition.shape, np.nan)
+        start = condition & np.isnan(self.since)
+        self.since[start] = now_s
+        self.since[~condition] = np.nan
+        with np.errstate(invalid="ignore"):
+            return condition & (now_s - self.since >= confirm_s - 1e-9)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSettings:
+    threshold_s: float = 15.0  # three missed 5 s heartbeats
+
+
+class HeartbeatDetector:
+    def __init__(self, settings: HeartbeatSettings | None = None) -> None:
+        self.settings = settings or HeartbeatSettings()
+
+    def analyze(self, observation: Observation) -> list[Finding]:
+        thr = self.settings.threshold_s
+        late = _reporting(observation) & (observation.heartbeat_age_s > thr)
+        out = []
+        for m in np.flatnonzero(late):
+            age = float(observation.heartbeat_age_s[m])
+            out.append(
+                Finding(
+                    "machine_down",
+                    f"machine:{m}",
+                    min(1.0, age / (4 * thr)),
+                    observation.time_s,
+                    {"heartbeat_age_s": age, "threshold_s": thr},
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CpuHogSettings:
+    alpha: float = 0.1  # EWMA weight of a new sample (about the last 10 samples matter)
+    z_threshold: float = 4.0
+    std_floor: float = 0.01  # CPU units: below this, spread is noise of the model
+    min_excess_share: float = 0.2  # unexplained CPU must be at least this share of capacity
+    min_throttled_share: float = 0.02  # ...and starve the tasks this much,
+    large_excess_share: float = 0.5  # ...unless it is this large
+    confirm_s: float = 10.0
+    warmup_samples: int = 6
+
+
+class CpuHogDetector:
+    def __init__(self, settings: CpuHogSettings | None = None) -> None:
+        self.settings = settings or CpuHogSettings()
+        self._mean: F64 = np.zeros(0)
+        self._var: F64 = np.zeros(0)
+        self._n = np.zeros(0, dtype=np.int64)
+        self._persist = _Persistence()
+
+    def _reset(self, n: int) -> None:
+        self._mean = np.zeros(n)
+        self._var = np.zeros(n)
+        self._n = np.zeros(n, dtype=np.int64)
+
+    def analyze(self, observation: Observation) -> list[Finding]:
+        s = self.settings
+        obs = observation
+        if self._mean.shape[0] != obs.n_machines:
+            self._reset(obs.n_machines)
+        live = _reporting(obs) & (obs.heartbeat_age_s <= 60.0)
+        req = obs.cpu_requested.astype(np.float64)
+        used = obs.cpu_used.astype(np.float64)
+        cap = np.maximum(obs.cpu_capacity.astype(np.float64), 1e-9)
+        busy = live & (req > 0)
+        ratio = float(np.median(used[busy] / req[busy])) if busy.any() else 1.0
+        excess = used - req * ratio
+        std = np.maximum(np.sqrt(self._var), s.std_floor)
+        z = (excess - self._mean) / std
+        warm = self._n >= s.warmup_samples
+        big = excess >= s.min_excess_share * cap
+        starving = (obs.cpu_throttled_share >= s.min_throttled_share) | (
+            excess >= s.large_excess_share * cap
+        )
+        suspect = live & warm & (z >= s.z_threshold) & big & starving
+        flagged = self._persist.update(obs.time_s, suspect, s.confirm_s)
+        # learn the normal only from machines that look normal
+        learn = live & ~suspect
+        d = excess - self._mean
+        self._mean[learn] += s.alpha * d[learn]
+        self._var[learn] = (1 - s.alpha) * (self._var[learn] + s.alpha * d[learn] ** 2)
+        self._n[learn] += 1
+        self._n[~live] = 0  # a machine that stops reporting starts over when it comes back
+        return [
+            Finding(
+                "cpu_hog",
+                f"machine:{m}",
+                float(min(1.0, excess[m] / cap[m])),
+                obs.time_s,
+                {
+                    "unexplained_cpu": float(excess[m]),
+                    "z": float(z[m]),
+                    "throttled_share": float(obs.cpu_throttled_share[m]),
+                    "cluster_used_per_requested": ratio,
+                },
+            )
+            for m in np.flatnonzero(flagged)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCongestionSettings:
+    threshold: float = 1.0  # offered load / capacity
+    confirm_s: float = 10.0
+
+
+class LinkCongestionDetector:
+    def __init__(self, settings: LinkCongestionSettings | None = None) -> None:
+        self.settings = settings or LinkCongestionSettings()
+        self._persist = _Persistence()
+
+    def analyze(self, observation: Observation) -> list[Finding]:
+        s = self.settings
+        util = observation.link_utilization
+        flagged = self._persist.update(observation.time_s, util > s.threshold, s.confirm_s)
+        out = []
+        for link in np.flatnonzero(flagged):
+            rack = int(observation.link_rack[link])
+            siblings = np.flatnonzero(observation.link_rack == rack)
+            out.append(
+                Finding(
+                    "link_congested",
+                    f"link:{link}",
+                    float(min(1.0, util[link] - s.threshold + 0.5)),
+                    observation.time_s,
+                    {
+                        "utilization": float(util[link]),
+                        "rack": rack,
+                        "rack_links": [int(x) for x in siblings],
+                        "rack_link_utilization": [float(util[x]) for x in siblings],
+                    },
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class IntrusionSettings:
+    z_threshold: float = 6.0  # robust deviations (1.4826 x MAD) above the cluster's residuals
+    min_excess_mbps: float = 200.0
+    confirm_s: float = 10.0
+
+
+class IntrusionDetector:
+    def __init__(self, settings: IntrusionSettings | None = None) -> None:
+        self.settings = settings or IntrusionSettings()
+        self._persist = _Persistence()
+
+    def analyze(self, observation: Observation) -> list[Finding]:
+        s = self.settings
+        obs = observation
+        live = _reporting(obs)
+        used = obs.cpu_used.astype(np.float64)
+        egress = obs.egress_mbps.astype(np.float64)
+        busy = live & (used > 1e-6)
+        per_cpu = float(np.median(egress[busy] / used[busy])) if busy.any() else 0.0
+        resid = egress - per_cpu * used
+        if live.any():
+            centre = float(np.median(resid[live]))
+            spread = 1.4826 * float(np.median(np.abs(resid[live] - centre)))
+        else:
+            centre, spread = 0.0, 0.0
+        excess = resid - centre
+        threshold = np.maximum(s.min_excess_mbps, s.z_threshold * spread)
+        suspect = live & (excess > threshold)
+        flagged = self._persist.update(obs.time_s, suspect, s.confirm_s)
+        return [
+            Finding(
+                "intrusion",
+                f"machine:{m}",
+                float(min(1.0, excess[m] / (4 * max(threshold, 1e-9)))),
+                obs.time_s,
+                {
+                    "egress_mbps": float(egress[m]),
+                    "explained_mbps": float(per_cpu * used[m] + centre),
+                    "cluster_mbps_per_cpu": per_cpu,
+                },
+            )
+            for m in np.flatnonzero(flagged)
+        ]

@@ -1,0 +1,62 @@
+"""Perception from the simulator: ``SimSensor`` turns ``sim.observe()`` into ``Sensor.collect``.
+
+The telemetry layer sits below the simulator in the layering, so it does not import
+``autoinfra.sim``: it needs only something with ``observe()`` and ``now_s`` (the ``ObservableWorld``
+protocol), which the simulator and the tests' fake world both are.
+
+Several agents usually perceive in the same runtime tick. Building an observation of a 12,500-
+machine cell costs real time, so the sensor keeps the last one and hands it out again while the
+world's clock has not moved. Observations are immutable snapshots, so sharing is safe. The runtime
+perceives before it acts in a tick and the world only moves between ticks, so within one instant
+everyone sees the same state; pass ``cache=False`` when something else mutates the world without
+moving its clock.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from autoinfra.core.observation import Observation
+from autoinfra.telemetry.store import MetricStore
+
+__all__ = ["ObservableWorld", "SimSensor"]
+
+
+@runtime_checkable
+class ObservableWorld(Protocol):
+    """What a sensor needs from a world: its time and a snapshot of what monitoring sees."""
+
+    @property
+    def now_s(self) -> float: ...
+
+    def observe(self) -> Observation: ...
+
+
+class SimSensor:
+    """``Sensor`` over a simulator (or any :class:`ObservableWorld`)."""
+
+    def __init__(
+        self, world: ObservableWorld, *, cache: bool = True, store: MetricStore | None = None
+    ) -> None:
+        self.world = world
+        self.cache = cache
+        self.store = store  # each fresh observation is also recorded here (the time-series store)
+        self._last: Observation | None = None
+        self._last_at_s: float | None = None
+        self.collections = 0  # observations actually built (not served from the cache)
+
+    def collect(self) -> Observation:
+        now = float(self.world.now_s)
+        if self.cache and self._last is not None and self._last_at_s == now:
+            return self._last
+        obs = self.world.observe()
+        self.collections += 1
+        if self.store is not None:
+            self.store.record(obs)
+        self._last, self._last_at_s = obs, now
+        return obs
+
+    def invalidate(self) -> None:
+        """Forget the cached snapshot (after a change to the world at the same instant)."""
+        self._last = None
+        self._last_at_s = None

@@ -1,0 +1,131 @@
+"""On-disk cache of parsed trace parts (Parquet) and built workloads (NumPy ``.npz``).
+
+Parsing and validating a gzip CSV part costs far more than reading its Parquet copy, and building
+a workload from 800k task events costs more than loading its arrays; both happen once per input.
+A key is a hash of what the result depends on: the absolute path, size and modification time of
+every input file, the schema version, and the caller's parameters (lenient flag, window, seed...).
+Changing any input file changes its size or mtime and so misses the cache; nothing is ever
+invalidated by hand.
+
+Parts are cached one by one, so converting a full 500-part download happens once per part and a
+download interrupted half way keeps the parts already converted.
+
+Location: ``$AUTOINFRA_CACHE_DIR`` or ``~/.cache/autoinfra``. Every file is written to a temporary
+name in the same directory and renamed into place, so a reader never sees half a file; an
+unreadable entry counts as a miss and is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from autoinfra.traces.schema import SCHEMA_VERSION
+
+CACHE_ENV = "AUTOINFRA_CACHE_DIR"
+_META_KEY = b"autoinfra"
+_META_ARRAY = "__meta_json__"
+
+
+def cache_root() -> Path:
+    """``$AUTOINFRA_CACHE_DIR`` if set, else ``~/.cache/autoinfra``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "autoinfra"
+
+
+def fingerprint(paths: Iterable[Path]) -> list[list[Any]]:
+    """``[absolute path, size in bytes, mtime in ns]`` for each file, in the order given."""
+    out: list[list[Any]] = []
+    for p in paths:
+        st = Path(p).stat()
+        out.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def cache_key(kind: str, paths: Iterable[Path], params: Mapping[str, Any]) -> str:
+    """A stable hex key for ``kind`` of result built from ``paths`` with ``params``."""
+    blob = json.dumps(
+        {"kind": kind, "schema": SCHEMA_VERSION, "files": fingerprint(paths), "params": params},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:40]
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it over ``target`` if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _table_path(key: str) -> Path:
+    return cache_root() / "tables" / f"{key}.parquet"
+
+
+def _arrays_path(key: str) -> Path:
+    return cache_root() / "workloads" / f"{key}.npz"
+
+
+def load_table(key: str) -> tuple[pa.Table, dict[str, Any]] | None:
+    """A cached table and its metadata, or None on a miss (or an unreadable entry)."""
+    path = _table_path(key)
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+        raw = (table.schema.metadata or {}).get(_META_KEY, b"{}")
+        meta = json.loads(raw)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    return table.replace_schema_metadata(None), meta
+
+
+def store_table(key: str, table: pa.Table, meta: Mapping[str, Any]) -> None:
+    """Write a table with JSON metadata, atomically."""
+    stamped = table.replace_schema_metadata({_META_KEY: json.dumps(dict(meta)).encode()})
+    with atomic_path(_table_path(key)) as tmp:
+        pq.write_table(stamped, tmp, compression="zstd")
+
+
+def load_arrays(key: str) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]] | None:
+    """Cached named arrays and their JSON metadata, or None on a miss."""
+    path = _arrays_path(key)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files if name != _META_ARRAY}
+            meta = json.loads(str(npz[_META_ARRAY]))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    return arrays, meta
+
+
+def store_arrays(
+    key: str, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]
+) -> None:
+    """Write named arrays and JSON metadata to one uncompressed ``.npz`` (fast to load), atomically."""
+    payload = dict(arrays)
+    payload[_META_ARRAY] = np.array(json.dumps(dict(meta)))
+    with atomic_path(_arrays_path(key)) as tmp, tmp.open("wb") as fh:
+        np.savez(fh, **payload)  # type: ignore[arg-type]

@@ -1,0 +1,201 @@
+"""Read Google 2011 trace tables: one part file or a folder of parts, validated, cached.
+
+``read_table("task_events", path)`` accepts a part file (``.csv`` or ``.csv.gz``), a folder of
+parts (sorted by part number), or a trace root holding a ``task_events/`` folder. Each part is
+parsed with pyarrow's typed CSV reader; only a part that fails to parse is read again as lines of
+text to find its bad lines (see :mod:`autoinfra.traces.checks`). Errors name the file, the 1-based
+line in that file and the field. With ``lenient=True`` bad rows are skipped instead and counted in
+the returned :class:`~autoinfra.traces.checks.SkipReport` (callers print it: never silent).
+
+Values come back as the trace stores them: times in microseconds (int64), ids as int64, optional
+integer fields as float64 with NaN where the file is empty, hashes as strings, one column per
+schema field (snake_case names, see :mod:`autoinfra.traces.schema`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from autoinfra.core.errors import TraceError
+from autoinfra.traces import cache as trace_cache
+from autoinfra.traces.checks import (
+    Flag,
+    SkipReport,
+    arrow_type,
+    drop_flagged,
+    parse_strings,
+    raise_first,
+    semantic_flags,
+    time_order_flag,
+)
+from autoinfra.traces.schema import Kind, TableSchema, table_schema
+
+_PART_RE = re.compile(r"part-(\d+)-of-(\d+)")
+_SUFFIXES = (".csv", ".csv.gz")
+
+
+def _is_part(p: Path) -> bool:
+    return p.is_file() and p.name.endswith(_SUFFIXES) and not p.name.startswith(".")
+
+
+def _part_number(p: Path) -> tuple[int, str]:
+    m = _PART_RE.search(p.name)
+    return (int(m.group(1)) if m else -1, p.name)
+
+
+def part_files(path: str | Path, table: str) -> list[Path]:
+    """The part files of ``table`` under ``path``, sorted by part number.
+
+    ``path`` may be one part, the table's folder, or a trace root with a ``<table>/`` folder.
+    """
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.exists():
+        raise TraceError(f"no such file or folder (looking for table {table})", path=str(p),
+                         kind="missing_table")  # fmt: skip
+    folder = p / table if (p / table).is_dir() else p
+    parts = sorted((f for f in folder.iterdir() if _is_part(f)), key=_part_number)
+    if not parts:
+        raise TraceError(
+            f"no part files (*.csv or *.csv.gz) for table {table} in this folder",
+            path=str(folder),
+            kind="missing_table",
+        )
+    return parts
+
+
+def has_table(trace_dir: str | Path, table: str) -> bool:
+    """True when ``trace_dir/<table>/`` holds at least one part file."""
+    folder = Path(trace_dir) / table
+    return folder.is_dir() and any(_is_part(f) for f in folder.iterdir())
+
+
+def _open_text(path: Path) -> str:
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                data = fh.read()
+        else:
+            data = path.read_bytes()
+    except OSError as exc:  # includes gzip.BadGzipFile
+        raise TraceError(f"cannot read the file: {exc}", path=str(path), kind="unreadable") from exc
+    return data.decode("utf-8", errors="replace")
+
+
+def _first_line_fields(path: Path) -> int:
+    """Number of comma-separated fields on the first line (0 for an empty file)."""
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            line = fh.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise TraceError(f"cannot read the file: {exc}", path=str(path), kind="unreadable") from exc
+    return line.count(",") + 1 if line else 0
+
+
+def _empty(schema: TableSchema, n_fields: int) -> pa.Table:
+    cols = schema.columns_for(n_fields)
+    return pa.table({c.name: pa.array([], arrow_type(c)) for c in cols})
+
+
+def _fast_parse(path: Path, schema: TableSchema, n_fields: int) -> pa.Table:
+    cols = schema.columns_for(n_fields)
+    return pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=[c.name for c in cols]),
+        # the trace never quotes; an empty line must fail (not vanish) so line numbers hold
+        parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c.name: arrow_type(c) for c in cols},
+            null_values=[""],
+            strings_can_be_null=True,
+        ),
+    )
+
+
+def _parse_part(path: Path, schema: TableSchema, lenient: bool) -> tuple[pa.Table, SkipReport]:
+    n_fields = _first_line_fields(path)
+    if n_fields == 0 and not _open_text(path).strip():
+        return _empty(schema, schema.field_counts[0]), SkipReport()
+    if n_fields not in schema.field_counts:
+        n_fields = schema.field_counts[0]  # the first line itself is bad: the scan will say so
+    report = SkipReport()
+    left_out: list[Flag] = []
+    flags: list[Flag] = []
+    try:
+        table = _fast_parse(path, schema, n_fields)
+        lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
+    except pa.ArrowInvalid:
+        # slow path, only for a part that does not parse: every line as text, located exactly
+        text = _open_text(path).split("\n")
+        if text and text[-1] == "":
+            text.pop()  # the newline that ends the last line
+        raw = pc.utf8_rtrim(pa.array(text, pa.string()), characters="\r")
+        table, lines, flags, left_out = parse_strings(raw, schema, n_fields)
+    flags += semantic_flags(table, schema, lines)
+    where = str(path)
+    if not lenient:
+        raise_first(where, left_out + flags + time_order_flag(table, schema, lines))
+        return table, report
+    for f in left_out:
+        report.add(where, f, int(f.rows.size))
+    table, lines = drop_flagged(where, table, lines, flags, report)
+    table, lines = drop_flagged(where, table, lines, time_order_flag(table, schema, lines), report)
+    return table, report
+
+
+def read_part(
+    path: Path, schema: TableSchema, *, lenient: bool = False, cache: bool = True
+) -> tuple[pa.Table, SkipReport]:
+    """One validated part as an Arrow table, through the Parquet cache when ``cache``."""
+    key = trace_cache.cache_key("part", [path], {"table": schema.name, "lenient": lenient})
+    if cache:
+        hit = trace_cache.load_table(key)
+        if hit is not None:
+            table, meta = hit
+            return table, SkipReport.from_dict(meta.get("skipped", {}))
+    table, report = _parse_part(path, schema, lenient)
+    if cache:
+        trace_cache.store_table(key, table, {"skipped": report.to_dict(), "path": str(path)})
+    return table, report
+
+
+def _to_frame(tables: list[pa.Table], schema: TableSchema) -> pd.DataFrame:
+    combined = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+    columns: dict[str, pa.ChunkedArray | pa.Array] = {}
+    for col in schema.columns:
+        if col.name in combined.column_names:
+            arr = combined.column(col.name)
+        else:  # a shorter accepted variant of the table (task_usage with 19 fields)
+            arr = pa.nulls(combined.num_rows, arrow_type(col))
+        if col.kind in (Kind.INT, Kind.BOOL) and not col.mandatory:
+            arr = pc.cast(arr, pa.float64())  # NaN for empty, whatever this file happens to hold
+        columns[col.name] = arr
+    return pa.table(columns).to_pandas()
+
+
+def read_table(
+    table: str, path: str | Path, lenient: bool = False, *, cache: bool = True
+) -> tuple[pd.DataFrame, SkipReport]:
+    """Read and validate every part of ``table`` under ``path``.
+
+    Raises ``TraceError`` naming the file, line and field of the first bad row; with ``lenient``
+    skips bad rows and returns how many of each kind it skipped.
+    """
+    schema = table_schema(table)
+    report = SkipReport()
+    tables = []
+    for part in part_files(path, table):
+        t, r = read_part(part, schema, lenient=lenient, cache=cache)
+        tables.append(t)
+        report.merge(r)
+    return _to_frame(tables, schema), report

@@ -1,0 +1,187 @@
+"""Build the :class:`Workload` the simulator replays from a Google 2011 trace's own events.
+
+``load_workload()`` reads the shipped slice by default (any trace folder with ``task_events/``
+and ``machine_events/`` works; ``task_usage/`` is used for the usage ratios when present). The
+workload covers a window of trace time; inside it, times are **relative to the window start**
+(0 = start) and ``meta["trace_offset_s"]`` holds the trace second of that 0.
+
+- Window: by default from 600 s (where the schema document says the trace window begins; earlier
+  events are stamped 0 and describe the cell as it was) to the last task event.
+- Machines: the state at the window start becomes ADD events at 0; later ADD, REMOVE and UPDATE
+  events are kept in order (:mod:`autoinfra.traces.machines`).
+- Tasks: one row per task instance (:mod:`autoinfra.traces.instances` says what an instance is
+  and how its run time is counted); tasks already there at the window start enter at 0.
+- Services: the rule in :mod:`autoinfra.traces.tasks`.
+- Usage: :mod:`autoinfra.traces.usage`; per-task ratios and profiles are drawn with ``seed``.
+
+The built workload is cached (see :mod:`autoinfra.traces.cache`), keyed by the input files, the
+window, the lenient flag and the seed. :func:`window`, :func:`sample_cell` and
+:func:`split_windows` (from :mod:`autoinfra.traces.slicing`) are re-exported here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autoinfra.core.errors import ConfigError, TraceError
+from autoinfra.traces import archive
+from autoinfra.traces import cache as trace_cache
+from autoinfra.traces.checks import SkipReport
+from autoinfra.traces.instances import task_instances
+from autoinfra.traces.machines import machine_table, machines_in_window
+from autoinfra.traces.paths import default_azure_path, default_trace_dir
+from autoinfra.traces.reader import has_table, part_files, read_table
+from autoinfra.traces.schema import (
+    SCHEMA_VERSION,
+    TIME_AFTER_WINDOW_US,
+    TRACE_WINDOW_START_S,
+    US_PER_S,
+)
+from autoinfra.traces.slicing import sample_cell, split_windows, window
+from autoinfra.traces.tables import Workload
+from autoinfra.traces.tasks import build_task_tables
+from autoinfra.traces.usage import (
+    RatioTables,
+    azure_shapes,
+    build_usage_model,
+    observed_ratios,
+    ratio_stats,
+)
+
+__all__ = ["load_workload", "sample_cell", "split_windows", "window"]
+
+# bump when the workload built from the same files changes (it keys the workload cache)
+MODEL_VERSION = 1
+
+
+def _window_us(events: pd.DataFrame, start_s: float | None, end_s: float | None) -> tuple[int, int]:
+    t = events["time"].to_numpy(np.int64)
+    t = t[t != TIME_AFTER_WINDOW_US]
+    if t.size == 0:
+        raise TraceError("task_events holds no event inside the trace window", kind="empty")
+    first_us, last_us = int(t.min()), int(t.max())
+    default_start = max(int(TRACE_WINDOW_START_S * US_PER_S), first_us)
+    start_us = default_start if start_s is None else int(round(start_s * US_PER_S))
+    end_us = last_us if end_s is None else int(round(end_s * US_PER_S))
+    if end_us > last_us:
+        raise ConfigError(
+            f"end_s={end_us / US_PER_S:g} is past the last task event of this trace "
+            f"({last_us / US_PER_S:g} s): nothing is known about the cell after it",
+            field="end_s",
+        )
+    if not start_us < end_us:
+        raise ConfigError(
+            f"the window must have start_s < end_s, got {start_us / US_PER_S:g} and "
+            f"{end_us / US_PER_S:g} (trace seconds)",
+            field="start_s",
+        )
+    return start_us, end_us
+
+
+def _ratio_tables(root: Path, task_events: pd.DataFrame, lenient: bool, cache: bool,
+                  skipped: dict[str, Any]) -> tuple[RatioTables, dict[str, Any], str]:  # fmt: skip
+    if not has_table(root, "task_usage"):
+        from autoinfra.traces.calibration import load_calibration
+
+        usage_cal = load_calibration()["usage"]
+        return (RatioTables.from_dict(usage_cal["ratio_tables"]), usage_cal["ratio_stats"],
+                "the shipped calibration (this trace has no task_usage table)")  # fmt: skip
+    # only the first part: it is all the slice has, and a full download's 500 parts of usage
+    # (about 45 GB) would not fit in memory for a figure that needs a few thousand tasks
+    first = part_files(root, "task_usage")[0]
+    usage, report = read_table("task_usage", first, lenient, cache=cache)
+    skipped["task_usage"] = report.to_dict()
+    ratios = observed_ratios(usage, task_events)
+    lo, hi = usage["start_time"].min() / US_PER_S, usage["end_time"].max() / US_PER_S
+    source = f"Google 2011 task_usage {first.name} ({len(ratios)} tasks, {lo:g}-{hi:g} s)"
+    return RatioTables.from_ratios(ratios), ratio_stats(ratios), source
+
+
+def _input_files(root: Path) -> list[Path]:
+    files = part_files(root, "task_events") + part_files(root, "machine_events")
+    if has_table(root, "task_usage"):
+        files.append(part_files(root, "task_usage")[0])
+    return [*files, default_azure_path()]
+
+
+def load_workload(
+    trace_dir: str | Path | None = None,
+    *,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    lenient: bool = False,
+    seed: int = 0,
+    cache: bool = True,
+) -> Workload:
+    """The workload of a trace window; ``start_s``/``end_s`` are trace seconds (None: defaults).
+
+    Raises ``TraceError`` for bad trace files (``lenient=True`` skips bad rows and reports them in
+    ``meta["skipped"]``) and ``ConfigError`` for a window outside the trace.
+    """
+    root = Path(trace_dir) if trace_dir is not None else default_trace_dir()
+    params = {"start_s": start_s, "end_s": end_s, "lenient": lenient, "seed": seed,
+              "model": MODEL_VERSION}  # fmt: skip
+    key = trace_cache.cache_key("workload", _input_files(root), params)
+    if cache:
+        hit = trace_cache.load_arrays(key)
+        if hit is not None:
+            return archive.from_arrays(*hit)
+    workload = _build(root, start_s, end_s, lenient, seed, cache)
+    if cache:
+        trace_cache.store_arrays(key, *archive.to_arrays(workload))
+    return workload
+
+
+def _build(root: Path, start_s: float | None, end_s: float | None, lenient: bool, seed: int,
+           cache: bool) -> Workload:  # fmt: skip
+    t0 = time.perf_counter()
+    skipped: dict[str, Any] = {}
+    events, report = read_table("task_events", root, lenient, cache=cache)
+    skipped["task_events"] = report.to_dict()
+    machine_events, report = read_table("machine_events", root, lenient, cache=cache)
+    skipped["machine_events"] = report.to_dict()
+    start_us, end_us = _window_us(events, start_s, end_s)
+    length_s = (end_us - start_us) / US_PER_S
+
+    all_machines, machine_info = machine_table(machine_events, start_us)
+    machines = machines_in_window(all_machines, 0.0, length_s)
+    instances, anomalies = task_instances(events, start_us, end_us)
+    tables_, stats, source = _ratio_tables(root, events, lenient, cache, skipped)
+    shapes = azure_shapes()
+    usage = build_usage_model(tables_, shapes, stats, ratio_source=source)
+    rng = np.random.default_rng(seed)
+    built = build_task_tables(instances, tables_, shapes.shape[0], rng)
+
+    meta = {
+        "trace_offset_s": start_us / US_PER_S,
+        "window_trace_s": [start_us / US_PER_S, end_us / US_PER_S],
+        "times": "seconds relative to the window start; trace second = time + trace_offset_s",
+        "trace_dir": str(root.resolve()),
+        "seed": seed,
+        "lenient": lenient,
+        "skipped": skipped,
+        "skipped_rows": sum(SkipReport.from_dict(r).total for r in skipped.values()),
+        "instances": built.info,
+        "anomalies": anomalies,
+        "machines": machine_info | {"at_start": int((machines.time_s == 0).sum())},
+        "schema_version": SCHEMA_VERSION,
+        "model_version": MODEL_VERSION,
+        "build_s": round(time.perf_counter() - t0, 3),
+    }
+    return Workload(
+        machines=machines,
+        tasks=built.tasks,
+        services=built.services,
+        usage=dataclasses.replace(usage, calibration=archive.jsonable(usage.calibration)),
+        job_ids=built.job_ids,
+        start_s=0.0,
+        end_s=length_s,
+        source=f"google-2011:{root.resolve()}",
+        meta=archive.jsonable(meta),
+    )

@@ -1,0 +1,83 @@
+"""The online feedback loop and federated averaging of Q-tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoinfra.core.errors import ConfigError
+from autoinfra.core.proposal import Outcome
+from autoinfra.core.protocols import Policy
+from autoinfra.learning.federated import federated_average
+from autoinfra.learning.feedback import OnlineQPolicy
+from autoinfra.learning.qlearning import QLearningConfig
+from autoinfra.learning.rewards import REWARDS
+from autoinfra.policies.qlearning import (
+    ACTIONS,
+    ENCODING_ID,
+    ENCODINGS,
+    QTablePolicy,
+    encode,
+    service_view,
+)
+from tests.learning.factories import observation
+
+N_STATES = ENCODINGS[ENCODING_ID].n_states
+
+
+def test_online_policy_learns_from_the_change_that_really_happened() -> None:
+    online = OnlineQPolicy(QTablePolicy.zeros(), config=QLearningConfig(learning_rate=0.5))
+    assert isinstance(online, Policy)
+    first = observation(replicas=[2, 4], cpu_used=[0.19, 0.1], max_replicas=[8, 8], time_s=0.0)
+    assert online.decide(first, []) == []  # nothing learnt yet, an untrained table does nothing
+    s0 = encode(service_view(first, [], np.array([8, 8])), online.policy.encoding)
+    # service 0 was scaled 2 -> 3 by someone; service 1 left alone
+    second = observation(replicas=[3, 4], cpu_used=[0.19, 0.1], max_replicas=[8, 8], time_s=60.0)
+    online.decide(second, [])
+    report = online.last_report
+    assert report.transitions == 2
+    spec = REWARDS["slo-energy-v1"]
+    # service 0 at 3 replicas x 0.1: utilisation 0.63, no SLO miss, idle share 0.37, one change
+    r0 = -(spec.w_energy * (1 - 0.19 / 0.3) + spec.w_action)
+    # service 1: 0.1 used of 0.4 reserved, idle 0.75, no change
+    r1 = -(spec.w_energy * 0.75)
+    q = online.policy.q
+    assert q[s0[0], ACTIONS.index(1)] == pytest.approx(0.5 * r0, rel=1e-5)
+    assert q[s0[1], ACTIONS.index(0)] == pytest.approx(0.5 * r1, rel=1e-5)
+    assert online.stats.transitions == 2
+    online.observe_outcomes([Outcome("x", True, 60.0), Outcome("y", False, 61.0)], [])
+    assert online.stats.outcomes == {"succeeded": 1, "failed": 1}
+
+
+def test_online_policy_sees_slo_misses() -> None:
+    online = OnlineQPolicy(QTablePolicy.zeros(), config=QLearningConfig(learning_rate=1.0))
+    hot = observation(replicas=[2], cpu_used=[0.195], max_replicas=[8])
+    online.decide(hot, [])
+    online.decide(hot, [])
+    s = int(encode(service_view(hot, [], np.array([8])), online.policy.encoding)[0])
+    spec = REWARDS["slo-energy-v1"]
+    expected = -(spec.w_slo + spec.w_energy * (1 - 0.195 / 0.2))
+    assert online.policy.q[s, ACTIONS.index(0)] == pytest.approx(expected, rel=1e-5)
+
+
+def test_federated_average_weights_by_visits() -> None:
+    a = QTablePolicy.zeros(provenance={"cell": "a"})
+    b = QTablePolicy.zeros(provenance={"cell": "b"})
+    a.q[5, 1], a.visits[5, 1] = -1.0, 3
+    b.q[5, 1], b.visits[5, 1] = -3.0, 1
+    b.q[6, 2], b.visits[6, 2] = -2.0, 2
+    merged = federated_average([a, b])
+    assert merged.q[5, 1] == pytest.approx(-1.5)
+    assert merged.visits[5, 1] == 4
+    assert merged.q[6, 2] == pytest.approx(-2.0) and merged.visits[6, 2] == 2
+    assert merged.visits.sum() == 6 and merged.q[0, 0] == 0.0
+    assert a.q[5, 1] == -1.0  # inputs untouched
+    assert [p["cell"] for p in merged.provenance["federated_average"]] == ["a", "b"]
+
+
+def test_federated_average_refuses_unlike_tables() -> None:
+    with pytest.raises(ConfigError, match="only like tables"):
+        federated_average([QTablePolicy.zeros(), QTablePolicy.zeros(reward="other-v1")])
+    with pytest.raises(ConfigError, match="no tables"):
+        federated_average([])
+    assert N_STATES == 108
