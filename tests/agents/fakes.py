@@ -50,6 +50,7 @@ class FakeWorld:
         self.link_rack = np.repeat(np.arange(n_racks, dtype=np.int32), 2)
         self.link_load = np.full(2 * n_racks, 0.3, dtype=np.float32)
         self.replicas = np.full(self.n_services, 3, dtype=np.int32)
+        self.service_demand = np.full(self.n_services, 0.1)  # CPU the service wants in total
         self.pending = 0
         self.stranded = np.zeros(n, dtype=np.int32)
         self.mutations = 0
@@ -119,7 +120,9 @@ class FakeWorld:
             service_replicas=self.replicas.copy(),
             service_running=self.replicas.copy(),
             service_cpu_request=svc_req,
-            service_cpu_used=(self.replicas * svc_req * 0.9).astype(np.float32),
+            service_cpu_used=np.minimum(self.service_demand, self.replicas * svc_req).astype(
+                np.float32
+            ),
             service_min_replicas=np.ones(self.n_services, dtype=np.int32),
             pending_tasks=int(self.pending),
             pending_cpu=float(self.pending * self.cpu_per_task),

@@ -59,3 +59,18 @@ def test_winner_holds_its_target_for_a_while() -> None:
     assert "held by healing" in arb.rulings["e"]
     clock.advance(200)
     assert arb.arbitrate([later]) == [later]
+
+
+def test_with_a_sensor_small_needs_do_not_block_energy() -> None:
+    from autoinfra.telemetry import SimSensor
+    from tests.agents.fakes import FakeWorld
+
+    world = FakeWorld(n_machines=10)  # 5.0 CPU, 2.0 requested: 3.0 free
+    arb = PriorityArbiter(sensor=SimSensor(world))
+    small = _p(ScaleService(service=0, delta_replicas=2), "scaling", 50, "up")  # 0.1 CPU
+    off = _p(DrainMachine(machine=7), "energy", 20, "d7")
+    assert arb.arbitrate([off, small]) == [off, small]
+    big = _p(ScaleService(service=0, delta_replicas=50), "scaling", 50, "big")  # 2.5 CPU
+    off2 = _p(DrainMachine(machine=8), "energy", 20, "d8")
+    assert arb.arbitrate([off2, big]) == [big]
+    assert "below the 10% margin" in arb.rulings["d8"]

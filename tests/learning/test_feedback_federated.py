@@ -26,7 +26,9 @@ N_STATES = ENCODINGS[ENCODING_ID].n_states
 
 
 def test_online_policy_learns_from_the_change_that_really_happened() -> None:
-    online = OnlineQPolicy(QTablePolicy.zeros(), config=QLearningConfig(learning_rate=0.5))
+    online = OnlineQPolicy(
+        QTablePolicy.zeros(), config=QLearningConfig(learning_rate=0.5, learning_rate_decay=0.0)
+    )
     assert isinstance(online, Policy)
     first = observation(replicas=[2, 4], cpu_used=[0.19, 0.1], max_replicas=[8, 8], time_s=0.0)
     assert online.decide(first, []) == []  # nothing learnt yet, an untrained table does nothing
@@ -37,10 +39,10 @@ def test_online_policy_learns_from_the_change_that_really_happened() -> None:
     report = online.last_report
     assert report.transitions == 2
     spec = REWARDS["slo-energy-v1"]
-    # service 0 at 3 replicas x 0.1: utilisation 0.63, no SLO miss, idle share 0.37, one change
-    r0 = -(spec.w_energy * (1 - 0.19 / 0.3) + spec.w_action)
-    # service 1: 0.1 used of 0.4 reserved, idle 0.75, no change
-    r1 = -(spec.w_energy * 0.75)
+    # service 0 at 3 replicas x 0.1: utilisation 0.63, no SLO miss, 0.11 CPU idle, one change
+    r0 = -(spec.w_energy * (0.3 - 0.19) + spec.w_action)
+    # service 1: 0.1 used of 0.4 reserved, 0.3 idle, no change
+    r1 = -(spec.w_energy * 0.3)
     q = online.policy.q
     assert q[s0[0], ACTIONS.index(1)] == pytest.approx(0.5 * r0, rel=1e-5)
     assert q[s0[1], ACTIONS.index(0)] == pytest.approx(0.5 * r1, rel=1e-5)
@@ -50,13 +52,15 @@ def test_online_policy_learns_from_the_change_that_really_happened() -> None:
 
 
 def test_online_policy_sees_slo_misses() -> None:
-    online = OnlineQPolicy(QTablePolicy.zeros(), config=QLearningConfig(learning_rate=1.0))
+    online = OnlineQPolicy(
+        QTablePolicy.zeros(), config=QLearningConfig(learning_rate=1.0, learning_rate_decay=0.0)
+    )
     hot = observation(replicas=[2], cpu_used=[0.195], max_replicas=[8])
     online.decide(hot, [])
     online.decide(hot, [])
     s = int(encode(service_view(hot, [], np.array([8])), online.policy.encoding)[0])
     spec = REWARDS["slo-energy-v1"]
-    expected = -(spec.w_slo + spec.w_energy * (1 - 0.195 / 0.2))
+    expected = -(spec.w_slo + spec.w_energy * (0.2 - 0.195))
     assert online.policy.q[s, ACTIONS.index(0)] == pytest.approx(expected, rel=1e-5)
 
 

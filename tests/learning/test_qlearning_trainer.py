@@ -87,7 +87,7 @@ def test_config_rejects_out_of_range() -> None:
 
 def test_online_learner_moves_the_table_toward_the_reward() -> None:
     policy = QTablePolicy.zeros()
-    learner = QLearner(policy, QLearningConfig(learning_rate=0.5))
+    learner = QLearner(policy, QLearningConfig(learning_rate=0.5, learning_rate_decay=0.0))
     assert isinstance(learner, Learner)
     up = ACTIONS.index(1)
     report = learner.learn(

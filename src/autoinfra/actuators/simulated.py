@@ -22,7 +22,7 @@ records which action mitigated a fault):
 action                 mutator(s)                                  succeeds when
 =====================  ==========================================  ==============================
 ScaleService           set_service_replicas(current + delta)       applied
-SetMachinePower(on)    power_on                                    machine is ON
+SetMachinePower(on)    power_on (then cordon(schedulable) at ON)   machine is ON
 SetMachinePower(off)   power_off                                   machine is OFF
 DrainMachine           drain                                       machine has no tasks
 EvictTasks             evict_stranded, then cordon (best effort)   machine has no tasks
@@ -170,7 +170,7 @@ class SimulatedActuator:
             m = action.machine
             if action.on:
                 sim.power_on(m, rid)
-                return _state_is(m, MachineState.ON)
+                return _powered_on(m, rid)
             sim.power_off(m, rid)
             return _state_is(m, MachineState.OFF)
         if isinstance(action, DrainMachine):
@@ -203,6 +203,20 @@ def _state_is(machine: int, want: MachineState) -> Check:
         if state == MachineState.FAILED:
             return False, f"machine:{machine} FAILED while waiting for {want.name}"
         return None, f"machine:{machine} is {state.name}, waiting for {want.name}"
+
+    return check
+
+
+def _powered_on(machine: int, rid: str) -> Check:
+    wait = _state_is(machine, MachineState.ON)
+
+    def check(sim: SimBackend) -> tuple[bool | None, str]:
+        done, detail = wait(sim)
+        if done:
+            # a machine powered on is meant to take work: lift a cordon left from before it was
+            # powered off (a drain to consolidate cordons it, and the cordon outlives the power)
+            sim.cordon(machine, True, rid)
+        return done, detail
 
     return check
 

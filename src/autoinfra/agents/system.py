@@ -19,6 +19,7 @@ from autoinfra.agents.base import Agent
 from autoinfra.agents.runtime import Runtime, RuntimeTick
 from autoinfra.core.lifecycle import ActionRecord
 from autoinfra.security.audit import AuditLog
+from autoinfra.telemetry.store import MetricStore
 
 __all__ = ["System"]
 
@@ -29,6 +30,7 @@ class System:
     runtime: Runtime
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    metrics: MetricStore | None = None  # the time-series store its sensor fills, if any
 
     def tick(self) -> RuntimeTick:
         return self.runtime.tick()

@@ -10,7 +10,11 @@ Two kinds of conflict are settled here (paper section 5.5, "coordinate actions")
    healing drained a minute ago); a higher-priority agent may still take a held target.
 2. **Capacity.** Energy wants capacity gone (power off, drain to consolidate) while a
    higher-priority agent in the same batch needs capacity (scale up, power on, evict stranded tasks
-   that must be placed again). The capacity-reducing proposal loses.
+   that must be placed again). With a sensor, the arbiter estimates what the winners need (a scale
+   step: replicas x the service's CPU request; an eviction: the machine's requested CPU, or an
+   average machine's when the lost machine reports none) and the reduction loses only if the free
+   schedulable CPU left after both would fall below ``capacity_margin_share`` of the capacity;
+   without a sensor any such pair is a conflict and the reduction loses.
 
 The runtime copies each loser's ruling (``rulings[request_id]``) into its action record, so the
 audit log and the reports show why it did not happen.
@@ -29,7 +33,9 @@ from autoinfra.core.actions import (
     SetMachinePower,
 )
 from autoinfra.core.clock import Clock
+from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Proposal
+from autoinfra.core.protocols import Sensor
 
 __all__ = ["ArbiterSettings", "PriorityArbiter", "needs_capacity", "reduces_capacity"]
 
@@ -54,6 +60,7 @@ def reduces_capacity(action: Action) -> bool:
 class ArbiterSettings:
     hold_s: float = 120.0  # how long a winner keeps its target from lower-priority agents
     capacity_conflicts: bool = True  # settle "energy reduces while others need capacity"
+    capacity_margin_share: float = 0.10  # free share that must remain (with a sensor)
 
 
 @dataclass(slots=True)
@@ -70,8 +77,10 @@ class PriorityArbiter:
 
     settings: ArbiterSettings = field(default_factory=ArbiterSettings)
     clock: Clock | None = None  # without a clock, targets are not held across batches
+    sensor: Sensor | None = None  # without a sensor, capacity conflicts are settled coarsely
     rulings: dict[str, str] = field(default_factory=dict)
     _holds: dict[str, _Hold] = field(default_factory=dict)
+    _budget: _Budget | None = None
 
     def arbitrate(self, proposals: Sequence[Proposal]) -> list[Proposal]:
         self.rulings = {}
@@ -89,6 +98,7 @@ class PriorityArbiter:
         )
         taken: dict[str, Proposal] = {}
         winners: list[int] = []
+        self._budget = None
         for i in order:
             p = proposals[i]
             target = p.action.target
@@ -131,11 +141,80 @@ class PriorityArbiter:
         return None
 
     def _capacity(self, p: Proposal, winners: Sequence[Proposal]) -> str | None:
-        for w in winners:
-            if w.priority > p.priority and needs_capacity(w.action):
-                return (
-                    f"{p.agent} would remove capacity ({p.action.kind} {p.action.target}) while "
-                    f"{w.agent} (priority {w.priority}) needs capacity ({w.action.kind} "
-                    f"{w.action.target})"
-                )
+        needy = [w for w in winners if w.priority > p.priority and needs_capacity(w.action)]
+        if not needy:
+            return None
+        if self.sensor is None:
+            w = needy[0]
+            return (
+                f"{p.agent} would remove capacity ({p.action.kind} {p.action.target}) while "
+                f"{w.agent} (priority {w.priority}) needs capacity ({w.action.kind} "
+                f"{w.action.target})"
+            )
+        obs = self.sensor.collect()
+        if self._budget is None:
+            self._budget = _Budget.of(obs, needy)
+        else:
+            self._budget.add_needs(obs, needy)
+        machine = int(getattr(p.action, "machine", -1))
+        loss = self._budget.loss(obs, machine)
+        left = self._budget.free - loss
+        margin = self.settings.capacity_margin_share * self._budget.capacity
+        if left < margin:
+            names = sorted({w.agent for w in needy})
+            return (
+                f"{p.agent} would remove capacity ({p.action.kind} {p.action.target}): "
+                f"{self._budget.free:.2f} CPU free after {', '.join(names)} take "
+                f"{self._budget.need:.2f}, {left:.2f} after this, below the "
+                f"{self.settings.capacity_margin_share:.0%} margin"
+            )
+        self._budget.free -= loss
         return None
+
+
+class _Budget:
+    """Free schedulable CPU in one arbitration, after the needs of higher-priority winners."""
+
+    def __init__(self, capacity: float, free: float) -> None:
+        self.capacity = capacity
+        self.free = free
+        self.need = 0.0
+        self.counted: set[str] = set()
+
+    @classmethod
+    def of(cls, obs: Observation, needy: Sequence[Proposal]) -> _Budget:
+        usable = (obs.machine_state == MachineState.ON) & obs.schedulable
+        capacity = float(obs.cpu_capacity[usable].sum())
+        free = capacity - float(obs.cpu_requested[usable].sum()) - float(obs.pending_cpu)
+        budget = cls(capacity, free)
+        budget.add_needs(obs, needy)
+        return budget
+
+    def add_needs(self, obs: Observation, needy: Sequence[Proposal]) -> None:
+        for w in needy:
+            if w.request_id in self.counted:
+                continue
+            self.counted.add(w.request_id)
+            need = _need_cpu(obs, w.action)
+            self.need += need
+            self.free -= need
+
+    def loss(self, obs: Observation, machine: int) -> float:
+        if not 0 <= machine < obs.n_machines:
+            return 0.0
+        usable = obs.machine_state[machine] == MachineState.ON and obs.schedulable[machine]
+        return float(obs.cpu_capacity[machine]) if usable else 0.0
+
+
+def _need_cpu(obs: Observation, action: Action) -> float:
+    if isinstance(action, ScaleService):
+        if 0 <= action.service < obs.service_cpu_request.shape[0]:
+            return max(0, action.delta_replicas) * float(obs.service_cpu_request[action.service])
+        return 0.0
+    if isinstance(action, EvictTasks) and 0 <= action.machine < obs.n_machines:
+        own = float(obs.cpu_requested[action.machine])
+        if own > 0:
+            return own
+        busy = obs.tasks_running > 0
+        return float(obs.cpu_requested[busy].mean()) if busy.any() else 0.0
+    return 0.0  # powering on adds capacity; it needs none

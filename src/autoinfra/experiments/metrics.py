@@ -8,7 +8,9 @@ definitions are exact and the same for every system (``docs/evaluation.md`` repe
   (memory) used / capacity of powered machines (booting, on, draining): the paper's metric.
 - ``slack_cpu``: Autopilot-style slack, 1 - used / requested over the same machines (mean of ticks).
 - ``energy_kwh``: facility energy (IT power x PUE) integrated over the window.
-- ``energy_kwh_per_task``: ``energy_kwh`` / tasks that finished in the window (NaN when none did).
+- ``energy_kwh_per_task``: ``energy_kwh`` / tasks that completed in the window (their work done
+  as the trace has it: finished, failed, killed, or reached the trace window's end; NaN when none
+  did). ``pending_tasks_mean``: time-weighted mean of the pending queue's length.
 - ``slo_violation_rate``: share of service-ticks in violation (``services_violating`` / services,
   averaged over ticks); the simulator defines a violating service.
 - ``scheduling_delay_p95_s``: 95th percentile of submit-to-first-start delay over the tasks
@@ -16,8 +18,10 @@ definitions are exact and the same for every system (``docs/evaluation.md`` repe
   bound), so a system that never places work cannot look fast.
 - per fault kind: ``detect_s``, ``mitigate_s``, ``recovery_s`` (from injection, as the simulator
   judged them), averaged over the faults of that kind that got there; ``recovered`` / ``faults``
-  count them; ``recovery_lower_bound_s`` counts unrecovered faults as recovering at the window's
-  end, a lower bound that keeps a system that never recovers from looking better than one that does.
+  count them (``self_cleared``: faults with a duration that ended by themselves before anyone
+  fixed them; the simulator counts them recovered then); ``recovery_lower_bound_s`` counts
+  unrecovered faults as recovering at the window's end, a lower bound that keeps a system that
+  never recovers from looking better than one that does. Only the scenario's faults count.
 - ``actions``: actions the system submitted; ``false_alarms``: findings on targets with no active
   fault (counted by the simulator's ``record_detection``).
 
@@ -40,12 +44,14 @@ SCALAR_METRICS: tuple[str, ...] = (
     "energy_kwh",
     "energy_kwh_per_task",
     "tasks_finished",
+    "pending_tasks_mean",
     "slo_violation_rate",
     "scheduling_delay_p95_s",
     "evictions",
     "actions",
     "false_alarms",
 )
+WORKLOAD_ENDINGS = ("finish", "fail", "kill", "censored")
 FAULT_FIELDS: tuple[str, ...] = ("detect_s", "mitigate_s", "recovery_s", "recovery_lower_bound_s")
 
 
@@ -78,7 +84,13 @@ def tick_metrics(
     value when the measured window began (0 when the window is the whole run).
     """
     if ticks.empty:
-        names = ("utilization_cpu", "utilization_mem", "slack_cpu", "energy_kwh")
+        names = (
+            "utilization_cpu",
+            "utilization_mem",
+            "slack_cpu",
+            "energy_kwh",
+            "pending_tasks_mean",
+        )
         return {**{k: math.nan for k in names}, "slo_violation_rate": math.nan}
     t = ticks["time_s"]
     cpu = time_weighted_mean(t, ticks["cpu_util"])
@@ -87,12 +99,25 @@ def tick_metrics(
     used = ticks["cpu_util"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         slack = np.where(alloc > 0, 1.0 - used / alloc, np.nan)
-    spent = float(ticks["energy_kwh"].iloc[-1]) - energy_before_kwh
-    if n_services > 0 and "services_violating" in ticks:
-        slo = time_weighted_mean(t, ticks["services_violating"] / float(n_services))
+    # facility energy (IT x PUE) when the simulator reports it, else IT energy
+    energy = ticks["facility_energy_kwh"] if "facility_energy_kwh" in ticks else ticks["energy_kwh"]
+    spent = float(energy.iloc[-1]) - energy_before_kwh
+    if "services" in ticks:
+        services = ticks["services"].to_numpy(dtype=np.float64)
     else:
-        slo = math.nan if n_services > 0 else 0.0
+        services = np.full(len(ticks), float(n_services))
+    if "services_violating" in ticks and services.max(initial=0.0) > 0:
+        violating = ticks["services_violating"].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(services > 0, violating / services, 0.0)
+        slo = time_weighted_mean(t, share)
+    else:
+        slo = 0.0 if services.max(initial=0.0) <= 0 else math.nan
+    pending = (
+        time_weighted_mean(t, ticks["pending_tasks"]) if "pending_tasks" in ticks else math.nan
+    )
     return {
+        "pending_tasks_mean": pending,
         "utilization_cpu": cpu,
         "utilization_mem": mem,
         "slack_cpu": time_weighted_mean(t, slack),
@@ -110,7 +135,9 @@ def task_metrics(tasks: pd.DataFrame, window_end_s: float) -> dict[str, float]:
     delay = np.where(np.isnan(start), window_end_s - submit, start - submit)
     delay = np.clip(delay, 0.0, None)
     reason = tasks["end_reason"].astype(str).str.lower()
-    finished = int((reason == "finish").sum())
+    # the workload's own endings: its work done (finish), or it failed, was killed or reached the
+    # trace window's end (censored) as in the trace; not "scaled_down" by a system
+    finished = int(reason.isin(WORKLOAD_ENDINGS).sum())
     evictions = float(tasks["evictions"].sum()) if "evictions" in tasks else 0.0
     return {
         "tasks_finished": float(finished),
@@ -124,6 +151,12 @@ def fault_metrics(faults: pd.DataFrame, window_end_s: float) -> dict[str, dict[s
     out: dict[str, dict[str, float]] = {}
     if faults.empty:
         return out
+    # only the scenario's faults that found a target; the trace's own machine removals (origin
+    # "trace") are the workload's history, resubmitted by the simulator as Borg did
+    if "origin" in faults:
+        faults = faults[faults["origin"] == "scenario"]
+    if "target" in faults:
+        faults = faults[faults["target"].astype(str) != ""]
     for kind, group in faults.groupby("kind", sort=True):
         rec = group["recovery_s"].to_numpy(dtype=np.float64)
         injected = group["injected_s"].to_numpy(dtype=np.float64)
@@ -133,6 +166,9 @@ def fault_metrics(faults: pd.DataFrame, window_end_s: float) -> dict[str, dict[s
             "detected": float(group["detect_s"].notna().sum()),
             "mitigated": float(group["mitigate_s"].notna().sum()),
             "recovered": float(np.count_nonzero(~np.isnan(rec))),
+            "self_cleared": float(group["self_cleared"].astype(bool).sum())
+            if "self_cleared" in group
+            else 0.0,
             "detect_s": _nanmean(group["detect_s"]),
             "mitigate_s": _nanmean(group["mitigate_s"]),
             "recovery_s": _nanmean(group["recovery_s"]),
@@ -208,10 +244,10 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
                     )
                     for rs in seeds.values()
                 )
-            for count in ("faults", "detected", "mitigated", "recovered"):
+            for count in ("faults", "detected", "mitigated", "recovered", "self_cleared"):
                 per_kind[count] = int(
                     sum(
-                        r["metrics"]["faults"][kind][count]
+                        r["metrics"]["faults"][kind].get(count, 0)
                         for rs in seeds.values()
                         for r in rs
                         if kind in r["metrics"]["faults"]

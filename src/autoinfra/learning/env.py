@@ -17,7 +17,7 @@ the Q-table's discrete state, so tabular learners can run in this environment to
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -43,31 +43,27 @@ class ClusterEnv(gym.Env[F32, np.int64]):
 
     def __init__(
         self,
-        workload: Workload,
+        workloads: Workload | Sequence[Workload],
         config: WorldConfig | None = None,
         *,
         service: int | None = None,
         forecaster: Callable[[], Detector] | None = None,
     ) -> None:
-        self.world = SimScalingWorld(workload, config, forecaster=forecaster)
+        self.world = SimScalingWorld(workloads, config, forecaster=forecaster)
         self.config = self.world.config
         self.reward_id = self.config.reward
         self.features_id = FEATURES_ID
-        services = workload.services
-        self.scalable = np.flatnonzero(
-            (services.max_replicas > services.min_replicas) & (services.initial_replicas > 0)
-        ).astype(np.int64)
-        if service is not None and service not in set(self.scalable.tolist()):
-            raise ConfigError(
-                f"service {service} cannot be scaled (absent, or min = max replicas)",
-                field="service",
-            )
-        if self.scalable.shape[0] == 0:
-            raise ConfigError(
-                f"workload {workload.source!r} has no service that can be scaled", field="services"
-            )
+        for k, w in enumerate(self.world.workloads):
+            ok = _scalable(w)
+            if ok.shape[0] == 0 or (service is not None and service not in set(ok.tolist())):
+                what = "no service" if service is None else f"service {service} cannot be"
+                raise ConfigError(
+                    f"workload {k} ({w.source!r}) has {what} scaled (absent, or min = max "
+                    "replicas)",
+                    field="service" if service is not None else "workloads",
+                )
         self.fixed_service = service
-        self.focal = int(self.scalable[0]) if service is None else service
+        self.focal = int(_scalable(self.world.workload)[0]) if service is None else service
         self.action_space = spaces.Discrete(len(ACTIONS))
         self.observation_space = spaces.Box(
             low=np.zeros(len(FEATURE_NAMES), dtype=np.float32), high=FEATURE_HIGH, dtype=np.float32
@@ -78,9 +74,9 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[F32, dict[str, Any]]:
         super().reset(seed=seed)
-        if self.fixed_service is None:
-            self.focal = int(self.np_random.choice(self.scalable))
         self._last = self.world.reset(seed=int(self.np_random.integers(2**31)))
+        if self.fixed_service is None:
+            self.focal = int(self.np_random.choice(_scalable(self.world.workload)))
         return self._features(), self._info(self._last, 0)
 
     def step(self, action: np.int64 | int) -> tuple[F32, float, bool, bool, dict[str, Any]]:
@@ -120,3 +116,10 @@ class ClusterEnv(gym.Env[F32, np.int64]):
             "delta_replicas": int(delta),
             "time_s": float(self.world.observation.time_s) if self.world.observation else 0.0,
         }
+
+
+def _scalable(workload: Workload) -> npt.NDArray[np.int64]:
+    """Services whose bounds allow a change and that have replicas at the start."""
+    s = workload.services
+    ok = (s.max_replicas > s.min_replicas) & (s.initial_replicas > 0)
+    return np.flatnonzero(ok).astype(np.int64)

@@ -31,7 +31,7 @@ from autoinfra.learning.qlearning import QLearner, QLearningConfig
 from autoinfra.learning.rewards import (
     DEFAULT_REWARD,
     get_reward,
-    idle_share,
+    idle_cpu,
     sample_from_observation,
     violation,
 )
@@ -103,7 +103,7 @@ class OnlineQPolicy:
         spec = self.reward
         rewards = -(
             spec.w_slo * violation(spec, sample)[common]
-            + spec.w_energy * idle_share(sample)[common]
+            + spec.w_energy * idle_cpu(sample)[common]
             + spec.w_action * np.abs(delta)
         )
         # a change larger than any single action (two decisions, or another actor) is learnt

@@ -4,28 +4,32 @@ A reward is what a learned policy ends up optimising, so it is data with an id (
 that every trained artifact records; changing a weight or a term means a new id, never an edit in
 place, or old tables would silently mean something else.
 
-Every term is per service and scale-free (a share, not absolute CPU or kWh): the Q-table's state is
-scale-free and one table serves every service, so a reward in absolute units would let the largest
-services dominate what it learns.
+Rewards are per service, and summed over services they make the cluster's objective: every
+service's SLO counts the same, idle capacity counts by how much of it there is (energy is
+absolute: a large idle reservation keeps more machines powered than a small one).
 
 ``slo-energy-v1`` (per service, per decision period)::
 
-    r = -(w_slo x slo_violation + w_energy x idle_share + w_action x |delta_replicas|)
+    r = -(w_slo x slo_violation + w_energy x idle_cpu + w_action x |delta_replicas|)
 
 - ``slo_violation`` in [0, 1]: share of the period's samples in which the service missed its SLO:
-  part of its demand was not served (throttled, stranded, or replicas not running) or its replicas
-  ran above ``slo_utilisation`` of their CPU request. The latter is the latency proxy used by
-  autoscalers: queueing delay grows as 1 / (1 - utilisation), ten times the service time at 0.9.
-- ``idle_share`` in [0, 1]: share of the reserved CPU (running replicas x request) left unused. The
-  simulator's power model charges for used CPU only, so extra replicas cost no watts there; what
-  they cost is capacity that must stay powered (a machine cannot be consolidated and switched off
-  while it holds reservations). This term is that cost, as a share of the service's reservation.
+  less than 99 % of its demand was served (throttled, stranded, replicas not running or at their
+  limit: the simulator's own rule, ``SimConfig.slo_served_share``) or its replicas ran above
+  ``slo_utilisation`` of their CPU request. The latter is the latency proxy autoscalers use:
+  queueing delay grows as 1 / (1 - utilisation), ten times the service time at 0.9.
+- ``idle_cpu``: reserved CPU (running replicas x request) left unused, in the trace's normalised
+  units (1.0 = the cell's largest machine), averaged over the period. The simulator's power model
+  charges for used CPU only, so extra replicas cost no watts there; what they cost is capacity
+  that must stay powered (a machine cannot be consolidated and switched off while it holds
+  reservations), in proportion to its size. A share of the reservation would not do: at 1 %
+  utilisation, 4 replicas and 3 are both "99 % idle", yet one replica's capacity is freed.
 - ``|delta_replicas|``: each replica started or stopped has a cost (cold starts, churn, and the
   human attention a busy autoscaler draws).
 
-Weights (a stated choice, not fitted to any result): an SLO miss costs 1; a fully idle reservation
-costs 0.3 of that, so idle capacity is worth shedding but never at the price of an SLO miss; one
-replica changed costs 0.02, so a change must pay for itself within a few periods.
+Weights (a stated choice, not fitted to any result): a service missing its SLO for a period costs
+1; holding a whole largest machine's worth of CPU idle for a period costs the same (an idle server
+draws 27-73 % of its peak power: SPECpower figures in published-figures.md); one replica changed
+costs 0.02, so a change must pay for itself within a few periods.
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ class RewardSpec:
 
     id: str
     w_slo: float  # per unit of SLO-violation share
-    w_energy: float  # per unit of idle share of the reservation
+    w_energy: float  # per unit of idle reserved CPU (1.0 = the largest machine) per period
     w_action: float  # per replica added or removed
     slo_utilisation: float  # replica utilisation (used / request) above which the SLO is missed
+    slo_served_share: float  # a service served less than this share of its demand misses its SLO
     description: str
 
 
@@ -58,13 +63,15 @@ REWARDS: dict[str, RewardSpec] = {
     "slo-energy-v1": RewardSpec(
         id="slo-energy-v1",
         w_slo=1.0,
-        w_energy=0.3,
+        w_energy=1.0,
         w_action=0.02,
         slo_utilisation=0.9,
+        # the simulator's own SLO rule (SimConfig.slo_served_share), so both count the same misses
+        slo_served_share=0.99,
         description=(
-            "-(1.0 x SLO-violation share + 0.3 x idle share of reserved CPU + 0.02 x |replicas "
-            "changed|) per service per decision period; SLO missed when demand is unserved or "
-            "replica utilisation > 0.9"
+            "-(1.0 x SLO-violation share + 1.0 x idle reserved CPU (1.0 = the largest machine) "
+            "+ 0.02 x |replicas changed|) per service per decision period; SLO missed when under "
+            "99 % of demand is served or replica utilisation > 0.9"
         ),
     ),
 }
@@ -106,17 +113,15 @@ def sample_from_observation(observation: Observation) -> ServiceSample:
 def violation(spec: RewardSpec, sample: ServiceSample) -> F64:
     """1.0 where the service misses its SLO in this sample, else 0.0 (services with no demand
     and nothing reserved are idle, not violating)."""
-    unserved = sample.demand_cpu > sample.used_cpu * (1.0 + 1e-6) + 1e-9
+    unserved = sample.used_cpu < spec.slo_served_share * sample.demand_cpu
     hot = sample.used_cpu > spec.slo_utilisation * sample.reserved_cpu
     starved = (sample.reserved_cpu <= 0) & (sample.demand_cpu > 0)
     return (unserved | hot | starved).astype(np.float64)
 
 
-def idle_share(sample: ServiceSample) -> F64:
-    """Share of the reservation left unused (0 when nothing is reserved)."""
-    res = sample.reserved_cpu
-    spare = np.clip(res - sample.used_cpu, 0.0, None)
-    return np.divide(spare, res, out=np.zeros_like(res), where=res > 0)
+def idle_cpu(sample: ServiceSample) -> F64:
+    """Reserved CPU left unused (normalised units; 0 when nothing is reserved)."""
+    return np.clip(sample.reserved_cpu - sample.used_cpu, 0.0, None)
 
 
 @dataclass(slots=True)
@@ -129,7 +134,7 @@ class PeriodMeter:
     _n: int = 0
 
     def add(self, sample: ServiceSample) -> None:
-        v, i = violation(self.spec, sample), idle_share(sample)
+        v, i = violation(self.spec, sample), idle_cpu(sample)
         if self._violation is None or self._idle is None or self._violation.shape != v.shape:
             self._violation, self._idle, self._n = v, i, 1
             return
@@ -138,7 +143,7 @@ class PeriodMeter:
         self._n += 1
 
     def terms(self, n_services: int) -> tuple[F64, F64]:
-        """Mean violation share and mean idle share over the period's samples."""
+        """Mean violation share and mean idle CPU over the period's samples."""
         if self._violation is None or self._idle is None or self._n == 0:
             return np.zeros(n_services), np.zeros(n_services)
         return self._violation / self._n, self._idle / self._n

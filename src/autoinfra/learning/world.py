@@ -15,7 +15,7 @@ forecaster when given); without one, the trend part of the state is "steady" thr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,6 @@ from autoinfra.learning.qlearning import WorldStep
 from autoinfra.learning.rewards import (
     DEFAULT_REWARD,
     PeriodMeter,
-    ServiceSample,
     get_reward,
     sample_from_observation,
 )
@@ -43,6 +42,7 @@ from autoinfra.policies.qlearning import (
     feasible_actions,
     service_view,
 )
+from autoinfra.policies.registry import make_policy
 from autoinfra.sim import SimConfig, Simulator
 from autoinfra.traces.tables import Workload
 
@@ -50,6 +50,12 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 LEARNER_ID = "learner"  # the actor name the simulator records for the learner's changes
+
+
+def default_forecaster() -> Detector:
+    """The scaling agent's own forecaster (``forecast.holt-v1``), fresh for each episode."""
+    detector: Detector = make_policy("forecast.holt-v1")
+    return detector
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +99,25 @@ class WorldConfig:
 
 
 class SimScalingWorld:
-    """A ``ScalingWorld`` (see ``learning.qlearning``) over the simulator replaying ``workload``."""
+    """A ``ScalingWorld`` (see ``learning.qlearning``) over the simulator.
+
+    ``workloads`` is one workload or several episode windows; each reset draws one of them with
+    its seed, so the episodes of a training run cover the whole training window.
+    """
 
     def __init__(
         self,
-        workload: Workload,
+        workloads: Workload | Sequence[Workload],
         config: WorldConfig | None = None,
         *,
         forecaster: Callable[[], Detector] | None = None,
         sim_config: SimConfig | None = None,
     ) -> None:
-        self.workload = workload
+        self.workloads = [workloads] if isinstance(workloads, Workload) else list(workloads)
+        if not self.workloads:
+            raise ConfigError(
+                "no workload to learn in", source="SimScalingWorld", field="workloads"
+            )
         self.config = config or WorldConfig()
         self.spec = get_reward(self.config.reward)
         self.encoding = ENCODINGS[self.config.encoding]
@@ -111,8 +125,7 @@ class SimScalingWorld:
         self.sim_config = sim_config or SimConfig(
             tick_s=self.config.tick_s, until_s=self.config.episode_s, record_every_s=None
         )
-        self.n_services = len(workload.services)
-        self.max_replicas = np.asarray(workload.services.max_replicas, dtype=np.int64)
+        self._use(self.workloads[0])
         self.sim: Simulator | None = None
         self.observation: Observation | None = None
         self.findings: list[Finding] = []
@@ -121,8 +134,15 @@ class SimScalingWorld:
         self._steps = 0
 
     # --- the ScalingWorld protocol ---
+    def _use(self, workload: Workload) -> None:
+        self.workload = workload
+        self.n_services = len(workload.services)
+        self.max_replicas = np.asarray(workload.services.max_replicas, dtype=np.int64)
+
     def reset(self, seed: int) -> WorldStep:
-        self.sim = Simulator(self.workload, config=self.sim_config, seed=seed)
+        rng = np.random.default_rng(seed)
+        self._use(self.workloads[int(rng.integers(len(self.workloads)))])
+        self.sim = Simulator(self.workload, config=self.sim_config, seed=int(rng.integers(2**31)))
         self._detector = self.forecaster() if self.forecaster is not None else None
         self._steps = 0
         self._look()
@@ -138,23 +158,22 @@ class SimScalingWorld:
             k = int(np.searchsorted(view.index, svc))
             sim.set_service_replicas(svc, int(view.replicas[k] + deltas[svc]), by=LEARNER_ID)
         meter = PeriodMeter(self.spec)
+        observation = None
         for _ in range(self.config.ticks_per_step):
             if sim.done:
                 break
             sim.step()
-            meter.add(self.sample(sim))
+            # one observation per tick serves both the reward sample and, on the period's last
+            # tick, the next state: observing is a large share of a step's cost on small slices
+            observation = sim.observe()
+            meter.add(sample_from_observation(observation))
         self._steps += 1
-        self._look()
+        self._look(observation)
         return self._world_step(meter.reward(deltas))
 
-    # --- what learners and the environment read ---
-    def sample(self, sim: Simulator) -> ServiceSample:
-        """Every service's demand, served CPU and reservation now."""
-        return sample_from_observation(sim.observe())
-
-    def _look(self) -> None:
+    def _look(self, observation: Observation | None = None) -> None:
         sim = self._require_sim()
-        self.observation = sim.observe()
+        self.observation = observation if observation is not None else sim.observe()
         self.findings = self._detector.analyze(self.observation) if self._detector else []
         self.view = service_view(self.observation, self.findings, self.max_replicas)
 

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from autoinfra.core.actions import DrainMachine, SetMachinePower
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import MachineState, Observation
-from autoinfra.core.proposal import Finding, Justification, Proposal
+from autoinfra.core.proposal import Finding, Justification, Outcome, Proposal
 
 __all__ = ["ConsolidationPolicy", "ConsolidationSettings", "first_fit_decreasing"]
 
@@ -100,6 +100,7 @@ class ConsolidationPolicy:
         self._changed_s: F64 = np.zeros(0)
         self._empty_since: F64 = np.zeros(0)
         self._pending_since: float | None = None
+        self._drained: set[int] = set()  # machines this policy drained (and may power off)
 
     def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
         s = self.settings
@@ -114,7 +115,14 @@ class ConsolidationPolicy:
         on = ((state == MachineState.ON) | (state == MachineState.DRAINING)) & alive
         usable = (state == MachineState.ON) & obs.schedulable & alive
         booting = state == MachineState.BOOTING
-        empty = on & (obs.tasks_running == 0)
+        # empty machines this policy may power off: schedulable ones, or ones it drained itself
+        # (a machine someone else cordoned, drained or isolated is theirs to bring back)
+        mine = np.zeros(n, dtype=bool)
+        for m in self._drained:
+            if m < n:
+                mine[m] = True
+        empty = on & (obs.tasks_running == 0) & (obs.schedulable | mine)
+        self._drained = {m for m in self._drained if state[m] != MachineState.OFF}
         self._empty_since[empty & np.isnan(self._empty_since)] = now
         self._empty_since[~empty] = np.nan
         if obs.pending_tasks > 0:
@@ -151,6 +159,11 @@ class ConsolidationPolicy:
             budget = capacity - need / (1 - s.target_free_share)
             return self._reduce(obs, budget, usable, dwell_ok, inputs)
         return []
+
+    def observe_outcomes(self, outcomes: Sequence[Outcome], proposals: Sequence[Proposal]) -> None:
+        for outcome, proposal in zip(outcomes, proposals, strict=True):
+            if isinstance(proposal.action, DrainMachine) and not outcome.succeeded:
+                self._drained.discard(proposal.action.machine)
 
     # -- more capacity ---------------------------------------------------------------------------
     def _power_on(
@@ -229,6 +242,7 @@ class ConsolidationPolicy:
             drains.append(int(m))
             budget -= float(cap[m])
         for m in drains:
+            self._drained.add(m)
             share = req_cpu[m] / cap[m]
             reason = f"lightly loaded ({share:.0%} requested); its tasks fit elsewhere (FFD)"
             out.append(self._proposal(DrainMachine(machine=m), now, reason, inputs))

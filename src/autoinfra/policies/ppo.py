@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from autoinfra.core.actions import ScaleService
 from autoinfra.core.errors import ConfigError
-from autoinfra.core.observation import Observation
+from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 from autoinfra.policies.qlearning import (
     ACTIONS,
@@ -54,15 +54,18 @@ FEATURE_HIGH = np.array([2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 1.0, 1.0], dtype=np.float
 
 def service_features(observation: Observation, view: ServiceView) -> F32:
     """(n_services_in_view, 8) float32 features, clipped into the observation box."""
-    powered = observation.powered
-    cap = float(observation.cpu_capacity[powered].sum())
-    pending = observation.pending_cpu / cap if cap > 0 else 0.0
+    # one mask and four sums: Observation.cpu_utilization() and mem_utilization() would each
+    # rebuild the mask, and this runs on every environment step
+    s = observation.machine_state
+    powered = (s >= MachineState.BOOTING) & (s <= MachineState.DRAINING)
+    cpu_cap = float(observation.cpu_capacity[powered].sum())
+    mem_cap = float(observation.mem_capacity[powered].sum())
     n = view.index.shape[0]
     span = np.maximum(view.max_replicas - view.min_replicas, 1)
     out = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
-    out[:, 0] = observation.cpu_utilization()
-    out[:, 1] = observation.mem_utilization()
-    out[:, 2] = pending
+    out[:, 0] = float(observation.cpu_used[powered].sum()) / cpu_cap if cpu_cap > 0 else 0.0
+    out[:, 1] = float(observation.mem_used[powered].sum()) / mem_cap if mem_cap > 0 else 0.0
+    out[:, 2] = observation.pending_cpu / cpu_cap if cpu_cap > 0 else 0.0
     out[:, 3] = view.utilisation
     out[:, 4] = view.forecast_utilisation
     out[:, 5] = view.forecast_rel_std

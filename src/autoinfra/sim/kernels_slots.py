@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from autoinfra.sim.layout import (
+    M_CHANGED,
     M_CPU_ALLOC,
     M_CPU_CAP,
     M_CPU_DEM,
@@ -42,6 +43,7 @@ from autoinfra.sim.layout import (
     Q_PRIO,
     Q_PROF,
     Q_SVC,
+    Q_TRIED,
     Q_WORK,
     S_CPU_BASE,
     S_CPU_DEM,
@@ -74,7 +76,7 @@ _FAIL_MEMORY = 32  # requests remembered as unplaceable within one placement rou
 
 
 @njit(cache=True)
-def _rand(rng: Arr) -> int:
+def _rand(rng: Arr) -> np.int64:
     # xorshift64*: state lives in the simulator's own array, so forks and runs stay independent
     x = rng[0]
     x ^= x >> np.uint64(12)
@@ -153,6 +155,7 @@ def remove_slot(
     mf[M_CPU_DEM, m] -= sf[S_CPU_DEM, slot]
     mf[M_MEM_USE, m] -= sf[S_MEM_USE, slot]
     mi[M_NTASKS, m] -= 1
+    mi[M_CHANGED, m] = 1
     nx = si[S_NEXT, slot]
     pv = si[S_PREV, slot]
     if pv >= 0:
@@ -237,6 +240,9 @@ def _find(
     prio: int,
     preempting: bool,
     order: Arr,
+    cand: Arr,
+    ncand: int,
+    use_cand: bool,
     mf: Arr,
     mi: Arr,
     mprio: Arr,
@@ -244,7 +250,10 @@ def _find(
     best_fit: bool,
     candidates: int,
 ) -> int:
-    n = mf.shape[1]
+    """A machine for a (c, mm) request, or -1. Scans ``cand[:ncand]`` (machines whose capacity
+    grew since the task last failed) or every machine in the random ``order``; with
+    ``preempting``, counts lower-priority allocations as free."""
+    n = ncand if use_cand else mf.shape[1]
     if n == 0:
         return -1
     start = 0 if candidates == 0 else _rand(rng) % n
@@ -252,12 +261,14 @@ def _find(
     best_score = np.inf
     found = 0
     for k in range(n):
-        if candidates == 0:
-            m = k
+        idx = start + k
+        if idx >= n:
+            idx -= n
+        if use_cand:
+            m = cand[idx]
+        elif candidates == 0:
+            m = idx
         else:
-            idx = start + k
-            if idx >= n:
-                idx -= n
             m = order[idx]
         if mi[M_SCHED, m] == 0:
             continue
@@ -292,6 +303,24 @@ def _find(
 
 
 @njit(cache=True)
+def _preemptible_max(mf: Arr, mi: Arr, mprio: Arr, out_c: Arr, out_m: Arr) -> None:
+    """Per priority p, the most CPU and memory any schedulable machine has free once its tasks
+    of priority < p are counted as free (an upper bound for quick rejection)."""
+    out_c[:] = -1.0
+    out_m[:] = -1.0
+    for m in range(mf.shape[1]):
+        if mi[M_SCHED, m] == 0:
+            continue
+        fc = mf[M_CPU_CAP, m] - mf[M_CPU_ALLOC, m]
+        fm = mf[M_MEM_CAP, m] - mf[M_MEM_ALLOC, m]
+        for p in range(N_PRIO):
+            out_c[p] = max(out_c[p], fc)
+            out_m[p] = max(out_m[p], fm)
+            fc += mprio[m, 0, p]
+            fm += mprio[m, 1, p]
+
+
+@njit(cache=True)
 def place(
     qf: Arr,
     qi: Arr,
@@ -321,15 +350,38 @@ def place(
     nvic: Arr,
 ) -> int:
     """Place the pending queue (already in priority, submit order). Writes the slot of each entry
-    to out_slot (-1: still pending) and the tasks preempted to vic_*; returns the count placed."""
+    to out_slot (-1: still pending) and the tasks preempted to vic_*; returns the count placed.
+
+    A task that found no machine in an earlier round is retried only on machines whose free
+    capacity may have grown since (a task left them, or they became schedulable): placements
+    only shrink free capacity, and preemptible capacity (free plus lower-priority allocations)
+    only grows when a task leaves, so the other machines cannot fit it now either.
+    """
     n = mf.shape[1]
     nq = qf.shape[1]
+    changed = np.empty(n, dtype=np.int64)
+    nchg = 0
     max_c = -1.0
     max_m = -1.0
+    chg_c = -1.0
+    chg_m = -1.0
     for m in range(n):
-        if mi[M_SCHED, m] != 0:
-            max_c = max(max_c, mf[M_CPU_CAP, m] - mf[M_CPU_ALLOC, m])
-            max_m = max(max_m, mf[M_MEM_CAP, m] - mf[M_MEM_ALLOC, m])
+        grew = mi[M_CHANGED, m] != 0
+        mi[M_CHANGED, m] = 0
+        if mi[M_SCHED, m] == 0:
+            continue
+        fc = mf[M_CPU_CAP, m] - mf[M_CPU_ALLOC, m]
+        fm = mf[M_MEM_CAP, m] - mf[M_MEM_ALLOC, m]
+        max_c = max(max_c, fc)
+        max_m = max(max_m, fm)
+        if grew:
+            changed[nchg] = m
+            nchg += 1
+            chg_c = max(chg_c, fc)
+            chg_m = max(chg_m, fm)
+    pre_c = np.empty(N_PRIO, dtype=np.float64)
+    pre_m = np.empty(N_PRIO, dtype=np.float64)
+    pre_ready = False
     fail_c = np.empty(_FAIL_MEMORY, dtype=np.float64)
     fail_m = np.empty(_FAIL_MEMORY, dtype=np.float64)
     nfail = 0
@@ -339,43 +391,37 @@ def place(
         c = qf[Q_CPU_REQ, i]
         mm = qf[Q_MEM_REQ, i]
         p = qi[Q_PRIO, i]
+        tried = qi[Q_TRIED, i] != 0
         dominated = False
         for k in range(min(nfail, _FAIL_MEMORY)):
             if c >= fail_c[k] and mm >= fail_m[k]:
                 dominated = True
                 break
         if dominated:
+            qi[Q_TRIED, i] = 1
             continue
         m = -1
-        if c <= max_c + EPS and mm <= max_m + EPS:
-            m = _find(c, mm, p, False, order, mf, mi, mprio, rng, best_fit, candidates)
+        lim_c = chg_c if tried else max_c
+        lim_m = chg_m if tried else max_m
+        if c <= lim_c + EPS and mm <= lim_m + EPS:
+            m = _find(c, mm, p, False, order, changed, nchg, tried, mf, mi, mprio, rng,
+                      best_fit, candidates)  # fmt: skip
         if m < 0 and preempt and p > 0:
-            m = _find(c, mm, p, True, order, mf, mi, mprio, rng, best_fit, candidates)
+            if not tried and not pre_ready:
+                _preemptible_max(mf, mi, mprio, pre_c, pre_m)
+                pre_ready = True
+            if tried or (c <= pre_c[p] + EPS and mm <= pre_m[p] + EPS):
+                m = _find(c, mm, p, True, order, changed, nchg, tried, mf, mi, mprio, rng,
+                          best_fit, candidates)  # fmt: skip
             if m >= 0:
-                _evict_victims(
-                    m,
-                    c,
-                    mm,
-                    p,
-                    False,
-                    mf,
-                    mi,
-                    mprio,
-                    sv,
-                    sf,
-                    si,
-                    vi,
-                    free,
-                    nfree,
-                    vic_task,
-                    vic_lost,
-                    nvic,
-                )
+                _evict_victims(m, c, mm, p, False, mf, mi, mprio, sv, sf, si, vi, free, nfree,
+                               vic_task, vic_lost, nvic)  # fmt: skip
         if m < 0:
             # later entries have the same or lower priority, so a bigger request fails too
             fail_c[nfail % _FAIL_MEMORY] = c
             fail_m[nfail % _FAIL_MEMORY] = mm
             nfail += 1
+            qi[Q_TRIED, i] = 1
             continue
         nfree[0] -= 1
         slot = free[nfree[0]]
@@ -553,47 +599,3 @@ def relieve_memory(
             out_lost,
             nout,
         )
-
-
-@njit(cache=True)
-def respread_services(vf: Arr, vi: Arr, mf: Arr, sf: Arr, si: Arr) -> None:
-    """Re-share each changed service's demand over its placed replicas (capped at their limit)."""
-    for s in range(vi.shape[1]):
-        if vi[V_DIRTY, s] == 0:
-            continue
-        vi[V_DIRTY, s] = 0
-        k = vi[V_PLACED, s]
-        per = min(vf[V_DEMAND, s] / k, vf[V_LIMIT, s]) if k > 0 else 0.0
-        vf[V_PER, s] = per
-        slot = vi[V_HEAD, s]
-        while slot >= 0:
-            m = si[S_MACH, slot]
-            mf[M_CPU_DEM, m] += per - sf[S_CPU_DEM, slot]
-            sf[S_CPU_DEM, slot] = per
-            slot = si[S_SNEXT, slot]
-
-
-@njit(cache=True)
-def recompute_sums(shape_col: Arr, vf: Arr, mf: Arr, mi: Arr, mprio: Arr, sf: Arr, si: Arr) -> None:
-    """Set every slot's CPU demand for the current usage step and rebuild the machine sums."""
-    mf[M_CPU_ALLOC, :] = 0.0
-    mf[M_MEM_ALLOC, :] = 0.0
-    mf[M_CPU_DEM, :] = 0.0
-    mf[M_MEM_USE, :] = 0.0
-    mprio[:, :, :] = 0.0
-    mi[M_NTASKS, :] = 0
-    for slot in range(si.shape[1]):
-        if si[S_TASK, slot] < 0:
-            continue
-        m = si[S_MACH, slot]
-        s = si[S_SVC, slot]
-        dem = vf[V_PER, s] if s >= 0 else sf[S_CPU_BASE, slot] * shape_col[si[S_PROF, slot]]
-        sf[S_CPU_DEM, slot] = dem
-        p = si[S_PRIO, slot]
-        mf[M_CPU_ALLOC, m] += sf[S_CPU_REQ, slot]
-        mf[M_MEM_ALLOC, m] += sf[S_MEM_REQ, slot]
-        mprio[m, 0, p] += sf[S_CPU_REQ, slot]
-        mprio[m, 1, p] += sf[S_MEM_REQ, slot]
-        mf[M_CPU_DEM, m] += sf[S_CPU_DEM, slot]
-        mf[M_MEM_USE, m] += sf[S_MEM_USE, slot]
-        mi[M_NTASKS, m] += 1

@@ -123,7 +123,7 @@ def refresh_state(
         egress = 0.0
         throttle = 0.0
         power = 0.0
-        if st == _ON or st == _DRAINING:
+        if st in (_ON, _DRAINING):
             tasks_dem = mf[M_CPU_DEM, m]
             dem = tasks_dem + mf[M_HOG_CPU, m]
             rate = 1.0
@@ -149,7 +149,7 @@ def refresh_state(
         elif st == _FAILED:
             power = _watts(curves, mi[M_CURVE, m], 0.0)
             tot[T_STRANDED] += mi[M_NTASKS, m]
-        if st == _BOOTING or st == _ON or st == _DRAINING or st == _FAILED:
+        if st in (_BOOTING, _ON, _DRAINING, _FAILED):
             tot[T_CAP_CPU] += cap
             tot[T_CAP_MEM] += mf[M_MEM_CAP, m]
             tot[T_ALLOC_CPU] += mf[M_CPU_ALLOC, m]
@@ -185,7 +185,7 @@ def refresh_state(
     for m in range(n):
         st = mi[M_STATE, m]
         net = rf[R_NET, mi[M_RACK, m]]
-        running = st == _ON or st == _DRAINING
+        running = st in (_ON, _DRAINING)
         mf[M_NET, m] = net
         prog = mf[M_RATE, m] * net if running else 0.0
         mf[M_PROG, m] = prog

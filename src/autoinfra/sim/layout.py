@@ -36,7 +36,8 @@ N_MF = 23
 # --- machines: mi (int32 rows) ---
 M_STATE, M_PREV, M_CORDON, M_ISOLATED, M_HEAD = 0, 1, 2, 3, 4
 M_NTASKS, M_RACK, M_CURVE, M_PLATFORM, M_SCHED = 5, 6, 7, 8, 9
-N_MI = 10
+M_CHANGED = 10  # free capacity may have grown since the last placement round
+N_MI = 11
 
 # --- slots (running tasks): sf (float32 rows), si (int32 rows), sv (float64 start clock) ---
 S_WORK, S_CPU_DEM, S_CPU_BASE, S_MEM_USE, S_CPU_REQ, S_MEM_REQ = 0, 1, 2, 3, 4, 5
@@ -49,7 +50,8 @@ N_SI = 10
 Q_CPU_REQ, Q_MEM_REQ, Q_WORK, Q_CPU_BASE, Q_MEM_USE = 0, 1, 2, 3, 4
 N_QF = 5
 Q_ID, Q_PRIO, Q_PROF, Q_SVC = 0, 1, 2, 3
-N_QI = 4
+Q_TRIED = 4  # 1: found no machine in an earlier round (retry only where capacity grew)
+N_QI = 5
 
 # --- services: vf (float64 rows), vi (int32 rows) ---
 V_CPU_REQ, V_LIMIT, V_BASE_DEM, V_DEMAND, V_PER, V_SHORT, V_SERVED, V_MEM_PER = (

@@ -11,8 +11,10 @@ simulator's truth, and each states how long it takes to raise a finding:
   is the requested CPU times the cluster's current used/requested ratio; the unexplained rest is
   tracked per machine with an exponentially weighted mean and variance (EWMA z-score). A machine is
   flagged when that rest jumps ``z_threshold`` deviations above its own normal, is a real share of
-  the machine (``min_excess_share``), and either starves tasks (throttling) or is very large,
-  for ``confirm_s`` seconds. While flagged, a machine's baseline is frozen so a long hog is not
+  the machine (``min_excess_share``), and either starves tasks (throttling) or pushes the machine's
+  use well past everything its tasks requested (``over_request_share``; tasks of the Google trace
+  use a median 12 % of their request, so a machine using more than all of it is unusual), for
+  ``confirm_s`` seconds. While flagged, a machine's baseline is frozen so a long hog is not
   learned as normal.
 - ``LinkCongestionDetector`` -> ``link_congested``: uplink utilisation above ``threshold`` for
   ``confirm_s`` seconds.
@@ -103,8 +105,8 @@ class CpuHogSettings:
     z_threshold: float = 4.0
     std_floor: float = 0.01  # CPU units: below this, spread is noise of the model
     min_excess_share: float = 0.2  # unexplained CPU must be at least this share of capacity
-    min_throttled_share: float = 0.02  # ...and starve the tasks this much,
-    large_excess_share: float = 0.5  # ...unless it is this large
+    min_throttled_share: float = 0.05  # ...and starve the tasks this much,
+    over_request_share: float = 0.25  # ...or use this share of capacity beyond all requests
     confirm_s: float = 10.0
     warmup_samples: int = 6
 
@@ -139,7 +141,7 @@ class CpuHogDetector:
         warm = self._n >= s.warmup_samples
         big = excess >= s.min_excess_share * cap
         starving = (obs.cpu_throttled_share >= s.min_throttled_share) | (
-            excess >= s.large_excess_share * cap
+            used - req >= s.over_request_share * cap
         )
         suspect = live & warm & (z >= s.z_threshold) & big & starving
         flagged = self._persist.update(obs.time_s, suspect, s.confirm_s)

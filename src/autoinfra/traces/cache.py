@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -66,11 +66,10 @@ def cache_key(kind: str, paths: Iterable[Path], params: Mapping[str, Any]) -> st
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; rename it over ``target`` if the block succeeds."""
+    """Yield a temporary path next to ``target``; renamed over ``target`` if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    # a fresh name, not a created file: writers create it with the usual permissions (umask)
+    tmp_path = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -121,10 +120,8 @@ def load_arrays(key: str) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]] 
     return arrays, meta
 
 
-def store_arrays(
-    key: str, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]
-) -> None:
-    """Write named arrays and JSON metadata to one uncompressed ``.npz`` (fast to load), atomically."""
+def store_arrays(key: str, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]) -> None:
+    """Write named arrays and JSON metadata to one uncompressed ``.npz``, atomically."""
     payload = dict(arrays)
     payload[_META_ARRAY] = np.array(json.dumps(dict(meta)))
     with atomic_path(_arrays_path(key)) as tmp, tmp.open("wb") as fh:

@@ -17,12 +17,14 @@ trace at run time. Regenerate it after changing the workload model with::
 
     python -m autoinfra.traces.calibration            # rewrites the shipped calibration.json
     python -m autoinfra.traces.calibration --out x.json
+    autoinfra trace calibrate [--out x.json]          # the same from the command line
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,8 +54,12 @@ def km_table(durations: F64, observed: npt.NDArray[np.bool_]) -> dict[str, Any]:
     top = float(cdf[-1])
     probs = _PROBS * top
     idx = np.minimum(np.searchsorted(cdf, probs, side="left"), d.shape[0] - 1)
-    return {"probs": probs.tolist(), "values": d[idx].tolist(), "tail_share": 1.0 - top,
-            "samples": int(d.shape[0])}  # fmt: skip
+    return {
+        "probs": probs.tolist(),
+        "values": d[idx].tolist(),
+        "tail_share": 1.0 - top,
+        "samples": int(d.shape[0]),
+    }
 
 
 def _quantiles(values: F64) -> list[float]:
@@ -62,12 +68,12 @@ def _quantiles(values: F64) -> list[float]:
 
 def _shares(values: npt.NDArray[np.int64], levels: range) -> list[float]:
     counts = np.array([(values == v).sum() for v in levels], dtype=np.float64)
-    return (counts / counts.sum()).tolist() if counts.sum() > 0 else [1.0 / len(levels)] * len(levels)
+    return (
+        (counts / counts.sum()).tolist() if counts.sum() > 0 else [1.0 / len(levels)] * len(levels)
+    )
 
 
-def _per_band(
-    band: npt.NDArray[np.int8], subset: npt.NDArray[np.bool_], fn: Any
-) -> dict[str, Any]:
+def _per_band(band: npt.NDArray[np.int8], subset: npt.NDArray[np.bool_], fn: Any) -> dict[str, Any]:
     """``fn(mask)`` per band within ``subset``; a band with too few rows uses the whole subset
     (and says so)."""
     out: dict[str, Any] = {}
@@ -78,85 +84,119 @@ def _per_band(
     return out
 
 
+def _counts(values: npt.NDArray[np.int64]) -> dict[str, list[int]]:
+    """An exact empirical distribution of integers: distinct values and how often each occurs."""
+    vals, counts = np.unique(values, return_counts=True)
+    return {"values": vals.tolist(), "counts": counts.tolist()}
+
+
 def calibration_from_workload(w: Workload) -> dict[str, Any]:
+    """The synthetic cell's figures, measured on a loaded trace workload."""
     t, s = w.tasks, w.services
     machines_at_start = w.machines.time_s == 0.0
-    n_machines = int(machines_at_start.sum())
+    n_machines = max(int(machines_at_start.sum()), 1)
+    length_s = w.end_s - w.start_s
     batch = t.service < 0
     at_start = batch & (t.submit_s <= 0.0)
-    arriving = batch & (t.submit_s > 0.0)
     band = priority_band(t.priority)
     observed = t.end != TaskEnd.CENSORED
-    # an arriving job is a job whose first batch row arrives inside the window
-    arr_jobs, arr_sizes = np.unique(t.job[arriving], return_counts=True)
+    # a new job: one whose first batch row arrives inside the window (not one already there)
     first_seen = np.full(w.job_ids.shape[0], np.inf)
     np.minimum.at(first_seen, t.job[batch], t.submit_s[batch])
-    new_jobs = arr_jobs[first_seen[arr_jobs] > 0.0]
-    new_job_rows = arriving & np.isin(t.job, new_jobs)
-    _, job_sizes = np.unique(t.job[new_job_rows], return_counts=True)
+    new_job_rows = batch & (first_seen[t.job] > 0.0)
+    _, first_row, job_sizes = np.unique(t.job[new_job_rows], return_index=True, return_counts=True)
+    job_band = band[np.flatnonzero(new_job_rows)[first_row]]
 
     def requests(mask: npt.NDArray[np.bool_]) -> dict[str, Any]:
-        return {"cpu": _quantiles(t.cpu_request[mask].astype(np.float64)),
-                "mem": _quantiles(t.mem_request[mask].astype(np.float64)),
-                "sched_class_shares": _shares(t.sched_class[mask].astype(np.int64), range(4)),
-                "priority_shares": _shares(t.priority[mask].astype(np.int64), range(12)),
-                "rows": int(mask.sum())}  # fmt: skip
+        return {
+            "cpu": _quantiles(t.cpu_request[mask].astype(np.float64)),
+            "mem": _quantiles(t.mem_request[mask].astype(np.float64)),
+            "sched_class_shares": _shares(t.sched_class[mask].astype(np.int64), range(4)),
+            "priority_shares": _shares(t.priority[mask].astype(np.int64), range(12)),
+            "rows": int(mask.sum()),
+        }
 
     def durations(mask: npt.NDArray[np.bool_]) -> dict[str, Any]:
-        ended = mask & observed
-        ends = t.end[ended]
-        shares = {e.name.lower(): float((ends == e).mean()) if ends.size else 0.0
-                  for e in (TaskEnd.FINISH, TaskEnd.FAIL, TaskEnd.KILL)}  # fmt: skip
+        ends = t.end[mask & observed]
+        shares = [
+            float((ends == e).mean()) if ends.size else 1.0 / 3
+            for e in (TaskEnd.FINISH, TaskEnd.FAIL, TaskEnd.KILL)
+        ]
         table = km_table(t.duration_s[mask].astype(np.float64), observed[mask])
-        return table | {"end_shares": shares}
+        return table | {"end_shares_finish_fail_kill": shares}
+
+    def arrivals(mask: npt.NDArray[np.bool_]) -> dict[str, Any]:
+        # a pooled band takes the sizes of all new jobs, as its other figures take all rows
+        jobs_in = np.isin(job_band, np.unique(band[mask]))
+        return {
+            "tasks_per_job": _counts(job_sizes[jobs_in].astype(np.int64)),
+            "requests": requests(mask),
+            "durations": durations(mask),
+        }
 
     machine_types: dict[tuple[int, float, float], int] = {}
     m = w.machines
-    for p, c, mm in zip(m.platform[machines_at_start], m.cpu[machines_at_start],
-                        m.mem[machines_at_start], strict=True):  # fmt: skip
+    for p, c, mm in zip(
+        m.platform[machines_at_start],
+        m.cpu[machines_at_start],
+        m.mem[machines_at_start],
+        strict=True,
+    ):
         key = (int(p), round(float(c), 6), round(float(mm), 6))
         machine_types[key] = machine_types.get(key, 0) + 1
     svc_band = priority_band(s.priority)
-    return jsonable({
-        "version": CALIBRATION_VERSION,
-        "source": w.source.split(":", 1)[0] + " shipped slice",
-        "window_s": w.end_s - w.start_s,
-        "machines_at_start": n_machines,
-        "machine_types": [{"platform": m.platforms[p], "cpu": c, "mem": mm,
-                           "share": n / max(n_machines, 1)}
-                          for (p, c, mm), n in sorted(machine_types.items())],
-        "batch_at_start_per_machine": int(at_start.sum()) / max(n_machines, 1),
-        "batch_at_start": {
-            "band_shares": _shares(band[at_start].astype(np.int64), range(3)),
-            "requests": _per_band(band, at_start, requests),
-            "remaining": _per_band(band, at_start, durations),
-        },
-        "jobs_per_machine_s": new_jobs.shape[0] / max(n_machines, 1) / (w.end_s - w.start_s),
-        "tasks_per_job": _quantiles(job_sizes.astype(np.float64)),
-        "arrivals": {
-            "rows_per_machine_s": int(new_job_rows.sum()) / max(n_machines, 1)
-            / (w.end_s - w.start_s),
-            "band_shares": _shares(band[new_job_rows].astype(np.int64), range(3)),
-            "requests": _per_band(band, new_job_rows, requests),
-            "durations": _per_band(band, new_job_rows, durations),
-        },
-        "services": {
-            "per_machine": len(s) / max(n_machines, 1),
-            "replicas": _quantiles(s.initial_replicas.astype(np.float64)),
-            "band_shares": _shares(svc_band.astype(np.int64), range(3)),
-            "requests": _per_band(svc_band, np.ones(len(s), dtype=np.bool_), lambda mk: {
-                "cpu": _quantiles(s.cpu_request[mk].astype(np.float64)),
-                "mem": _quantiles(s.mem_request[mk].astype(np.float64)),
-                "priority_shares": _shares(s.priority[mk].astype(np.int64), range(12))}),
-        },
-        "usage": {k: w.usage.calibration[k] for k in ("ratio_source", "ratio_stats",
-                                                       "ratio_tables")},
-    })  # fmt: skip
+    svc_rows_sched = t.sched_class[t.service >= 0].astype(np.int64)
+    return jsonable(
+        {
+            "version": CALIBRATION_VERSION,
+            "source": f"{w.source.split(':', 1)[0]} trace window "
+            f"{w.meta.get('window_trace_s', [w.start_s, w.end_s])} (trace seconds)",
+            "window_s": length_s,
+            "machines_at_start": n_machines,
+            "machine_types": [
+                {"platform": m.platforms[p], "cpu": c, "mem": mm, "share": n / n_machines}
+                for (p, c, mm), n in sorted(machine_types.items())
+            ],
+            "batch_at_start": {
+                "per_machine": int(at_start.sum()) / n_machines,
+                "band_shares": _shares(band[at_start].astype(np.int64), range(3)),
+                "tasks_per_job": _counts(np.unique(t.job[at_start], return_counts=True)[1]),
+                "requests": _per_band(band, at_start, requests),
+                "remaining": _per_band(band, at_start, durations),
+            },
+            "arrivals": {
+                "rows_per_machine_s": int(new_job_rows.sum()) / n_machines / length_s,
+                "jobs_per_machine_s": [
+                    int((job_band == b).sum()) / n_machines / length_s
+                    for b in range(len(BAND_NAMES))
+                ],
+                "by_band": _per_band(band, new_job_rows, arrivals),
+            },
+            "services": {
+                "per_machine": len(s) / n_machines,
+                "replicas": _counts(s.initial_replicas.astype(np.int64)),
+                "band_shares": _shares(svc_band.astype(np.int64), range(3)),
+                "sched_class_shares": _shares(svc_rows_sched, range(4)),
+                "requests": _per_band(
+                    svc_band,
+                    np.ones(len(s), dtype=np.bool_),
+                    lambda mk: {
+                        "cpu": _quantiles(s.cpu_request[mk].astype(np.float64)),
+                        "mem": _quantiles(s.mem_request[mk].astype(np.float64)),
+                        "priority_shares": _shares(s.priority[mk].astype(np.int64), range(12)),
+                    },
+                ),
+            },
+            "usage": {
+                k: w.usage.calibration[k] for k in ("ratio_source", "ratio_stats", "ratio_tables")
+            },
+        }
+    )
 
 
-def compute_calibration(trace_dir: str | Path | None = None, *, lenient: bool = False) -> dict[
-    str, Any
-]:  # fmt: skip
+def compute_calibration(
+    trace_dir: str | Path | None = None, *, lenient: bool = False
+) -> dict[str, Any]:
     """Measure the calibration on a trace (the shipped slice by default)."""
     from autoinfra.traces.workload import load_workload
 
@@ -174,12 +214,34 @@ def load_calibration(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+def _rounded(value: Any) -> Any:
+    """Floats to 6 significant digits: the file stays small and diffs stay readable."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    return value
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """Indented JSON with each list of numbers on one line (readable, diffable, small)."""
+    text = json.dumps(_rounded(data), indent=1, sort_keys=True)
+    flat = re.sub(
+        r"\[\s*([^\[\]{}]*?)\s*\]",
+        lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]",
+        text,
+    )
+    return flat + "\n"
+
+
 def write_calibration(out: str | Path | None = None, trace_dir: str | Path | None = None) -> Path:
     """Compute the calibration and write it atomically (default: the shipped file)."""
     target = Path(out) if out is not None else shipped_calibration_path()
     data = compute_calibration(trace_dir)
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        tmp.write_text(_dumps(data))
     return target
 
 

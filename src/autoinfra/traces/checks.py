@@ -81,9 +81,14 @@ class SkipReport:
         per_file[flag.kind.value] = per_file.get(flag.kind.value, 0) + n_rows
         if len(self.examples) < _EXAMPLES_KEPT:
             self.examples.append(
-                {"path": path, "line": int(flag.lines[0]), "field": flag.field,
-                 "kind": flag.kind.value, "message": flag.describe(0)}
-            )  # fmt: skip
+                {
+                    "path": path,
+                    "line": int(flag.lines[0]),
+                    "field": flag.field,
+                    "kind": flag.kind.value,
+                    "message": flag.describe(0),
+                }
+            )
 
     def merge(self, other: SkipReport) -> None:
         for kind, n in other.counts.items():
@@ -96,18 +101,23 @@ class SkipReport:
         self.examples.extend(other.examples[: max(room, 0)])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"skipped_rows": self.total, "by_kind": dict(self.counts),
-                "by_file": {p: dict(k) for p, k in self.files.items()},
-                "examples": list(self.examples)}  # fmt: skip
+        return {
+            "skipped_rows": self.total,
+            "by_kind": dict(self.counts),
+            "by_file": {p: dict(k) for p, k in self.files.items()},
+            "examples": list(self.examples),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SkipReport:
         return cls(
             counts={str(k): int(v) for k, v in data.get("by_kind", {}).items()},
-            files={str(p): {str(k): int(v) for k, v in ks.items()}
-                   for p, ks in data.get("by_file", {}).items()},
+            files={
+                str(p): {str(k): int(v) for k, v in ks.items()}
+                for p, ks in data.get("by_file", {}).items()
+            },
             examples=list(data.get("examples", [])),
-        )  # fmt: skip
+        )
 
     def summary(self) -> str:
         """One line for people: ``skipped 3 rows: field_count 2, unknown_event 1``."""
@@ -138,9 +148,12 @@ def raise_first(path: str, flags: list[Flag]) -> None:
 
 
 def _flag(
-    kind: Problem, col: str | None, mask: npt.NDArray[np.bool_], lines: IntArray,
+    kind: Problem,
+    col: str | None,
+    mask: npt.NDArray[np.bool_],
+    lines: IntArray,
     describe: Callable[[int], str],
-) -> Flag:  # fmt: skip
+) -> Flag:
     rows = np.flatnonzero(mask).astype(np.int64)
     return Flag(kind, col, rows, lines[rows], describe)
 
@@ -189,14 +202,68 @@ def parse_strings(
             bad_rows = np.flatnonzero(bad)
             values = text.take(pa.array(bad_rows)).to_pylist()
 
-            def numeric_message(i: int, expected: str = expected, values: list[Any] = values,
-                                name: str = col.name) -> str:  # fmt: skip
+            def numeric_message(
+                i: int, expected: str = expected, values: list[Any] = values, name: str = col.name
+            ) -> str:
                 return f"expected {expected} in field {name!r}, found {values[i]!r}"
 
             flags.append(_flag(Problem.NOT_NUMERIC, col.name, bad, lines, numeric_message))
         kept = pc.if_else(valid, text, pa.scalar(None, pa.string()))
         columns[col.name] = pc.cast(kept, arrow_type(col))
     return pa.table(columns), lines, flags, left_out
+
+
+def empty_line_flags(table: pa.Table, lines: IntArray, n_fields: int) -> list[Flag]:
+    """Empty lines: pyarrow's typed reader turns them into rows of nulls rather than failing."""
+    if table.num_rows == 0 or table.column(0).null_count == 0:
+        return []
+    empty = np.ones(table.num_rows, dtype=np.bool_)
+    for name in table.column_names:
+        empty &= table.column(name).is_null().to_numpy(zero_copy_only=False)
+    if not empty.any():
+        return []
+    text = f"empty line; expected {n_fields} comma-separated fields"
+    return [_flag(Problem.FIELD_COUNT, None, empty, lines, _always(text))]
+
+
+def _always(text: str) -> Callable[[int], str]:
+    def describe(_: int) -> str:
+        return text
+
+    return describe
+
+
+def _with_value(
+    prefix: str, values: npt.NDArray[np.float64], suffix: str = ""
+) -> Callable[[int], str]:
+    def describe(i: int) -> str:
+        return f"{prefix}{values[i]:g}{suffix}"
+
+    return describe
+
+
+def _number_flags(name: str, col: Column, arr: pa.ChunkedArray, lines: IntArray) -> list[Flag]:
+    """Non-finite floats and values outside the column's bounds."""
+    flags: list[Flag] = []
+    values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+    present = ~arr.is_null().to_numpy(zero_copy_only=False)
+    if col.kind is Kind.FLOAT:
+        # pyarrow's typed parser accepts "nan" and "inf"; the trace never holds them
+        nonfinite = present & ~np.isfinite(values)
+        if nonfinite.any():
+            text = f"expected a finite number in field {name!r}"
+            flags.append(_flag(Problem.NOT_NUMERIC, name, nonfinite, lines, _always(text)))
+        present &= ~nonfinite
+    with np.errstate(invalid="ignore"):
+        low = values < col.low if col.low is not None else np.zeros(len(values), np.bool_)
+        high = values > col.high if col.high is not None else np.zeros(len(values), np.bool_)
+    out = present & (low | high)
+    if out.any():
+        bounds = f"[{col.low if col.low is not None else '-inf'}, "
+        bounds += f"{col.high if col.high is not None else 'inf'}]"
+        describe = _with_value(f"expected {name!r} in {bounds}, found ", values[out])
+        flags.append(_flag(Problem.OUT_OF_RANGE, name, out, lines, describe))
+    return flags
 
 
 def semantic_flags(table: pa.Table, schema: TableSchema, lines: IntArray) -> list[Flag]:
@@ -208,46 +275,20 @@ def semantic_flags(table: pa.Table, schema: TableSchema, lines: IntArray) -> lis
         if col.mandatory:
             missing = arr.is_null().to_numpy(zero_copy_only=False)
             if missing.any():
-                flags.append(_flag(Problem.MISSING_VALUE, name, missing, lines,
-                                   lambda i, n=name: f"field {n!r} is mandatory but empty"))  # fmt: skip
-        if col.kind is Kind.HASH:
-            continue
-        values = arr.to_numpy(zero_copy_only=False)
-        values = values.astype(np.float64) if col.kind is not Kind.FLOAT else values
-        present = ~np.isnan(values) if col.kind is Kind.FLOAT else ~arr.is_null().to_numpy(
-            zero_copy_only=False)  # fmt: skip
-        if col.kind is Kind.FLOAT:
-            # pyarrow's typed parser accepts "nan" and "inf"; the trace never holds them
-            nonfinite = ~np.isfinite(values) & ~arr.is_null().to_numpy(zero_copy_only=False)
-            if nonfinite.any():
-                flags.append(_flag(Problem.NOT_NUMERIC, name, nonfinite, lines,
-                                   lambda i, n=name: f"expected a finite number in field {n!r}"))  # fmt: skip
-            present &= ~nonfinite
-        with np.errstate(invalid="ignore"):
-            low = values < col.low if col.low is not None else np.zeros(len(values), np.bool_)
-            high = values > col.high if col.high is not None else np.zeros(len(values), np.bool_)
-        out = present & (low | high)
-        if out.any():
-            bad_vals = values[out]
-
-            def range_message(i: int, n: str = name, c: Column = col,
-                              v: npt.NDArray[np.float64] = bad_vals) -> str:  # fmt: skip
-                bounds = f"[{c.low if c.low is not None else '-inf'}, "
-                bounds += f"{c.high if c.high is not None else 'inf'}]"
-                return f"expected {n!r} in {bounds}, found {v[i]:g}"
-
-            flags.append(_flag(Problem.OUT_OF_RANGE, name, out, lines, range_message))
+                text = f"field {name!r} is mandatory but empty"
+                flags.append(_flag(Problem.MISSING_VALUE, name, missing, lines, _always(text)))
+        if col.kind is not Kind.HASH:
+            flags += _number_flags(name, col, arr, lines)
     if schema.event_column is not None and schema.event_column in table.column_names:
         ev = table.column(schema.event_column).to_numpy(zero_copy_only=False).astype(np.float64)
-        codes = np.array(sorted(schema.event_codes), dtype=np.float64)
-        unknown = ~np.isnan(ev) & ~np.isin(ev, codes)
+        codes = sorted(schema.event_codes)
+        unknown = ~np.isnan(ev) & ~np.isin(ev, np.array(codes, dtype=np.float64))
         if unknown.any():
-            bad_ev = ev[unknown]
-            flags.append(_flag(
-                Problem.UNKNOWN_EVENT, schema.event_column, unknown, lines,
-                lambda i, v=bad_ev: (f"unknown event code {v[i]:g}; expected one of "
-                                     f"{', '.join(str(c) for c in sorted(schema.event_codes))}"),
-            ))  # fmt: skip
+            expected = f"; expected one of {', '.join(str(c) for c in codes)}"
+            describe = _with_value("unknown event code ", ev[unknown], expected)
+            flags.append(
+                _flag(Problem.UNKNOWN_EVENT, schema.event_column, unknown, lines, describe)
+            )
     return flags
 
 
@@ -280,11 +321,15 @@ def time_order_flag(table: pa.Table, schema: TableSchema, lines: IntArray) -> li
         r = int(rows[i])
         if use_back:
             other = int(np.flatnonzero(t[:r] == before_max[r - 1])[-1])
-            return (f"time goes backwards within the part: {t[r]:.0f} us after {t[other]:.0f} us "
-                    f"on line {int(lines[other])} {note}")  # fmt: skip
+            return (
+                f"time goes backwards within the part: {t[r]:.0f} us after {t[other]:.0f} us "
+                f"on line {int(lines[other])} {note}"
+            )
         other = r + 1 + int(np.flatnonzero(t[r + 1 :] == after_min[r + 1])[0])
-        return (f"time goes backwards within the part: {t[r]:.0f} us before {t[other]:.0f} us "
-                f"on line {int(lines[other])} {note}")  # fmt: skip
+        return (
+            f"time goes backwards within the part: {t[r]:.0f} us before {t[other]:.0f} us "
+            f"on line {int(lines[other])} {note}"
+        )
 
     return [_flag(Problem.TIME_BACKWARDS, schema.time_column, mask, lines, message)]
 

@@ -116,12 +116,22 @@ def task_instances(
         at = _last_index_before(~np.isnan(values), first_row, inclusive=True)[lasts]
         return np.where(at >= 0, values[np.maximum(at, 0)], np.nan)
 
-    frame = pd.DataFrame({
-        "job_id": job[starts], "task_index": tix[starts], "open_s": open_s,
-        "submit_s": np.maximum(open_s, 0.0), "run_s": run_s, "end": end, "end_s": end_s,
-        "running_at_end": running_at_end, "cpu_request": latest(cpu),
-        "mem_request": latest(mem), "priority": prio[lasts], "sched_class": latest(sched),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "job_id": job[starts],
+            "task_index": tix[starts],
+            "open_s": open_s,
+            "submit_s": np.maximum(open_s, 0.0),
+            "run_s": run_s,
+            "end": end,
+            "end_s": end_s,
+            "running_at_end": running_at_end,
+            "cpu_request": latest(cpu),
+            "mem_request": latest(mem),
+            "priority": prio[lasts],
+            "sched_class": latest(sched),
+        }
+    )
     # instances that ended before the window opened are history, not workload
     present = ~terminal | (end_s > 0.0) | (open_s >= 0.0)
     anomalies = {
@@ -138,6 +148,18 @@ def task_instances(
 
 
 def _empty_frame() -> pd.DataFrame:
-    cols = ["job_id", "task_index", "open_s", "submit_s", "run_s", "end", "end_s",
-            "running_at_end", "cpu_request", "mem_request", "priority", "sched_class"]  # fmt: skip
+    cols = [
+        "job_id",
+        "task_index",
+        "open_s",
+        "submit_s",
+        "run_s",
+        "end",
+        "end_s",
+        "running_at_end",
+        "cpu_request",
+        "mem_request",
+        "priority",
+        "sched_class",
+    ]
     return pd.DataFrame({c: [] for c in cols})

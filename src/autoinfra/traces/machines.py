@@ -30,15 +30,21 @@ def machine_table(events: pd.DataFrame, offset_us: int) -> tuple[MachineTable, d
     ev = ev.iloc[order].reset_index(drop=True)
     platform = ev["platform_id"].astype(object).where(ev["platform_id"].notna(), UNKNOWN_PLATFORM)
     codes, names = pd.factorize(platform.astype(str), sort=True)
-    frame = pd.DataFrame({"machine": ev["machine_id"].to_numpy(np.int64), "platform": codes,
-                          "cpu": ev["cpus"].to_numpy(np.float64),
-                          "mem": ev["memory"].to_numpy(np.float64)})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "machine": ev["machine_id"].to_numpy(np.int64),
+            "platform": codes,
+            "cpu": ev["cpus"].to_numpy(np.float64),
+            "mem": ev["memory"].to_numpy(np.float64),
+        }
+    )
     missing_before = int(frame["cpu"].isna().sum() + frame["mem"].isna().sum())
     for col in ("cpu", "mem"):
         same_machine = frame.groupby("machine", sort=False)[col]
         frame[col] = same_machine.ffill().fillna(same_machine.bfill())
-        modes = frame.groupby("platform")[col].agg(lambda s: s.mode().iloc[0] if s.notna().any()
-                                                   else np.nan)  # fmt: skip
+        modes = frame.groupby("platform")[col].agg(
+            lambda s: s.mode().iloc[0] if s.notna().any() else np.nan
+        )
         frame[col] = frame[col].fillna(frame["platform"].map(modes))
         overall = frame[col].mode()
         frame[col] = frame[col].fillna(float(overall.iloc[0]) if len(overall) else 0.0)

@@ -31,6 +31,7 @@ from autoinfra.traces.checks import (
     SkipReport,
     arrow_type,
     drop_flagged,
+    empty_line_flags,
     parse_strings,
     raise_first,
     semantic_flags,
@@ -60,8 +61,9 @@ def part_files(path: str | Path, table: str) -> list[Path]:
     if p.is_file():
         return [p]
     if not p.exists():
-        raise TraceError(f"no such file or folder (looking for table {table})", path=str(p),
-                         kind="missing_table")  # fmt: skip
+        raise TraceError(
+            f"no such file or folder (looking for table {table})", path=str(p), kind="missing_table"
+        )
     folder = p / table if (p / table).is_dir() else p
     parts = sorted((f for f in folder.iterdir() if _is_part(f)), key=_part_number)
     if not parts:
@@ -134,6 +136,7 @@ def _parse_part(path: Path, schema: TableSchema, lenient: bool) -> tuple[pa.Tabl
     try:
         table = _fast_parse(path, schema, n_fields)
         lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
+        flags = empty_line_flags(table, lines, n_fields)
     except pa.ArrowInvalid:
         # slow path, only for a part that does not parse: every line as text, located exactly
         text = _open_text(path).split("\n")

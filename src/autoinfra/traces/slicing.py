@@ -44,19 +44,25 @@ class WindowSplit(NamedTuple):
 def split_windows(duration_s: float, train_fraction: float) -> WindowSplit:
     """``[0, f*d)`` to train on and ``[f*d, d)`` to evaluate on: they never overlap."""
     if not (math.isfinite(duration_s) and duration_s > 0):
-        raise ConfigError(f"duration_s must be a positive number of seconds, got {duration_s!r}",
-                          field="duration_s")  # fmt: skip
+        raise ConfigError(
+            f"duration_s must be a positive number of seconds, got {duration_s!r}",
+            field="duration_s",
+        )
     if not 0.0 < train_fraction < 1.0:
-        raise ConfigError(f"train_fraction must be in (0, 1), got {train_fraction!r}",
-                          field="train_fraction")  # fmt: skip
+        raise ConfigError(
+            f"train_fraction must be in (0, 1), got {train_fraction!r}", field="train_fraction"
+        )
     cut = float(duration_s) * float(train_fraction)
     return WindowSplit(Window(0.0, cut), Window(cut, float(duration_s)))
 
 
 def _compact(
-    w: Workload, keep: Mask, submit_s: npt.NDArray[np.float64],
-    duration_s: npt.NDArray[np.float32], end: npt.NDArray[np.int8],
-) -> tuple[TaskTable, ServiceTable, npt.NDArray[np.int64]]:  # fmt: skip
+    w: Workload,
+    keep: Mask,
+    submit_s: npt.NDArray[np.float64],
+    duration_s: npt.NDArray[np.float32],
+    end: npt.NDArray[np.int8],
+) -> tuple[TaskTable, ServiceTable, npt.NDArray[np.int64]]:
     """Keep rows ``keep`` (with new times), renumber jobs and services, recount replicas."""
     t, s = w.tasks, w.services
     order = np.argsort(submit_s[keep], kind="stable")
@@ -69,13 +75,18 @@ def _compact(
     tasks = TaskTable(
         submit_s=new_submit.astype(np.float64),
         duration_s=duration_s[rows].astype(np.float32),
-        cpu_request=t.cpu_request[rows], mem_request=t.mem_request[rows],
-        priority=t.priority[rows], sched_class=t.sched_class[rows],
+        cpu_request=t.cpu_request[rows],
+        mem_request=t.mem_request[rows],
+        priority=t.priority[rows],
+        sched_class=t.sched_class[rows],
         job=np.searchsorted(used_jobs, t.job[rows]).astype(np.int32),
-        task_index=t.task_index[rows], service=svc_new,
-        cpu_usage_ratio=t.cpu_usage_ratio[rows], mem_usage_ratio=t.mem_usage_ratio[rows],
-        profile=t.profile[rows], end=end[rows].astype(np.int8),
-    )  # fmt: skip
+        task_index=t.task_index[rows],
+        service=svc_new,
+        cpu_usage_ratio=t.cpu_usage_ratio[rows],
+        mem_usage_ratio=t.mem_usage_ratio[rows],
+        profile=t.profile[rows],
+        end=end[rows].astype(np.int8),
+    )
     at_start = (svc_new >= 0) & (new_submit <= 0.0)
     initial = np.maximum(np.bincount(svc_new[at_start], minlength=used_svcs.shape[0]), 1)
     old_initial = s.initial_replicas[used_svcs].astype(np.float64)
@@ -87,11 +98,12 @@ def _compact(
         min_replicas=s.min_replicas[used_svcs],
         max_replicas=np.maximum(s.max_replicas[used_svcs], initial).astype(np.int32),
         priority=s.priority[used_svcs],
-        cpu_request=s.cpu_request[used_svcs], mem_request=s.mem_request[used_svcs],
+        cpu_request=s.cpu_request[used_svcs],
+        mem_request=s.mem_request[used_svcs],
         base_cpu_demand=(s.base_cpu_demand[used_svcs] * scale).astype(np.float32),
         base_mem_demand=(s.base_mem_demand[used_svcs] * scale).astype(np.float32),
         profile=s.profile[used_svcs],
-    )  # fmt: skip
+    )
     return tasks, services, w.job_ids[used_jobs]
 
 
@@ -99,8 +111,11 @@ def window(workload: Workload, start_s: float, end_s: float) -> Workload:
     """The part of ``workload`` in ``[start_s, end_s)`` (its own seconds), rebased to start at 0."""
     w0, w1 = workload.start_s, workload.end_s
     if not (w0 <= start_s < end_s <= w1):
-        raise ConfigError(f"window [{start_s:g}, {end_s:g}) must lie inside the workload's "
-                          f"[{w0:g}, {w1:g}] with start < end", field="start_s")  # fmt: skip
+        raise ConfigError(
+            f"window [{start_s:g}, {end_s:g}) must lie inside the workload's "
+            f"[{w0:g}, {w1:g}] with start < end",
+            field="start_s",
+        )
     t = workload.tasks
     length = end_s - start_s
     finish = t.submit_s + t.duration_s.astype(np.float64)
@@ -112,19 +127,30 @@ def window(workload: Workload, start_s: float, end_s: float) -> Workload:
     end = np.where(cut, np.int8(TaskEnd.CENSORED), t.end).astype(np.int8)
     tasks, services, job_ids = _compact(workload, keep, submit, remaining.astype(np.float32), end)
     step_s = workload.usage.step_s
-    shift = int(round(start_s / step_s)) if step_s > 0 else 0
-    usage = dataclasses.replace(workload.usage, shapes=np.roll(workload.usage.shapes, -shift,
-                                                               axis=1))  # fmt: skip
+    shift = round(start_s / step_s) if step_s > 0 else 0
+    usage = dataclasses.replace(
+        workload.usage, shapes=np.roll(workload.usage.shapes, -shift, axis=1)
+    )
     meta: dict[str, Any] = dict(workload.meta)
     if "trace_offset_s" in meta:
         meta["trace_offset_s"] = float(meta["trace_offset_s"]) + start_s
-    meta["window"] = {"start_s": start_s, "end_s": end_s, "of": [w0, w1],
-                      "shape_steps_rotated": shift}  # fmt: skip
+    meta["window"] = {
+        "start_s": start_s,
+        "end_s": end_s,
+        "of": [w0, w1],
+        "shape_steps_rotated": shift,
+    }
     return Workload(
         machines=machines_in_window(workload.machines, start_s, end_s),
-        tasks=tasks, services=services, usage=usage, job_ids=job_ids,
-        start_s=0.0, end_s=length, source=workload.source, meta=meta,
-    )  # fmt: skip
+        tasks=tasks,
+        services=services,
+        usage=usage,
+        job_ids=job_ids,
+        start_s=0.0,
+        end_s=length,
+        source=workload.source,
+        meta=meta,
+    )
 
 
 def sample_cell(workload: Workload, machines: int, seed: int) -> Workload:
@@ -132,27 +158,39 @@ def sample_cell(workload: Workload, machines: int, seed: int) -> Workload:
     ids = np.unique(workload.machines.machine_id)
     total = int(ids.shape[0])
     if not 1 <= machines <= total:
-        raise ConfigError(f"machines must be between 1 and the cell's {total}, got {machines}",
-                          field="machines")  # fmt: skip
+        raise ConfigError(
+            f"machines must be between 1 and the cell's {total}, got {machines}", field="machines"
+        )
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(ids, size=machines, replace=False))
-    m: MachineTable = take(workload.machines,
-                           np.flatnonzero(np.isin(workload.machines.machine_id, chosen)))  # fmt: skip
+    m: MachineTable = take(
+        workload.machines, np.flatnonzero(np.isin(workload.machines.machine_id, chosen))
+    )
     p = machines / total
-    keep_job = rng.random(workload.job_ids.shape[0]) < p
+    keep_job = rng.random(size=int(workload.job_ids.shape[0])) < p
     t = workload.tasks
     keep = keep_job[t.job]
     tasks, services, job_ids = _compact(workload, keep, t.submit_s, t.duration_s, t.end)
     meta: dict[str, Any] = dict(workload.meta)
     meta["slicing"] = {
         "rule": "machines drawn uniformly without replacement from those in the machine table; "
-                "whole jobs kept with probability machines/total (a service keeps all its "
-                "replicas)",
-        "machines": machines, "of_machines": total, "job_probability": p,
-        "jobs_kept": int(job_ids.shape[0]), "of_jobs": int(workload.job_ids.shape[0]),
+        "whole jobs kept with probability machines/total (a service keeps all its "
+        "replicas)",
+        "machines": machines,
+        "of_machines": total,
+        "job_probability": p,
+        "jobs_kept": int(job_ids.shape[0]),
+        "of_jobs": int(workload.job_ids.shape[0]),
         "seed": seed,
-    }  # fmt: skip
+    }
     return Workload(
-        machines=m, tasks=tasks, services=services, usage=workload.usage, job_ids=job_ids,
-        start_s=workload.start_s, end_s=workload.end_s, source=workload.source, meta=meta,
-    )  # fmt: skip
+        machines=m,
+        tasks=tasks,
+        services=services,
+        usage=workload.usage,
+        job_ids=job_ids,
+        start_s=workload.start_s,
+        end_s=workload.end_s,
+        source=workload.source,
+        meta=meta,
+    )

@@ -19,7 +19,8 @@ Every other instance is a batch row: ``duration_s`` = its run time in the window
 
 Requests: an instance with no request on any of its events takes its task's (from another
 instance), then its job's median; one with none at all is dropped and counted. A zero request
-(the trace has some) is raised to the smallest non-zero request seen, so requests lie in (0, 1].
+(the trace has some) is raised to the smallest non-zero request seen (at least ``MIN_REQUEST``),
+so requests lie in (0, 1].
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from autoinfra.traces.usage import RatioTables
 SERVICE_MIN_PRIORITY = 9  # production band (Reiss et al. schema: priorities 9-11)
 SERVICE_MIN_SCHED_CLASS = 2  # scheduling classes 2-3 are the latency-sensitive ones
 MAX_REPLICAS_FACTOR = 4
-_FALLBACK_FLOOR = 1e-4  # used only when a trace holds no non-zero request at all
+# the smallest request kept: a millionth of the largest machine (the slice's smallest non-zero
+# requests are 6e-4 CPU and 1.5e-5 memory); below it a float32 request would round to 0
+MIN_REQUEST = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ def _fill_requests(inst: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     for col in ("cpu_request", "mem_request"):
         vals = inst[col].to_numpy(np.float64)
         positive = vals[vals > 0]
-        floor = float(positive.min()) if positive.size else _FALLBACK_FLOOR
+        floor = max(float(positive.min()), MIN_REQUEST) if positive.size else MIN_REQUEST
         info[f"{col}_zero_raised"] = int((vals <= 0).sum())
         info[f"{col}_floor"] = floor
         inst[col] = np.clip(vals, floor, 1.0)
@@ -86,21 +89,40 @@ def build_task_tables(
     is_service_job = service_jobs(inst)
     service_mask = inst["job_id"].map(is_service_job).fillna(False).to_numpy(bool)
 
-    svc = inst.loc[service_mask].groupby(["job_id", "task_index"], sort=True).agg(
-        submit_s=("submit_s", "min"), cpu_request=("cpu_request", "last"),
-        mem_request=("mem_request", "last"), priority=("priority", "max"),
-        sched_class=("sched_class", "last"),
-    ).reset_index()  # fmt: skip
+    svc = (
+        inst.loc[service_mask]
+        .groupby(["job_id", "task_index"], sort=True)
+        .agg(
+            submit_s=("submit_s", "min"),
+            cpu_request=("cpu_request", "last"),
+            mem_request=("mem_request", "last"),
+            priority=("priority", "max"),
+            sched_class=("sched_class", "last"),
+        )
+        .reset_index()
+    )
     svc["duration_s"] = np.inf
     svc["end"] = int(TaskEnd.CENSORED)
     svc["is_service"] = True
-    batch = inst.loc[~service_mask, ["job_id", "task_index", "submit_s", "cpu_request",
-                                     "mem_request", "priority", "sched_class", "end"]].copy()  # fmt: skip
+    batch = inst.loc[
+        ~service_mask,
+        [
+            "job_id",
+            "task_index",
+            "submit_s",
+            "cpu_request",
+            "mem_request",
+            "priority",
+            "sched_class",
+            "end",
+        ],
+    ].copy()
     batch["duration_s"] = inst.loc[~service_mask, "run_s"].to_numpy(np.float64)
     batch["is_service"] = False
     rows = pd.concat([batch, svc], ignore_index=True)
-    order = np.lexsort((rows["task_index"].to_numpy(), rows["job_id"].to_numpy(),
-                        rows["submit_s"].to_numpy()))  # fmt: skip
+    order = np.lexsort(
+        (rows["task_index"].to_numpy(), rows["job_id"].to_numpy(), rows["submit_s"].to_numpy())
+    )
     rows = rows.iloc[order].reset_index(drop=True)
 
     job_ids = np.unique(rows["job_id"].to_numpy(np.int64))
@@ -137,29 +159,42 @@ def build_task_tables(
         end=rows["end"].to_numpy(np.int8),
     )
     ends = {e.name.lower(): int((tasks.end[~is_svc] == e).sum()) for e in TaskEnd}
-    info |= {"instances": int(len(inst)), "batch_rows": int((~is_svc).sum()),
-             "service_rows": int(is_svc.sum()), "services": len(services),
-             "batch_ends": ends}  # fmt: skip
+    info |= {
+        "instances": len(inst),
+        "batch_rows": int((~is_svc).sum()),
+        "service_rows": int(is_svc.sum()),
+        "services": len(services),
+        "batch_ends": ends,
+    }
     return TaskTables(tasks, services, job_ids, info)
 
 
 def _service_table(
-    rows: pd.DataFrame, service: np.ndarray, svc_jobs: np.ndarray, ratios: RatioTables,
-    n_profiles: int, rng: np.random.Generator,
-) -> tuple[ServiceTable, np.ndarray, np.ndarray]:  # fmt: skip
+    rows: pd.DataFrame,
+    service: np.ndarray,
+    svc_jobs: np.ndarray,
+    ratios: RatioTables,
+    n_profiles: int,
+    rng: np.random.Generator,
+) -> tuple[ServiceTable, np.ndarray, np.ndarray]:
     """The service table and the CPU and memory usage ratios drawn for each service."""
     m = service >= 0
-    per = pd.DataFrame({"service": service[m], "at_start": rows.loc[m, "submit_s"].to_numpy() <= 0,
-                        "cpu": rows.loc[m, "cpu_request"].to_numpy(),
-                        "mem": rows.loc[m, "mem_request"].to_numpy(),
-                        "priority": rows.loc[m, "priority"].to_numpy()}).groupby("service")  # fmt: skip
+    per = pd.DataFrame(
+        {
+            "service": service[m],
+            "at_start": rows.loc[m, "submit_s"].to_numpy() <= 0,
+            "cpu": rows.loc[m, "cpu_request"].to_numpy(),
+            "mem": rows.loc[m, "mem_request"].to_numpy(),
+            "priority": rows.loc[m, "priority"].to_numpy(),
+        }
+    ).groupby("service")
     initial = np.maximum(per["at_start"].sum().to_numpy(np.int32), 1)
     count = per.size().to_numpy(np.int32)
     priority = per["priority"].max().to_numpy(np.int8)
     cpu = per["cpu"].median().to_numpy(np.float32)
     mem = per["mem"].median().to_numpy(np.float32)
     cpu_ratio, mem_ratio = ratios.draw(priority, rng)
-    profile = rng.integers(0, n_profiles, size=svc_jobs.shape[0]).astype(np.int16)
+    profile = rng.integers(0, n_profiles, size=int(svc_jobs.shape[0])).astype(np.int16)
     table = ServiceTable(
         job=svc_jobs.astype(np.int32),
         initial_replicas=initial,

@@ -129,16 +129,22 @@ class RatioTables:
             mem_rows.append(_quantiles(mem_all[use]))
             samples.append(n)
             pooled.append(n < MIN_BAND_SAMPLES)
-        return cls(_QUANTILE_PROBS.copy(), np.vstack(cpu_rows), np.vstack(mem_rows),
-                   tuple(samples), tuple(pooled))  # fmt: skip
+        return cls(
+            _QUANTILE_PROBS.copy(),
+            np.vstack(cpu_rows),
+            np.vstack(mem_rows),
+            tuple(samples),
+            tuple(pooled),
+        )
 
     def draw(self, priority: npt.ArrayLike, rng: np.random.Generator) -> tuple[F32, F32]:
         """One (cpu, mem) ratio per task, from its band's distribution (independent draws)."""
         band = priority_band(priority)
-        u_cpu = rng.random(band.shape[0])
-        u_mem = rng.random(band.shape[0])
-        cpu = np.empty(band.shape[0], dtype=np.float32)
-        mem = np.empty(band.shape[0], dtype=np.float32)
+        n = int(band.shape[0])
+        u_cpu = rng.random(size=n)
+        u_mem = rng.random(size=n)
+        cpu = np.empty(n, dtype=np.float32)
+        mem = np.empty(n, dtype=np.float32)
         for b in range(len(BAND_NAMES)):
             m = band == b
             cpu[m] = np.interp(u_cpu[m], self.probs, self.cpu[b])
@@ -180,15 +186,25 @@ def azure_shapes(path: str | Path | None = None) -> F32:
     except (OSError, ValueError) as exc:
         raise TraceError(f"cannot read the Azure CPU readings: {exc}", path=str(p)) from exc
     if frame.columns[0] != "timestamp" or frame.shape[1] < 2:
-        raise TraceError("expected a header 'timestamp,<vm id>,...'", path=str(p), line=1,
-                         field="timestamp", kind="field_count")  # fmt: skip
+        raise TraceError(
+            "expected a header 'timestamp,<vm id>,...'",
+            path=str(p),
+            line=1,
+            field="timestamp",
+            kind="field_count",
+        )
     values = frame.iloc[:, 1:]
     numeric = values.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad = ~np.isfinite(numeric) | (numeric < 0)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise TraceError("expected a CPU percentage >= 0", path=str(p), line=int(row) + 2,
-                         field=str(values.columns[col]), kind="not_numeric")  # fmt: skip
+        raise TraceError(
+            "expected a CPU percentage >= 0",
+            path=str(p),
+            line=int(row) + 2,
+            field=str(values.columns[col]),
+            kind="not_numeric",
+        )
     shapes = numeric.T
     means = shapes.mean(axis=1, keepdims=True)
     # a VM that never used CPU has no shape: it stays flat at its (zero) mean's stand-in, 1.0
@@ -207,8 +223,10 @@ def build_usage_model(
     pooled = [n for n, p in zip(BAND_NAMES, tables.pooled, strict=True) if p]
     pooled_note = (
         f" Bands with fewer than {MIN_BAND_SAMPLES} measured tasks use all tasks' distribution: "
-        f"{', '.join(pooled)}." if pooled else ""
-    )  # fmt: skip
+        f"{', '.join(pooled)}."
+        if pooled
+        else ""
+    )
     overall = stats.get("overall", {})
     description = (
         "usage = request x ratio x shape(t). ratio: drawn once per task from the empirical "
@@ -234,5 +252,10 @@ def build_usage_model(
         "memory_follows_shape": False,
         "shape_source": "Azure Public Dataset V1 (2017), vm_cpu_avg_100, 5-minute CPU %",
     }
-    return UsageModel(name=MODEL_NAME, description=description, shapes=shapes,
-                      step_s=SHAPE_STEP_S, calibration=calibration)  # fmt: skip
+    return UsageModel(
+        name=MODEL_NAME,
+        description=description,
+        shapes=shapes,
+        step_s=SHAPE_STEP_S,
+        calibration=calibration,
+    )

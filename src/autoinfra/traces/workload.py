@@ -67,8 +67,8 @@ def _window_us(events: pd.DataFrame, start_s: float | None, end_s: float | None)
         raise TraceError("task_events holds no event inside the trace window", kind="empty")
     first_us, last_us = int(t.min()), int(t.max())
     default_start = max(int(TRACE_WINDOW_START_S * US_PER_S), first_us)
-    start_us = default_start if start_s is None else int(round(start_s * US_PER_S))
-    end_us = last_us if end_s is None else int(round(end_s * US_PER_S))
+    start_us = default_start if start_s is None else round(start_s * US_PER_S)
+    end_us = last_us if end_s is None else round(end_s * US_PER_S)
     if end_us > last_us:
         raise ConfigError(
             f"end_s={end_us / US_PER_S:g} is past the last task event of this trace "
@@ -84,14 +84,18 @@ def _window_us(events: pd.DataFrame, start_s: float | None, end_s: float | None)
     return start_us, end_us
 
 
-def _ratio_tables(root: Path, task_events: pd.DataFrame, lenient: bool, cache: bool,
-                  skipped: dict[str, Any]) -> tuple[RatioTables, dict[str, Any], str]:  # fmt: skip
+def _ratio_tables(
+    root: Path, task_events: pd.DataFrame, lenient: bool, cache: bool, skipped: dict[str, Any]
+) -> tuple[RatioTables, dict[str, Any], str]:
     if not has_table(root, "task_usage"):
         from autoinfra.traces.calibration import load_calibration
 
         usage_cal = load_calibration()["usage"]
-        return (RatioTables.from_dict(usage_cal["ratio_tables"]), usage_cal["ratio_stats"],
-                "the shipped calibration (this trace has no task_usage table)")  # fmt: skip
+        return (
+            RatioTables.from_dict(usage_cal["ratio_tables"]),
+            usage_cal["ratio_stats"],
+            "the shipped calibration (this trace has no task_usage table)",
+        )
     # only the first part: it is all the slice has, and a full download's 500 parts of usage
     # (about 45 GB) would not fit in memory for a figure that needs a few thousand tasks
     first = part_files(root, "task_usage")[0]
@@ -125,8 +129,13 @@ def load_workload(
     ``meta["skipped"]``) and ``ConfigError`` for a window outside the trace.
     """
     root = Path(trace_dir) if trace_dir is not None else default_trace_dir()
-    params = {"start_s": start_s, "end_s": end_s, "lenient": lenient, "seed": seed,
-              "model": MODEL_VERSION}  # fmt: skip
+    params = {
+        "start_s": start_s,
+        "end_s": end_s,
+        "lenient": lenient,
+        "seed": seed,
+        "model": MODEL_VERSION,
+    }
     key = trace_cache.cache_key("workload", _input_files(root), params)
     if cache:
         hit = trace_cache.load_arrays(key)
@@ -138,8 +147,9 @@ def load_workload(
     return workload
 
 
-def _build(root: Path, start_s: float | None, end_s: float | None, lenient: bool, seed: int,
-           cache: bool) -> Workload:  # fmt: skip
+def _build(
+    root: Path, start_s: float | None, end_s: float | None, lenient: bool, seed: int, cache: bool
+) -> Workload:
     t0 = time.perf_counter()
     skipped: dict[str, Any] = {}
     events, report = read_table("task_events", root, lenient, cache=cache)

@@ -1,0 +1,201 @@
+"""The four autonomous agents: scaling, healing, energy and security.
+
+Each is the :class:`Agent` template with its detectors, policy, period, priority and a narrow
+identity. Priorities say who wins a conflict (``coordination.PriorityArbiter``): security 90 >
+healing 80 > scaling 50 > energy 20 — stopping an intruder or saving stranded work matters more than
+a replica count, and a replica count more than a watt. Periods say how often each looks: faults
+need seconds, scaling follows 15 s load changes (the HPA's sync period), energy decisions take
+minutes to pay off (a boot is about 3 min), so it looks once a minute.
+
+- ``ScalingAgent``: Holt forecaster + the Q-table policy (``autoinfra.policies.qlearning``),
+  imported lazily; only when that module is absent does it fall back to the forecast-driven
+  target-tracking rule, and its description says so.
+- ``HealingAgent``: heartbeat, CPU-hog and link-congestion detectors + repair rules; optionally a
+  failure predictor that drains machines at risk (``extra_policies``).
+- ``EnergyAgent``: Holt forecaster (cluster demand) + first-fit-decreasing consolidation with
+  hysteresis.
+- ``SecurityAgent``: egress-anomaly detector + isolation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+
+from autoinfra.agents.base import Agent
+from autoinfra.core.observation import Observation
+from autoinfra.core.proposal import Finding, Outcome, Proposal
+from autoinfra.core.protocols import Policy, Sensor
+from autoinfra.policies.consolidation import ConsolidationPolicy, ConsolidationSettings
+from autoinfra.policies.forecast import HoltForecaster, HoltSettings
+from autoinfra.policies.healing import HealingPolicy, HealingSettings, SecurityPolicy
+from autoinfra.policies.scaling import TargetTrackingPolicy
+from autoinfra.security.identity import Identity, Role
+from autoinfra.telemetry.detectors import (
+    CpuHogDetector,
+    CpuHogSettings,
+    HeartbeatDetector,
+    HeartbeatSettings,
+    IntrusionDetector,
+    IntrusionSettings,
+    LinkCongestionDetector,
+    LinkCongestionSettings,
+)
+
+__all__ = [
+    "EnergyAgent",
+    "HealingAgent",
+    "PolicyChain",
+    "ScalingAgent",
+    "SecurityAgent",
+    "qtable_available",
+]
+
+QTABLE_MODULE = "autoinfra.policies.qlearning"
+
+
+def qtable_available() -> bool:
+    """True when the Q-table policy's module is installed (the preset's choice depends on it)."""
+    return importlib.util.find_spec(QTABLE_MODULE) is not None
+
+
+class PolicyChain:
+    """Several policies behind one ``decide``: their proposals in order, outcomes to each."""
+
+    def __init__(self, policies: Sequence[Policy]) -> None:
+        self.policies = list(policies)
+
+    def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
+        out: list[Proposal] = []
+        for policy in self.policies:
+            out.extend(policy.decide(observation, findings))
+        return out
+
+    def observe_outcomes(self, outcomes: Sequence[Outcome], proposals: Sequence[Proposal]) -> None:
+        for policy in self.policies:
+            hook = getattr(policy, "observe_outcomes", None)
+            if hook is not None:
+                hook(outcomes, proposals)
+
+
+class ScalingAgent(Agent):
+    def __init__(
+        self,
+        sensor: Sensor,
+        *,
+        policy: Policy | None = None,
+        forecast: HoltSettings | None = None,
+        period_s: float = 15.0,
+        priority: int = 50,
+        agent_id: str = "scaling",
+    ) -> None:
+        if policy is not None:
+            chosen, note = policy, f"policy {type(policy).__name__} (given)"
+        elif qtable_available():
+            from autoinfra.policies.qlearning import QTablePolicy
+
+            chosen, note = QTablePolicy.default(), "Q-table policy (autoinfra.policies.qlearning)"
+        else:
+            chosen = TargetTrackingPolicy()
+            note = (
+                "FALLBACK: autoinfra.policies.qlearning is not installed, so replicas follow the "
+                "forecast-driven target-tracking rule (scaling.target-v1)"
+            )
+        super().__init__(
+            agent_id,
+            sensor=sensor,
+            detectors=[HoltForecaster(forecast)],
+            policy=chosen,
+            period_s=period_s,
+            priority=priority,
+            identity=Identity.for_role(agent_id, Role.SCALER),
+            description=f"scales services on Holt forecasts; {note}",
+        )
+
+
+class HealingAgent(Agent):
+    def __init__(
+        self,
+        sensor: Sensor,
+        *,
+        heartbeat: HeartbeatSettings | None = None,
+        cpu_hog: CpuHogSettings | None = None,
+        congestion: LinkCongestionSettings | None = None,
+        healing: HealingSettings | None = None,
+        extra_policies: Sequence[Policy] = (),
+        period_s: float = 5.0,
+        priority: int = 80,
+        agent_id: str = "healing",
+    ) -> None:
+        policy: Policy = HealingPolicy(healing)
+        if extra_policies:
+            policy = PolicyChain([policy, *extra_policies])
+        names = ", ".join(type(p).__name__ for p in extra_policies)
+        super().__init__(
+            agent_id,
+            sensor=sensor,
+            detectors=[
+                HeartbeatDetector(heartbeat),
+                CpuHogDetector(cpu_hog),
+                LinkCongestionDetector(congestion),
+            ],
+            policy=policy,
+            period_s=period_s,
+            priority=priority,
+            identity=Identity.for_role(agent_id, Role.HEALER),
+            description="detects lost machines, CPU hogs and congested links and repairs them"
+            + (f"; also {names}" if names else ""),
+        )
+
+
+class EnergyAgent(Agent):
+    def __init__(
+        self,
+        sensor: Sensor,
+        *,
+        consolidation: ConsolidationSettings | None = None,
+        forecast: HoltSettings | None = None,
+        period_s: float = 60.0,
+        priority: int = 20,
+        agent_id: str = "energy",
+    ) -> None:
+        # plan for demand one boot ahead: a machine powered on now serves in about 3 min
+        settings = forecast or HoltSettings(horizon_s=300.0)
+        super().__init__(
+            agent_id,
+            sensor=sensor,
+            detectors=[HoltForecaster(settings)],
+            policy=ConsolidationPolicy(consolidation),
+            period_s=period_s,
+            priority=priority,
+            identity=Identity.for_role(agent_id, Role.ENERGY),
+            description="packs work onto fewer machines (FFD) and powers idle ones off, "
+            "keeping forecast headroom, with hysteresis",
+        )
+
+    def analyze(self, observation: Observation) -> list[Finding]:
+        # the energy agent needs only the cluster-wide forecast, not one per service
+        return [f for f in super().analyze(observation) if f.target == "cluster"]
+
+
+class SecurityAgent(Agent):
+    def __init__(
+        self,
+        sensor: Sensor,
+        *,
+        intrusion: IntrusionSettings | None = None,
+        healing: HealingSettings | None = None,
+        period_s: float = 5.0,
+        priority: int = 90,
+        agent_id: str = "security",
+    ) -> None:
+        super().__init__(
+            agent_id,
+            sensor=sensor,
+            detectors=[IntrusionDetector(intrusion)],
+            policy=SecurityPolicy(healing),
+            period_s=period_s,
+            priority=priority,
+            identity=Identity.for_role(agent_id, Role.SECURITY),
+            description="finds egress no CPU use explains and isolates the machine",
+        )

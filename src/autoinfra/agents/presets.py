@@ -1,0 +1,195 @@
+"""The autonomous system the experiments compare: four agents, the arbiter, the gate, the audit log.
+
+``build_autonomous(sim, *, seed, params=None) -> System`` is the factory registered as ``agents``
+and ``agents-v1``. It wires one shared sensor (with a metric store) to the security, healing,
+scaling and energy agents, a priority arbiter, a gate whose approval queue is answered by an
+approver (in experiments no person is present: by default every escalated request is approved
+``approval_delay_s`` after it was asked, a stated stand-in for an on-call human; pass ``approver``
+for a human-delay model), a simulated actuator with a stated API latency, and an in-memory audit
+log and feedback store (or files, when paths are given).
+
+``params`` are validated: an unknown key or a bad value is a ``ConfigError`` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from autoinfra.actuators.simulated import SimulatedActuator
+from autoinfra.agents.autonomous import (
+    EnergyAgent,
+    HealingAgent,
+    ScalingAgent,
+    SecurityAgent,
+    qtable_available,
+)
+from autoinfra.agents.base import Agent
+from autoinfra.agents.feedback import FeedbackStore
+from autoinfra.agents.runtime import Runtime
+from autoinfra.agents.system import System
+from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
+from autoinfra.core.errors import ConfigError
+from autoinfra.core.protocols import Policy
+from autoinfra.oversight.approval import ApprovalQueue, Approver, AutoApproveAfter
+from autoinfra.oversight.gate import Gate, GateSettings
+from autoinfra.policies.scaling import TargetTrackingPolicy
+from autoinfra.security.audit import AuditLog
+from autoinfra.telemetry.sensor import SimSensor
+from autoinfra.telemetry.store import MetricStore
+
+__all__ = ["PRESET_ID", "AutonomousParams", "build_autonomous"]
+
+PRESET_ID = "agents-v1"
+
+
+@dataclass(frozen=True, slots=True)
+class AutonomousParams:
+    scaling_policy: Literal["auto", "qtable", "target"] = "auto"  # auto: qtable if installed
+    api_latency_s: float = 1.5  # see actuators.simulated
+    approval_delay_s: float = 60.0  # the default approver's answer time for escalations
+    approver: Approver | None = None  # overrides approval_delay_s (e.g. a human-delay model)
+    escalate_risk: float = 0.7
+    max_machines_per_window: int = 50
+    max_actions_per_agent: int = 60
+    min_headroom_share: float = 0.10
+    arbiter_hold_s: float = 120.0
+    agents: tuple[str, ...] = ("security", "healing", "scaling", "energy")
+    predictive_drain: bool = False  # drain machines a failure predictor puts at risk
+    failure_train_window_s: tuple[float, float] | None = None  # trace seconds, before the run
+    trace_dir: str | None = None
+    audit_path: str | None = None
+    feedback_path: str | None = None
+    approval_queue_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, params: Mapping[str, Any] | None) -> AutonomousParams:
+        raw = dict(params or {})
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter(s) {unknown} for {PRESET_ID}; known: {sorted(known)}",
+                source=PRESET_ID,
+                field=unknown[0],
+            )
+        if "agents" in raw:
+            raw["agents"] = tuple(raw["agents"])
+        if raw.get("failure_train_window_s") is not None:
+            raw["failure_train_window_s"] = tuple(float(x) for x in raw["failure_train_window_s"])
+        p = cls(**raw)
+        p._check()
+        return p
+
+    def _check(self) -> None:
+        def bad(name: str, expected: str) -> ConfigError:
+            return ConfigError(
+                f"expected {expected}, got {getattr(self, name)!r}", source=PRESET_ID, field=name
+            )
+
+        if self.scaling_policy not in ("auto", "qtable", "target"):
+            raise bad("scaling_policy", "'auto', 'qtable' or 'target'")
+        if self.api_latency_s < 0:
+            raise bad("api_latency_s", "seconds >= 0")
+        if self.approval_delay_s < 0:
+            raise bad("approval_delay_s", "seconds >= 0")
+        if not 0 < self.escalate_risk <= 1.01:
+            raise bad("escalate_risk", "a risk in (0, 1] (above 1: never escalate)")
+        allowed = {"security", "healing", "scaling", "energy"}
+        if not set(self.agents) <= allowed or len(set(self.agents)) != len(self.agents):
+            raise bad("agents", f"distinct names from {sorted(allowed)}")
+        if self.predictive_drain and self.failure_train_window_s is None:
+            raise bad("failure_train_window_s", "a (start_s, end_s) trace window before the run")
+
+    def resolved(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["approver"] = type(self.approver).__name__ if self.approver is not None else None
+        return out
+
+
+def _scaling_policy(p: AutonomousParams) -> Policy | None:
+    if p.scaling_policy == "target":
+        return TargetTrackingPolicy()
+    if p.scaling_policy == "qtable" and not qtable_available():
+        raise ConfigError(
+            "scaling_policy 'qtable' needs autoinfra.policies.qlearning, which is not installed",
+            source=PRESET_ID,
+            field="scaling_policy",
+        )
+    return None  # ScalingAgent picks the Q-table (or says it fell back)
+
+
+def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
+    from autoinfra.policies.failure import FailureDrainPolicy, FailurePredictor, machine_history
+
+    assert p.failure_train_window_s is not None
+    workload = getattr(sim, "workload", None)
+    offset = float(getattr(workload, "meta", {}).get("trace_offset_s", 0.0)) if workload else 0.0
+    start, end = p.failure_train_window_s
+    if end > offset:
+        raise ConfigError(
+            f"failure predictor trained on trace seconds [{start}, {end}] overlaps the run, which "
+            f"starts at trace second {offset}; train on an earlier window",
+            source=PRESET_ID,
+            field="failure_train_window_s",
+        )
+    history = machine_history(p.trace_dir)
+    predictor = FailurePredictor(seed=seed).fit(history, start, end)
+    return FailureDrainPolicy(predictor, history, trace_offset_s=offset)
+
+
+def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:
+    """The ``agents-v1`` system on ``sim`` (any object with the simulator's surface)."""
+    p = AutonomousParams.from_mapping(params)
+    clock = sim.clock
+    store = MetricStore()
+    sensor = SimSensor(sim, store=store)
+    extra = [_failure_policy(sim, p, seed)] if p.predictive_drain else []
+    makers: dict[str, Any] = {
+        "security": lambda: SecurityAgent(sensor),
+        "healing": lambda: HealingAgent(sensor, extra_policies=extra),
+        "scaling": lambda: ScalingAgent(sensor, policy=_scaling_policy(p)),
+        "energy": lambda: EnergyAgent(sensor),
+    }
+    agents: list[Agent] = [makers[name]() for name in p.agents]
+    gate = Gate(
+        GateSettings(
+            escalate_risk=p.escalate_risk,
+            max_machines_per_window=p.max_machines_per_window,
+            max_actions_per_agent=p.max_actions_per_agent,
+            min_headroom_share=p.min_headroom_share,
+        ),
+        clock=clock,
+        sensor=sensor,
+        queue=ApprovalQueue(p.approval_queue_path),
+        approver=p.approver or AutoApproveAfter(p.approval_delay_s),
+    )
+    runtime = Runtime(
+        agents,
+        clock=clock,
+        actuator=SimulatedActuator(sim, latency_s=p.api_latency_s),
+        arbiter=PriorityArbiter(
+            ArbiterSettings(hold_s=p.arbiter_hold_s), clock=clock, sensor=sensor
+        ),
+        gate=gate,
+        audit=AuditLog(Path(p.audit_path)) if p.audit_path else AuditLog(),
+        feedback=FeedbackStore(p.feedback_path),
+    )
+    lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
+             for a in agents]  # fmt: skip
+    description = (
+        f"{PRESET_ID}: autonomous agents with a priority arbiter, a risk gate (escalations "
+        f"answered by {type(gate.approver).__name__}) and a hash-chained audit log. "
+        + "; ".join(lines)
+    )
+    return System(
+        PRESET_ID,
+        runtime,
+        params=p.resolved() | {"seed": seed},
+        description=description,
+        metrics=store,
+    )

@@ -1,0 +1,147 @@
+"""``autoinfra experiment``: the study, from the command line (registered by ``cli/main.py``).
+
+Options map one to one onto ``ExperimentSpec`` fields; ``--spec FILE`` reads the same keys from
+YAML or JSON and the options given on the command line override the file. Heavy imports (the
+simulator, pandas, matplotlib) happen inside the command so ``autoinfra --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+DEFAULT_OUT = Path("out/experiment")
+
+
+def experiment(
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for the report and raw data."),
+    quick: bool = typer.Option(
+        False, "--quick", help="The whole study at a tiny scale, in about a minute."
+    ),
+    scale: str | None = typer.Option(
+        None,
+        "--scale",
+        help="default (300 machines, 1 h, 3 seeds, <10 min on 2 cores) | quick | paper (the "
+        "paper's 10 nodes) | cell (the whole cell).",
+    ),
+    trace: Path | None = typer.Option(
+        None, "--trace", help="A Google 2011 trace folder (default: the shipped slice)."
+    ),
+    systems: str | None = typer.Option(
+        None,
+        "--systems",
+        help="Comma-separated systems (default: agents,kubernetes-defaults,human,noop).",
+    ),
+    faults: str | None = typer.Option(
+        None,
+        "--faults",
+        help="Comma-separated fault scenarios: built-in names or files "
+        "(default: none,node-failure,cpu-hog,network-congestion,storm).",
+    ),
+    seeds: str | None = typer.Option(
+        None, "--seeds", help="Comma-separated seeds, or a count N for 0..N-1."
+    ),
+    jobs: int | None = typer.Option(None, "--jobs", help="Parallel runs (default 2)."),
+    executor: str | None = typer.Option(None, "--executor", help="local (default) | ray."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Connect to this Ray cluster instead of starting one."
+    ),
+    machines: int | None = typer.Option(
+        None, "--machines", help="Override the scale's number of machines."
+    ),
+    window_s: float | None = typer.Option(
+        None, "--window-s", help="Override the scale's evaluated window length (seconds)."
+    ),
+    spec_file: Path | None = typer.Option(
+        None, "--spec", help="A YAML/JSON file with the same keys; options given here win."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Run systems x fault scenarios x seeds on the trace and write a report."""
+    from rich.console import Console
+
+    from autoinfra.experiments.spec import build_spec, load_spec_file
+    from autoinfra.experiments.systems import ensure_registered
+
+    console = Console(stderr=True)
+    data: dict[str, Any] = load_spec_file(spec_file) if spec_file is not None else {}
+    source = str(spec_file) if spec_file is not None else "<options>"
+    if quick and scale is not None and scale != "quick":
+        raise typer.BadParameter("--quick and --scale name different scales; give one")
+    given = {
+        "scale": "quick" if quick else scale,
+        "trace": str(trace) if trace is not None else None,
+        "systems": systems,
+        "faults": faults,
+        "seeds": int(seeds)
+        if seeds is not None and seeds.isdigit() and "," not in seeds
+        else seeds,
+        "jobs": jobs,
+        "executor": executor,
+        "ray_address": ray_address,
+        "machines": machines,
+        "window_s": window_s,
+    }
+    data.update({k: v for k, v in given.items() if v is not None})
+    spec = build_spec(data, known_systems=ensure_registered(), source=source)
+    _run(spec, out, console, progress)
+
+
+def _run(spec: Any, out: Path, console: Any, progress: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from autoinfra.experiments.harness import run_experiment
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
+        task = bar.add_task("runs", total=None)
+
+        def stage(msg: str) -> None:
+            console.print(f"[dim]{msg}[/dim]") if progress else None
+
+        def total(n: int) -> None:
+            bar.update(task, total=n)
+
+        def done(result: Any) -> None:
+            bar.update(task, advance=1, description=f"runs (last: {result.run.run_id})")
+
+        summary = run_experiment(spec, out, on_stage=stage, on_run=done, on_total=total)
+    _print_summary(summary, out)
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def fmt(stat: dict[str, Any] | None, factor: float = 1.0, digits: int = 1) -> str:
+        if not stat or stat.get("mean") is None:
+            return "n/a"
+        return f"{stat['mean'] * factor:.{digits}f} ± {(stat['std'] or 0.0) * factor:.{digits}f}"
+
+    table = Table(title="measured (mean ± std across seeds)")
+    for col in ("system", "CPU %", "mem %", "energy kWh", "recovery s (per fault kind)", "actions"):
+        table.add_column(col)
+    for name in summary["spec"]["systems"]:
+        m = summary["systems"][name]
+        rec = "; ".join(
+            f"{k} {fmt(e['recovery_s'], digits=0)} ({e['recovered']}/{e['faults']})"
+            for k, e in sorted(m["recovery_s"].items())
+        )
+        table.add_row(
+            name,
+            fmt(m["utilization_cpu"], 100.0),
+            fmt(m["utilization_mem"], 100.0),
+            fmt(m["energy_kwh"], digits=2),
+            rec or "-",
+            fmt(m["actions"], digits=0),
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"report: {out / 'report.html'} and {out / 'report.md'}; data: {out}")

@@ -1,0 +1,41 @@
+"""Where the runs of a study execute: local processes (default) or Ray (local or a cluster).
+
+Both take the same inputs (the runs, each seed's slice, the shared settings) and call back once per
+finished run, so the harness draws one progress bar whatever runs them. Results come back in the
+order of the runs given, never in completion order, so a study's output does not depend on which
+worker was faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from autoinfra.experiments.run import RunResult, RunSettings
+from autoinfra.experiments.spec import RunSpec
+from autoinfra.traces.tables import Workload
+
+OnDone = Callable[[RunResult], None]
+
+
+class Executor(Protocol):
+    def map(
+        self,
+        runs: Sequence[RunSpec],
+        slices: Mapping[int, Workload],
+        settings: RunSettings,
+        on_done: OnDone,
+    ) -> list[RunResult]: ...
+
+
+def make_executor(name: str, *, jobs: int, ray_address: str | None = None) -> Executor:
+    if name == "ray":
+        from autoinfra.experiments.executors.ray import RayExecutor
+
+        return RayExecutor(jobs=jobs, address=ray_address)
+    from autoinfra.experiments.executors.local import LocalExecutor
+
+    return LocalExecutor(jobs=jobs)
+
+
+__all__ = ["Executor", "OnDone", "make_executor"]

@@ -1,0 +1,99 @@
+"""Learned parts are trained on the training window before the study evaluates on the other one.
+
+The autonomous agents' scaling policy is a Q-table (``autoinfra.policies.qlearning``). Before the
+runs, the harness makes sure a table trained on *this* trace's training window exists: the one
+shipped with the package when its provenance says it was made by the same training command on the
+same trace files, else one from the cache (keyed by the command and the trace's file hashes), else
+it trains one now with the learning package's pipeline (``train_scaling_policy``) and caches it.
+The evaluation window is never read by training (``split_windows`` keeps them apart; the training
+pipeline records both in the artifact). The report states which table was used and its windows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from autoinfra.experiments.inputs import StudyInputs
+from autoinfra.experiments.spec import ExperimentSpec
+
+# systems whose agents use a learned table (the run swaps the table in: ``run.use_table``)
+LEARNED_SYSTEMS: frozenset[str] = frozenset({"agents", "agents-v1"})
+# the slice training learns on: the pipeline's default, smaller for the quick scale
+TRAIN_MACHINES = {"quick": 40}
+TRAIN_EPISODES = {"quick": 4}
+
+
+def _train_spec(spec: ExperimentSpec, inputs: StudyInputs) -> Any:
+    from autoinfra.learning.pipeline import TrainSpec
+
+    base = TrainSpec()
+    machines = TRAIN_MACHINES.get(spec.scale.name, base.machines)
+    episodes = spec.train_episodes or TRAIN_EPISODES.get(spec.scale.name, base.episodes)
+    return TrainSpec(
+        algo="qlearning",
+        episodes=episodes,
+        seed=0,
+        machines=min(machines, inputs.cell_machines),
+        train_fraction=spec.train_fraction,
+        trace_dir=str(spec.trace_dir) if spec.trace_dir is not None else None,
+    )
+
+
+def _shipped_matches(command: str, files: dict[str, str]) -> Path | None:
+    """The shipped table, if it was made by ``command`` on these very trace files."""
+    from autoinfra.policies.qlearning import DEFAULT_MODEL, read_artifact
+
+    path = Path(__file__).resolve().parent.parent / "data" / "models" / DEFAULT_MODEL
+    if not path.is_file():
+        return None
+    provenance = read_artifact(path).get("provenance", {})
+    if provenance.get("command") != command:
+        return None
+    shipped = provenance.get("trace", {}).get("files_sha256", {})
+    same = all(shipped.get(name) == digest for name, digest in files.items())
+    return path if same else None
+
+
+def ensure_trained(spec: ExperimentSpec, inputs: StudyInputs) -> dict[str, Any]:
+    """Find or make the trained table; returns what the report says and the systems' params."""
+    learned = sorted(s for s in spec.systems if s in LEARNED_SYSTEMS)
+    if not learned:
+        return {"description": "none of the compared systems has learned parts", "systems": []}
+    from autoinfra.learning.pipeline import train_scaling_policy
+    from autoinfra.policies.qlearning import read_artifact
+    from autoinfra.traces.cache import cache_root
+
+    tspec = _train_spec(spec, inputs)
+    command = tspec.command()
+    key = hashlib.sha256(
+        json.dumps({"spec": asdict(tspec), "files": inputs.files}, sort_keys=True).encode()
+    ).hexdigest()[:20]
+    source = "shipped"
+    path = _shipped_matches(command, inputs.files)
+    if path is None:
+        path = cache_root() / "models" / f"qtable-{key}.json"
+        source = "cache"
+        if not path.is_file():
+            train_scaling_policy(tspec, path)
+            source = "trained now"
+    provenance = read_artifact(path).get("provenance", {})
+    windows = provenance.get("windows", {})
+    train_w = windows.get("train_s", list(inputs.train))
+    return {
+        "description": (
+            f"the agents' scaling Q-table ({source}: {path.name}) was made by `{command}` on "
+            f"the training window {train_w[0]:.0f}-{train_w[1]:.0f} s of this trace "
+            f"({tspec.machines}-machine slice, {tspec.episodes} episodes, seed {tspec.seed}); "
+            f"the runs replay the evaluation window only."
+        ),
+        "artifact": str(path),
+        "source": source,
+        "command": command,
+        "train_window_s": list(train_w),
+        "evaluation_window_s": list(inputs.evaluation),
+        "systems": learned,
+    }

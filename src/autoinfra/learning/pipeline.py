@@ -1,0 +1,227 @@
+"""Train a scaling policy from a trace, end to end, and record where it came from.
+
+This is what ``autoinfra train`` runs and what the experiment harness calls when it needs a
+trained artifact: load the trace's workload, draw the slice of the cell to learn on
+(``sample_cell``), keep only the **training window** (``split_windows``; the evaluation window is
+never read), cut it into episode-long windows, train (tabular Q-learning or PPO) and write the
+artifact with its provenance: the canonical command, seed, windows, trace file hashes, versions
+and hyperparameters. No timestamp or absolute path goes into a Q-table artifact, so the same
+command on the same trace reproduces it byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from autoinfra import __version__
+from autoinfra.core.errors import ConfigError
+from autoinfra.learning.qlearning import EpisodeStats, QLearningConfig, TrainReport, train_qlearning
+from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
+from autoinfra.traces import (
+    default_azure_path,
+    default_trace_dir,
+    load_workload,
+    sample_cell,
+    split_windows,
+    window,
+)
+from autoinfra.traces.tables import Workload
+
+Algo = Literal["qlearning", "ppo"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSpec:
+    """Everything that determines a trained artifact (and nothing that does not)."""
+
+    algo: Algo = "qlearning"
+    episodes: int = 40
+    seed: int = 0
+    machines: int = 100  # machines in the slice drawn from the cell to learn on
+    train_fraction: float = 0.5  # the first half of the trace trains, the second evaluates
+    trace_dir: str | None = None  # None: the slice of the Google 2011 trace shipped in the package
+    episode_s: float = 1800.0  # simulated seconds per episode
+    decision_period_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.algo not in ("qlearning", "ppo"):
+            raise ConfigError(f"algo is {self.algo!r}, expected 'qlearning' or 'ppo'", field="algo")
+        if self.episodes < 1:
+            raise ConfigError(f"episodes is {self.episodes}, expected >= 1", field="episodes")
+        if self.machines < 1:
+            raise ConfigError(f"machines is {self.machines}, expected >= 1", field="machines")
+
+    def command(self) -> str:
+        """The canonical command line that makes this artifact (``--out`` does not change it)."""
+        parts = ["autoinfra train"]
+        if self.trace_dir is not None:
+            parts.append(f"--trace {self.trace_dir}")
+        parts += [
+            f"--algo {self.algo}",
+            f"--episodes {self.episodes}",
+            f"--seed {self.seed}",
+            f"--machines {self.machines}",
+            f"--train-fraction {self.train_fraction:g}",
+            f"--episode-s {self.episode_s:g}",
+        ]
+        return " ".join(parts)
+
+    def world_config(self) -> WorldConfig:
+        return WorldConfig(
+            decision_period_s=self.decision_period_s,
+            tick_s=self.decision_period_s,
+            episode_s=self.episode_s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    path: Path
+    spec: TrainSpec
+    train_window_s: tuple[float, float]
+    evaluation_window_s: tuple[float, float]
+    episodes: int
+    transitions: int
+    first_mean_reward: float
+    last_mean_reward: float
+    provenance: dict[str, Any]
+
+
+def trace_files(trace_dir: str | None) -> dict[str, str]:
+    """SHA-256 of every input file the workload is built from, keyed by a stable name."""
+    root = Path(trace_dir) if trace_dir is not None else default_trace_dir()
+    files = sorted(p for p in root.rglob("*.csv*") if p.is_file())
+    out = {str(p.relative_to(root)): _sha256(p) for p in files}
+    azure = default_azure_path()
+    out[f"azure:{azure.name}"] = _sha256(azure)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def training_windows(
+    spec: TrainSpec,
+) -> tuple[list[Workload], tuple[float, float], tuple[float, float]]:
+    """The episode windows cut from the training window of the slice, and both windows."""
+    full = load_workload(spec.trace_dir, seed=spec.seed)
+    split = split_windows(full.end_s - full.start_s, spec.train_fraction)
+    cell = sample_cell(full, spec.machines, spec.seed)
+    train = window(cell, split.train.start_s, split.train.end_s)
+    n = max(1, int((train.end_s - train.start_s) // spec.episode_s))
+    pieces = [window(train, k * spec.episode_s, min((k + 1) * spec.episode_s, train.end_s))
+              for k in range(n)]  # fmt: skip
+    pieces = [w for w in pieces if len(w.services) > 0]
+    if not pieces:
+        raise ConfigError(
+            f"the training window of a {spec.machines}-machine slice holds no service to scale; "
+            "draw a larger slice (--machines)",
+            field="machines",
+        )
+    return pieces, (split.train.start_s, split.train.end_s), tuple(split.evaluation)  # type: ignore[return-value]
+
+
+def train_scaling_policy(
+    spec: TrainSpec,
+    out: str | Path,
+    *,
+    on_episode: Callable[[EpisodeStats], None] | None = None,
+    on_ppo_progress: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train per ``spec`` and write the artifact to ``out``; see the module docstring."""
+    pieces, train_w, eval_w = training_windows(spec)
+    config = spec.world_config()
+    provenance: dict[str, Any] = {
+        "command": spec.command(),
+        "spec": asdict(spec),
+        "seed": spec.seed,
+        "windows": {
+            "train_s": list(train_w),
+            "evaluation_s": list(eval_w),
+            "train_fraction": spec.train_fraction,
+            "times": "seconds from the start of the loaded trace window",
+            "episode_windows": len(pieces),
+        },
+        "trace": {
+            "dir": spec.trace_dir or "shipped:google-2011",
+            "files_sha256": trace_files(spec.trace_dir),
+        },
+        "world": asdict(config),
+        "forecaster": "forecast.holt-v1",
+        "versions": {
+            "autoinfra": __version__,
+            "numpy": np.__version__,
+            "python": ".".join(platform.python_version_tuple()[:2]),
+        },
+    }
+    world = SimScalingWorld(pieces, config, forecaster=default_forecaster)
+    if spec.algo == "ppo":
+        return _train_ppo(spec, out, pieces, config, provenance, train_w, eval_w, on_ppo_progress)
+    qconfig = QLearningConfig()
+    provenance["hyperparameters"] = asdict(qconfig)
+    policy, report = train_qlearning(
+        world, episodes=spec.episodes, seed=spec.seed, config=qconfig, on_episode=on_episode
+    )
+    provenance["training"] = _report_summary(report)
+    policy.provenance = provenance
+    path = policy.save(out)
+    return TrainResult(
+        path=path,
+        spec=spec,
+        train_window_s=train_w,
+        evaluation_window_s=eval_w,
+        episodes=len(report.episodes),
+        transitions=report.transitions,
+        first_mean_reward=report.episodes[0].mean_reward,
+        last_mean_reward=report.episodes[-1].mean_reward,
+        provenance=provenance,
+    )
+
+
+def _report_summary(report: TrainReport) -> dict[str, Any]:
+    rewards = [round(e.mean_reward, 6) for e in report.episodes]
+    return {"episodes": len(rewards), "transitions": report.transitions,
+            "mean_reward_per_episode": rewards}  # fmt: skip
+
+
+def _train_ppo(
+    spec: TrainSpec,
+    out: str | Path,
+    pieces: list[Workload],
+    config: WorldConfig,
+    provenance: dict[str, Any],
+    train_w: tuple[float, float],
+    eval_w: tuple[float, float],
+    on_progress: Callable[[int], None] | None,
+) -> TrainResult:
+    from autoinfra.learning.env import ClusterEnv
+    from autoinfra.learning.ppo import PPOConfig, train_ppo
+
+    env = ClusterEnv(pieces, config, forecaster=default_forecaster)
+    ppo = PPOConfig(total_timesteps=spec.episodes * config.steps_per_episode)
+    provenance["hyperparameters"] = {**asdict(ppo), "net_arch": list(ppo.net_arch)}
+    path = train_ppo(env, out, seed=spec.seed, config=ppo, provenance=provenance,
+                     on_progress=on_progress)  # fmt: skip
+    return TrainResult(
+        path=path,
+        spec=spec,
+        train_window_s=train_w,
+        evaluation_window_s=eval_w,
+        episodes=spec.episodes,
+        transitions=ppo.total_timesteps,
+        first_mean_reward=float("nan"),
+        last_mean_reward=float("nan"),
+        provenance=provenance,
+    )

@@ -1,0 +1,299 @@
+"""The simulator's mutators: what actors (agents, baselines, the human model) may do to the world.
+
+Each takes effect at once, is logged in ``SimResults.events`` (time, by, op, target, ok, detail),
+and raises ``SimulationError`` with a message naming the machine, rack or service when the world's
+state does not allow it (the failed call is logged too). After a change, rates and fault
+recovery are recomputed so the next observation and the fault timeline see it immediately.
+Whether a call mitigates an injected fault is decided by ``autoinfra.sim.incidents``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+
+from autoinfra.core.errors import SimulationError
+from autoinfra.core.observation import MachineState
+from autoinfra.sim.config import SimConfig
+from autoinfra.sim.incidents import FaultBook
+from autoinfra.sim.layout import (
+    END_SCALED_DOWN,
+    L_WEIGHT,
+    M_BOOT_DONE,
+    M_CORDON,
+    M_HOG_CPU,
+    M_ISOLATED,
+    M_NTASKS,
+    M_ROGUE_EGRESS,
+    M_STATE,
+    S_MACH,
+    ST_FUTURE,
+    ST_PENDING,
+    ST_RUNNING,
+    V_DESIRED,
+    V_MAX,
+    V_MIN,
+)
+from autoinfra.sim.results import EventLog
+from autoinfra.sim.world import World
+
+T = TypeVar("T")
+_RUNNING = (MachineState.ON, MachineState.DRAINING)
+
+
+class Mutators:
+    """Mixed into ``Simulator``; the attributes below are set by its constructor."""
+
+    config: SimConfig
+    _world: World
+    _faults: FaultBook
+    _events: EventLog
+    _counters: dict[str, int]
+    _now: float
+    _dirty: bool
+    _timed: list[tuple[float, int, str, int]]
+    _seq: int
+
+    def _machine(self, machine: int) -> int:
+        m = int(machine)
+        if not 0 <= m < self._world.n_machines:
+            raise SimulationError(
+                f"no machine {machine}: slots are 0..{self._world.n_machines - 1}"
+            )
+        return m
+
+    def _state_name(self, m: int) -> str:
+        return MachineState(int(self._world.mi[M_STATE, m])).name
+
+    def _after_mutation(self) -> None:
+        """Rates, observation and fault recovery see a change at once."""
+        self._world.refresh(self._now)
+        self._dirty = False
+        if self._faults.records:
+            self._faults.check_recovery(self._now)
+
+    def _act(self, op: str, target: str, by: str, fn: Callable[[], tuple[T, str]]) -> T:
+        try:
+            result, detail = fn()
+        except SimulationError as exc:
+            self._events.add(self._now, by, op, target, False, str(exc))
+            raise
+        self._events.add(self._now, by, op, target, True, detail)
+        self._after_mutation()
+        return result
+
+    # --- services ---
+
+    def set_service_replicas(self, service: int, replicas: int, by: str) -> None:
+        """Set a service's desired replica count; new replicas queue now, surplus ones end
+        (not-yet-placed ones first, then those on failed machines, then the newest)."""
+        w = self._world
+
+        def do() -> tuple[None, str]:
+            s = int(service)
+            if not 0 <= s < w.n_services:
+                raise SimulationError(f"no service {service}: indices are 0..{w.n_services - 1}")
+            lo, hi = int(w.vi[V_MIN, s]), int(w.vi[V_MAX, s])
+            r = int(replicas)
+            if not lo <= r <= hi:
+                raise SimulationError(f"service {s}: {r} replicas is outside [{lo}, {hi}]")
+            alive = w.alive_replicas(s)
+            w.vi[V_DESIRED, s] = r
+            diff = r - int(alive.shape[0])
+            if diff > 0:
+                w.enqueue(w.create_replicas(s, diff, self._now))
+            elif diff < 0:
+                self._scale_down(s, alive, -diff)
+            return None, f"{int(alive.shape[0])} -> {r} replicas"
+
+        self._act("set_service_replicas", f"service:{service}", by, do)
+
+    def _scale_down(self, s: int, alive: np.ndarray, k: int) -> None:
+        w = self._world
+        st = w.t_status[alive]
+        slots = np.maximum(w.t_slot[alive], 0)
+        stranded = (st == ST_RUNNING) & (
+            w.mi[M_STATE, w.pool.si[S_MACH, slots]] == MachineState.FAILED
+        )
+        group = np.where(
+            st == ST_FUTURE, 0, np.where(st == ST_PENDING, 1, np.where(stranded, 2, 3))
+        )
+        newest = -np.nan_to_num(w.t_start[alive], nan=0.0)
+        order = np.lexsort((newest, group))
+        victims = alive[order[:k]]
+        running = victims[w.t_status[victims] == ST_RUNNING]
+        waiting = victims[w.t_status[victims] == ST_PENDING]
+        if running.size:
+            w.remove_running(running)
+        if waiting.size:
+            w.drop_pending(waiting)
+        w.end_tasks(victims, self._now, END_SCALED_DOWN)
+        self._counters["scaled_down"] += int(victims.shape[0])
+
+    # --- machine power and scheduling ---
+
+    def power_on(self, machine: int, by: str) -> None:
+        """OFF -> BOOTING, and ON after ``config.boot_delay_s``."""
+        w = self._world
+
+        def do() -> tuple[None, str]:
+            m = self._machine(machine)
+            if w.mi[M_STATE, m] != MachineState.OFF:
+                raise SimulationError(f"machine {m} is {self._state_name(m)}, not OFF")
+            delay = self.config.boot_delay_s
+            if delay <= 0:
+                w.set_state(m, MachineState.ON)
+                return None, "on at once (boot_delay_s = 0)"
+            w.set_state(m, MachineState.BOOTING)
+            w.mf[M_BOOT_DONE, m] = self._now + delay
+            heapq.heappush(self._timed, (self._now + delay, self._seq, "boot", m))
+            self._seq += 1
+            return None, f"booting, on at {self._now + delay:.0f} s"
+
+        self._act("power_on", f"machine:{machine}", by, do)
+
+    def power_off(self, machine: int, by: str) -> None:
+        """An empty ON (or drained) machine -> OFF."""
+        w = self._world
+
+        def do() -> tuple[None, str]:
+            m = self._machine(machine)
+            if w.mi[M_STATE, m] not in _RUNNING:
+                raise SimulationError(f"machine {m} is {self._state_name(m)}, not ON")
+            n = int(w.mi[M_NTASKS, m])
+            if n:
+                raise SimulationError(f"machine {m} still runs {n} tasks; drain it first")
+            w.set_state(m, MachineState.OFF)
+            return None, ""
+
+        self._act("power_off", f"machine:{machine}", by, do)
+
+    def cordon(self, machine: int, schedulable: bool, by: str) -> None:
+        """Mark a machine (un)schedulable. Uncordoning also ends a drain or an isolation."""
+        w = self._world
+
+        def do() -> tuple[None, str]:
+            m = self._machine(machine)
+            if w.mi[M_STATE, m] == MachineState.ABSENT:
+                raise SimulationError(f"machine {m} is ABSENT from the cell")
+            if schedulable:
+                w.mi[M_CORDON, m] = 0
+                w.mi[M_ISOLATED, m] = 0
+                if w.mi[M_STATE, m] == MachineState.DRAINING:
+                    w.mi[M_STATE, m] = MachineState.ON
+            else:
+                w.mi[M_CORDON, m] = 1
+            w.update_sched(m)
+            return None, "schedulable" if schedulable else "cordoned"
+
+        self._act("cordon", f"machine:{machine}", by, do)
+
+    def drain(self, machine: int, by: str) -> int:
+        """Cordon a machine and send its tasks back to the pending queue; returns how many."""
+        w = self._world
+
+        def do() -> tuple[int, str]:
+            m = self._machine(machine)
+            state = int(w.mi[M_STATE, m])
+            if state not in (*_RUNNING, MachineState.FAILED):
+                raise SimulationError(f"machine {m} is {self._state_name(m)}: nothing to drain")
+            w.mi[M_CORDON, m] = 1
+            if state != MachineState.FAILED:
+                w.mi[M_STATE, m] = MachineState.DRAINING
+            w.update_sched(m)
+            n = self._evict(m, stranded=state == MachineState.FAILED)
+            self._faults.mitigation("drain", by, self._now, machine=m)
+            return n, f"{n} tasks evicted"
+
+        return self._act("drain", f"machine:{machine}", by, do)
+
+    def evict_stranded(self, machine: int, by: str) -> int:
+        """Resubmit the tasks stranded on a FAILED machine; returns how many."""
+        w = self._world
+
+        def do() -> tuple[int, str]:
+            m = self._machine(machine)
+            if w.mi[M_STATE, m] != MachineState.FAILED:
+                raise SimulationError(
+                    f"machine {m} is {self._state_name(m)}, not FAILED: nothing is stranded"
+                )
+            n = self._evict(m, stranded=True)
+            self._faults.mitigation("evict_stranded", by, self._now, machine=m)
+            return n, f"{n} tasks resubmitted"
+
+        return self._act("evict_stranded", f"machine:{machine}", by, do)
+
+    def _evict(self, m: int, *, stranded: bool) -> int:
+        ids, _ = self._world.evict_machine(m)
+        n = int(ids.shape[0])
+        self._counters["evictions"] += n
+        if stranded:
+            self._counters["stranded_evictions"] += n
+        return n
+
+    # --- rogue processes and isolation ---
+
+    def kill_rogue(self, machine: int, by: str) -> None:
+        """Stop a CPU hog or intruder process on the machine."""
+        w = self._world
+
+        def do() -> tuple[None, str]:
+            m = self._machine(machine)
+            if w.mi[M_STATE, m] not in _RUNNING:
+                raise SimulationError(f"machine {m} is {self._state_name(m)}: unreachable")
+            rogue = w.mf[M_HOG_CPU, m] > 0 or w.mf[M_ROGUE_EGRESS, m] > 0
+            killed = self._faults.kill_rogue(m, self._now)
+            if not rogue and not killed:
+                raise SimulationError(f"no rogue process runs on machine {m}")
+            self._faults.mitigation("kill_rogue", by, self._now, machine=m)
+            return None, f"{killed} rogue process(es) stopped"
+
+        self._act("kill_rogue", f"machine:{machine}", by, do)
+
+    def isolate(self, machine: int, by: str) -> int:
+        """Cut the machine's network, stop rogue processes and drain it; returns tasks moved."""
+        w = self._world
+
+        def do() -> tuple[int, str]:
+            m = self._machine(machine)
+            state = int(w.mi[M_STATE, m])
+            if state in (MachineState.ABSENT, MachineState.OFF):
+                raise SimulationError(f"machine {m} is {self._state_name(m)}: nothing to isolate")
+            w.mi[M_ISOLATED, m] = 1
+            w.mi[M_CORDON, m] = 1
+            killed = self._faults.kill_rogue(m, self._now)
+            if state == MachineState.ON:
+                w.mi[M_STATE, m] = MachineState.DRAINING
+            w.update_sched(m)
+            n = self._evict(m, stranded=state == MachineState.FAILED)
+            self._faults.mitigation("isolate", by, self._now, machine=m)
+            return n, f"{n} tasks evicted, {killed} rogue process(es) stopped"
+
+        return self._act("isolate", f"machine:{machine}", by, do)
+
+    # --- network ---
+
+    def reroute(self, rack: int, away_from_link: int, by: str) -> None:
+        """Move a rack's traffic off one of its uplinks, shared equally over its other uplinks."""
+        w = self._world
+
+        def do() -> tuple[None, str]:
+            r, link = int(rack), int(away_from_link)
+            if not 0 <= r < w.n_racks:
+                raise SimulationError(f"no rack {rack}: indices are 0..{w.n_racks - 1}")
+            if not 0 <= link < w.n_links or int(w.link_rack[link]) != r:
+                raise SimulationError(f"link {away_from_link} is not an uplink of rack {r}")
+            links = np.flatnonzero(w.link_rack == r)
+            others = links[links != link]
+            if others.size == 0:
+                raise SimulationError(f"rack {r} has no other uplink to move traffic to")
+            moved = float(w.lf[L_WEIGHT, link])
+            w.lf[L_WEIGHT, others] += moved / others.size
+            w.lf[L_WEIGHT, link] = 0.0
+            self._faults.mitigation("reroute", by, self._now, rack=r, link=link)
+            return None, f"weight {moved:.2f} moved to links {others.tolist()}"
+
+        self._act("reroute", f"rack:{rack}", by, do)

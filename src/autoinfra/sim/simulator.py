@@ -1,0 +1,443 @@
+"""The simulator: a tick loop over the ``World``, the timed events, faults, and the outputs.
+
+One tick (``step``) does, in order:
+
+1. integrate the interval just ended at the rates of the state at its start: each running
+   machine's progress clock advances by tick x (served CPU share) x (network share), and energy
+   by power x tick;
+2. finish the tasks whose work is done (a heap of earliest-possible finish times, so nothing walks
+   every running task);
+3. replay the trace's machine events, then timed events (boots, fault injections and clearing,
+   auto-eviction), then task arrivals, all up to the new time;
+4. step the usage shape if its 5-minute step changed (all usage recomputed once), place what
+   fits (numba), relieve memory pressure, re-spread service demand over their replicas;
+5. recompute rates, network, power and service levels (one numba pass), judge fault recovery,
+   and record a row when due.
+
+Mutators (``autoinfra.sim.mutators``) change the world between ticks and take effect at once.
+Randomness: one ``numpy.random.Generator`` per concern (placement, fault targets), spawned from
+the seed, so the same seed gives the same run and a ``fork`` carries its own copies.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from autoinfra.core.clock import SimClock
+from autoinfra.core.observation import MachineState, Observation
+from autoinfra.faults import FaultScenario, load_scenario
+from autoinfra.sim.config import SimConfig
+from autoinfra.sim.incidents import FaultBook
+from autoinfra.sim.layout import (
+    END_NAMES,
+    M_BOOT_DONE,
+    M_NTASKS,
+    M_PROG,
+    M_STATE,
+    M_VCLOCK,
+    ST_FUTURE,
+    T_ALLOC_CPU,
+    T_ALLOC_MEM,
+    T_CAP_CPU,
+    T_CAP_MEM,
+    T_DEMAND,
+    T_MAX_LINK,
+    T_N_STATE,
+    T_NET_SLOWED,
+    T_POWER,
+    T_RUNNING,
+    T_STRANDED,
+    T_UNSERVED,
+    T_USED_CPU,
+    T_USED_MEM,
+    T_VIOLATING,
+)
+from autoinfra.sim.mutators import Mutators
+from autoinfra.sim.observe import build_observation
+from autoinfra.sim.results import TICK_COLUMNS, EventLog, SimResults, TickRecorder
+from autoinfra.sim.world import World
+from autoinfra.traces.tables import MachineEventType, Workload
+
+_J_PER_KWH = 3.6e6
+
+
+class Simulator(Mutators):
+    """A simulated cluster replaying a workload; see docs/architecture.md for the surface."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        config: SimConfig | None = None,
+        scenario: FaultScenario | str | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.config = config if config is not None else SimConfig()
+        if scenario is None:
+            scenario = FaultScenario(name="none", faults=(), source="<none>")
+        elif isinstance(scenario, str):
+            scenario = load_scenario(scenario)
+        self.scenario = scenario
+        self.seed = int(seed)
+        place_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(2)
+        self._world = World(workload, self.config, np.random.default_rng(place_seq))
+        self._faults = FaultBook(scenario, self._world, np.random.default_rng(fault_seq))
+        self.clock = SimClock(0.0)
+        self._now = 0.0
+        self._end_s = (self.config.until_s if self.config.until_s is not None
+                       else max(0.0, workload.end_s - workload.start_s))  # fmt: skip
+        self._timed: list[tuple[float, int, str, int]] = []
+        self._seq = 0
+        self._mt_ptr = 0
+        self._task_ptr = 0
+        self._mt_time = workload.machines.time_s - workload.start_s
+        self._counters = {"finished": 0, "evictions": 0, "preemptions": 0, "placements": 0,
+                          "memory_kills": 0, "stranded_evictions": 0, "trace_evictions": 0,
+                          "scaled_down": 0}  # fmt: skip
+        self._energy_j = 0.0
+        self._ticks = 0
+        self._dirty = True
+        self._mem_check = False
+        self._events = EventLog()
+        self._recorder = TickRecorder()
+        self._record_every = self.config.record_every_s or self.config.tick_s
+        self._next_record = 0.0
+        for i, spec in enumerate(scenario.faults):
+            self._schedule(spec.at_s, "inject", i)
+        self._advance_world(0.0)
+        self._record()
+
+    # --- time ---
+
+    @property
+    def now_s(self) -> float:
+        """Simulated seconds since the workload's start."""
+        return self._now
+
+    @property
+    def done(self) -> bool:
+        return self._now >= self._end_s - 1e-9
+
+    @property
+    def workload(self) -> Workload:
+        return self._world.workload
+
+    def step(self) -> None:
+        """Advance one tick (``config.tick_s``)."""
+        w = self._world
+        dt = self.config.tick_s
+        if self._dirty:
+            w.refresh(self._now)
+        self._energy_j += float(w.tot[T_POWER]) * dt
+        w.mf[M_VCLOCK] += dt * w.mf[M_PROG]
+        self._now += dt
+        self.clock.advance_to(self._now)
+        self._ticks += 1
+        finished = w.complete(self._now, dt)
+        self._counters["finished"] += int(finished.shape[0])
+        self._advance_world(dt)
+        if self._now >= self._next_record - 1e-9:
+            self._record()
+
+    def run(
+        self,
+        until_s: float | None = None,
+        on_tick: Callable[[Simulator], object] | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Step until ``until_s`` (default: the end of the workload or ``config.until_s``)."""
+        target = self._end_s if until_s is None else float(until_s)
+        if not progress:
+            while self._now < target - 1e-9:
+                self.step()
+                if on_tick is not None:
+                    on_tick(self)
+            return
+        from rich.progress import Progress  # lazy: rich is only needed for a progress bar
+
+        start = self._now
+        with Progress(transient=False) as bar:
+            task = bar.add_task("simulating", total=max(target - start, 1e-9))
+            every = max(1, int(60.0 / self.config.tick_s))  # redraw once a simulated minute
+            k = 0
+            while self._now < target - 1e-9:
+                self.step()
+                if on_tick is not None:
+                    on_tick(self)
+                k += 1
+                if k % every == 0:
+                    bar.update(task, completed=self._now - start)
+            bar.update(task, completed=max(target - start, 1e-9))
+
+    def _schedule(self, t_s: float, kind: str, payload: int) -> None:
+        heapq.heappush(self._timed, (t_s, self._seq, kind, payload))
+        self._seq += 1
+
+    def _advance_world(self, dt: float) -> None:
+        """Everything that happens at the new time, after the interval was integrated."""
+        w = self._world
+        now = self._now
+        self._machine_events(now)
+        while self._timed and self._timed[0][0] <= now + 1e-9:
+            _, _, kind, payload = heapq.heappop(self._timed)
+            self._timed_event(kind, payload, now)
+        self._arrivals(now)
+        w.set_usage_step(self.workload.start_s + now)
+        if len(w.queue):
+            placed, victims, _ = w.place(now)
+            self._counters["placements"] += placed
+            self._counters["preemptions"] += int(victims.shape[0])
+            self._counters["evictions"] += int(victims.shape[0])
+            self._mem_check = self._mem_check or placed > 0
+        if self._mem_check:
+            self._mem_check = False
+            killed, _ = w.relieve_memory()
+            self._counters["memory_kills"] += int(killed.shape[0])
+            self._counters["evictions"] += int(killed.shape[0])
+        w.respread_services()
+        w.refresh(now)
+        self._dirty = False
+        if self._faults.records:
+            self._faults.check_recovery(now)
+
+    def _arrivals(self, now: float) -> None:
+        submit = self.workload.tasks.submit_s
+        j = int(np.searchsorted(submit, self.workload.start_s + now + 1e-9, side="right"))
+        if j > self._task_ptr:
+            ids = np.arange(self._task_ptr, j, dtype=np.int32)
+            self._task_ptr = j
+            w = self._world
+            ids = ids[w.t_status[ids] == ST_FUTURE]  # replicas scaled away before they arrived
+            w.enqueue(ids)
+
+    def _machine_events(self, now: float) -> None:
+        times = self._mt_time
+        j = int(np.searchsorted(times, now + 1e-9, side="right"))
+        if j <= self._mt_ptr:
+            return
+        w = self._world
+        mt = self.workload.machines
+        rows = np.arange(self._mt_ptr, j)
+        self._mt_ptr = j
+        for r in rows:
+            m = int(w.event_slot[r])
+            ev = int(mt.event[r])
+            if ev == MachineEventType.REMOVE:
+                if w.mi[M_STATE, m] == MachineState.ABSENT:
+                    continue
+                ids, _ = w.evict_machine(m)
+                self._counters["evictions"] += int(ids.shape[0])
+                self._counters["trace_evictions"] += int(ids.shape[0])
+                self._faults.trace_removal(m, ids, now)
+                w.set_state(m, MachineState.ABSENT)
+                self._events.add(now, "trace", "machine_remove", f"machine:{m}", True,
+                                 f"{ids.shape[0]} tasks resubmitted")  # fmt: skip
+                continue
+            w.set_capacity(m, float(mt.cpu[r]), float(mt.mem[r]), int(mt.platform[r]))
+            self._mem_check = True
+            if ev == MachineEventType.ADD and w.mi[M_STATE, m] == MachineState.ABSENT:
+                w.set_state(m, MachineState.ON)
+                self._faults.trace_readd(m, now)
+
+    def _timed_event(self, kind: str, payload: int, now: float) -> None:
+        w = self._world
+        if kind == "boot":
+            m = payload
+            if w.mi[M_STATE, m] == MachineState.BOOTING and w.mf[M_BOOT_DONE, m] <= now + 1e-9:
+                w.set_state(m, MachineState.ON)
+        elif kind == "inject":
+            spec = self.scenario.faults[payload]
+            rec = self._faults.inject(spec, now)
+            self._events.add(now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0,
+                             rec.detail)  # fmt: skip
+            if spec.duration_s is not None and rec.active:
+                self._schedule(now + spec.duration_s, "clear", rec.fault_id)
+            delay = self.config.auto_evict_failed_after_s
+            if rec.kind == "node_failure" and rec.active and delay is not None:
+                self._schedule(now + delay, "auto_evict", rec.index)
+        elif kind == "clear":
+            self._faults.clear(payload, now)
+            rec = self._faults.records[payload]
+            self._events.add(now, "scenario", f"clear_{rec.kind}", rec.target, True, "")
+        elif kind == "auto_evict":
+            m = payload
+            if w.mi[M_STATE, m] == MachineState.FAILED and w.mi[M_NTASKS, m] > 0:
+                self.evict_stranded(m, by="sim:auto-evict")
+
+    # --- looking ---
+
+    def observe(self) -> Observation:
+        """What monitoring sees now (see ``autoinfra.sim.observe``)."""
+        if self._dirty:
+            self._world.refresh(self._now)
+            self._dirty = False
+        return build_observation(self._world, self._now)
+
+    def machine_state(self, machine: int) -> MachineState:
+        """The truth about a machine's state (FAILED included), for actuators' polls."""
+        return MachineState(int(self._world.mi[M_STATE, self._machine(machine)]))
+
+    def machine_task_count(self, machine: int) -> int:
+        return int(self._world.mi[M_NTASKS, self._machine(machine)])
+
+    def record_detection(self, target: str, by: str, kind: str | None = None) -> bool:
+        """A finding on ``target`` ("machine:i", "link:j", "rack:r"). True if it matches an active
+        fault (the first such finding sets its detection time); otherwise a false alarm."""
+        ok = self._faults.detect(target, by, kind, self._now)
+        rec_kind = kind or ""
+        self._events.add(self._now, by, "detect", target, ok, rec_kind)
+        return ok
+
+    def fork(self) -> Simulator:
+        """An independent deep copy (arrays copied; the read-only workload is shared)."""
+        w = self._world
+        memo: dict[int, Any] = {id(w.workload): w.workload, id(self.scenario): self.scenario,
+                                id(self.config): self.config, id(w.machine_ids): w.machine_ids,
+                                id(w.link_rack): w.link_rack,
+                                id(w.service_ids): w.service_ids}  # fmt: skip
+        return copy.deepcopy(self, memo)
+
+    # --- outputs ---
+
+    def _record(self) -> None:
+        w = self._world
+        t = w.tot
+        c = self._counters
+        cap_cpu, cap_mem = t[T_CAP_CPU], t[T_CAP_MEM]
+        row = np.zeros(len(TICK_COLUMNS), dtype=np.float64)
+        row[:] = (
+            self._now,
+            t[T_USED_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
+            t[T_USED_MEM] / cap_mem if cap_mem > 0 else 0.0,
+            t[T_ALLOC_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
+            t[T_ALLOC_MEM] / cap_mem if cap_mem > 0 else 0.0,
+            t[T_POWER],
+            t[T_POWER] * self.config.pue,
+            self._energy_j / _J_PER_KWH,
+            self._energy_j * self.config.pue / _J_PER_KWH,
+            t[T_N_STATE + MachineState.ON],
+            t[T_N_STATE + MachineState.DRAINING],
+            t[T_N_STATE + MachineState.BOOTING],
+            t[T_N_STATE + MachineState.OFF],
+            t[T_N_STATE + MachineState.FAILED],
+            t[T_N_STATE + MachineState.ABSENT],
+            t[T_RUNNING],
+            t[T_STRANDED],
+            len(w.queue),
+            t[T_UNSERVED] / t[T_DEMAND] if t[T_DEMAND] > 0 else 0.0,
+            t[T_NET_SLOWED],
+            t[T_MAX_LINK],
+            c["finished"],
+            c["evictions"],
+            c["preemptions"],
+            c["placements"],
+            t[T_VIOLATING],
+            w.n_services,
+        )
+        self._recorder.add(row)
+        self._next_record = self._now + self._record_every
+
+    def results(self) -> SimResults:
+        """The outputs so far (callable mid-run)."""
+        import pandas as pd  # lazy: only results need pandas
+
+        w = self._world
+        n = w.n_tasks
+        ids = np.flatnonzero(w.t_status[:n] != ST_FUTURE).astype(np.int32)
+        t = self.workload.tasks
+        n0 = w.n_workload_tasks
+        in_wl = ids < n0
+        xs = w.x_service[np.maximum(ids - n0, 0)]
+        svc = np.where(in_wl, t.service[np.minimum(ids, max(n0 - 1, 0))] if n0 else -1, xs)
+        services = self.workload.services
+        job = np.where(in_wl, t.job[np.minimum(ids, max(n0 - 1, 0))] if n0 else -1,
+                       services.job[xs] if len(services) else -1)  # fmt: skip
+        prio = np.where(in_wl, t.priority[np.minimum(ids, max(n0 - 1, 0))] if n0 else 0,
+                        services.priority[xs] if len(services) else 0)  # fmt: skip
+        submit = w.submit_s(ids)
+        start = w.t_start[ids]
+        status_names = np.array(["future", "pending", "running", "ended"])
+        tasks = pd.DataFrame({
+            "task_id": ids,
+            "job": job.astype(np.int32),
+            "task_index": np.where(in_wl, t.task_index[np.minimum(ids, max(n0 - 1, 0))]
+                                   if n0 else -1, -1).astype(np.int32),
+            "service": svc.astype(np.int32),
+            "priority": prio.astype(np.int8),
+            "submit_s": submit,
+            "start_s": start,
+            "end_s": w.t_end[ids],
+            "end_reason": pd.Categorical(np.asarray(END_NAMES)[w.t_end_reason[ids]],
+                                         categories=list(END_NAMES)),
+            "status": pd.Categorical(status_names[w.t_status[ids]],
+                                     categories=list(status_names[1:])),
+            "sched_delay_s": start - submit,
+            "evictions": w.t_evictions[ids],
+            "work_lost_s": w.t_lost[ids],
+        })  # fmt: skip
+        ticks = self._recorder.frame()
+        faults = self._faults.frame()
+        return SimResults(ticks=ticks, tasks=tasks, faults=faults, events=self._events.frame(),
+                          summary=self._summary(ticks, tasks, faults))  # fmt: skip
+
+    def _summary(self, ticks: Any, tasks: Any, faults: Any) -> dict[str, Any]:
+        w = self._world
+        c = self._counters
+        scen = faults[faults["origin"] == "scenario"] if len(faults) else faults
+        delays = tasks["sched_delay_s"].to_numpy(np.float64)
+        delays = delays[np.isfinite(delays)]
+        services = max(w.n_services, 1)
+        counts = w.counts()
+        state_bytes = w.state_bytes()
+        sim_bytes = sum(state_bytes[k] for k in ("task_records", "slots", "heap", "queue"))
+        return {
+            "sim_time_s": self._now,
+            "ticks": self._ticks,
+            "seed": self.seed,
+            "scenario": self.scenario.name,
+            "workload_source": self.workload.source,
+            "usage_model": self.workload.usage.name,
+            "usage_description": self.workload.usage.description,
+            "config": self.config.to_dict(),
+            "machines": w.n_machines,
+            "services": w.n_services,
+            "tasks_submitted": len(tasks),
+            "tasks_pending": counts["pending"],
+            "tasks_running": counts["running"],
+            "tasks_ended": counts["ended"],
+            "tasks_finished": c["finished"],
+            "tasks_scaled_down": c["scaled_down"],
+            "placements": c["placements"],
+            "evictions": c["evictions"],
+            "preemptions": c["preemptions"],
+            "memory_kills": c["memory_kills"],
+            "stranded_evictions": c["stranded_evictions"],
+            "trace_evictions": c["trace_evictions"],
+            "work_lost_s": float(tasks["work_lost_s"].to_numpy(np.float64).sum())
+            if len(tasks)
+            else 0.0,
+            "energy_kwh": self._energy_j / _J_PER_KWH,
+            "facility_energy_kwh": self._energy_j * self.config.pue / _J_PER_KWH,
+            "mean_power_w": self._energy_j / self._now if self._now > 0 else 0.0,
+            "mean_cpu_util": float(ticks["cpu_util"].mean()) if len(ticks) else 0.0,
+            "mean_mem_util": float(ticks["mem_util"].mean()) if len(ticks) else 0.0,
+            "mean_cpu_alloc": float(ticks["cpu_alloc"].mean()) if len(ticks) else 0.0,
+            "mean_sched_delay_s": float(delays.mean()) if delays.size else math.nan,
+            "p90_sched_delay_s": float(np.quantile(delays, 0.9)) if delays.size else math.nan,
+            "slo_violation_rate": float((ticks["services_violating"] / services).mean())
+            if len(ticks) and w.n_services
+            else 0.0,
+            "faults_injected": len(scen),
+            "faults_detected": int(scen["detected_s"].notna().sum()) if len(scen) else 0,
+            "faults_mitigated": int(scen["mitigated_s"].notna().sum()) if len(scen) else 0,
+            "faults_recovered": int(scen["recovered_s"].notna().sum()) if len(scen) else 0,
+            "trace_removals": int(len(faults) - len(scen)),
+            "false_alarms": self._faults.false_alarms,
+            "state_bytes": state_bytes,
+            "bytes_per_task": sim_bytes / max(w.n_tasks, 1),
+        }

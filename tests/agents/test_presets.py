@@ -1,0 +1,128 @@
+"""The autonomous preset end to end on the fake world, the registries, and the scaling fallback."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoinfra.agents import list_systems, make_system, register_system
+from autoinfra.agents.autonomous import ScalingAgent
+from autoinfra.agents.presets import build_autonomous
+from autoinfra.agents.registry import SystemRegistry
+from autoinfra.core.errors import ConfigError
+from autoinfra.core.lifecycle import ActionStatus
+from autoinfra.oversight import DelayedApprover
+from autoinfra.policies.scaling import TargetTrackingPolicy
+from autoinfra.telemetry import SimSensor
+from tests.agents.fakes import FakeWorld
+
+S = ActionStatus
+
+
+def _run(world: FakeWorld, system, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    end = world.now_s + seconds
+    while world.now_s < end:
+        world.step()
+        system.tick()
+
+
+def _world() -> FakeWorld:
+    return FakeWorld(n_machines=40, rack_size=10, noise=0.05, churn=True, seed=1)
+
+
+def test_healing_evicts_a_lost_machine_within_seconds() -> None:
+    world = _world()
+    system = build_autonomous(world, seed=0, params={"scaling_policy": "target"})
+    _run(world, system, 300)
+    world.fail(12)
+    _run(world, system, 60)
+    evicts = [e for e in world.events if e[2] == "evict_stranded" and e[3] == 12]
+    assert evicts and evicts[0][0] - 300 <= 30  # 15 s threshold + 5 s period + latency tick
+    rec = next(r for r in system.records if r.action.kind == "evict_tasks")
+    assert rec.status == S.SUCCEEDED and rec.proposed_by == "healing"
+    assert system.audit.verify()
+    assert world.stranded[12] == 0
+
+
+def test_hog_is_killed_and_intruder_isolated() -> None:
+    world = _world()
+    system = build_autonomous(world, seed=0, params={"scaling_policy": "target"})
+    _run(world, system, 300)
+    world.hog[5] = 1.0
+    world.egress_extra[30] = 900.0
+    _run(world, system, 60)
+    ops = {(e[2], e[3]) for e in world.events}
+    assert ("kill_rogue", 5) in ops
+    assert ("isolate", 30) in ops
+    isolate = next(r for r in system.records if r.action.kind == "isolate_machine")
+    assert isolate.proposed_by == "security"
+
+
+def test_energy_agent_powers_off_idle_machines_and_keeps_headroom() -> None:
+    world = FakeWorld(n_machines=20, rack_size=10, seed=2)
+    world.tasks[:] = 2
+    world.tasks[10:] = 0  # half the cell idle
+    system = build_autonomous(world, seed=0, params={"scaling_policy": "target"})
+    _run(world, system, 900)
+    off = [e[3] for e in world.events if e[2] == "power_off"]
+    assert off, "idle machines should be powered off"
+    on = (world.state == 3) & world.schedulable
+    free = float((world.cpu_capacity[on] - world.tasks[on] * world.cpu_per_task).sum())
+    assert free / float(world.cpu_capacity[on].sum()) >= 0.10  # the gate's headroom guard
+
+
+def test_escalations_wait_for_the_approver() -> None:
+    world = _world()
+    system = build_autonomous(
+        world,
+        seed=3,
+        params={
+            "scaling_policy": "target",
+            "escalate_risk": 0.45,  # isolation (0.5+) now needs a person
+            "approver": DelayedApprover(lambda rng: 120.0, seed=3),
+        },
+    )
+    _run(world, system, 300)
+    world.egress_extra[30] = 900.0
+    _run(world, system, 60)
+    isolate = next(r for r in system.records if r.action.kind == "isolate_machine")
+    assert isolate.status == S.AWAITING_APPROVAL
+    _run(world, system, 120)
+    assert isolate.status == S.SUCCEEDED
+    who = [t.by for t in isolate.history]
+    assert "human-model" in who
+
+
+def test_params_are_validated() -> None:
+    world = FakeWorld()
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        build_autonomous(world, seed=0, params={"nope": 1})
+    with pytest.raises(ConfigError, match="api_latency_s"):
+        build_autonomous(world, seed=0, params={"api_latency_s": -1})
+    with pytest.raises(ConfigError, match="failure_train_window_s"):
+        build_autonomous(world, seed=0, params={"predictive_drain": True})
+
+
+def test_registry_is_lazy_and_versioned() -> None:
+    assert {"agents", "agents-v1"} <= set(list_systems())
+    system = make_system("agents", FakeWorld(), seed=0, params={"scaling_policy": "target"})
+    assert system.name == "agents-v1" and "healing" in system.description
+    reg = SystemRegistry()
+    reg.register("x", "no.such.module:build")
+    with pytest.raises(ConfigError, match="cannot import"):
+        reg.make("x", None, seed=0)
+    with pytest.raises(ConfigError, match="unknown system"):
+        make_system("nope", None, seed=0)
+    with pytest.raises(ConfigError, match="already registered"):
+        register_system("agents", "other.module:build")
+    register_system("agents", "autoinfra.agents.presets:build_autonomous")  # same entry: fine
+
+
+def test_scaling_agent_falls_back_only_without_the_qtable_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import autoinfra.agents.autonomous as autonomous
+
+    monkeypatch.setattr(autonomous, "qtable_available", lambda: False)
+    agent = ScalingAgent(SimSensor(FakeWorld()))
+    assert isinstance(agent.policy, TargetTrackingPolicy)
+    assert "FALLBACK" in agent.description
