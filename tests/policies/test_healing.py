@@ -65,3 +65,17 @@ def test_a_cleared_incident_starts_over() -> None:
     assert pol.decide(world.observe(), []) == []  # heartbeats are back
     (again,) = pol.decide(world.observe(), [_f("machine_down", "machine:5", 20)])
     assert again.action == EvictTasks(machine=5)
+
+
+def test_a_step_the_cluster_keeps_refusing_is_given_up() -> None:
+    world = FakeWorld()
+    pol = HealingPolicy(HealingSettings(retry_s=10, max_attempts=2))
+    hog = [_f("cpu_hog", "machine:3", 0)]
+    tries = 0
+    for k in range(20):
+        out = pol.decide(world.observe(), hog)
+        if out:
+            tries += 1
+            pol.observe_outcomes([Outcome("r", False, world.now_s, "no rogue process")], out)
+        world.clock.advance(10)
+    assert tries == 2

@@ -70,6 +70,13 @@ def test_slice_values_are_typed_as_the_schema_says(slice_dir: Path) -> None:
     assert usage.shape[1] == 20  # the excerpt keeps the official 20 fields
 
 
+def test_reading_stops_at_the_first_part_past_until_us(slice_dir: Path) -> None:
+    frame, _ = read_table("task_events", slice_dir, until_us=1_000 * 1_000_000)
+    assert len(frame) == 450_146  # part 0 only: part 1 starts at 5,611 s
+    frame, _ = read_table("task_events", slice_dir, until_us=6_000 * 1_000_000)
+    assert len(frame) == 450_146 + 77_776
+
+
 def test_corpus_is_described_and_tested(bad_traces: Path) -> None:
     readme = (bad_traces / "README.md").read_text()
     files = sorted(p.name for p in bad_traces.iterdir() if p.name != "README.md")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,8 +30,8 @@ def test_azure_shapes_have_mean_one() -> None:
     assert np.all(shapes >= 0)
 
 
-def test_azure_reader_names_a_bad_reading(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "vm.csv"  # type: ignore[operator]
+def test_azure_reader_names_a_bad_reading(tmp_path: Path) -> None:
+    path = tmp_path / "vm.csv"
     path.write_text("timestamp,1,2\n1,5.0,6.0\n2,x,7.0\n")
     with pytest.raises(TraceError, match="line 3, field '1'"):
         azure_shapes(path)

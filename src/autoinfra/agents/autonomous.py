@@ -160,7 +160,7 @@ class EnergyAgent(Agent):
         agent_id: str = "energy",
     ) -> None:
         # plan for demand one boot ahead: a machine powered on now serves in about 3 min
-        settings = forecast or HoltSettings(horizon_s=300.0)
+        settings = forecast or HoltSettings(horizon_s=300.0, per_service=False)
         super().__init__(
             agent_id,
             sensor=sensor,
@@ -172,10 +172,6 @@ class EnergyAgent(Agent):
             description="packs work onto fewer machines (FFD) and powers idle ones off, "
             "keeping forecast headroom, with hysteresis",
         )
-
-    def analyze(self, observation: Observation) -> list[Finding]:
-        # the energy agent needs only the cluster-wide forecast, not one per service
-        return [f for f in super().analyze(observation) if f.target == "cluster"]
 
 
 class SecurityAgent(Agent):

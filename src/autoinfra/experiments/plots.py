@@ -88,7 +88,13 @@ def _bars(
             errs.append(std)
             hatches.append(lower_bound)
         bars = ax.bar(
-            x + k * width, np.nan_to_num(means), width, yerr=errs, label=system, capsize=2
+            x + k * width,
+            np.nan_to_num(means),
+            width,
+            yerr=errs,
+            label=system,
+            capsize=2,
+            color=f"C{k}",
         )
         for bar, hatch, mean in zip(bars, hatches, means, strict=True):
             if hatch:
@@ -98,6 +104,14 @@ def _bars(
     ax.set_xticks(x + width * (len(systems) - 1) / 2, groups, fontsize=9)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
+
+
+def _legend(ax: Any, systems: Sequence[str]) -> None:
+    # handles drawn here: a system whose first bar is missing would otherwise get an invisible one
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=f"C{k}", label=s) for k, s in enumerate(systems)]
+    ax.legend(handles=handles, fontsize=8)
 
 
 def recovery_time(summary: Mapping[str, Any], systems: Sequence[str], path: Path) -> Path:
@@ -125,7 +139,7 @@ def recovery_time(summary: Mapping[str, Any], systems: Sequence[str], path: Path
                 values[(kind, system)] = (mean, stat["std"] or 0.0, lower)
         _bars(ax, kinds, systems, values, "seconds after injection")
         ax.set_title(title)
-    axes[0][0].legend(fontsize=8)
+    _legend(axes[0][0], systems)
     fig.suptitle(
         "Faults: mean over seeds, std as error bars; hatched = some not recovered "
         "(lower bound); missing bar = never happened"

@@ -60,7 +60,7 @@ CLAIMS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
-def _num(stat: Mapping[str, Any] | None, fmt: str = "{:.3g}", factor: float = 1.0) -> str:
+def _num(stat: Mapping[str, Any] | None, fmt: str = "{:.4g}", factor: float = 1.0) -> str:
     if not stat or stat.get("mean") is None:
         return "n/a"
     mean, std = stat["mean"] * factor, (stat["std"] or 0.0) * factor

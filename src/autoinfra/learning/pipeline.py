@@ -48,7 +48,7 @@ class TrainSpec:
     train_fraction: float = 0.5  # the first half of the trace trains, the second evaluates
     trace_dir: str | None = None  # None: the slice of the Google 2011 trace shipped in the package
     episode_s: float = 1800.0  # simulated seconds per episode
-    decision_period_s: float = 30.0
+    decision_period_s: float = 15.0  # the scaling agent's period (learning.world.WorldConfig)
 
     def __post_init__(self) -> None:
         if self.algo not in ("qlearning", "ppo"):
@@ -130,7 +130,8 @@ def training_windows(
             "draw a larger slice (--machines)",
             field="machines",
         )
-    return pieces, (split.train.start_s, split.train.end_s), tuple(split.evaluation)  # type: ignore[return-value]
+    evaluation = (split.evaluation.start_s, split.evaluation.end_s)
+    return pieces, (split.train.start_s, split.train.end_s), evaluation
 
 
 def train_scaling_policy(

@@ -32,11 +32,11 @@ class PPOConfig:
     """PPO hyperparameters: SB3's defaults scaled down to a short, small problem."""
 
     total_timesteps: int = 20_000
-    n_steps: int = 512  # rollout length per update (SB3 default 2048; episodes here are ~120)
+    n_steps: int = 512  # rollout length per update (SB3 default 2048; an episode is 120 steps)
     batch_size: int = 64
     n_epochs: int = 10
     learning_rate: float = 3e-4
-    gamma: float = 0.9  # same horizon as the Q-learner (learning.qlearning.QLearningConfig)
+    gamma: float = 0.95  # same horizon as the Q-learner (learning.qlearning.QLearningConfig)
     ent_coef: float = 0.01  # a little entropy bonus keeps all five actions in play early on
     net_arch: tuple[int, ...] = (32, 32)
     torch_threads: int = 1  # the machines this runs on are small and shared

@@ -46,9 +46,10 @@ class QLearningConfig:
     learning_rate: float = 0.5
     learning_rate_decay: float = 0.7
     learning_rate_min: float = 0.01
-    # gamma: with a 60 s decision period, 0.9 weighs roughly the next ten minutes (1 / (1 - 0.9)
-    # periods), about the time a replica change takes to show in utilisation and SLOs
-    discount: float = 0.9
+    # gamma: at the scaling agent's 15 s period, 0.95 weighs roughly the next 20 periods
+    # (1 / (1 - 0.95)), about 5 minutes: the Horizontal Pod Autoscaler's scale-down stabilisation
+    # window, the time over which a scaling decision is judged there
+    discount: float = 0.95
     epsilon_start: float = 1.0  # exploration share in the first episode
     epsilon_end: float = 0.05  # ... decaying linearly to this in the last one
 

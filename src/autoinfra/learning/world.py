@@ -62,9 +62,11 @@ def default_forecaster() -> Detector:
 class WorldConfig:
     """How a learning episode runs. Times in simulated seconds."""
 
-    decision_period_s: float = 30.0
-    """Simulated time between two decisions (one step)."""
-    tick_s: float = 30.0
+    decision_period_s: float = 15.0
+    """Simulated time between two decisions (one step): the scaling agent's period (its default,
+    like the Horizontal Pod Autoscaler's 15 s sync period), so the forecaster sees the same
+    sampling rate in training as in deployment."""
+    tick_s: float = 15.0
     """The simulator's tick while learning. Equal to the period by default: one tick per step keeps
     stepping fast, and scaling effects (replicas placed, utilisation shared) show within a tick."""
     episode_s: float = 3600.0

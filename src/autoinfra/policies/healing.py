@@ -13,8 +13,10 @@ intrusion          IsolateMachine                   nothing more
 An *incident* is one (kind, target) from the time its finding appears until it disappears. The
 policy proposes the next step of an incident once and then waits for its outcome (the agent passes
 outcomes back through ``observe_outcomes``): a success moves the incident on, a failure or a
-refusal allows a retry after ``retry_s``; an outcome that never comes allows a retry after
-``wait_timeout_s``. So a persistent finding does not turn into a proposal every tick.
+refusal allows a retry after ``retry_s``, up to ``max_attempts`` tries of a step; an outcome that
+never comes allows a retry after ``wait_timeout_s``. So a persistent finding does not turn into a
+proposal every tick, and a finding the cluster keeps refusing to act on (the backend says there
+is no rogue process: the detector was wrong) is left alone until it clears.
 
 ``HealingPolicy`` handles the first three kinds by default; ``SecurityPolicy`` is the same policy
 for intrusions only (the security agent's). Confidence is ``0.5 + 0.5 x severity`` of the
@@ -47,6 +49,7 @@ class HealingSettings:
     retry_s: float = 30.0  # after a failed or refused step
     wait_timeout_s: float = 600.0  # after a step whose outcome never came
     escalate_after_s: float = 60.0  # a hog still there this long after the kill: drain
+    max_attempts: int = 3  # tries of one step before the incident is left alone
 
 
 @dataclass(slots=True)
@@ -54,6 +57,7 @@ class _Incident:
     stage: int = 0  # steps that succeeded
     waiting_since_s: float | None = None  # a step proposed, outcome not back yet
     failed_at_s: float | None = None
+    failures: int = 0  # of the current step
     done_at_s: float | None = None
 
 
@@ -112,13 +116,17 @@ class HealingPolicy:
             inc.waiting_since_s = None
             if outcome.succeeded:
                 inc.stage += 1
+                inc.failures = 0
                 inc.done_at_s = outcome.at_s
             else:
+                inc.failures += 1
                 inc.failed_at_s = outcome.at_s
 
     def _may_act(self, inc: _Incident, now: float) -> bool:
         s = self.settings
         if inc.waiting_since_s is not None and now - inc.waiting_since_s < s.wait_timeout_s:
+            return False
+        if inc.failures >= s.max_attempts:
             return False
         return inc.failed_at_s is None or now - inc.failed_at_s >= s.retry_s
 

@@ -75,15 +75,16 @@ class TargetTrackingPolicy:
         reported_max = obs.extra.get("service_max_replicas")
         if isinstance(reported_max, np.ndarray) and reported_max.shape == now_used.shape:
             self._max = reported_max.astype(np.int64)
-        up_use, down_use = now_used.copy(), now_used.copy()
+        fc = now_used.copy()  # services without a forecast finding stay where they are
+        sd = np.zeros(n)
         for f in findings:
-            if f.kind != "demand_forecast" or not f.target.startswith("service:"):
-                continue
-            i = int(f.target.split(":", 1)[1])
-            if 0 <= i < n:
-                fc = float(f.detail["cpu_forecast"])
-                up_use[i] = max(now_used[i], fc + s.k_std * float(f.detail["cpu_std"]))
-                down_use[i] = max(now_used[i], fc)
+            if f.kind == "demand_forecast" and f.target.startswith("service:"):
+                i = int(f.target[8:])
+                if 0 <= i < n:
+                    fc[i] = f.detail["cpu_forecast"]
+                    sd[i] = f.detail["cpu_std"]
+        up_use = np.maximum(now_used, fc + s.k_std * sd)
+        down_use = np.maximum(now_used, fc)
         replicas = obs.service_replicas.astype(np.int64)
         running = np.maximum(obs.service_running.astype(np.int64), 0)
         request = np.maximum(obs.service_cpu_request.astype(np.float64), 1e-9)

@@ -1,18 +1,28 @@
 """numba kernels that move tasks in and out of slots: placement (with preemption), completion,
-eviction and memory-pressure kills, and keeping per-machine and per-service sums in step.
+eviction and memory-pressure kills, keeping the per-machine and per-service sums in step.
 
 Placement is sequential by nature (each placement changes what the next task sees), so it is one
-compiled loop over the pending queue rather than vectorised NumPy. Per-machine sums (allocated
-requests, CPU demand, memory used, allocation per priority for preemption) are updated
-incrementally on every placement and removal, and rebuilt from the slots when the usage shape
-steps (``recompute_sums``), which also cancels floating-point drift.
+compiled loop over the pending queue. Per-machine sums (allocated requests, CPU demand, memory
+used, allocation per priority for preemption) are updated on every placement and removal.
 
-Feasibility and scoring follow Borg (Verma et al., EuroSys 2015, section 3.2): a task fits a
-machine when its CPU and memory requests fit the unallocated capacity; machines are scanned in a
-random order from a random start until ``candidates`` feasible ones are found, and the best-scoring
-of those is chosen, instead of scoring the whole cell. Quick rejection (no schedulable machine has
-that much free) and a small list of requests that already failed this round keep a full queue
-from costing a full scan per task.
+Feasibility and scoring follow Borg (Verma et al., "Large-scale cluster management at Google
+with Borg", EuroSys 2015, section 3.2): a task fits a machine when its CPU and memory requests fit
+the unallocated capacity; machines are scanned in a random order from a random start until
+``candidates`` feasible ones are found and the best-scoring of those wins, rather than scoring the
+whole cell. A task that fits nowhere may preempt: it evicts tasks of lower priority from one
+machine, lowest priority first; as in Borg (section 2.5), production tasks (priority 9-11 in the
+2011 trace) do not preempt one another.
+
+A full cell keeps thousands of tasks pending, so three exact shortcuts keep a round cheap:
+- requests known to fit nowhere are remembered across rounds (``fail``: a small set of minimal
+  (cpu, mem, priority) points); a task needing at least that much, at no higher priority, is
+  rejected at once. An entry is dropped as soon as a machine whose capacity grew could fit it;
+- a task that found no machine before is retried only on machines whose free capacity may have
+  grown since (``M_CHANGED``: a task left, or the machine became schedulable), because
+  placements only shrink free capacity and preemptible capacity only grows when a task leaves;
+- no schedulable machine has that much free at all (a maximum computed once per round).
+
+The numba on-disk cache is keyed on this file only: after changing ``layout.py``, touch this file.
 """
 
 from __future__ import annotations
@@ -20,64 +30,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from autoinfra.sim.layout import (
-    M_CHANGED,
-    M_CPU_ALLOC,
-    M_CPU_CAP,
-    M_CPU_DEM,
-    M_HEAD,
-    M_MEM_ALLOC,
-    M_MEM_CAP,
-    M_MEM_USE,
-    M_NTASKS,
-    M_PROG,
-    M_SCHED,
-    M_STATE,
-    M_VCLOCK,
-    N_PRIO,
-    Q_CPU_BASE,
-    Q_CPU_REQ,
-    Q_ID,
-    Q_MEM_REQ,
-    Q_MEM_USE,
-    Q_PRIO,
-    Q_PROF,
-    Q_SVC,
-    Q_TRIED,
-    Q_WORK,
-    S_CPU_BASE,
-    S_CPU_DEM,
-    S_CPU_REQ,
-    S_GEN,
-    S_MACH,
-    S_MEM_REQ,
-    S_MEM_USE,
-    S_NEXT,
-    S_PREV,
-    S_PRIO,
-    S_PROF,
-    S_SNEXT,
-    S_SPREV,
-    S_SVC,
-    S_TASK,
-    S_WORK,
-    V_DEMAND,
-    V_DIRTY,
-    V_HEAD,
-    V_LIMIT,
-    V_PER,
-    V_PLACED,
-)
+from autoinfra.sim import layout as L
 
-Arr = np.ndarray  # numba kernels take plain arrays; shapes are in layout.py
+Arr = np.ndarray  # numba kernels take plain arrays; their shapes are in layout.py
 
 EPS = 1e-9
-_FAIL_MEMORY = 32  # requests remembered as unplaceable within one placement round
+FAIL_MEMORY = 64  # size of the remembered set of requests that fit nowhere
+PRODUCTION = 9  # first production priority (2011 trace): no preemption within the band
+# placement statistics (cumulative counters in World.place_stats)
+STAT_CONSIDERED, STAT_REMEMBERED, STAT_SEARCHED, STAT_RETRIED = 0, 1, 2, 3
+STAT_PREEMPT_SEARCHES, STAT_EXAMINED, STAT_PREEMPTIONS = 4, 5, 6
+N_STATS = 7
 
 
 @njit(cache=True)
 def _rand(rng: Arr) -> np.int64:
-    # xorshift64*: state lives in the simulator's own array, so forks and runs stay independent
+    # xorshift64*: the state lives in the simulator's own array, so forks stay independent
     x = rng[0]
     x ^= x >> np.uint64(12)
     x ^= x << np.uint64(25)
@@ -109,9 +77,7 @@ def _heap_pop(ht: Arr, hs: Arr, hn: Arr) -> None:
     hn[0] = n
     if n == 0:
         return
-    t = ht[n]
-    s0 = hs[0, n]
-    s1 = hs[1, n]
+    t, s0, s1 = ht[n], hs[0, n], hs[1, n]
     i = 0
     while True:
         c = 2 * i + 1
@@ -133,126 +99,105 @@ def _heap_pop(ht: Arr, hs: Arr, hn: Arr) -> None:
 @njit(cache=True)
 def work_done(slot: int, mf: Arr, sv: Arr, sf: Arr, si: Arr) -> float:
     """Progress of the slot's current run (seconds at full speed); 0 for services (no work)."""
-    w = sf[S_WORK, slot]
+    w = sf[L.S_WORK, slot]
     if not np.isfinite(w):
         return 0.0
-    d = mf[M_VCLOCK, si[S_MACH, slot]] - sv[slot]
+    d = mf[L.M_VCLOCK, si[L.S_MACH, slot]] - sv[slot]
     return min(max(d, 0.0), w)
 
 
 @njit(cache=True)
-def remove_slot(
-    slot: int, mf: Arr, mi: Arr, mprio: Arr, sf: Arr, si: Arr, vi: Arr, free: Arr, nfree: Arr
-) -> None:
-    m = si[S_MACH, slot]
-    p = si[S_PRIO, slot]
-    creq = sf[S_CPU_REQ, slot]
-    mreq = sf[S_MEM_REQ, slot]
-    mf[M_CPU_ALLOC, m] -= creq
-    mf[M_MEM_ALLOC, m] -= mreq
+def remove_slot(slot: int, mf: Arr, mi: Arr, mprio: Arr, sf: Arr, si: Arr, vi: Arr, free: Arr,
+                nfree: Arr) -> None:
+    m = si[L.S_MACH, slot]
+    p = si[L.S_PRIO, slot]
+    creq = sf[L.S_CPU_REQ, slot]
+    mreq = sf[L.S_MEM_REQ, slot]
+    mf[L.M_CPU_ALLOC, m] -= creq
+    mf[L.M_MEM_ALLOC, m] -= mreq
     mprio[m, 0, p] -= creq
     mprio[m, 1, p] -= mreq
-    mf[M_CPU_DEM, m] -= sf[S_CPU_DEM, slot]
-    mf[M_MEM_USE, m] -= sf[S_MEM_USE, slot]
-    mi[M_NTASKS, m] -= 1
-    mi[M_CHANGED, m] = 1
-    nx = si[S_NEXT, slot]
-    pv = si[S_PREV, slot]
+    mf[L.M_CPU_DEM, m] -= sf[L.S_CPU_DEM, slot]
+    mf[L.M_MEM_USE, m] -= sf[L.S_MEM_USE, slot]
+    mi[L.M_NTASKS, m] -= 1
+    mi[L.M_CHANGED, m] = 1
+    nx = si[L.S_NEXT, slot]
+    pv = si[L.S_PREV, slot]
     if pv >= 0:
-        si[S_NEXT, pv] = nx
+        si[L.S_NEXT, pv] = nx
     else:
-        mi[M_HEAD, m] = nx
+        mi[L.M_HEAD, m] = nx
     if nx >= 0:
-        si[S_PREV, nx] = pv
-    s = si[S_SVC, slot]
+        si[L.S_PREV, nx] = pv
+    s = si[L.S_SVC, slot]
     if s >= 0:
-        nx = si[S_SNEXT, slot]
-        pv = si[S_SPREV, slot]
+        nx = si[L.S_SNEXT, slot]
+        pv = si[L.S_SPREV, slot]
         if pv >= 0:
-            si[S_SNEXT, pv] = nx
+            si[L.S_SNEXT, pv] = nx
         else:
-            vi[V_HEAD, s] = nx
+            vi[L.V_HEAD, s] = nx
         if nx >= 0:
-            si[S_SPREV, nx] = pv
-        vi[V_PLACED, s] -= 1
-        vi[V_DIRTY, s] = 1
-    si[S_TASK, slot] = -1
-    si[S_GEN, slot] += 1
+            si[L.S_SPREV, nx] = pv
+        vi[L.V_PLACED, s] -= 1
+        vi[L.V_DIRTY, s] = 1
+    si[L.S_TASK, slot] = -1
+    si[L.S_GEN, slot] += 1
     free[nfree[0]] = slot
     nfree[0] += 1
 
 
 @njit(cache=True)
-def _evict_victims(
-    m: int,
-    need_c: float,
-    need_m: float,
-    below_prio: int,
-    by_mem: bool,
-    mf: Arr,
-    mi: Arr,
-    mprio: Arr,
-    sv: Arr,
-    sf: Arr,
-    si: Arr,
-    vi: Arr,
-    free: Arr,
-    nfree: Arr,
-    out_task: Arr,
-    out_lost: Arr,
-    nout: Arr,
-) -> None:
-    """Evict tasks of priority < below_prio from machine m, lowest priority first and, within a
-    priority, the most recently started first (least work lost), until the free CPU and memory
-    reach need_c/need_m (by_mem: until memory *used* fits capacity instead)."""
-    k = mi[M_NTASKS, m]
+def _evict_victims(m: int, need_c: float, need_m: float, below: int, by_mem: bool, mf: Arr,
+                   mi: Arr, mprio: Arr, sv: Arr, sf: Arr, si: Arr, vi: Arr, free: Arr, nfree: Arr,
+                   out_task: Arr, out_lost: Arr, nout: Arr) -> None:
+    """Evict tasks of priority < ``below`` from machine m, lowest priority first and, within a
+    priority, the most recently started first (least work lost), until need_c/need_m are free
+    (``by_mem``: until the memory *used* fits the capacity)."""
+    k = mi[L.M_NTASKS, m]
     cand = np.empty(k, dtype=np.int64)
     keys = np.empty(k, dtype=np.float64)
     n = 0
-    slot = mi[M_HEAD, m]
+    slot = mi[L.M_HEAD, m]
     while slot >= 0:
-        if si[S_PRIO, slot] < below_prio:
+        if si[L.S_PRIO, slot] < below:
             cand[n] = slot
-            keys[n] = si[S_PRIO, slot] * 1e12 - sv[slot]
+            keys[n] = si[L.S_PRIO, slot] * 1e12 - sv[slot]
             n += 1
-        slot = si[S_NEXT, slot]
+        slot = si[L.S_NEXT, slot]
     order = np.argsort(keys[:n])
     for j in range(n):
         if by_mem:
-            if mf[M_MEM_USE, m] <= mf[M_MEM_CAP, m] + EPS:
+            if mf[L.M_MEM_USE, m] <= mf[L.M_MEM_CAP, m] + EPS:
                 break
-        elif (
-            mf[M_CPU_CAP, m] - mf[M_CPU_ALLOC, m] >= need_c - EPS
-            and mf[M_MEM_CAP, m] - mf[M_MEM_ALLOC, m] >= need_m - EPS
-        ):
+        elif (mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m] >= need_c - EPS
+              and mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m] >= need_m - EPS):
             break
         v = cand[order[j]]
-        out_task[nout[0]] = si[S_TASK, v]
+        out_task[nout[0]] = si[L.S_TASK, v]
         out_lost[nout[0]] = work_done(v, mf, sv, sf, si)
         nout[0] += 1
         remove_slot(v, mf, mi, mprio, sf, si, vi, free, nfree)
 
 
 @njit(cache=True)
-def _find(
-    c: float,
-    mm: float,
-    prio: int,
-    preempting: bool,
-    order: Arr,
-    cand: Arr,
-    ncand: int,
-    use_cand: bool,
-    mf: Arr,
-    mi: Arr,
-    mprio: Arr,
-    rng: Arr,
-    best_fit: bool,
-    candidates: int,
-) -> int:
-    """A machine for a (c, mm) request, or -1. Scans ``cand[:ncand]`` (machines whose capacity
-    grew since the task last failed) or every machine in the random ``order``; with
-    ``preempting``, counts lower-priority allocations as free."""
+def _spare(m: int, c: float, mm: float, below: int, mf: Arr, mprio: Arr) -> tuple[float, float]:
+    """Free CPU and memory on m after placing (c, mm), counting tasks of priority < below as
+    free (below = 0: no preemption)."""
+    fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m] - c
+    fm = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m] - mm
+    for q in range(below):
+        fc += mprio[m, 0, q]
+        fm += mprio[m, 1, q]
+    return fc, fm
+
+
+@njit(cache=True)
+def _find(c: float, mm: float, below: int, order: Arr, cand: Arr, ncand: int, use_cand: bool,
+          mf: Arr, mi: Arr, mprio: Arr, rng: Arr, best_fit: bool, candidates: int,
+          stats: Arr) -> int:
+    """A machine for a (c, mm) request, or -1: scans ``cand[:ncand]`` (use_cand) or every machine
+    in the random ``order`` from a random start (slot order when candidates == 0)."""
     n = ncand if use_cand else mf.shape[1]
     if n == 0:
         return -1
@@ -264,35 +209,23 @@ def _find(
         idx = start + k
         if idx >= n:
             idx -= n
-        if use_cand:
-            m = cand[idx]
-        elif candidates == 0:
-            m = idx
-        else:
-            m = order[idx]
-        if mi[M_SCHED, m] == 0:
+        m = cand[idx] if use_cand else (idx if candidates == 0 else order[idx])
+        stats[STAT_EXAMINED] += 1
+        if mi[L.M_SCHED, m] == 0:
             continue
-        free_c = mf[M_CPU_CAP, m] - mf[M_CPU_ALLOC, m] - c
-        free_m = mf[M_MEM_CAP, m] - mf[M_MEM_ALLOC, m] - mm
-        if preempting:
-            low_c = 0.0
-            low_m = 0.0
-            for q in range(prio):
-                low_c += mprio[m, 0, q]
-                low_m += mprio[m, 1, q]
-            if free_c + low_c < -EPS or free_m + low_m < -EPS:
-                continue
-            # score: how much lower-priority work must go (less is better)
-            score = max(-free_c, 0.0) / max(mf[M_CPU_CAP, m], EPS) + max(-free_m, 0.0) / max(
-                mf[M_MEM_CAP, m], EPS
-            )
-        else:
-            if free_c < -EPS or free_m < -EPS:
-                continue
-            # best fit: the least free share left after placing
-            score = free_c / max(mf[M_CPU_CAP, m], EPS) + free_m / max(mf[M_MEM_CAP, m], EPS)
+        fc, fm = _spare(m, c, mm, below, mf, mprio)
+        if fc < -EPS or fm < -EPS:
+            continue
         if not best_fit:
             return m
+        cap_c = max(mf[L.M_CPU_CAP, m], EPS)
+        cap_m = max(mf[L.M_MEM_CAP, m], EPS)
+        if below > 0:  # preempting: the least lower-priority work to evict is best
+            free_c = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m] - c
+            free_m = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m] - mm
+            score = max(-free_c, 0.0) / cap_c + max(-free_m, 0.0) / cap_m
+        else:  # best fit: the least free share left after placing
+            score = fc / cap_c + fm / cap_m
         if score < best_score:
             best = m
             best_score = score
@@ -303,210 +236,220 @@ def _find(
 
 
 @njit(cache=True)
-def _preemptible_max(mf: Arr, mi: Arr, mprio: Arr, out_c: Arr, out_m: Arr) -> None:
-    """Per priority p, the most CPU and memory any schedulable machine has free once its tasks
-    of priority < p are counted as free (an upper bound for quick rejection)."""
-    out_c[:] = -1.0
-    out_m[:] = -1.0
-    for m in range(mf.shape[1]):
-        if mi[M_SCHED, m] == 0:
-            continue
-        fc = mf[M_CPU_CAP, m] - mf[M_CPU_ALLOC, m]
-        fm = mf[M_MEM_CAP, m] - mf[M_MEM_ALLOC, m]
-        for p in range(N_PRIO):
-            out_c[p] = max(out_c[p], fc)
-            out_m[p] = max(out_m[p], fm)
-            fc += mprio[m, 0, p]
-            fm += mprio[m, 1, p]
+def _dominated(fail: Arr, nfail: Arr, c: float, mm: float, p: int) -> bool:
+    for e in range(nfail[0]):  # noqa: SIM110 - numba compiles no generator expressions
+        if c >= fail[0, e] and mm >= fail[1, e] and p <= fail[2, e]:
+            return True
+    return False
 
 
 @njit(cache=True)
-def place(
-    qf: Arr,
-    qi: Arr,
-    order: Arr,
-    mf: Arr,
-    mi: Arr,
-    mprio: Arr,
-    sv: Arr,
-    sf: Arr,
-    si: Arr,
-    vf: Arr,
-    vi: Arr,
-    free: Arr,
-    nfree: Arr,
-    ht: Arr,
-    hs: Arr,
-    hn: Arr,
-    rng: Arr,
-    shape_col: Arr,
-    now: float,
-    best_fit: bool,
-    candidates: int,
-    preempt: bool,
-    out_slot: Arr,
-    vic_task: Arr,
-    vic_lost: Arr,
-    nvic: Arr,
-) -> int:
-    """Place the pending queue (already in priority, submit order). Writes the slot of each entry
-    to out_slot (-1: still pending) and the tasks preempted to vic_*; returns the count placed.
+def _remember(fail: Arr, nfail: Arr, c: float, mm: float, p: int) -> None:
+    """Add (c, mm, p) to the set of requests that fit nowhere, dropping entries it covers."""
+    k = 0
+    for e in range(nfail[0]):
+        if fail[0, e] >= c and fail[1, e] >= mm and fail[2, e] <= p:
+            continue  # the new point rejects everything this one did
+        fail[:, k] = fail[:, e]
+        k += 1
+    if k == fail.shape[1]:  # full: forget the entry that rejects least (the largest request)
+        worst = 0
+        for e in range(k):
+            if fail[0, e] + fail[1, e] > fail[0, worst] + fail[1, worst]:
+                worst = e
+        fail[:, worst] = fail[:, k - 1]
+        k -= 1
+    fail[0, k] = c
+    fail[1, k] = mm
+    fail[2, k] = p
+    nfail[0] = k + 1
 
-    A task that found no machine in an earlier round is retried only on machines whose free
-    capacity may have grown since (a task left them, or they became schedulable): placements
-    only shrink free capacity, and preemptible capacity (free plus lower-priority allocations)
-    only grows when a task leaves, so the other machines cannot fit it now either.
-    """
+
+@njit(cache=True)
+def _below(p: int, preempt: bool) -> int:
+    """Priorities a task of priority p may evict: those below p, below the production band for
+    production tasks; 0 when preemption is off."""
+    if not preempt:
+        return 0
+    return p if p < PRODUCTION else PRODUCTION
+
+
+@njit(cache=True)
+def place(qf: Arr, qi: Arr, order: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
+          si: Arr, vf: Arr, vi: Arr, free: Arr, nfree: Arr, ht: Arr, hs: Arr, hn: Arr, rng: Arr,
+          fail: Arr, nfail: Arr, shape_col: Arr, now: float, best_fit: bool, candidates: int,
+          preempt: bool, out_slot: Arr, vic_task: Arr, vic_lost: Arr, nvic: Arr,
+          stats: Arr) -> int:
+    """Place the pending queue (sorted by priority, then submit time). Writes each entry's slot
+    to out_slot (-1: still pending) and the tasks preempted to vic_*; returns how many placed.
+    ``stats`` counts (cumulatively) tasks considered, rejected by memory, searched in full,
+    searched among grown machines, preemption searches, machines examined (see STAT_*)."""
     n = mf.shape[1]
-    nq = qf.shape[1]
     changed = np.empty(n, dtype=np.int64)
     nchg = 0
-    max_c = -1.0
-    max_m = -1.0
-    chg_c = -1.0
-    chg_m = -1.0
+    max_c, max_m, chg_c, chg_m = -1.0, -1.0, -1.0, -1.0
     for m in range(n):
-        grew = mi[M_CHANGED, m] != 0
-        mi[M_CHANGED, m] = 0
-        if mi[M_SCHED, m] == 0:
+        grew = mi[L.M_CHANGED, m] != 0
+        mi[L.M_CHANGED, m] = 0
+        if mi[L.M_SCHED, m] == 0:
             continue
-        fc = mf[M_CPU_CAP, m] - mf[M_CPU_ALLOC, m]
-        fm = mf[M_MEM_CAP, m] - mf[M_MEM_ALLOC, m]
-        max_c = max(max_c, fc)
-        max_m = max(max_m, fm)
+        fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
+        fm = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m]
+        max_c, max_m = max(max_c, fc), max(max_m, fm)
         if grew:
             changed[nchg] = m
             nchg += 1
-            chg_c = max(chg_c, fc)
-            chg_m = max(chg_m, fm)
-    pre_c = np.empty(N_PRIO, dtype=np.float64)
-    pre_m = np.empty(N_PRIO, dtype=np.float64)
-    pre_ready = False
-    fail_c = np.empty(_FAIL_MEMORY, dtype=np.float64)
-    fail_m = np.empty(_FAIL_MEMORY, dtype=np.float64)
-    nfail = 0
-    placed = 0
-    for i in range(nq):
-        out_slot[i] = -1
-        c = qf[Q_CPU_REQ, i]
-        mm = qf[Q_MEM_REQ, i]
-        p = qi[Q_PRIO, i]
-        tried = qi[Q_TRIED, i] != 0
-        dominated = False
-        for k in range(min(nfail, _FAIL_MEMORY)):
-            if c >= fail_c[k] and mm >= fail_m[k]:
-                dominated = True
+            chg_c, chg_m = max(chg_c, fc), max(chg_m, fm)
+    # forget remembered failures that a machine with grown capacity could now take
+    k = 0
+    for e in range(nfail[0]):
+        c, mm, p = fail[0, e], fail[1, e], int(fail[2, e])
+        below = _below(p, preempt)
+        valid = True
+        for j in range(nchg):
+            fc, fm = _spare(changed[j], c, mm, below, mf, mprio)
+            if fc >= -EPS and fm >= -EPS:
+                valid = False
                 break
-        if dominated:
-            qi[Q_TRIED, i] = 1
+        if valid:
+            fail[:, k] = fail[:, e]
+            k += 1
+    nfail[0] = k
+    pre_c = np.full(PRODUCTION + 1, -1.0)
+    pre_m = np.full(PRODUCTION + 1, -1.0)
+    pre_ready = False
+    placed = 0
+    for i in range(qf.shape[1]):
+        out_slot[i] = -1
+        c = qf[L.Q_CPU_REQ, i]
+        mm = qf[L.Q_MEM_REQ, i]
+        p = qi[L.Q_PRIO, i]
+        tried = qi[L.Q_TRIED, i] != 0
+        qi[L.Q_TRIED, i] = 1
+        stats[STAT_CONSIDERED] += 1
+        if _dominated(fail, nfail, c, mm, p):
+            stats[STAT_REMEMBERED] += 1
             continue
         m = -1
-        lim_c = chg_c if tried else max_c
-        lim_m = chg_m if tried else max_m
+        lim_c, lim_m = (chg_c, chg_m) if tried else (max_c, max_m)
         if c <= lim_c + EPS and mm <= lim_m + EPS:
-            m = _find(c, mm, p, False, order, changed, nchg, tried, mf, mi, mprio, rng,
-                      best_fit, candidates)  # fmt: skip
-        if m < 0 and preempt and p > 0:
+            stats[STAT_RETRIED if tried else STAT_SEARCHED] += 1
+            m = _find(c, mm, 0, order, changed, nchg, tried, mf, mi, mprio, rng, best_fit,
+                      candidates, stats)
+        below = _below(p, preempt)
+        if m < 0 and below > 0:
             if not tried and not pre_ready:
                 _preemptible_max(mf, mi, mprio, pre_c, pre_m)
                 pre_ready = True
-            if tried or (c <= pre_c[p] + EPS and mm <= pre_m[p] + EPS):
-                m = _find(c, mm, p, True, order, changed, nchg, tried, mf, mi, mprio, rng,
-                          best_fit, candidates)  # fmt: skip
+            if tried or (c <= pre_c[below] + EPS and mm <= pre_m[below] + EPS):
+                stats[STAT_PREEMPT_SEARCHES] += 1
+                m = _find(c, mm, below, order, changed, nchg, tried, mf, mi, mprio, rng,
+                          best_fit, candidates, stats)
             if m >= 0:
-                _evict_victims(m, c, mm, p, False, mf, mi, mprio, sv, sf, si, vi, free, nfree,
-                               vic_task, vic_lost, nvic)  # fmt: skip
+                stats[STAT_PREEMPTIONS] += 1
+                _evict_victims(m, c, mm, below, False, mf, mi, mprio, sv, sf, si, vi, free,
+                               nfree, vic_task, vic_lost, nvic)
         if m < 0:
-            # later entries have the same or lower priority, so a bigger request fails too
-            fail_c[nfail % _FAIL_MEMORY] = c
-            fail_m[nfail % _FAIL_MEMORY] = mm
-            nfail += 1
-            qi[Q_TRIED, i] = 1
+            _remember(fail, nfail, c, mm, p if preempt else L.N_PRIO)
             continue
-        nfree[0] -= 1
-        slot = free[nfree[0]]
-        s = qi[Q_SVC, i]
-        prof = qi[Q_PROF, i]
-        si[S_TASK, slot] = qi[Q_ID, i]
-        si[S_MACH, slot] = m
-        si[S_PRIO, slot] = p
-        si[S_SVC, slot] = s
-        si[S_PROF, slot] = prof
-        sf[S_WORK, slot] = qf[Q_WORK, i]
-        sf[S_CPU_BASE, slot] = qf[Q_CPU_BASE, i]
-        sf[S_MEM_USE, slot] = qf[Q_MEM_USE, i]
-        sf[S_CPU_REQ, slot] = c
-        sf[S_MEM_REQ, slot] = mm
-        dem = vf[V_PER, s] if s >= 0 else qf[Q_CPU_BASE, i] * shape_col[prof]
-        sf[S_CPU_DEM, slot] = dem
-        sv[slot] = mf[M_VCLOCK, m]
-        mf[M_CPU_ALLOC, m] += c
-        mf[M_MEM_ALLOC, m] += mm
-        mprio[m, 0, p] += c
-        mprio[m, 1, p] += mm
-        mf[M_CPU_DEM, m] += sf[S_CPU_DEM, slot]
-        mf[M_MEM_USE, m] += qf[Q_MEM_USE, i]
-        mi[M_NTASKS, m] += 1
-        head = mi[M_HEAD, m]
-        si[S_PREV, slot] = -1
-        si[S_NEXT, slot] = head
-        if head >= 0:
-            si[S_PREV, head] = slot
-        mi[M_HEAD, m] = slot
-        if s >= 0:
-            head = vi[V_HEAD, s]
-            si[S_SPREV, slot] = -1
-            si[S_SNEXT, slot] = head
-            if head >= 0:
-                si[S_SPREV, head] = slot
-            vi[V_HEAD, s] = slot
-            vi[V_PLACED, s] += 1
-            vi[V_DIRTY, s] = 1
-        else:
-            si[S_SPREV, slot] = -1
-            si[S_SNEXT, slot] = -1
-        if np.isfinite(sf[S_WORK, slot]):
-            heap_push(ht, hs, hn, now + sf[S_WORK, slot], slot, si[S_GEN, slot])
-        out_slot[i] = slot
+        out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free, nfree, ht,
+                              hs, hn, shape_col, now)
         placed += 1
     return placed
 
 
 @njit(cache=True)
-def complete(
-    now: float,
-    dt: float,
-    ht: Arr,
-    hs: Arr,
-    hn: Arr,
-    mf: Arr,
-    mi: Arr,
-    mprio: Arr,
-    sv: Arr,
-    sf: Arr,
-    si: Arr,
-    vi: Arr,
-    free: Arr,
-    nfree: Arr,
-    out_task: Arr,
-    out_end: Arr,
-) -> int:
-    """Finish the tasks whose work is done by ``now``; returns how many (ids and end times out)."""
+def _preemptible_max(mf: Arr, mi: Arr, mprio: Arr, out_c: Arr, out_m: Arr) -> None:
+    """out[b]: the most CPU / memory any schedulable machine offers once its tasks of priority
+    < b count as free (upper bounds for quick rejection)."""
+    for m in range(mf.shape[1]):
+        if mi[L.M_SCHED, m] == 0:
+            continue
+        fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
+        fm = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m]
+        for b in range(out_c.shape[0]):
+            out_c[b] = max(out_c[b], fc)
+            out_m[b] = max(out_m[b], fm)
+            fc += mprio[m, 0, b]
+            fm += mprio[m, 1, b]
+
+
+@njit(cache=True)
+def _occupy(i: int, m: int, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
+            si: Arr, vf: Arr, vi: Arr, free: Arr, nfree: Arr, ht: Arr, hs: Arr, hn: Arr,
+            shape_col: Arr, now: float) -> int:
+    """Put queue entry i on machine m: take a slot, link it, add to the machine's sums."""
+    nfree[0] -= 1
+    slot = free[nfree[0]]
+    s = qi[L.Q_SVC, i]
+    prof = qi[L.Q_PROF, i]
+    p = qi[L.Q_PRIO, i]
+    c = qf[L.Q_CPU_REQ, i]
+    mm = qf[L.Q_MEM_REQ, i]
+    si[L.S_TASK, slot] = qi[L.Q_ID, i]
+    si[L.S_MACH, slot] = m
+    si[L.S_PRIO, slot] = p
+    si[L.S_SVC, slot] = s
+    si[L.S_PROF, slot] = prof
+    sf[L.S_WORK, slot] = qf[L.Q_WORK, i]
+    sf[L.S_CPU_BASE, slot] = qf[L.Q_CPU_BASE, i]
+    sf[L.S_MEM_USE, slot] = qf[L.Q_MEM_USE, i]
+    sf[L.S_CPU_REQ, slot] = c
+    sf[L.S_MEM_REQ, slot] = mm
+    # a service replica takes its share of the service's demand (re-spread after the round)
+    sf[L.S_CPU_DEM, slot] = vf[L.V_PER, s] if s >= 0 else qf[L.Q_CPU_BASE, i] * shape_col[prof]
+    sv[slot] = mf[L.M_VCLOCK, m]
+    mf[L.M_CPU_ALLOC, m] += c
+    mf[L.M_MEM_ALLOC, m] += mm
+    mprio[m, 0, p] += c
+    mprio[m, 1, p] += mm
+    mf[L.M_CPU_DEM, m] += sf[L.S_CPU_DEM, slot]
+    mf[L.M_MEM_USE, m] += sf[L.S_MEM_USE, slot]
+    mi[L.M_NTASKS, m] += 1
+    head = mi[L.M_HEAD, m]
+    si[L.S_PREV, slot] = -1
+    si[L.S_NEXT, slot] = head
+    if head >= 0:
+        si[L.S_PREV, head] = slot
+    mi[L.M_HEAD, m] = slot
+    si[L.S_SPREV, slot] = -1
+    si[L.S_SNEXT, slot] = -1
+    if s >= 0:
+        head = vi[L.V_HEAD, s]
+        si[L.S_SNEXT, slot] = head
+        if head >= 0:
+            si[L.S_SPREV, head] = slot
+        vi[L.V_HEAD, s] = slot
+        vi[L.V_PLACED, s] += 1
+        vi[L.V_DIRTY, s] = 1
+    if np.isfinite(sf[L.S_WORK, slot]):
+        heap_push(ht, hs, hn, now + sf[L.S_WORK, slot], slot, si[L.S_GEN, slot])
+    return slot
+
+
+@njit(cache=True)
+def complete(now: float, dt: float, ht: Arr, hs: Arr, hn: Arr, mf: Arr, mi: Arr, mprio: Arr,
+             sv: Arr, sf: Arr, si: Arr, vi: Arr, free: Arr, nfree: Arr, out_task: Arr,
+             out_end: Arr) -> int:
+    """Finish the tasks whose work is done by ``now``; returns how many (ids and end times out).
+
+    The heap holds a lower bound on each task's finish time (now + remaining work, as if it ran
+    at full speed from then on); a task found not done yet is pushed back with a new bound."""
     cnt = 0
     while hn[0] > 0 and ht[0] <= now + EPS:
         slot = hs[0, 0]
         gen = hs[1, 0]
         _heap_pop(ht, hs, hn)
-        if si[S_TASK, slot] < 0 or si[S_GEN, slot] != gen:
+        if si[L.S_TASK, slot] < 0 or si[L.S_GEN, slot] != gen:
             continue  # stale: the task left this slot (evicted) before finishing
-        m = si[S_MACH, slot]
-        rem = sv[slot] + sf[S_WORK, slot] - mf[M_VCLOCK, m]
+        m = si[L.S_MACH, slot]
+        rem = sv[slot] + sf[L.S_WORK, slot] - mf[L.M_VCLOCK, m]
         if rem > 1e-6:
             heap_push(ht, hs, hn, now + rem, slot, gen)
             continue
-        speed = mf[M_PROG, m]
+        speed = mf[L.M_PROG, m]
         end = now + rem / speed if speed > 0 else now  # back to when the work ran out
-        out_task[cnt] = si[S_TASK, slot]
+        out_task[cnt] = si[L.S_TASK, slot]
         out_end[cnt] = max(end, now - dt)
         cnt += 1
         remove_slot(slot, mf, mi, mprio, sf, si, vi, free, nfree)
@@ -514,26 +457,14 @@ def complete(
 
 
 @njit(cache=True)
-def evict_machine(
-    m: int,
-    mf: Arr,
-    mi: Arr,
-    mprio: Arr,
-    sv: Arr,
-    sf: Arr,
-    si: Arr,
-    vi: Arr,
-    free: Arr,
-    nfree: Arr,
-    out_task: Arr,
-    out_lost: Arr,
-) -> int:
+def evict_machine(m: int, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr, si: Arr, vi: Arr,
+                  free: Arr, nfree: Arr, out_task: Arr, out_lost: Arr) -> int:
     """Remove every task on machine m; returns how many (ids and work lost out)."""
     cnt = 0
-    slot = mi[M_HEAD, m]
+    slot = mi[L.M_HEAD, m]
     while slot >= 0:
-        nxt = si[S_NEXT, slot]
-        out_task[cnt] = si[S_TASK, slot]
+        nxt = si[L.S_NEXT, slot]
+        out_task[cnt] = si[L.S_TASK, slot]
         out_lost[cnt] = work_done(slot, mf, sv, sf, si)
         cnt += 1
         remove_slot(slot, mf, mi, mprio, sf, si, vi, free, nfree)
@@ -542,60 +473,20 @@ def evict_machine(
 
 
 @njit(cache=True)
-def remove_slots(
-    slots: Arr,
-    mf: Arr,
-    mi: Arr,
-    mprio: Arr,
-    sv: Arr,
-    sf: Arr,
-    si: Arr,
-    vi: Arr,
-    free: Arr,
-    nfree: Arr,
-    out_lost: Arr,
-) -> None:
+def remove_slots(slots: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr, si: Arr, vi: Arr,
+                 free: Arr, nfree: Arr, out_lost: Arr) -> None:
     for j in range(slots.shape[0]):
         out_lost[j] = work_done(slots[j], mf, sv, sf, si)
         remove_slot(slots[j], mf, mi, mprio, sf, si, vi, free, nfree)
 
 
 @njit(cache=True)
-def relieve_memory(
-    running_states: Arr,
-    mf: Arr,
-    mi: Arr,
-    mprio: Arr,
-    sv: Arr,
-    sf: Arr,
-    si: Arr,
-    vi: Arr,
-    free: Arr,
-    nfree: Arr,
-    out_task: Arr,
-    out_lost: Arr,
-    nout: Arr,
-) -> None:
+def relieve_memory(running_states: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr, si: Arr,
+                   vi: Arr, free: Arr, nfree: Arr, out_task: Arr, out_lost: Arr,
+                   nout: Arr) -> None:
     """Where memory used exceeds capacity, kill lowest-priority tasks first until it fits."""
     for m in range(mf.shape[1]):
-        if mf[M_MEM_USE, m] <= mf[M_MEM_CAP, m] + EPS or running_states[mi[M_STATE, m]] == 0:
+        if mf[L.M_MEM_USE, m] <= mf[L.M_MEM_CAP, m] + EPS or running_states[mi[L.M_STATE, m]] == 0:
             continue
-        _evict_victims(
-            m,
-            0.0,
-            0.0,
-            N_PRIO,
-            True,
-            mf,
-            mi,
-            mprio,
-            sv,
-            sf,
-            si,
-            vi,
-            free,
-            nfree,
-            out_task,
-            out_lost,
-            nout,
-        )
+        _evict_victims(m, 0.0, 0.0, L.N_PRIO, True, mf, mi, mprio, sv, sf, si, vi, free, nfree,
+                       out_task, out_lost, nout)

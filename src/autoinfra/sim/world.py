@@ -19,6 +19,7 @@ import numpy as np
 from autoinfra.core.observation import MachineState
 from autoinfra.sim import kernels_slots as ks
 from autoinfra.sim import kernels_state as kst
+from autoinfra.sim import kernels_usage as ku
 from autoinfra.sim.config import SimConfig
 from autoinfra.sim.layout import (
     END_NONE,
@@ -182,6 +183,10 @@ class World:
         self._scratch_i = np.zeros(1024, dtype=np.int32)
         self._scratch_f = np.zeros(1024, dtype=np.float64)
         self._nvic = np.zeros(1, dtype=np.int64)
+        # requests that fit nowhere, remembered across placement rounds (see kernels_slots)
+        self.fail: F64 = np.zeros((3, ks.FAIL_MEMORY), dtype=np.float64)
+        self.nfail = np.zeros(1, dtype=np.int64)
+        self.place_stats = np.zeros(ks.N_STATS, dtype=np.int64)
 
     # --- machines ---
 
@@ -336,34 +341,11 @@ class World:
         self._nvic[0] = 0
         cfg = self.config
         h = self.heap
-        placed = ks.place(
-            q.qf,
-            q.qi,
-            self.order,
-            self.mf,
-            self.mi,
-            self.mprio,
-            p.sv,
-            p.sf,
-            p.si,
-            self.vf,
-            self.vi,
-            p.free,
-            p.nfree,
-            h.t,
-            h.s,
-            h.n,
-            self.rng_state,
-            self.shape_col,
-            now,
-            cfg.fit == "best",
-            cfg.candidates,
-            cfg.preemption,
-            out_slot,
-            vic_task,
-            vic_lost,
-            self._nvic,
-        )
+        placed = ks.place(q.qf, q.qi, self.order, self.mf, self.mi, self.mprio, p.sv, p.sf, p.si,
+                          self.vf, self.vi, p.free, p.nfree, h.t, h.s, h.n, self.rng_state,
+                          self.fail, self.nfail, self.shape_col, now, cfg.fit == "best",
+                          cfg.candidates, cfg.preemption, out_slot, vic_task, vic_lost,
+                          self._nvic, self.place_stats)
         nv = int(self._nvic[0])
         victims = vic_task[:nv].copy()
         lost = vic_lost[:nv].astype(np.float32)
@@ -516,12 +498,12 @@ class World:
             self.vf[V_PER] = np.minimum(per, self.vf[V_LIMIT])
             self.vi[V_DIRTY] = 0
         p = self.pool
-        ks.recompute_sums(self.shape_col, self.vf, self.mf, self.mi, self.mprio, p.sf, p.si)
+        ku.recompute_sums(self.shape_col, self.vf, self.mf, self.mi, self.mprio, p.sf, p.si)
         return True
 
     def respread_services(self) -> None:
         if self.n_services:
-            ks.respread_services(self.vf, self.vi, self.mf, self.pool.sf, self.pool.si)
+            ku.respread_services(self.vf, self.vi, self.mf, self.pool.sf, self.pool.si)
 
     def refresh(self, now: float) -> None:
         cfg = self.config

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,9 @@ import numpy.typing as npt
 
 from autoinfra.traces.tables import MachineTable, ServiceTable, TaskTable, UsageModel, Workload
 
-_TABLES: dict[str, type[Any]] = {
-    "machines": MachineTable,
-    "tasks": TaskTable,
-    "services": ServiceTable,
-}
+_TABLES: MappingProxyType[str, type[Any]] = MappingProxyType(
+    {"machines": MachineTable, "tasks": TaskTable, "services": ServiceTable}
+)
 
 
 def jsonable(value: Any) -> Any:

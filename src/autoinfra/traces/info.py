@@ -16,8 +16,9 @@ import pandas as pd
 
 from autoinfra.core.errors import TraceError
 from autoinfra.traces.archive import jsonable
+from autoinfra.traces.checks import SkipReport
 from autoinfra.traces.paths import default_trace_dir
-from autoinfra.traces.reader import has_table, read_table
+from autoinfra.traces.reader import has_table, part_files, read_part, read_table, to_frame
 from autoinfra.traces.schema import (
     SCHEMA_VERSION,
     TABLES,
@@ -53,8 +54,14 @@ def trace_info(trace_dir: str | Path | None = None, lenient: bool = False) -> di
     frames: dict[str, pd.DataFrame] = {}
     skipped: dict[str, Any] = {}
     missing = [name for name in TABLES if not has_table(root, name)]
+    usage_rows = 0
     for name in TABLES:
         if name in missing:
+            continue
+        if name == "task_usage":
+            # part by part: a full download's usage (about 1.2 billion rows) would not fit in
+            # memory; the usage/request figures come from the first part, as in the workload
+            frames[name], usage_rows, skipped[name] = _stream_usage(root, lenient)
             continue
         frames[name], report = read_table(name, root, lenient)
         skipped[name] = report.to_dict()
@@ -73,6 +80,8 @@ def trace_info(trace_dir: str | Path | None = None, lenient: bool = False) -> di
     }
     for name in TABLES:
         info[name] = len(frames[name]) if name in frames else None
+    if "task_usage" in frames:
+        info["task_usage"] = usage_rows
     task_names = {int(e): e.name for e in TaskEventType}
     machine_names = {int(e): e.name for e in MachineEventType}
     info["events_by_type"] = {
@@ -96,8 +105,8 @@ def trace_info(trace_dir: str | Path | None = None, lenient: bool = False) -> di
     if tu is not None and te is not None:
         ratios = observed_ratios(tu, te)
         info["usage_calibration"] = {
-            "what": "usage / request per measured task (mean CPU rate / CPU request, canonical "
-            "memory usage / memory request), unclipped, by priority band",
+            "what": "usage / request per measured task of the first task_usage part (mean CPU "
+            "rate / CPU request, canonical memory usage / memory request), unclipped, by band",
             "window_s": [
                 float(tu["start_time"].min()) / US_PER_S,
                 float(tu["end_time"].max()) / US_PER_S,
@@ -110,6 +119,23 @@ def trace_info(trace_dir: str | Path | None = None, lenient: bool = False) -> di
     info["skipped_rows"] = sum(r["skipped_rows"] for r in skipped.values())
     result: dict[str, Any] = jsonable(info)
     return result
+
+
+def _stream_usage(root: Path, lenient: bool) -> tuple[pd.DataFrame, int, dict[str, Any]]:
+    """The first task_usage part as a frame, the row count of all parts, the skip report."""
+    schema = TABLES["task_usage"]
+    report = SkipReport()
+    first: pd.DataFrame | None = None
+    rows = 0
+    for part in part_files(root, "task_usage"):
+        table, part_report = read_part(part, schema, lenient=lenient)
+        report.merge(part_report)
+        rows += table.num_rows
+        if first is None:
+            first = to_frame([table], schema)
+    if first is None:  # has_table() found a part, so only a race with a deletion gets here
+        raise TraceError("task_usage has no part files", path=str(root), kind="missing_table")
+    return first, rows, report.to_dict()
 
 
 def _platforms(me: pd.DataFrame) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ of row indices, per-instance sums by ``np.add.reduceat``. No Python loop per eve
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,9 @@ F64 = npt.NDArray[np.float64]
 _TERMINAL = np.array([E.FAIL, E.FINISH, E.KILL])
 _RUN_ENDS = np.array([E.EVICT, E.LOST, E.FAIL, E.FINISH, E.KILL])
 _STATE_CHANGES = np.array([E.SUBMIT, E.SCHEDULE, E.EVICT, E.FAIL, E.FINISH, E.KILL, E.LOST])
-_END_CODE = {int(E.FINISH): TaskEnd.FINISH, int(E.FAIL): TaskEnd.FAIL, int(E.KILL): TaskEnd.KILL}
+_END_CODE = MappingProxyType(
+    {int(E.FINISH): TaskEnd.FINISH, int(E.FAIL): TaskEnd.FAIL, int(E.KILL): TaskEnd.KILL}
+)
 
 
 def _last_index_before(mask: npt.NDArray[np.bool_], first_row: I64, inclusive: bool) -> I64:

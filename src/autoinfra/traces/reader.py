@@ -172,7 +172,8 @@ def read_part(
     return table, report
 
 
-def _to_frame(tables: list[pa.Table], schema: TableSchema) -> pd.DataFrame:
+def to_frame(tables: list[pa.Table], schema: TableSchema) -> pd.DataFrame:
+    """Parts (Arrow tables from :func:`read_part`) as one DataFrame with every schema column."""
     combined = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
     columns: dict[str, pa.ChunkedArray | pa.Array] = {}
     for col in schema.columns:
@@ -187,18 +188,34 @@ def _to_frame(tables: list[pa.Table], schema: TableSchema) -> pd.DataFrame:
 
 
 def read_table(
-    table: str, path: str | Path, lenient: bool = False, *, cache: bool = True
+    table: str,
+    path: str | Path,
+    lenient: bool = False,
+    *,
+    cache: bool = True,
+    until_us: int | None = None,
 ) -> tuple[pd.DataFrame, SkipReport]:
     """Read and validate every part of ``table`` under ``path``.
 
     Raises ``TraceError`` naming the file, line and field of the first bad row; with ``lenient``
-    skips bad rows and returns how many of each kind it skipped.
+    skips bad rows and returns how many of each kind it skipped. ``until_us`` stops at the
+    first part that starts later than that time (and leaves it out): parts of a time-sorted table
+    cover consecutive stretches of time, so a window early in a 500-part download reads only the
+    parts it needs.
     """
     schema = table_schema(table)
     report = SkipReport()
-    tables = []
+    tables: list[pa.Table] = []
     for part in part_files(path, table):
         t, r = read_part(part, schema, lenient=lenient, cache=cache)
+        starts_later = (
+            until_us is not None
+            and schema.time_sorted
+            and t.num_rows > 0
+            and int(pc.min(t.column(schema.time_column)).as_py()) > until_us
+        )
+        if starts_later and tables:
+            break
         tables.append(t)
         report.merge(r)
-    return _to_frame(tables, schema), report
+    return to_frame(tables, schema), report

@@ -131,8 +131,16 @@ def generate_cell(
     hours: float = 24.0,
     seed: int = 0,
     calibration: dict[str, Any] | None = None,
+    arrival_scale: float = 1.0,
 ) -> Workload:
-    """A synthetic cell of ``machines`` machines over ``hours``, deterministic for ``seed``."""
+    """A synthetic cell of ``machines`` machines over ``hours``, deterministic for ``seed``.
+
+    ``arrival_scale`` multiplies the calibrated job arrival rate. At 1.0 the cell arrives at the
+    slice's own rate (its first 5.7 hours); load tests that need the event rate of a busier day
+    raise it and must say so (``meta["arrival_scale"]`` records it).
+    """
+    if not arrival_scale > 0:
+        raise ConfigError(f"arrival_scale must be > 0, got {arrival_scale}", field="arrival_scale")
     if machines < 1:
         raise ConfigError(f"machines must be >= 1, got {machines}", field="machines")
     if not hours > 0:
@@ -192,7 +200,8 @@ def generate_cell(
     arr_cal = cal["arrivals"]
     for b, name in enumerate(BAND_NAMES):
         band_cal = arr_cal["by_band"][name]
-        n_jobs = int(rng.poisson(arr_cal["jobs_per_machine_s"][b] * machines * horizon_s))
+        rate = arr_cal["jobs_per_machine_s"][b] * arrival_scale
+        n_jobs = int(rng.poisson(rate * machines * horizon_s))
         times = np.sort(rng.uniform(0.0, horizon_s, n_jobs))
         sizes = _from_counts(band_cal["tasks_per_job"], n_jobs, machines, rng)
         parts.append(_rows(band_cal, sizes, times, "durations", next_job, rng))
@@ -221,6 +230,7 @@ def generate_cell(
         horizon_s,
         next_job,
         rng,
+        arrival_scale,
     )
 
 
@@ -255,6 +265,7 @@ def _assemble(
     horizon_s: float,
     n_jobs: int,
     rng: np.random.Generator,
+    arrival_scale: float,
 ) -> Workload:
     ratios = RatioTables.from_dict(cal["usage"]["ratio_tables"])
     shapes = azure_shapes()
@@ -304,6 +315,7 @@ def _assemble(
         "machines": machines,
         "hours": hours,
         "seed": seed,
+        "arrival_scale": arrival_scale,
         "calibration_version": cal.get("version"),
         "calibration_source": cal.get("source"),
         "trace_offset_s": 0.0,
@@ -317,7 +329,10 @@ def _assemble(
         job_ids=np.arange(n_jobs, dtype=np.int64),
         start_s=0.0,
         end_s=horizon_s,
-        source=f"synthetic(machines={machines}, hours={hours:g}, seed={seed})",
+        source=(
+            f"synthetic(machines={machines}, hours={hours:g}, seed={seed}"
+            + (f", arrival_scale={arrival_scale:g})" if arrival_scale != 1.0 else ")")
+        ),
         meta=meta,
     )
 

@@ -6,6 +6,10 @@ Python object per task: one array per column, one row per task instance.
 
 Units: seconds for times (trace microseconds / 1e6, measured from the trace's start), and the
 trace's normalised CPU and memory units (1.0 = the largest machine of the cell).
+
+For a workload built from a trace window (``load_workload``, ``window``), "the trace's start" is
+the window's start: times run from 0 there and ``meta["trace_offset_s"]`` holds the trace second
+of that 0.
 """
 
 from __future__ import annotations

@@ -152,7 +152,8 @@ def _build(
 ) -> Workload:
     t0 = time.perf_counter()
     skipped: dict[str, Any] = {}
-    events, report = read_table("task_events", root, lenient, cache=cache)
+    until_us = None if end_s is None else round(end_s * US_PER_S)
+    events, report = read_table("task_events", root, lenient, cache=cache, until_us=until_us)
     skipped["task_events"] = report.to_dict()
     machine_events, report = read_table("machine_events", root, lenient, cache=cache)
     skipped["machine_events"] = report.to_dict()

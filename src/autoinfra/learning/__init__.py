@@ -1,0 +1,69 @@
+"""Learning, kept apart from inference: rewards, the tabular Q-learner, the online feedback loop,
+federated averaging, the Gymnasium environment over the simulator, PPO training, and the
+pipeline behind ``autoinfra train``.
+
+The deciding halves live in ``autoinfra.policies.qlearning`` and ``autoinfra.policies.ppo``;
+this package only makes and improves what they decide with. Names that pull in the simulator,
+Gymnasium or the trace readers (``ClusterEnv``, ``SimScalingWorld``, ``train_scaling_policy``,
+``train_ppo``) load on first use, so an agent importing the feedback loop stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from autoinfra.learning.federated import federated_average
+from autoinfra.learning.feedback import OnlineQPolicy
+from autoinfra.learning.qlearning import (
+    EpisodeStats,
+    QLearner,
+    QLearningConfig,
+    ScalingWorld,
+    TrainReport,
+    WorldStep,
+    train_qlearning,
+)
+from autoinfra.learning.rewards import DEFAULT_REWARD, REWARDS, RewardSpec, get_reward
+
+_LAZY = {
+    "ClusterEnv": "autoinfra.learning.env",
+    "SimScalingWorld": "autoinfra.learning.world",
+    "WorldConfig": "autoinfra.learning.world",
+    "TrainSpec": "autoinfra.learning.pipeline",
+    "TrainResult": "autoinfra.learning.pipeline",
+    "train_scaling_policy": "autoinfra.learning.pipeline",
+    "PPOConfig": "autoinfra.learning.ppo",
+    "train_ppo": "autoinfra.learning.ppo",
+}
+
+__all__ = [
+    "DEFAULT_REWARD",
+    "REWARDS",
+    "ClusterEnv",
+    "EpisodeStats",
+    "OnlineQPolicy",
+    "PPOConfig",
+    "QLearner",
+    "QLearningConfig",
+    "RewardSpec",
+    "ScalingWorld",
+    "SimScalingWorld",
+    "TrainReport",
+    "TrainResult",
+    "TrainSpec",
+    "WorldConfig",
+    "WorldStep",
+    "federated_average",
+    "get_reward",
+    "train_ppo",
+    "train_qlearning",
+    "train_scaling_policy",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'autoinfra.learning' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
