@@ -45,7 +45,8 @@ def test_healing_evicts_a_lost_machine_within_seconds() -> None:
 
 def test_hog_is_killed_and_intruder_isolated() -> None:
     world = _world()
-    system = build_autonomous(world, seed=0, params={"scaling_policy": "target"})
+    # energy would consolidate the fake cell's idle machines meanwhile; these agents are the topic
+    system = build_autonomous(world, seed=0, params={"agents": ["security", "healing"]})
     _run(world, system, 300)
     world.hog[5] = 1.0
     world.egress_extra[30] = 900.0
@@ -76,7 +77,7 @@ def test_escalations_wait_for_the_approver() -> None:
         world,
         seed=3,
         params={
-            "scaling_policy": "target",
+            "agents": ["security"],
             "escalate_risk": 0.45,  # isolation (0.5+) now needs a person
             "approver": DelayedApprover(lambda rng: 120.0, seed=3),
         },

@@ -34,7 +34,7 @@ def test_same_command_same_bytes(app: typer.Typer, tmp_path: Path) -> None:
     assert second.exit_code == 0, second.output
     a, b = (tmp_path / "a.json").read_bytes(), (tmp_path / "b.json").read_bytes()
     assert a == b
-    assert "train window" in first.output and "not read" in first.output
+    assert "train window" in first.output and "never trained on" in first.output
     policy = QTablePolicy.load(tmp_path / "a.json")
     prov = policy.provenance
     assert prov["command"] == (

@@ -76,3 +76,20 @@ def test_same_seed_gives_the_same_report_figures(tmp_path: Path) -> None:
     assert first["systems"]["kubernetes-defaults"]["recovery_s"]["node_failure"]["faults"] == 1
     report = (tmp_path / "a" / "report.md").read_text()
     assert "paper claims" in report and "85 %" not in json.dumps(first["systems"])
+
+
+@pytest.mark.ray
+def test_the_ray_executor_gives_the_local_figures(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    spec = tiny(systems="kubernetes-defaults", faults="node-failure", machines=6, window_s=600)
+    local = run_experiment(spec, tmp_path / "local")
+    ray_spec = tiny(
+        systems="noop,kubernetes-defaults",
+        faults="node-failure",
+        machines=6,
+        window_s=600,
+        executor="ray",
+        jobs=1,
+    )
+    on_ray = run_experiment(ray_spec, tmp_path / "ray")
+    assert _figures(local) == _figures(on_ray)

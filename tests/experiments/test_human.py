@@ -59,6 +59,17 @@ def test_unknown_parameter_is_refused_with_its_name() -> None:
         HumanSettings().with_params({"ack_delayy": 3})
     tuned = HumanSettings().with_params({"ack_delay": {"mean_s": 120.0}, "responders": 2})
     assert tuned.ack_delay.mean_s == 120.0 and tuned.responders == 2
+    with pytest.raises(ConfigError, match="responders"):
+        HumanSettings().with_params({"responders": "two"})
+    with pytest.raises(ConfigError, match="ack_delay"):
+        HumanSettings().with_params({"ack_delay": {"median": 3}})
+    with pytest.raises(ConfigError, match="alerts"):
+        HumanOperator(
+            HumanSettings().with_params(
+                {"alerts": [{"name": "DiskFull", "for_s": 60, "threshold": 0.9, "source": "x"}]}
+            ),
+            seed=0,
+        )
 
 
 def _down(t: float, age_from: float = 0.0) -> object:

@@ -23,9 +23,9 @@ KNOWN = ["agents", "kubernetes-defaults", "human", "noop"]
 
 def test_defaults_and_the_run_grid() -> None:
     spec = build_spec({}, known_systems=KNOWN)
-    assert spec.scale == SCALES["default"] and spec.seeds == (0, 1, 2) and spec.jobs == 2
+    assert spec.scale == SCALES["default"] and spec.seeds == (0, 1, 2, 3, 4) and spec.jobs == 2
     runs = spec.runs()
-    assert len(runs) == 4 * 5 * 3
+    assert len(runs) == 4 * 5 * 5
     assert len({r.run_id for r in runs}) == len(runs)
 
 

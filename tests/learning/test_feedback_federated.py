@@ -85,3 +85,21 @@ def test_federated_average_refuses_unlike_tables() -> None:
     with pytest.raises(ConfigError, match="no tables"):
         federated_average([])
     assert N_STATES == 108
+
+
+def test_online_policy_keeps_learning_on_the_simulator() -> None:
+    from autoinfra.sim import SimConfig, Simulator
+    from tests.learning.factories import small_workload
+
+    sim = Simulator(small_workload(), SimConfig(tick_s=15.0), seed=0)
+    online = OnlineQPolicy(QTablePolicy.default())
+    before = online.policy.q.copy()
+    for _ in range(12):
+        for p in online.decide(sim.observe(), []):
+            a = p.action
+            sim.set_service_replicas(a.service, int(sim.observe().service_replicas[a.service])
+                                     + a.delta_replicas, by="test")  # fmt: skip
+        sim.step()
+    assert online.stats.periods == 11 and online.stats.transitions == 11 * 4
+    assert not np.array_equal(online.policy.q, before)
+    assert np.isfinite(online.policy.q).all()

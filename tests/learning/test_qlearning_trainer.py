@@ -11,6 +11,7 @@ from autoinfra.learning.qlearning import (
     QLearner,
     QLearningConfig,
     WorldStep,
+    evaluate,
     train_qlearning,
 )
 from autoinfra.policies.qlearning import ACTIONS, NOOP, QTablePolicy
@@ -104,3 +105,13 @@ def test_online_learner_rejects_transitions_it_cannot_read() -> None:
     with pytest.raises(ConfigError, match=r"transitions\[0\]"):
         learner.learn([Transition(observation="hot", action=1, reward=0.0, next_observation=3)])
     assert learner.learn([]).transitions == 0
+
+
+def test_evaluate_scores_the_greedy_table_above_doing_nothing() -> None:
+    policy, _ = train_qlearning(ReplicaToy(), episodes=150, seed=3)
+    trained = evaluate(ReplicaToy(), policy, episodes=5, seed=11)
+    idle = evaluate(ReplicaToy(), QTablePolicy.zeros(), episodes=5, seed=11)
+    assert trained > idle
+    # the optimum moves to 2 replicas at once: from a uniform start the move costs 0.1 x 1.2
+    # replicas on average, then nothing: about -0.01 per service-step over 12 steps
+    assert trained == pytest.approx(-0.1 * 1.2 / 12, abs=0.005)

@@ -42,14 +42,22 @@ def test_rate_guard_per_agent() -> None:
     assert gate.review(_p(KillProcess(machine=6), rid="k6")).decision == Decision.APPROVE
 
 
-def test_blast_radius_counts_distinct_machines() -> None:
-    world = FakeWorld()
-    gate = Gate(GateSettings(max_machines_per_window=2), clock=world.clock)
-    assert gate.review(_p(KillProcess(machine=1), "x")).decision == Decision.APPROVE
-    assert gate.review(_p(KillProcess(machine=2), "y")).decision == Decision.APPROVE
-    assert gate.review(_p(DrainMachine(machine=1), "z")).decision == Decision.APPROVE  # same one
-    v = gate.review(_p(KillProcess(machine=3), "w"))
+def test_blast_radius_counts_distinct_machines_per_agent() -> None:
+    world = FakeWorld(n_machines=40)
+    settings = GateSettings(max_machines_per_window=2, max_machines_share=0.05)
+    gate = Gate(settings, clock=world.clock, sensor=SimSensor(world))
+    assert gate.review(_p(KillProcess(machine=1), "x", rid="1")).decision == Decision.APPROVE
+    assert gate.review(_p(KillProcess(machine=2), "x", rid="2")).decision == Decision.APPROVE
+    same = gate.review(_p(DrainMachine(machine=1), "x", rid="3"))
+    assert same.decision == Decision.APPROVE  # the same machine again does not widen it
+    v = gate.review(_p(KillProcess(machine=3), "x", rid="4"))
     assert v.decision == Decision.REJECT and "blast-radius" in v.reason
+    assert gate.review(_p(KillProcess(machine=3), "y", rid="5")).decision == Decision.APPROVE
+    big = Gate(settings, clock=world.clock, sensor=SimSensor(FakeWorld(n_machines=200)))
+    decisions = [
+        big.review(_p(KillProcess(machine=m), "x", rid=f"k{m}")).decision for m in range(11)
+    ]
+    assert decisions.count(Decision.APPROVE) == 10  # 5 % of 200 machines
 
 
 def test_headroom_guard_refuses_reductions_that_leave_too_little() -> None:
@@ -148,3 +156,16 @@ def test_queue_file_errors_name_the_file(tmp_path: Path) -> None:
         ApprovalQueue(path)
     with pytest.raises(ConfigError, match="no pending approval request"):
         ApprovalQueue().answer("nope", approved=True, by="x", why="", at_s=0)
+
+
+def test_rate_guard_per_target_catches_flapping() -> None:
+    world = FakeWorld()
+    gate = Gate(GateSettings(max_actions_per_target=3), clock=world.clock, sensor=SimSensor(world))
+    verdicts = []
+    for k in range(4):
+        step = ScaleService(service=0, delta_replicas=1 if k % 2 else -1)
+        verdicts.append(gate.review(_p(step, rid=f"s{k}")).decision)
+    assert verdicts == [Decision.APPROVE] * 3 + [Decision.REJECT]
+    assert gate.review(_p(ScaleService(service=1, delta_replicas=1), rid="o")).decision == (
+        Decision.APPROVE
+    )

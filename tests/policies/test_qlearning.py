@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.learning.factories import observation
 
 from autoinfra.core.actions import ScaleService
 from autoinfra.core.errors import ConfigError
@@ -25,6 +24,7 @@ from autoinfra.policies.qlearning import (
     encode,
     service_view,
 )
+from tests.learning.factories import observation
 
 ENC = ENCODINGS[ENCODING_ID]
 
@@ -191,3 +191,15 @@ def test_not_json_and_missing_files_are_refused(tmp_path: Path) -> None:
         QTablePolicy.load(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         QTablePolicy.load(tmp_path / "missing.json")
+
+
+def test_at_most_max_proposals_largest_gain_first() -> None:
+    q = np.full((ENC.n_states, len(ACTIONS)), -1.0)
+    q[:, ACTIONS.index(1)] = -0.5
+    q[:, ACTIONS.index(-1)] = -0.2  # scaling down has the larger gain where it is possible
+    policy = QTablePolicy(q, np.ones_like(q, dtype=np.int64), max_proposals=2)
+    obs = observation(replicas=[1, 4, 1, 4], max_replicas=[8, 8, 8, 8])  # 0 and 2 are at min
+    moves = {p.action.service: p.action.delta_replicas for p in policy.decide(obs, [])}
+    assert moves == {1: -1, 3: -1}
+    policy.max_proposals = None
+    assert len(policy.decide(obs, [])) == 4

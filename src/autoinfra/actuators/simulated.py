@@ -124,6 +124,7 @@ class SimulatedActuator:
     def poll(self) -> list[Outcome]:
         now = float(self.sim.now_s)
         self._obs = None  # one snapshot per poll, built only if a scaling step needs it
+        self._replicas: dict[int, int] = {}  # desired replicas set during this poll
         outcomes: list[Outcome] = []
         still_open: list[str] = []
         for rid in self._open:
@@ -162,9 +163,11 @@ class SimulatedActuator:
             obs = self._obs
             if not 0 <= action.service < obs.service_replicas.shape[0]:
                 raise SimulationError(f"no service {action.service}")
-            replicas = int(obs.service_replicas[action.service]) + action.delta_replicas
-            sim.set_service_replicas(action.service, max(0, replicas), rid)
-            self._obs = None  # the next step on this service must see this one
+            # steps compose: a second step on a service in the same poll starts from the first
+            current = self._replicas.get(action.service, int(obs.service_replicas[action.service]))
+            replicas = max(0, current + action.delta_replicas)
+            sim.set_service_replicas(action.service, replicas, rid)
+            self._replicas[action.service] = replicas
             return None
         if isinstance(action, SetMachinePower):
             m = action.machine

@@ -121,8 +121,9 @@ class Agent:
         mine = [o for o, _ in pairs]
         proposals = [p for _, p in pairs]
         for part in (*self.detectors, self.policy):
-            if isinstance(part, OutcomeAware):
-                part.observe_outcomes(mine, proposals)
+            hook = getattr(part, "observe_outcomes", None)  # OutcomeAware, without isinstance's
+            if hook is not None:  # protocol scan on every call
+                hook(mine, proposals)
 
     def forget(self, request_ids: Sequence[str]) -> None:
         """Drop proposals that will never have an outcome (refused, lost arbitration)."""

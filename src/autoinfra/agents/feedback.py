@@ -25,7 +25,6 @@ __all__ = ["FeedbackEntry", "FeedbackStore", "observation_summary"]
 
 
 def observation_summary(obs: Observation) -> dict[str, float]:
-    """The few cluster figures an effect is measured on (cheap: a handful of reductions)."""
     on = obs.machine_state == MachineState.ON
     n_on = int(on.sum())
     return {

@@ -114,6 +114,8 @@ class Runtime:
         self._in_flight: dict[Action, str] = {}
         self._to_submit: list[str] = []
         self._latest: Observation | None = None
+        self._summary_of: tuple[Observation | None, dict[str, float]] = (None, {})
+        self._learn: dict[str, list[Outcome]] = {}  # outcomes to feed back at the end of a tick
         self.ticks = 0
 
     @property
@@ -134,6 +136,7 @@ class Runtime:
         self._take_answers(now)
         submitted = self._execute(now)
         outcomes = self._poll(now)
+        self._feed_back()
         return RuntimeTick(
             now, tuple(r.agent_id for r in results), tuple(results), submitted, tuple(outcomes)
         )
@@ -337,9 +340,7 @@ class Runtime:
             event, actor=by, at_s=at_s, data={"request_id": rid, "status": to.value, "why": why}
         )
         fed_back = outcome or Outcome(rid, False, at_s, f"not executed ({by}): {why}")
-        agent = self._by_id.get(rec.proposed_by)
-        if agent is not None:
-            agent.learn([fed_back])
+        self._learn.setdefault(rec.proposed_by, []).append(fed_back)
         after = self._summary(self._latest) if outcome is not None else {}
         self.feedback.append(
             FeedbackEntry(
@@ -357,6 +358,19 @@ class Runtime:
             )
         )
 
-    @staticmethod
-    def _summary(obs: Observation | None) -> dict[str, float]:
-        return observation_summary(obs) if obs is not None else {}
+    def _feed_back(self) -> None:
+        # one learn() per agent per tick, with everything that ended for it in this tick
+        learn, self._learn = self._learn, {}
+        for agent_id, outcomes in learn.items():
+            agent = self._by_id.get(agent_id)
+            if agent is not None:
+                agent.learn(outcomes)
+
+    def _summary(self, obs: Observation | None) -> dict[str, float]:
+        if obs is None:
+            return {}
+        cached_obs, cached = self._summary_of
+        if cached_obs is not obs:  # many proposals share one observation
+            cached = observation_summary(obs)
+            self._summary_of = (obs, cached)
+        return cached

@@ -23,7 +23,7 @@ def experiment(
     scale: str | None = typer.Option(
         None,
         "--scale",
-        help="default (300 machines, 1 h, 3 seeds, <10 min on 2 cores) | quick | paper (the "
+        help="default (300 machines, 1 h, 5 seeds, <10 min on 2 cores) | quick | paper (the "
         "paper's 10 nodes) | cell (the whole cell).",
     ),
     trace: Path | None = typer.Option(

@@ -36,6 +36,12 @@ def train(
     episode_s: float = typer.Option(
         1800.0, "--episode-s", help="Simulated seconds per episode.", min=1.0
     ),
+    evaluate: bool = typer.Option(
+        False,
+        "--evaluate",
+        help="After training, score the table against doing nothing on the evaluation window "
+        "(read for scoring only; the artifact does not change).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Train the scaling policy on the trace's training window and save a versioned artifact."""
@@ -43,7 +49,12 @@ def train(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from autoinfra.learning.pipeline import TrainSpec, train_scaling_policy
+    from autoinfra.learning.pipeline import (
+        TrainSpec,
+        score_on_evaluation_window,
+        train_scaling_policy,
+    )
+    from autoinfra.policies.qlearning import QTablePolicy
 
     if algo not in ("qlearning", "ppo"):
         raise typer.BadParameter(f"--algo must be qlearning or ppo, got {algo!r}")
@@ -85,7 +96,8 @@ def train(
     table.add_row("command", result.provenance["command"])
     table.add_row("train window (s)", "{:g} .. {:g}".format(*result.train_window_s))
     table.add_row(
-        "evaluation window (s)", "{:g} .. {:g} (not read)".format(*result.evaluation_window_s)
+        "evaluation window (s)",
+        "{:g} .. {:g} (never trained on)".format(*result.evaluation_window_s),
     )
     table.add_row("episodes", str(result.episodes))
     table.add_row("transitions", str(result.transitions))
@@ -95,4 +107,10 @@ def train(
             f"{result.first_mean_reward:.4f} -> {result.last_mean_reward:.4f}",
         )
     table.add_row("reward", "slo-energy-v1")
+    if evaluate and algo == "qlearning":
+        scores = score_on_evaluation_window(spec, QTablePolicy.load(result.path))
+        table.add_row(
+            "evaluation window: mean reward",
+            f"trained {scores['trained']:.4f} vs do-nothing {scores['do_nothing']:.4f}",
+        )
     Console().print(table)

@@ -65,9 +65,9 @@ def _num(stat: Mapping[str, Any] | None, fmt: str = "{:.4g}", factor: float = 1.
         return "n/a"
     mean, std = stat["mean"] * factor, (stat["std"] or 0.0) * factor
     lo, hi = stat["min"] * factor, stat["max"] * factor
-    return (
-        f"{fmt.format(mean)} ± {fmt.format(std)} [{fmt.format(lo)}, {fmt.format(hi)}] n={stat['n']}"
-    )
+    # the spread needs two significant digits, not the mean's four
+    spread = f"{std:.2g}" if fmt == "{:.4g}" else fmt.format(std)
+    return f"{fmt.format(mean)} ± {spread} [{fmt.format(lo)}, {fmt.format(hi)}] n={stat['n']}"
 
 
 def _pct(stat: Mapping[str, Any] | None) -> str:

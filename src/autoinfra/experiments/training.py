@@ -22,40 +22,50 @@ from autoinfra.experiments.spec import ExperimentSpec
 
 # systems whose agents use a learned table (the run swaps the table in: ``run.use_table``)
 LEARNED_SYSTEMS: frozenset[str] = frozenset({"agents", "agents-v1"})
-# the slice training learns on: the pipeline's default, smaller for the quick scale
-TRAIN_MACHINES = {"quick": 40}
-TRAIN_EPISODES = {"quick": 4}
+# the recipe fields taken from the shipped table's provenance, so the shipped table is used whenever
+# the study's trace and training fraction are those it was made on
+RECIPE_FIELDS = ("episodes", "seed", "machines", "episode_s", "decision_period_s")
+
+
+def _shipped_path() -> Path:
+    from autoinfra.policies.qlearning import DEFAULT_MODEL
+
+    return Path(__file__).resolve().parent.parent / "data" / "models" / DEFAULT_MODEL
+
+
+def _shipped_provenance() -> dict[str, Any]:
+    from autoinfra.policies.qlearning import read_artifact
+
+    path = _shipped_path()
+    return dict(read_artifact(path).get("provenance", {})) if path.is_file() else {}
 
 
 def _train_spec(spec: ExperimentSpec, inputs: StudyInputs) -> Any:
+    """The shipped table's recipe (or the pipeline's defaults) on this study's trace and split."""
     from autoinfra.learning.pipeline import TrainSpec
 
     base = TrainSpec()
-    machines = TRAIN_MACHINES.get(spec.scale.name, base.machines)
-    episodes = spec.train_episodes or TRAIN_EPISODES.get(spec.scale.name, base.episodes)
+    recipe = _shipped_provenance().get("spec", {})
+    fields = {name: recipe.get(name, getattr(base, name)) for name in RECIPE_FIELDS}
+    if spec.train_episodes is not None:
+        fields["episodes"] = spec.train_episodes
+    fields["machines"] = min(int(fields["machines"]), inputs.cell_machines)
     return TrainSpec(
         algo="qlearning",
-        episodes=episodes,
-        seed=0,
-        machines=min(machines, inputs.cell_machines),
         train_fraction=spec.train_fraction,
         trace_dir=str(spec.trace_dir) if spec.trace_dir is not None else None,
+        **fields,
     )
 
 
 def _shipped_matches(command: str, files: dict[str, str]) -> Path | None:
     """The shipped table, if it was made by ``command`` on these very trace files."""
-    from autoinfra.policies.qlearning import DEFAULT_MODEL, read_artifact
-
-    path = Path(__file__).resolve().parent.parent / "data" / "models" / DEFAULT_MODEL
-    if not path.is_file():
-        return None
-    provenance = read_artifact(path).get("provenance", {})
-    if provenance.get("command") != command:
+    provenance = _shipped_provenance()
+    if not provenance or provenance.get("command") != command:
         return None
     shipped = provenance.get("trace", {}).get("files_sha256", {})
     same = all(shipped.get(name) == digest for name, digest in files.items())
-    return path if same else None
+    return _shipped_path() if same else None
 
 
 def ensure_trained(spec: ExperimentSpec, inputs: StudyInputs) -> dict[str, Any]:

@@ -22,8 +22,15 @@ import numpy as np
 
 from autoinfra import __version__
 from autoinfra.core.errors import ConfigError
-from autoinfra.learning.qlearning import EpisodeStats, QLearningConfig, TrainReport, train_qlearning
+from autoinfra.learning.qlearning import (
+    EpisodeStats,
+    QLearningConfig,
+    TrainReport,
+    evaluate,
+    train_qlearning,
+)
 from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
+from autoinfra.policies.qlearning import QTablePolicy
 from autoinfra.traces import (
     default_azure_path,
     default_trace_dir,
@@ -116,22 +123,42 @@ def training_windows(
     spec: TrainSpec,
 ) -> tuple[list[Workload], tuple[float, float], tuple[float, float]]:
     """The episode windows cut from the training window of the slice, and both windows."""
+    pieces, split = _episode_windows(spec, "train")
+    train = (split.train.start_s, split.train.end_s)
+    return pieces, train, (split.evaluation.start_s, split.evaluation.end_s)
+
+
+def _episode_windows(spec: TrainSpec, which: str) -> tuple[list[Workload], Any]:
     full = load_workload(spec.trace_dir, seed=spec.seed)
     split = split_windows(full.end_s - full.start_s, spec.train_fraction)
+    part = split.train if which == "train" else split.evaluation
     cell = sample_cell(full, spec.machines, spec.seed)
-    train = window(cell, split.train.start_s, split.train.end_s)
-    n = max(1, int((train.end_s - train.start_s) // spec.episode_s))
-    pieces = [window(train, k * spec.episode_s, min((k + 1) * spec.episode_s, train.end_s))
+    chosen = window(cell, part.start_s, part.end_s)
+    n = max(1, int((chosen.end_s - chosen.start_s) // spec.episode_s))
+    pieces = [window(chosen, k * spec.episode_s, min((k + 1) * spec.episode_s, chosen.end_s))
               for k in range(n)]  # fmt: skip
     pieces = [w for w in pieces if len(w.services) > 0]
     if not pieces:
         raise ConfigError(
-            f"the training window of a {spec.machines}-machine slice holds no service to scale; "
+            f"the {which} window of a {spec.machines}-machine slice holds no service to scale; "
             "draw a larger slice (--machines)",
             field="machines",
         )
-    evaluation = (split.evaluation.start_s, split.evaluation.end_s)
-    return pieces, (split.train.start_s, split.train.end_s), evaluation
+    return pieces, split
+
+
+def score_on_evaluation_window(
+    spec: TrainSpec, policy: QTablePolicy, *, episodes: int = 4
+) -> dict[str, float]:
+    """Mean reward per service-period of the trained table's greedy choices and of doing nothing,
+    on the evaluation window of the same slice. Read for scoring only, after training."""
+    pieces, _ = _episode_windows(spec, "evaluation")
+    world = SimScalingWorld(pieces, spec.world_config(), forecaster=default_forecaster)
+    seed = spec.seed + 1  # other episodes than any the trainer drew
+    return {
+        "trained": evaluate(world, policy, episodes=episodes, seed=seed),
+        "do_nothing": evaluate(world, QTablePolicy.zeros(), episodes=episodes, seed=seed),
+    }
 
 
 def train_scaling_policy(

@@ -199,6 +199,26 @@ def train_qlearning(
     return policy, report
 
 
+def evaluate(world: ScalingWorld, policy: QTablePolicy, *, episodes: int, seed: int) -> float:
+    """Mean reward per service-period of ``policy``'s greedy choices in ``world`` (no learning).
+
+    An untrained table (``QTablePolicy.zeros()``) never acts, so it scores "do nothing": the
+    baseline a trained table has to beat.
+    """
+    rng = np.random.default_rng(seed)
+    total, count = 0.0, 0
+    for _ in range(episodes):
+        step = world.reset(seed=int(rng.integers(2**31)))
+        while not step.done:
+            actions = policy.greedy(step.states, step.feasible)
+            nxt = world.step(actions)
+            both = step.live & nxt.live
+            total += float(nxt.rewards[both].sum())
+            count += int(both.sum())
+            step = nxt
+    return total / max(count, 1)
+
+
 class QLearner:
     """``core.Learner`` over a policy's table: the feedback of past decisions, applied online.
 

@@ -2,10 +2,16 @@
 
 Guards refuse outright what no one should do automatically, whatever its risk:
 
-- **rate**: at most ``max_actions_per_agent`` approvals per agent per ``window_s``, so a policy
-  stuck in a loop cannot flood the cluster;
-- **blast radius**: at most ``max_machines_per_window`` distinct machines touched by approved
-  actions per ``window_s``, across all agents (one bad model cannot drain a whole row);
+- **rate**: per agent and ``window_s``, at most ``max_actions_per_target`` approvals on one target
+  (a policy flapping on a service or a machine) and at most ``max(max_actions_per_agent,
+  max_actions_share x (machines + services))`` in all (a policy stuck in a loop cannot flood the
+  cluster; the cap grows with the cell, since a scaler of 3,000 services legitimately acts often);
+- **blast radius**: at most ``max(max_machines_per_window, max_machines_share x machines)``
+  distinct machines touched by one agent's approved actions per ``window_s`` (one bad model cannot
+  drain a whole row). Per agent, so energy saving cannot use up the budget healing needs in an
+  incident. Only actions that touch the work on a machine count (drain, evict, kill, isolate):
+  powering a machine on or off (off only when empty) moves no task, and the headroom guard
+  bounds what it does to capacity;
 - **headroom**: an action that removes capacity on purpose (power off, drain) is refused when the
   schedulable CPU left afterwards would not cover the requested plus pending CPU with
   ``min_headroom_share`` to spare.
@@ -18,8 +24,9 @@ the approver policy an experiment installs) and moves the records along.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +44,11 @@ __all__ = ["Gate", "GateSettings"]
 @dataclass(frozen=True, slots=True)
 class GateSettings:
     window_s: float = 600.0  # the sliding window of the rate and blast-radius guards
-    max_actions_per_agent: int = 60  # approvals per agent per window
-    max_machines_per_window: int = 50  # distinct machines touched per window, all agents
+    max_actions_per_agent: int = 60  # approvals per agent per window...
+    max_actions_share: float = 0.25  # ...or this share of machines + services, if larger
+    max_actions_per_target: int = 10  # approvals per agent and target per window
+    max_machines_per_window: int = 50  # distinct machines one agent touches per window...
+    max_machines_share: float = 0.05  # ...or this share of the cell, if larger
     min_headroom_share: float = 0.10  # free share of schedulable CPU left after a reduction
     escalate_risk: float = 0.7  # risk at or above this waits for a human
     approval_timeout_s: float | None = None  # unanswered requests are refused after this
@@ -51,10 +61,45 @@ def _machine_of(action: Action) -> int | None:
     return None
 
 
+def _touches_work(action: Action) -> bool:
+    return not isinstance(action, SetMachinePower)
+
+
 def _removes_capacity(action: Action) -> bool:
     if isinstance(action, SetMachinePower):
         return not action.on
     return isinstance(action, DrainMachine)
+
+
+class _Window:
+    """Approvals of the sliding window, with running counts (reviews must not rescan it)."""
+
+    def __init__(self) -> None:
+        self.log: deque[tuple[float, str, str, int | None]] = deque()
+        self.per_agent: Counter[str] = Counter()
+        self.per_target: Counter[tuple[str, str]] = Counter()
+        self.touched: dict[str, Counter[int]] = {}
+
+    def add(self, at_s: float, agent: str, target: str, machine: int | None) -> None:
+        self.log.append((at_s, agent, target, machine))
+        self.per_agent[agent] += 1
+        self.per_target[(agent, target)] += 1
+        if machine is not None:
+            self.touched.setdefault(agent, Counter())[machine] += 1
+
+    def expire(self, horizon_s: float) -> None:
+        while self.log and self.log[0][0] <= horizon_s:
+            _, agent, target, machine = self.log.popleft()
+            _drop(self.per_agent, agent)
+            _drop(self.per_target, (agent, target))
+            if machine is not None:
+                _drop(self.touched[agent], machine)
+
+
+def _drop(counter: Counter[Any], key: Any) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 class Gate:
@@ -74,7 +119,7 @@ class Gate:
         self.sensor = sensor  # for the headroom guard and the size of scaling steps
         self.queue = queue if queue is not None else ApprovalQueue()
         self.approver = approver
-        self._approved: deque[tuple[float, str, int | None]] = deque()  # (at_s, agent, machine)
+        self._window = _Window()
         self._waiting: dict[str, Proposal] = {}
         self._reduced_at: tuple[float, set[int]] = (-1.0, set())  # reductions this instant
 
@@ -83,23 +128,38 @@ class Gate:
         now = self.clock.now_s()
         self._expire(now)
         s = self.settings
-        agent_count = sum(1 for _, agent, _ in self._approved if agent == proposal.agent)
-        if agent_count >= s.max_actions_per_agent:
+        observation = self.sensor.collect() if self.sensor is not None else None
+        target = proposal.action.target
+        win = self._window
+        on_target = win.per_target[(proposal.agent, target)]
+        if on_target >= s.max_actions_per_target:
             return Verdict(
                 Decision.REJECT,
-                f"rate guard: {proposal.agent} already had {agent_count} actions approved in "
-                f"the last {s.window_s:g} s (limit {s.max_actions_per_agent})",
+                f"rate guard: {proposal.agent} already acted {on_target} times on {target} in "
+                f"the last {s.window_s:g} s (limit {s.max_actions_per_target})",
+            )
+        cap = s.max_actions_per_agent
+        if observation is not None:
+            size = observation.n_machines + int(observation.service_ids.shape[0])
+            cap = max(cap, int(s.max_actions_share * size))
+        if win.per_agent[proposal.agent] >= cap:
+            return Verdict(
+                Decision.REJECT,
+                f"rate guard: {proposal.agent} already had {win.per_agent[proposal.agent]} "
+                f"actions approved in the last {s.window_s:g} s (limit {cap})",
             )
         machine = _machine_of(proposal.action)
-        touched = {m for _, _, m in self._approved if m is not None}
-        widens = machine is not None and machine not in touched
-        if widens and len(touched) >= s.max_machines_per_window:
+        touched: Counter[int] | dict[int, int] = win.touched.get(proposal.agent, {})
+        widens = machine is not None and machine not in touched and _touches_work(proposal.action)
+        limit = s.max_machines_per_window
+        if observation is not None:
+            limit = max(limit, int(s.max_machines_share * observation.n_machines))
+        if widens and len(touched) >= limit:
             return Verdict(
                 Decision.REJECT,
-                f"blast-radius guard: {len(touched)} machines touched in the last "
-                f"{s.window_s:g} s (limit {s.max_machines_per_window})",
+                f"blast-radius guard: {proposal.agent} touched {len(touched)} machines in the "
+                f"last {s.window_s:g} s (limit {limit})",
             )
-        observation = self.sensor.collect() if self.sensor is not None else None
         if observation is not None and machine is not None and _removes_capacity(proposal.action):
             refusal = self._headroom(observation, machine)
             if refusal is not None:
@@ -158,7 +218,8 @@ class Gate:
     # -- guards' memory --------------------------------------------------------------------------
     def _record(self, now: float, proposal: Proposal) -> None:
         machine = _machine_of(proposal.action)
-        self._approved.append((now, proposal.agent, machine))
+        touched = machine if _touches_work(proposal.action) else None
+        self._window.add(now, proposal.agent, proposal.action.target, touched)
         if machine is not None and _removes_capacity(proposal.action):
             at, machines = self._reduced_at
             if at != now:
@@ -167,9 +228,7 @@ class Gate:
             machines.add(machine)
 
     def _expire(self, now: float) -> None:
-        horizon = now - self.settings.window_s
-        while self._approved and self._approved[0][0] <= horizon:
-            self._approved.popleft()
+        self._window.expire(now - self.settings.window_s)
 
     def _headroom(self, obs: Observation, machine: int) -> str | None:
         if not 0 <= machine < obs.n_machines:

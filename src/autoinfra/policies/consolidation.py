@@ -20,8 +20,9 @@ Each decision:
    of their loads (requested CPU and memory, largest first) into the free room of the machines
    that stay (filled to at most ``1 - bin_headroom_share``) places every one. Drained machines
    empty out and are powered off by step 3 of a later decision.
-4. **Dwell**: no machine changes power or is drained twice within ``min_dwell_s``; per-decision
-   caps bound how much changes at once.
+4. **Dwell**: no machine changes power twice within ``min_dwell_s`` (a drain is not a power change:
+   a drained machine is powered off as soon as it has been empty for ``idle_s``); per-decision caps
+   bound how much changes at once.
 
 Thresholds are our choices for a cell that must absorb a burst while machines boot (about 3 min);
 none is tuned toward a published energy figure.
@@ -54,13 +55,13 @@ class ConsolidationSettings:
     k_std: float = 2.0  # forecast + k std is planned for
     min_dwell_s: float = 900.0  # between two power or drain decisions on one machine
     idle_s: float = 60.0  # empty this long before a power-off
-    drain_below_share: float = 0.25  # requested CPU share under which a machine may be drained
+    drain_below_share: float = 0.5  # as the Cluster Autoscaler: below half requested, a candidate
     bin_headroom_share: float = 0.10  # receiving machines are filled to at most 90 %
     pending_grace_s: float = 30.0  # pending work older than this asks for a machine
     heartbeat_limit_s: float = 30.0  # machines silent this long are not counted as capacity
     max_power_on: int = 20
     max_power_off: int = 10  # Cluster Autoscaler removes empty nodes up to 10 at a time
-    max_drains: int = 2
+    max_drains: int = 5
 
     def __post_init__(self) -> None:
         if not 0 <= self.on_free_share < self.target_free_share < self.off_free_share < 1:
@@ -255,7 +256,8 @@ class ConsolidationPolicy:
         reason: str,
         inputs: dict[str, float],
     ) -> Proposal:
-        self._changed_s[action.machine] = now
+        if isinstance(action, SetMachinePower):
+            self._changed_s[action.machine] = now
         effect = {
             "set_machine_power": "capacity follows demand; idle machines draw nothing",
             "drain_machine": "the machine empties and can be powered off",

@@ -65,24 +65,16 @@ class StateEncoding:
     util_names: tuple[str, ...]
 
     @property
-    def n_util(self) -> int:
-        return len(self.util_edges) + 1
-
-    @property
     def n_states(self) -> int:
-        return self.n_util * 3 * 3 * 2
+        return (len(self.util_edges) + 1) * 3 * 3 * 2
 
     def describe(self, state: int) -> dict[str, str]:
         """Human names of a state's parts, for justifications and the models README."""
-        unplaced = state % 2
-        room = (state // 2) % 3
-        trend = (state // 6) % 3
-        util = state // 18
         return {
-            "utilisation": self.util_names[util],
-            "trend": ("falling", "steady", "rising")[trend],
-            "headroom": ("at min", "between", "at max")[room],
-            "placement": ("all placed", "replicas pending")[unplaced],
+            "utilisation": self.util_names[state // 18],
+            "trend": ("falling", "steady", "rising")[(state // 6) % 3],
+            "headroom": ("at min", "between", "at max")[(state // 2) % 3],
+            "placement": ("all placed", "replicas pending")[state % 2],
         }
 
 
@@ -254,6 +246,7 @@ class QTablePolicy:
         agent: str = "scaling",
         priority: int = 50,
         bounds: ReplicaBounds | None = None,
+        max_proposals: int | None = 256,
     ) -> None:
         if encoding not in ENCODINGS:
             raise ConfigError(
@@ -275,6 +268,10 @@ class QTablePolicy:
         self.agent = agent
         self.priority = priority
         self.bounds = bounds if bounds is not None else ReplicaBounds()
+        # At most this many services change per decision, largest learned gain first; the rest
+        # wait a period. Bounds both the blast radius of one decision and its latency on a full
+        # cell (a fresh cell can have a thousand over-provisioned services at once).
+        self.max_proposals = max_proposals
 
     # --- construction and files ---
     @classmethod
@@ -344,66 +341,85 @@ class QTablePolicy:
         moving = np.flatnonzero(deltas)
         if moving.shape[0] == 0:
             return []
+        cap = self.max_proposals
+        if cap is not None and moving.shape[0] > cap:
+            gain = self.q[states[moving], chosen[moving]] - self.q[states[moving], NOOP]
+            moving = np.sort(moving[np.argsort(-gain, kind="stable")[:cap]])
         cited = {f.target: f for f in findings if f.kind == "demand_forecast"}
-        return [
-            self._proposal(observation.time_s, cited, view, k, int(states[k]), int(chosen[k]), d)
-            for k, d in zip(moving.tolist(), deltas[moving].tolist(), strict=True)
-        ]
+        # A full cell can move a thousand services at once: the parts of a justification that
+        # depend only on (state, action) are built once per pair, the rest from plain lists.
+        shared: dict[tuple[int, int], tuple[str, dict[str, Any], int, float]] = {}
+        time_s = observation.time_s
+        out = []
+        for svc, rep, run, util, fu, lo, hi, st, act, d in zip(
+            view.index[moving].tolist(),
+            view.replicas[moving].tolist(),
+            view.running[moving].tolist(),
+            view.utilisation[moving].tolist(),
+            view.forecast_utilisation[moving].tolist(),
+            view.min_replicas[moving].tolist(),
+            view.max_replicas[moving].tolist(),
+            states[moving].tolist(),
+            chosen[moving].tolist(),
+            deltas[moving].tolist(),
+            strict=True,
+        ):
+            key = (st, act)
+            if key not in shared:
+                shared[key] = self._explain(st, act)
+            prefix, common, visits, gain = shared[key]
+            target = f"service:{svc}"
+            after = util * max(run, 1) / max(rep + d, 1)
+            out.append(
+                Proposal(
+                    action=ScaleService(service=svc, delta_replicas=d),
+                    agent=self.agent,
+                    priority=self.priority,
+                    justification=Justification(
+                        reason=f"{target}: {prefix}",
+                        inputs={
+                            **common,
+                            "utilisation": round(util, 4),
+                            "forecast_utilisation": round(fu, 4),
+                            "replicas": rep,
+                            "min_replicas": lo,
+                            "max_replicas": hi,
+                        },
+                        expected_effect=(
+                            f"replicas {rep} -> {rep + d}; replica utilisation {util:.2f} -> "
+                            f"{after:.2f} at today's demand; learned value {gain:+.3f} over "
+                            "doing nothing"
+                        ),
+                    ),
+                    # confidence grows with how often this estimate was updated (full at 100)
+                    confidence=min(1.0, visits / 100.0),
+                    request_id=f"{self.agent}:{time_s:.0f}:{target}",
+                    findings=(cited[target],) if target in cited else (),
+                )
+            )
+        return out
 
-    def _proposal(
-        self,
-        time_s: float,
-        cited: Mapping[str, Finding],
-        view: ServiceView,
-        k: int,
-        state: int,
-        action: int,
-        delta: int,
-    ) -> Proposal:
-        svc = int(view.index[k])
-        replicas = int(view.replicas[k])
-        util = float(view.utilisation[k])
-        running = max(int(view.running[k]), 1)
-        after = util * running / max(replicas + delta, 1)
-        qs = {str(a): round(float(v), 6) for a, v in zip(ACTIONS, self.q[state], strict=True)}
-        gain = float(self.q[state, action] - self.q[state, NOOP])
-        visits = int(self.visits[state, action])
-        return Proposal(
-            action=ScaleService(service=svc, delta_replicas=delta),
-            agent=self.agent,
-            priority=self.priority,
-            justification=Justification(
-                reason=(
-                    f"Q-table {self.encoding.id}: service:{svc} is in state {state} "
-                    f"({', '.join(self.encoding.describe(state).values())}); "
-                    f"{ACTIONS[action]:+d} has the highest learned value"
-                ),
-                inputs={
-                    "policy": POLICY_ID,
-                    "encoding": self.encoding.id,
-                    "reward": self.reward,
-                    "state": state,
-                    "state_parts": self.encoding.describe(state),
-                    "action_index": action,
-                    "q_values": qs,
-                    "visits": visits,
-                    "utilisation": round(util, 4),
-                    "forecast_utilisation": round(float(view.forecast_utilisation[k]), 4),
-                    "replicas": replicas,
-                    "min_replicas": int(view.min_replicas[k]),
-                    "max_replicas": int(view.max_replicas[k]),
-                },
-                expected_effect=(
-                    f"replicas {replicas} -> {replicas + delta}; replica utilisation "
-                    f"{util:.2f} -> {after:.2f} at today's demand; learned value "
-                    f"{gain:+.3f} over doing nothing"
-                ),
-            ),
-            # confidence grows with how often this estimate was updated (saturates at 100)
-            confidence=min(1.0, visits / 100.0),
-            request_id=f"{self.agent}:{time_s:.0f}:service:{svc}",
-            findings=(cited[f"service:{svc}"],) if f"service:{svc}" in cited else (),
+    def _explain(self, state: int, action: int) -> tuple[str, dict[str, Any], int, float]:
+        """The reason prefix, the shared inputs, the visits and the gain of (state, action)."""
+        parts = self.encoding.describe(state)
+        prefix = (
+            f"Q-table {self.encoding.id} state {state} ({', '.join(parts.values())}); "
+            f"{ACTIONS[action]:+d} has the highest learned value"
         )
+        common = {
+            "policy": POLICY_ID,
+            "encoding": self.encoding.id,
+            "reward": self.reward,
+            "state": state,
+            "state_parts": parts,
+            "action_index": action,
+            "q_values": {
+                str(a): round(float(v), 6) for a, v in zip(ACTIONS, self.q[state], strict=True)
+            },
+            "visits": int(self.visits[state, action]),
+        }
+        gain = float(self.q[state, action] - self.q[state, NOOP])
+        return prefix, common, int(self.visits[state, action]), gain
 
 
 def write_json_atomic(path: str | Path, doc: Mapping[str, Any]) -> Path:
@@ -417,6 +433,7 @@ def write_json_atomic(path: str | Path, doc: Mapping[str, Any]) -> Path:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; an artifact is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -439,38 +456,30 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
             "written by `autoinfra train`",
             source=src,
         ) from exc
-    if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
-        got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise ConfigError(
-            f"format is {got!r}, expected {ARTIFACT_FORMAT!r}", source=src, field="format"
-        )
+
+    def check(field: str, ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message, source=src, field=field)
+
+    if not isinstance(doc, dict):
+        doc = {"format": type(doc).__name__}
+    check("format", doc.get("format") == ARTIFACT_FORMAT,
+          f"format is {doc.get('format')!r}, expected {ARTIFACT_FORMAT!r}")  # fmt: skip
     version = doc.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise ConfigError(
-            f"version is {version!r}, expected a positive integer", source=src, field="version"
-        )
-    if version > ARTIFACT_VERSION:
-        raise ConfigError(
-            f"version {version} is newer than this autoinfra reads ({ARTIFACT_VERSION}); "
-            "upgrade autoinfra or retrain",
-            source=src,
-            field="version",
-        )
-    if doc.get("encoding") not in ENCODINGS:
-        raise ConfigError(
-            f"unknown state encoding {doc.get('encoding')!r}; this autoinfra knows "
-            f"{sorted(ENCODINGS)}",
-            source=src,
-            field="encoding",
-        )
-    if doc.get("actions") != list(ACTIONS):
-        raise ConfigError(
-            f"actions are {doc.get('actions')!r}, expected {list(ACTIONS)}",
-            source=src,
-            field="actions",
-        )
-    if not isinstance(doc.get("reward"), str):
-        raise ConfigError("reward id missing, expected a string", source=src, field="reward")
+    version = version if isinstance(version, int) else repr(version)
+    check("version", isinstance(version, int) and version >= 1,
+          f"version is {version}, expected a positive integer")  # fmt: skip
+    check("version", int(version) <= ARTIFACT_VERSION,
+          f"version {version} is newer than this autoinfra reads ({ARTIFACT_VERSION}); "
+          "upgrade autoinfra or retrain")  # fmt: skip
+    check(
+        "encoding",
+        doc.get("encoding") in ENCODINGS,
+        f"unknown state encoding {doc.get('encoding')!r}; known: {sorted(ENCODINGS)}",
+    )
+    check("actions", doc.get("actions") == list(ACTIONS),
+          f"actions are {doc.get('actions')!r}, expected {list(ACTIONS)}")  # fmt: skip
+    check("reward", isinstance(doc.get("reward"), str), "reward id missing, expected a string")
     shape = (ENCODINGS[doc["encoding"]].n_states, len(ACTIONS))
     for name, kind in (("q", np.float64), ("visits", np.int64)):
         try:
@@ -480,6 +489,5 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
         if arr.shape != shape:
             raise ConfigError(f"shape {arr.shape}, expected {shape}", source=src, field=name)
         doc[name] = arr
-    if not isinstance(doc.get("provenance", {}), dict):
-        raise ConfigError("expected a mapping", source=src, field="provenance")
+    check("provenance", isinstance(doc.get("provenance", {}), dict), "expected a mapping")
     return doc

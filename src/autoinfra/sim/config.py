@@ -45,6 +45,10 @@ class SimConfig:
     """Feasible machines scored per task, scanned in a random order from a random start (Borg
     scores a random sample rather than the whole cell, for speed). 0: scan every machine in slot
     order (exact first/best fit; fine for small clusters)."""
+    scan_limit: int = 1024
+    """Machines examined per task before it settles for the best found so far (or preempts, if
+    only preemption made room in what it saw). Only a task that saw nothing usable scans on to
+    the end, so "fits nowhere" stays exact. Ignored when ``candidates`` is 0."""
     preemption: bool = True
     """A task that fits nowhere may evict strictly lower-priority tasks from one machine (lowest
     priority first); the evicted return to the pending queue and their work so far is lost."""
@@ -84,6 +88,7 @@ class SimConfig:
             ("boot_delay_s", self.boot_delay_s >= 0, "seconds >= 0"),
             ("fit", self.fit in ("first", "best"), "'first' or 'best'"),
             ("candidates", self.candidates >= 0, "an integer >= 0 (0 = scan every machine)"),
+            ("scan_limit", self.scan_limit >= 1, "an integer >= 1"),
             ("pue", self.pue >= 1.0, "a PUE >= 1.0"),
             ("power_model", self.power_model in ("specpower", "linear"), "'specpower' or 'linear'"),
             ("rack_size", self.rack_size >= 1, "an integer >= 1"),

@@ -7,16 +7,17 @@ used, allocation per priority for preemption) are updated on every placement and
 
 Feasibility and scoring follow Borg (Verma et al., "Large-scale cluster management at Google
 with Borg", EuroSys 2015, section 3.2): a task fits a machine when its CPU and memory requests fit
-the unallocated capacity; machines are scanned in a random order from a random start until
-``candidates`` feasible ones are found and the best-scoring of those wins, rather than scoring the
-whole cell. A task that fits nowhere may preempt: it evicts tasks of lower priority from one
-machine, lowest priority first; as in Borg (section 2.5), production tasks (priority 9-11 in the
-2011 trace) do not preempt one another.
+the unallocated capacity; machines are scanned until ``candidates`` feasible ones are found and
+the best-scoring of those wins, rather than scoring the whole cell. Unlike Borg's random order,
+the scan goes in slot order from a random start (a new start per task, so load still spreads),
+which keeps it in cache. A task that fits nowhere may preempt: it evicts tasks of lower priority
+from one machine, lowest priority first; as in Borg (section 2.5), production tasks (priority
+9-11 in the 2011 trace) do not preempt one another.
 
 A full cell keeps thousands of tasks pending, so three exact shortcuts keep a round cheap:
 - requests known to fit nowhere are remembered across rounds (``fail``: a small set of minimal
-  (cpu, mem, priority) points); a task needing at least that much, at no higher priority, is
-  rejected at once. An entry is dropped as soon as a machine whose capacity grew could fit it;
+  (cpu, mem, preemption rights) points); a task needing at least that much, with no more
+  rights, is rejected at once. An entry is dropped as soon as a machine whose capacity grew could fit it;
 - a task that found no machine before is retried only on machines whose free capacity may have
   grown since (``M_CHANGED``: a task left, or the machine became schedulable), because
   placements only shrink free capacity and preemptible capacity only grows when a task leaves;
@@ -39,8 +40,8 @@ FAIL_MEMORY = 64  # size of the remembered set of requests that fit nowhere
 PRODUCTION = 9  # first production priority (2011 trace): no preemption within the band
 # placement statistics (cumulative counters in World.place_stats)
 STAT_CONSIDERED, STAT_REMEMBERED, STAT_SEARCHED, STAT_RETRIED = 0, 1, 2, 3
-STAT_PREEMPT_SEARCHES, STAT_EXAMINED, STAT_PREEMPTIONS = 4, 5, 6
-N_STATS = 7
+STAT_EXAMINED, STAT_PREEMPTIONS = 4, 5
+N_STATS = 6
 
 
 @njit(cache=True)
@@ -193,62 +194,84 @@ def _spare(m: int, c: float, mm: float, below: int, mf: Arr, mprio: Arr) -> tupl
 
 
 @njit(cache=True)
-def _find(c: float, mm: float, below: int, order: Arr, cand: Arr, ncand: int, use_cand: bool,
-          mf: Arr, mi: Arr, mprio: Arr, rng: Arr, best_fit: bool, candidates: int,
-          stats: Arr) -> int:
-    """A machine for a (c, mm) request, or -1: scans ``cand[:ncand]`` (use_cand) or every machine
-    in the random ``order`` from a random start (slot order when candidates == 0)."""
+def _find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool,
+          room: Arr, mf: Arr, mprio: Arr, rng: Arr, best_fit: bool, candidates: int,
+          scan_limit: int, stats: Arr) -> tuple[int, bool]:
+    """A machine for a (c, mm) request: (machine, needs preemption), or (-1, False).
+
+    Scans ``cand[:ncand]`` (use_cand) or every machine, in slot order from a random start (from
+    slot 0 when candidates == 0). Machines with room are preferred; a machine where
+    evicting tasks of priority < ``below`` makes room is the fallback. The scan stops at
+    ``candidates`` machines with room, or after ``scan_limit`` machines once anything usable was
+    seen (Borg scores a sample, not the cell); with nothing usable it goes on to the end, so a
+    task that finds nothing really fits nowhere."""
     n = ncand if use_cand else mf.shape[1]
     if n == 0:
-        return -1
+        return -1, False
     start = 0 if candidates == 0 else _rand(rng) % n
-    best = -1
-    best_score = np.inf
-    found = 0
+    best, best_score, found = -1, np.inf, 0
+    alt, alt_score = -1, np.inf
     for k in range(n):
         idx = start + k
         if idx >= n:
             idx -= n
-        m = cand[idx] if use_cand else (idx if candidates == 0 else order[idx])
+        m = cand[idx] if use_cand else idx
         stats[STAT_EXAMINED] += 1
-        if mi[L.M_SCHED, m] == 0:
-            continue
-        fc, fm = _spare(m, c, mm, below, mf, mprio)
-        if fc < -EPS or fm < -EPS:
-            continue
-        if not best_fit:
-            return m
-        cap_c = max(mf[L.M_CPU_CAP, m], EPS)
-        cap_m = max(mf[L.M_MEM_CAP, m], EPS)
-        if below > 0:  # preempting: the least lower-priority work to evict is best
-            free_c = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m] - c
-            free_m = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m] - mm
-            score = max(-free_c, 0.0) / cap_c + max(-free_m, 0.0) / cap_m
-        else:  # best fit: the least free share left after placing
-            score = fc / cap_c + fm / cap_m
-        if score < best_score:
-            best = m
-            best_score = score
-        found += 1
-        if candidates > 0 and found >= candidates:
+        if candidates > 0 and k >= scan_limit and (best >= 0 or alt >= 0):
             break
-    return best
+        if room[m, 0] == -np.inf:
+            continue  # not schedulable
+        fc = room[m, 0] - c
+        fm = room[m, 1] - mm
+        if fc >= -EPS and fm >= -EPS:
+            if not best_fit:
+                return m, False
+            score = fc * room[m, 2] + fm * room[m, 3]  # best fit: least free share left
+            if score < best_score:
+                best, best_score = m, score
+            found += 1
+            if candidates > 0 and found >= candidates:
+                break
+        elif below > 0 and (best_fit or alt < 0):
+            pc, pm = _spare(m, c, mm, below, mf, mprio)
+            if pc >= -EPS and pm >= -EPS:
+                # the least lower-priority work to evict is best
+                score = max(-fc, 0.0) * room[m, 2] + max(-fm, 0.0) * room[m, 3]
+                if score < alt_score:
+                    alt, alt_score = m, score
+    if best >= 0:
+        return best, False
+    return alt, alt >= 0
 
 
 @njit(cache=True)
-def _dominated(fail: Arr, nfail: Arr, c: float, mm: float, p: int) -> bool:
-    for e in range(nfail[0]):  # noqa: SIM110 - numba compiles no generator expressions
-        if c >= fail[0, e] and mm >= fail[1, e] and p <= fail[2, e]:
+def _room_row(m: int, mf: Arr, mi: Arr, room: Arr) -> None:
+    if mi[L.M_SCHED, m] == 0:
+        room[m, 0] = -np.inf
+        room[m, 1] = -np.inf
+    else:
+        room[m, 0] = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
+        room[m, 1] = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m]
+    room[m, 2] = 1.0 / max(mf[L.M_CPU_CAP, m], EPS)
+    room[m, 3] = 1.0 / max(mf[L.M_MEM_CAP, m], EPS)
+
+
+@njit(cache=True)
+def _dominated(fail: Arr, nfail: Arr, c: float, mm: float, below: int) -> bool:
+    """Does a remembered request that fit nowhere, with at least these preemption rights, show
+    that (c, mm) fits nowhere either?"""
+    for e in range(nfail[0]):
+        if c >= fail[0, e] and mm >= fail[1, e] and below <= fail[2, e]:
             return True
     return False
 
 
 @njit(cache=True)
-def _remember(fail: Arr, nfail: Arr, c: float, mm: float, p: int) -> None:
-    """Add (c, mm, p) to the set of requests that fit nowhere, dropping entries it covers."""
+def _remember(fail: Arr, nfail: Arr, c: float, mm: float, below: int) -> None:
+    """Add (c, mm, below) to the set of requests that fit nowhere, dropping entries it covers."""
     k = 0
     for e in range(nfail[0]):
-        if fail[0, e] >= c and fail[1, e] >= mm and fail[2, e] <= p:
+        if fail[0, e] >= c and fail[1, e] >= mm and fail[2, e] <= below:
             continue  # the new point rejects everything this one did
         fail[:, k] = fail[:, e]
         k += 1
@@ -261,7 +284,7 @@ def _remember(fail: Arr, nfail: Arr, c: float, mm: float, p: int) -> None:
         k -= 1
     fail[0, k] = c
     fail[1, k] = mm
-    fail[2, k] = p
+    fail[2, k] = below
     nfail[0] = k + 1
 
 
@@ -275,22 +298,25 @@ def _below(p: int, preempt: bool) -> int:
 
 
 @njit(cache=True)
-def place(qf: Arr, qi: Arr, order: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
+def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
           si: Arr, vf: Arr, vi: Arr, free: Arr, nfree: Arr, ht: Arr, hs: Arr, hn: Arr, rng: Arr,
           fail: Arr, nfail: Arr, shape_col: Arr, now: float, best_fit: bool, candidates: int,
-          preempt: bool, out_slot: Arr, vic_task: Arr, vic_lost: Arr, nvic: Arr,
+          scan_limit: int, preempt: bool, out_slot: Arr, vic_task: Arr, vic_lost: Arr, nvic: Arr,
           stats: Arr) -> int:
     """Place the pending queue (sorted by priority, then submit time). Writes each entry's slot
     to out_slot (-1: still pending) and the tasks preempted to vic_*; returns how many placed.
     ``stats`` counts (cumulatively) tasks considered, rejected by memory, searched in full,
-    searched among grown machines, preemption searches, machines examined (see STAT_*)."""
+    searched among grown machines only, machines examined, preemptions (see STAT_*)."""
     n = mf.shape[1]
     changed = np.empty(n, dtype=np.int64)
+    # free CPU, free memory, 1/capacities: what a scan reads, packed per machine for the cache
+    room = np.empty((n, 4), dtype=np.float64)
     nchg = 0
     max_c, max_m, chg_c, chg_m = -1.0, -1.0, -1.0, -1.0
     for m in range(n):
         grew = mi[L.M_CHANGED, m] != 0
         mi[L.M_CHANGED, m] = 0
+        _room_row(m, mf, mi, room)
         if mi[L.M_SCHED, m] == 0:
             continue
         fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
@@ -303,8 +329,7 @@ def place(qf: Arr, qi: Arr, order: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, s
     # forget remembered failures that a machine with grown capacity could now take
     k = 0
     for e in range(nfail[0]):
-        c, mm, p = fail[0, e], fail[1, e], int(fail[2, e])
-        below = _below(p, preempt)
+        c, mm, below = fail[0, e], fail[1, e], int(fail[2, e])
         valid = True
         for j in range(nchg):
             fc, fm = _spare(changed[j], c, mm, below, mf, mprio)
@@ -327,33 +352,34 @@ def place(qf: Arr, qi: Arr, order: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, s
         tried = qi[L.Q_TRIED, i] != 0
         qi[L.Q_TRIED, i] = 1
         stats[STAT_CONSIDERED] += 1
-        if _dominated(fail, nfail, c, mm, p):
+        below = _below(p, preempt)
+        if _dominated(fail, nfail, c, mm, below):
             stats[STAT_REMEMBERED] += 1
             continue
-        m = -1
-        lim_c, lim_m = (chg_c, chg_m) if tried else (max_c, max_m)
-        if c <= lim_c + EPS and mm <= lim_m + EPS:
-            stats[STAT_RETRIED if tried else STAT_SEARCHED] += 1
-            m = _find(c, mm, 0, order, changed, nchg, tried, mf, mi, mprio, rng, best_fit,
-                      candidates, stats)
-        below = _below(p, preempt)
-        if m < 0 and below > 0:
-            if not tried and not pre_ready:
+        if tried:  # only machines that grew can have changed its fate (no bound on preemption)
+            hope = below > 0 or (c <= chg_c + EPS and mm <= chg_m + EPS)
+        elif below > 0:
+            if not pre_ready:
                 _preemptible_max(mf, mi, mprio, pre_c, pre_m)
                 pre_ready = True
-            if tried or (c <= pre_c[below] + EPS and mm <= pre_m[below] + EPS):
-                stats[STAT_PREEMPT_SEARCHES] += 1
-                m = _find(c, mm, below, order, changed, nchg, tried, mf, mi, mprio, rng,
-                          best_fit, candidates, stats)
-            if m >= 0:
+            hope = c <= pre_c[below] + EPS and mm <= pre_m[below] + EPS
+        else:
+            hope = c <= max_c + EPS and mm <= max_m + EPS
+        m = -1
+        if hope:
+            stats[STAT_RETRIED if tried else STAT_SEARCHED] += 1
+            m, evict = _find(c, mm, below, changed, nchg, tried, room, mf, mprio, rng,
+                             best_fit, candidates, scan_limit, stats)
+            if evict:
                 stats[STAT_PREEMPTIONS] += 1
                 _evict_victims(m, c, mm, below, False, mf, mi, mprio, sv, sf, si, vi, free,
                                nfree, vic_task, vic_lost, nvic)
         if m < 0:
-            _remember(fail, nfail, c, mm, p if preempt else L.N_PRIO)
+            _remember(fail, nfail, c, mm, below)
             continue
         out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free, nfree, ht,
                               hs, hn, shape_col, now)
+        _room_row(m, mf, mi, room)
         placed += 1
     return placed
 

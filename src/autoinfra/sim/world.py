@@ -131,8 +131,7 @@ class World:
         self.link_capacity_mbps = config.link_capacity_gbps * 1000.0
         self.link_rack.setflags(write=False)
 
-        # Borg-like random scan order, and the placement kernel's own xorshift state
-        self.order: I32 = rng.permutation(n).astype(np.int32)
+        # the placement kernel's own xorshift state (random scan starts)
         self.rng_state = np.array([int(rng.integers(1, 2**63 - 1))], dtype=np.uint64)
 
         tasks = workload.tasks
@@ -341,11 +340,11 @@ class World:
         self._nvic[0] = 0
         cfg = self.config
         h = self.heap
-        placed = ks.place(q.qf, q.qi, self.order, self.mf, self.mi, self.mprio, p.sv, p.sf, p.si,
+        placed = ks.place(q.qf, q.qi, self.mf, self.mi, self.mprio, p.sv, p.sf, p.si,
                           self.vf, self.vi, p.free, p.nfree, h.t, h.s, h.n, self.rng_state,
                           self.fail, self.nfail, self.shape_col, now, cfg.fit == "best",
-                          cfg.candidates, cfg.preemption, out_slot, vic_task, vic_lost,
-                          self._nvic, self.place_stats)
+                          cfg.candidates, cfg.scan_limit, cfg.preemption, out_slot, vic_task,
+                          vic_lost, self._nvic, self.place_stats)
         nv = int(self._nvic[0])
         victims = vic_task[:nv].copy()
         lost = vic_lost[:nv].astype(np.float32)

@@ -40,10 +40,17 @@ from autoinfra.core.actions import (
     ScaleService,
     SetMachinePower,
 )
+from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 from autoinfra.experiments.baselines.human_model import HumanSettings
 from autoinfra.telemetry import SimSensor
+
+# plain ints: comparing arrays with enum members goes through Enum's slow attribute path
+_BOOTING = int(MachineState.BOOTING)
+_DRAINING = int(MachineState.DRAINING)
+_OFF = int(MachineState.OFF)
+_ON = int(MachineState.ON)
 
 NAME = "human"
 # alert -> (finding kind, what the target is)
@@ -84,7 +91,10 @@ class HumanOperator:
         self.rules = {a.name: a for a in settings.alerts}
         unknown = sorted(set(self.rules) - set(_ALERT_KINDS))
         if unknown:
-            raise ValueError(f"no playbook for alert {unknown[0]!r}; known: {sorted(_ALERT_KINDS)}")
+            raise ConfigError(
+                f"no playbook for alert {unknown[0]!r}; known: {sorted(_ALERT_KINDS)}",
+                field=f"system_params.{NAME}.alerts",
+            )
         self._last_eval_s = -math.inf
         self._pending: dict[tuple[str, int], float] = {}  # condition true since
         self._firing: set[tuple[str, int]] = set()
@@ -130,7 +140,7 @@ class HumanOperator:
     @staticmethod
     def _condition(name: str, threshold: float, obs: Observation) -> np.ndarray:
         state = obs.machine_state
-        on = (state == MachineState.ON) | (state == MachineState.DRAINING)
+        on = (state == _ON) | (state == _DRAINING)
         if name == "NodeDown":
             return np.asarray(on & (obs.heartbeat_age_s > threshold))
         if name == "NodeCPUSaturated":
@@ -220,11 +230,11 @@ class HumanOperator:
                 action = ScaleService(service=k, delta_replicas=want - current)
                 out.append(self._proposal(action, f"capacity review: size for {slack:.0%} slack"))
         state = obs.machine_state
-        on = (state == MachineState.ON) | (state == MachineState.BOOTING)
+        on = (state == _ON) | (state == _BOOTING)
         free = float((obs.cpu_capacity - obs.cpu_requested)[on].clip(min=0).sum())
         mean_cap = float(obs.cpu_capacity[on].mean()) if on.any() else 0.0
         short = obs.pending_cpu + s.spare_machines * mean_cap - free
-        for m in np.flatnonzero(state == MachineState.OFF).tolist():
+        for m in np.flatnonzero(state == _OFF).tolist():
             if short <= 0:
                 break
             power_on = SetMachinePower(machine=int(m), on=True)

@@ -178,11 +178,17 @@ class HumanSettings:
                     field=key,
                 )
             current = getattr(self, key)
-            if isinstance(current, LogNormalDelay | UniformRange) and isinstance(value, dict):
-                try:
+            try:
+                if isinstance(current, LogNormalDelay | UniformRange) and isinstance(value, dict):
                     value = replace(current, **value)
-                except TypeError as exc:
-                    raise ConfigError(str(exc), source=source, field=key) from exc
+                elif key == "alerts":
+                    value = tuple(a if isinstance(a, AlertRule) else AlertRule(**a) for a in value)
+                elif isinstance(current, int | float) and not isinstance(value, bool):
+                    value = type(current)(value)
+                else:
+                    raise TypeError(f"expected a value like {current!r}, got {value!r}")
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(exc), source=source, field=key) from exc
             changes[key] = value
         return replace(self, **changes)
 

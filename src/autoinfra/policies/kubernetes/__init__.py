@@ -44,7 +44,10 @@ from autoinfra.policies.kubernetes.hpa import (
     hpa_desired_replicas,
     hpa_rate_limited,
     hpa_recommendation,
+    hpa_recommendations,
     hpa_stabilized,
+    rate_limited,
+    stabilized,
 )
 from autoinfra.policies.kubernetes.node_lifecycle import (
     NodeLifecycleController,
@@ -69,9 +72,12 @@ __all__ = [
     "hpa_desired_replicas",
     "hpa_rate_limited",
     "hpa_recommendation",
+    "hpa_recommendations",
     "hpa_stabilized",
     "liveness_restart_delay_s",
     "machines_to_power_on",
     "node_not_ready",
+    "rate_limited",
     "requested_share",
+    "stabilized",
 ]

@@ -18,6 +18,12 @@ from autoinfra.core.actions import DrainMachine, SetMachinePower
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 
+# plain ints: comparing arrays with enum members goes through Enum's slow attribute path
+_BOOTING = int(MachineState.BOOTING)
+_DRAINING = int(MachineState.DRAINING)
+_OFF = int(MachineState.OFF)
+_ON = int(MachineState.ON)
+
 
 @dataclass(frozen=True, slots=True)
 class CASettings:
@@ -109,7 +115,7 @@ class ClusterAutoscaler:
             return []
         self._last_scan_s = now
         state = observation.machine_state
-        on = (state == MachineState.ON) | (state == MachineState.DRAINING)
+        on = (state == _ON) | (state == _DRAINING)
         ready = on & (observation.heartbeat_age_s <= self.not_ready_after_s)
         if cluster_unready_halt(int(on.sum()), int((on & ~ready).sum()), s):
             return []
@@ -124,16 +130,14 @@ class ClusterAutoscaler:
         if obs.pending_tasks <= 0:
             return []
         state = obs.machine_state
-        booting = state == MachineState.BOOTING
+        booting = state == _BOOTING
         # capacity already on its way counts against the need, as the autoscaler's upcoming nodes
         need_cpu = obs.pending_cpu - float(obs.cpu_capacity[booting].sum())
         need_mem = obs.pending_mem - float(obs.mem_capacity[booting].sum())
-        asked = [
-            m for m, t in self._asked_on.items() if now - t < 60.0 and state[m] == MachineState.OFF
-        ]
+        asked = [m for m, t in self._asked_on.items() if now - t < 60.0 and state[m] == _OFF]
         need_cpu -= float(obs.cpu_capacity[asked].sum()) if asked else 0.0
         need_mem -= float(obs.mem_capacity[asked].sum()) if asked else 0.0
-        off = np.flatnonzero(state == MachineState.OFF)
+        off = np.flatnonzero(state == _OFF)
         off = off[~np.isin(off, asked)]
         picks = machines_to_power_on(need_cpu, need_mem, off, obs.cpu_capacity, obs.mem_capacity)
         for m in picks:
@@ -156,23 +160,20 @@ class ClusterAutoscaler:
         out: list[Proposal] = []
         # drained machines that are empty now are powered off (the node is deleted)
         for m in sorted(self._draining):
-            if state[m] == MachineState.DRAINING and obs.tasks_running[m] == 0:
+            if state[m] == _DRAINING and obs.tasks_running[m] == 0:
                 out.append(
                     self._proposal(
                         SetMachinePower(machine=m, on=False), now, "CA: drained node removed"
                     )
                 )
                 self._draining.discard(m)
-            elif state[m] not in (MachineState.DRAINING, MachineState.ON):
+            elif state[m] not in (_DRAINING, _ON):
                 self._draining.discard(m)
         share = requested_share(
             obs.cpu_requested, obs.cpu_capacity, obs.mem_requested, obs.mem_capacity
         )
         candidate = (
-            ready
-            & obs.schedulable
-            & (state == MachineState.ON)
-            & (share < s.scale_down_utilization_threshold)
+            ready & obs.schedulable & (state == _ON) & (share < s.scale_down_utilization_threshold)
         )
         for m in list(self._unneeded_since):
             if not candidate[m]:
@@ -197,7 +198,7 @@ class ClusterAutoscaler:
         busy = [m for m in due if m not in empty]
         if busy and not self._draining:
             m = min(busy, key=lambda k: float(share[k]))
-            others = ready & obs.schedulable & (state == MachineState.ON)
+            others = ready & obs.schedulable & (state == _ON)
             others[m] = False
             others[due] = False
             free_cpu = float((obs.cpu_capacity - obs.cpu_requested)[others].sum())

@@ -51,6 +51,39 @@ def hpa_desired_replicas(
     return math.ceil(current_replicas * ratio)
 
 
+IntArray = npt.NDArray[np.int64]
+
+
+def hpa_recommendations(
+    ready: npt.ArrayLike,
+    utilization: npt.ArrayLike,
+    unready: npt.ArrayLike,
+    target_utilization: float,
+    tolerance: float = 0.1,
+) -> IntArray:
+    """Replicas the HPA recommends per service from its ready pods' mean utilisation.
+
+    Not-ready pods are set aside; if the ready pods alone call for a scale-up, the not-ready pods
+    are counted as using 0 % and the ratio recomputed; when that reverses the direction or falls
+    within the tolerance, nothing changes (the documentation's "algorithm details"). Scale-down
+    uses the ready pods only. With no ready pod there is no metric, and no change.
+    """
+    ready_a = np.asarray(ready, dtype=np.int64)
+    unready_a = np.asarray(unready, dtype=np.int64)
+    util = np.asarray(utilization, dtype=np.float64)
+    current = ready_a + unready_a
+    ratio = util / target_utilization
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conservative = np.where(current > 0, util * ready_a / current / target_utilization, 0.0)
+    up_plain = np.ceil(ratio * ready_a)
+    up_cons = np.where(conservative <= 1.0 + tolerance, current, np.ceil(conservative * current))
+    up = np.where(unready_a == 0, up_plain, up_cons)
+    down = np.ceil(ratio * ready_a)
+    rec = np.where(ratio > 1.0, up, down)
+    keep = (ready_a <= 0) | (np.abs(ratio - 1.0) <= tolerance)
+    return np.where(keep, current, rec).astype(np.int64)
+
+
 def hpa_recommendation(
     ready_replicas: int,
     ready_utilization: float,
@@ -58,27 +91,35 @@ def hpa_recommendation(
     target_utilization: float,
     tolerance: float = 0.1,
 ) -> int:
-    """Replicas the HPA recommends from the ready pods' mean utilisation.
+    """:func:`hpa_recommendations` for one service."""
+    return int(
+        hpa_recommendations(
+            [ready_replicas], [ready_utilization], [unready_replicas], target_utilization, tolerance
+        )[0]
+    )
 
-    Not-ready pods are set aside; if the ready pods alone call for a scale-up, the not-ready pods
-    are counted as using 0 % and the ratio recomputed; when that reverses the direction or falls
-    within the tolerance, nothing changes (the documentation's "algorithm details"). Scale-down
-    uses the ready pods only. With no ready pod there is no metric, and no change.
+
+def stabilized(
+    current: npt.ArrayLike,
+    recommendations: Sequence[tuple[float, npt.ArrayLike]],
+    now_s: float,
+    settings: HPASettings,
+) -> IntArray:
+    """Apply the stabilisation windows to the recommendations of the recent past (incl. now).
+
+    Scale-up uses the lowest recommendation of the up-window (0 s by default: the newest), and
+    scale-down the highest of the down-window (300 s), so a brief dip does not remove pods.
     """
-    current = ready_replicas + unready_replicas
-    if ready_replicas <= 0:
-        return current
-    ratio = ready_utilization / target_utilization
-    if abs(ratio - 1.0) <= tolerance:
-        return current
-    if ratio > 1.0:
-        if unready_replicas == 0:
-            return math.ceil(ratio * ready_replicas)
-        conservative = ready_utilization * ready_replicas / current / target_utilization
-        if conservative <= 1.0 + tolerance:
-            return current
-        return math.ceil(conservative * current)
-    return math.ceil(ratio * ready_replicas)
+    cur = np.asarray(current, dtype=np.int64)
+    up = [
+        np.asarray(r) for t, r in recommendations if now_s - t <= settings.upscale_stabilization_s
+    ]
+    down = [
+        np.asarray(r) for t, r in recommendations if now_s - t <= settings.downscale_stabilization_s
+    ]
+    up_rec = np.min(up, axis=0) if up else cur
+    down_rec = np.max(down, axis=0) if down else cur
+    return np.where(cur < up_rec, up_rec, np.where(cur > down_rec, down_rec, cur)).astype(np.int64)
 
 
 def hpa_stabilized(
@@ -87,40 +128,43 @@ def hpa_stabilized(
     now_s: float,
     settings: HPASettings,
 ) -> int:
-    """Apply the stabilisation windows to the recommendations of the recent past (incl. now).
+    """:func:`stabilized` for one service."""
+    recs = [(t, [r]) for t, r in recommendations]
+    return int(stabilized([current_replicas], recs, now_s, settings)[0])
 
-    Scale-up uses the lowest recommendation of the up-window (0 s by default: the newest), and
-    scale-down the highest of the down-window (300 s), so a brief dip does not remove pods.
-    """
-    up = [r for t, r in recommendations if now_s - t <= settings.upscale_stabilization_s]
-    down = [r for t, r in recommendations if now_s - t <= settings.downscale_stabilization_s]
-    up_rec = min(up) if up else current_replicas
-    down_rec = max(down) if down else current_replicas
-    if current_replicas < up_rec:
-        return up_rec
-    if current_replicas > down_rec:
-        return down_rec
-    return current_replicas
+
+def rate_limited(
+    current: npt.ArrayLike,
+    desired: npt.ArrayLike,
+    at_period_start: npt.ArrayLike,
+    settings: HPASettings,
+) -> IntArray:
+    """Clamp changes to the default scaling policies (per ``policy_period_s``, the larger wins)."""
+    cur = np.asarray(current, dtype=np.int64)
+    want = np.asarray(desired, dtype=np.int64)
+    base = np.asarray(at_period_start, dtype=np.int64)
+    up_limit = np.maximum(
+        np.ceil(base * (1.0 + settings.scale_up_percent / 100.0)), base + settings.scale_up_pods
+    )
+    down_limit = np.ceil(base * (1.0 - settings.scale_down_percent / 100.0))
+    up = np.maximum(cur, np.minimum(want, up_limit))
+    down = np.minimum(cur, np.maximum(want, down_limit))
+    return np.where(want > cur, up, np.where(want < cur, down, want)).astype(np.int64)
 
 
 def hpa_rate_limited(
     current_replicas: int, desired: int, replicas_at_period_start: int, settings: HPASettings
 ) -> int:
-    """Clamp a change to the default scaling policies (per ``policy_period_s``, the larger wins)."""
-    base = replicas_at_period_start
-    up_limit = max(
-        math.ceil(base * (1.0 + settings.scale_up_percent / 100.0)), base + settings.scale_up_pods
-    )
-    down_limit = math.ceil(base * (1.0 - settings.scale_down_percent / 100.0))
-    if desired > current_replicas:
-        return max(current_replicas, min(desired, up_limit))
-    if desired < current_replicas:
-        return min(current_replicas, max(desired, down_limit))
-    return desired
+    """:func:`rate_limited` for one service."""
+    return int(rate_limited([current_replicas], [desired], [replicas_at_period_start], settings)[0])
 
 
 class HorizontalPodAutoscaler:
-    """One HPA per service, on CPU utilisation of requests, run every ``sync_period_s``."""
+    """One HPA per service, on CPU utilisation of requests, run every ``sync_period_s``.
+
+    Vectorised over services: the recommendation history is one array per sync, so the cost per
+    sync is a few array operations even for the thousands of services of a whole cell.
+    """
 
     def __init__(
         self,
@@ -134,8 +178,8 @@ class HorizontalPodAutoscaler:
         self.agent_id = agent_id
         self.priority = priority
         self._max_replicas = max_replicas
-        self._history: dict[int, deque[tuple[float, int]]] = {}
-        self._changes: dict[int, deque[tuple[float, int]]] = {}  # (time, replicas before)
+        self._history: deque[tuple[float, IntArray]] = deque()
+        self._changes: deque[tuple[float, IntArray, npt.NDArray[np.bool_]]] = deque()
         self._last_sync_s = -math.inf
 
     def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
@@ -144,55 +188,63 @@ class HorizontalPodAutoscaler:
         if now - self._last_sync_s < s.sync_period_s - 1e-9:
             return []
         self._last_sync_s = now
-        proposals: list[Proposal] = []
-        replicas = observation.service_replicas
-        running = observation.service_running
-        for i in range(int(replicas.shape[0])):
-            current = int(replicas[i])
-            ready = int(min(running[i], current))
-            request = float(observation.service_cpu_request[i])
-            util = (
-                float(observation.service_cpu_used[i]) / (ready * request)
-                if ready > 0 and request > 0
-                else 0.0
+        current = observation.service_replicas.astype(np.int64)
+        ready = np.minimum(observation.service_running, current).astype(np.int64)
+        request = observation.service_cpu_request.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            util = np.where(
+                (ready > 0) & (request > 0),
+                observation.service_cpu_used / (ready * request),
+                0.0,
             )
-            rec = hpa_recommendation(
+        rec = self._clamp(
+            hpa_recommendations(
                 ready, util, current - ready, s.target_cpu_utilization, s.tolerance
-            )
-            rec = self._clamp(i, rec, observation)
-            hist = self._history.setdefault(i, deque())
-            hist.append((now, rec))
-            while hist and now - hist[0][0] > max(
-                s.downscale_stabilization_s, s.upscale_stabilization_s
-            ):
-                hist.popleft()
-            target = hpa_stabilized(current, list(hist), now, s)
-            changes = self._changes.setdefault(i, deque())
-            while changes and now - changes[0][0] >= s.policy_period_s:
-                changes.popleft()
-            start = changes[0][1] if changes else current
-            target = self._clamp(i, hpa_rate_limited(current, target, start, s), observation)
-            if target == current:
-                continue
-            changes.append((now, current))
+            ),
+            observation,
+        )
+        horizon = max(s.downscale_stabilization_s, s.upscale_stabilization_s)
+        self._history.append((now, rec))
+        while self._history and now - self._history[0][0] > horizon:
+            self._history.popleft()
+        history = [(t, r) for t, r in self._history if r.shape == current.shape]
+        target = stabilized(current, history, now, s)
+        while self._changes and now - self._changes[0][0] >= s.policy_period_s:
+            self._changes.popleft()
+        start = current.copy()
+        for _t, before, changed in reversed(self._changes):  # the oldest change of the period wins
+            if before.shape == start.shape:
+                start = np.where(changed, before, start)
+        target = self._clamp(rate_limited(current, target, start, s), observation)
+        changed = target != current
+        if changed.any():
+            self._changes.append((now, current, changed))
+        proposals: list[Proposal] = []
+        for i in np.flatnonzero(changed).tolist():
             proposals.append(
                 Proposal(
-                    action=ScaleService(service=i, delta_replicas=target - current),
+                    action=ScaleService(service=i, delta_replicas=int(target[i] - current[i])),
                     agent=self.agent_id,
                     priority=self.priority,
                     justification=Justification(
                         reason=(
-                            f"HPA: utilisation {util:.2f} of requests vs target "
-                            f"{s.target_cpu_utilization:.2f} on {ready} ready pods"
+                            f"HPA: utilisation {util[i]:.2f} of requests vs target "
+                            f"{s.target_cpu_utilization:.2f} on {ready[i]} ready pods"
                         ),
-                        inputs={"current": current, "ready": ready, "recommendation": rec},
-                        expected_effect=f"{current} -> {target} replicas",
+                        inputs={
+                            "current": int(current[i]),
+                            "ready": int(ready[i]),
+                            "recommendation": int(rec[i]),
+                        },
+                        expected_effect=f"{current[i]} -> {target[i]} replicas",
                     ),
                 )
             )
         return proposals
 
-    def _clamp(self, service: int, replicas: int, observation: Observation) -> int:
-        low = int(observation.service_min_replicas[service])
-        high = int(self._max_replicas[service]) if self._max_replicas is not None else replicas
-        return max(low, min(max(high, low), replicas))
+    def _clamp(self, replicas: IntArray, observation: Observation) -> IntArray:
+        low = observation.service_min_replicas.astype(np.int64)
+        if self._max_replicas is not None and self._max_replicas.shape == replicas.shape:
+            high = np.maximum(self._max_replicas.astype(np.int64), low)
+            return np.clip(replicas, low, high)
+        return np.maximum(replicas, low)

@@ -25,6 +25,10 @@ from autoinfra.core.actions import EvictTasks
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 
+# plain ints: comparing arrays with enum members goes through Enum's slow attribute path
+_DRAINING = int(MachineState.DRAINING)
+_ON = int(MachineState.ON)
+
 
 @dataclass(frozen=True, slots=True)
 class NodeLifecycleSettings:
@@ -71,7 +75,7 @@ class NodeLifecycleController:
             return []
         self._last_s = now
         state = observation.machine_state
-        watched = (state == MachineState.ON) | (state == MachineState.DRAINING)
+        watched = (state == _ON) | (state == _DRAINING)
         down = watched & node_not_ready(observation.heartbeat_age_s, self.settings.grace_period_s)
         findings: list[Finding] = []
         for m in list(self._not_ready_since):
