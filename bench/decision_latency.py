@@ -13,6 +13,10 @@ arbitration, gate, execution). Reports p50 and p99 in milliseconds per agent aga
 
 Without the simulator (or with ``--synthetic``) it times the agents on a synthetic observation of
 the same size instead, and says so.
+
+``--failure`` also scores the failure predictor (``autoinfra.policies.failure``) on the shipped
+trace's machine events: trained on trace days 0-20, evaluated on every machine every hour of days
+20-29 (removal within the next hour), with the time one prediction over the cell takes.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ def machine_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "platform": platform.platform(),
+        # the machine is shared: a high load average makes p99 figures pessimistic
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -191,11 +197,38 @@ def measure(
         if kind is not None:
             entry["kind"] = kind
             entry["target_ms"] = TARGET_MS[kind]
+            entry["meets_target_p50"] = entry["p50_ms"] <= TARGET_MS[kind]
             entry["meets_target_p99"] = entry["p99_ms"] <= TARGET_MS[kind]
             agent = next(a for a in agents if a.agent_id == name)
             entry["policy"] = type(agent.policy).__name__
         result["agents"][name] = entry
     return result
+
+
+def failure_scores(seed: int) -> dict[str, Any]:
+    from autoinfra.policies.failure import FailurePredictor, machine_history, snapshot
+
+    day = 86400.0
+    history = machine_history()
+    t0 = time.perf_counter()
+    predictor = FailurePredictor(horizon_s=3600.0, seed=seed).fit(history, 600.0, 20 * day)
+    fit_s = time.perf_counter() - t0
+    score = predictor.evaluate(history, 20 * day, 29 * day, step_s=3600.0)
+    _, x, _ = snapshot(history, 25 * day, 3600.0)
+    times = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        predictor.risk(snapshot(history, 25 * day, 3600.0)[1])
+        times.append((time.perf_counter() - t0) * 1e3)
+    return {
+        "train_window_days": [0, 20],
+        "eval_window_days": [20, 29],
+        "horizon_s": 3600.0,
+        "fit_s": fit_s,
+        "predict_cell_ms": percentiles(times),
+        "machines_per_snapshot": int(x.shape[0]),
+        **score.as_dict(),
+    }
 
 
 def render(result: dict[str, Any], command: str) -> str:
@@ -205,23 +238,39 @@ def render(result: dict[str, Any], command: str) -> str:
         "## Decision latency (agents)",
         "",
         f"`{command}` — {result['source']}; {result['samples']} samples.",
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, NumPy {m['numpy']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, NumPy {m['numpy']}; "
+        f"load average {m['load_average_1m']} when it started (the machine is shared).",
         "",
-        "| step | policy | p50 ms | p99 ms | target ms | p99 within target |",
-        "|---|---|---:|---:|---:|---|",
+        "| step | policy | p50 ms | p99 ms | target ms | p50 within | p99 within |",
+        "|---|---|---:|---:|---:|---|---|",
     ]
     for name, e in result["agents"].items():
         target = f"{e['target_ms']:g}" if "target_ms" in e else "-"
-        ok = ("yes" if e["meets_target_p99"] else "**no**") if "target_ms" in e else "-"
+        ok50 = ("yes" if e["meets_target_p50"] else "**no**") if "target_ms" in e else "-"
+        ok99 = ("yes" if e["meets_target_p99"] else "**no**") if "target_ms" in e else "-"
         lines.append(
             f"| {name} | {e.get('policy', '-')} | {e['p50_ms']:.2f} | {e['p99_ms']:.2f} | "
-            f"{target} | {ok} |"
+            f"{target} | {ok50} | {ok99} |"
         )
+    f = result.get("failure")
+    if f is not None:
+        lines += [
+            "",
+            f"Failure predictor (trained on trace days {f['train_window_days']}, scored every hour "
+            f"of days {f['eval_window_days']} on removal within {f['horizon_s']:.0f} s): precision "
+            f"{f['precision']:.3f}, recall {f['recall']:.3f}, base rate {f['base_rate']:.4f} "
+            f"({f['positives']} removals in {f['samples']} machine-hours, {f['flagged']} flagged "
+            f"at threshold {f['threshold']:.3f}); one prediction over the cell "
+            f"{f['predict_cell_ms']['p50_ms']:.1f} ms p50.",
+        ]
     lines += [
         "",
         "Agent ticks exclude building the observation (shared through the sensor's cache; "
         "`observe` is that cost). `runtime_tick` is one whole `Runtime.tick()` with the agents due "
-        "at that instant, arbitration, the gate and execution.",
+        "at that instant, arbitration, the gate and execution: at this size it is dominated by the "
+        "Q-table policy proposing a few hundred scaling steps per decision, each one a simulator "
+        "mutation and five audit records. p99 figures were taken on a shared 2-core machine with "
+        "other work running (see the load average) and mostly measure that.",
         SECTION_END,
     ]
     return "\n".join(lines) + "\n"
@@ -254,10 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="the scaling agent's policy (auto: the shipped Q-table when its module is installed)",
     )
+    ap.add_argument("--failure", action="store_true", help="also score the failure predictor")
     ap.add_argument("--results-md", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     ap.add_argument("--no-results-md", action="store_true")
     args = ap.parse_args(argv)
     result = measure(args.machines, args.samples, args.seed, args.synthetic, args.scaling_policy)
+    if args.failure:
+        result["failure"] = failure_scores(args.seed)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     command = "python bench/decision_latency.py " + " ".join(

@@ -72,3 +72,15 @@ def test_intrusion_is_isolated_by_the_security_agent(workload: Any) -> None:
     assert row["detected_by"] == "security" and row["mitigated_op"] == "isolate"
     assert row["detect_s"] <= 30.0 and row["recovery_s"] <= 60.0
     _check_records(system)
+
+
+@pytest.mark.slow
+def test_scaling_and_energy_act_on_a_quiet_cell(workload: Any) -> None:
+    sim, system, false_alarms = _run(workload, "none")
+    ticks = sim.results().ticks
+    done = {(r.proposed_by, r.action.kind) for r in system.records if r.status.value == "succeeded"}
+    assert ("energy", "set_machine_power") in done and ("scaling", "scale_service") in done
+    assert ticks["machines_on"].iloc[-1] < ticks["machines_on"].iloc[0]  # capacity followed demand
+    assert ticks["pending_tasks"].iloc[-1] <= max(5, ticks["pending_tasks"].iloc[0])
+    assert not [f for f in false_alarms if f[2] == "machine_down"]  # powered-off is not down
+    _check_records(system)

@@ -127,3 +127,18 @@ def test_scaling_agent_falls_back_only_without_the_qtable_module(
     agent = ScalingAgent(SimSensor(FakeWorld()))
     assert isinstance(agent.policy, TargetTrackingPolicy)
     assert "FALLBACK" in agent.description
+
+
+def test_predictive_drain_trains_only_on_an_earlier_window() -> None:
+    from types import SimpleNamespace
+
+    world = FakeWorld()
+    params = {"agents": ["healing"], "predictive_drain": True}
+    with pytest.raises(ConfigError, match="overlaps the run"):
+        build_autonomous(world, seed=0, params={**params, "failure_train_window_s": [0, 86400]})
+    world.workload = SimpleNamespace(meta={"trace_offset_s": 10 * 86400.0})  # type: ignore[attr-defined]
+    system = build_autonomous(
+        world, seed=0, params={**params, "failure_train_window_s": [600, 4 * 86400]}
+    )
+    (healing,) = system.agents
+    assert "FailureDrainPolicy" in healing.description

@@ -57,7 +57,7 @@ def test_quick_writes_every_promised_file(tmp_path: Path) -> None:
         "--faults",
         "none,storm",
         "--systems",
-        "kubernetes-defaults,human,noop",
+        "agents,kubernetes-defaults,human,noop",
         "--jobs",
         "2",
         "--no-progress",
@@ -68,7 +68,7 @@ def test_quick_writes_every_promised_file(tmp_path: Path) -> None:
     for name in FILES:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     summary = json.loads((out / "summary.json").read_text())
-    for system in ("kubernetes-defaults", "human", "noop"):
+    for system in ("agents", "kubernetes-defaults", "human", "noop"):
         entry = summary["systems"][system]
         for key in SUMMARY_KEYS:
             assert key in entry, (system, key)
@@ -79,7 +79,11 @@ def test_quick_writes_every_promised_file(tmp_path: Path) -> None:
     assert summary["spec"]["seeds"] == [0]
     assert {"autoinfra", "numpy", "python"} <= set(summary["versions"])
     assert summary["inputs"]["files"] and summary["workload_model"]["description"]
-    assert summary["windows"]["train"][1] <= summary["windows"]["evaluation"][0]
+    windows = summary["windows"]
+    assert windows["train"][1] <= windows["evaluation"][0] <= windows["evaluated"][0]
+    # the agents' learned table was trained on the training window only
+    assert summary["training"]["systems"] == ["agents"]
+    assert summary["training"]["train_window_s"][1] <= windows["evaluated"][0]
     assert "<img" in (out / "report.html").read_text()
 
 

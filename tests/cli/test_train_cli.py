@@ -39,9 +39,10 @@ def test_same_command_same_bytes(app: typer.Typer, tmp_path: Path) -> None:
     prov = policy.provenance
     assert prov["command"] == (
         "autoinfra train --algo qlearning --episodes 2 --seed 3 --machines 40 "
-        "--train-fraction 0.5 --episode-s 600"
+        "--train-fraction 0.5 --episode-s 600 --decision-period-s 15"
     )
     assert prov["seed"] == 3 and prov["versions"]["autoinfra"]
+    assert re.fullmatch(r"[0-9a-f]{64}", prov["code_sha256"])
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in prov["trace"]["files_sha256"].values())
     assert int(policy.visits.sum()) == prov["training"]["transitions"] > 0
 

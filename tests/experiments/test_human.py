@@ -116,13 +116,15 @@ def test_night_pages_are_acknowledged_slower_on_average() -> None:
     def ack(start_hour: float) -> float:
         delays = []
         for seed in range(200):
-            op = HumanOperator(HumanSettings(start_hour_of_day=start_hour), seed=seed)
+            settings = HumanSettings().with_params({"start_hour_of_day": start_hour})
+            op = HumanOperator(settings, seed=seed)
             op._page("NodeDown", 1, 100.0)
             delays.append(op.incidents[0].acked_s - 100.0)
         return float(np.mean(delays))
 
     day, night = ack(10.0), ack(2.0)
-    assert HumanSettings(start_hour_of_day=2.0).is_night(0.0)
+    assert HumanSettings().is_night(0.0, 2.0) and not HumanSettings().is_night(0.0, 10.0)
+    assert HumanSettings().is_night(3600.0 * 13, 10.0)  # 23:00
     assert night > 1.3 * day
 
 

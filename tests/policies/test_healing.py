@@ -72,7 +72,7 @@ def test_a_step_the_cluster_keeps_refusing_is_given_up() -> None:
     pol = HealingPolicy(HealingSettings(retry_s=10, max_attempts=2))
     hog = [_f("cpu_hog", "machine:3", 0)]
     tries = 0
-    for k in range(20):
+    for _ in range(20):
         out = pol.decide(world.observe(), hog)
         if out:
             tries += 1

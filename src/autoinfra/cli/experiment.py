@@ -94,54 +94,77 @@ def _run(spec: Any, out: Path, console: Any, progress: bool) -> None:
 
     from autoinfra.experiments.harness import run_experiment
 
-    columns = (
+    # the bar appears once the runs start, so input errors print as one clean line before it
+    bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
     )
-    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
-        task = bar.add_task("runs", total=None)
+    task = bar.add_task("runs", total=None)
 
-        def stage(msg: str) -> None:
-            console.print(f"[dim]{msg}[/dim]") if progress else None
+    def stage(msg: str) -> None:
+        if progress:
+            console.print(f"[dim]{msg}[/dim]")
 
-        def total(n: int) -> None:
-            bar.update(task, total=n)
+    def total(n: int) -> None:
+        bar.update(task, total=n)
+        bar.start()
 
-        def done(result: Any) -> None:
-            bar.update(task, advance=1, description=f"runs (last: {result.run.run_id})")
+    def done(result: Any) -> None:
+        bar.update(task, advance=1, description=f"runs (last: {result.run.run_id})")
 
+    try:
         summary = run_experiment(spec, out, on_stage=stage, on_run=done, on_total=total)
+    finally:
+        bar.stop()
     _print_summary(summary, out)
+
+
+def _fmt(stat: dict[str, Any] | None, factor: float = 1.0, digits: int = 1) -> str:
+    if not stat or stat.get("mean") is None:
+        return "n/a"
+    return f"{stat['mean'] * factor:.{digits}f} ± {(stat['std'] or 0.0) * factor:.{digits}f}"
 
 
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    def fmt(stat: dict[str, Any] | None, factor: float = 1.0, digits: int = 1) -> str:
-        if not stat or stat.get("mean") is None:
-            return "n/a"
-        return f"{stat['mean'] * factor:.{digits}f} ± {(stat['std'] or 0.0) * factor:.{digits}f}"
-
-    table = Table(title="measured (mean ± std across seeds)")
-    for col in ("system", "CPU %", "mem %", "energy kWh", "recovery s (per fault kind)", "actions"):
-        table.add_column(col)
-    for name in summary["spec"]["systems"]:
+    systems = summary["spec"]["systems"]
+    main = Table(title="measured: mean ± std across seeds")
+    main.add_column("system", no_wrap=True)
+    for col in ("CPU %", "memory %", "energy kWh", "SLO viol. %", "actions"):
+        main.add_column(col)
+    for name in systems:
         m = summary["systems"][name]
-        rec = "; ".join(
-            f"{k} {fmt(e['recovery_s'], digits=0)} ({e['recovered']}/{e['faults']})"
-            for k, e in sorted(m["recovery_s"].items())
-        )
-        table.add_row(
+        main.add_row(
             name,
-            fmt(m["utilization_cpu"], 100.0),
-            fmt(m["utilization_mem"], 100.0),
-            fmt(m["energy_kwh"], digits=2),
-            rec or "-",
-            fmt(m["actions"], digits=0),
+            _fmt(m["utilization_cpu"], 100.0),
+            _fmt(m["utilization_mem"], 100.0),
+            _fmt(m["energy_kwh"], digits=2),
+            _fmt(m["slo_violation_rate"], 100.0),
+            _fmt(m["actions"], digits=0),
         )
+    kinds = sorted({k for name in systems for k in summary["systems"][name]["recovery_s"]})
+    faults = Table(title="recovery s after injection (recovered / injected)")
+    faults.add_column("system", no_wrap=True)
+    for kind in kinds:
+        faults.add_column(kind)
+    for name in systems:
+        cells = []
+        for kind in kinds:
+            e = summary["systems"][name]["recovery_s"].get(kind)
+            cells.append(
+                "-"
+                if e is None
+                else f"{_fmt(e['recovery_s'], digits=0)} ({e['recovered']}/{e['faults']})"
+            )
+        faults.add_row(name, *cells)
     console = Console()
-    console.print(table)
+    console.print(main)
+    if kinds:
+        console.print(faults)
     console.print(f"report: {out / 'report.html'} and {out / 'report.md'}; data: {out}")

@@ -36,6 +36,12 @@ def train(
     episode_s: float = typer.Option(
         1800.0, "--episode-s", help="Simulated seconds per episode.", min=1.0
     ),
+    decision_period_s: float = typer.Option(
+        15.0,
+        "--decision-period-s",
+        help="Simulated seconds between decisions (the scaling agent's period).",
+        min=1.0,
+    ),
     evaluate: bool = typer.Option(
         False,
         "--evaluate",
@@ -66,6 +72,7 @@ def train(
         train_fraction=train_fraction,
         trace_dir=str(trace) if trace is not None else None,
         episode_s=episode_s,
+        decision_period_s=decision_period_s,
     )
     console = Console(stderr=True)
     steps = episodes * max(1, int(spec.episode_s // spec.decision_period_s))

@@ -5,7 +5,8 @@ Every figure of the report comes from here, from the DataFrames the simulator wr
 definitions are exact and the same for every system (``docs/evaluation.md`` repeats them):
 
 - ``utilization_cpu`` / ``utilization_mem``: time-weighted mean over the evaluation window of CPU
-  (memory) used / capacity of powered machines (booting, on, draining): the paper's metric.
+  (memory) used / capacity of powered machines (booting, on, draining, failed: all that draw
+  power): the paper's metric.
 - ``slack_cpu``: Autopilot-style slack, 1 - used / requested over the same machines (mean of ticks).
 - ``energy_kwh``: facility energy (IT power x PUE) integrated over the window.
 - ``energy_kwh_per_task``: ``energy_kwh`` / tasks that completed in the window (their work done
@@ -227,7 +228,8 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         entry: dict[str, Any] = {}
         for name in SCALAR_METRICS:
             entry[name] = spread(
-                _nanmean([float(r["metrics"][name]) for r in rs]) for rs in seeds.values()
+                _nanmean([float(r["metrics"].get(name, math.nan)) for r in rs])
+                for rs in seeds.values()
             )
         kinds = sorted({k for rs in seeds.values() for r in rs for k in r["metrics"]["faults"]})
         recovery: dict[str, Any] = {}

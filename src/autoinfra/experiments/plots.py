@@ -37,7 +37,7 @@ def _pyplot() -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     plt = _pyplot()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
     plt.close(fig)
     return path
 

@@ -66,7 +66,10 @@ def _num(stat: Mapping[str, Any] | None, fmt: str = "{:.4g}", factor: float = 1.
     mean, std = stat["mean"] * factor, (stat["std"] or 0.0) * factor
     lo, hi = stat["min"] * factor, stat["max"] * factor
     # the spread needs two significant digits, not the mean's four
-    spread = f"{std:.2g}" if fmt == "{:.4g}" else fmt.format(std)
+    if fmt != "{:.4g}":
+        spread = fmt.format(std)
+    else:
+        spread = f"{std:.0f}" if abs(std) >= 100 else f"{std:.2g}"
     return f"{fmt.format(mean)} ± {spread} [{fmt.format(lo)}, {fmt.format(hi)}] n={stat['n']}"
 
 

@@ -23,7 +23,8 @@ SCHEMA = "autoinfra-experiment-summary-v1"
 
 METRIC_DEFINITIONS: tuple[str, ...] = (
     "utilization_cpu / utilization_mem: time-weighted mean over the run of CPU (memory) used / "
-    "capacity of powered machines (booting, on, draining) - the paper's metric.",
+    "capacity of powered machines (booting, on, draining, failed: all that draw power) - the "
+    "paper's metric.",
     "slack_cpu: 1 - CPU used / CPU requested on powered machines (Autopilot-style slack).",
     "energy_kwh: facility energy (IT power from the SPECpower-style curves x PUE) over the run; "
     "energy_kwh_per_task divides it by the tasks that finished in the run.",

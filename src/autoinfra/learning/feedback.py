@@ -31,7 +31,7 @@ from autoinfra.learning.qlearning import QLearner, QLearningConfig
 from autoinfra.learning.rewards import (
     DEFAULT_REWARD,
     get_reward,
-    idle_cpu,
+    idle_footprint,
     sample_from_observation,
     violation,
 )
@@ -99,11 +99,11 @@ class OnlineQPolicy:
         if common.shape[0] == 0:
             return []
         delta = now.replicas[i_now] - before.replicas[i_before]
-        sample = sample_from_observation(observation)
+        sample = sample_from_observation(observation, self.policy.bounds(observation))
         spec = self.reward
         rewards = -(
             spec.w_slo * violation(spec, sample)[common]
-            + spec.w_energy * idle_cpu(sample)[common]
+            + spec.w_energy * idle_footprint(sample)[common]
             + spec.w_action * np.abs(delta)
         )
         # a change larger than any single action (two decisions, or another actor) is learnt

@@ -77,6 +77,7 @@ class TrainSpec:
             f"--machines {self.machines}",
             f"--train-fraction {self.train_fraction:g}",
             f"--episode-s {self.episode_s:g}",
+            f"--decision-period-s {self.decision_period_s:g}",
         ]
         return " ".join(parts)
 
@@ -109,6 +110,28 @@ def trace_files(trace_dir: str | None) -> dict[str, str]:
     azure = default_azure_path()
     out[f"azure:{azure.name}"] = _sha256(azure)
     return out
+
+
+# the code a trained table depends on: the world it learnt in and the learner itself
+_CODE = ("core", "traces", "sim", "faults", "learning", "policies/qlearning.py",
+         "policies/forecast.py", "policies/ppo.py")  # fmt: skip
+
+
+def code_fingerprint() -> str:
+    """SHA-256 over the source files that determine a trained artifact.
+
+    The same command reproduces an artifact byte for byte when this matches; a change to the
+    simulator, the trace model or the forecaster may change what is learnt, and this says so.
+    """
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for name in _CODE:
+        target = root / name
+        files = [target] if target.is_file() else sorted(target.rglob("*.py"))
+        for f in files:
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def _sha256(path: Path) -> str:
@@ -188,6 +211,7 @@ def train_scaling_policy(
         },
         "world": asdict(config),
         "forecaster": "forecast.holt-v1",
+        "code_sha256": code_fingerprint(),
         "versions": {
             "autoinfra": __version__,
             "numpy": np.__version__,

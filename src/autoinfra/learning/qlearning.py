@@ -45,7 +45,7 @@ class QLearningConfig:
     # noise of many services sharing one entry; the floor keeps the table tracking drift online.
     learning_rate: float = 0.5
     learning_rate_decay: float = 0.7
-    learning_rate_min: float = 0.01
+    learning_rate_min: float = 0.002
     # gamma: at the scaling agent's 15 s period, 0.95 weighs roughly the next 20 periods
     # (1 / (1 - 0.95)), about 5 minutes: the Horizontal Pod Autoscaler's scale-down stabilisation
     # window, the time over which a scaling decision is judged there

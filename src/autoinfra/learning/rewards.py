@@ -4,31 +4,32 @@ A reward is what a learned policy ends up optimising, so it is data with an id (
 that every trained artifact records; changing a weight or a term means a new id, never an edit in
 place, or old tables would silently mean something else.
 
-Rewards are per service, and summed over services they make the cluster's objective: every
-service's SLO counts the same, idle capacity counts by how much of it there is (energy is
-absolute: a large idle reservation keeps more machines powered than a small one).
+Every term is per service and bounded, so one shared Q-table sees comparable rewards from
+services of very different sizes (1 to 240 replicas in the shipped slice); absolute CPU made the
+estimates of one state mix rewards two orders of magnitude apart, and in mid-utilisation states
+the greedy choice came down to that noise.
 
 ``slo-energy-v1`` (per service, per decision period)::
 
-    r = -(w_slo x slo_violation + w_energy x idle_cpu + w_action x |delta_replicas|)
+    r = -(w_slo x slo_violation + w_energy x idle_footprint + w_action x |delta_replicas|)
 
 - ``slo_violation`` in [0, 1]: share of the period's samples in which the service missed its SLO:
   less than 99 % of its demand was served (throttled, stranded, replicas not running or at their
   limit: the simulator's own rule, ``SimConfig.slo_served_share``) or its replicas ran above
   ``slo_utilisation`` of their CPU request. The latter is the latency proxy autoscalers use:
   queueing delay grows as 1 / (1 - utilisation), ten times the service time at 0.9.
-- ``idle_cpu``: reserved CPU (running replicas x request) left unused, in the trace's normalised
-  units (1.0 = the cell's largest machine), averaged over the period. The simulator's power model
-  charges for used CPU only, so extra replicas cost no watts there; what they cost is capacity
-  that must stay powered (a machine cannot be consolidated and switched off while it holds
-  reservations), in proportion to its size. A share of the reservation would not do: at 1 %
-  utilisation, 4 replicas and 3 are both "99 % idle", yet one replica's capacity is freed.
+- ``idle_footprint`` in [0, 1]: reserved CPU (running replicas x request) left unused, as a share
+  of the most the service may reserve (max replicas x request), averaged over the period. The
+  simulator's power model charges for used CPU only, so extra replicas cost no watts there; what
+  they cost is capacity that must stay powered (a machine cannot be consolidated and switched off
+  while it holds reservations). Every replica freed lowers the term, at any utilisation (a share
+  of the *current* reservation would not: at 1 % utilisation 4 replicas and 3 are both "99 %
+  idle").
 - ``|delta_replicas|``: each replica started or stopped has a cost (cold starts, churn, and the
   human attention a busy autoscaler draws).
 
 Weights (a stated choice, not fitted to any result): a service missing its SLO for a period costs
-1; holding a whole largest machine's worth of CPU idle for a period costs the same (an idle server
-draws 27-73 % of its peak power: SPECpower figures in published-figures.md); one replica changed
+1; holding its whole maximum footprint idle for a period costs the same; one replica changed
 costs 0.02, so a change must pay for itself within a few periods.
 """
 
@@ -52,7 +53,7 @@ class RewardSpec:
 
     id: str
     w_slo: float  # per unit of SLO-violation share
-    w_energy: float  # per unit of idle reserved CPU (1.0 = the largest machine) per period
+    w_energy: float  # per unit of idle share of the service's maximum footprint, per period
     w_action: float  # per replica added or removed
     slo_utilisation: float  # replica utilisation (used / request) above which the SLO is missed
     slo_served_share: float  # a service served less than this share of its demand misses its SLO
@@ -69,9 +70,9 @@ REWARDS: dict[str, RewardSpec] = {
         # the simulator's own SLO rule (SimConfig.slo_served_share), so both count the same misses
         slo_served_share=0.99,
         description=(
-            "-(1.0 x SLO-violation share + 1.0 x idle reserved CPU (1.0 = the largest machine) "
-            "+ 0.02 x |replicas changed|) per service per decision period; SLO missed when under "
-            "99 % of demand is served or replica utilisation > 0.9"
+            "-(1.0 x SLO-violation share + 1.0 x idle reserved CPU as a share of max replicas x "
+            "request + 0.02 x |replicas changed|) per service per decision period; SLO missed "
+            "when under 99 % of demand is served or replica utilisation > 0.9"
         ),
     ),
 }
@@ -94,20 +95,34 @@ class ServiceSample:
     demand_cpu: F64  # CPU the service wanted (served + unserved)
     used_cpu: F64  # CPU it got
     reserved_cpu: F64  # running replicas x request per replica
+    footprint_cpu: F64  # max replicas x request per replica: the most it may reserve
 
 
-def sample_from_observation(observation: Observation) -> ServiceSample:
+def sample_from_observation(
+    observation: Observation, max_replicas: npt.ArrayLike | None = None
+) -> ServiceSample:
     """Measure every service from what monitoring sees.
 
     Demand beyond what was served is only visible when the backend reports it
     (``observation.extra["service_cpu_demand"]``); without it, demand is taken as the CPU used,
-    and the SLO is judged by replica utilisation and missing replicas alone.
+    and the SLO is judged by replica utilisation and missing replicas alone. The maximum replicas
+    come from ``max_replicas``, else ``observation.extra["service_max_replicas"]``, else the
+    desired replicas (the footprint is then the current reservation).
     """
     used = observation.service_cpu_used.astype(np.float64)
     extra = observation.extra.get("service_cpu_demand")
     demand = used if extra is None else np.maximum(np.asarray(extra, dtype=np.float64), used)
-    reserved = observation.service_running.astype(np.float64) * observation.service_cpu_request
-    return ServiceSample(demand_cpu=demand, used_cpu=used, reserved_cpu=reserved)
+    request = observation.service_cpu_request.astype(np.float64)
+    top = (
+        max_replicas if max_replicas is not None else observation.extra.get("service_max_replicas")
+    )
+    top = observation.service_replicas if top is None else top
+    return ServiceSample(
+        demand_cpu=demand,
+        used_cpu=used,
+        reserved_cpu=observation.service_running * request,
+        footprint_cpu=np.maximum(np.asarray(top, dtype=np.float64), 1.0) * request,
+    )
 
 
 def violation(spec: RewardSpec, sample: ServiceSample) -> F64:
@@ -119,9 +134,11 @@ def violation(spec: RewardSpec, sample: ServiceSample) -> F64:
     return (unserved | hot | starved).astype(np.float64)
 
 
-def idle_cpu(sample: ServiceSample) -> F64:
-    """Reserved CPU left unused (normalised units; 0 when nothing is reserved)."""
-    return np.clip(sample.reserved_cpu - sample.used_cpu, 0.0, None)
+def idle_footprint(sample: ServiceSample) -> F64:
+    """Reserved CPU left unused, as a share of the service's maximum footprint (0..1)."""
+    idle = np.maximum(sample.reserved_cpu - sample.used_cpu, 0.0)
+    fp = sample.footprint_cpu
+    return np.minimum(np.divide(idle, fp, out=np.zeros_like(idle), where=fp > 0), 1.0)
 
 
 @dataclass(slots=True)
@@ -134,7 +151,7 @@ class PeriodMeter:
     _n: int = 0
 
     def add(self, sample: ServiceSample) -> None:
-        v, i = violation(self.spec, sample), idle_cpu(sample)
+        v, i = violation(self.spec, sample), idle_footprint(sample)
         if self._violation is None or self._idle is None or self._violation.shape != v.shape:
             self._violation, self._idle, self._n = v, i, 1
             return
@@ -143,7 +160,7 @@ class PeriodMeter:
         self._n += 1
 
     def terms(self, n_services: int) -> tuple[F64, F64]:
-        """Mean violation share and mean idle CPU over the period's samples."""
+        """Mean violation share and mean idle footprint share over the period's samples."""
         if self._violation is None or self._idle is None or self._n == 0:
             return np.zeros(n_services), np.zeros(n_services)
         return self._violation / self._n, self._idle / self._n

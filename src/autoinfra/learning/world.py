@@ -168,7 +168,7 @@ class SimScalingWorld:
             # one observation per tick serves both the reward sample and, on the period's last
             # tick, the next state: observing is a large share of a step's cost on small slices
             observation = sim.observe()
-            meter.add(sample_from_observation(observation))
+            meter.add(sample_from_observation(observation, self.max_replicas))
         self._steps += 1
         self._look(observation)
         return self._world_step(meter.reward(deltas))

@@ -14,13 +14,14 @@ It is trained with scikit-learn (``HistGradientBoostingClassifier``, balanced cl
 snapshots every ``step_s`` of an *earlier* window, with a seeded random share of the negatives
 kept (every positive is kept), and evaluated on every machine at every snapshot of a *later*
 window. ``evaluate`` reports precision and recall at the threshold and the base rate, whatever they
-are; ``tests/policies/test_failure.py`` prints them for the shipped trace.
+are; ``tests/policies/test_failure.py`` prints them for a small split and
+``bench/decision_latency.py --failure`` for days 0-20 vs 20-29 (recorded in bench/RESULTS.md).
 
 ``FailureDrainPolicy`` drains machines whose predicted risk is above ``threshold`` (a few per
-decision, at most once per machine per ``redrain_s``). It maps observation slots to trace machine
-ids through ``Observation.machine_ids`` and simulated time to trace time through
-``trace_offset_s`` (the workload's ``meta["trace_offset_s"]``). Without a trained predictor it
-proposes nothing.
+decision, at most once per machine per ``redrain_s``; risks are recomputed every ``refresh_s``).
+It maps observation slots to trace machine ids through ``Observation.machine_ids`` and simulated
+time to trace time through ``trace_offset_s`` (the workload's ``meta["trace_offset_s"]``).
+Without a trained predictor it proposes nothing.
 """
 
 from __future__ import annotations
@@ -261,21 +262,28 @@ class FailureDrainPolicy:
         trace_offset_s: float = 0.0,
         max_drains: int = 2,
         redrain_s: float = 3600.0,
+        refresh_s: float = 300.0,
     ) -> None:
         self.predictor = predictor
         self.history = history
         self.trace_offset_s = trace_offset_s
         self.max_drains = max_drains
         self.redrain_s = redrain_s
+        # a machine's event history changes a few times a day, and one prediction over a 12,500-
+        # machine cell takes about 0.2 s (bench/RESULTS.md): risks are recomputed this often
+        self.refresh_s = refresh_s
+        self._risk: tuple[float, I64, F64, F64] | None = None  # (at_s, ids, features, risk)
         self._drained: dict[int, float] = {}
 
     def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
         if self.predictor is None or self.history is None or self.predictor.model is None:
             return []
         obs = observation
-        t = obs.time_s + self.trace_offset_s
-        ids, x, _ = snapshot(self.history, t, self.predictor.horizon_s)
-        risk = self.predictor.risk(x)
+        if self._risk is None or obs.time_s - self._risk[0] >= self.refresh_s:
+            t = obs.time_s + self.trace_offset_s
+            ids, x, _ = snapshot(self.history, t, self.predictor.horizon_s)
+            self._risk = (obs.time_s, ids, x, self.predictor.risk(x))
+        _, ids, x, risk = self._risk
         slot_of = {int(mid): slot for slot, mid in enumerate(obs.machine_ids.tolist())}
         usable = (obs.machine_state == MachineState.ON) & obs.schedulable & (obs.tasks_running > 0)
         out: list[Proposal] = []

@@ -50,6 +50,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 # Upper bounds of the observation box; features are clipped into [0, high] so the space holds.
 FEATURE_HIGH = np.array([2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 1.0, 1.0], dtype=np.float32)
+# powered = BOOTING, ON or DRAINING (consecutive values); plain ints, as enum attribute lookups
+# cost more than the comparison itself on every environment step
+_BOOTING, _DRAINING = int(MachineState.BOOTING), int(MachineState.DRAINING)
 
 
 def service_features(observation: Observation, view: ServiceView) -> F32:
@@ -57,7 +60,7 @@ def service_features(observation: Observation, view: ServiceView) -> F32:
     # one mask and four sums: Observation.cpu_utilization() and mem_utilization() would each
     # rebuild the mask, and this runs on every environment step
     s = observation.machine_state
-    powered = (s >= MachineState.BOOTING) & (s <= MachineState.DRAINING)
+    powered = (s >= _BOOTING) & (s <= _DRAINING)
     cpu_cap = float(observation.cpu_capacity[powered].sum())
     mem_cap = float(observation.mem_capacity[powered].sum())
     n = view.index.shape[0]
@@ -71,7 +74,7 @@ def service_features(observation: Observation, view: ServiceView) -> F32:
     out[:, 5] = view.forecast_rel_std
     out[:, 6] = (view.replicas - view.min_replicas) / span
     out[:, 7] = view.running / np.maximum(view.replicas, 1)
-    np.clip(out, 0.0, FEATURE_HIGH, out=out)
+    np.minimum(np.maximum(out, 0.0, out=out), FEATURE_HIGH, out=out)
     return out
 
 

@@ -128,50 +128,54 @@ def service_view(
     observation: Observation, findings: Sequence[Finding], max_replicas: I64
 ) -> ServiceView:
     """Build the per-service inputs; ``max_replicas`` is aligned with the observation's services."""
-    live = np.flatnonzero(observation.service_replicas > 0).astype(np.int64)
-    replicas = observation.service_replicas[live].astype(np.int64)
-    running = observation.service_running[live].astype(np.int64)
-    request = observation.service_cpu_request[live].astype(np.float64)
-    used = observation.service_cpu_used[live].astype(np.float64)
+    # Kept to few NumPy calls: the learning environment runs this on every step, where each call
+    # costs a few microseconds whatever the array size.
+    live = np.flatnonzero(observation.service_replicas > 0)
+    replicas = observation.service_replicas.take(live).astype(np.int64)
+    running = observation.service_running.take(live).astype(np.int64)
+    request = observation.service_cpu_request.take(live).astype(np.float64)
+    used = observation.service_cpu_used.take(live).astype(np.float64)
     reserved_running = running * request
-    reserved_desired = np.maximum(replicas * request, 1e-12)
-    util = np.divide(used, reserved_running, out=np.zeros_like(used), where=reserved_running > 0)
+    util = used / np.where(reserved_running > 0, reserved_running, np.inf)
     forecast = used.copy()
     std = np.zeros_like(used)
-    fc = forecasts_by_service(findings)
+    fc = forecasts_by_service(findings) if findings else {}
     if fc:
-        pos = {int(s): k for k, s in enumerate(live)}
+        pos = {int(s): k for k, s in enumerate(live.tolist())}
         for svc, detail in fc.items():
             k = pos.get(svc)
             if k is None:
                 continue
             forecast[k] = float(detail.get("cpu_forecast", used[k]))
             std[k] = float(detail.get("cpu_std", 0.0))
+    reserved = np.maximum(replicas * request, 1e-12)
     return ServiceView(
-        index=live,
+        index=live.astype(np.int64),
         replicas=replicas,
         running=running,
-        min_replicas=observation.service_min_replicas[live].astype(np.int64),
-        max_replicas=np.asarray(max_replicas, dtype=np.int64)[live],
+        min_replicas=observation.service_min_replicas.take(live).astype(np.int64),
+        max_replicas=np.asarray(max_replicas, dtype=np.int64).take(live),
         utilisation=util,
-        forecast_utilisation=forecast / reserved_desired,
-        trend=(forecast - used) / reserved_desired,
-        forecast_rel_std=std / reserved_desired,
+        forecast_utilisation=forecast / reserved,
+        trend=(forecast - used) / reserved,
+        forecast_rel_std=std / reserved,
     )
 
 
 def encode(view: ServiceView, encoding: StateEncoding) -> I64:
     """Discrete state of every service in ``view`` (see ``StateEncoding``)."""
-    util_bin = np.searchsorted(np.asarray(encoding.util_edges), view.utilisation, side="right")
-    trend_bin = np.where(
-        view.trend < -encoding.trend_band, 0, np.where(view.trend > encoding.trend_band, 2, 1)
-    )
+    util_bin = np.searchsorted(encoding.util_edges, view.utilisation, side="right")
+    band = encoding.trend_band
+    trend_bin = (view.trend >= -band).astype(np.int64) + (view.trend > band)
+    # at min wins over at max when the two are equal
     room_bin = np.where(
-        view.replicas <= view.min_replicas, 0, np.where(view.replicas >= view.max_replicas, 2, 1)
+        view.replicas > view.min_replicas, 1 + (view.replicas >= view.max_replicas), 0
     )
-    unplaced = (view.running < view.replicas).astype(np.int64)
-    state = ((util_bin * 3 + trend_bin) * 3 + room_bin) * 2 + unplaced
-    return state.astype(np.int64)
+    unplaced = view.running < view.replicas
+    return ((util_bin * 3 + trend_bin) * 3 + room_bin) * 2 + unplaced
+
+
+_DELTAS = np.asarray(ACTIONS, dtype=np.int64)
 
 
 def feasible_actions(view: ServiceView) -> Bool:
@@ -179,18 +183,16 @@ def feasible_actions(view: ServiceView) -> Bool:
 
     An action only partly possible (+2 with room for one) stays feasible and is clamped.
     """
-    deltas = np.asarray(ACTIONS, dtype=np.int64)
-    up_room = (view.max_replicas - view.replicas)[:, None]
-    down_room = (view.replicas - view.min_replicas)[:, None]
-    return (deltas == 0) | ((deltas > 0) & (up_room > 0)) | ((deltas < 0) & (down_room > 0))
+    up = (view.max_replicas > view.replicas)[:, None]
+    down = (view.replicas > view.min_replicas)[:, None]
+    return (_DELTAS == 0) | ((_DELTAS > 0) & up) | ((_DELTAS < 0) & down)
 
 
 def clamp_deltas(view: ServiceView, action_index: I64) -> I64:
     """Replica deltas of the chosen actions, clamped so replicas stay within [min, max]."""
-    target = view.replicas + np.asarray(ACTIONS, dtype=np.int64)[action_index]
-    return np.clip(target, view.min_replicas, np.maximum(view.max_replicas, view.min_replicas)) - (
-        view.replicas
-    )
+    target = view.replicas + _DELTAS[action_index]
+    hi = np.maximum(view.max_replicas, view.min_replicas)
+    return np.minimum(np.maximum(target, view.min_replicas), hi) - view.replicas
 
 
 class ReplicaBounds:

@@ -46,9 +46,10 @@ class SimConfig:
     scores a random sample rather than the whole cell, for speed). 0: scan every machine in slot
     order (exact first/best fit; fine for small clusters)."""
     scan_limit: int = 1024
-    """Machines examined per task before it settles for the best found so far (or preempts, if
-    only preemption made room in what it saw). Only a task that saw nothing usable scans on to
-    the end, so "fits nowhere" stays exact. Ignored when ``candidates`` is 0."""
+    """Machines examined per window of a task's scan: the best machine with room in the first
+    window that has one wins; a task preempts only if a whole window had no room for it. A task
+    that finds nothing has seen every machine, so "fits nowhere" stays exact. Ignored when
+    ``candidates`` is 0 (one window: the whole cell)."""
     preemption: bool = True
     """A task that fits nowhere may evict strictly lower-priority tasks from one machine (lowest
     priority first); the evicted return to the pending queue and their work so far is lost."""

@@ -17,7 +17,7 @@ from one machine, lowest priority first; as in Borg (section 2.5), production ta
 A full cell keeps thousands of tasks pending, so three exact shortcuts keep a round cheap:
 - requests known to fit nowhere are remembered across rounds (``fail``: a small set of minimal
   (cpu, mem, preemption rights) points); a task needing at least that much, with no more
-  rights, is rejected at once. An entry is dropped as soon as a machine whose capacity grew could fit it;
+  rights, is rejected at once. An entry is dropped once a machine whose capacity grew could fit it;
 - a task that found no machine before is retried only on machines whose free capacity may have
   grown since (``M_CHANGED``: a task left, or the machine became schedulable), because
   placements only shrink free capacity and preemptible capacity only grows when a task leaves;
@@ -37,11 +37,12 @@ Arr = np.ndarray  # numba kernels take plain arrays; their shapes are in layout.
 
 EPS = 1e-9
 FAIL_MEMORY = 64  # size of the remembered set of requests that fit nowhere
+EQUIV = True
 PRODUCTION = 9  # first production priority (2011 trace): no preemption within the band
 # placement statistics (cumulative counters in World.place_stats)
 STAT_CONSIDERED, STAT_REMEMBERED, STAT_SEARCHED, STAT_RETRIED = 0, 1, 2, 3
-STAT_EXAMINED, STAT_PREEMPTIONS = 4, 5
-N_STATS = 6
+STAT_EXAMINED, STAT_PREEMPTIONS, STAT_CLASS_REUSED = 4, 5, 6
+N_STATS = 7
 
 
 @njit(cache=True)
@@ -194,54 +195,97 @@ def _spare(m: int, c: float, mm: float, below: int, mf: Arr, mprio: Arr) -> tupl
 
 
 @njit(cache=True)
-def _find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool,
-          room: Arr, mf: Arr, mprio: Arr, rng: Arr, best_fit: bool, candidates: int,
-          scan_limit: int, stats: Arr) -> tuple[int, bool]:
+def _find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool, room: Arr,
+          mf: Arr, mprio: Arr, rng: Arr, best_fit: bool, candidates: int, scan_limit: int,
+          stats: Arr, eq: Arr, neq: Arr) -> tuple[int, bool]:
     """A machine for a (c, mm) request: (machine, needs preemption), or (-1, False).
 
     Scans ``cand[:ncand]`` (use_cand) or every machine, in slot order from a random start (from
-    slot 0 when candidates == 0). Machines with room are preferred; a machine where
-    evicting tasks of priority < ``below`` makes room is the fallback. The scan stops at
-    ``candidates`` machines with room, or after ``scan_limit`` machines once anything usable was
-    seen (Borg scores a sample, not the cell); with nothing usable it goes on to the end, so a
-    task that finds nothing really fits nowhere."""
+    slot 0 when candidates == 0), a window of ``scan_limit`` machines at a time (Borg scores a
+    sample, not the cell): the best machine with room in the window wins (the scan stops early
+    at ``candidates`` of them); if the window has none and the task may preempt, the machine of
+    the window needing the least lower-priority work evicted; else the next window. A task that
+    finds nothing has been tried against every machine: it really fits nowhere. The machines with
+    room that it saw are left in ``eq[:neq[0]]`` for the next task with the same requests."""
+    neq[0] = 0
     n = ncand if use_cand else mf.shape[1]
     if n == 0:
         return -1, False
     start = 0 if candidates == 0 else _rand(rng) % n
-    best, best_score, found = -1, np.inf, 0
-    alt, alt_score = -1, np.inf
-    for k in range(n):
-        idx = start + k
-        if idx >= n:
-            idx -= n
-        m = cand[idx] if use_cand else idx
-        stats[STAT_EXAMINED] += 1
-        if candidates > 0 and k >= scan_limit and (best >= 0 or alt >= 0):
-            break
-        if room[m, 0] == -np.inf:
-            continue  # not schedulable
-        fc = room[m, 0] - c
-        fm = room[m, 1] - mm
-        if fc >= -EPS and fm >= -EPS:
+    window = n if candidates == 0 else min(scan_limit, n)
+    lo = 0
+    while lo < n:
+        hi = min(lo + window, n)
+        best, best_score, found = -1, np.inf, 0
+        for k in range(lo, hi):
+            idx = start + k
+            if idx >= n:
+                idx -= n
+            m = cand[idx] if use_cand else idx
+            fc = room[m, 0] - c  # -inf when the machine is not schedulable
+            fm = room[m, 1] - mm
+            if fc < -EPS or fm < -EPS:
+                continue
+            eq[neq[0]] = m
+            neq[0] += 1
             if not best_fit:
+                stats[STAT_EXAMINED] += k - lo + 1
                 return m, False
-            score = fc * room[m, 2] + fm * room[m, 3]  # best fit: least free share left
+            score = fc * room[m, 2] + fm * room[m, 3]  # best fit: the least free share left
             if score < best_score:
                 best, best_score = m, score
             found += 1
             if candidates > 0 and found >= candidates:
-                break
-        elif below > 0 and (best_fit or alt < 0):
-            pc, pm = _spare(m, c, mm, below, mf, mprio)
-            if pc >= -EPS and pm >= -EPS:
+                stats[STAT_EXAMINED] += k - lo + 1
+                return best, False
+        stats[STAT_EXAMINED] += hi - lo
+        if best >= 0:
+            return best, False
+        if below > 0:
+            for k in range(lo, hi):
+                idx = start + k
+                if idx >= n:
+                    idx -= n
+                m = cand[idx] if use_cand else idx
+                if room[m, 0] == -np.inf:
+                    continue
+                pc, pm = _spare(m, c, mm, below, mf, mprio)
+                if pc < -EPS or pm < -EPS:
+                    continue
                 # the least lower-priority work to evict is best
-                score = max(-fc, 0.0) * room[m, 2] + max(-fm, 0.0) * room[m, 3]
-                if score < alt_score:
-                    alt, alt_score = m, score
-    if best >= 0:
-        return best, False
-    return alt, alt >= 0
+                score = (max(c - room[m, 0], 0.0) * room[m, 2]
+                         + max(mm - room[m, 1], 0.0) * room[m, 3])
+                if not best_fit:
+                    stats[STAT_EXAMINED] += k - lo + 1
+                    return m, True
+                if score < best_score:
+                    best, best_score = m, score
+            stats[STAT_EXAMINED] += hi - lo
+            if best >= 0:
+                return best, True
+        lo = hi
+    return -1, False
+
+
+@njit(cache=True)
+def _pick(c: float, mm: float, eq: Arr, neq: Arr, room: Arr, best_fit: bool) -> int:
+    """The best machine with room among those a task with the same requests found (Borg's
+    equivalence classes: one feasibility check and scoring per class); drops the full ones."""
+    best, best_score = -1, np.inf
+    k = 0
+    for j in range(neq[0]):
+        m = eq[j]
+        fc = room[m, 0] - c
+        fm = room[m, 1] - mm
+        if fc < -EPS or fm < -EPS:
+            continue
+        eq[k] = m
+        k += 1
+        score = fc * room[m, 2] + fm * room[m, 3]
+        if best < 0 or (best_fit and score < best_score):
+            best, best_score = m, score
+    neq[0] = k
+    return best
 
 
 @njit(cache=True)
@@ -306,7 +350,8 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
     """Place the pending queue (sorted by priority, then submit time). Writes each entry's slot
     to out_slot (-1: still pending) and the tasks preempted to vic_*; returns how many placed.
     ``stats`` counts (cumulatively) tasks considered, rejected by memory, searched in full,
-    searched among grown machines only, machines examined, preemptions (see STAT_*)."""
+    searched among grown machines only, machines examined, preemptions, placed by reusing the
+    candidates of the previous task with the same requests (see STAT_*)."""
     n = mf.shape[1]
     changed = np.empty(n, dtype=np.int64)
     # free CPU, free memory, 1/capacities: what a scan reads, packed per machine for the cache
@@ -343,6 +388,9 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
     pre_c = np.full(PRODUCTION + 1, -1.0)
     pre_m = np.full(PRODUCTION + 1, -1.0)
     pre_ready = False
+    eq = np.empty(n, dtype=np.int64)
+    neq = np.zeros(1, dtype=np.int64)
+    eq_c, eq_m = -1.0, -1.0
     placed = 0
     for i in range(qf.shape[1]):
         out_slot[i] = -1
@@ -353,6 +401,15 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
         qi[L.Q_TRIED, i] = 1
         stats[STAT_CONSIDERED] += 1
         below = _below(p, preempt)
+        if EQUIV and neq[0] > 0 and c == eq_c and mm == eq_m:
+            m = _pick(c, mm, eq, neq, room, best_fit)
+            if m >= 0:
+                stats[STAT_CLASS_REUSED] += 1
+                out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free,
+                                      nfree, ht, hs, hn, shape_col, now)
+                _room_row(m, mf, mi, room)
+                placed += 1
+                continue
         if _dominated(fail, nfail, c, mm, below):
             stats[STAT_REMEMBERED] += 1
             continue
@@ -368,8 +425,9 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
         m = -1
         if hope:
             stats[STAT_RETRIED if tried else STAT_SEARCHED] += 1
-            m, evict = _find(c, mm, below, changed, nchg, tried, room, mf, mprio, rng,
-                             best_fit, candidates, scan_limit, stats)
+            m, evict = _find(c, mm, below, changed, nchg, tried, room, mf, mprio, rng, best_fit,
+                             candidates, scan_limit, stats, eq, neq)
+            eq_c, eq_m = c, mm
             if evict:
                 stats[STAT_PREEMPTIONS] += 1
                 _evict_victims(m, c, mm, below, False, mf, mi, mprio, sv, sf, si, vi, free,

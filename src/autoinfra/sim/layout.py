@@ -192,17 +192,24 @@ class PendingQueue:
             self.key = np.concatenate([self.key, key])
             self.qf = np.concatenate([self.qf, qf], axis=1)
             self.qi = np.concatenate([self.qi, qi], axis=1)
-            return
-        pos = np.searchsorted(self.key, key)
-        self.key = np.insert(self.key, pos, key)
-        self.qf = np.insert(self.qf, pos, qf, axis=1)
-        self.qi = np.insert(self.qi, pos, qi, axis=1)
+        else:
+            pos = np.searchsorted(self.key, key)
+            self.key = np.insert(self.key, pos, key)
+            self.qf = np.insert(self.qf, pos, qf, axis=1)
+            self.qi = np.insert(self.qi, pos, qi, axis=1)
+        self._contiguous()
 
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         """Keep only the entries where ``mask`` is True (order is preserved)."""
         self.key = self.key[mask]
         self.qf = self.qf[:, mask]
         self.qi = self.qi[:, mask]
+        self._contiguous()
+
+    def _contiguous(self) -> None:
+        # column selections come back Fortran-ordered; the kernel is compiled for C order only
+        self.qf = np.ascontiguousarray(self.qf)
+        self.qi = np.ascontiguousarray(self.qi)
 
     def nbytes(self) -> int:
         return int(self.key.nbytes + self.qf.nbytes + self.qi.nbytes)

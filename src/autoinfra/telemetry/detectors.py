@@ -14,8 +14,10 @@ simulator's truth, and each states how long it takes to raise a finding:
   the machine (``min_excess_share``), and either starves tasks (throttling) or takes nearly the
   whole machine (``whole_machine_share``: a hog on an almost empty machine starves nobody yet), for
   ``confirm_s`` seconds. Tasks may use up to twice their request, so CPU above the requests alone
-  is not evidence: a few busy tasks do that. While flagged, a machine's baseline is frozen so a long hog is not
-  learned as normal.
+  is not evidence: a few busy tasks do that. While flagged, a machine's baseline is frozen so a
+  long hog is not learned as normal. It cannot tell a hog from a sudden burst of the machine's
+  own tasks far above their requests (the observation has no per-task usage); such bursts are
+  its false alarms.
 - ``LinkCongestionDetector`` -> ``link_congested``: uplink utilisation above ``threshold`` for
   ``confirm_s`` seconds.
 - ``IntrusionDetector`` -> ``intrusion``: egress far above what the machine's CPU use explains.
@@ -129,15 +131,16 @@ class CpuHogSettings:
 class CpuHogDetector:
     def __init__(self, settings: CpuHogSettings | None = None) -> None:
         self.settings = settings or CpuHogSettings()
-        self._mean: F64 = np.zeros(0)
-        self._var: F64 = np.zeros(0)
-        self._n = np.zeros(0, dtype=np.int64)
+        # float32 like the observation: at 12,500 machines the arithmetic is most of the cost
+        self._mean = np.zeros(0, dtype=np.float32)
+        self._var = np.zeros(0, dtype=np.float32)
+        self._n = np.zeros(0, dtype=np.int32)
         self._persist = _Persistence()
 
     def _reset(self, n: int) -> None:
-        self._mean = np.zeros(n)
-        self._var = np.zeros(n)
-        self._n = np.zeros(n, dtype=np.int64)
+        self._mean = np.zeros(n, dtype=np.float32)
+        self._var = np.zeros(n, dtype=np.float32)
+        self._n = np.zeros(n, dtype=np.int32)
 
     def analyze(self, observation: Observation) -> list[Finding]:
         s = self.settings
@@ -145,33 +148,34 @@ class CpuHogDetector:
         if self._mean.shape[0] != obs.n_machines:
             self._reset(obs.n_machines)
         live = _reporting(obs) & (obs.heartbeat_age_s <= 60.0)
-        req = obs.cpu_requested.astype(np.float64)
-        used = obs.cpu_used.astype(np.float64)
-        cap = np.maximum(obs.cpu_capacity.astype(np.float64), 1e-9)
+        req, used, cap = obs.cpu_requested, obs.cpu_used, obs.cpu_capacity
         busy = live & (req > 0)
         ratio = _median(used[busy] / req[busy]) if busy.any() else 1.0
-        excess = used - req * ratio
-        std = np.maximum(np.sqrt(self._var), s.std_floor)
-        z = (excess - self._mean) / std
-        warm = self._n >= s.warmup_samples
-        big = excess >= s.min_excess_share * cap
-        starving = (obs.cpu_throttled_share >= s.min_throttled_share) | (
-            excess >= s.whole_machine_share * cap
+        excess = used - req * np.float32(ratio)
+        d = excess - self._mean
+        std = np.sqrt(self._var)
+        np.maximum(std, np.float32(s.std_floor), out=std)
+        z = d / std
+        suspect = live & (self._n >= s.warmup_samples) & (z >= s.z_threshold)
+        suspect &= excess >= np.float32(s.min_excess_share) * cap
+        suspect &= (obs.cpu_throttled_share >= s.min_throttled_share) | (
+            excess >= np.float32(s.whole_machine_share) * cap
         )
-        suspect = live & warm & (z >= s.z_threshold) & big & starving
         flagged = self._persist.update(obs.time_s, suspect, s.confirm_s)
         # learn the normal only from machines that look normal
         learn = live & ~suspect
-        d = excess - self._mean
-        self._mean[learn] += s.alpha * d[learn]
-        self._var[learn] = (1 - s.alpha) * (self._var[learn] + s.alpha * d[learn] ** 2)
-        self._n[learn] += 1
-        self._n[~live] = 0  # a machine that stops reporting starts over when it comes back
+        a = np.float32(s.alpha)
+        self._mean = np.where(learn, self._mean + a * d, self._mean)
+        self._var = np.where(learn, (1 - a) * (self._var + a * d * d), self._var)
+        # a machine that stops reporting starts over when it comes back
+        self._n = np.where(live, self._n + learn, 0).astype(np.int32)
+        if not flagged.any():
+            return []
         return [
             Finding(
                 "cpu_hog",
                 f"machine:{m}",
-                float(min(1.0, excess[m] / cap[m])),
+                float(min(1.0, excess[m] / max(float(cap[m]), 1e-9))),
                 obs.time_s,
                 {
                     "unexplained_cpu": float(excess[m]),

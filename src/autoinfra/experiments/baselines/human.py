@@ -87,6 +87,7 @@ class HumanOperator:
     ) -> None:
         self.settings = settings
         self.rng = np.random.default_rng([seed, 0x4855])  # "HU": a stream of its own
+        self.start_hour = settings.start_hour_of_day.sample(self.rng)
         self.max_replicas = max_replicas
         self.rules = {a.name: a for a in settings.alerts}
         unknown = sorted(set(self.rules) - set(_ALERT_KINDS))
@@ -157,7 +158,7 @@ class HumanOperator:
 
     def _page(self, alert: str, index: int, notified_s: float) -> None:
         s = self.settings
-        night = s.is_night(notified_s)
+        night = s.is_night(notified_s, self.start_hour)
         ack = s.ack_delay.sample(self.rng)
         if night:
             ack *= s.night_ack_factor.sample(self.rng)

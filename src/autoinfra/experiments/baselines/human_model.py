@@ -140,9 +140,12 @@ class HumanSettings:
     )
     night_start_h: float = 22.0  # local hours counted as night: [22:00, 07:00)
     night_end_h: float = 7.0
-    # Hour of day at simulated time 0 (the trace's local time is not published: an assumption,
-    # configurable). 10:00 puts a one-hour window in office hours.
-    start_hour_of_day: float = 10.0
+    # Hour of day at simulated time 0, drawn per run: incidents come at any hour, so some runs see
+    # the night-time operator (an assumption; the trace's own local time is not used). A number
+    # in params fixes it.
+    start_hour_of_day: UniformRange = UniformRange(
+        0.0, 24.0, "assumption: a run starts at any hour of the day", (0.0, 24.0)
+    )
     # Capacity reviews: SRE book, on-call shifts of 8-12 h; the operator looks at capacity a few
     # times per shift (assumption): every 2-4 h, first review at a random phase.
     review_interval_s: UniformRange = UniformRange(
@@ -181,6 +184,13 @@ class HumanSettings:
             try:
                 if isinstance(current, LogNormalDelay | UniformRange) and isinstance(value, dict):
                     value = replace(current, **value)
+                elif isinstance(current, UniformRange) and isinstance(value, int | float):
+                    value = replace(
+                        current,
+                        low=float(value),
+                        high=float(value),
+                        source=f"fixed by params to {value}",
+                    )
                 elif key == "alerts":
                     value = tuple(a if isinstance(a, AlertRule) else AlertRule(**a) for a in value)
                 elif isinstance(current, int | float) and not isinstance(value, bool):
@@ -192,8 +202,9 @@ class HumanSettings:
             changes[key] = value
         return replace(self, **changes)
 
-    def is_night(self, time_s: float) -> bool:
-        hour = (self.start_hour_of_day + time_s / 3600.0) % 24.0
+    def is_night(self, time_s: float, start_hour: float) -> bool:
+        """Whether ``time_s`` after a start at ``start_hour`` (local) falls in the night hours."""
+        hour = (start_hour + time_s / 3600.0) % 24.0
         if self.night_start_h > self.night_end_h:
             return hour >= self.night_start_h or hour < self.night_end_h
         return self.night_start_h <= hour < self.night_end_h
