@@ -216,7 +216,9 @@ class HumanSettings:
             + ", ".join(f"{a.name} for {a.for_s / 60:.0f} min" for a in self.alerts)
             + f"; group wait {self.group_wait_s:.0f} s; acknowledgement lognormal mean "
             f"{self.ack_delay.mean_s / 60:.1f} min (x{self.night_ack_factor.low}-"
-            f"{self.night_ack_factor.high} at night); diagnose and fix lognormal mean "
+            f"{self.night_ack_factor.high} at night, runs starting at an hour drawn in "
+            f"[{self.start_hour_of_day.low:g}, {self.start_hour_of_day.high:g}) h); "
+            "diagnose and fix lognormal mean "
             f"{self.diagnose_and_fix.mean_s / 60:.0f} min; capacity review every "
             f"{self.review_interval_s.low / 3600:.0f}-{self.review_interval_s.high / 3600:.0f} h "
             f"sizing services with {self.slack.low:.0%}-{self.slack.high:.0%} slack, "
