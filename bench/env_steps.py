@@ -170,15 +170,18 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {'with' if run['forecaster'] else 'without'} forecaster | {run['machines']} | "
             f"{run['services']} | {run['steps_per_s']:,.0f} | {run['us_per_step']:,.0f} | "
             f"{p['sim_step_us']:,.0f} | {p['sim_observe_us']:,.0f} | "
-            f"{p['set_replicas_us']:,.0f} | {p.get('forecaster_us', 0):,.0f} | "
+            f"{p['set_replicas_us']:,.0f} | "
+            f"{format(p['forecaster_us'], ',.0f') if 'forecaster_us' in p else '-'} | "
             f"{p['encode_view_us']:,.0f} |"
         )
     d = result["decision"]
     lines += [
         "",
         f"QTablePolicy.decide at {d['machines']:,} machines, {d['services']:,} live services, "
-        f"{d['findings']:,} forecast findings: p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms "
-        f"({d['repeats']} calls; {d['proposals']} proposals per call). Target: well under 20 ms.",
+        f"{d['findings']:,} forecast finding(s) (after four 30 s ticks of a steady cell the "
+        f"forecaster reports only services whose demand moves): p50 {d['p50_ms']} ms, p99 "
+        f"{d['p99_ms']} ms ({d['repeats']} calls; {d['proposals']} proposals per call, the "
+        "policy's cap: largest learned gain first). Target: well under 20 ms.",
         "",
         result["verdict"],
         END,

@@ -39,10 +39,11 @@ def test_online_policy_learns_from_the_change_that_really_happened() -> None:
     report = online.last_report
     assert report.transitions == 2
     spec = REWARDS["slo-energy-v1"]
-    # service 0 at 3 replicas x 0.1: utilisation 0.63, no SLO miss, 0.11 CPU idle, one change
-    r0 = -(spec.w_energy * (0.3 - 0.19) + spec.w_action)
+    # service 0 at 3 replicas x 0.1: utilisation 0.63, no SLO miss, 0.11 CPU idle of a maximum
+    # footprint of 8 x 0.1, one change
+    r0 = -(spec.w_energy * (0.3 - 0.19) / 0.8 + spec.w_action)
     # service 1: 0.1 used of 0.4 reserved, 0.3 idle, no change
-    r1 = -(spec.w_energy * 0.3)
+    r1 = -(spec.w_energy * 0.3 / 0.8)
     q = online.policy.q
     assert q[s0[0], ACTIONS.index(1)] == pytest.approx(0.5 * r0, rel=1e-5)
     assert q[s0[1], ACTIONS.index(0)] == pytest.approx(0.5 * r1, rel=1e-5)
@@ -60,7 +61,7 @@ def test_online_policy_sees_slo_misses() -> None:
     online.decide(hot, [])
     s = int(encode(service_view(hot, [], np.array([8])), online.policy.encoding)[0])
     spec = REWARDS["slo-energy-v1"]
-    expected = -(spec.w_slo + spec.w_energy * (0.2 - 0.195))
+    expected = -(spec.w_slo + spec.w_energy * (0.2 - 0.195) / 0.8)
     assert online.policy.q[s, ACTIONS.index(0)] == pytest.approx(expected, rel=1e-5)
 
 

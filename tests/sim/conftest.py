@@ -82,8 +82,9 @@ def make_workload(
     all_tasks = list(tasks)
     for si, s in enumerate(services):
         ratio = s.demand / max(s.replicas * s.cpu, 1e-9)
-        all_tasks += [T(0.0, np.inf, s.cpu, s.mem, s.priority, si, ratio, 1.0, s.profile,
-                        TaskEnd.CENSORED)] * s.replicas  # fmt: skip
+        all_tasks += [
+            T(0.0, np.inf, s.cpu, s.mem, s.priority, si, ratio, 1.0, s.profile, TaskEnd.CENSORED)
+        ] * s.replicas
     all_tasks.sort(key=lambda t: t.submit_s)
     n = len(all_tasks)
 
@@ -123,13 +124,23 @@ def make_workload(
         profile=scol("profile", np.int16),
     )
     shapes = np.ones((1, 12), dtype=np.float32) if shapes is None else shapes.astype(np.float32)
-    usage = UsageModel(name="flat-test", description="test usage: request x ratio x shape",
-                       shapes=shapes, step_s=step_s)  # fmt: skip
+    usage = UsageModel(
+        name="flat-test",
+        description="test usage: request x ratio x shape",
+        shapes=shapes,
+        step_s=step_s,
+    )
     return Workload(
-        machines=mt, tasks=tt, services=st, usage=usage,
+        machines=mt,
+        tasks=tt,
+        services=st,
+        usage=usage,
         job_ids=np.arange(5000, 5000 + n + ns, dtype=np.int64),
-        start_s=0.0, end_s=end_s, source="test", meta={},
-    )  # fmt: skip
+        start_s=0.0,
+        end_s=end_s,
+        source="test",
+        meta={},
+    )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def train(
         None, "--trace", help="A Google 2011 trace folder (default: the shipped slice)."
     ),
     algo: str = typer.Option("qlearning", "--algo", help="qlearning | ppo (needs the rl extra)."),
-    episodes: int = typer.Option(40, "--episodes", help="Training episodes.", min=1),
+    episodes: int = typer.Option(60, "--episodes", help="Training episodes.", min=1),
     seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
     out: Path = typer.Option(
         Path("out/models/qtable.json"),

@@ -76,6 +76,17 @@ def trace_files(trace_dir: Path) -> list[Path]:
     return sorted(p for p in trace_dir.rglob("*") if p.is_file() and ".csv" in p.name)
 
 
+def _input_hashes(trace_dir: Path) -> dict[str, str]:
+    """SHA-256 of the trace files and of the Azure series the usage model draws shapes from."""
+    from autoinfra.traces.paths import default_azure_path
+
+    files = file_hashes(trace_files(trace_dir), root=trace_dir)
+    azure = default_azure_path()
+    if azure.is_file():
+        files.update({f"azure:{azure.name}": digest for digest in file_hashes([azure]).values()})
+    return files
+
+
 def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     """Load the trace, split its windows and draw every seed's slice."""
     from autoinfra.traces import load_workload, sample_cell, split_windows, window
@@ -105,7 +116,7 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
             slices[seed] = sample_cell(evaluated, machines, seed)
     return StudyInputs(
         trace_dir=trace_dir,
-        files=file_hashes(trace_files(trace_dir), root=trace_dir),
+        files=_input_hashes(trace_dir),
         full=full,
         train=(float(split.train.start_s), float(split.train.end_s)),
         evaluation=(e0, e1),

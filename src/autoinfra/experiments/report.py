@@ -189,8 +189,8 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
         Heading("Setup"),
         Bullets(
             (
-                f"Trace: {summary['inputs']['trace_dir']} ({len(summary['inputs']['files'])} "
-                "files, SHA-256 in summary.json).",
+                f"Trace: {summary['inputs']['trace_dir']}; {len(summary['inputs']['files'])} input "
+                "files (trace parts and the Azure usage series), SHA-256 of each in summary.json.",
                 f"Scale `{spec['scale']['name']}`: {spec['scale']['description']}. Slice: "
                 f"{slice_['machines']} machines of the cell's {slice_['cell_machines']}, "
                 f"{slice_['tasks']} task instances, {slice_['services']} services in the "

@@ -49,7 +49,7 @@ class TrainSpec:
     """Everything that determines a trained artifact (and nothing that does not)."""
 
     algo: Algo = "qlearning"
-    episodes: int = 40
+    episodes: int = 60
     seed: int = 0
     machines: int = 100  # machines in the slice drawn from the cell to learn on
     train_fraction: float = 0.5  # the first half of the trace trains, the second evaluates

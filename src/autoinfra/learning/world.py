@@ -124,8 +124,11 @@ class SimScalingWorld:
         self.spec = get_reward(self.config.reward)
         self.encoding = ENCODINGS[self.config.encoding]
         self.forecaster = forecaster
+        # learners read observations, never the per-tick table: record it once an episode only
         self.sim_config = sim_config or SimConfig(
-            tick_s=self.config.tick_s, until_s=self.config.episode_s, record_every_s=None
+            tick_s=self.config.tick_s,
+            until_s=self.config.episode_s,
+            record_every_s=self.config.episode_s,
         )
         self._use(self.workloads[0])
         self.sim: Simulator | None = None

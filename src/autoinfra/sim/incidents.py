@@ -353,9 +353,9 @@ class FaultBook:
         if tasks.size == 0:
             return True
         w = self.world
-        st = w.t_status[tasks]
+        st = w.rec.status[tasks]
         running = st == ST_RUNNING
-        machines = w.pool.si[S_MACH, np.maximum(w.t_slot[tasks], 0)]
+        machines = w.pool.si[S_MACH, np.maximum(w.rec.slot[tasks], 0)]
         healthy = w.mi[M_STATE, machines] != MachineState.FAILED
         return bool(np.all((st == ST_ENDED) | (running & healthy)))
 

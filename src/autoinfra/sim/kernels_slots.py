@@ -23,7 +23,8 @@ A full cell keeps thousands of tasks pending, so three exact shortcuts keep a ro
   placements only shrink free capacity and preemptible capacity only grows when a task leaves;
 - no schedulable machine has that much free at all (a maximum computed once per round).
 
-The numba on-disk cache is keyed on this file only: after changing ``layout.py``, touch this file.
+Compiled code from ``layout.py`` and ``kernels_search.py`` is baked in; ``jit.drop_stale_cache``
+recompiles this module's kernels when either changes.
 """
 
 from __future__ import annotations
@@ -31,29 +32,30 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from autoinfra.sim import kernels_search as ksr
 from autoinfra.sim import layout as L
+from autoinfra.sim.jit import drop_stale_cache
+from autoinfra.sim.kernels_search import (
+    EPS,
+    STAT_CLASS_REUSED,
+    STAT_CONSIDERED,
+    STAT_PREEMPTIONS,
+    STAT_REMEMBERED,
+    STAT_RETRIED,
+    STAT_SEARCHED,
+    dominated,
+    find,
+    pick,
+    preempt_below,
+    preemptible_max,
+    remember,
+    room_row,
+    spare,
+)
+
+drop_stale_cache(__file__, L, ksr)
 
 Arr = np.ndarray  # numba kernels take plain arrays; their shapes are in layout.py
-
-EPS = 1e-9
-FAIL_MEMORY = 64  # size of the remembered set of requests that fit nowhere
-EQUIV = True
-PRODUCTION = 9  # first production priority (2011 trace): no preemption within the band
-# placement statistics (cumulative counters in World.place_stats)
-STAT_CONSIDERED, STAT_REMEMBERED, STAT_SEARCHED, STAT_RETRIED = 0, 1, 2, 3
-STAT_EXAMINED, STAT_PREEMPTIONS, STAT_CLASS_REUSED = 4, 5, 6
-N_STATS = 7
-
-
-@njit(cache=True)
-def _rand(rng: Arr) -> np.int64:
-    # xorshift64*: the state lives in the simulator's own array, so forks stay independent
-    x = rng[0]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    rng[0] = x
-    return np.int64((x * np.uint64(2685821657736338717)) >> np.uint64(33))
 
 
 @njit(cache=True)
@@ -183,165 +185,6 @@ def _evict_victims(m: int, need_c: float, need_m: float, below: int, by_mem: boo
 
 
 @njit(cache=True)
-def _spare(m: int, c: float, mm: float, below: int, mf: Arr, mprio: Arr) -> tuple[float, float]:
-    """Free CPU and memory on m after placing (c, mm), counting tasks of priority < below as
-    free (below = 0: no preemption)."""
-    fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m] - c
-    fm = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m] - mm
-    for q in range(below):
-        fc += mprio[m, 0, q]
-        fm += mprio[m, 1, q]
-    return fc, fm
-
-
-@njit(cache=True)
-def _find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool, room: Arr,
-          mf: Arr, mprio: Arr, rng: Arr, best_fit: bool, candidates: int, scan_limit: int,
-          stats: Arr, eq: Arr, neq: Arr) -> tuple[int, bool]:
-    """A machine for a (c, mm) request: (machine, needs preemption), or (-1, False).
-
-    Scans ``cand[:ncand]`` (use_cand) or every machine, in slot order from a random start (from
-    slot 0 when candidates == 0), a window of ``scan_limit`` machines at a time (Borg scores a
-    sample, not the cell): the best machine with room in the window wins (the scan stops early
-    at ``candidates`` of them); if the window has none and the task may preempt, the machine of
-    the window needing the least lower-priority work evicted; else the next window. A task that
-    finds nothing has been tried against every machine: it really fits nowhere. The machines with
-    room that it saw are left in ``eq[:neq[0]]`` for the next task with the same requests."""
-    neq[0] = 0
-    n = ncand if use_cand else mf.shape[1]
-    if n == 0:
-        return -1, False
-    start = 0 if candidates == 0 else _rand(rng) % n
-    window = n if candidates == 0 else min(scan_limit, n)
-    lo = 0
-    while lo < n:
-        hi = min(lo + window, n)
-        best, best_score, found = -1, np.inf, 0
-        for k in range(lo, hi):
-            idx = start + k
-            if idx >= n:
-                idx -= n
-            m = cand[idx] if use_cand else idx
-            fc = room[m, 0] - c  # -inf when the machine is not schedulable
-            fm = room[m, 1] - mm
-            if fc < -EPS or fm < -EPS:
-                continue
-            eq[neq[0]] = m
-            neq[0] += 1
-            if not best_fit:
-                stats[STAT_EXAMINED] += k - lo + 1
-                return m, False
-            score = fc * room[m, 2] + fm * room[m, 3]  # best fit: the least free share left
-            if score < best_score:
-                best, best_score = m, score
-            found += 1
-            if candidates > 0 and found >= candidates:
-                stats[STAT_EXAMINED] += k - lo + 1
-                return best, False
-        stats[STAT_EXAMINED] += hi - lo
-        if best >= 0:
-            return best, False
-        if below > 0:
-            for k in range(lo, hi):
-                idx = start + k
-                if idx >= n:
-                    idx -= n
-                m = cand[idx] if use_cand else idx
-                if room[m, 0] == -np.inf:
-                    continue
-                pc, pm = _spare(m, c, mm, below, mf, mprio)
-                if pc < -EPS or pm < -EPS:
-                    continue
-                # the least lower-priority work to evict is best
-                score = (max(c - room[m, 0], 0.0) * room[m, 2]
-                         + max(mm - room[m, 1], 0.0) * room[m, 3])
-                if not best_fit:
-                    stats[STAT_EXAMINED] += k - lo + 1
-                    return m, True
-                if score < best_score:
-                    best, best_score = m, score
-            stats[STAT_EXAMINED] += hi - lo
-            if best >= 0:
-                return best, True
-        lo = hi
-    return -1, False
-
-
-@njit(cache=True)
-def _pick(c: float, mm: float, eq: Arr, neq: Arr, room: Arr, best_fit: bool) -> int:
-    """The best machine with room among those a task with the same requests found (Borg's
-    equivalence classes: one feasibility check and scoring per class); drops the full ones."""
-    best, best_score = -1, np.inf
-    k = 0
-    for j in range(neq[0]):
-        m = eq[j]
-        fc = room[m, 0] - c
-        fm = room[m, 1] - mm
-        if fc < -EPS or fm < -EPS:
-            continue
-        eq[k] = m
-        k += 1
-        score = fc * room[m, 2] + fm * room[m, 3]
-        if best < 0 or (best_fit and score < best_score):
-            best, best_score = m, score
-    neq[0] = k
-    return best
-
-
-@njit(cache=True)
-def _room_row(m: int, mf: Arr, mi: Arr, room: Arr) -> None:
-    if mi[L.M_SCHED, m] == 0:
-        room[m, 0] = -np.inf
-        room[m, 1] = -np.inf
-    else:
-        room[m, 0] = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
-        room[m, 1] = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m]
-    room[m, 2] = 1.0 / max(mf[L.M_CPU_CAP, m], EPS)
-    room[m, 3] = 1.0 / max(mf[L.M_MEM_CAP, m], EPS)
-
-
-@njit(cache=True)
-def _dominated(fail: Arr, nfail: Arr, c: float, mm: float, below: int) -> bool:
-    """Does a remembered request that fit nowhere, with at least these preemption rights, show
-    that (c, mm) fits nowhere either?"""
-    for e in range(nfail[0]):
-        if c >= fail[0, e] and mm >= fail[1, e] and below <= fail[2, e]:
-            return True
-    return False
-
-
-@njit(cache=True)
-def _remember(fail: Arr, nfail: Arr, c: float, mm: float, below: int) -> None:
-    """Add (c, mm, below) to the set of requests that fit nowhere, dropping entries it covers."""
-    k = 0
-    for e in range(nfail[0]):
-        if fail[0, e] >= c and fail[1, e] >= mm and fail[2, e] <= below:
-            continue  # the new point rejects everything this one did
-        fail[:, k] = fail[:, e]
-        k += 1
-    if k == fail.shape[1]:  # full: forget the entry that rejects least (the largest request)
-        worst = 0
-        for e in range(k):
-            if fail[0, e] + fail[1, e] > fail[0, worst] + fail[1, worst]:
-                worst = e
-        fail[:, worst] = fail[:, k - 1]
-        k -= 1
-    fail[0, k] = c
-    fail[1, k] = mm
-    fail[2, k] = below
-    nfail[0] = k + 1
-
-
-@njit(cache=True)
-def _below(p: int, preempt: bool) -> int:
-    """Priorities a task of priority p may evict: those below p, below the production band for
-    production tasks; 0 when preemption is off."""
-    if not preempt:
-        return 0
-    return p if p < PRODUCTION else PRODUCTION
-
-
-@njit(cache=True)
 def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
           si: Arr, vf: Arr, vi: Arr, free: Arr, nfree: Arr, ht: Arr, hs: Arr, hn: Arr, rng: Arr,
           fail: Arr, nfail: Arr, shape_col: Arr, now: float, best_fit: bool, candidates: int,
@@ -361,7 +204,7 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
     for m in range(n):
         grew = mi[L.M_CHANGED, m] != 0
         mi[L.M_CHANGED, m] = 0
-        _room_row(m, mf, mi, room)
+        room_row(m, mf, mi, room)
         if mi[L.M_SCHED, m] == 0:
             continue
         fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
@@ -377,7 +220,7 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
         c, mm, below = fail[0, e], fail[1, e], int(fail[2, e])
         valid = True
         for j in range(nchg):
-            fc, fm = _spare(changed[j], c, mm, below, mf, mprio)
+            fc, fm = spare(changed[j], c, mm, below, mf, mprio)
             if fc >= -EPS and fm >= -EPS:
                 valid = False
                 break
@@ -385,8 +228,8 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
             fail[:, k] = fail[:, e]
             k += 1
     nfail[0] = k
-    pre_c = np.full(PRODUCTION + 1, -1.0)
-    pre_m = np.full(PRODUCTION + 1, -1.0)
+    pre_c = np.full(ksr.PRODUCTION + 1, -1.0)
+    pre_m = np.full(ksr.PRODUCTION + 1, -1.0)
     pre_ready = False
     eq = np.empty(n, dtype=np.int64)
     neq = np.zeros(1, dtype=np.int64)
@@ -400,24 +243,24 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
         tried = qi[L.Q_TRIED, i] != 0
         qi[L.Q_TRIED, i] = 1
         stats[STAT_CONSIDERED] += 1
-        below = _below(p, preempt)
-        if EQUIV and neq[0] > 0 and c == eq_c and mm == eq_m:
-            m = _pick(c, mm, eq, neq, room, best_fit)
+        below = preempt_below(p, preempt)
+        if neq[0] > 0 and c == eq_c and mm == eq_m:
+            m = pick(c, mm, eq, neq, room, best_fit)
             if m >= 0:
                 stats[STAT_CLASS_REUSED] += 1
                 out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free,
                                       nfree, ht, hs, hn, shape_col, now)
-                _room_row(m, mf, mi, room)
+                room_row(m, mf, mi, room)
                 placed += 1
                 continue
-        if _dominated(fail, nfail, c, mm, below):
+        if dominated(fail, nfail, c, mm, below):
             stats[STAT_REMEMBERED] += 1
             continue
         if tried:  # only machines that grew can have changed its fate (no bound on preemption)
             hope = below > 0 or (c <= chg_c + EPS and mm <= chg_m + EPS)
         elif below > 0:
             if not pre_ready:
-                _preemptible_max(mf, mi, mprio, pre_c, pre_m)
+                preemptible_max(mf, mi, mprio, pre_c, pre_m)
                 pre_ready = True
             hope = c <= pre_c[below] + EPS and mm <= pre_m[below] + EPS
         else:
@@ -425,7 +268,7 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
         m = -1
         if hope:
             stats[STAT_RETRIED if tried else STAT_SEARCHED] += 1
-            m, evict = _find(c, mm, below, changed, nchg, tried, room, mf, mprio, rng, best_fit,
+            m, evict = find(c, mm, below, changed, nchg, tried, room, mf, mprio, rng, best_fit,
                              candidates, scan_limit, stats, eq, neq)
             eq_c, eq_m = c, mm
             if evict:
@@ -433,29 +276,13 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
                 _evict_victims(m, c, mm, below, False, mf, mi, mprio, sv, sf, si, vi, free,
                                nfree, vic_task, vic_lost, nvic)
         if m < 0:
-            _remember(fail, nfail, c, mm, below)
+            remember(fail, nfail, c, mm, below)
             continue
         out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free, nfree, ht,
                               hs, hn, shape_col, now)
-        _room_row(m, mf, mi, room)
+        room_row(m, mf, mi, room)
         placed += 1
     return placed
-
-
-@njit(cache=True)
-def _preemptible_max(mf: Arr, mi: Arr, mprio: Arr, out_c: Arr, out_m: Arr) -> None:
-    """out[b]: the most CPU / memory any schedulable machine offers once its tasks of priority
-    < b count as free (upper bounds for quick rejection)."""
-    for m in range(mf.shape[1]):
-        if mi[L.M_SCHED, m] == 0:
-            continue
-        fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
-        fm = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m]
-        for b in range(out_c.shape[0]):
-            out_c[b] = max(out_c[b], fc)
-            out_m[b] = max(out_m[b], fm)
-            fc += mprio[m, 0, b]
-            fm += mprio[m, 1, b]
 
 
 @njit(cache=True)

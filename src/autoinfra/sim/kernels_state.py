@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from autoinfra.sim import layout
+from autoinfra.sim.jit import drop_stale_cache
 from autoinfra.sim.layout import (
     L_BACKGROUND,
     L_OFFERED,
@@ -78,6 +80,8 @@ from autoinfra.sim.layout import (
     V_SHORT,
     V_VIOLATING,
 )
+
+drop_stale_cache(__file__, layout)
 
 Arr = np.ndarray
 

@@ -7,7 +7,6 @@ machine sums from the slots, which also cancels the drift of incremental float u
 service's replica count changes (``respread_services`` walks only that service's replicas).
 Nothing recomputes usage per task per tick.
 
-The numba on-disk cache is keyed on this file only: after changing ``layout.py``, touch it.
 """
 
 from __future__ import annotations
@@ -16,6 +15,9 @@ import numpy as np
 from numba import njit
 
 from autoinfra.sim import layout as L
+from autoinfra.sim.jit import drop_stale_cache
+
+drop_stale_cache(__file__, L)
 
 Arr = np.ndarray
 

@@ -6,9 +6,8 @@ every machine), so a numba kernel takes a handful of arrays instead of forty (ar
 a fixed cost on every tick) while each column stays contiguous for vectorised NumPy. No Python
 object exists per task or per machine.
 
-The row numbers below are compiled into the numba kernels (``kernels_*.py``). numba's on-disk
-cache is keyed on the kernel module's own file, so after renumbering rows here, touch the kernel
-modules (or delete their ``__pycache__``) to force a recompile.
+The row numbers below are compiled into the numba kernels (``kernels_*.py``); each kernel
+module drops its cached machine code when this file is newer (``jit.drop_stale_cache``).
 """
 
 from __future__ import annotations

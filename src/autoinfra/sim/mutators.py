@@ -113,24 +113,24 @@ class Mutators:
 
     def _scale_down(self, s: int, alive: np.ndarray, k: int) -> None:
         w = self._world
-        st = w.t_status[alive]
-        slots = np.maximum(w.t_slot[alive], 0)
+        st = w.rec.status[alive]
+        slots = np.maximum(w.rec.slot[alive], 0)
         stranded = (st == ST_RUNNING) & (
             w.mi[M_STATE, w.pool.si[S_MACH, slots]] == MachineState.FAILED
         )
         group = np.where(
             st == ST_FUTURE, 0, np.where(st == ST_PENDING, 1, np.where(stranded, 2, 3))
         )
-        newest = -np.nan_to_num(w.t_start[alive], nan=0.0)
+        newest = -np.nan_to_num(w.rec.start[alive], nan=0.0)
         order = np.lexsort((newest, group))
         victims = alive[order[:k]]
-        running = victims[w.t_status[victims] == ST_RUNNING]
-        waiting = victims[w.t_status[victims] == ST_PENDING]
+        running = victims[w.rec.status[victims] == ST_RUNNING]
+        waiting = victims[w.rec.status[victims] == ST_PENDING]
         if running.size:
             w.remove_running(running)
         if waiting.size:
             w.drop_pending(waiting)
-        w.end_tasks(victims, self._now, END_SCALED_DOWN)
+        w.rec.finish(victims, self._now, END_SCALED_DOWN)
         self._counters["scaled_down"] += int(victims.shape[0])
 
     # --- machine power and scheduling ---

@@ -33,15 +33,43 @@ import numpy as np
 import pandas as pd
 
 TICK_COLUMNS: tuple[str, ...] = (
-    "time_s", "cpu_util", "mem_util", "cpu_alloc", "mem_alloc", "power_w", "facility_power_w",
-    "energy_kwh", "facility_energy_kwh", "machines_on", "machines_draining", "machines_booting",
-    "machines_off", "machines_failed", "machines_absent", "running_tasks", "stranded_tasks",
-    "pending_tasks", "throttled_share", "net_slowed_tasks", "max_link_util", "tasks_finished",
-    "evictions", "preemptions", "placements", "services_violating", "services",
-)  # fmt: skip
-_INT_COLUMNS = frozenset(TICK_COLUMNS[9:18]) | {"net_slowed_tasks", "tasks_finished", "evictions",
-                                                "preemptions", "placements", "services_violating",
-                                                "services"}  # fmt: skip
+    "time_s",
+    "cpu_util",
+    "mem_util",
+    "cpu_alloc",
+    "mem_alloc",
+    "power_w",
+    "facility_power_w",
+    "energy_kwh",
+    "facility_energy_kwh",
+    "machines_on",
+    "machines_draining",
+    "machines_booting",
+    "machines_off",
+    "machines_failed",
+    "machines_absent",
+    "running_tasks",
+    "stranded_tasks",
+    "pending_tasks",
+    "throttled_share",
+    "net_slowed_tasks",
+    "max_link_util",
+    "tasks_finished",
+    "evictions",
+    "preemptions",
+    "placements",
+    "services_violating",
+    "services",
+)
+_INT_COLUMNS = frozenset(TICK_COLUMNS[9:18]) | {
+    "net_slowed_tasks",
+    "tasks_finished",
+    "evictions",
+    "preemptions",
+    "placements",
+    "services_violating",
+    "services",
+}
 EVENT_COLUMNS: tuple[str, ...] = ("time_s", "by", "op", "target", "ok", "detail")
 
 
@@ -105,8 +133,9 @@ class SimResults:
             frame: pd.DataFrame = getattr(self, name)
             paths[name] = _atomic(out / f"{name}.parquet", _parquet_writer(frame))
         text = json.dumps(self.summary, indent=2, sort_keys=True, default=_jsonable)
-        paths["summary"] = _atomic(out / "summary.json",
-                                   lambda p: p.write_text(text, encoding="utf-8"))  # fmt: skip
+        paths["summary"] = _atomic(
+            out / "summary.json", lambda p: p.write_text(text, encoding="utf-8")
+        )
         return paths
 
 

@@ -35,7 +35,6 @@ from autoinfra.faults import FaultScenario, load_scenario
 from autoinfra.sim.config import SimConfig
 from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
-    END_NAMES,
     M_BOOT_DONE,
     M_NTASKS,
     M_PROG,
@@ -89,16 +88,26 @@ class Simulator(Mutators):
         self._faults = FaultBook(scenario, self._world, np.random.default_rng(fault_seq))
         self.clock = SimClock(0.0)
         self._now = 0.0
-        self._end_s = (self.config.until_s if self.config.until_s is not None
-                       else max(0.0, workload.end_s - workload.start_s))  # fmt: skip
+        self._end_s = (
+            self.config.until_s
+            if self.config.until_s is not None
+            else max(0.0, workload.end_s - workload.start_s)
+        )
         self._timed: list[tuple[float, int, str, int]] = []
         self._seq = 0
         self._mt_ptr = 0
         self._task_ptr = 0
         self._mt_time = workload.machines.time_s - workload.start_s
-        self._counters = {"finished": 0, "evictions": 0, "preemptions": 0, "placements": 0,
-                          "memory_kills": 0, "stranded_evictions": 0, "trace_evictions": 0,
-                          "scaled_down": 0}  # fmt: skip
+        self._counters = {
+            "finished": 0,
+            "evictions": 0,
+            "preemptions": 0,
+            "placements": 0,
+            "memory_kills": 0,
+            "stranded_evictions": 0,
+            "trace_evictions": 0,
+            "scaled_down": 0,
+        }
         self._energy_j = 0.0
         self._ticks = 0
         self._dirty = True
@@ -212,7 +221,7 @@ class Simulator(Mutators):
             ids = np.arange(self._task_ptr, j, dtype=np.int32)
             self._task_ptr = j
             w = self._world
-            ids = ids[w.t_status[ids] == ST_FUTURE]  # replicas scaled away before they arrived
+            ids = ids[w.rec.status[ids] == ST_FUTURE]  # replicas scaled away before they arrived
             w.enqueue(ids)
 
     def _machine_events(self, now: float) -> None:
@@ -235,8 +244,14 @@ class Simulator(Mutators):
                 self._counters["trace_evictions"] += int(ids.shape[0])
                 self._faults.trace_removal(m, ids, now)
                 w.set_state(m, MachineState.ABSENT)
-                self._events.add(now, "trace", "machine_remove", f"machine:{m}", True,
-                                 f"{ids.shape[0]} tasks resubmitted")  # fmt: skip
+                self._events.add(
+                    now,
+                    "trace",
+                    "machine_remove",
+                    f"machine:{m}",
+                    True,
+                    f"{ids.shape[0]} tasks resubmitted",
+                )
                 continue
             w.set_capacity(m, float(mt.cpu[r]), float(mt.mem[r]), int(mt.platform[r]))
             self._mem_check = True
@@ -253,8 +268,9 @@ class Simulator(Mutators):
         elif kind == "inject":
             spec = self.scenario.faults[payload]
             rec = self._faults.inject(spec, now)
-            self._events.add(now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0,
-                             rec.detail)  # fmt: skip
+            self._events.add(
+                now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0, rec.detail
+            )
             if spec.duration_s is not None and rec.active:
                 self._schedule(now + spec.duration_s, "clear", rec.fault_id)
             delay = self.config.auto_evict_failed_after_s
@@ -296,10 +312,14 @@ class Simulator(Mutators):
     def fork(self) -> Simulator:
         """An independent deep copy (arrays copied; the read-only workload is shared)."""
         w = self._world
-        memo: dict[int, Any] = {id(w.workload): w.workload, id(self.scenario): self.scenario,
-                                id(self.config): self.config, id(w.machine_ids): w.machine_ids,
-                                id(w.link_rack): w.link_rack,
-                                id(w.service_ids): w.service_ids}  # fmt: skip
+        memo: dict[int, Any] = {
+            id(w.workload): w.workload,
+            id(self.scenario): self.scenario,
+            id(self.config): self.config,
+            id(w.machine_ids): w.machine_ids,
+            id(w.link_rack): w.link_rack,
+            id(w.service_ids): w.service_ids,
+        }
         return copy.deepcopy(self, memo)
 
     # --- outputs ---
@@ -344,46 +364,11 @@ class Simulator(Mutators):
 
     def results(self) -> SimResults:
         """The outputs so far (callable mid-run)."""
-        import pandas as pd  # lazy: only results need pandas
-
-        w = self._world
-        n = w.n_tasks
-        ids = np.flatnonzero(w.t_status[:n] != ST_FUTURE).astype(np.int32)
-        t = self.workload.tasks
-        n0 = w.n_workload_tasks
-        in_wl = ids < n0
-        xs = w.x_service[np.maximum(ids - n0, 0)]
-        svc = np.where(in_wl, t.service[np.minimum(ids, max(n0 - 1, 0))] if n0 else -1, xs)
-        services = self.workload.services
-        job = np.where(in_wl, t.job[np.minimum(ids, max(n0 - 1, 0))] if n0 else -1,
-                       services.job[xs] if len(services) else -1)  # fmt: skip
-        prio = np.where(in_wl, t.priority[np.minimum(ids, max(n0 - 1, 0))] if n0 else 0,
-                        services.priority[xs] if len(services) else 0)  # fmt: skip
-        submit = w.submit_s(ids)
-        start = w.t_start[ids]
-        status_names = np.array(["future", "pending", "running", "ended"])
-        tasks = pd.DataFrame({
-            "task_id": ids,
-            "job": job.astype(np.int32),
-            "task_index": np.where(in_wl, t.task_index[np.minimum(ids, max(n0 - 1, 0))]
-                                   if n0 else -1, -1).astype(np.int32),
-            "service": svc.astype(np.int32),
-            "priority": prio.astype(np.int8),
-            "submit_s": submit,
-            "start_s": start,
-            "end_s": w.t_end[ids],
-            "end_reason": pd.Categorical(np.asarray(END_NAMES)[w.t_end_reason[ids]],
-                                         categories=list(END_NAMES)),
-            "status": pd.Categorical(status_names[w.t_status[ids]],
-                                     categories=list(status_names[1:])),
-            "sched_delay_s": start - submit,
-            "evictions": w.t_evictions[ids],
-            "work_lost_s": w.t_lost[ids],
-        })  # fmt: skip
+        tasks = self._world.rec.frame()
         ticks = self._recorder.frame()
         faults = self._faults.frame()
-        return SimResults(ticks=ticks, tasks=tasks, faults=faults, events=self._events.frame(),
-                          summary=self._summary(ticks, tasks, faults))  # fmt: skip
+        summary = self._summary(ticks, tasks, faults)
+        return SimResults(ticks, tasks, faults, self._events.frame(), summary)
 
     def _summary(self, ticks: Any, tasks: Any, faults: Any) -> dict[str, Any]:
         w = self._world
@@ -392,7 +377,7 @@ class Simulator(Mutators):
         delays = tasks["sched_delay_s"].to_numpy(np.float64)
         delays = delays[np.isfinite(delays)]
         services = max(w.n_services, 1)
-        counts = w.counts()
+        counts = w.rec.counts()
         state_bytes = w.state_bytes()
         sim_bytes = sum(state_bytes[k] for k in ("task_records", "slots", "heap", "queue"))
         return {
@@ -439,5 +424,5 @@ class Simulator(Mutators):
             "trace_removals": int(len(faults) - len(scen)),
             "false_alarms": self._faults.false_alarms,
             "state_bytes": state_bytes,
-            "bytes_per_task": sim_bytes / max(w.n_tasks, 1),
+            "bytes_per_task": sim_bytes / max(w.rec.n, 1),
         }
