@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.experiments.observations import make_observation
 
 from autoinfra.core.actions import DrainMachine, EvictTasks, ScaleService, SetMachinePower
 from autoinfra.core.observation import MachineState
@@ -27,6 +26,7 @@ from autoinfra.policies.kubernetes import (
     machines_to_power_on,
     requested_share,
 )
+from tests.experiments.observations import make_observation
 
 # -- HPA: the documentation's examples ------------------------------------------------------------
 

@@ -271,6 +271,11 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
             m, evict = find(c, mm, below, changed, nchg, tried, room, mf, mprio, rng, best_fit,
                              candidates, scan_limit, stats, eq, neq)
             eq_c, eq_m = c, mm
+            for j in range(neq[0]):  # the chosen machine is taken for this class's round
+                if eq[j] == m:
+                    neq[0] -= 1
+                    eq[j] = eq[neq[0]]
+                    break
             if evict:
                 stats[STAT_PREEMPTIONS] += 1
                 _evict_victims(m, c, mm, below, False, mf, mi, mprio, sv, sf, si, vi, free,
