@@ -9,7 +9,7 @@ trace files (with their hashes), the windows and how the slice was drawn.
 - Each run replays the first ``scale.window_s`` seconds of the evaluation window (or all of it
   when shorter), cut with ``autoinfra.traces.window``.
 - The cluster is ``autoinfra.traces.sample_cell(evaluated, machines, seed)``: ``machines`` drawn
-  uniformly from the cell with the run's seed, whole jobs kept with probability machines / cell.
+  uniformly from the cell with the run's seed, each task kept with probability machines / cell.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Scales (how big the simulated cluster is and how long it runs):
 - ``cell``: the whole cell of the trace (about 12.5k machines), 1 h, 1 seed.
 
 The cluster slice is drawn from the cell by ``autoinfra.traces.sample_cell`` with the run's seed:
-that many machines uniformly at random, and whole jobs with probability machines / cell size.
+that many machines uniformly at random, and each task with probability machines / cell size.
 """
 
 from __future__ import annotations

@@ -244,7 +244,7 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
         qi[L.Q_TRIED, i] = 1
         stats[STAT_CONSIDERED] += 1
         below = preempt_below(p, preempt)
-        if neq[0] > 0 and c == eq_c and mm == eq_m:
+        if candidates > 0 and neq[0] > 0 and c == eq_c and mm == eq_m:  # not in exact mode
             m = pick(c, mm, eq, neq, room, best_fit)
             if m >= 0:
                 stats[STAT_CLASS_REUSED] += 1

@@ -6,8 +6,12 @@
   rule :func:`~autoinfra.traces.workload.load_workload` applies at a trace window's end. Usage
   shapes are rotated so a task's usage at a moment is the same in the window as in the whole.
 - :func:`sample_cell` draws the experiments' slice of a cell: ``machines`` machines uniformly at
-  random, and whole jobs with probability machines / total so load per machine stays that of the
-  cell; a service is kept or dropped whole, with all its replicas.
+  random, and each task (all instances of one job/task-index pair together) with probability
+  machines / total, so load per machine stays that of the cell. Tasks, not whole jobs, are
+  thinned because job sizes are heavy-tailed: drawing whole jobs into a slice of a few hundred
+  machines gives slices from nearly empty to several times overloaded, depending on whether one
+  job of thousands of tasks happens to be drawn. A service keeps the replicas drawn (at least
+  one, or it is dropped) and its demand and replica ceiling shrink in proportion.
 - :func:`split_windows` gives the training and evaluation windows, half-open and never overlapping.
 
 Every cut compacts job and service indices and records itself in ``meta``.
@@ -96,7 +100,9 @@ def _compact(
         job=np.searchsorted(used_jobs, s.job[used_svcs]).astype(np.int32),
         initial_replicas=initial.astype(np.int32),
         min_replicas=s.min_replicas[used_svcs],
-        max_replicas=np.maximum(s.max_replicas[used_svcs], initial).astype(np.int32),
+        max_replicas=np.maximum(
+            np.ceil(s.max_replicas[used_svcs] * np.minimum(scale, 1.0)), initial
+        ).astype(np.int32),
         priority=s.priority[used_svcs],
         cpu_request=s.cpu_request[used_svcs],
         mem_request=s.mem_request[used_svcs],
@@ -154,7 +160,7 @@ def window(workload: Workload, start_s: float, end_s: float) -> Workload:
 
 
 def sample_cell(workload: Workload, machines: int, seed: int) -> Workload:
-    """``machines`` machines drawn uniformly, whole jobs kept with probability machines/total."""
+    """``machines`` machines drawn uniformly, tasks kept with probability machines/total."""
     ids = np.unique(workload.machines.machine_id)
     total = int(ids.shape[0])
     if not 1 <= machines <= total:
@@ -167,18 +173,20 @@ def sample_cell(workload: Workload, machines: int, seed: int) -> Workload:
         workload.machines, np.flatnonzero(np.isin(workload.machines.machine_id, chosen))
     )
     p = machines / total
-    keep_job = rng.random(size=int(workload.job_ids.shape[0])) < p
     t = workload.tasks
-    keep = keep_job[t.job]
+    # one draw per (job, task index): every instance of a resubmitted task is kept or dropped
+    key = (t.job.astype(np.int64) << 32) | t.task_index.astype(np.int64)
+    pairs, pair_of_row = np.unique(key, return_inverse=True)
+    keep = (rng.random(size=int(pairs.shape[0])) < p)[pair_of_row]
     tasks, services, job_ids = _compact(workload, keep, t.submit_s, t.duration_s, t.end)
     meta: dict[str, Any] = dict(workload.meta)
     meta["slicing"] = {
         "rule": "machines drawn uniformly without replacement from those in the machine table; "
-        "whole jobs kept with probability machines/total (a service keeps all its "
-        "replicas)",
+        "each task (all instances of a job/task-index pair) kept with probability "
+        "machines/total; services keep the replicas drawn, demand scaled in proportion",
         "machines": machines,
         "of_machines": total,
-        "job_probability": p,
+        "task_probability": p,
         "jobs_kept": int(job_ids.shape[0]),
         "of_jobs": int(workload.job_ids.shape[0]),
         "seed": seed,
