@@ -1,4 +1,4 @@
-"""Fault scenarios: the built-ins load, files validate strictly with errors naming file and field."""
+"""Fault scenarios: built-ins load; files validate strictly, errors naming file and field."""
 
 from __future__ import annotations
 

@@ -60,8 +60,10 @@ def test_node_failure_with_a_duration_comes_back_and_counts_as_self_cleared() ->
 
 
 def test_auto_eviction_resubmits_stranded_tasks_by_itself() -> None:
-    sim = _sim([{"kind": "node_failure", "at_s": 10, "target": "machine:0"}],
-               SimConfig(candidates=0, auto_evict_failed_after_s=20))  # fmt: skip
+    sim = _sim(
+        [{"kind": "node_failure", "at_s": 10, "target": "machine:0"}],
+        SimConfig(candidates=0, auto_evict_failed_after_s=20),
+    )
     sim.run(until_s=40)
     f = _fault(sim)
     assert f["mitigated_by"] == "sim:auto-evict" and f["mitigate_s"] == pytest.approx(20.0)
@@ -102,8 +104,17 @@ def test_cpu_hog_with_a_duration_self_clears() -> None:
 
 
 def test_intrusion_shows_as_cpu_and_egress_and_isolation_stops_it() -> None:
-    sim = _sim([{"kind": "intrusion", "at_s": 10, "target": "machine:0", "cpu_share": 0.2,
-                 "egress_mbps": 500}])  # fmt: skip
+    sim = _sim(
+        [
+            {
+                "kind": "intrusion",
+                "at_s": 10,
+                "target": "machine:0",
+                "cpu_share": 0.2,
+                "egress_mbps": 500,
+            }
+        ]
+    )
     before = sim.observe()
     sim.run(until_s=20)
     obs = sim.observe()
@@ -141,17 +152,19 @@ def test_no_eligible_target_is_recorded_not_invented() -> None:
 
 def test_explicit_targets_must_exist() -> None:
     wl = make_workload(2, [], end_s=100)
-    bad = scenario_from_dict({"faults": [{"kind": "cpu_hog", "at_s": 5, "target": "machine:7"}]},
-                             source="mine.yaml")  # fmt: skip
-    with pytest.raises(ConfigError, match="faults\\[0\\].target") as info:
+    bad = scenario_from_dict(
+        {"faults": [{"kind": "cpu_hog", "at_s": 5, "target": "machine:7"}]}, source="mine.yaml"
+    )
+    with pytest.raises(ConfigError, match=r"faults\[0\]\.target") as info:
         Simulator(wl, scenario=bad)
     assert info.value.source == "mine.yaml"
 
 
 def test_the_traces_own_removals_resubmit_at_once_and_are_recorded() -> None:
     # machine 0 (slot 0) is removed by the trace at 20 s
-    wl = make_workload(3, [T(0, 10_000, cpu=0.1)] * 2, end_s=200,
-                       machine_events=[(20.0, 0, 1, 0.5, 0.5)])  # fmt: skip
+    wl = make_workload(
+        3, [T(0, 10_000, cpu=0.1)] * 2, end_s=200, machine_events=[(20.0, 0, 1, 0.5, 0.5)]
+    )
     sim = Simulator(wl, SimConfig(candidates=0))
     assert sim.machine_task_count(0) == 2
     sim.run(until_s=25)

@@ -11,8 +11,9 @@ from tests.sim.builders import S, T, make_workload
 
 
 def _sim(**cfg: object) -> Simulator:
-    wl = make_workload(4, [T(0, 10_000, cpu=0.1)] * 2, [S(replicas=2, min_replicas=1,
-                       max_replicas=4)], end_s=3600)  # fmt: skip
+    wl = make_workload(
+        4, [T(0, 10_000, cpu=0.1)] * 2, [S(replicas=2, min_replicas=1, max_replicas=4)], end_s=3600
+    )
     return Simulator(wl, SimConfig(candidates=0, **cfg))  # type: ignore[arg-type]
 
 

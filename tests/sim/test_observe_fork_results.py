@@ -69,15 +69,37 @@ def test_results_columns_and_parquet_round_trip(tmp_path: Path) -> None:
     res = sim.results()
     assert tuple(res.ticks.columns) == TICK_COLUMNS
     assert res.ticks["time_s"].iloc[-1] == 900.0 and len(res.ticks) == 181
-    for col in ("submit_s", "start_s", "end_s", "end_reason", "sched_delay_s", "evictions",
-                "work_lost_s", "priority", "service"):  # fmt: skip
+    for col in (
+        "submit_s",
+        "start_s",
+        "end_s",
+        "end_reason",
+        "sched_delay_s",
+        "evictions",
+        "work_lost_s",
+        "priority",
+        "service",
+    ):
         assert col in res.tasks.columns
-    for col in ("injected_s", "detected_s", "mitigated_s", "recovered_s", "detect_s",
-                "mitigate_s", "recovery_s", "self_cleared"):  # fmt: skip
+    for col in (
+        "injected_s",
+        "detected_s",
+        "mitigated_s",
+        "recovered_s",
+        "detect_s",
+        "mitigate_s",
+        "recovery_s",
+        "self_cleared",
+    ):
         assert col in res.faults.columns
     paths = res.to_parquet(tmp_path / "out")
     assert sorted(p.name for p in paths.values()) == [
-        "events.parquet", "faults.parquet", "summary.json", "tasks.parquet", "ticks.parquet"]  # fmt: skip
+        "events.parquet",
+        "faults.parquet",
+        "summary.json",
+        "tasks.parquet",
+        "ticks.parquet",
+    ]
     back = pd.read_parquet(paths["ticks"])
     pd.testing.assert_frame_equal(back, res.ticks)
     assert not list((tmp_path / "out").glob(".*tmp"))  # no temporary files left behind

@@ -334,7 +334,11 @@ class FaultBook:
             if rec.recovered or rec.index < 0:
                 continue
             if rec.kind == FaultKind.NODE_FAILURE:
-                ok = self._tasks_back(rec.tasks)
+                m = rec.index
+                # cheap first: while the machine is down holding all its tasks, nothing is back
+                down = w.mi[M_STATE, m] == MachineState.FAILED
+                held = down and w.mi[M_NTASKS, m] == len(rec.tasks)
+                ok = not held and self._tasks_back(rec.tasks)
             elif rec.kind == FaultKind.CPU_HOG:
                 m = rec.index
                 ok = not rec.active or w.mi[M_NTASKS, m] == 0 or w.mf[M_THROTTLE, m] < 1e-3

@@ -195,19 +195,3 @@ def remember(fail: Arr, nfail: Arr, c: float, mm: float, below: int) -> None:
     fail[1, k] = mm
     fail[2, k] = below
     nfail[0] = k + 1
-
-
-@njit(cache=True)
-def preemptible_max(mf: Arr, mi: Arr, mprio: Arr, out_c: Arr, out_m: Arr) -> None:
-    """out[b]: the most CPU / memory any schedulable machine offers once its tasks of priority
-    < b count as free (upper bounds for quick rejection)."""
-    for m in range(mf.shape[1]):
-        if mi[L.M_SCHED, m] == 0:
-            continue
-        fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
-        fm = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m]
-        for b in range(out_c.shape[0]):
-            out_c[b] = max(out_c[b], fc)
-            out_m[b] = max(out_m[b], fm)
-            fc += mprio[m, 0, b]
-            fm += mprio[m, 1, b]

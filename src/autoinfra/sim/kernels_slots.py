@@ -47,7 +47,6 @@ from autoinfra.sim.kernels_search import (
     find,
     pick,
     preempt_below,
-    preemptible_max,
     remember,
     room_row,
     spare,
@@ -185,35 +184,38 @@ def _evict_victims(m: int, need_c: float, need_m: float, below: int, by_mem: boo
 
 
 @njit(cache=True)
-def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
+def place(qkey: Arr, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
           si: Arr, vf: Arr, vi: Arr, free: Arr, nfree: Arr, ht: Arr, hs: Arr, hn: Arr, rng: Arr,
           fail: Arr, nfail: Arr, shape_col: Arr, now: float, best_fit: bool, candidates: int,
-          scan_limit: int, preempt: bool, out_slot: Arr, vic_task: Arr, vic_lost: Arr, nvic: Arr,
-          stats: Arr) -> int:
-    """Place the pending queue (sorted by priority, then submit time). Writes each entry's slot
-    to out_slot (-1: still pending) and the tasks preempted to vic_*; returns how many placed.
+          scan_limit: int, preempt: bool, room: Arr, scratch: Arr, out_ids: Arr, out_slots: Arr,
+          vic_task: Arr, vic_lost: Arr, nvic: Arr, stats: Arr) -> int:
+    """Place the pending queue (rows sorted by priority, then submit time). Returns how many
+    were placed, their ids and slots in out_ids/out_slots, and compacts the queue in place: the
+    first (rows - placed) rows are the tasks still pending, in order. Preempted tasks go to vic_*.
+    ``room`` (n, 4): free CPU, free memory (-inf when not schedulable), 1/capacities per machine,
+    packed for the scans and kept current across rounds; ``scratch`` (2, n) is working space.
     ``stats`` counts (cumulatively) tasks considered, rejected by memory, searched in full,
     searched among grown machines only, machines examined, preemptions, placed by reusing the
     candidates of the previous task with the same requests (see STAT_*)."""
     n = mf.shape[1]
-    changed = np.empty(n, dtype=np.int64)
-    # free CPU, free memory, 1/capacities: what a scan reads, packed per machine for the cache
-    room = np.empty((n, 4), dtype=np.float64)
+    changed = scratch[0]
+    eq = scratch[1]
+    # rows of ``room`` are kept up to date for machines whose state or allocation changed
     nchg = 0
-    max_c, max_m, chg_c, chg_m = -1.0, -1.0, -1.0, -1.0
+    chg_c, chg_m = -1.0, -1.0
     for m in range(n):
-        grew = mi[L.M_CHANGED, m] != 0
+        if mi[L.M_CHANGED, m] == 0:
+            continue
         mi[L.M_CHANGED, m] = 0
         room_row(m, mf, mi, room)
-        if mi[L.M_SCHED, m] == 0:
-            continue
-        fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
-        fm = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m]
-        max_c, max_m = max(max_c, fc), max(max_m, fm)
-        if grew:
+        if mi[L.M_SCHED, m] != 0:
             changed[nchg] = m
             nchg += 1
-            chg_c, chg_m = max(chg_c, fc), max(chg_m, fm)
+            chg_c, chg_m = max(chg_c, room[m, 0]), max(chg_m, room[m, 1])
+    max_c, max_m = -1.0, -1.0
+    for m in range(n):  # room is packed: this pass is cheap
+        max_c = max(max_c, room[m, 0])
+        max_m = max(max_m, room[m, 1])
     # forget remembered failures that a machine with grown capacity could now take
     k = 0
     for e in range(nfail[0]):
@@ -228,20 +230,19 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
             fail[:, k] = fail[:, e]
             k += 1
     nfail[0] = k
-    pre_c = np.full(ksr.PRODUCTION + 1, -1.0)
-    pre_m = np.full(ksr.PRODUCTION + 1, -1.0)
-    pre_ready = False
-    eq = np.empty(n, dtype=np.int64)
     neq = np.zeros(1, dtype=np.int64)
     eq_c, eq_m = -1.0, -1.0
+    last_c, last_m, last_below = -1.0, -1.0, -1  # the last request found to fit nowhere
     placed = 0
-    for i in range(qf.shape[1]):
+    nq = qf.shape[0]
+    out_slot = np.empty(nq, dtype=np.int64)
+    for i in range(nq):
         out_slot[i] = -1
-        c = qf[L.Q_CPU_REQ, i]
-        mm = qf[L.Q_MEM_REQ, i]
-        p = qi[L.Q_PRIO, i]
-        tried = qi[L.Q_TRIED, i] != 0
-        qi[L.Q_TRIED, i] = 1
+        c = qf[i, L.Q_CPU_REQ]
+        mm = qf[i, L.Q_MEM_REQ]
+        p = qi[i, L.Q_PRIO]
+        tried = qi[i, L.Q_TRIED] != 0
+        qi[i, L.Q_TRIED] = 1
         stats[STAT_CONSIDERED] += 1
         below = preempt_below(p, preempt)
         if candidates > 0 and neq[0] > 0 and c == eq_c and mm == eq_m:  # not in exact mode
@@ -253,16 +254,17 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
                 room_row(m, mf, mi, room)
                 placed += 1
                 continue
+        if c == last_c and mm == last_m and below <= last_below:
+            stats[STAT_REMEMBERED] += 1  # the same request as a task just refused: refused
+            continue
         if dominated(fail, nfail, c, mm, below):
             stats[STAT_REMEMBERED] += 1
+            last_c, last_m, last_below = c, mm, below
             continue
-        if tried:  # only machines that grew can have changed its fate (no bound on preemption)
-            hope = below > 0 or (c <= chg_c + EPS and mm <= chg_m + EPS)
-        elif below > 0:
-            if not pre_ready:
-                preemptible_max(mf, mi, mprio, pre_c, pre_m)
-                pre_ready = True
-            hope = c <= pre_c[below] + EPS and mm <= pre_m[below] + EPS
+        if below > 0:  # no cheap bound on what preemption can free: remembered failures do it
+            hope = True
+        elif tried:  # only machines that grew can have changed its fate
+            hope = c <= chg_c + EPS and mm <= chg_m + EPS
         else:
             hope = c <= max_c + EPS and mm <= max_m + EPS
         m = -1
@@ -282,11 +284,26 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
                                nfree, vic_task, vic_lost, nvic)
         if m < 0:
             remember(fail, nfail, c, mm, below)
+            last_c, last_m, last_below = c, mm, below
             continue
         out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free, nfree, ht,
                               hs, hn, shape_col, now)
         room_row(m, mf, mi, room)
         placed += 1
+    # compact: placed tasks out, the rest moved up in order
+    w = 0
+    k = 0
+    for i in range(nq):
+        if out_slot[i] >= 0:
+            out_ids[k] = qi[i, L.Q_ID]
+            out_slots[k] = out_slot[i]
+            k += 1
+            continue
+        if w != i:
+            qkey[w] = qkey[i]
+            qf[w, :] = qf[i, :]
+            qi[w, :] = qi[i, :]
+        w += 1
     return placed
 
 
@@ -297,23 +314,23 @@ def _occupy(i: int, m: int, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: 
     """Put queue entry i on machine m: take a slot, link it, add to the machine's sums."""
     nfree[0] -= 1
     slot = free[nfree[0]]
-    s = qi[L.Q_SVC, i]
-    prof = qi[L.Q_PROF, i]
-    p = qi[L.Q_PRIO, i]
-    c = qf[L.Q_CPU_REQ, i]
-    mm = qf[L.Q_MEM_REQ, i]
-    si[L.S_TASK, slot] = qi[L.Q_ID, i]
+    s = qi[i, L.Q_SVC]
+    prof = qi[i, L.Q_PROF]
+    p = qi[i, L.Q_PRIO]
+    c = qf[i, L.Q_CPU_REQ]
+    mm = qf[i, L.Q_MEM_REQ]
+    si[L.S_TASK, slot] = qi[i, L.Q_ID]
     si[L.S_MACH, slot] = m
     si[L.S_PRIO, slot] = p
     si[L.S_SVC, slot] = s
     si[L.S_PROF, slot] = prof
-    sf[L.S_WORK, slot] = qf[L.Q_WORK, i]
-    sf[L.S_CPU_BASE, slot] = qf[L.Q_CPU_BASE, i]
-    sf[L.S_MEM_USE, slot] = qf[L.Q_MEM_USE, i]
+    sf[L.S_WORK, slot] = qf[i, L.Q_WORK]
+    sf[L.S_CPU_BASE, slot] = qf[i, L.Q_CPU_BASE]
+    sf[L.S_MEM_USE, slot] = qf[i, L.Q_MEM_USE]
     sf[L.S_CPU_REQ, slot] = c
     sf[L.S_MEM_REQ, slot] = mm
     # a service replica takes its share of the service's demand (re-spread after the round)
-    sf[L.S_CPU_DEM, slot] = vf[L.V_PER, s] if s >= 0 else qf[L.Q_CPU_BASE, i] * shape_col[prof]
+    sf[L.S_CPU_DEM, slot] = vf[L.V_PER, s] if s >= 0 else qf[i, L.Q_CPU_BASE] * shape_col[prof]
     sv[slot] = mf[L.M_VCLOCK, m]
     mf[L.M_CPU_ALLOC, m] += c
     mf[L.M_MEM_ALLOC, m] += mm

@@ -118,6 +118,10 @@ def refresh_state(
     n = mf.shape[1]
     tot[:] = 0.0
     rf[:, :] = 0.0
+    # totals in local variables (not tot[...]) so they stay in registers through the loop
+    running = stranded = 0.0
+    demand = unserved = used_mem = used_cpu = power_sum = 0.0
+    cap_cpu = cap_mem = alloc_cpu = alloc_mem = 0.0
     for m in range(n):
         st = mi[M_STATE, m]
         tot[T_N_STATE + st] += 1.0
@@ -140,10 +144,10 @@ def refresh_state(
             mf[M_HEARTBEAT, m] = now
             power = _watts(curves, mi[M_CURVE, m], used / cap if cap > 0 else 0.0)
             ntasks = mi[M_NTASKS, m]
-            tot[T_RUNNING] += ntasks
-            tot[T_DEMAND] += tasks_dem
-            tot[T_UNSERVED] += tasks_dem * (1.0 - rate)
-            tot[T_USED_MEM] += mf[M_MEM_USE, m]
+            running += ntasks
+            demand += tasks_dem
+            unserved += tasks_dem * (1.0 - rate)
+            used_mem += mf[M_MEM_USE, m]
             r = mi[M_RACK, m]
             rf[R_EGRESS, r] += egress
             rf[R_TASKS, r] += ntasks
@@ -152,19 +156,30 @@ def refresh_state(
             power = _watts(curves, mi[M_CURVE, m], 0.0)
         elif st == _FAILED:
             power = _watts(curves, mi[M_CURVE, m], 0.0)
-            tot[T_STRANDED] += mi[M_NTASKS, m]
-        if st in (_BOOTING, _ON, _DRAINING, _FAILED):
-            tot[T_CAP_CPU] += cap
-            tot[T_CAP_MEM] += mf[M_MEM_CAP, m]
-            tot[T_ALLOC_CPU] += mf[M_CPU_ALLOC, m]
-            tot[T_ALLOC_MEM] += mf[M_MEM_ALLOC, m]
+            stranded += mi[M_NTASKS, m]
+        if st >= _BOOTING:  # BOOTING, ON, DRAINING, FAILED: powered
+            cap_cpu += cap
+            cap_mem += mf[M_MEM_CAP, m]
+            alloc_cpu += mf[M_CPU_ALLOC, m]
+            alloc_mem += mf[M_MEM_ALLOC, m]
         mf[M_RATE, m] = rate
         mf[M_CPU_USED, m] = used
         mf[M_EGRESS, m] = egress
         mf[M_THROTTLE, m] = throttle
         mf[M_POWER, m] = power
-        tot[T_USED_CPU] += used
-        tot[T_POWER] += power
+        used_cpu += used
+        power_sum += power
+    tot[T_RUNNING] = running
+    tot[T_STRANDED] = stranded
+    tot[T_DEMAND] = demand
+    tot[T_UNSERVED] = unserved
+    tot[T_USED_MEM] = used_mem
+    tot[T_USED_CPU] = used_cpu
+    tot[T_POWER] = power_sum
+    tot[T_CAP_CPU] = cap_cpu
+    tot[T_CAP_MEM] = cap_mem
+    tot[T_ALLOC_CPU] = alloc_cpu
+    tot[T_ALLOC_MEM] = alloc_mem
 
     n_racks = rf.shape[1]
     for r in range(n_racks):
@@ -189,11 +204,11 @@ def refresh_state(
     for m in range(n):
         st = mi[M_STATE, m]
         net = rf[R_NET, mi[M_RACK, m]]
-        running = st in (_ON, _DRAINING)
+        on = st in (_ON, _DRAINING)
         mf[M_NET, m] = net
-        prog = mf[M_RATE, m] * net if running else 0.0
+        prog = mf[M_RATE, m] * net if on else 0.0
         mf[M_PROG, m] = prog
-        if mi[M_NTASKS, m] == 0 or (running and prog >= 1.0 - 1e-12):
+        if mi[M_NTASKS, m] == 0 or (on and prog >= 1.0 - 1e-12):
             continue
         # a degraded machine (failed, throttled or slowed): its service replicas fall short
         slot = mi[M_HEAD, m]

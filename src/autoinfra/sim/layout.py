@@ -167,51 +167,73 @@ class CompletionHeap:
 
 
 class PendingQueue:
-    """Tasks waiting for a machine, kept sorted by key = (11 - priority) << 32 | task id.
+    """Tasks waiting for a machine, one row each, sorted by key = (11 - priority) << 32 | task id.
 
     Task ids follow submit order (the workload is sorted by submit time), so the key orders by
-    priority, then submit time, as Borg's pending queue does. Each entry carries what placing the
-    task needs, so the placement kernel never looks into the workload tables.
+    priority, then submit time, as Borg's pending queue does. Each row carries what placing the
+    task needs (``qf``: Q_CPU_REQ.., ``qi``: Q_ID..), so the placement kernel never looks into the
+    workload tables; it also compacts the queue in place (``truncate``). New rows are staged and
+    merged in one sort when the queue is next read, so a tick's arrivals and evictions cost one
+    merge, not one each.
     """
 
     def __init__(self) -> None:
-        self.key: I64 = np.zeros(0, dtype=np.int64)
-        self.qf: F32 = np.zeros((N_QF, 0), dtype=np.float32)
-        self.qi: I32 = np.zeros((N_QI, 0), dtype=np.int32)
+        self._key: I64 = np.zeros(0, dtype=np.int64)
+        self._qf: F32 = np.zeros((0, N_QF), dtype=np.float32)
+        self._qi: I32 = np.zeros((0, N_QI), dtype=np.int32)
+        self._staged: list[tuple[I64, F32, I32]] = []
+        self._n_staged = 0
 
     def __len__(self) -> int:
-        return int(self.key.shape[0])
+        return int(self._key.shape[0]) + self._n_staged
+
+    @property
+    def key(self) -> I64:
+        self._merge()
+        return self._key
+
+    @property
+    def qf(self) -> F32:
+        self._merge()
+        return self._qf
+
+    @property
+    def qi(self) -> I32:
+        self._merge()
+        return self._qi
 
     def push(self, key: I64, qf: F32, qi: I32) -> None:
-        if key.size == 0:
+        """Stage rows (qf: (k, N_QF), qi: (k, N_QI)) for the next merge."""
+        if key.size:
+            self._staged.append((key, qf, qi))
+            self._n_staged += int(key.size)
+
+    def _merge(self) -> None:
+        if not self._staged:
             return
-        order = np.argsort(key, kind="stable")
-        key, qf, qi = key[order], qf[:, order], qi[:, order]
-        if self.key.size == 0 or key[0] > self.key[-1]:
-            self.key = np.concatenate([self.key, key])
-            self.qf = np.concatenate([self.qf, qf], axis=1)
-            self.qi = np.concatenate([self.qi, qi], axis=1)
-        else:
-            pos = np.searchsorted(self.key, key)
-            self.key = np.insert(self.key, pos, key)
-            self.qf = np.insert(self.qf, pos, qf, axis=1)
-            self.qi = np.insert(self.qi, pos, qi, axis=1)
-        self._contiguous()
+        key = np.concatenate([self._key] + [k for k, _, _ in self._staged])
+        qf = np.concatenate([self._qf] + [f for _, f, _ in self._staged])
+        qi = np.concatenate([self._qi] + [i for _, _, i in self._staged])
+        self._staged, self._n_staged = [], 0
+        order = np.argsort(key, kind="stable")  # the old part is sorted already: cheap
+        self._key = np.take(key, order)
+        self._qf = np.take(qf, order, axis=0)
+        self._qi = np.take(qi, order, axis=0)
+
+    def truncate(self, n: int) -> None:
+        """Keep the first n rows (after the placement kernel compacted the queue)."""
+        self._key, self._qf, self._qi = self._key[:n], self._qf[:n], self._qi[:n]
 
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
-        """Keep only the entries where ``mask`` is True (order is preserved)."""
-        self.key = self.key[mask]
-        self.qf = self.qf[:, mask]
-        self.qi = self.qi[:, mask]
-        self._contiguous()
-
-    def _contiguous(self) -> None:
-        # column selections come back Fortran-ordered; the kernel is compiled for C order only
-        self.qf = np.ascontiguousarray(self.qf)
-        self.qi = np.ascontiguousarray(self.qi)
+        """Keep only the rows where ``mask`` (over the merged queue) is True, in order."""
+        self._merge()
+        self._key = np.compress(mask, self._key)
+        self._qf = np.compress(mask, self._qf, axis=0)
+        self._qi = np.compress(mask, self._qi, axis=0)
 
     def nbytes(self) -> int:
-        return int(self.key.nbytes + self.qf.nbytes + self.qi.nbytes)
+        self._merge()
+        return int(self._key.nbytes + self._qf.nbytes + self._qi.nbytes)
 
 
 def queue_key(priority: npt.NDArray[np.integer], task_id: npt.NDArray[np.integer]) -> I64:

@@ -105,8 +105,8 @@ def build_observation(world: World, now: float) -> Observation:
         service_cpu_used=vf[V_SERVED].astype(np.float32),
         service_min_replicas=vi[V_MIN].copy(),
         pending_tasks=len(q),
-        pending_cpu=float(q.qf[Q_CPU_REQ].sum(dtype=np.float64)),
-        pending_mem=float(q.qf[Q_MEM_REQ].sum(dtype=np.float64)),
+        pending_cpu=float(q.qf[:, Q_CPU_REQ].sum(dtype=np.float64)),
+        pending_mem=float(q.qf[:, Q_MEM_REQ].sum(dtype=np.float64)),
         power_w=float(world.tot[T_POWER]),
         extra={
             "service_cpu_demand": vf[V_DEMAND].astype(np.float32),

@@ -110,6 +110,16 @@ class World:
         shapes = np.asarray(workload.usage.shapes, dtype=np.float32)
         self.shapes = shapes if shapes.size else np.ones((1, 1), dtype=np.float32)
         self.step_index = -1
+        t = workload.tasks
+        self._clip_tasks = bool(
+            len(t)
+            and (
+                t.priority.min() < 0
+                or t.priority.max() >= N_PRIO
+                or t.profile.min() < 0
+                or t.profile.max() >= self.shapes.shape[0]
+            )
+        )
         self.shape_col = np.ascontiguousarray(self.shapes[:, 0])
         # the placement kernel's own xorshift state (random scan starts)
         self.rng_state = np.array([int(rng.integers(1, 2**63 - 1))], dtype=np.uint64)
@@ -117,6 +127,10 @@ class World:
         self.fail: F64 = np.zeros((3, ksr.FAIL_MEMORY), dtype=np.float64)
         self.nfail = np.zeros(1, dtype=np.int64)
         self.place_stats = np.zeros(ksr.N_STATS, dtype=np.int64)
+        # per machine: free CPU, free memory (-inf: not schedulable), 1/capacities (see place)
+        self.room: F64 = np.full((self.n_machines, 4), -np.inf, dtype=np.float64)
+        self.room[:, 2:] = 0.0
+        self.scan_scratch = np.zeros((2, self.n_machines), dtype=np.int64)
         self._scratch_i = np.zeros(1024, dtype=np.int32)
         self._scratch_f = np.zeros(1024, dtype=np.float64)
         self._count = np.zeros(1, dtype=np.int64)
@@ -232,44 +246,47 @@ class World:
             return
         ids = ids.astype(np.int32)
         k = ids.shape[0]
-        qf = np.empty((N_QF, k), dtype=np.float32)
-        qi = np.empty((N_QI, k), dtype=np.int32)
-        qi[Q_ID] = ids
-        qi[Q_TRIED] = 0
+        qf = np.empty((k, N_QF), dtype=np.float32)
+        qi = np.empty((k, N_QI), dtype=np.int32)
+        qi[:, Q_ID] = ids
+        qi[:, Q_TRIED] = 0
         own = ids < self.rec.n_workload
         if own.all():
             self._spec_workload(ids, qf, qi)
         else:
             wi, xi = np.flatnonzero(own), np.flatnonzero(~own)
             if wi.size:
-                sub_f, sub_i = qf[:, wi], qi[:, wi]
+                sub_f, sub_i = qf[wi], qi[wi]
                 self._spec_workload(ids[wi], sub_f, sub_i)
-                qf[:, wi], qi[:, wi] = sub_f, sub_i
+                qf[wi], qi[wi] = sub_f, sub_i
             s = self.rec.x_service[ids[xi] - self.rec.n_workload]
-            qf[Q_CPU_REQ, xi] = self.vf[V_CPU_REQ, s]
-            qf[Q_MEM_REQ, xi] = self.workload.services.mem_request[s]
-            qf[Q_WORK, xi] = np.inf
-            qf[Q_CPU_BASE, xi] = 0.0
-            qf[Q_MEM_USE, xi] = self.vf[V_MEM_PER, s]
-            qi[Q_PRIO, xi] = self.vi[V_PRIO, s]
-            qi[Q_PROF, xi] = self.vi[V_PROF, s]
-            qi[Q_SVC, xi] = s
+            qf[xi, Q_CPU_REQ] = self.vf[V_CPU_REQ, s]
+            qf[xi, Q_MEM_REQ] = self.workload.services.mem_request[s]
+            qf[xi, Q_WORK] = np.inf
+            qf[xi, Q_CPU_BASE] = 0.0
+            qf[xi, Q_MEM_USE] = self.vf[V_MEM_PER, s]
+            qi[xi, Q_PRIO] = self.vi[V_PRIO, s]
+            qi[xi, Q_PROF] = self.vi[V_PROF, s]
+            qi[xi, Q_SVC] = s
         self.rec.status[ids] = ST_PENDING
         self.rec.slot[ids] = -1
-        self.queue.push(queue_key(qi[Q_PRIO], ids), qf, qi)
+        self.queue.push(queue_key(qi[:, Q_PRIO], ids), qf, qi)
 
     def _spec_workload(self, ids: I32, qf: F32, qi: I32) -> None:
         t = self.workload.tasks
         cpu = t.cpu_request[ids]
         mem = t.mem_request[ids]
-        qf[Q_CPU_REQ] = cpu
-        qf[Q_MEM_REQ] = mem
-        qf[Q_WORK] = t.duration_s[ids]
-        qf[Q_CPU_BASE] = cpu * t.cpu_usage_ratio[ids]
-        qf[Q_MEM_USE] = mem * t.mem_usage_ratio[ids]
-        qi[Q_PRIO] = np.clip(t.priority[ids], 0, N_PRIO - 1)
-        qi[Q_PROF] = np.clip(t.profile[ids], 0, self.shapes.shape[0] - 1)
-        qi[Q_SVC] = t.service[ids]
+        qf[:, Q_CPU_REQ] = cpu
+        qf[:, Q_MEM_REQ] = mem
+        qf[:, Q_WORK] = t.duration_s[ids]
+        qf[:, Q_CPU_BASE] = cpu * t.cpu_usage_ratio[ids]
+        qf[:, Q_MEM_USE] = mem * t.mem_usage_ratio[ids]
+        qi[:, Q_PRIO] = t.priority[ids]
+        qi[:, Q_PROF] = t.profile[ids]
+        qi[:, Q_SVC] = t.service[ids]
+        if self._clip_tasks:  # out-of-range codes in the input (checked once, at start)
+            np.clip(qi[:, Q_PRIO], 0, N_PRIO - 1, out=qi[:, Q_PRIO])
+            np.clip(qi[:, Q_PROF], 0, self.shapes.shape[0] - 1, out=qi[:, Q_PROF])
 
     def place(self, now: float) -> tuple[int, I32, F32]:
         """Place what fits; returns (placed count, preempted task ids, their work lost)."""
@@ -280,26 +297,27 @@ class World:
         p, h, cfg = self.pool, self.heap, self.config
         p.ensure_free(nq)
         h.ensure_room(nq)
-        out_slot = np.empty(nq, dtype=np.int32)
+        out_ids = np.empty(nq, dtype=np.int32)
+        out_slots = np.empty(nq, dtype=np.int32)
         vic_task, vic_lost = self._scratch(p.used + nq)
         self._count[0] = 0
         placed = ks.place(
-            q.qf, q.qi, self.mf, self.mi, self.mprio, p.sv, p.sf, p.si, self.vf, self.vi,
+            q.key, q.qf, q.qi, self.mf, self.mi, self.mprio, p.sv, p.sf, p.si, self.vf, self.vi,
             p.free, p.nfree, h.t, h.s, h.n, self.rng_state, self.fail, self.nfail,
             self.shape_col, now, cfg.fit == "best", cfg.candidates, cfg.scan_limit,
-            cfg.preemption, out_slot, vic_task, vic_lost, self._count, self.place_stats,
+            cfg.preemption, self.room, self.scan_scratch, out_ids, out_slots, vic_task, vic_lost,
+            self._count, self.place_stats,
         )  # fmt: skip
+        q.truncate(nq - placed)
         nv = int(self._count[0])
         victims = vic_task[:nv].copy()
         lost = vic_lost[:nv].astype(np.float32)
         if placed:
-            ok = out_slot >= 0
-            ids = q.qi[Q_ID, ok]
+            ids = out_ids[:placed]
             self.rec.status[ids] = ST_RUNNING
-            self.rec.slot[ids] = out_slot[ok]
+            self.rec.slot[ids] = out_slots[:placed]
             first = np.isnan(self.rec.start[ids])
             self.rec.start[ids[first]] = now
-            q.keep(~ok)
         if nv:
             self.requeue_evicted(victims, lost)
         return placed, victims, lost
@@ -355,7 +373,7 @@ class World:
 
     def drop_pending(self, ids: I32) -> None:
         """Take tasks out of the pending queue (a service scaled down)."""
-        self.queue.keep(~np.isin(self.queue.qi[Q_ID], ids))
+        self.queue.keep(~np.isin(self.queue.qi[:, Q_ID], ids))
 
     # --- usage and rates ---
 

@@ -1,0 +1,161 @@
+"""Replay one synthetic 2011-shaped cell-day in the simulator and report how fast it went.
+
+    python bench/simulate_cell_day.py --json bench/results/cell_day.json
+
+Defaults: 12,500 machines, 24 h, the ``storm`` fault scenario (faults on), 5 s ticks, and a job
+arrival rate scaled so the day has about 5 million task events (``--arrival-scale``; the
+synthetic cell at scale 1.0 arrives at the shipped slice's own rate, about 1.8 million events a
+day). Events are counted the way the trace counts task events: one SUBMIT, one SCHEDULE per
+placement, one EVICT per eviction, one end (FINISH/FAIL/KILL) per task ending.
+
+Output (stdout and ``--json``): wall_s (the simulation only; generation is reported apart),
+events, events_per_s, placements_per_s, peak_rss_mb, bytes_per_task (simulator state per task
+instance: records, running slots, completion heap, pending queue; the workload's input columns
+are reported apart as workload_bytes_per_task), and the machine (CPU model, cores, Python, NumPy,
+numba). No assertion on time: this measures, it does not judge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def machine_info() -> dict[str, Any]:
+    import numba
+    import numpy
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux, bytes on macOS
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def workload_bytes(workload: Any) -> int:
+    total = 0
+    for table in (workload.tasks, workload.services, workload.machines):
+        for name in table.__dataclass_fields__:
+            value = getattr(table, name)
+            total += getattr(value, "nbytes", 0)
+    return total
+
+
+def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
+        arrival_scale: float) -> dict[str, Any]:
+    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.traces import generate_cell
+
+    t0 = time.perf_counter()
+    workload = generate_cell(machines=machines, hours=hours, seed=seed,
+                             arrival_scale=arrival_scale)
+    gen_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sim = Simulator(workload, SimConfig(tick_s=tick_s), scenario=faults, seed=seed)
+    init_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sim.run()
+    run_s = time.perf_counter() - t0
+    wall_s = init_s + run_s
+    res = sim.results()
+    s = res.summary
+    ended = int((res.tasks["status"] == "ended").sum())
+    events = s["tasks_submitted"] + s["placements"] + s["evictions"] + ended
+    running = res.ticks["running_tasks"]
+    return {
+        "machines": machines,
+        "hours": hours,
+        "seed": seed,
+        "faults": faults,
+        "tick_s": tick_s,
+        "arrival_scale": arrival_scale,
+        "generate_s": round(gen_s, 3),
+        "init_s": round(init_s, 3),
+        "run_s": round(run_s, 3),
+        "wall_s": round(wall_s, 3),
+        "ticks": s["ticks"],
+        "ms_per_tick": round(1e3 * run_s / max(s["ticks"], 1), 3),
+        "events": int(events),
+        "generator_task_events": workload.meta.get("task_events", {}).get("total"),
+        "events_per_s": round(events / wall_s, 1),
+        "placements": s["placements"],
+        "placements_per_s": round(s["placements"] / wall_s, 1),
+        "tasks": s["tasks_submitted"],
+        "tasks_finished": s["tasks_finished"],
+        "running_tasks_mean": round(float(running.mean()), 1),
+        "running_tasks_max": int(running.max()),
+        "pending_tasks_mean": round(float(res.ticks["pending_tasks"].mean()), 1),
+        "evictions": s["evictions"],
+        "preemptions": s["preemptions"],
+        "mean_cpu_alloc": round(s["mean_cpu_alloc"], 4),
+        "mean_cpu_util": round(s["mean_cpu_util"], 4),
+        "mean_sched_delay_s": round(s["mean_sched_delay_s"], 3),
+        "faults_injected": s["faults_injected"],
+        "faults_recovered": s["faults_recovered"],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "bytes_per_task": round(s["bytes_per_task"], 2),
+        "bytes_per_running_slot": round(
+            (s["state_bytes"]["slots"] + s["state_bytes"]["heap"]) / max(int(running.max()), 1), 2
+        ),
+        "state_bytes": s["state_bytes"],
+        "workload_bytes_per_task": round(workload_bytes(workload) / max(len(workload.tasks), 1), 2),
+        "placement_stats": dict(
+            zip(
+                ("considered", "remembered", "searched", "retried", "examined", "preempting",
+                 "class_reused"),
+                sim._world.place_stats.tolist(),
+                strict=True,
+            )
+        ),
+        "machine": machine_info(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--machines", type=int, default=12500)
+    ap.add_argument("--hours", type=float, default=24.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--faults", default="storm")
+    ap.add_argument("--tick-s", type=float, default=5.0)
+    ap.add_argument("--arrival-scale", type=float, default=2.75)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = ap.parse_args()
+    out = run(args.machines, args.hours, args.seed, args.faults, args.tick_s, args.arrival_scale)
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=args.json.parent, prefix=".bench.", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""``autoinfra simulate``: runs on the shipped slice and on a synthetic cell, writes Parquet, and
+fails cleanly (exit 2, one line naming the file) on a bad scenario file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from autoinfra.cli.simulate import simulate
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    cli = typer.Typer()
+    cli.command()(simulate)
+    return cli
+
+
+def test_simulates_a_sample_of_the_shipped_slice_and_writes_parquet(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    args = ["--machines", "40", "--hours", "0.25", "--faults", "node-failure", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "SLO violation rate" in result.output and "node-failure" in result.output
+    ticks = pd.read_parquet(out / "ticks.parquet")
+    assert ticks["time_s"].iloc[-1] == pytest.approx(900.0)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["machines"] == 40 and summary["faults_injected"] == 1
+    assert summary["config"]["auto_evict_failed_after_s"] == 0.0  # nobody acts here
+    faults = pd.read_parquet(out / "faults.parquet")
+    assert faults.loc[faults["origin"] == "scenario", "mitigated_by"].tolist() == ["sim:auto-evict"]
+
+
+def test_simulates_a_synthetic_cell(app: typer.Typer) -> None:
+    result = CliRunner().invoke(
+        app, ["--synthetic", "--machines", "30", "--hours", "0.1", "--tick-s", "10"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "synthetic" in result.output
+
+
+def test_a_bad_scenario_file_fails_with_its_name(app: typer.Typer, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("faults:\n  - {kind: cpu_hog, at_s: -1}\n")
+    result = CliRunner().invoke(app, ["--synthetic", "--machines", "10", "--faults", str(bad)])
+    assert result.exit_code == 2
+    assert str(bad) in result.output and "faults[0].at_s" in result.output
