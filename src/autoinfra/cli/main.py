@@ -51,21 +51,13 @@ def _root(
 
 
 def app() -> None:
-    """Console-script entry: run Typer, turning our own errors into clean one-line failures."""
+    """Console-script entry: run Typer, turning our own errors into clean one-line failures.
+
+    Typer runs in standalone mode, so usage errors and ``typer.Exit`` codes reach the shell as
+    Click sets them; only ``AutoinfraError`` needs translating here.
+    """
     try:
-        typer_app(standalone_mode=False)
+        typer_app()
     except AutoinfraError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except typer.Abort:
-        typer.secho("aborted", err=True)
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

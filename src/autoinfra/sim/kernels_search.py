@@ -79,8 +79,9 @@ def find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool,
     Scans ``cand[:ncand]`` (use_cand) or every machine, in slot order from a random start (from
     slot 0 when candidates == 0), a window of ``scan_limit`` machines at a time (Borg scores a
     sample, not the cell): the best machine with room in the window wins (the scan stops early
-    at ``candidates`` of them); if the window has none and the task may preempt, the machine of
-    the window needing the least lower-priority work evicted; else the next window. A task that
+    at ``candidates`` of them); if the window has none and the task may preempt, the one needing
+    the least lower-priority work evicted among the first ``candidates`` of the window where
+    preemption makes room; else the next window. A task that
     finds nothing has been tried against every machine: it really fits nowhere. The machines with
     room that it saw are left in ``eq[:neq[0]]`` for the next task with the same requests."""
     neq[0] = 0
@@ -136,6 +137,10 @@ def find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool,
                     return m, True
                 if score < best_score:
                     best, best_score = m, score
+                found += 1
+                if candidates > 0 and found >= candidates:  # a sample is enough here too
+                    stats[STAT_EXAMINED] += k - lo + 1
+                    return best, True
             stats[STAT_EXAMINED] += hi - lo
             if best >= 0:
                 return best, True

@@ -184,14 +184,14 @@ def _evict_victims(m: int, need_c: float, need_m: float, below: int, by_mem: boo
 
 
 @njit(cache=True)
-def place(qkey: Arr, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
+def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
           si: Arr, vf: Arr, vi: Arr, free: Arr, nfree: Arr, ht: Arr, hs: Arr, hn: Arr, rng: Arr,
           fail: Arr, nfail: Arr, shape_col: Arr, now: float, best_fit: bool, candidates: int,
-          scan_limit: int, preempt: bool, room: Arr, scratch: Arr, out_ids: Arr, out_slots: Arr,
-          vic_task: Arr, vic_lost: Arr, nvic: Arr, stats: Arr) -> int:
+          scan_limit: int, preempt: bool, room: Arr, scratch: Arr, out_slot: Arr, out_ids: Arr,
+          out_slots: Arr, vic_task: Arr, vic_lost: Arr, nvic: Arr, stats: Arr) -> int:
     """Place the pending queue (rows sorted by priority, then submit time). Returns how many
-    were placed, their ids and slots in out_ids/out_slots, and compacts the queue in place: the
-    first (rows - placed) rows are the tasks still pending, in order. Preempted tasks go to vic_*.
+    were placed; out_slot[row] is each row's slot (-1: still pending), out_ids/out_slots list
+    the placed ones. Preempted tasks go to vic_*.
     ``room`` (n, 4): free CPU, free memory (-inf when not schedulable), 1/capacities per machine,
     packed for the scans and kept current across rounds; ``scratch`` (2, n) is working space.
     ``stats`` counts (cumulatively) tasks considered, rejected by memory, searched in full,
@@ -202,7 +202,9 @@ def place(qkey: Arr, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf
     eq = scratch[1]
     # rows of ``room`` are kept up to date for machines whose state or allocation changed
     nchg = 0
-    chg_c, chg_m = -1.0, -1.0
+    # chg_c[b], chg_m[b]: the most any grown machine offers, tasks of priority < b counted free
+    chg_c = np.full(ksr.PRODUCTION + 1, -1.0)
+    chg_m = np.full(ksr.PRODUCTION + 1, -1.0)
     for m in range(n):
         if mi[L.M_CHANGED, m] == 0:
             continue
@@ -211,7 +213,12 @@ def place(qkey: Arr, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf
         if mi[L.M_SCHED, m] != 0:
             changed[nchg] = m
             nchg += 1
-            chg_c, chg_m = max(chg_c, room[m, 0]), max(chg_m, room[m, 1])
+            fc, fm = room[m, 0], room[m, 1]
+            for b in range(ksr.PRODUCTION + 1):
+                chg_c[b] = max(chg_c[b], fc)
+                chg_m[b] = max(chg_m[b], fm)
+                fc += mprio[m, 0, b]
+                fm += mprio[m, 1, b]
     max_c, max_m = -1.0, -1.0
     for m in range(n):  # room is packed: this pass is cheap
         max_c = max(max_c, room[m, 0])
@@ -235,41 +242,45 @@ def place(qkey: Arr, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf
     last_c, last_m, last_below = -1.0, -1.0, -1  # the last request found to fit nowhere
     placed = 0
     nq = qf.shape[0]
-    out_slot = np.empty(nq, dtype=np.int64)
+    # counters kept in locals inside the loop (an array element would be reloaded each time)
+    n_reused = n_remembered = n_retried = n_searched = 0
     for i in range(nq):
         out_slot[i] = -1
         c = qf[i, L.Q_CPU_REQ]
         mm = qf[i, L.Q_MEM_REQ]
         p = qi[i, L.Q_PRIO]
         tried = qi[i, L.Q_TRIED] != 0
-        qi[i, L.Q_TRIED] = 1
-        stats[STAT_CONSIDERED] += 1
+        if not tried:
+            qi[i, L.Q_TRIED] = 1
         below = preempt_below(p, preempt)
         if candidates > 0 and neq[0] > 0 and c == eq_c and mm == eq_m:  # not in exact mode
             m = pick(c, mm, eq, neq, room, best_fit)
             if m >= 0:
-                stats[STAT_CLASS_REUSED] += 1
+                n_reused += 1
                 out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free,
                                       nfree, ht, hs, hn, shape_col, now)
                 room_row(m, mf, mi, room)
                 placed += 1
                 continue
         if c == last_c and mm == last_m and below <= last_below:
-            stats[STAT_REMEMBERED] += 1  # the same request as a task just refused: refused
+            n_remembered += 1  # the same request as a task just refused: refused
             continue
-        if dominated(fail, nfail, c, mm, below):
-            stats[STAT_REMEMBERED] += 1
+        if tried:  # only machines that grew since it was refused can take it now
+            hope = c <= chg_c[below] + EPS and mm <= chg_m[below] + EPS
+        else:  # no cheap bound on what preemption can free: remembered failures do that
+            hope = below > 0 or (c <= max_c + EPS and mm <= max_m + EPS)
+        if hope and dominated(fail, nfail, c, mm, below):
+            hope = False
+        if not hope:
+            n_remembered += 1
             last_c, last_m, last_below = c, mm, below
             continue
-        if below > 0:  # no cheap bound on what preemption can free: remembered failures do it
-            hope = True
-        elif tried:  # only machines that grew can have changed its fate
-            hope = c <= chg_c + EPS and mm <= chg_m + EPS
-        else:
-            hope = c <= max_c + EPS and mm <= max_m + EPS
         m = -1
         if hope:
-            stats[STAT_RETRIED if tried else STAT_SEARCHED] += 1
+            if tried:
+                n_retried += 1
+            else:
+                n_searched += 1
             m, evict = find(c, mm, below, changed, nchg, tried, room, mf, mprio, rng, best_fit,
                              candidates, scan_limit, stats, eq, neq)
             eq_c, eq_m = c, mm
@@ -290,20 +301,17 @@ def place(qkey: Arr, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf
                               hs, hn, shape_col, now)
         room_row(m, mf, mi, room)
         placed += 1
-    # compact: placed tasks out, the rest moved up in order
-    w = 0
+    stats[STAT_CONSIDERED] += nq
+    stats[STAT_REMEMBERED] += n_remembered
+    stats[STAT_RETRIED] += n_retried
+    stats[STAT_SEARCHED] += n_searched
+    stats[STAT_CLASS_REUSED] += n_reused
     k = 0
     for i in range(nq):
         if out_slot[i] >= 0:
             out_ids[k] = qi[i, L.Q_ID]
             out_slots[k] = out_slot[i]
             k += 1
-            continue
-        if w != i:
-            qkey[w] = qkey[i]
-            qf[w, :] = qf[i, :]
-            qi[w, :] = qi[i, :]
-        w += 1
     return placed
 
 

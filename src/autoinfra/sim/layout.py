@@ -172,20 +172,21 @@ class PendingQueue:
     Task ids follow submit order (the workload is sorted by submit time), so the key orders by
     priority, then submit time, as Borg's pending queue does. Each row carries what placing the
     task needs (``qf``: Q_CPU_REQ.., ``qi``: Q_ID..), so the placement kernel never looks into the
-    workload tables; it also compacts the queue in place (``truncate``). New rows are staged and
-    merged in one sort when the queue is next read, so a tick's arrivals and evictions cost one
-    merge, not one each.
+    workload tables. Changes are lazy: new rows are staged and dropped rows only marked, and one
+    linear merge (``kernels_queue.merge_rows``) applies them when the queue is next read.
     """
 
     def __init__(self) -> None:
         self._key: I64 = np.zeros(0, dtype=np.int64)
         self._qf: F32 = np.zeros((0, N_QF), dtype=np.float32)
         self._qi: I32 = np.zeros((0, N_QI), dtype=np.int32)
+        self._keep: npt.NDArray[np.bool_] | None = None  # rows to keep at the next merge
+        self._dropped = 0
         self._staged: list[tuple[I64, F32, I32]] = []
         self._n_staged = 0
 
     def __len__(self) -> int:
-        return int(self._key.shape[0]) + self._n_staged
+        return int(self._key.shape[0]) - self._dropped + self._n_staged
 
     @property
     def key(self) -> I64:
@@ -208,28 +209,36 @@ class PendingQueue:
             self._staged.append((key, qf, qi))
             self._n_staged += int(key.size)
 
-    def _merge(self) -> None:
-        if not self._staged:
-            return
-        key = np.concatenate([self._key] + [k for k, _, _ in self._staged])
-        qf = np.concatenate([self._qf] + [f for _, f, _ in self._staged])
-        qi = np.concatenate([self._qi] + [i for _, _, i in self._staged])
-        self._staged, self._n_staged = [], 0
-        order = np.argsort(key, kind="stable")  # the old part is sorted already: cheap
-        self._key = np.take(key, order)
-        self._qf = np.take(qf, order, axis=0)
-        self._qi = np.take(qi, order, axis=0)
-
-    def truncate(self, n: int) -> None:
-        """Keep the first n rows (after the placement kernel compacted the queue)."""
-        self._key, self._qf, self._qi = self._key[:n], self._qf[:n], self._qi[:n]
-
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
-        """Keep only the rows where ``mask`` (over the merged queue) is True, in order."""
+        """Keep only the rows where ``mask`` (over the merged queue) is True."""
         self._merge()
-        self._key = np.compress(mask, self._key)
-        self._qf = np.compress(mask, self._qf, axis=0)
-        self._qi = np.compress(mask, self._qi, axis=0)
+        self._keep = mask.astype(np.bool_, copy=True)
+        self._dropped = int(mask.shape[0] - np.count_nonzero(mask))
+
+    def _merge(self) -> None:
+        if not self._staged and self._keep is None:
+            return
+        from autoinfra.sim.kernels_queue import merge_rows  # numba: loaded on first use
+
+        if self._staged:
+            new_key = np.concatenate([k for k, _, _ in self._staged])
+            order = np.argsort(new_key, kind="stable")
+            new_key = np.take(new_key, order)
+            new_qf = np.take(np.concatenate([f for _, f, _ in self._staged]), order, axis=0)
+            new_qi = np.take(np.concatenate([i for _, _, i in self._staged]), order, axis=0)
+        else:
+            new_key = np.zeros(0, dtype=np.int64)
+            new_qf = np.zeros((0, N_QF), dtype=np.float32)
+            new_qi = np.zeros((0, N_QI), dtype=np.int32)
+        keep = self._keep if self._keep is not None else np.ones(self._key.shape[0], np.bool_)
+        n = len(self)
+        out_key = np.empty(n, dtype=np.int64)
+        out_qf = np.empty((n, N_QF), dtype=np.float32)
+        out_qi = np.empty((n, N_QI), dtype=np.int32)
+        merge_rows(self._key, self._qf, self._qi, keep, new_key, new_qf, new_qi, out_key,
+                   out_qf, out_qi)  # fmt: skip
+        self._key, self._qf, self._qi = out_key, out_qf, out_qi
+        self._keep, self._dropped, self._staged, self._n_staged = None, 0, [], 0
 
     def nbytes(self) -> int:
         self._merge()

@@ -297,18 +297,20 @@ class World:
         p, h, cfg = self.pool, self.heap, self.config
         p.ensure_free(nq)
         h.ensure_room(nq)
+        out_slot = np.empty(nq, dtype=np.int32)
         out_ids = np.empty(nq, dtype=np.int32)
         out_slots = np.empty(nq, dtype=np.int32)
         vic_task, vic_lost = self._scratch(p.used + nq)
         self._count[0] = 0
         placed = ks.place(
-            q.key, q.qf, q.qi, self.mf, self.mi, self.mprio, p.sv, p.sf, p.si, self.vf, self.vi,
+            q.qf, q.qi, self.mf, self.mi, self.mprio, p.sv, p.sf, p.si, self.vf, self.vi,
             p.free, p.nfree, h.t, h.s, h.n, self.rng_state, self.fail, self.nfail,
             self.shape_col, now, cfg.fit == "best", cfg.candidates, cfg.scan_limit,
-            cfg.preemption, self.room, self.scan_scratch, out_ids, out_slots, vic_task, vic_lost,
-            self._count, self.place_stats,
+            cfg.preemption, self.room, self.scan_scratch, out_slot, out_ids, out_slots, vic_task,
+            vic_lost, self._count, self.place_stats,
         )  # fmt: skip
-        q.truncate(nq - placed)
+        if placed:
+            q.keep(out_slot < 0)
         nv = int(self._count[0])
         victims = vic_task[:nv].copy()
         lost = vic_lost[:nv].astype(np.float32)
