@@ -143,7 +143,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--faults", default="storm")
     ap.add_argument("--tick-s", type=float, default=5.0)
-    ap.add_argument("--arrival-scale", type=float, default=2.75)
+    ap.add_argument("--arrival-scale", type=float, default=2.0)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     out = run(args.machines, args.hours, args.seed, args.faults, args.tick_s, args.arrival_scale)

@@ -173,9 +173,13 @@ def pick(c: float, mm: float, eq: Arr, neq: Arr, room: Arr, best_fit: bool) -> i
 @njit(cache=True)
 def dominated(fail: Arr, nfail: Arr, c: float, mm: float, below: int) -> bool:
     """Does a remembered request that fit nowhere, with at least these preemption rights, show
-    that (c, mm) fits nowhere either?"""
+    that (c, mm) fits nowhere either? The entry that answers moves to the front: the next tasks
+    in the queue are mostly the same job's, answered by the same entry."""
     for e in range(nfail[0]):
         if c >= fail[0, e] and mm >= fail[1, e] and below <= fail[2, e]:
+            if e > 0:
+                for r in range(3):
+                    fail[r, 0], fail[r, e] = fail[r, e], fail[r, 0]
             return True
     return False
 

@@ -246,6 +246,8 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
     n_reused = n_remembered = n_retried = n_searched = 0
     for i in range(nq):
         out_slot[i] = -1
+        if nfree[0] == 0:  # out of slots this round: the pool grows before the next one
+            continue
         c = qf[i, L.Q_CPU_REQ]
         mm = qf[i, L.Q_MEM_REQ]
         p = qi[i, L.Q_PRIO]

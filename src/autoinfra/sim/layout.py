@@ -45,7 +45,7 @@ S_TASK, S_MACH, S_NEXT, S_PREV, S_SVC = 0, 1, 2, 3, 4
 S_SNEXT, S_SPREV, S_PRIO, S_PROF, S_GEN = 5, 6, 7, 8, 9
 N_SI = 10
 
-# --- pending queue: qf (float32 rows), qi (int32 rows), qkey (int64, sort key) ---
+# --- pending queue: one row per task; qf (float32 columns), qi (int32 columns), key ---
 Q_CPU_REQ, Q_MEM_REQ, Q_WORK, Q_CPU_BASE, Q_MEM_USE = 0, 1, 2, 3, 4
 N_QF = 5
 Q_ID, Q_PRIO, Q_PROF, Q_SVC = 0, 1, 2, 3
@@ -162,6 +162,18 @@ class CompletionHeap:
         s[:, :size] = self.s[:, :size]
         self.t, self.s = t, s
 
+    def purge(self, si: I32) -> None:
+        """Drop stale entries (slot freed or reused since) and rebuild the heap."""
+        n = int(self.n[0])
+        slot, gen = self.s[0, :n], self.s[1, :n]
+        live = (si[S_TASK, slot] >= 0) & (si[S_GEN, slot] == gen)
+        t, s = self.t[:n][live], self.s[:, :n][:, live]
+        order = np.argsort(t, kind="stable")  # a sorted array is a valid binary heap
+        k = int(order.shape[0])
+        self.t[:k] = t[order]
+        self.s[:, :k] = s[:, order]
+        self.n[0] = k
+
     def nbytes(self) -> int:
         return int(self.t.nbytes + self.s.nbytes)
 
@@ -202,6 +214,11 @@ class PendingQueue:
     def qi(self) -> I32:
         self._merge()
         return self._qi
+
+    def has_untried(self) -> bool:
+        """Are there rows no placement round has looked at yet? (A round looks at every row,
+        so only rows pushed since can be new.)"""
+        return self._n_staged > 0
 
     def push(self, key: I64, qf: F32, qi: I32) -> None:
         """Stage rows (qf: (k, N_QF), qi: (k, N_QI)) for the next merge."""

@@ -42,6 +42,7 @@ from autoinfra.sim.world import World
 
 T = TypeVar("T")
 _RUNNING = (MachineState.ON, MachineState.DRAINING)
+_FAILED = int(MachineState.FAILED)
 
 
 class Mutators:
@@ -113,24 +114,32 @@ class Mutators:
 
     def _scale_down(self, s: int, alive: np.ndarray, k: int) -> None:
         w = self._world
-        st = w.rec.status[alive]
-        slots = np.maximum(w.rec.slot[alive], 0)
-        stranded = (st == ST_RUNNING) & (
-            w.mi[M_STATE, w.pool.si[S_MACH, slots]] == MachineState.FAILED
-        )
-        group = np.where(
-            st == ST_FUTURE, 0, np.where(st == ST_PENDING, 1, np.where(stranded, 2, 3))
-        )
-        newest = -np.nan_to_num(w.rec.start[alive], nan=0.0)
-        order = np.lexsort((newest, group))
-        victims = alive[order[:k]]
-        running = victims[w.rec.status[victims] == ST_RUNNING]
-        waiting = victims[w.rec.status[victims] == ST_PENDING]
+        rec = w.rec
+        # not yet submitted first, then pending, then stranded on a failed machine, then the
+        # most recently started (a service has few replicas: plain Python is the fast way here)
+        state = w.mi[M_STATE]
+        machine = w.pool.si[S_MACH]
+        ranked = []
+        for tid, st, slot, start in zip(alive.tolist(), rec.status[alive].tolist(),
+                                        rec.slot[alive].tolist(), rec.start[alive].tolist(),
+                                        strict=True):
+            if st == ST_FUTURE:
+                group = 0
+            elif st == ST_PENDING:
+                group = 1
+            else:
+                group = 2 if state[machine[slot]] == _FAILED else 3
+            ranked.append((group, -(start if start == start else 0.0), tid))
+        ranked.sort()
+        victims = np.array([tid for _, _, tid in ranked[:k]], dtype=np.int32)
+        status = rec.status[victims]
+        running = victims[status == ST_RUNNING]
+        waiting = victims[status == ST_PENDING]
         if running.size:
             w.remove_running(running)
         if waiting.size:
             w.drop_pending(waiting)
-        w.rec.finish(victims, self._now, END_SCALED_DOWN)
+        rec.finish(victims, self._now, END_SCALED_DOWN)
         self._counters["scaled_down"] += int(victims.shape[0])
 
     # --- machine power and scheduling ---

@@ -16,105 +16,50 @@ while the simulation moves on. Extra keys in ``Observation.extra``:
 
 from __future__ import annotations
 
-import numpy as np
-
-from autoinfra.core.observation import MachineState, Observation
-from autoinfra.sim.layout import (
-    L_UTIL,
-    M_CORDON,
-    M_CPU_ALLOC,
-    M_CPU_CAP,
-    M_CPU_USED,
-    M_EGRESS,
-    M_FZ_CPU,
-    M_FZ_EGRESS,
-    M_FZ_MEM,
-    M_FZ_THROTTLE,
-    M_HEARTBEAT,
-    M_ISOLATED,
-    M_MEM_ALLOC,
-    M_MEM_CAP,
-    M_MEM_USE,
-    M_NTASKS,
-    M_PLATFORM,
-    M_PREV,
-    M_RACK,
-    M_STATE,
-    M_THROTTLE,
-    Q_CPU_REQ,
-    Q_MEM_REQ,
-    T_POWER,
-    V_CPU_REQ,
-    V_DEMAND,
-    V_DESIRED,
-    V_MAX,
-    V_MIN,
-    V_PLACED,
-    V_SERVED,
-    V_VIOLATING,
-)
+from autoinfra.core.observation import Observation
+from autoinfra.sim.kernels_observe import machine_view, service_view
+from autoinfra.sim.layout import T_POWER
 from autoinfra.sim.world import World
 
 
 def build_observation(world: World, now: float) -> Observation:
-    mf, mi = world.mf, world.mi
-    state = mi[M_STATE]
-    failed = state == MachineState.FAILED
-    any_failed = bool(failed.any())
-    reported = (
-        np.where(failed, mi[M_PREV], state).astype(np.int8) if any_failed else state.astype(np.int8)
-    )
-    cpu_used = mf[M_CPU_USED].astype(np.float32)
-    mem_used = np.where(
-        (state == MachineState.ON) | (state == MachineState.DRAINING), mf[M_MEM_USE], 0.0
-    ).astype(np.float32)
-    egress = mf[M_EGRESS].astype(np.float32)
-    throttled = mf[M_THROTTLE].astype(np.float32)
-    if any_failed:
-        cpu_used[failed] = mf[M_FZ_CPU, failed]
-        mem_used[failed] = mf[M_FZ_MEM, failed]
-        egress[failed] = mf[M_FZ_EGRESS, failed]
-        throttled[failed] = mf[M_FZ_THROTTLE, failed]
-    schedulable = (reported == MachineState.ON) & (mi[M_CORDON] == 0) & (mi[M_ISOLATED] == 0)
-    heartbeat_age = np.maximum(now - mf[M_HEARTBEAT], 0.0).astype(np.float32)
-    vf, vi = world.vf, world.vi
-    svc = world.workload.services
-    q = world.queue
+    state, sched, f, tasks, platform = machine_view(now, world.mf, world.mi)
+    sf, si, links, pend_c, pend_m = service_view(world.vf, world.vi, world.lf, world.queue.qf)
     return Observation(
         time_s=now,
         machine_ids=world.machine_ids,
-        machine_state=reported,
-        schedulable=schedulable,
-        cpu_capacity=mf[M_CPU_CAP].astype(np.float32),
-        mem_capacity=mf[M_MEM_CAP].astype(np.float32),
-        cpu_requested=mf[M_CPU_ALLOC].astype(np.float32),
-        mem_requested=mf[M_MEM_ALLOC].astype(np.float32),
-        cpu_used=cpu_used,
-        mem_used=mem_used,
-        cpu_throttled_share=throttled,
-        tasks_running=mi[M_NTASKS].copy(),
-        heartbeat_age_s=heartbeat_age,
-        egress_mbps=egress,
-        rack=mi[M_RACK].copy(),
+        machine_state=state,
+        schedulable=sched,
+        cpu_capacity=f[0],
+        mem_capacity=f[1],
+        cpu_requested=f[2],
+        mem_requested=f[3],
+        cpu_used=f[4],
+        mem_used=f[5],
+        cpu_throttled_share=f[6],
+        tasks_running=tasks,
+        heartbeat_age_s=f[8],
+        egress_mbps=f[7],
+        rack=world.machine_rack,
         link_rack=world.link_rack,
-        link_utilization=world.lf[L_UTIL].astype(np.float32),
+        link_utilization=links,
         service_ids=world.service_ids,
-        service_replicas=vi[V_DESIRED].copy(),
-        service_running=vi[V_PLACED].copy(),
-        service_cpu_request=vf[V_CPU_REQ].astype(np.float32),
-        service_cpu_used=vf[V_SERVED].astype(np.float32),
-        service_min_replicas=vi[V_MIN].copy(),
-        pending_tasks=len(q),
-        pending_cpu=float(q.qf[:, Q_CPU_REQ].sum(dtype=np.float64)),
-        pending_mem=float(q.qf[:, Q_MEM_REQ].sum(dtype=np.float64)),
+        service_replicas=si[0],
+        service_running=si[1],
+        service_cpu_request=sf[0],
+        service_cpu_used=sf[1],
+        service_min_replicas=si[2],
+        pending_tasks=len(world.queue),
+        pending_cpu=pend_c,
+        pending_mem=pend_m,
         power_w=float(world.tot[T_POWER]),
         extra={
-            "service_cpu_demand": vf[V_DEMAND].astype(np.float32),
-            "service_max_replicas": vi[V_MAX].copy(),
-            "service_slo_violating": vi[V_VIOLATING] != 0,
+            "service_cpu_demand": sf[2],
+            "service_max_replicas": si[3],
+            "service_slo_violating": si[4] != 0,
             "link_capacity_mbps": world.link_capacity_mbps,
             "tick_s": world.config.tick_s,
-            "machine_platform": mi[M_PLATFORM].copy(),
-            "n_services": len(svc),
+            "machine_platform": platform,
+            "n_services": world.n_services,
         },
     )

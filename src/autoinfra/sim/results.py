@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,7 @@ class TickRecorder:
         self.rows = np.zeros((256, len(TICK_COLUMNS)), dtype=np.float64)
         self.n = 0
 
-    def add(self, row: np.ndarray) -> None:
+    def add(self, row: Sequence[float]) -> None:
         if self.n == self.rows.shape[0]:
             self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
         self.rows[self.n] = row

@@ -59,11 +59,12 @@ from autoinfra.sim.layout import (
 )
 from autoinfra.sim.mutators import Mutators
 from autoinfra.sim.observe import build_observation
-from autoinfra.sim.results import TICK_COLUMNS, EventLog, SimResults, TickRecorder
+from autoinfra.sim.results import EventLog, SimResults, TickRecorder
 from autoinfra.sim.world import World
 from autoinfra.traces.tables import MachineEventType, Workload
 
 _J_PER_KWH = 3.6e6
+_ABSENT, _OFF, _BOOTING, _ON, _DRAINING, _FAILED = (int(s) for s in MachineState)
 
 
 class Simulator(Mutators):
@@ -216,7 +217,10 @@ class Simulator(Mutators):
 
     def _arrivals(self, now: float) -> None:
         submit = self.workload.tasks.submit_s
-        j = int(np.searchsorted(submit, self.workload.start_s + now + 1e-9, side="right"))
+        limit = self.workload.start_s + now + 1e-9
+        if self._task_ptr >= submit.shape[0] or submit[self._task_ptr] > limit:
+            return  # the next arrival is later
+        j = int(np.searchsorted(submit, limit, side="right"))
         if j > self._task_ptr:
             ids = np.arange(self._task_ptr, j, dtype=np.int32)
             self._task_ptr = j
@@ -226,9 +230,9 @@ class Simulator(Mutators):
 
     def _machine_events(self, now: float) -> None:
         times = self._mt_time
+        if self._mt_ptr >= times.shape[0] or times[self._mt_ptr] > now + 1e-9:
+            return  # the next machine event is later
         j = int(np.searchsorted(times, now + 1e-9, side="right"))
-        if j <= self._mt_ptr:
-            return
         w = self._world
         mt = self.workload.machines
         rows = np.arange(self._mt_ptr, j)
@@ -326,30 +330,27 @@ class Simulator(Mutators):
 
     def _record(self) -> None:
         w = self._world
-        t = w.tot
+        t = w.tot.tolist()  # Python floats: indexing a list is far cheaper than an array
         c = self._counters
-        cap_cpu, cap_mem = t[T_CAP_CPU], t[T_CAP_MEM]
-        row = np.zeros(len(TICK_COLUMNS), dtype=np.float64)
-        row[:] = (
+        cap_cpu, cap_mem, demand = t[T_CAP_CPU], t[T_CAP_MEM], t[T_DEMAND]
+        pue = self.config.pue
+        n = T_N_STATE
+        self._recorder.add((
             self._now,
             t[T_USED_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
             t[T_USED_MEM] / cap_mem if cap_mem > 0 else 0.0,
             t[T_ALLOC_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
             t[T_ALLOC_MEM] / cap_mem if cap_mem > 0 else 0.0,
             t[T_POWER],
-            t[T_POWER] * self.config.pue,
+            t[T_POWER] * pue,
             self._energy_j / _J_PER_KWH,
-            self._energy_j * self.config.pue / _J_PER_KWH,
-            t[T_N_STATE + MachineState.ON],
-            t[T_N_STATE + MachineState.DRAINING],
-            t[T_N_STATE + MachineState.BOOTING],
-            t[T_N_STATE + MachineState.OFF],
-            t[T_N_STATE + MachineState.FAILED],
-            t[T_N_STATE + MachineState.ABSENT],
+            self._energy_j * pue / _J_PER_KWH,
+            t[n + _ON], t[n + _DRAINING], t[n + _BOOTING], t[n + _OFF], t[n + _FAILED],
+            t[n + _ABSENT],
             t[T_RUNNING],
             t[T_STRANDED],
             len(w.queue),
-            t[T_UNSERVED] / t[T_DEMAND] if t[T_DEMAND] > 0 else 0.0,
+            t[T_UNSERVED] / demand if demand > 0 else 0.0,
             t[T_NET_SLOWED],
             t[T_MAX_LINK],
             c["finished"],
@@ -358,8 +359,7 @@ class Simulator(Mutators):
             c["placements"],
             t[T_VIOLATING],
             w.n_services,
-        )
-        self._recorder.add(row)
+        ))
         self._next_record = self._now + self._record_every
 
     def results(self) -> SimResults:

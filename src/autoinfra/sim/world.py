@@ -103,7 +103,8 @@ class World:
         self._init_services(workload, config)
         self.rec = TaskRecords(workload)
         n0 = self.rec.n_workload
-        self.pool = SlotPool(min(max(64, n0 // 4), 1 << 20))
+        # start small and double: how many tasks run at once is not known in advance
+        self.pool = SlotPool(min(max(256, n0 // 8), 1 << 16))
         self.heap = CompletionHeap(self.pool.capacity)
         self.queue = PendingQueue()
         self.tot: F64 = np.zeros(N_TOT, dtype=np.float64)
@@ -155,6 +156,8 @@ class World:
         self.curves: F64 = curve_points(config.power_model)
         # machines are racked in slot order; each rack has uplinks_per_rack links to the spine
         self.mi[M_RACK] = np.arange(n, dtype=np.int32) // config.rack_size
+        self.machine_rack: I32 = self.mi[M_RACK].copy()  # fixed: racks never change
+        self.machine_rack.setflags(write=False)
         self.n_racks = max(1, math.ceil(n / config.rack_size))
         self.n_links = self.n_racks * config.uplinks_per_rack
         self.lf: F64 = np.zeros((N_LF, self.n_links), dtype=np.float64)
@@ -253,24 +256,31 @@ class World:
         own = ids < self.rec.n_workload
         if own.all():
             self._spec_workload(ids, qf, qi)
+        elif not own.any():  # created replicas only (a scale-up)
+            self._spec_created(ids, qf, qi)
         else:
             wi, xi = np.flatnonzero(own), np.flatnonzero(~own)
             if wi.size:
                 sub_f, sub_i = qf[wi], qi[wi]
                 self._spec_workload(ids[wi], sub_f, sub_i)
                 qf[wi], qi[wi] = sub_f, sub_i
-            s = self.rec.x_service[ids[xi] - self.rec.n_workload]
-            qf[xi, Q_CPU_REQ] = self.vf[V_CPU_REQ, s]
-            qf[xi, Q_MEM_REQ] = self.workload.services.mem_request[s]
-            qf[xi, Q_WORK] = np.inf
-            qf[xi, Q_CPU_BASE] = 0.0
-            qf[xi, Q_MEM_USE] = self.vf[V_MEM_PER, s]
-            qi[xi, Q_PRIO] = self.vi[V_PRIO, s]
-            qi[xi, Q_PROF] = self.vi[V_PROF, s]
-            qi[xi, Q_SVC] = s
+            sub_f, sub_i = qf[xi], qi[xi]
+            self._spec_created(ids[xi], sub_f, sub_i)
+            qf[xi], qi[xi] = sub_f, sub_i
         self.rec.status[ids] = ST_PENDING
         self.rec.slot[ids] = -1
         self.queue.push(queue_key(qi[:, Q_PRIO], ids), qf, qi)
+
+    def _spec_created(self, ids: I32, qf: F32, qi: I32) -> None:
+        s = self.rec.x_service[ids - self.rec.n_workload]
+        qf[:, Q_CPU_REQ] = self.vf[V_CPU_REQ, s]
+        qf[:, Q_MEM_REQ] = self.workload.services.mem_request[s]
+        qf[:, Q_WORK] = np.inf
+        qf[:, Q_CPU_BASE] = 0.0
+        qf[:, Q_MEM_USE] = self.vf[V_MEM_PER, s]
+        qi[:, Q_PRIO] = self.vi[V_PRIO, s]
+        qi[:, Q_PROF] = self.vi[V_PROF, s]
+        qi[:, Q_SVC] = s
 
     def _spec_workload(self, ids: I32, qf: F32, qi: I32) -> None:
         t = self.workload.tasks
@@ -291,12 +301,31 @@ class World:
     def place(self, now: float) -> tuple[int, I32, F32]:
         """Place what fits; returns (placed count, preempted task ids, their work lost)."""
         q = self.queue
+        if len(q) == 0 or (not q.has_untried() and not self.mi[M_CHANGED].any()):
+            return 0, _NONE_I, _NONE_F  # every waiting task was refused and nothing changed
+        placed, victims, lost = self._place_round(now)
+        while self.pool.nfree[0] == 0 and len(self.queue):
+            # the round ran out of slots: grow the pool and let the rest of the queue have its go
+            more, v, lo = self._place_round(now)
+            placed += more
+            victims, lost = np.concatenate([victims, v]), np.concatenate([lost, lo])
+            if more == 0 and self.pool.nfree[0] > 0:
+                break
+        if victims.size:
+            self.requeue_evicted(victims, lost)
+        return placed, victims, lost
+
+    def _place_round(self, now: float) -> tuple[int, I32, F32]:
+        q = self.queue
         nq = len(q)
         if nq == 0:
             return 0, _NONE_I, _NONE_F
         p, h, cfg = self.pool, self.heap, self.config
-        p.ensure_free(nq)
-        h.ensure_room(nq)
+        # room for a round's placements (grown and re-run by ``place`` if it runs out)
+        p.ensure_free(min(nq, max(1024, p.used // 8)))
+        if int(h.n[0]) > 2 * p.used + 4096:
+            h.purge(p.si)  # evicted tasks leave stale entries behind
+        h.ensure_room(min(nq, int(p.nfree[0])))  # at most one entry per placement
         out_slot = np.empty(nq, dtype=np.int32)
         out_ids = np.empty(nq, dtype=np.int32)
         out_slots = np.empty(nq, dtype=np.int32)
@@ -309,19 +338,16 @@ class World:
             cfg.preemption, self.room, self.scan_scratch, out_slot, out_ids, out_slots, vic_task,
             vic_lost, self._count, self.place_stats,
         )  # fmt: skip
-        if placed:
-            q.keep(out_slot < 0)
         nv = int(self._count[0])
         victims = vic_task[:nv].copy()
         lost = vic_lost[:nv].astype(np.float32)
         if placed:
+            q.keep(out_slot < 0)
             ids = out_ids[:placed]
             self.rec.status[ids] = ST_RUNNING
             self.rec.slot[ids] = out_slots[:placed]
             first = np.isnan(self.rec.start[ids])
             self.rec.start[ids[first]] = now
-        if nv:
-            self.requeue_evicted(victims, lost)
         return placed, victims, lost
 
     def requeue_evicted(self, ids: I32, lost: F32) -> None:
@@ -332,6 +358,8 @@ class World:
     def complete(self, now: float, dt: float) -> I32:
         """Finish the tasks whose work is done; returns their ids."""
         h = self.heap
+        if h.n[0] == 0 or h.t[0] > now + ks.EPS:
+            return _NONE_I  # nothing can have finished yet
         out_task, out_end = self._scratch(self.pool.used)
         cnt = ks.complete(now, dt, h.t, h.s, h.n, *self._slot_args(), out_task, out_end)
         if cnt == 0:
@@ -375,7 +403,14 @@ class World:
 
     def drop_pending(self, ids: I32) -> None:
         """Take tasks out of the pending queue (a service scaled down)."""
-        self.queue.keep(~np.isin(self.queue.qi[:, Q_ID], ids))
+        col = self.queue.qi[:, Q_ID]
+        if ids.size <= 8:  # the usual case: a few replicas; np.isin costs more than this
+            keep = col != ids[0]
+            for t in ids[1:]:
+                keep &= col != t
+        else:
+            keep = ~np.isin(col, ids)
+        self.queue.keep(keep)
 
     # --- usage and rates ---
 
@@ -401,7 +436,7 @@ class World:
         return True
 
     def respread_services(self) -> None:
-        if self.n_services:
+        if self.n_services and self.vi[V_DIRTY].any():
             ku.respread_services(self.vf, self.vi, self.mf, self.pool.sf, self.pool.si)
 
     def refresh(self, now: float) -> None:
@@ -417,8 +452,12 @@ class World:
 
     def alive_replicas(self, service: int) -> I32:
         """Replicas of a service not ended (not yet submitted, pending or placed), oldest first."""
-        ids = np.asarray(self.svc_tasks[service], dtype=np.int32)
-        return ids[self.rec.status[ids] != ST_ENDED]
+        members = self.svc_tasks[service]
+        ids = np.asarray(members, dtype=np.int32)
+        alive = ids[self.rec.status[ids] != ST_ENDED]
+        if len(members) > 2 * alive.shape[0] + 8:  # forget replicas long gone
+            self.svc_tasks[service] = alive.tolist()
+        return alive
 
     def state_bytes(self) -> dict[str, int]:
         """Bytes of simulator state by part (the workload's input tables are not counted)."""
