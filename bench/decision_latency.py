@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,31 +34,12 @@ import numpy as np
 
 from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState, Observation
+from machine import machine_info
 
 TARGET_MS = {"rules": 1.0, "learned": 20.0}
 KIND = {"security": "rules", "healing": "rules", "energy": "rules", "scaling": "learned"}
 SECTION_START = "<!-- decision-latency:start -->"
 SECTION_END = "<!-- decision-latency:end -->"
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        # the machine is shared: a high load average makes p99 figures pessimistic
-        "load_average_1m": round(os.getloadavg()[0], 2),
-    }
 
 
 class _SyntheticWorld:

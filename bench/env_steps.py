@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import time
 from collections.abc import Callable
@@ -26,26 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from machine import machine_info
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- env_steps:begin -->", "<!-- env_steps:end -->"
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
 
 
 def per_call_us(f: Callable[[], object], n: int) -> float:
@@ -157,8 +140,10 @@ def markdown(result: dict[str, Any]) -> str:
         BEGIN,
         "## Learning: ClusterEnv steps and Q-policy decision latency (`bench/env_steps.py`)",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores (shared; 1-min load {m['load_avg_1m']:.2f} at "
-        f"the start), Python {m['python']}, NumPy {m['numpy']}. Command: `{result['command']}`.",
+        f"Machine: {m['cpu']}, {m['cores']} cores "
+        f"(shared; 1-min load {m['load_average_1m']:.2f} at the start), "
+        f"Python {m['python']}, NumPy {m['numpy']}. "
+        f"Command: `{result['command']}`.",
         "",
         "| ClusterEnv | machines | services | steps/s | µs/step | sim tick µs | observe µs "
         "| set replicas µs | forecaster µs | encode µs |",
@@ -240,7 +225,7 @@ def main() -> None:
     result = {
         "command": "python bench/env_steps.py "
         + f"--machines {args.machines} --steps {args.steps} --repeats {args.repeats}",
-        "machine": machine(),
+        "machine": machine_info(),
         "env": env,
         "decision": decision,
         "verdict": verdict(env),

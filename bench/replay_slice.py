@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simulate_cell_day import machine_info, peak_rss_mb
+from machine import machine_info
+from simulate_cell_day import peak_rss_mb
 
 
 def run(trace: str | None, faults: str, tick_s: float, seed: int) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -28,27 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def machine_info() -> dict[str, Any]:
-    import numba
-    import numpy
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu_model": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "numba": numba.__version__,
-        "platform": platform.platform(),
-    }
+from machine import machine_info
 
 
 def peak_rss_mb() -> float:
