@@ -102,3 +102,34 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     proc = _cli("--spec", str(spec), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "colour" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_parts_from_the_middle_of_a_download_run_on_the_shipped_table(tmp_path: Path) -> None:
+    # parts 2-3 alone start mid-trace: their training window holds no service to train on, so
+    # the study must still run, on the shipped table, and say so in the report
+    from autoinfra.traces import default_trace_dir
+
+    src = default_trace_dir()
+    trace = tmp_path / "trace"
+    for table, parts in (
+        ("task_events", ("00002", "00003")),
+        ("job_events", ("00002", "00003")),
+    ):
+        (trace / table).mkdir(parents=True)
+        for p in parts:
+            name = f"part-{p}-of-00500.csv.gz"
+            (trace / table / name).write_bytes((src / table / name).read_bytes())
+    (trace / "machine_events").mkdir()
+    for f in (src / "machine_events").iterdir():
+        (trace / "machine_events" / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "out"
+    proc = _cli(
+        "--quick", "--trace", str(trace), "--machines", "10", "--window-s", "600",
+        "--faults", "none", "--systems", "agents,noop", "--no-progress", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = (out / "report.md").read_text()
+    assert "not retrained" in report and "shipped slice" in report
+    summary = json.loads((out / "summary.json").read_text())
+    train, evaluation = summary["windows"]["train"], summary["windows"]["evaluation"]
+    assert train[1] <= evaluation[0]  # the windows never overlap
