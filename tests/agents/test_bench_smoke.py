@@ -6,10 +6,15 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import repo_root
 
 
-def test_decision_latency_bench_smoke(tmp_path: Path) -> None:
+def test_decision_latency_bench_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # run as a script, a bench has bench/ on sys.path (for bench/machine.py); loaded by path here,
+    # it needs the same
+    monkeypatch.syspath_prepend(str(repo_root() / "bench"))
     spec = importlib.util.spec_from_file_location(
         "decision_latency", repo_root() / "bench" / "decision_latency.py"
     )
