@@ -22,10 +22,7 @@ trace's machine events: trained on trace days 0-20, evaluated on every machine e
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ import numpy as np
 from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState, Observation
 from machine import machine_info
+from output import update_section, write_json
 
 TARGET_MS = {"rules": 1.0, "learned": 20.0}
 KIND = {"security": "rules", "healing": "rules", "energy": "rules", "scaling": "learned"}
@@ -256,20 +254,6 @@ def render(result: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_results(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    if SECTION_START in text and SECTION_END in text:
-        before = text[: text.index(SECTION_START)]
-        after = text[text.index(SECTION_END) + len(SECTION_END) :].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, required=True, help="where to write the results")
@@ -290,15 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args.machines, args.samples, args.seed, args.synthetic, args.scaling_policy)
     if args.failure:
         result["failure"] = failure_scores(args.seed)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     command = "python bench/decision_latency.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
     section = render(result, command.strip())
     print(section)
     if not args.no_results_md:
-        update_results(args.results_md, section)
+        update_section(args.results_md, SECTION_START, SECTION_END, section)
     return 0
 
 

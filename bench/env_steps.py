@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from machine import machine_info
+from output import update_section, write_json
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- env_steps:begin -->", "<!-- env_steps:end -->"
@@ -199,15 +198,6 @@ def verdict(env: list[dict[str, Any]]) -> str:
     )
 
 
-def update_results(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(new.rstrip() + "\n", encoding="utf-8")
-    os.replace(tmp, RESULTS)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, help="write the figures here")
@@ -233,12 +223,9 @@ def main() -> None:
     print(result["verdict"])
     print(json.dumps(result["machine"]))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
-        os.replace(tmp, args.json)
+        write_json(args.json, result)
     if not args.no_results:
-        update_results(markdown(result))
+        update_section(RESULTS, BEGIN, END, markdown(result))
 
 
 if __name__ == "__main__":

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from machine import machine_info
+from output import write_json
 
 
 def peak_rss_mb() -> float:
@@ -126,14 +125,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     out = run(args.machines, args.hours, args.seed, args.faults, args.tick_s, args.arrival_scale)
-    text = json.dumps(out, indent=2)
-    print(text)
+    print(json.dumps(out, indent=2))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=args.json.parent, prefix=".bench.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":
