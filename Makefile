@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OUT    ?= out/experiment
 ARGS   ?=
 
-.PHONY: experiment simulate test lint install install-dev clean
+.PHONY: experiment simulate test lint install install-dev servers clean
 
 # The main job needs only the light core.
 $(VENV)/.core: pyproject.toml
@@ -20,8 +20,15 @@ $(VENV)/.core: pyproject.toml
 # pulls a multi-GB CUDA build of torch.
 $(VENV)/.dev: $(VENV)/.core
 	$(BIN)/pip install --quiet 'torch==2.13.0'
-	$(BIN)/pip install --quiet -e '.[dev,rl,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,rl,ray,api,k8s,live]'
 	touch $@
+
+# The real servers the integration tests start (Debian packages). Installed only when one is
+# missing; needs root (as on CI) or sudo.
+SERVERS := prometheus prometheus-alertmanager prometheus-node-exporter nats-server etcd-server \
+           chromium stress-ng iproute2
+servers:
+	@bash scripts/install-servers.sh $(SERVERS)
 
 install: $(VENV)/.core
 install-dev: $(VENV)/.dev
@@ -38,7 +45,7 @@ lint: $(VENV)/.dev
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collects no test; make treats any non-zero exit as failure.
-test: lint
+test: lint servers
 	$(BIN)/pytest -q -p no:cacheprovider
 
 clean:
