@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from autoinfra.actuators.simulated import SimulatedActuator
+from autoinfra.actuators.backend import actuator_for
 from autoinfra.agents.autonomous import (
     EnergyAgent,
     HealingAgent,
@@ -32,6 +32,7 @@ from autoinfra.agents.feedback import FeedbackStore
 from autoinfra.agents.runtime import Runtime
 from autoinfra.agents.system import System
 from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
+from autoinfra.core.cluster import cluster_parts
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Policy
 from autoinfra.oversight.approval import ApprovalQueue, Approver, AutoApproveAfter
@@ -143,11 +144,11 @@ def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
 
 
 def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:
-    """The ``agents-v1`` system on ``sim`` (any object with the simulator's surface)."""
+    """The ``agents-v1`` system on ``sim``: a simulator, or any ``core.cluster.Backend``."""
     p = AutonomousParams.from_mapping(params)
-    clock = sim.clock
+    reader, _, clock = cluster_parts(sim)
     store = MetricStore()
-    sensor = SimSensor(sim, store=store)
+    sensor = SimSensor(reader, store=store)
     extra = [_failure_policy(sim, p, seed)] if p.predictive_drain else []
     makers: dict[str, Any] = {
         "security": lambda: SecurityAgent(sensor),
@@ -171,7 +172,7 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
     runtime = Runtime(
         agents,
         clock=clock,
-        actuator=SimulatedActuator(sim, latency_s=p.api_latency_s),
+        actuator=actuator_for(sim, latency_s=p.api_latency_s),
         arbiter=PriorityArbiter(
             ArbiterSettings(hold_s=p.arbiter_hold_s), clock=clock, sensor=sensor
         ),

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from autoinfra.actuators import SimulatedActuator
+from autoinfra.actuators import actuator_for
 from autoinfra.agents import Agent, Runtime, System
+from autoinfra.core.cluster import cluster_parts
 from autoinfra.core.errors import ConfigError
 from autoinfra.policies.kubernetes import KubernetesPolicy, KubernetesSettings
 from autoinfra.telemetry import SimSensor
@@ -67,7 +68,8 @@ def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> Sy
         np.asarray(workload.services.max_replicas, dtype=np.int32) if workload is not None else None
     )
     policy = KubernetesPolicy(settings, agent_id=NAME, max_replicas=max_replicas)
-    sensor = SimSensor(sim)
+    reader, _, clock = cluster_parts(sim)  # a simulator or a core.cluster.Backend
+    sensor = SimSensor(reader)
     agents = [
         Agent(
             "k8s-node-lifecycle",
@@ -97,5 +99,5 @@ def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> Sy
             "under-requested nodes",
         ),
     ]
-    runtime = Runtime(agents, clock=sim.clock, actuator=SimulatedActuator(sim))
+    runtime = Runtime(agents, clock=clock, actuator=actuator_for(sim))
     return System(NAME, runtime, dict(params or {}), policy.describe())

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from autoinfra.actuators import SimulatedActuator
+from autoinfra.actuators import actuator_for
 from autoinfra.agents import Runtime, System
+from autoinfra.core.cluster import cluster_parts
 from autoinfra.core.errors import ConfigError
 
 
@@ -20,5 +21,6 @@ def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> Sy
         raise ConfigError(
             f"the noop system takes no parameters, got {sorted(params)}", field="system_params.noop"
         )
-    runtime = Runtime([], clock=sim.clock, actuator=SimulatedActuator(sim))
+    _, _, clock = cluster_parts(sim)  # a simulator or a core.cluster.Backend
+    runtime = Runtime([], clock=clock, actuator=actuator_for(sim))
     return System("noop", runtime, {}, "no agents: nothing acts (the control)")
