@@ -23,6 +23,10 @@ def fake_factory() -> Backend:
 
 FACTORIES: dict[str, Callable[[], Backend]] = {"sim": sim_factory, "fake": fake_factory}
 
+from tests.backends.local_factory import local_factory  # noqa: E402
+
+FACTORIES["local"] = local_factory  # real processes; skips where stress-ng or fork is missing
+
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
 @pytest.mark.parametrize("backend", sorted(FACTORIES))
