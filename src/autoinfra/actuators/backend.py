@@ -142,8 +142,9 @@ class BackendActuator:
     def _journal(self, rid: str, step: str, action: Action) -> None:
         if self.journal_path is None:
             return
-        line = json.dumps({"request_id": rid, "step": step, "kind": action.kind,
-                           "target": action.target})  # fmt: skip
+        line = json.dumps(
+            {"request_id": rid, "step": step, "kind": action.kind, "target": action.target}
+        )
         # one short line per write with O_APPEND, flushed and synced: a kill leaves whole lines
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:

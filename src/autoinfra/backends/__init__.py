@@ -37,8 +37,9 @@ def make_backend(
     """Build (not start) the backend ``name`` for one run."""
     entry = BACKENDS.get(name)
     if entry is None:
-        raise ConfigError(f"unknown backend {name!r}; expected one of {sorted(BACKENDS)}",
-                          field="backend")  # fmt: skip
+        raise ConfigError(
+            f"unknown backend {name!r}; expected one of {sorted(BACKENDS)}", field="backend"
+        )
     module_name, func_name = entry.split(":")
     try:
         module = importlib.import_module(module_name)

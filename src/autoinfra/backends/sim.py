@@ -108,8 +108,9 @@ class SimClusterBackend:
         # the simulator has no public "inject now": use its fault book as its own timed event
         # does (the scenario's faults need none of this; they are injected by the simulator)
         rec = sim._faults.inject(spec, now)
-        sim._events.add(now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0,
-                        rec.detail)  # fmt: skip
+        sim._events.add(
+            now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0, rec.detail
+        )
         if spec.duration_s is not None and rec.active:
             sim._schedule(now + spec.duration_s, "clear", rec.fault_id)
         sim._dirty = True
@@ -137,8 +138,10 @@ def build(
     """The ``sim`` backend: a synthetic cell of ``options['machines']`` replayed at ``speed``."""
     unknown = sorted(set(options) - set(OPTIONS) - {"workload", "until_s"})
     if unknown:
-        raise ConfigError(f"unknown sim backend option(s) {unknown}; known: {sorted(OPTIONS)}",
-                          field=f"backend_options.{unknown[0]}")  # fmt: skip
+        raise ConfigError(
+            f"unknown sim backend option(s) {unknown}; known: {sorted(OPTIONS)}",
+            field=f"backend_options.{unknown[0]}",
+        )
     o = OPTIONS | dict(options)
     workload = o.get("workload")
     if workload is None:

@@ -122,14 +122,30 @@ def check_observe_shape(factory: BackendFactory) -> None:
         obs = _obs(b)
         n = obs.n_machines
         assert n >= 2, "a cluster of at least two machines"
-        for name in ("machine_state", "schedulable", "cpu_capacity", "mem_capacity",
-                     "cpu_requested", "mem_requested", "cpu_used", "mem_used",
-                     "cpu_throttled_share", "tasks_running", "heartbeat_age_s", "egress_mbps",
-                     "rack"):  # fmt: skip
+        for name in (
+            "machine_state",
+            "schedulable",
+            "cpu_capacity",
+            "mem_capacity",
+            "cpu_requested",
+            "mem_requested",
+            "cpu_used",
+            "mem_used",
+            "cpu_throttled_share",
+            "tasks_running",
+            "heartbeat_age_s",
+            "egress_mbps",
+            "rack",
+        ):
             assert getattr(obs, name).shape == (n,), f"{name} has one entry per machine"
         k = obs.service_ids.shape[0]
-        for name in ("service_replicas", "service_running", "service_cpu_request",
-                     "service_cpu_used", "service_min_replicas"):  # fmt: skip
+        for name in (
+            "service_replicas",
+            "service_running",
+            "service_cpu_request",
+            "service_cpu_used",
+            "service_min_replicas",
+        ):
             assert getattr(obs, name).shape == (k,), f"{name} has one entry per service"
         assert obs.link_rack.shape == obs.link_utilization.shape
         assert not np.any(obs.machine_state == MachineState.FAILED), "FAILED is never reported"
@@ -163,23 +179,29 @@ def check_scale_service(factory: BackendFactory) -> None:
         assert obs.service_ids.shape[0] > 0, "at least one service to scale"
         want = int(obs.service_replicas[0]) + 1
         b.writer.set_service_replicas(0, want, "conformance-scale")
-        eventually(b, lambda: int(_obs(b).service_replicas[0]) == want, "scale up",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: int(_obs(b).service_replicas[0]) == want,
+            "scale up",
+            timeout_s=_settle(factory),
+        )
         b.writer.set_service_replicas(0, want, "conformance-scale-again")  # same value: no-op
         assert int(_obs(b).service_replicas[0]) == want
-        _raises(lambda: b.writer.set_service_replicas(obs.service_ids.shape[0] + 5, 1, "x"),
-                "scaling a service that does not exist")  # fmt: skip
+        _raises(
+            lambda: b.writer.set_service_replicas(obs.service_ids.shape[0] + 5, 1, "x"),
+            "scaling a service that does not exist",
+        )
 
 
 def check_cordon(factory: BackendFactory) -> None:
     with running(factory) as b:
         m = int(_on_machines(_obs(b))[0])
         b.writer.cordon(m, False, "conformance-cordon")
-        eventually(b, lambda: not bool(_obs(b).schedulable[m]), "cordon",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b, lambda: not bool(_obs(b).schedulable[m]), "cordon", timeout_s=_settle(factory)
+        )
         b.writer.cordon(m, True, "conformance-uncordon")
-        eventually(b, lambda: bool(_obs(b).schedulable[m]), "uncordon",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(b, lambda: bool(_obs(b).schedulable[m]), "uncordon", timeout_s=_settle(factory))
 
 
 def check_drain_and_power(factory: BackendFactory) -> None:
@@ -188,15 +210,28 @@ def check_drain_and_power(factory: BackendFactory) -> None:
         _raises(lambda: b.writer.power_off(m, "x"), "power off of a busy machine")
         _raises(lambda: b.writer.power_on(m, "x"), "power on of a machine that is ON")
         b.writer.drain(m, "conformance-drain")
-        eventually(b, lambda: b.writer.machine_task_count(m) == 0, "drain empties the machine",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: b.writer.machine_task_count(m) == 0,
+            "drain empties the machine",
+            timeout_s=_settle(factory),
+        )
         assert not bool(_obs(b).schedulable[m]), "a drained machine is not schedulable"
         b.writer.power_off(m, "conformance-off")
-        eventually(b, lambda: b.writer.machine_state(m) == MachineState.OFF, "power off",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: b.writer.machine_state(m) == MachineState.OFF,
+            "power off",
+            timeout_s=_settle(factory),
+        )
         b.writer.power_on(m, "conformance-on")
-        eventually(b, lambda: b.writer.machine_state(m) == MachineState.ON, "power on (boot)",
-                   timeout_s=_settle(factory) * 3, max_advances=1000)  # fmt: skip
+        eventually(
+            b,
+            lambda: b.writer.machine_state(m) == MachineState.ON,
+            "power on (boot)",
+            timeout_s=_settle(factory) * 3,
+            max_advances=1000,
+        )
 
 
 def check_node_failure(factory: BackendFactory) -> None:
@@ -206,16 +241,28 @@ def check_node_failure(factory: BackendFactory) -> None:
         _raises(lambda: b.writer.evict_stranded(healthy, "x"), "evicting a healthy machine")
         target = b.inject(InjectedFault("node_failure", f"machine:{m}"))
         assert target == f"machine:{m}", f"inject returns the target it hit, got {target!r}"
-        eventually(b, lambda: b.writer.machine_state(m) == MachineState.FAILED, "failure",
-                   timeout_s=_settle(factory))  # fmt: skip
-        eventually(b, lambda: float(_obs(b).heartbeat_age_s[m]) > 0, "heartbeats stop",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: b.writer.machine_state(m) == MachineState.FAILED,
+            "failure",
+            timeout_s=_settle(factory),
+        )
+        eventually(
+            b,
+            lambda: float(_obs(b).heartbeat_age_s[m]) > 0,
+            "heartbeats stop",
+            timeout_s=_settle(factory),
+        )
         assert int(_obs(b).machine_state[m]) != MachineState.FAILED, "reported as last known"
         assert b.record_detection(f"machine:{m}", "conformance", "machine_down")
         assert not b.record_detection(f"machine:{healthy}", "conformance", "machine_down")
         b.writer.evict_stranded(m, "conformance-evict")
-        eventually(b, lambda: b.writer.machine_task_count(m) == 0, "stranded tasks evicted",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: b.writer.machine_task_count(m) == 0,
+            "stranded tasks evicted",
+            timeout_s=_settle(factory),
+        )
         rows = list(b.fault_rows())
         assert rows and all(tuple(r) == FAULT_COLUMNS for r in rows), "rows in FAULT_COLUMNS"
         row = next(r for r in rows if r["target"] == f"machine:{m}")
@@ -229,11 +276,19 @@ def check_kill_rogue(factory: BackendFactory) -> None:
         _raises(lambda: b.writer.kill_rogue(m, "x"), "killing a rogue process that is not there")
         before = float(_obs(b).cpu_used[m])
         b.inject(InjectedFault("cpu_hog", f"machine:{m}", cpu_share=0.5))
-        eventually(b, lambda: float(_obs(b).cpu_used[m]) > before + 0.05, "the hog shows as CPU",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: float(_obs(b).cpu_used[m]) > before + 0.05,
+            "the hog shows as CPU",
+            timeout_s=_settle(factory),
+        )
         b.writer.kill_rogue(m, "conformance-kill")
-        eventually(b, lambda: float(_obs(b).cpu_used[m]) <= before + 0.05, "the hog is gone",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: float(_obs(b).cpu_used[m]) <= before + 0.05,
+            "the hog is gone",
+            timeout_s=_settle(factory),
+        )
         row = next(r for r in b.fault_rows() if r["target"] == f"machine:{m}")
         assert row["mitigated_op"] == "kill_rogue", row
 
@@ -242,12 +297,19 @@ def check_isolate(factory: BackendFactory) -> None:
     with running(factory) as b:
         m = _busy_machine(_obs(b))
         b.inject(InjectedFault("intrusion", f"machine:{m}", cpu_share=0.25, egress_mbps=800.0))
-        eventually(b, lambda: float(_obs(b).egress_mbps[m]) >= 400.0, "unusual egress shows",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: float(_obs(b).egress_mbps[m]) >= 400.0,
+            "unusual egress shows",
+            timeout_s=_settle(factory),
+        )
         b.writer.isolate(m, "conformance-isolate")
-        eventually(b, lambda: b.writer.machine_task_count(m) == 0
-                   and float(_obs(b).egress_mbps[m]) < 400.0, "isolation",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: b.writer.machine_task_count(m) == 0 and float(_obs(b).egress_mbps[m]) < 400.0,
+            "isolation",
+            timeout_s=_settle(factory),
+        )
         assert not bool(_obs(b).schedulable[m])
 
 
@@ -266,12 +328,22 @@ def check_reroute(factory: BackendFactory) -> None:
         if wrong.size:
             _raises(lambda: b.writer.reroute(rack, int(wrong[0]), "x"), "link of another rack")
         b.inject(InjectedFault("network_congestion", f"link:{link}", load=1.5))
-        eventually(b, lambda: float(_obs(b).link_utilization[link]) > 1.0, "congestion shows",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: float(_obs(b).link_utilization[link]) > 1.0,
+            "congestion shows",
+            timeout_s=_settle(factory),
+        )
         b.writer.reroute(rack, link, "conformance-reroute")
-        eventually(b, lambda: any(r["target"] == f"link:{link}" and r["mitigated_op"] == "reroute"
-                                  for r in b.fault_rows()), "reroute mitigates",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: any(
+                r["target"] == f"link:{link}" and r["mitigated_op"] == "reroute"
+                for r in b.fault_rows()
+            ),
+            "reroute mitigates",
+            timeout_s=_settle(factory),
+        )
 
 
 def check_actuator_idempotent(factory: BackendFactory) -> None:
@@ -286,8 +358,12 @@ def check_actuator_idempotent(factory: BackendFactory) -> None:
         outcomes += act.poll()
         assert [o.request_id for o in outcomes] == ["conformance-once"], outcomes
         assert len(act.applied) == 1
-        eventually(b, lambda: int(_obs(b).service_replicas[0]) == start + 1, "one step, not two",
-                   timeout_s=_settle(factory))  # fmt: skip
+        eventually(
+            b,
+            lambda: int(_obs(b).service_replicas[0]) == start + 1,
+            "one step, not two",
+            timeout_s=_settle(factory),
+        )
 
 
 def check_errors_on_impossible(factory: BackendFactory) -> None:

@@ -1,0 +1,195 @@
+"""The servers a live run starts for itself: Prometheus and Alertmanager, on free loopback ports.
+
+Each is a child process in its own session (so a signal to our process group does not reach it
+before we stop it in order), with a generated config and a temporary data folder, started and
+then awaited on its readiness endpoint (``/-/ready``). ``stop()`` sends SIGTERM to its PID, waits,
+then SIGKILL, and removes the folder: nothing is left running or on disk.
+
+A binary that is missing, a port in use, or a server that does not become ready is a
+``ConfigError`` naming the thing, after whatever was started is stopped again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from autoinfra.core.errors import ConfigError
+
+__all__ = [
+    "ALERTMANAGER_BIN",
+    "PROMETHEUS_BIN",
+    "ManagedServer",
+    "free_port",
+    "start_alertmanager",
+    "start_prometheus",
+]
+
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def check_port(port: int, what: str) -> None:
+    """Refuse a port that is in use, naming it and who wanted it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConfigError(
+                f"port 127.0.0.1:{port} for {what} is in use ({exc.strerror}); "
+                "expected a free port",
+                field=f"{what}_port",
+            ) from exc
+
+
+@dataclass
+class ManagedServer:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                self.process.wait(timeout=timeout_s)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200:
+                    return
+            time.sleep(0.1)
+        tail = self.log_path.read_text(errors="replace")[-400:] if self.log_path.exists() else ""
+        self.stop()
+        raise ConfigError(
+            f"{self.name} on 127.0.0.1:{self.port} did not become ready within "
+            f"{timeout_s:g} s; its log ends: {tail.strip()[-200:]!r}",
+            field=self.name,
+        )
+
+
+def _launch(
+    name: str, argv: list[str], port: int, data_dir: Path, timeout_s: float
+) -> ManagedServer:
+    if shutil.which(argv[0]) is None:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise ConfigError(
+            f"{name} binary {argv[0]} not found; install the Debian package "
+            f"(scripts/install-servers.sh)",
+            field=name,
+        )
+    log_path = data_dir / f"{name}.log"
+    log = log_path.open("wb")
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    server = ManagedServer(name, proc, port, data_dir, log_path)
+    server.wait_ready(timeout_s)
+    return server
+
+
+def start_prometheus(
+    targets: list[str],
+    *,
+    scrape_interval_s: float = 1.0,
+    port: int = 0,
+    job: str = "autoinfra",
+    timeout_s: float = 20.0,
+) -> ManagedServer:
+    """Prometheus scraping ``targets`` (``host:port``) every ``scrape_interval_s``."""
+    port = port or free_port()
+    check_port(port, "prometheus")
+    data_dir = Path(tempfile.mkdtemp(prefix="autoinfra-prometheus-"))
+    interval = f"{max(1, round(scrape_interval_s * 1000))}ms"
+    config = (
+        f"global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n"
+        f"scrape_configs:\n  - job_name: {job}\n    scrape_interval: {interval}\n"
+        f"    scrape_timeout: {interval}\n    static_configs:\n"
+        f"      - targets: [{', '.join(repr(t) for t in targets)}]\n"
+    )
+    (data_dir / "prometheus.yml").write_text(config)
+    argv = [
+        PROMETHEUS_BIN,
+        f"--config.file={data_dir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={data_dir / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=1d",
+        "--log.level=warn",
+    ]
+    return _launch("prometheus", argv, port, data_dir, timeout_s)
+
+
+def start_alertmanager(
+    *, webhook_url: str | None = None, port: int = 0, timeout_s: float = 20.0
+) -> ManagedServer:
+    """Alertmanager (clustering off) routing every alert to ``webhook_url`` when given."""
+    port = port or free_port()
+    check_port(port, "alertmanager")
+    data_dir = Path(tempfile.mkdtemp(prefix="autoinfra-alertmanager-"))
+    receiver = "  - name: autoinfra\n"
+    if webhook_url:
+        receiver += (
+            f"    webhook_configs:\n      - url: '{webhook_url}'\n        send_resolved: true\n"
+        )
+    config = (
+        "route:\n  receiver: autoinfra\n  group_by: ['alertname', 'target']\n"
+        "  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n"
+        f"receivers:\n{receiver}"
+    )
+    (data_dir / "alertmanager.yml").write_text(config)
+    argv = [
+        ALERTMANAGER_BIN,
+        f"--config.file={data_dir / 'alertmanager.yml'}",
+        f"--storage.path={data_dir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
+    return _launch("alertmanager", argv, port, data_dir, timeout_s)
