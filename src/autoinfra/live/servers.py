@@ -167,9 +167,14 @@ def start_prometheus(
 
 
 def start_alertmanager(
-    *, webhook_url: str | None = None, port: int = 0, timeout_s: float = 20.0
+    *,
+    webhook_url: str | None = None,
+    webhook_token: str | None = None,
+    port: int = 0,
+    timeout_s: float = 20.0,
 ) -> ManagedServer:
-    """Alertmanager (clustering off) routing every alert to ``webhook_url`` when given."""
+    """Alertmanager (clustering off) routing every alert to ``webhook_url`` when given, with
+    ``webhook_token`` as its bearer credentials (the receiver refuses requests without it)."""
     port = port or free_port()
     check_port(port, "alertmanager")
     data_dir = Path(tempfile.mkdtemp(prefix="autoinfra-alertmanager-"))
@@ -178,12 +183,19 @@ def start_alertmanager(
         receiver += (
             f"    webhook_configs:\n      - url: '{webhook_url}'\n        send_resolved: true\n"
         )
+        if webhook_token:
+            receiver += (
+                "        http_config:\n          authorization:\n            type: Bearer\n"
+                f"            credentials: '{webhook_token}'\n"
+            )
     config = (
         "route:\n  receiver: autoinfra\n  group_by: ['alertname', 'target']\n"
         "  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n"
         f"receivers:\n{receiver}"
     )
-    (data_dir / "alertmanager.yml").write_text(config)
+    path = data_dir / "alertmanager.yml"
+    path.touch(mode=0o600)  # it may hold the webhook's token
+    path.write_text(config)
     argv = [
         ALERTMANAGER_BIN,
         f"--config.file={data_dir / 'alertmanager.yml'}",
