@@ -200,8 +200,9 @@ def parse_webhook(payload: Any, *, now_s: float) -> list[Finding]:
         if key not in payload:
             raise ConfigError("missing in the webhook payload", source="webhook", field=key)
     if str(payload["version"]) != "4":
-        raise ConfigError(f"expected version '4', got {payload['version']!r}", source="webhook",
-                          field="version")  # fmt: skip
+        raise ConfigError(
+            f"expected version '4', got {payload['version']!r}", source="webhook", field="version"
+        )
     if not isinstance(payload["alerts"], list):
         raise ConfigError("expected a list", source="webhook", field="alerts")
     findings = []
@@ -230,7 +231,7 @@ def parse_webhook(payload: Any, *, now_s: float) -> list[Finding]:
                     "alertname": labels.get("alertname", ""),
                     "fingerprint": alert["fingerprint"],
                 },
-            )  # fmt: skip
+            )
         )
     return findings
 
@@ -294,12 +295,15 @@ class WebhookReceiver:
         try:
             self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         except OSError as exc:
-            raise ConfigError(f"cannot listen on 127.0.0.1:{port} for the Alertmanager webhook: "
-                              f"{exc.strerror}", field="webhook_port") from exc  # fmt: skip
+            raise ConfigError(
+                f"cannot listen on 127.0.0.1:{port} for the Alertmanager webhook: {exc.strerror}",
+                field="webhook_port",
+            ) from exc
         self._server.daemon_threads = True
         self.port = int(self._server.server_port)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="autoinfra-webhook")  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="autoinfra-webhook"
+        )
         self._thread.start()
 
     @property
