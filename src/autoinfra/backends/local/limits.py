@@ -48,8 +48,20 @@ def _try_child(parent: Path, name: str) -> Path | None:
         return None
 
 
+def sweep_stale_groups() -> None:
+    """Remove the empty machine groups of runs that were killed (rmdir fails on a busy group)."""
+    for parent in (*_V2_ROOTS, _V1_CPU):
+        for root in parent.glob("autoinfra-*"):
+            for child in root.glob("m*"):
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+            with contextlib.suppress(OSError):
+                root.rmdir()
+
+
 def detect_cpu_limiter(run_id: str) -> CpuLimiter:
     """The best CPU limit mechanism this kernel lets us use, with a group for this run."""
+    sweep_stale_groups()
     notes: list[str] = []
     for root in _V2_ROOTS:
         ctl = root / "cgroup.controllers"

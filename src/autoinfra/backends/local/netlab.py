@@ -24,6 +24,7 @@ import json
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,34 @@ import numpy as np
 from autoinfra.backends.local.procs import ProcessTable, child_argv
 from autoinfra.core.errors import ActionError
 
-__all__ = ["NetLab"]
+__all__ = ["NetLab", "sweep_stale_namespaces"]
+
+_STALE_AFTER_S = 30.0  # a lab namespace this old with no process in it belongs to a dead run
+
+
+def sweep_stale_namespaces() -> list[str]:
+    """Delete lab namespaces a killed run left behind (a ``kill -9`` runs no clean-up of ours:
+    the processes die with it, the namespaces stay). Only ours (``ait<6 hex>r|s``), only empty
+    ones, only older than a start takes, so a run starting beside us is never touched."""
+    gone = []
+    for entry in Path("/run/netns").glob("ait*"):
+        name = entry.name
+        if len(name) != 10 or name[-1] not in "rs" or not _is_hex(name[3:9]):
+            continue
+        try:
+            if time.time() - entry.stat().st_mtime < _STALE_AFTER_S:
+                continue
+        except OSError:
+            continue
+        if _run("ip", "netns", "pids", name).stdout.strip():
+            continue
+        if _run("ip", "netns", "del", name).returncode == 0:
+            gone.append(name)
+    return gone
+
+
+def _is_hex(s: str) -> bool:
+    return all(c in "0123456789abcdef" for c in s)
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -77,6 +105,7 @@ class NetLab:
         return f"169.254.{100 + link}.{end}"
 
     def start(self) -> bool:
+        sweep_stale_namespaces()
         made = _run("ip", "netns", "add", self.ns_rack)
         if made.returncode != 0:
             self.why_not = f"ip netns add refused: {made.stderr.strip() or made.returncode}"

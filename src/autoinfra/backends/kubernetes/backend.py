@@ -1,0 +1,161 @@
+"""``KubernetesBackend``: a Kubernetes cluster behind the ``core.cluster`` seam.
+
+The reader lists nodes, pods (of the namespace) and deployments on every ``observe`` (a few
+hundred objects: cheap next to a 5 s agent period; a watch cache is the way past that) and
+builds the ``Observation`` in ``state``. The writer is ``writer.KubernetesWriter``. The clock is
+the wall clock.
+
+Faults: the API offers no way to break a node, so ``inject`` hands the fault to an injector
+given at construction (a chaos tool's adapter; the tests give one that edits the emulator's
+objects) and records it in the fault ledger; without an injector it refuses with a clear error.
+Recovery is judged from the API's state: a failed node's fault is over when no pod is left on it
+and every deployment has its replicas ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import kubernetes.client as k8s
+
+from autoinfra.backends.kubernetes.api import Api, call
+from autoinfra.backends.kubernetes.state import ClusterState
+from autoinfra.backends.kubernetes.writer import KubernetesWriter
+from autoinfra.backends.ledger import FaultLedger
+from autoinfra.core.clock import Clock, WallClock
+from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike
+from autoinfra.core.errors import ActionError
+from autoinfra.core.observation import MachineState, Observation
+
+__all__ = ["KubernetesBackend"]
+
+# (backend, fault) -> the target it hit, "" when nothing was eligible
+Injector = Callable[["KubernetesBackend", FaultLike], str]
+
+
+class _Reader:
+    def __init__(self, backend: KubernetesBackend) -> None:
+        self._b = backend
+
+    @property
+    def now_s(self) -> float:
+        return self._b.clock.now_s()
+
+    def observe(self) -> Observation:
+        return self._b.read().observation(self._b.meta())
+
+
+class KubernetesBackend:
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        api_factory: Callable[[], Api],
+        *,
+        namespace: str = "default",
+        dry_run: bool = False,
+        injector: Injector | None = None,
+        eviction_retries: int = 3,
+        backoff_s: float = 0.2,
+    ) -> None:
+        self._api_factory = api_factory
+        self.namespace = namespace
+        self.dry_run = dry_run
+        self.injector = injector
+        self.eviction_retries = eviction_retries
+        self.backoff_s = backoff_s
+        self._clock = WallClock()
+        self.ledger = FaultLedger()
+        self.api: Api | None = None
+        self._writer: KubernetesWriter | None = None
+        self._reader = _Reader(self)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def reader(self) -> ClusterReader:
+        return self._reader
+
+    @property
+    def writer(self) -> ClusterWriter:
+        if self._writer is None:
+            raise ActionError("the kubernetes backend is not started")
+        return self._writer
+
+    @property
+    def done(self) -> bool:
+        return False
+
+    def meta(self) -> dict[str, Any]:
+        return {"backend": "kubernetes", "host": self.api.host if self.api else "",
+                "namespace": self.namespace, "dry_run": self.dry_run,
+                "usage_source": "pod requests (no Prometheus given)"}  # fmt: skip
+
+    def start(self) -> None:
+        if self.api is not None:
+            return
+        api = self._api_factory()
+        try:
+            call(f"reach the API server at {api.host}", k8s.VersionApi(api.client).get_code)
+            call("list nodes", api.core.list_node, limit=1)
+        except Exception:
+            api.close()
+            raise
+        self.api = api
+        self._writer = KubernetesWriter(
+            api, self.namespace, self.read, self.ledger, self._clock.now_s,
+            dry_run=self.dry_run, eviction_retries=self.eviction_retries, backoff_s=self.backoff_s,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.close()
+        self.api = None
+        self._writer = None
+
+    def read(self) -> ClusterState:
+        if self.api is None:
+            raise ActionError("the kubernetes backend is not started")
+        api, ns = self.api, self.namespace
+        nodes = call("list nodes", api.core.list_node).items
+        pods = call(f"list pods in namespace {ns}", api.core.list_namespaced_pod, ns).items
+        deps = call(f"list deployments in namespace {ns}",
+                    api.apps.list_namespaced_deployment, ns).items  # fmt: skip
+        return ClusterState(list(nodes), list(pods), list(deps), self._clock.now_s())
+
+    def advance(self) -> None:
+        if self.api is None or not self.ledger.active():
+            return
+        state = self.read()
+        healthy = all((d.status.ready_replicas or 0) >= (d.spec.replicas or 0)
+                      for d in state.deployments if d.status is not None)  # fmt: skip
+        for entry in self.ledger.active():
+            kind, _, idx = entry.target.partition(":")
+            if kind != "machine" or not idx.isdigit() or int(idx) >= len(state.nodes):
+                continue
+            m = int(idx)
+            if entry.kind == "node_failure":
+                left = state.pods_on(state.nodes[m].metadata.name)
+                if (not left and healthy) or state.truth(m) != MachineState.FAILED:
+                    self.ledger.recover(entry, self._clock.now_s())
+
+    def inject(self, fault: FaultLike) -> str:
+        if self.injector is None:
+            raise ActionError(
+                "the kubernetes backend cannot break nodes through the API: give it an injector "
+                "(a chaos tool's adapter) or inject the fault yourself"
+            )
+        target = self.injector(self, fault)
+        if target:
+            kind = str(getattr(fault.kind, "value", fault.kind))
+            self.ledger.open(kind, target, self._clock.now_s(), "injected by the injector")
+        return target
+
+    def record_detection(self, target: str, by: str, kind: str | None = None) -> bool:
+        return self.ledger.detect(target, by, kind, self._clock.now_s())
+
+    def fault_rows(self) -> Sequence[dict[str, Any]]:
+        return self.ledger.rows()

@@ -1,0 +1,178 @@
+"""What the API server says of the cluster, read once per observation, and its ``Observation``.
+
+Machines are the nodes (sorted by name: slot ``i`` is the ``i``-th name), services the
+deployments of the namespace (sorted by name), tasks the pods bound to a node. Mapping:
+
+- state: ``Ready=True`` -> ON; a cordoned node that autoinfra drained (label
+  ``autoinfra.io/draining``) -> DRAINING. A node whose Ready is False/Unknown is reported as its
+  last known state and ``heartbeat_age_s`` is the age of its Ready condition's
+  ``lastHeartbeatTime``: the node controller's own signal. ``machine_state`` (the truth for the
+  actuator) says FAILED for it.
+- capacity: allocatable CPU and memory, normalised by the largest node; requested: the sum of
+  the pods' container requests.
+- CPU and memory used: from Prometheus when a sensor gives them; without metrics the backend
+  reports the requests as usage and says so in ``extra["meta"]["usage_source"]``.
+- services: ``spec.replicas`` and ``status.readyReplicas``; requests of the pod template.
+- pending: pods in phase Pending. No uplinks: a Kubernetes API does not expose the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from autoinfra.core.observation import MachineState, Observation
+
+__all__ = ["ClusterState", "cpu_cores", "mem_bytes"]
+
+DRAINING_LABEL = "autoinfra.io/draining"
+ISOLATED_TAINT = "autoinfra.io/isolated"
+
+_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
+
+
+def cpu_cores(q: str | None) -> float:
+    if not q:
+        return 0.0
+    q = str(q)
+    return float(q[:-1]) / 1000 if q.endswith("m") else float(q)
+
+
+def mem_bytes(q: str | None) -> float:
+    if not q:
+        return 0.0
+    q = str(q)
+    for suf, mult in _SUFFIX.items():
+        if q.endswith(suf):
+            return float(q[: -len(suf)]) * mult
+    return float(q)
+
+
+def _requests(containers: list[Any] | None) -> tuple[float, float]:
+    cpu = mem = 0.0
+    for c in containers or []:
+        req = (c.resources.requests if c.resources is not None else None) or {}
+        cpu += cpu_cores(req.get("cpu"))
+        mem += mem_bytes(req.get("memory"))
+    return cpu, mem
+
+
+def _ready(node: Any) -> tuple[bool, datetime | None]:
+    for cond in (node.status.conditions if node.status else None) or []:
+        if cond.type == "Ready":
+            return cond.status == "True", cond.last_heartbeat_time
+    return False, None
+
+
+def owned_by_daemonset(pod: Any) -> bool:
+    return any(o.kind == "DaemonSet" for o in (pod.metadata.owner_references or []))
+
+
+@dataclass(slots=True)
+class ClusterState:
+    nodes: list[Any]
+    pods: list[Any]
+    deployments: list[Any]
+    time_s: float
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self.nodes.sort(key=lambda n: n.metadata.name)
+        self.deployments.sort(key=lambda d: d.metadata.name)
+
+    @property
+    def node_names(self) -> list[str]:
+        return [n.metadata.name for n in self.nodes]
+
+    def pods_on(self, node: str) -> list[Any]:
+        return [p for p in self.pods if p.spec.node_name == node
+                and (p.status.phase if p.status else None) not in ("Succeeded", "Failed")
+                and not owned_by_daemonset(p)]  # fmt: skip
+
+    def truth(self, slot: int) -> MachineState:
+        node = self.nodes[slot]
+        ready, _ = _ready(node)
+        if not ready:
+            return MachineState.FAILED
+        labels = node.metadata.labels or {}
+        if node.spec is not None and node.spec.unschedulable and DRAINING_LABEL in labels:
+            return MachineState.DRAINING
+        return MachineState.ON
+
+    def observation(self, meta: dict[str, Any]) -> Observation:
+        n = len(self.nodes)
+        cap_cpu = np.array([cpu_cores((x.status.allocatable or {}).get("cpu")) for x in self.nodes])
+        cap_mem = np.array(
+            [mem_bytes((x.status.allocatable or {}).get("memory")) for x in self.nodes]
+        )
+        norm_cpu = float(cap_cpu.max()) if n and cap_cpu.max() > 0 else 1.0
+        norm_mem = float(cap_mem.max()) if n and cap_mem.max() > 0 else 1.0
+        state = np.empty(n, np.int8)
+        sched = np.zeros(n, np.bool_)
+        hb = np.zeros(n, np.float32)
+        req_cpu = np.zeros(n, np.float32)
+        req_mem = np.zeros(n, np.float32)
+        tasks = np.zeros(n, np.int32)
+        for i, node in enumerate(self.nodes):
+            truth = self.truth(i)
+            state[i] = MachineState.ON if truth == MachineState.FAILED else truth
+            cordoned = bool(node.spec is not None and node.spec.unschedulable)
+            sched[i] = truth == MachineState.ON and not cordoned
+            _, beat = _ready(node)
+            hb[i] = max(0.0, (self.now - beat).total_seconds()) if beat is not None else 0.0
+            for pod in self.pods_on(node.metadata.name):
+                c, m = _requests(pod.spec.containers)
+                req_cpu[i] += c / norm_cpu
+                req_mem[i] += m / norm_mem
+                tasks[i] += 1
+        k = len(self.deployments)
+        replicas = np.array([d.spec.replicas or 0 for d in self.deployments], np.int32)
+        ready = np.array([(d.status.ready_replicas or 0) if d.status else 0
+                          for d in self.deployments], np.int32)  # fmt: skip
+        one = np.array([_requests(d.spec.template.spec.containers)[0] / norm_cpu
+                        for d in self.deployments], np.float32)  # fmt: skip
+        pending = [p for p in self.pods if (p.status.phase if p.status else None) == "Pending"]
+        pend_cpu = sum(_requests(p.spec.containers)[0] for p in pending) / norm_cpu
+        pend_mem = sum(_requests(p.spec.containers)[1] for p in pending) / norm_mem
+        zones = sorted({(x.metadata.labels or {}).get("topology.kubernetes.io/zone", "")
+                        for x in self.nodes})  # fmt: skip
+        rack = np.array([zones.index((x.metadata.labels or {}).get(
+            "topology.kubernetes.io/zone", "")) for x in self.nodes], np.int32)  # fmt: skip
+        powered = state != MachineState.OFF
+        return Observation(
+            time_s=self.time_s,
+            machine_ids=np.arange(n, dtype=np.int64),
+            machine_state=state,
+            schedulable=sched,
+            cpu_capacity=(cap_cpu / norm_cpu).astype(np.float32),
+            mem_capacity=(cap_mem / norm_mem).astype(np.float32),
+            cpu_requested=req_cpu,
+            mem_requested=req_mem,
+            cpu_used=req_cpu.copy(),  # no metrics source: requests stand in (meta says so)
+            mem_used=req_mem.copy(),
+            cpu_throttled_share=np.zeros(n, np.float32),
+            tasks_running=tasks,
+            heartbeat_age_s=hb,
+            egress_mbps=np.zeros(n, np.float32),
+            rack=rack,
+            link_rack=np.zeros(0, np.int32),
+            link_utilization=np.zeros(0, np.float32),
+            service_ids=np.arange(k, dtype=np.int64),
+            service_replicas=replicas,
+            service_running=ready,
+            service_cpu_request=one,
+            service_cpu_used=(one * ready).astype(np.float32),
+            service_min_replicas=np.ones(k, np.int32),
+            pending_tasks=len(pending),
+            pending_cpu=float(pend_cpu),
+            pending_mem=float(pend_mem),
+            power_w=float(powered.sum() * 100.0),
+            extra={
+                "meta": meta,
+                "nodes": self.node_names,
+                "deployments": [d.metadata.name for d in self.deployments],
+            },
+        )
