@@ -80,6 +80,10 @@ class SimClusterBackend:
         return bool(self.sim.done)
 
     @property
+    def tick_s(self) -> float:
+        return float(self.sim.config.tick_s)
+
+    @property
     def workload(self) -> Workload:
         return self.sim.workload  # the Kubernetes baseline reads services' max replicas here
 

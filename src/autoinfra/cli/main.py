@@ -13,6 +13,7 @@ import typer
 
 from autoinfra import __version__
 from autoinfra.cli import experiment as experiment_cmd
+from autoinfra.cli import live as live_cmd
 from autoinfra.cli import simulate as simulate_cmd
 from autoinfra.cli import trace as trace_cmd
 from autoinfra.cli import train as train_cmd
@@ -33,6 +34,7 @@ typer_app.add_typer(trace_cmd.app, name="trace")
 typer_app.command("simulate")(simulate_cmd.simulate)
 typer_app.command("experiment")(experiment_cmd.experiment)
 typer_app.command("train")(train_cmd.train)
+typer_app.command("live")(live_cmd.live)
 
 
 def _version(value: bool) -> None:

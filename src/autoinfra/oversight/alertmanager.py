@@ -191,9 +191,12 @@ class IncidentAlerts:
 
 
 # -- webhook in ---------------------------------------------------------------------------------
-def parse_webhook(payload: Any, *, now_s: float) -> list[Finding]:
-    """Findings from a webhook v4 payload (firing alerts only); ``ConfigError`` naming the field
-    when it is not one."""
+def parse_webhook(
+    payload: Any, *, now_s: float, ignore_sources: Sequence[str] = ()
+) -> list[Finding]:
+    """Findings from a webhook v4 payload (firing alerts only; alerts whose ``source`` label is
+    in ``ignore_sources`` skipped, e.g. our own incidents coming back); ``ConfigError`` naming
+    the field when it is not one."""
     if not isinstance(payload, dict):
         raise ConfigError("expected a JSON object", source="webhook")
     for key in _REQUIRED:
@@ -213,6 +216,8 @@ def parse_webhook(payload: Any, *, now_s: float) -> list[Finding]:
         if alert["status"] != "firing":
             continue
         labels = dict(alert["labels"])
+        if labels.get("source") in ignore_sources:
+            continue
         target = labels.get("target") or (
             f"machine:{labels['machine']}" if "machine" in labels else ""
         )
@@ -240,6 +245,7 @@ def parse_webhook(payload: Any, *, now_s: float) -> list[Finding]:
 class _Inbox:
     token: str
     clock: Any
+    ignore_sources: tuple[str, ...] = ()
     firing: dict[str, Finding] = field(default_factory=dict)  # fingerprint -> finding
     received: int = 0
     refused: int = 0
@@ -259,7 +265,9 @@ class _Hook(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length", "0"))
             payload = json.loads(self.rfile.read(length) or b"null")
-            findings = parse_webhook(payload, now_s=inbox.clock())
+            findings = parse_webhook(
+                payload, now_s=inbox.clock(), ignore_sources=inbox.ignore_sources
+            )
         except (ValueError, ConfigError) as exc:
             inbox.refused += 1
             self._answer(400, str(exc))
@@ -288,9 +296,16 @@ class _Hook(BaseHTTPRequestHandler):
 class WebhookReceiver:
     """Alertmanager webhook receiver on 127.0.0.1; also a ``Detector`` of what is firing."""
 
-    def __init__(self, *, port: int = 0, token: str | None = None, clock: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        token: str | None = None,
+        clock: Any = None,
+        ignore_sources: Sequence[str] = (),
+    ) -> None:
         self.token = token or secrets.token_urlsafe(24)
-        self._inbox = _Inbox(self.token, clock or time.monotonic)
+        self._inbox = _Inbox(self.token, clock or time.monotonic, tuple(ignore_sources))
         handler = type("WebhookHandler", (_Hook,), {"inbox": self._inbox})
         try:
             self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
