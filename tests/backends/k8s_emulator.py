@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,9 +33,13 @@ from typing import Any
 
 import aiohttp.web
 import attrs
+import jsonschema
 import kmock
 import kubernetes_validate
-from kubernetes_validate.utils import latest_version
+from kubernetes_validate.utils import latest_version, schema_contents
+from referencing import Registry, Resource
+
+defs_resource = Resource.from_contents
 
 NS = "default"
 PODS, NODES, DEPLOYS, PDBS = (
@@ -60,6 +65,21 @@ def _drop_nulls(x: Any) -> Any:
     if isinstance(x, list):
         return [_drop_nulls(v) for v in x]
     return x
+
+
+def _patch_errors(body: dict[str, Any]) -> list[str]:
+    """Errors of a patch body against the strict schema of the kind it patches, ``required``
+    aside (a patch names only what it changes): types, enums, unknown fields all count."""
+    version = latest_version()
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", body["apiVersion"])
+    base = f"kubernetes-json-schema/v{version}-local-strict"
+    schema = schema_contents(f"{base}/{body['kind'].lower()}-{api}.json", version)
+    defs = schema_contents(f"{base}/_definitions.json", version)
+    registry = defs_resource(defs) @ (defs_resource(schema) @ Registry())
+    lenient = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator, validators={"required": lambda *_: iter(())}
+    )
+    return [e.message for e in lenient(schema, registry=registry).iter_errors(body)]
 
 
 def _verb(request: kmock.Request) -> str:
@@ -89,6 +109,9 @@ class Emulator(kmock.KubernetesEmulator):
             self.invalid.append(f"{_verb(request)} {path}: no schema known for this body")
             return
         body = {"apiVersion": kind[0], "kind": kind[1], **_drop_nulls(request.data)}
+        if _verb(request) == "PATCH":
+            self.invalid += [f"PATCH {path}: {e}" for e in _patch_errors(body)]
+            return
         try:
             kubernetes_validate.validate(body, latest_version(), strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -100,12 +123,12 @@ class Emulator(kmock.KubernetesEmulator):
             if str(res) != str(kmock.resource(PDBS)) or ns != NS or obj.deleted:
                 continue
             sel = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
-            if all(labels.get(k) == v for k, v in sel.items()):
-                if int(obj.get("status", {}).get("disruptionsAllowed", 0)) <= 0:
-                    return True
+            allowed = int(obj.get("status", {}).get("disruptionsAllowed", 0))
+            if all(labels.get(k) == v for k, v in sel.items()) and allowed <= 0:
+                return True
         return False
 
-    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:  # type: ignore[override]
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         path = str(request.url.path)
         verb = _verb(request)
         for (method, prefix), code in self.deny.items():
@@ -121,7 +144,7 @@ class Emulator(kmock.KubernetesEmulator):
         res = request.resource
         dry = request.params.get("dryRun") == "All"
         if res is not None and res.plural == "pods" and request.subresource == "eviction":
-            key = (kmock.resource(PODS), request.namespace, request.name)
+            key: Any = (kmock.resource(PODS), request.namespace, request.name)
             if key not in self.objects or self.objects[key].deleted:
                 return _status(404, "NotFound", f"pods {request.name} not found")
             if self._pdb_blocks(dict(self.objects[key].raw)):

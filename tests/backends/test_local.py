@@ -1,4 +1,4 @@
-"""The local backend beyond the conformance suite: nothing outlives it, ids apply once, clear refusals."""
+"""The local backend beyond the conformance suite: nothing outlives it, ids apply once, refusals."""
 
 from __future__ import annotations
 

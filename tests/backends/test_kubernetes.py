@@ -1,0 +1,170 @@
+"""The kubernetes backend on kmock (an emulator, not a real API server), and on a real cluster.
+
+Every test goes through ``EmulatedBackend``, whose ``stop`` fails when a request body did not
+validate against the Kubernetes OpenAPI schemas.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import kmock
+import pytest
+
+from autoinfra.backends.kubernetes import build
+from autoinfra.core.errors import ActionError, ConfigError, PermissionDenied
+from autoinfra.core.observation import MachineState
+from autoinfra.testing import CHECKS
+from tests.backends.k8s_emulator import DEPLOYS, NS, PODS
+from tests.backends.k8s_factory import SKIPS, EmulatedBackend, real_factory
+
+
+def _objects(b: EmulatedBackend, resource: str) -> dict[str, dict[str, Any]]:
+    want = str(kmock.resource(resource))
+    return {name: obj.raw for (res, _ns, name), obj in b.emulated.emulator.objects.items()
+            if str(res) == want and not obj.deleted}  # fmt: skip
+
+
+def test_observation_maps_nodes_deployments_and_pods() -> None:
+    b = EmulatedBackend(seed={"nodes": 4, "services": 2, "replicas": 3})
+    b.start()
+    try:
+        obs = b.reader.observe()
+        assert obs.n_machines == 4 and obs.service_ids.shape == (2,)
+        assert obs.service_replicas.tolist() == [3, 3] and obs.service_running.tolist() == [3, 3]
+        assert int(obs.tasks_running.sum()) == 6
+        assert obs.cpu_requested.sum() == pytest.approx(6 * 0.25 / 4)  # 250m of 4-core nodes
+        assert obs.rack.tolist() == [0, 0, 1, 1]  # by topology zone
+        assert obs.extra["meta"]["usage_source"].startswith("pod requests")  # type: ignore[index]
+    finally:
+        b.stop()
+
+
+def test_drain_respects_a_pod_disruption_budget_retries_and_reports() -> None:
+    b = EmulatedBackend(seed={"nodes": 2, "services": 2, "replicas": 2, "pdb_for": "svc-0"},
+                        backoff_s=0.01, eviction_retries=2)  # fmt: skip
+    b.start()
+    try:
+        with pytest.raises(ActionError, match=r"svc-0-0 blocked by a PodDisruptionBudget.*429"):
+            b.writer.drain(0, "drain-1")
+        evictions = [x for x in b.emulated.emulator.bodies if x[1].endswith("/eviction")]
+        blocked = [x for x in evictions if "svc-0-0" in x[1]]
+        assert len(blocked) == 3  # the first try and two retries
+        assert "svc-1-0" not in _objects(b, PODS)  # the pod no budget protects was evicted
+        assert "svc-0-0" in _objects(b, PODS)
+        assert b.writer.blocked == [{"pod": "svc-0-0", "namespace": NS, "tries": 3}]  # type: ignore[attr-defined]
+        node = b.read().nodes[0]
+        assert node.spec.unschedulable is True
+    finally:
+        b.stop()
+
+
+def test_dry_run_sends_dry_run_all_and_changes_nothing() -> None:
+    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2}, dry_run=True)
+    b.start()
+    try:
+        b.writer.set_service_replicas(0, 5, "d1")
+        b.writer.cordon(1, False, "d2")
+        b.writer.drain(0, "d3")
+        reqs = [r for r in b.emulated.emulator if str(r.method.value) in ("PATCH", "POST")]
+        assert reqs and all(r.params.get("dryRun") == "All" for r in reqs)
+        assert _objects(b, DEPLOYS)["svc-0"]["spec"]["replicas"] == 2
+        assert len(_objects(b, PODS)) == 2
+        assert b.writer.machine_state(1) == MachineState.ON
+        assert not any(row["mitigated_by"] for row in b.fault_rows())
+    finally:
+        b.stop()
+
+
+def test_isolate_taints_labels_and_drains() -> None:
+    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2})
+    b.start()
+    try:
+        b.writer.isolate(0, "iso")
+        node = b.read().nodes[0]
+        assert any(t.key == "autoinfra.io/isolated" and t.effect == "NoExecute"
+                   for t in node.spec.taints)  # fmt: skip
+        assert b.writer.machine_task_count(0) == 0
+        assert b.writer.machine_state(0) == MachineState.DRAINING
+        b.writer.cordon(0, True, "lift")
+        node = b.read().nodes[0]
+        assert not node.spec.unschedulable and not node.spec.taints
+        assert b.writer.machine_state(0) == MachineState.ON
+    finally:
+        b.stop()
+
+
+def test_patch_requests_and_idempotency_by_request_id() -> None:
+    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1})
+    b.start()
+    try:
+        b.writer.patch_requests(0, "500m", "128Mi", "p1")  # type: ignore[attr-defined]
+        b.writer.set_service_replicas(0, 4, "s1")
+        b.writer.set_service_replicas(0, 9, "s1")  # same id: a no-op
+        dep = _objects(b, DEPLOYS)["svc-0"]
+        assert dep["spec"]["replicas"] == 4
+        c = dep["spec"]["template"]["spec"]["containers"][0]
+        assert c["resources"]["requests"] == {"cpu": "500m", "memory": "128Mi"}
+    finally:
+        b.stop()
+
+
+def test_403_is_a_one_line_permission_error_naming_the_request() -> None:
+    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1})
+    b.emulated.emulator.deny[("PATCH", "/api/v1/nodes")] = 403
+    b.start()
+    try:
+        with pytest.raises(PermissionDenied, match="no permission to patch nodes/node-1") as err:
+            b.writer.cordon(1, False, "c")
+        assert "\n" not in str(err.value)
+    finally:
+        b.stop()
+
+
+def test_missing_kubeconfig_and_unknown_options_are_config_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ConfigError, match="no kubeconfig"):
+        build(seed=0, scenario=None, options={})
+    with pytest.raises(ConfigError, match=r"kubeconfig .*nope.yaml does not exist"):
+        build(seed=0, scenario=None, options={"kubeconfig": str(tmp_path / "nope.yaml")})
+    with pytest.raises(ConfigError, match="unknown kubernetes backend option"):
+        build(seed=0, scenario=None, options={"namespce": "x"})
+
+
+def test_an_api_server_that_does_not_answer_is_named() -> None:
+    b = build(seed=0, scenario=None, options={"host": "http://127.0.0.1:9"})
+    with pytest.raises(ActionError, match=r"reach the API server at http://127.0.0.1:9"):
+        b.start()
+    b.stop()
+
+
+# on a real cluster: the same checks as on kmock, except those that need a fault injector (a real
+# cluster's nodes are not ours to break); they scale, cordon and uncordon in KUBECONFIG's namespace
+_NEED_INJECTOR = {"check_node_failure", "check_kill_rogue"}
+
+
+_REAL_CHECKS = [c for c in CHECKS if c.__name__ not in _NEED_INJECTOR | set(SKIPS)]
+
+
+@pytest.mark.k8s_real
+@pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="KUBECONFIG is not set")
+@pytest.mark.parametrize("check", _REAL_CHECKS, ids=lambda c: c.__name__)
+def test_conformance_on_a_real_cluster(check: object) -> None:
+    check(real_factory)  # type: ignore[operator]
+
+
+def test_the_body_validation_of_the_emulator_catches_bad_bodies() -> None:
+    from tests.backends.k8s_emulator import _patch_errors
+
+    assert (
+        _patch_errors({"apiVersion": "v1", "kind": "Node", "spec": {"unschedulable": True}}) == []
+    )
+    assert _patch_errors({"apiVersion": "v1", "kind": "Node", "spec": {"unschedulabl": True}})
+    assert _patch_errors({"apiVersion": "v1", "kind": "Node", "spec": {"unschedulable": "yes"}})
+    scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": "three"}}
+    assert _patch_errors(scale)
