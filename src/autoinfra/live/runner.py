@@ -286,6 +286,9 @@ class LiveRunner:
                 store=store,
                 scrape_interval_s=s.scrape_interval_s,
                 stale_after_intervals=s.stale_after_intervals,
+                # a Prometheus that hangs must not hold the loop for long: one interval, one retry
+                timeout_s=min(2.0, max(0.5, s.scrape_interval_s)),
+                retries=1,
             )
             guard = self.guard = TelemetryGuard(sensor, clock)
             alerts = IncidentAlerts(AlertmanagerClient(self.alertmanager_url), repost_s=60.0)
