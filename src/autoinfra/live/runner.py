@@ -39,7 +39,7 @@ import pandas as pd
 
 from autoinfra.actuators import BackendActuator, DryRunActuator
 from autoinfra.agents import System, make_system
-from autoinfra.backends import make_backend
+from autoinfra.backends import BACKENDS, make_backend
 from autoinfra.core.clock import Clock
 from autoinfra.core.cluster import Backend, ClusterReader, ClusterWriter, FaultLike
 from autoinfra.core.errors import ConfigError
@@ -91,6 +91,11 @@ class LiveSettings:
             raise ConfigError(f"expected a speed > 0, got {self.speed}", field="speed")
         if not self.systems:
             raise ConfigError("expected at least one system", field="systems")
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown backend {self.backend!r}; expected one of {sorted(BACKENDS)}",
+                field="backend",
+            )
         known = set(ensure_registered())
         bad = [s for s in self.systems if s not in known]
         if bad:

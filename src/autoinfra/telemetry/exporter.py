@@ -282,7 +282,9 @@ def start_exporter(exporter: ObservationExporter, port: int = 0) -> ExporterServ
         server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:
         raise ConfigError(
-            f"cannot listen on 127.0.0.1:{port} for /metrics: {exc.strerror}", field="exporter_port"
+            f"port 127.0.0.1:{port} for /metrics is in use or not allowed ({exc.strerror}); "
+            "expected a free port",
+            field="exporter_port",
         ) from exc
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="autoinfra-exporter", daemon=True)

@@ -1,0 +1,130 @@
+"""``autoinfra live`` as a process: SIGTERM stops it cleanly, bad input is one line and exit 2,
+and in every case no process it started outlives it (found by an environment mark they inherit)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from autoinfra.live.servers import ALERTMANAGER_BIN, PROMETHEUS_BIN, free_port
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(PROMETHEUS_BIN) and os.path.exists(ALERTMANAGER_BIN)),
+    reason="prometheus / alertmanager not installed",
+)
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _spawn(args: list[str], mark: str) -> subprocess.Popen[str]:
+    env = os.environ | {"PYTHONPATH": SRC, "AUTOINFRA_TEST_MARK": mark}
+    return subprocess.Popen(
+        [sys.executable, "-m", "autoinfra.cli", "live", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _marked(mark: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("AUTOINFRA_TEST_MARK") == mark:
+                found.append(proc)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return [p for p in found if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_sigterm_stops_cleanly_and_leaves_nothing_running(tmp_path: Path) -> None:
+    mark = uuid.uuid4().hex
+    out = tmp_path / "out"
+    proc = _spawn(
+        [
+            "--backend",
+            "sim",
+            "--duration",
+            "60",
+            "--faults",
+            "storm",
+            "--speed",
+            "10",
+            "--systems",
+            "agents,noop",
+            "--fault-lead",
+            "1",
+            "--machines",
+            "30",
+            "--out",
+            str(out),
+        ],
+        mark,
+    )
+    try:
+        audit = out / "agents" / "audit.jsonl"
+        deadline = time.monotonic() + 60
+        while not (audit.exists() and audit.stat().st_size > 0):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.2)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "prometheus" in names and "alertmanager" in names, names
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "stopped early: SIGTERM" in stdout
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == [] and _marked(mark) == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["spec"]["systems"] == ["agents"]  # noop never started
+    live = summary["live"]["agents"]
+    assert live["stopped_by_signal"] and live["audit_chain_verified"]
+    statuses = live["actions_by_status"]
+    assert "submitted" not in statuses and "approved" not in statuses, statuses  # none in flight
+
+
+def _bad(args: list[str]) -> tuple[int, str, str]:
+    mark = uuid.uuid4().hex
+    proc = _spawn(args, mark)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert _marked(mark) == [], "something it started is still running"
+    return proc.returncode, stdout, stderr
+
+
+def test_prometheus_that_does_not_answer(tmp_path: Path) -> None:
+    port = free_port()
+    code, _, err = _bad(["--prometheus", f"http://127.0.0.1:{port}", "--out", str(tmp_path)])
+    assert code == 2
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and f"Prometheus at http://127.0.0.1:{port} does not answer" in err
+
+
+def test_exporter_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = _bad(["--exporter-port", str(port), "--out", str(tmp_path)])
+    assert code == 2 and f"port 127.0.0.1:{port} for /metrics" in err and "in use" in err, err
+
+
+def test_unknown_backend_and_system(tmp_path: Path) -> None:
+    code, _, err = _bad(["--backend", "mainframe", "--out", str(tmp_path)])
+    assert code == 2 and "unknown backend 'mainframe'" in err
+    code, _, err = _bad(["--systems", "agents,skynet", "--out", str(tmp_path)])
+    assert code == 2 and "skynet" in err
