@@ -30,7 +30,9 @@ class LocalConfig:
     replica_cpu_request: float = 0.1  # share of one machine a replica asks for
     work_ms: float = 2.0  # CPU a request costs a replica
     rps_per_service: float = 5.0  # load generator rate
-    duration_s: float = 600.0  # hard bound on the life of every process
+    duration_s: float = (
+        3600.0  # hard bound on the life of every process (the runner passes its own)
+    )
     heartbeat_s: float = 0.5
     heartbeat_lost_s: float = 3.0  # the scheduler avoids machines silent this long
     link_capacity_mbps: float = 40.0
