@@ -29,6 +29,7 @@ OPTIONS: dict[str, Any] = {
     "eviction_retries": 3,
     "backoff_s": 0.2,
     "injector": None,
+    "prometheus": None,  # URL of the cluster's Prometheus: node usage from cAdvisor series
 }
 
 
@@ -52,4 +53,5 @@ def build(*, seed: int, scenario: Any, options: Mapping[str, Any]) -> Kubernetes
         api_factory().close()  # a missing kubeconfig is a config error now, not at start
     return KubernetesBackend(api_factory, namespace=str(o["namespace"]), dry_run=dry_run,
                              injector=o["injector"], eviction_retries=int(o["eviction_retries"]),
-                             backoff_s=float(o["backoff_s"]))  # fmt: skip
+                             backoff_s=float(o["backoff_s"]),
+                             prometheus_url=o["prometheus"])  # fmt: skip

@@ -20,6 +20,7 @@ from typing import Any
 import kubernetes.client as k8s
 
 from autoinfra.backends.kubernetes.api import Api, call
+from autoinfra.backends.kubernetes.metrics import PrometheusUsage
 from autoinfra.backends.kubernetes.state import ClusterState
 from autoinfra.backends.kubernetes.writer import KubernetesWriter
 from autoinfra.backends.ledger import FaultLedger
@@ -43,7 +44,7 @@ class _Reader:
         return self._b.clock.now_s()
 
     def observe(self) -> Observation:
-        return self._b.read().observation(self._b.meta())
+        return self._b.observe()
 
 
 class KubernetesBackend:
@@ -58,8 +59,11 @@ class KubernetesBackend:
         injector: Injector | None = None,
         eviction_retries: int = 3,
         backoff_s: float = 0.2,
+        prometheus_url: str | None = None,
     ) -> None:
         self._api_factory = api_factory
+        self.metrics = PrometheusUsage(prometheus_url) if prometheus_url else None
+        self._usage_source = "pod requests (no Prometheus given)"
         self.namespace = namespace
         self.dry_run = dry_run
         self.injector = injector
@@ -92,7 +96,18 @@ class KubernetesBackend:
     def meta(self) -> dict[str, Any]:
         return {"backend": "kubernetes", "host": self.api.host if self.api else "",
                 "namespace": self.namespace, "dry_run": self.dry_run,
-                "usage_source": "pod requests (no Prometheus given)"}  # fmt: skip
+                "usage_source": self._usage_source}  # fmt: skip
+
+    def observe(self) -> Observation:
+        state = self.read()
+        usage = None
+        if self.metrics is not None:
+            try:
+                usage = self.metrics.usage(state.node_names)
+                self._usage_source = f"Prometheus at {self.metrics.url}"
+            except ActionError as exc:  # this observation falls back; the next one tries again
+                self._usage_source = f"pod requests ({exc})"
+        return state.observation(self.meta(), usage)
 
     def start(self) -> None:
         if self.api is not None:

@@ -10,8 +10,8 @@ deployments of the namespace (sorted by name), tasks the pods bound to a node. M
   actuator) says FAILED for it.
 - capacity: allocatable CPU and memory, normalised by the largest node; requested: the sum of
   the pods' container requests.
-- CPU and memory used: from Prometheus when a sensor gives them; without metrics the backend
-  reports the requests as usage and says so in ``extra["meta"]["usage_source"]``.
+- CPU and memory used: from Prometheus when the backend is given one (``metrics``); without it
+  the backend reports the requests as usage and says so in ``extra["meta"]["usage_source"]``.
 - services: ``spec.replicas`` and ``status.readyReplicas``; requests of the pod template.
 - pending: pods in phase Pending. No uplinks: a Kubernetes API does not expose the network.
 """
@@ -102,7 +102,11 @@ class ClusterState:
             return MachineState.DRAINING
         return MachineState.ON
 
-    def observation(self, meta: dict[str, Any]) -> Observation:
+    def observation(
+        self, meta: dict[str, Any], usage: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> Observation:
+        """The observation; ``usage`` (CPU cores, memory bytes per node, from Prometheus)
+        replaces the requests as what is used."""
         n = len(self.nodes)
         cap_cpu = np.array([cpu_cores((x.status.allocatable or {}).get("cpu")) for x in self.nodes])
         cap_mem = np.array(
@@ -142,6 +146,11 @@ class ClusterState:
         rack = np.array([zones.index((x.metadata.labels or {}).get(
             "topology.kubernetes.io/zone", "")) for x in self.nodes], np.int32)  # fmt: skip
         powered = state != MachineState.OFF
+        if usage is not None:
+            cpu_used = (usage[0] / norm_cpu).astype(np.float32)
+            mem_used = (usage[1] / norm_mem).astype(np.float32)
+        else:  # no metrics source: requests stand in (meta says so)
+            cpu_used, mem_used = req_cpu.copy(), req_mem.copy()
         return Observation(
             time_s=self.time_s,
             machine_ids=np.arange(n, dtype=np.int64),
@@ -151,8 +160,8 @@ class ClusterState:
             mem_capacity=(cap_mem / norm_mem).astype(np.float32),
             cpu_requested=req_cpu,
             mem_requested=req_mem,
-            cpu_used=req_cpu.copy(),  # no metrics source: requests stand in (meta says so)
-            mem_used=req_mem.copy(),
+            cpu_used=cpu_used,
+            mem_used=mem_used,
             cpu_throttled_share=np.zeros(n, np.float32),
             tasks_running=tasks,
             heartbeat_age_s=hb,
