@@ -182,7 +182,7 @@ class _FakePrometheus:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 q = parse_qs(urlparse(self.path).query)["query"][0]
                 outer.queries.append(q)
                 metric = "cpu" if "cpu" in q else "mem"
