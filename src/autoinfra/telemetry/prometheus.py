@@ -12,9 +12,11 @@ scrape intervals, ``observe()`` raises ``StaleTelemetry`` saying which. The live
 into safe mode (no capacity-removing action, an alert) until data is fresh again.
 
 Queries: per-machine series are fetched as ``max by (machine) (NAME{job="..."})`` so the answer
-carries one label (small JSON, fast to parse), all in parallel (Prometheus evaluates them on its
-own cores while this process parses). Machine ids (``autoinfra_machine_info``) change only when
-the cell does and are fetched again only when the machine count changes.
+carries one label (small JSON, parsed by one regular expression), all in parallel with the
+freshness check (Prometheus evaluates them on its cores while this process parses). What changes
+only with the cell (capacities, racks, uplinks' racks, services' requests and minimums: see
+``STATIC_FIELDS``) is fetched every ``static_every_s`` and when the machine count changes; machine
+ids (``autoinfra_machine_info``) when the count changes.
 
 A PromQL error (HTTP 400/422) is a ``PrometheusError`` naming the query and Prometheus' own
 message; an unreachable server a ``StaleTelemetry`` naming the URL.
@@ -24,9 +26,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -44,6 +47,9 @@ from autoinfra.telemetry.exporter import (
 )
 from autoinfra.telemetry.store import MetricStore
 
+_OK_VECTOR = b'{"status":"success","data":{"resultType":"vector"'
+_SERIES: dict[str, re.Pattern[bytes]] = {}
+
 __all__ = ["PrometheusClient", "PrometheusError", "PrometheusSensor", "StaleTelemetry"]
 
 F64 = npt.NDArray[np.float64]
@@ -58,6 +64,19 @@ _DTYPES: dict[str, type[np.generic]] = {
     "service_running": np.int32,
     "service_min_replicas": np.int32,
 }
+
+
+# fields that change only when the cell does: fetched every ``static_every_s``, not every collect
+STATIC_FIELDS: frozenset[str] = frozenset(
+    {
+        "cpu_capacity",
+        "mem_capacity",
+        "rack",
+        "link_rack",
+        "service_cpu_request",
+        "service_min_replicas",
+    }
+)
 
 
 class PrometheusError(AutoinfraError):
@@ -89,6 +108,36 @@ class PrometheusClient:
         data = self._get("/api/v1/query", params, promql)
         return list(data["result"]) if data["resultType"] == "vector" else [data]
 
+    def vector_by(self, promql: str, label: str, at_s: float | None = None) -> F64:
+        """An instant vector keyed by one index label, as an array (NaN where absent).
+
+        The answer of ``max by (label) (...)`` is parsed by one regular expression and one numpy
+        conversion instead of ``json.loads`` and a Python loop per series: at 12,500 machines that
+        is most of a collect's own CPU. Anything the pattern does not account for (an error, a
+        changed format) falls back to the JSON path, so the fast path cannot misread silently.
+        """
+        params = {"query": promql} | ({"time": f"{at_s:.3f}"} if at_s is not None else {})
+        body = self._get_raw("/api/v1/query", params, promql)
+        if body.startswith(_OK_VECTOR):
+            pattern = _SERIES.get(label)
+            if pattern is None:
+                pattern = _SERIES[label] = re.compile(
+                    rb'\{"metric":\{"'
+                    + label.encode()
+                    + rb'":"(\d+)"\},"value":\[[^,\]]+,"([^"]*)"\]\}'
+                )
+            found = pattern.findall(body)
+            if len(found) == body.count(b'"metric":'):
+                if not found:
+                    return np.zeros(0)
+                idx = np.array([f[0] for f in found], dtype="S12").astype(np.int64)
+                vals = np.array([f[1] for f in found], dtype="S32").astype(np.float64)
+                out = np.full(int(idx.max()) + 1, np.nan)
+                out[idx] = vals
+                return out
+        data = self._decode(body, promql)
+        return _by_label(list(data["result"]), label)
+
     def query_range(
         self, promql: str, start_s: float, end_s: float, step_s: float
     ) -> list[dict[str, Any]]:
@@ -101,6 +150,17 @@ class PrometheusClient:
         return list(self._get("/api/v1/query_range", params, promql)["result"])
 
     def _get(self, path: str, params: Mapping[str, str], promql: str) -> dict[str, Any]:
+        return self._decode(self._get_raw(path, params, promql), promql)
+
+    def _decode(self, content: bytes, promql: str) -> dict[str, Any]:
+        body = json.loads(content)
+        if body.get("status") != "success":
+            raise PrometheusError(
+                f"Prometheus at {self.url}: query {promql!r} failed: {body.get('error', body)}"
+            )
+        return dict(body["data"])
+
+    def _get_raw(self, path: str, params: Mapping[str, str], promql: str) -> bytes:
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
@@ -119,12 +179,7 @@ class PrometheusClient:
                 )
                 time.sleep(min(0.05 * 2**attempt, 0.5))
                 continue
-            body = json.loads(resp.content)
-            if body.get("status") != "success":
-                raise PrometheusError(
-                    f"Prometheus at {self.url}: query {promql!r} failed: {body.get('error', body)}"
-                )
-            return dict(body["data"])
+            return bytes(resp.content)
         raise StaleTelemetry(
             f"Prometheus at {self.url} does not answer ({type(last).__name__}: {last}); "
             "expected a Prometheus HTTP API there",
@@ -167,6 +222,7 @@ class PrometheusSensor:
         retries: int = 2,
         store: MetricStore | None = None,
         parallel: int = 4,
+        static_every_s: float = 60.0,
     ) -> None:
         self.client = PrometheusClient(url, timeout_s=timeout_s, retries=retries)
         self.clock = clock
@@ -176,6 +232,9 @@ class PrometheusSensor:
         self.store = store
         self._pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="promql")
         self._ids: npt.NDArray[np.int64] | None = None
+        self.static_every_s = static_every_s
+        self._static: dict[str, F64] | None = None
+        self._static_at = 0.0
         self.collections = 0
         self.last_age_s: float = math.nan
 
@@ -200,14 +259,74 @@ class PrometheusSensor:
     def observe(self) -> Observation:
         at = time.time()
         sel = f'{{job="{self.job}"}}'
-        fresh = self.client.query(
-            f"time() - timestamp(autoinfra_observation_time_seconds{sel})", at
+        static_due = self._static is None or at - self._static_at >= self.static_every_s
+        queries: dict[str, tuple[str, str]] = {}
+        for fields, label in (
+            (MACHINE_FIELDS, "machine"),
+            (LINK_FIELDS, "link"),
+            (SERVICE_FIELDS, "service"),
+        ):
+            for name, field in fields.items():
+                if static_due or field not in STATIC_FIELDS:
+                    queries[field] = (f"max by ({label}) ({name}{sel})", label)
+        # everything at once: Prometheus evaluates on its cores while this process parses
+        pool = self._pool
+        fresh_f = pool.submit(
+            self.client.query, f"time() - timestamp(autoinfra_observation_time_seconds{sel})", at
         )
-        up = self.client.query(f"up{sel}", at)
+        up_f = pool.submit(self.client.query, f"up{sel}", at)
+        futures = {
+            f: pool.submit(self.client.vector_by, q, lb, at) for f, (q, lb) in queries.items()
+        }
+        scalars = "|".join(CLUSTER_FIELDS)
+        cluster_f = pool.submit(
+            self.client.query, f'{{__name__=~"{scalars}",job="{self.job}"}}', at
+        )
+        try:
+            age = self._check_fresh(fresh_f.result(), up_f.result())
+            arrays: dict[str, Any] = {f: fut.result() for f, fut in futures.items()}
+            cluster_rows = cluster_f.result()
+        finally:
+            pending: list[Future[Any]] = [*futures.values(), cluster_f]
+            for fut in pending:
+                fut.cancel()
+        n = arrays["machine_state"].shape[0]
+        if static_due or self._static is None or self._static["cpu_capacity"].shape[0] != n:
+            if not static_due:  # the cell changed size: fetch what never changes again now
+                return self._refetch_static()
+            self._static = {f: arrays[f] for f in STATIC_FIELDS}
+            self._static_at = at
+        else:
+            arrays |= self._static
+        for field in MACHINE_FIELDS.values():
+            if arrays[field].shape[0] != n:  # a series lost mid-scrape: same length for all
+                arrays[field] = np.resize(arrays[field], n)
+        cluster = {str(r["metric"]["__name__"]): float(r["value"][1]) for r in cluster_rows}
+        for field, values in list(arrays.items()):
+            arrays[field] = np.nan_to_num(values, nan=0.0).astype(_DTYPES.get(field, np.float32))
+        scal = {field: cluster.get(name, 0.0) for name, field in CLUSTER_FIELDS.items()}
+        self.collections += 1
+        return Observation(
+            time_s=self.clock.now_s(),
+            machine_ids=self._machine_ids(n, at),
+            service_ids=np.arange(arrays["service_replicas"].shape[0], dtype=np.int64),
+            pending_tasks=int(scal["pending_tasks"]),
+            pending_cpu=float(scal["pending_cpu"]),
+            pending_mem=float(scal["pending_mem"]),
+            power_w=float(scal["power_w"]),
+            extra={"source": "prometheus", "backend_time_s": scal["time_s"], "age_s": age},
+            **arrays,
+        )
+
+    def _refetch_static(self) -> Observation:
+        self._static = None
+        return self.observe()
+
+    def _check_fresh(self, fresh: list[dict[str, Any]], up: list[dict[str, Any]]) -> float:
         if up and all(float(r["value"][1]) == 0 for r in up):
             raise StaleTelemetry(
-                f"Prometheus at {self.url}: the exporter target of job "
-                f"{self.job!r} is down (up == 0)",
+                f"Prometheus at {self.url}: the exporter target of job {self.job!r} is down "
+                "(up == 0)",
                 reason="target_down",
             )
         if not fresh:
@@ -225,44 +344,7 @@ class PrometheusSensor:
                 reason="old_samples",
                 age_s=age,
             )
-        queries: dict[str, tuple[str, str]] = {}
-        for fields, label in (
-            (MACHINE_FIELDS, "machine"),
-            (LINK_FIELDS, "link"),
-            (SERVICE_FIELDS, "service"),
-        ):
-            for name, field in fields.items():
-                queries[field] = (f"max by ({label}) ({name}{sel})", label)
-        scalars = "|".join(CLUSTER_FIELDS)
-        futures = {f: self._pool.submit(self.client.query, q, at) for f, (q, _) in queries.items()}
-        cluster_future = self._pool.submit(
-            self.client.query, f'{{__name__=~"{scalars}",job="{self.job}"}}', at
-        )
-        arrays: dict[str, Any] = {}
-        for field, fut in futures.items():
-            arrays[field] = _by_label(fut.result(), queries[field][1])
-        n = arrays["machine_state"].shape[0]
-        for field in MACHINE_FIELDS.values():
-            if arrays[field].shape[0] != n:  # a series lost mid-scrape: same length for all
-                arrays[field] = np.resize(arrays[field], n)
-        cluster = {
-            str(r["metric"]["__name__"]): float(r["value"][1]) for r in cluster_future.result()
-        }
-        for field, values in list(arrays.items()):
-            arrays[field] = np.nan_to_num(values, nan=0.0).astype(_DTYPES.get(field, np.float32))
-        scal = {field: cluster.get(name, 0.0) for name, field in CLUSTER_FIELDS.items()}
-        self.collections += 1
-        return Observation(
-            time_s=self.clock.now_s(),
-            machine_ids=self._machine_ids(n, at),
-            service_ids=np.arange(arrays["service_replicas"].shape[0], dtype=np.int64),
-            pending_tasks=int(scal["pending_tasks"]),
-            pending_cpu=float(scal["pending_cpu"]),
-            pending_mem=float(scal["pending_mem"]),
-            power_w=float(scal["power_w"]),
-            extra={"source": "prometheus", "backend_time_s": scal["time_s"], "age_s": age},
-            **arrays,
-        )
+        return age
 
     def _machine_ids(self, n: int, at: float) -> npt.NDArray[np.int64]:
         if self._ids is None or self._ids.shape[0] != n:
