@@ -74,6 +74,7 @@ def live(
             runs,
             prometheus=runner.prometheus_url,
             alertmanager=runner.alertmanager_url,
+            webhook=runner.webhook.url if runner.webhook else "",
         )
     except AutoinfraError as exc:
         err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)

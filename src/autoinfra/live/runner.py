@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import signal
 import threading
 import time
@@ -234,7 +235,10 @@ class LiveRunner:
                 [self.http.address], scrape_interval_s=s.scrape_interval_s
             )
             self.prometheus_url = self.prometheus.url
-        self.webhook = WebhookReceiver(ignore_sources=("autoinfra",))
+        # an existing Alertmanager needs the token in its config: take it from the environment
+        # (never from the command line, where every user of the machine could read it)
+        token = os.environ.get("AUTOINFRA_WEBHOOK_TOKEN") or None
+        self.webhook = WebhookReceiver(token=token, ignore_sources=("autoinfra",))
         if not s.alertmanager_url:
             self.alertmanager = start_alertmanager(
                 webhook_url=self.webhook.url, webhook_token=self.webhook.token
@@ -298,7 +302,11 @@ class LiveRunner:
             guard = self.guard = TelemetryGuard(sensor, clock)
             alerts = IncidentAlerts(AlertmanagerClient(self.alertmanager_url), repost_s=60.0)
             view = _View(backend, guard)
-            acting = make_system(name, view, seed=s.seed)
+            # the approval queue on disk: a stopped run leaves its pending questions readable
+            params = (
+                {"approval_queue_path": str(out / "approvals.json")} if name == "agents" else None
+            )
+            acting = make_system(name, view, seed=s.seed, params=params)
             acting.runtime.audit = AuditLog(out / "audit.jsonl")
             inner = (
                 DryRunActuator(clock)
