@@ -1,6 +1,6 @@
 """Settings of one local fleet, as one frozen dataclass with units in the field names.
 
-The defaults fit a shared 2-core machine: 4 machines of half a core each (2 racks of 2), 3
+The defaults fit a shared 2-core machine: 4 machines of a quarter core each (2 racks of 2), 3
 services of 2 replicas, a few requests a second each. Every process the fleet starts carries an
 absolute deadline of ``duration_s`` (plus a grace) from the start, so nothing outlives a run even
 if every other safety net failed.
@@ -22,12 +22,16 @@ class LocalConfig:
     machines: int = 4
     racks: int = 2
     links_per_rack: int = 2
-    cores_per_machine: float = 0.5  # CPU limit of one machine
+    cores_per_machine: float = (
+        0.25  # CPU limit of one machine (a quarter core: reachable on a busy host)
+    )
     mem_per_machine_mb: float = 512.0  # memory capacity reported (not enforced)
     services: int = 3
     replicas: int = 2  # initial replicas of each service
     max_replicas: int = 6
-    replica_cpu_request: float = 0.1  # share of one machine a replica asks for
+    # share of one machine a replica asks for: two fit a machine, so the 6 replicas need 3 machines
+    # (detectors that compare machines need more than one busy machine to compare)
+    replica_cpu_request: float = 0.4
     work_ms: float = 2.0  # CPU a request costs a replica
     rps_per_service: float = 5.0  # load generator rate
     duration_s: float = (

@@ -126,13 +126,15 @@ class Injector:
             if stress is None:
                 raise ActionError("cpu_hog needs stress-ng on PATH (apt-get install stress-ng)")
             key = f"hog{len(self.ledger.entries)}"
-            # cpu_share is of the machine; stress-ng's --cpu-load is of one core
+            # cpu_share is of the machine; stress-ng's --cpu-load is of one core. A whole
+            # machine's worth is a plain busy stressor: the machine's CPU limit caps it there
             share = float(getattr(fault, "cpu_share", 1.0) or 1.0)
             load = max(1, min(100, round(share * self.fleet.config.cores_per_machine * 100)))
-            argv = [stress, "--cpu", "1", "--cpu-load", str(load),
-                    "--timeout", f"{max(1, round(bound_s))}s", "--quiet"]  # fmt: skip
+            duty = [] if share >= 0.95 else ["--cpu-load", str(load)]
+            argv = [stress, "--cpu", "1", *duty, "--timeout", f"{max(1, round(bound_s))}s",
+                    "--quiet"]  # fmt: skip
             pids = [int(machine.start_child(key, argv)["pid"])]
-            detail = f"stress-ng --cpu-load {load} --timeout {bound_s:.0f}s (pid {pids[0]})"
+            detail = f"stress-ng --cpu 1 {' '.join(duty)} --timeout {bound_s:.0f}s (pid {pids[0]})"
         elif kind == "intrusion":
             if self.tap is None:
                 raise ActionError("intrusion needs the egress tap")

@@ -6,8 +6,13 @@ Sources, one per field group, none of them the control plane's wishful state:
   /proc through psutil, so a hog or an intruder counts) used since the previous observation, over
   the wall time between them, in units of the largest machine's CPU limit (1.0 = one full
   machine, as the trace's normalised units). Memory: the members' resident set size.
-- throttled share: the cgroup's ``nr_throttled / nr_periods`` since the previous observation (0
-  under the psutil limiter, which has no counter).
+- throttled share (CPU demand not served): the larger of the cgroup's ``nr_throttled /
+  nr_periods`` (the machine hit its own limit) and the share of its processes' runnable time
+  spent waiting for a CPU (``/proc/<pid>/schedstat``: the host is contended, as a shared host
+  is). The wait share counts only when the machine wanted at least 20 % of its limit, so a
+  nearly idle machine's few wake-ups on a busy host do not read as starvation.
+- rates are measured over at least 0.5 s: an observation sooner than that after the last one
+  reuses the last measurement (states, replicas and heartbeats are always fresh).
 - heartbeats: seconds since the machine's supervisor last reported; a killed machine keeps its
   last known state (ON) and its heartbeat age grows, as the ``Observation`` contract says.
 - services: desired replicas (control plane), running = replicas whose ``/health`` answered on
@@ -22,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +42,17 @@ from autoinfra.core.observation import MachineState, Observation
 __all__ = ["Observer"]
 
 _IDLE_W, _BUSY_W = 60.0, 40.0
+_MIN_WINDOW_S = 0.5  # shortest window a rate is measured over
+_WANTED_SHARE = 0.2  # runqueue waits count once a machine wants this share of its limit
+
+
+@dataclass(slots=True)
+class _Rates:
+    cpu_used: np.ndarray  # per machine, in machine units
+    mem_mb: np.ndarray
+    throttled: np.ndarray
+    egress_mbps: np.ndarray
+    pid_cpu: dict[int, float]  # per process, in machine units
 
 
 def _groups(pgids: set[int]) -> dict[int, list[int]]:
@@ -66,7 +83,18 @@ class Observer:
         self.net = net
         self.meta = meta
         self._cpu_prev: dict[int, float] = {}
+        self._sched_prev: dict[int, tuple[float, float]] = {}
+        self._rates: _Rates | None = None
         self._t_prev = time.monotonic()
+
+    def _wait_s(self, pid: int) -> tuple[float, float]:
+        """Seconds run and seconds waited on a runqueue, since the process started."""
+        try:
+            with open(f"/proc/{pid}/schedstat") as fh:
+                run_ns, wait_ns, _ = fh.read().split()
+            return int(run_ns) / 1e9, int(wait_ns) / 1e9
+        except (OSError, ValueError):
+            return 0.0, 0.0
 
     def _cpu_s(self, pid: int) -> tuple[float, float, float]:
         """CPU seconds, RSS (MB) and age (s) of one process; zeros when it is gone."""
@@ -79,7 +107,8 @@ class Observer:
         except psutil.Error:
             return 0.0, 0.0, 1.0
 
-    def observe(self, now_s: float) -> Observation:
+    def _measure(self) -> _Rates:
+        """CPU, memory, demand not served and egress per machine since the last measurement."""
         cfg = self.fleet.config
         machines = self.fleet.machines
         n = len(machines)
@@ -91,6 +120,9 @@ class Observer:
         mem_mb = np.zeros(n, np.float32)
         pid_cpu: dict[int, float] = {}
         seen: dict[int, float] = {}
+        sched: dict[int, tuple[float, float]] = {}
+        run_s = np.zeros(n, np.float64)
+        wait_s = np.zeros(n, np.float64)
         for m in machines:
             for pid in members.get(m.pgid, []) if m.alive else []:
                 total, rss, age = self._cpu_s(pid)
@@ -99,11 +131,38 @@ class Observer:
                 used = max(0.0, total - prev) if prev is not None else total * min(1.0, dt / age)
                 seen[pid] = total
                 pid_cpu[pid] = used
+                run, wait = sched[pid] = self._wait_s(pid)
+                r0, w0 = self._sched_prev.get(pid, (run, wait))
+                run_s[m.slot] += max(0.0, run - r0)
+                wait_s[m.slot] += max(0.0, wait - w0)
                 cpu_s[m.slot] += used
                 mem_mb[m.slot] += rss
         self._cpu_prev = seen
+        self._sched_prev = sched
         norm = float(cfg.cores_per_machine)  # every machine is the largest: capacity 1.0
-        cpu_used = (cpu_s / dt / norm).astype(np.float32)
+        throttled = np.array([m.group.throttled_share() for m in machines], np.float32)
+        demand = run_s + wait_s
+        wanted = demand >= _WANTED_SHARE * dt * norm
+        waited = np.where(wanted, wait_s / np.maximum(demand, 1e-9), 0.0)
+        egress = self.tap.mbps() if self.tap is not None else np.zeros(n, np.float32)
+        return _Rates(
+            cpu_used=(cpu_s / dt / norm).astype(np.float32),
+            mem_mb=mem_mb,
+            throttled=np.maximum(throttled, waited.astype(np.float32)),
+            egress_mbps=egress.astype(np.float32),
+            pid_cpu={pid: used / dt / norm for pid, used in pid_cpu.items()},
+        )
+
+    def observe(self, now_s: float) -> Observation:
+        cfg = self.fleet.config
+        machines = self.fleet.machines
+        n = len(machines)
+        # rates need a window: callers observing twice in a row (a sensor, then an actuator
+        # reading replicas) get the last measurement instead of a rate over a few milliseconds
+        if self._rates is None or time.monotonic() - self._t_prev >= _MIN_WINDOW_S:
+            self._rates = self._measure()
+        rates = self._rates
+        cpu_used, mem_mb = rates.cpu_used, rates.mem_mb
         state = np.empty(n, np.int8)
         for m in machines:
             if not m.powered:
@@ -115,11 +174,10 @@ class Observer:
             else:
                 state[m.slot] = MachineState.ON
         schedulable = np.array([self.fleet.schedulable(m) for m in machines], np.bool_)
-        throttled = np.array([m.group.throttled_share() for m in machines], np.float32)
+        throttled, egress = rates.throttled, rates.egress_mbps
         hb = np.array([m.heartbeat_age_s() if m.powered else 0.0 for m in machines], np.float32)
         tasks = np.array([len(m.replicas) for m in machines], np.int32)
         req = (tasks * np.float32(cfg.replica_cpu_request)).astype(np.float32)
-        egress = self.tap.mbps() if self.tap is not None else np.zeros(n, np.float32)
         rack = (np.arange(n) // cfg.machines_per_rack).astype(np.int32)
         if self.net is not None and self.net.available:
             link_util, link_meta = self.net.utilization()
@@ -136,7 +194,7 @@ class Observer:
             for rep in m.replicas.values():
                 if rep.key in healthy:
                     running[rep.service] += 1
-                svc_cpu[rep.service] += pid_cpu.get(rep.pid, 0.0) / dt / norm
+                svc_cpu[rep.service] += rates.pid_cpu.get(rep.pid, 0.0)
         pending = sum(s.pending for s in self.fleet.services)
         live = np.array([m.alive for m in machines], np.bool_)  # a dead machine draws nothing
         power = float((live * (_IDLE_W + _BUSY_W * np.clip(cpu_used, 0, 1))).sum())
