@@ -128,3 +128,34 @@ def test_unknown_backend_and_system(tmp_path: Path) -> None:
     assert code == 2 and "unknown backend 'mainframe'" in err
     code, _, err = _bad(["--systems", "agents,skynet", "--out", str(tmp_path)])
     assert code == 2 and "skynet" in err
+
+
+def test_promql_error_from_the_given_prometheus(tmp_path: Path) -> None:
+    """A server that refuses our PromQL (as Prometheus does with 400 bad_data) is one line."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"status":"error","errorType":"bad_data","error":"parse error at char 1"}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        code, _, err = _bad(["--prometheus", url, "--out", str(tmp_path)])
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert f"Prometheus at {url} refused query '1'" in err and "parse error" in err
