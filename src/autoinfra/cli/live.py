@@ -29,7 +29,9 @@ def live(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Record actions, execute none."),
     speed: float = typer.Option(1.0, "--speed", help="sim: simulated seconds per wall second."),
-    machines: int = typer.Option(40, "--machines", min=2, help="Size of the sim/local cluster."),
+    machines: int | None = typer.Option(
+        None, "--machines", min=2, help="Cluster size (default: the backend's; sim 40, local 4)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
     prometheus: str | None = typer.Option(
         None, "--prometheus", help="Use this Prometheus (it must scrape --exporter-port)."

@@ -71,7 +71,7 @@ class LiveSettings:
     dry_run: bool = False
     speed: float = 1.0  # sim only: simulated seconds per wall second
     seed: int = 0
-    machines: int = 40
+    machines: int | None = None  # None: the backend's own default size
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     exporter_port: int = 0  # fixed when an existing Prometheus scrapes us
@@ -269,7 +269,9 @@ class LiveRunner:
         return dataclasses.replace(scenario, faults=moved)
 
     def _backend(self) -> Backend:
-        options: dict[str, Any] = {"machines": self.s.machines} | dict(self.s.backend_options)
+        options: dict[str, Any] = dict(self.s.backend_options)
+        if self.s.machines is not None:
+            options.setdefault("machines", self.s.machines)
         if self.s.backend == "sim":
             hours = self.s.duration_s * self.s.speed / 3600.0 + 0.25
             options = {"speed": self.s.speed, "hours": hours} | options
