@@ -47,7 +47,8 @@ def _marked(mark: str) -> list[psutil.Process]:
     return [p for p in found if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_sigterm_stops_cleanly_and_leaves_nothing_running(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_cleanly_and_leaves_nothing_running(tmp_path: Path, sig: int) -> None:
     mark = uuid.uuid4().hex
     out = tmp_path / "out"
     proc = _spawn(
@@ -81,13 +82,13 @@ def test_sigterm_stops_cleanly_and_leaves_nothing_running(tmp_path: Path) -> Non
         children = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "prometheus" in names and "alertmanager" in names, names
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, stderr
-    assert "stopped early: SIGTERM" in stdout
+    assert f"stopped early: {signal.Signals(sig).name}" in stdout
     _, alive = psutil.wait_procs(children, timeout=5)
     assert alive == [] and _marked(mark) == []
     summary = json.loads((out / "summary.json").read_text())
@@ -159,3 +160,60 @@ def test_promql_error_from_the_given_prometheus(tmp_path: Path) -> None:
     lines = [x for x in err.splitlines() if x.strip()]
     assert code == 2 and len(lines) == 1, err
     assert f"Prometheus at {url} refused query '1'" in err and "parse error" in err
+
+
+def test_kill_9_leaves_no_server_and_a_restart_reconciles(tmp_path: Path) -> None:
+    mark = uuid.uuid4().hex
+    out = tmp_path / "out"
+    args = [
+        "--backend",
+        "sim",
+        "--duration",
+        "60",
+        "--faults",
+        "node-failure",
+        "--speed",
+        "10",
+        "--systems",
+        "agents",
+        "--fault-lead",
+        "1",
+        "--machines",
+        "30",
+        "--out",
+        str(out),
+    ]
+    proc = _spawn(args, mark)
+    audit = out / "agents" / "audit.jsonl"
+    deadline = time.monotonic() + 60
+    while not (audit.exists() and audit.stat().st_size > 0):
+        assert proc.poll() is None and time.monotonic() < deadline, "never got going"
+        time.sleep(0.2)
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 15
+    while _marked(mark):  # the servers die with their parent (PR_SET_PDEATHSIG)
+        assert time.monotonic() < deadline, [p.cmdline() for p in _marked(mark)]
+        time.sleep(0.2)
+    # what a kill mid-apply leaves: an "applying" line with nothing after it
+    with (out / "agents" / "journal.jsonl").open("a") as fh:
+        fh.write(
+            json.dumps(
+                {
+                    "request_id": "healing-x-0",
+                    "step": "applying",
+                    "kind": "drain_machine",
+                    "target": "machine:1",
+                }
+            )
+            + "\n"
+        )
+    args[args.index("60")] = "4"
+    again = _spawn(args, uuid.uuid4().hex)
+    _, err = again.communicate(timeout=90)
+    assert again.returncode == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    live = summary["live"]["agents"]
+    assert [r["request_id"] for r in live["reconciled_from_previous_run"]] == ["healing-x-0"]
+    assert live["audit_chain_verified"]  # the chain continued across the kill
+    assert list((out / "agents").glob("journal.before-*.jsonl"))

@@ -44,7 +44,7 @@ from autoinfra.core.observation import MachineState
 from autoinfra.core.proposal import Outcome
 from autoinfra.core.protocols import Actuator
 
-__all__ = ["BackendActuator", "actuator_for"]
+__all__ = ["BackendActuator", "actuator_for", "interrupted_in"]
 
 # a check of the cluster after the action was applied: True done, False failed, None not yet
 Check = Callable[[ClusterWriter], "tuple[bool | None, str]"]
@@ -209,6 +209,20 @@ class BackendActuator:
             w.reroute(action.rack, action.away_from_link, rid)
             return None
         raise ActionError(f"the backend actuator has no mapping for {action.kind!r}")
+
+
+def interrupted_in(journal_path: str | Path) -> list[dict[str, Any]]:
+    """The requests a journal shows as being applied when its process stopped (kill -9): their
+    ``applying`` line has no ``applied`` or ``refused`` after it."""
+    path = Path(journal_path)
+    if not path.exists():
+        return []
+    last: dict[str, dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
+            row = json.loads(line)
+            last[str(row["request_id"])] = row
+    return [row for row in last.values() if row.get("step") == "applying"]
 
 
 def _state_is(machine: int, want: MachineState) -> Check:

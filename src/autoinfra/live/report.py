@@ -100,6 +100,7 @@ def build_summary(
             "audit_chain_verified": r.audit_ok,
             "audit_records": r.audit_records,
             "stopped_by_signal": r.stopped_by_signal,
+            "reconciled_from_previous_run": r.reconciled,
             "shadow": None
             if r.shadow is None
             else {

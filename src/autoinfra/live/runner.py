@@ -39,6 +39,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from autoinfra.actuators import BackendActuator, DryRunActuator
+from autoinfra.actuators.backend import interrupted_in
 from autoinfra.agents import System, make_system
 from autoinfra.backends import BACKENDS, make_backend
 from autoinfra.core.clock import Clock
@@ -167,6 +168,7 @@ class SystemRun:
     audit_records: int
     stopped_by_signal: bool
     shadow_detections: dict[str, float] = field(default_factory=dict)
+    reconciled: list[dict[str, Any]] = field(default_factory=list)  # in flight at a kill -9
 
 
 class LiveRunner:
@@ -310,6 +312,7 @@ class LiveRunner:
             )
             acting = make_system(name, view, seed=s.seed, params=params)
             acting.runtime.audit = AuditLog(out / "audit.jsonl")
+            reconciled = self._reconcile(out / "journal.jsonl")
             inner = (
                 DryRunActuator(clock)
                 if s.dry_run
@@ -392,9 +395,22 @@ class LiveRunner:
                 audit_records=audit_n,
                 stopped_by_signal=by_signal,
                 shadow_detections=shadow_seen,
+                reconciled=reconciled,
             )
         finally:
             backend.stop()
+
+    @staticmethod
+    def _reconcile(journal: Path) -> list[dict[str, Any]]:
+        """A previous run of this system into the same folder: what it had in flight when it was
+        killed is reported (never executed again: this run's runtime does not know those
+        requests), and its journal is kept beside the new one. The new run starts a fresh journal,
+        because request ids are stamped from the backend's clock, which starts again at 0."""
+        if not journal.exists():
+            return []
+        found = interrupted_in(journal)
+        journal.replace(journal.with_name(f"journal.before-{int(time.time())}.jsonl"))
+        return found
 
     def _shadow(
         self, name: str | None, view: _View, clock: Clock, out: Path

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,16 @@ class ManagedServer:
         )
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when our process dies, even by SIGKILL (Linux
+    PR_SET_PDEATHSIG), so a kill -9 of ``autoinfra live`` leaves no server behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def _launch(
     name: str, argv: list[str], port: int, data_dir: Path, timeout_s: float
 ) -> ManagedServer:
@@ -127,6 +138,7 @@ def _launch(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     finally:
         log.close()
