@@ -18,7 +18,8 @@ intrusion              a process in the machine's group streaming   the intruder
 
 A fault with ``duration_s`` clears by itself: stress-ng's own timeout, the intruder's deadline, the
 tbf removed by ``tick``. ``random`` targets are drawn with the backend's seeded generator among
-eligible ones (live machines not already faulted; links of the lab).
+eligible ones, as the simulator draws them: live machines that run replicas and are not already
+faulted; links that carry traffic.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class Injector:
     def _machine_target(self, target: str) -> int:
         faulted = {int(f.entry.target.split(":")[1]) for f in self.live if f.link < 0}
         if target == "random":
+            # as the simulator: a machine fault hits a live machine that runs something
             ok = [m.slot for m in self.fleet.machines
-                  if self.fleet.reachable(m) and m.slot not in faulted]  # fmt: skip
+                  if self.fleet.reachable(m) and m.replicas and m.slot not in faulted]  # fmt: skip
             if not ok:
                 return -1
             return int(self.rng.choice(ok))
@@ -96,7 +98,9 @@ class Injector:
         n = self.net.n_links if self.net is not None else 0
         if target == "random":
             busy = {f.link for f in self.live}
-            ok = [j for j in range(n) if j not in busy]
+            assert self.net is not None
+            # as the simulator: congestion hits a link that carries traffic
+            ok = [j for j in range(n) if j not in busy and self.net.weights[j] > 0]
             return int(self.rng.choice(ok)) if ok else -1
         kind, _, idx = target.partition(":")
         if kind != "link" or not idx.isdigit() or int(idx) >= n:
