@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from autoinfra.core.actions import (
     Action,
@@ -49,6 +48,7 @@ from autoinfra.core.actions import (
     ScaleService,
     SetMachinePower,
 )
+from autoinfra.core.cluster import Cluster
 from autoinfra.core.errors import ActionError, SimulationError
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Outcome
@@ -56,25 +56,8 @@ from autoinfra.core.proposal import Outcome
 __all__ = ["SimBackend", "SimulatedActuator"]
 
 
-class SimBackend(Protocol):
-    """The part of the simulator's surface an actuator uses (``autoinfra.sim.Simulator``)."""
-
-    @property
-    def now_s(self) -> float: ...
-
-    def observe(self) -> Observation: ...
-
-    def set_service_replicas(self, service: int, replicas: int, by: str) -> None: ...
-    def power_on(self, machine: int, by: str) -> None: ...
-    def power_off(self, machine: int, by: str) -> None: ...
-    def cordon(self, machine: int, schedulable: bool, by: str) -> None: ...
-    def drain(self, machine: int, by: str) -> None: ...
-    def evict_stranded(self, machine: int, by: str) -> None: ...
-    def kill_rogue(self, machine: int, by: str) -> None: ...
-    def isolate(self, machine: int, by: str) -> None: ...
-    def reroute(self, rack: int, away_from_link: int, by: str) -> None: ...
-    def machine_state(self, machine: int) -> MachineState: ...
-    def machine_task_count(self, machine: int) -> int: ...
+# the part of the simulator's surface an actuator uses: the reader and writer of core.cluster
+SimBackend = Cluster
 
 
 # a check of the world after the action was applied: True done, False failed, None not yet

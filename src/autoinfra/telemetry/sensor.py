@@ -1,8 +1,9 @@
 """Perception from the simulator: ``SimSensor`` turns ``sim.observe()`` into ``Sensor.collect``.
 
 The telemetry layer sits below the simulator in the layering, so it does not import
-``autoinfra.sim``: it needs only something with ``observe()`` and ``now_s`` (the ``ObservableWorld``
-protocol), which the simulator and the tests' fake world both are.
+``autoinfra.sim``: it needs only something with ``observe()`` and ``now_s`` (``core.cluster``'s
+``ClusterReader``, also named ``ObservableWorld`` here), which the simulator, every live backend,
+the Prometheus sensor and the fake cluster of ``autoinfra.testing`` all are.
 
 Several agents usually perceive in the same runtime tick. Building an observation of a 12,500-
 machine cell costs real time, so the sensor keeps the last one and hands it out again while the
@@ -14,22 +15,16 @@ moving its clock.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
+from autoinfra.core.cluster import ClusterReader
 from autoinfra.core.observation import Observation
 from autoinfra.telemetry.store import MetricStore
 
 __all__ = ["ObservableWorld", "SimSensor"]
 
 
-@runtime_checkable
-class ObservableWorld(Protocol):
-    """What a sensor needs from a world: its time and a snapshot of what monitoring sees."""
-
-    @property
-    def now_s(self) -> float: ...
-
-    def observe(self) -> Observation: ...
+# what a sensor needs from a world: its time and a snapshot of what monitoring sees; one protocol
+# for every backend (the old name stays for callers that used it)
+ObservableWorld = ClusterReader
 
 
 class SimSensor:
