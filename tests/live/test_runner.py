@@ -160,3 +160,23 @@ def test_live_actuator_holds_capacity_removal_while_stale() -> None:
     act.submit("d", SetMachinePower(machine=3, on=True))
     closing = {o.request_id: o.detail for o in act.poll()}
     assert "shutting down" in closing["d"] and "dry run" in closing["b"]
+
+
+def test_prometheus_killed_mid_run_means_safe_mode_to_the_end(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, duration_s=6.0, speed=5.0, faults="none")
+    runner = LiveRunner(settings)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while runner.guard is None or runner.guard.last is None:
+            assert time.monotonic() < deadline and thread.is_alive(), "never fresh"
+            time.sleep(0.1)
+        assert runner.prometheus is not None
+        runner.prometheus.process.kill()  # gone for good: connection refused from now on
+    finally:
+        thread.join(timeout=60)
+    (run,) = runner.runs
+    assert [t.stale for t in run.guard_transitions] == [True]
+    assert run.guard_transitions[0].reason == "unreachable"
+    assert run.audit_ok and not thread.is_alive()
