@@ -132,3 +132,25 @@ def test_bad_options_are_one_line_errors() -> None:
         LocalConfig(machines=0)
     with pytest.raises(ConfigError, match="duration_s"):
         build(seed=0, scenario=None, options={"duration_s": "forever"})
+
+
+def test_throttling_a_hog_caps_it_without_killing_it() -> None:
+    b = build(seed=0, scenario=None,
+              options={"machines": 2, "racks": 1, "services": 1, "network": False,
+                       "duration_s": 60})  # fmt: skip
+    b.start()
+    try:
+        b.inject(InjectedFault("cpu_hog", "machine:1", duration_s=30))
+        time.sleep(2.0)
+        b.observe()
+        time.sleep(1.5)
+        assert float(b.observe().cpu_used[1]) > 0.5  # the hog takes most of the machine
+        result = b.writer.throttle_rogue(1, "t1", cpu_share=0.05)  # type: ignore[attr-defined]
+        assert "capped" in result or "reniced" in result
+        b.observe()
+        time.sleep(2.0)
+        if b.limiter is not None and b.limiter.root is not None:  # a hard quota: measurable
+            assert float(b.observe().cpu_used[1]) < 0.3
+        assert b.fleet is not None and b.fleet.machines[1].unaccounted()  # alive, not killed
+    finally:
+        b.stop()

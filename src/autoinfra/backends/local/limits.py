@@ -54,6 +54,8 @@ def sweep_stale_groups() -> None:
         for root in parent.glob("autoinfra-*"):
             for child in root.glob("m*"):
                 with contextlib.suppress(OSError):
+                    (child / "rogue").rmdir()
+                with contextlib.suppress(OSError):
                     child.rmdir()
             with contextlib.suppress(OSError):
                 root.rmdir()
@@ -133,6 +135,29 @@ class MachineGroup:
             cpus = [(self.machine + k) % n for k in range(max(1, min(n, round(self.cores))))]
             proc.cpu_affinity(cpus)
 
+    def throttle(self, pids: list[int], share: float) -> str:
+        """Cap ``pids`` at ``share`` of the machine: a child group ``rogue`` with its own quota
+        (cgroups), or nice 19 (psutil: no quota to give). Returns what was done."""
+        if self.path is None:
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(pid).nice(19)
+            return f"{len(pids)} process(es) reniced to 19 (no writable cgroup)"
+        rogue = self.path / "rogue"
+        rogue.mkdir(exist_ok=True)
+        quota = max(1000, int(share * self.cores * _PERIOD_US))
+        if self.limiter.kind == "cgroup-v2":
+            (rogue / "cpu.max").write_text(f"{quota} {_PERIOD_US}")
+        else:
+            (rogue / "cpu.cfs_period_us").write_text(str(_PERIOD_US))
+            (rogue / "cpu.cfs_quota_us").write_text(str(quota))
+        moved = 0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                (rogue / "cgroup.procs").write_text(str(pid))
+                moved += 1
+        return f"{moved} process(es) capped at {share:.0%} of the machine ({self.limiter.kind})"
+
     def throttled_share(self) -> float:
         """Share of CFS periods in which the group was throttled since the last call."""
         if self.path is None:
@@ -157,12 +182,16 @@ class MachineGroup:
         """Delete the group (its processes must be gone; they are killed first)."""
         if self.path is not None:
             with contextlib.suppress(OSError):
+                (self.path / "rogue").rmdir()
+            with contextlib.suppress(OSError):
                 self.path.rmdir()
 
 
 def remove_root(limiter: CpuLimiter) -> None:
     if limiter.root is not None:
         for child in limiter.root.glob("m*"):
+            with contextlib.suppress(OSError):
+                (child / "rogue").rmdir()
             with contextlib.suppress(OSError):
                 child.rmdir()
         with contextlib.suppress(OSError):

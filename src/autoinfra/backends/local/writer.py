@@ -11,6 +11,7 @@ drain                  cordon, start each replica elsewhere, then stop it here
 evict_stranded         a lost machine (supervisor dead): its replicas restart on healthy machines
 kill_rogue             SIGKILL of every process of the group no replica accounts for (hog,
                        intruder); refused when there is none
+throttle_rogue         (extra) cap those processes at a share of the machine in a child cgroup
 isolate                kill the rogue processes, move the replicas away, SIGSTOP whatever is left
                        in the group except the supervisor (the workload is frozen, the node agent
                        still reports), cordoned
@@ -191,6 +192,22 @@ class LocalWriter:
             return f"{n} rogue process(es) killed"
 
         return self._once(by, "kill_rogue", f"machine:{m.slot}", do)
+
+    def throttle_rogue(self, machine: int, by: str, cpu_share: float = 0.05) -> str:
+        """The gentler fix for a hog: cap the processes no replica accounts for at
+        ``cpu_share`` of the machine instead of killing them (not in ``ClusterWriter``: no
+        action maps to it yet; an operator or a custom policy calls it)."""
+        m = self._machine(machine)
+
+        def do() -> str:
+            if not m.alive or not self.fleet.reachable(m):
+                raise ActionError(f"machine {m.slot} is unreachable")
+            pids = [p.pid for p in m.unaccounted()]
+            if not pids:
+                raise ActionError(f"no rogue process runs on machine {m.slot}")
+            return m.group.throttle(pids, cpu_share)
+
+        return self._once(by, "throttle_rogue", f"machine:{m.slot}", do)
 
     def isolate(self, machine: int, by: str) -> str:
         m = self._machine(machine)
