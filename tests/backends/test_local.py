@@ -154,3 +154,5 @@ def test_throttling_a_hog_caps_it_without_killing_it() -> None:
         assert b.fleet is not None and b.fleet.machines[1].unaccounted()  # alive, not killed
     finally:
         b.stop()
+    if b.limiter is not None and b.limiter.root is not None:
+        assert not b.limiter.root.exists()  # the rogue group and the machine groups are gone

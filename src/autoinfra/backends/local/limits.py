@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,11 +181,19 @@ class MachineGroup:
 
     def remove(self) -> None:
         """Delete the group (its processes must be gone; they are killed first)."""
-        if self.path is not None:
+        if self.path is None:
+            return
+        # killed processes leave their group only once reaped by their parent: retry briefly
+        for _ in range(40):
             with contextlib.suppress(OSError):
                 (self.path / "rogue").rmdir()
-            with contextlib.suppress(OSError):
+            try:
                 self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.05)
 
 
 def remove_root(limiter: CpuLimiter) -> None:
