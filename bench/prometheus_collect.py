@@ -59,9 +59,9 @@ def measure(machines: int, samples: int, ticks: int, scrape_interval_s: float) -
     from autoinfra.agents import make_system
     from autoinfra.backends.sim import SimClusterBackend
     from autoinfra.experiments.systems import ensure_registered
-    from autoinfra.live.runner import _View
     from autoinfra.live.safemode import TelemetryGuard
     from autoinfra.live.servers import start_prometheus
+    from autoinfra.live.settings import BackendView
     from autoinfra.sim import SimConfig, Simulator
     from autoinfra.telemetry.exporter import ObservationExporter, render, start_exporter
     from autoinfra.telemetry.prometheus import PrometheusSensor, StaleTelemetry
@@ -110,7 +110,7 @@ def measure(machines: int, samples: int, ticks: int, scrape_interval_s: float) -
             prom_cpu.append(_cpu(prom_proc) - p0)
             own_cpu.append(_cpu(me) - m0)
         guard = TelemetryGuard(sensor, sim.clock)
-        system = make_system("agents", _View(backend, guard), seed=0)
+        system = make_system("agents", BackendView(backend, guard), seed=0)
         tick, whole = [], []
         for _ in range(ticks):
             t0 = time.perf_counter()

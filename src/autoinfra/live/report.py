@@ -29,7 +29,7 @@ from autoinfra.experiments.render import Bullets, Figure, Heading, Paragraph, Ta
 from autoinfra.experiments.report import _fault_table
 from autoinfra.experiments.run import actions_frame, submitted_count
 from autoinfra.experiments.summary import clean
-from autoinfra.live.runner import LiveSettings, SystemRun
+from autoinfra.live.settings import LiveSettings, SystemRun
 
 __all__ = ["SCHEMA", "build_summary", "write_live_report"]
 

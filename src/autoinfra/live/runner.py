@@ -31,144 +31,33 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from autoinfra.actuators import BackendActuator, DryRunActuator
 from autoinfra.actuators.backend import interrupted_in
 from autoinfra.agents import System, make_system
-from autoinfra.backends import BACKENDS, make_backend
+from autoinfra.backends import make_backend
 from autoinfra.core.clock import Clock
-from autoinfra.core.cluster import Backend, ClusterReader, ClusterWriter, FaultLike
+from autoinfra.core.cluster import Backend
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.proposal import Finding
-from autoinfra.experiments.systems import ensure_registered
 from autoinfra.faults.loading import load_scenario
 from autoinfra.faults.spec import FaultScenario
 from autoinfra.live.safemode import LiveActuator, TelemetryGuard, Transition
 from autoinfra.live.servers import ManagedServer, start_alertmanager, start_prometheus
+from autoinfra.live.settings import BackendView, LiveSettings, SystemRun
 from autoinfra.oversight.alertmanager import AlertmanagerClient, IncidentAlerts, WebhookReceiver
 from autoinfra.security.audit import AuditLog
 from autoinfra.telemetry.exporter import ExporterServer, ObservationExporter, start_exporter
 from autoinfra.telemetry.prometheus import PrometheusClient, PrometheusSensor, StaleTelemetry
 from autoinfra.telemetry.store import MetricStore
 
-__all__ = ["LiveRunner", "LiveSettings", "SystemRun"]
+__all__ = ["LiveRunner", "LiveSettings", "SystemRun"]  # the last two from live.settings
 
 INCIDENTS = frozenset({"machine_down", "cpu_hog", "link_congested", "intrusion"})
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSettings:
-    backend: str = "sim"
-    duration_s: float = 60.0  # wall seconds per system
-    faults: str = "none"
-    systems: tuple[str, ...] = ("agents", "kubernetes-defaults", "noop")
-    mode: Literal["act", "shadow"] = "act"
-    dry_run: bool = False
-    speed: float = 1.0  # sim only: simulated seconds per wall second
-    seed: int = 0
-    machines: int | None = None  # None: the backend's own default size
-    prometheus_url: str | None = None
-    alertmanager_url: str | None = None
-    exporter_port: int = 0  # fixed when an existing Prometheus scrapes us
-    scrape_interval_s: float = 1.0
-    stale_after_intervals: float = 3.0
-    fault_lead_s: float = 20.0
-    loop_s: float | None = None  # wall seconds between loop passes (default: per backend)
-    ready_timeout_s: float = 30.0
-    out_dir: Path = Path("out/live")
-    backend_options: Mapping[str, Any] = field(default_factory=dict)
-
-    def check(self) -> None:
-        if self.mode not in ("act", "shadow"):
-            raise ConfigError(f"expected act or shadow, got {self.mode!r}", field="mode")
-        if not self.duration_s > 0:
-            raise ConfigError(f"expected seconds > 0, got {self.duration_s}", field="duration")
-        if not (self.speed > 0 and math.isfinite(self.speed)):
-            raise ConfigError(f"expected a speed > 0, got {self.speed}", field="speed")
-        if not self.systems:
-            raise ConfigError("expected at least one system", field="systems")
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"unknown backend {self.backend!r}; expected one of {sorted(BACKENDS)}",
-                field="backend",
-            )
-        known = set(ensure_registered())
-        bad = [s for s in self.systems if s not in known]
-        if bad:
-            raise ConfigError(f"unknown system(s) {bad}; known: {sorted(known)}", field="systems")
-
-
-class _View:
-    """The backend as the system sees it: its writer and clock, Prometheus as its reader."""
-
-    def __init__(self, backend: Backend, reader: ClusterReader) -> None:
-        self.name = backend.name
-        self._backend = backend
-        self._reader = reader
-        self.workload = getattr(backend, "workload", None)
-
-    @property
-    def clock(self) -> Clock:
-        return self._backend.clock
-
-    @property
-    def writer(self) -> ClusterWriter:
-        return self._backend.writer
-
-    @property
-    def reader(self) -> ClusterReader:
-        return self._reader
-
-    @property
-    def done(self) -> bool:
-        return self._backend.done
-
-    def start(self) -> None:  # the runner owns the backend's lifecycle, not the system
-        return None
-
-    def stop(self) -> None:
-        return None
-
-    def advance(self) -> None:
-        return None
-
-    def inject(self, fault: FaultLike) -> str:
-        return self._backend.inject(fault)
-
-    def record_detection(self, target: str, by: str, kind: str | None = None) -> bool:
-        return self._backend.record_detection(target, by, kind)
-
-    def fault_rows(self) -> list[dict[str, Any]]:
-        return list(self._backend.fault_rows())
-
-
-@dataclass
-class SystemRun:
-    """What one system's live run left behind (input to the report)."""
-
-    name: str
-    description: str
-    acting: System
-    shadow: System | None
-    faults: pd.DataFrame
-    store: MetricStore
-    guard_transitions: list[Transition]
-    stale_s: float
-    held: int
-    false_alarms: int
-    wall_s: float
-    end_s: float  # backend clock at the end
-    audit_ok: bool
-    audit_records: int
-    stopped_by_signal: bool
-    shadow_detections: dict[str, float] = field(default_factory=dict)
-    reconciled: list[dict[str, Any]] = field(default_factory=list)  # in flight at a kill -9
 
 
 class LiveRunner:
@@ -305,7 +194,7 @@ class LiveRunner:
             )
             guard = self.guard = TelemetryGuard(sensor, clock)
             alerts = IncidentAlerts(AlertmanagerClient(self.alertmanager_url), repost_s=60.0)
-            view = _View(backend, guard)
+            view = BackendView(backend, guard)
             # the approval queue on disk: a stopped run leaves its pending questions readable
             params = (
                 {"approval_queue_path": str(out / "approvals.json")} if name == "agents" else None
@@ -413,7 +302,7 @@ class LiveRunner:
         return found
 
     def _shadow(
-        self, name: str | None, view: _View, clock: Clock, out: Path
+        self, name: str | None, view: BackendView, clock: Clock, out: Path
     ) -> tuple[System | None, dict[str, float]]:
         seen: dict[str, float] = {}
         if name is None:
