@@ -6,6 +6,7 @@ validate against the Kubernetes OpenAPI schemas.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ import pytest
 from autoinfra.backends.kubernetes import build
 from autoinfra.core.errors import ActionError, ConfigError, PermissionDenied
 from autoinfra.core.observation import MachineState
-from autoinfra.testing import CHECKS
-from tests.backends.k8s_emulator import DEPLOYS, NS, PODS
+from autoinfra.testing import CHECKS, InjectedFault
+from tests.backends.k8s_emulator import DEPLOYS, NS, PODS, pod
 from tests.backends.k8s_factory import SKIPS, EmulatedBackend, real_factory
 
 
@@ -232,3 +233,29 @@ def test_usage_comes_from_prometheus_when_given_and_falls_back_when_it_fails() -
         b.stop()
         prom.close()
         bad.close()
+
+
+def test_drain_leaves_daemonset_and_mirror_pods_and_a_hog_recovers_when_deleted() -> None:
+    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1})
+    b.start()
+    try:
+        ds = pod("agent-ds", "node-0", "agent")
+        ds["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "DaemonSet",
+                                              "name": "agent", "uid": "u-ds"}]  # fmt: skip
+        mirror = pod("etcd-node-0", "node-0", "etcd")
+        mirror["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node",
+                                                  "name": "node-0", "uid": "u-n"}]  # fmt: skip
+        b.emulated.put(PODS, ds)
+        b.emulated.put(PODS, mirror)
+        b.writer.drain(0, "d")
+        assert {"agent-ds", "etcd-node-0"} <= set(_objects(b, PODS))
+        assert b.writer.machine_task_count(0) == 0
+        b.inject(InjectedFault("cpu_hog", "machine:1"))
+        b.advance()
+        assert math.isnan(b.fault_rows()[0]["recovered_s"])  # the hog pod is still there
+        b.writer.kill_rogue(1, "k")
+        b.advance()
+        row = b.fault_rows()[0]
+        assert row["mitigated_by"] == "k" and row["recovered_s"] >= row["injected_s"]
+    finally:
+        b.stop()

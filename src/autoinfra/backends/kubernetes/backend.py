@@ -9,7 +9,8 @@ Faults: the API offers no way to break a node, so ``inject`` hands the fault to 
 given at construction (a chaos tool's adapter; the tests give one that edits the emulator's
 objects) and records it in the fault ledger; without an injector it refuses with a clear error.
 Recovery is judged from the API's state: a failed node's fault is over when no pod is left on it
-and every deployment has its replicas ready.
+and every deployment has its replicas ready (or the node is Ready again); a hog's when no pod
+without a controller is left on its node.
 """
 
 from __future__ import annotations
@@ -152,10 +153,14 @@ class KubernetesBackend:
             if kind != "machine" or not idx.isdigit() or int(idx) >= len(state.nodes):
                 continue
             m = int(idx)
+            pods = state.pods_on(state.nodes[m].metadata.name)
             if entry.kind == "node_failure":
-                left = state.pods_on(state.nodes[m].metadata.name)
-                if (not left and healthy) or state.truth(m) != MachineState.FAILED:
+                if (not pods and healthy) or state.truth(m) != MachineState.FAILED:
                     self.ledger.recover(entry, self._clock.now_s())
+            elif entry.kind in ("cpu_hog", "intrusion") and all(
+                p.metadata.owner_references for p in pods
+            ):  # over when no pod without a controller is left on the node
+                self.ledger.recover(entry, self._clock.now_s())
 
     def inject(self, fault: FaultLike) -> str:
         if self.injector is None:

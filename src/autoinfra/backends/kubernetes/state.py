@@ -68,7 +68,9 @@ def _ready(node: Any) -> tuple[bool, datetime | None]:
 
 
 def owned_by_daemonset(pod: Any) -> bool:
-    return any(o.kind == "DaemonSet" for o in (pod.metadata.owner_references or []))
+    """DaemonSet pods and static (mirror) pods, owned by their Node: ``kubectl drain`` leaves
+    both, and so do we (they are not tasks the scheduler could place elsewhere)."""
+    return any(o.kind in ("DaemonSet", "Node") for o in (pod.metadata.owner_references or []))
 
 
 @dataclass(slots=True)
