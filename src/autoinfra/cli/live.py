@@ -42,6 +42,9 @@ def live(
     fault_lead: float = typer.Option(
         20.0, "--fault-lead", help="Wall seconds from the start to the first fault."
     ),
+    backend_opt: list[str] = typer.Option(
+        [], "--backend-opt", help="KEY=VALUE passed to the backend (repeat), e.g. kubeconfig=PATH."
+    ),
     out: Path = typer.Option(Path("out/live"), "--out", file_okay=False, help="Report folder."),
 ) -> None:
     """Run the agents (and the baselines) live against a backend and report TTD/TTM/TTR."""
@@ -66,6 +69,7 @@ def live(
             scrape_interval_s=scrape_interval,
             fault_lead_s=fault_lead,
             out_dir=out,
+            backend_options=_options(backend_opt),
         )
         runner = LiveRunner(settings)
         runner.install_signal_handlers()
@@ -102,6 +106,24 @@ def live(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _options(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs; a value that reads as JSON (a number, true, null) is taken as such."""
+    import json
+
+    from autoinfra.core.errors import ConfigError
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected KEY=VALUE, got {pair!r}", field="backend-opt")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 def _s(stat: dict[str, float | None]) -> str:
