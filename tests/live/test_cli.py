@@ -129,6 +129,8 @@ def test_unknown_backend_and_system(tmp_path: Path) -> None:
     assert code == 2 and "unknown backend 'mainframe'" in err
     code, _, err = _bad(["--systems", "agents,skynet", "--out", str(tmp_path)])
     assert code == 2 and "skynet" in err
+    code, _, err = _bad(["--backend-opt", "nonsense", "--out", str(tmp_path)])
+    assert code == 2 and "expected KEY=VALUE, got 'nonsense'" in err
 
 
 def test_promql_error_from_the_given_prometheus(tmp_path: Path) -> None:
