@@ -53,11 +53,14 @@ def test_kill_9_of_the_controller_takes_the_fleet_down(tmp_path: Path) -> None:
     script.write_text(
         "import json, sys, time\n"
         "from autoinfra.backends.local import build\n"
+        "from autoinfra.testing import InjectedFault\n"
         "b = build(seed=0, scenario=None, options={'machines': 2, 'racks': 1, 'services': 1,"
         " 'network': False, 'duration_s': 60})\n"
         "b.start()\n"
-        "print(json.dumps(b.procs.pids + [r.pid for m in b.fleet.machines"
-        " for r in m.replicas.values()]), flush=True)\n"
+        "b.inject(InjectedFault('cpu_hog', 'machine:0', duration_s=60))\n"
+        "time.sleep(1.0)\n"  # stress-ng has forked its worker: a grandchild of the supervisor
+        "print(json.dumps([p.pid for m in b.fleet.machines for p in m.members()]"
+        " + b.procs.pids), flush=True)\n"
         "time.sleep(60)\n"
     )
     env = {**os.environ, "PYTHONPATH": SRC}
@@ -65,7 +68,7 @@ def test_kill_9_of_the_controller_takes_the_fleet_down(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         pids = json.loads(proc.stdout.readline())
-        assert len(pids) >= 3
+        assert len(pids) >= 6  # 2 supervisors, replicas, stress-ng and its worker
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         end = time.monotonic() + 10

@@ -12,7 +12,9 @@ shares the group and dies with a ``killpg``. It speaks JSON lines:
   machine's heartbeat: when the group is killed they stop and the controller sees the age grow),
   and ``{"ack": key, "pid": ..., "port": ...}`` or ``{"nack": key, "error": ...}`` per command.
 
-It exits when stdin closes (the controller went away), at ``--deadline``, or with its parent.
+It exits when stdin closes (the controller went away), at ``--deadline``, or with its parent
+(a SIGTERM from the kernel's parent-death signal); on the way out it SIGKILLs its whole process
+group, so no grandchild (stress-ng forks its workers) outlives the machine.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class Supervisor:
                 stdout=subprocess.PIPE if wants_port else subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
+                # a child dies with the supervisor even if it is SIGKILLed alone
+                preexec_fn=set_parent_death_signal,
             )
         except OSError as exc:
             _say({"nack": key, "error": f"cannot start {argv[0]}: {exc}"})
@@ -152,15 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heartbeat-s", type=float, default=0.5)
     args = ap.parse_args(argv)
     parent = os.getppid()
-    set_parent_death_signal()
+    # SIGTERM, not SIGKILL, when the controller dies: the handler takes the whole group down,
+    # children that do not watch their parent (stress-ng's workers) included
+    set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != parent:
         return 1
     sup = Supervisor(args.machine, args.deadline, args.heartbeat_s)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     try:
         sup.run()
     finally:
         sup.shutdown()
+        # anything left in the machine's group (a grandchild) goes with it; so does this process
+        os.killpg(os.getpgrp(), signal.SIGKILL)
     return 0
 
 
