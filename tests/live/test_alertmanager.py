@@ -109,3 +109,36 @@ def test_parse_names_the_missing_field() -> None:
             },
             now_s=0.0,
         )
+
+
+def test_a_teams_alert_becomes_a_healing_proposal() -> None:
+    """A NodeDown alert from another team's rule reaches the healing agent, which acts on it."""
+    from autoinfra.agents import make_system
+    from autoinfra.experiments.systems import ensure_registered
+    from autoinfra.testing import FakeCluster
+
+    ensure_registered()
+    fake = FakeCluster()
+    system = make_system("agents", fake, seed=0)
+    hook = WebhookReceiver(token="t")
+    try:
+        healing = next(a for a in system.agents if a.agent_id == "healing")
+        healing.detectors.append(hook)
+        alert = {
+            "status": "firing",
+            "labels": {"alertname": "NodeDown", "machine": "3"},
+            "annotations": {},
+            "startsAt": "2026-01-01T00:00:00Z",
+            "fingerprint": "ab",
+        }
+        payload = {"version": "4", "status": "firing", "receiver": "r", "alerts": [alert]}
+        assert (
+            httpx.post(hook.url, json=payload, headers={"Authorization": "Bearer t"}).status_code
+            == 200
+        )
+        fake.advance()
+        tick = system.tick()
+        proposed = [p.action for r in tick.results if r.agent_id == "healing" for p in r.proposals]
+        assert any(getattr(a, "machine", None) == 3 for a in proposed), proposed
+    finally:
+        hook.stop()
