@@ -49,10 +49,19 @@ def _try_child(parent: Path, name: str) -> Path | None:
         return None
 
 
+_STALE_AFTER_S = 30.0  # a run's groups are filled within a second of being made
+
+
 def sweep_stale_groups() -> None:
-    """Remove the empty machine groups of runs that were killed (rmdir fails on a busy group)."""
+    """Remove the empty machine groups of runs that were killed (rmdir fails on a busy group),
+    only those older than a start takes, so a run starting beside us keeps its new groups."""
     for parent in (*_V2_ROOTS, _V1_CPU):
         for root in parent.glob("autoinfra-*"):
+            try:
+                if time.time() - root.stat().st_mtime < _STALE_AFTER_S:
+                    continue
+            except OSError:
+                continue
             for child in root.glob("m*"):
                 with contextlib.suppress(OSError):
                     (child / "rogue").rmdir()
