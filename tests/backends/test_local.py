@@ -159,3 +159,22 @@ def test_throttling_a_hog_caps_it_without_killing_it() -> None:
         b.stop()
     if b.limiter is not None and b.limiter.root is not None:
         assert not b.limiter.root.exists()  # the rogue group and the machine groups are gone
+
+
+def test_without_cgroups_machines_are_reniced_and_pinned_and_the_observation_says_so() -> None:
+    b = build(seed=0, scenario=None,
+              options={"machines": 2, "racks": 1, "services": 1, "network": False,
+                       "duration_s": 60, "cpu_limiter": "psutil"})  # fmt: skip
+    b.start()
+    try:
+        meta = b.observe().extra["meta"]
+        assert meta["cpu_limiter"] == "psutil"  # type: ignore[index]
+        assert b.fleet is not None
+        for m in b.fleet.machines:
+            sup = psutil.Process(m.pgid)
+            assert sup.nice() == 5 and len(sup.cpu_affinity()) >= 1
+            for rep in m.replicas.values():  # children inherit both
+                assert psutil.Process(rep.pid).nice() == 5
+        assert float(b.observe().cpu_throttled_share.max()) >= 0.0
+    finally:
+        b.stop()

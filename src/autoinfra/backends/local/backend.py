@@ -117,7 +117,7 @@ class LocalBackend:
         install_exit_handlers(self.procs)
         deadline = time.time() + cfg.duration_s + _GRACE_S
         try:
-            self.limiter = detect_cpu_limiter(self.run_id)
+            self.limiter = detect_cpu_limiter(self.run_id, cfg.cpu_limiter)
             self.tap = EgressTap(cfg.machines)
             if cfg.network:
                 self.net = NetLab(

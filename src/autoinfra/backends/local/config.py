@@ -43,6 +43,7 @@ class LocalConfig:
     rack_mbps: float = 12.0  # traffic each rack offers its uplinks
     intrusion_mbps: float = 400.0  # egress of the intruder
     network: bool = True  # build the netns link lab (False: no links, congestion refused)
+    cpu_limiter: str = "auto"  # auto (cgroup v2, else v1, else psutil) | psutil
     dry_run: bool = False  # the runner's dry run covers it; accepted for a uniform CLI
 
     def __post_init__(self) -> None:
@@ -57,6 +58,7 @@ class LocalConfig:
             ("rps_per_service", 0 <= self.rps_per_service <= 200, "0..200"),
             ("heartbeat_s", 0.05 <= self.heartbeat_s <= 5, "0.05..5 s"),
             ("intrusion_mbps", 0 <= self.intrusion_mbps <= 800, "0..800"),
+            ("cpu_limiter", self.cpu_limiter in ("auto", "psutil"), "auto or psutil"),
         ]
         for name, ok, expected in checks:
             if not ok:

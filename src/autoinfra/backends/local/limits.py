@@ -71,8 +71,11 @@ def sweep_stale_groups() -> None:
                 root.rmdir()
 
 
-def detect_cpu_limiter(run_id: str) -> CpuLimiter:
-    """The best CPU limit mechanism this kernel lets us use, with a group for this run."""
+def detect_cpu_limiter(run_id: str, prefer: str = "auto") -> CpuLimiter:
+    """The best CPU limit mechanism this kernel lets us use, with a group for this run
+    (``prefer="psutil"`` skips the cgroups: for hosts where they must not be touched)."""
+    if prefer == "psutil":
+        return CpuLimiter("psutil", None, "psutil asked for (option cpu_limiter=psutil)")
     sweep_stale_groups()
     notes: list[str] = []
     for root in _V2_ROOTS:
