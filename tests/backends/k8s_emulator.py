@@ -6,7 +6,8 @@ module adds, each the way the real API server behaves:
 
 - ``dryRun=All`` on a write: the request is answered and nothing is stored;
 - ``POST pods/<p>/eviction``: refused with 429 when a PodDisruptionBudget of the namespace
-  selects the pod and allows no disruption, otherwise the pod is deleted (201);
+  selects the pod and allows no disruption, otherwise the pod is deleted (201); on a node that is
+  not Ready the pod is only marked deleted (no kubelet confirms) until a zero-grace DELETE;
 - ``deployments/<d>/scale``: GET answers an ``autoscaling/v1`` Scale; PATCH sets
   ``spec.replicas`` of the deployment;
 - scripted errors: ``deny`` maps ``(method, path prefix)`` to a status (403 to test RBAC);
@@ -117,6 +118,16 @@ class Emulator(kmock.KubernetesEmulator):
         except kubernetes_validate.ValidationError as exc:
             self.invalid.append(f"{_verb(request)} {path}: {str(exc).splitlines()[0]}")
 
+    def _node_lost(self, pod: dict[str, Any]) -> bool:
+        """Whether the pod's node is not Ready: then only a zero-grace delete removes the pod,
+        as on a real cluster, where the kubelet must confirm a graceful deletion."""
+        name = pod.get("spec", {}).get("nodeName")
+        key = (kmock.resource(NODES), None, name)
+        if not name or key not in self.objects or self.objects[key].deleted:
+            return False
+        conds = self.objects[key].get("status", {}).get("conditions", [])
+        return any(c.get("type") == "Ready" and c.get("status") != "True" for c in conds)
+
     def _pdb_blocks(self, pod: dict[str, Any]) -> bool:
         labels = pod.get("metadata", {}).get("labels", {}) or {}
         for (res, ns, _name), obj in list(self.objects.items()):
@@ -154,8 +165,19 @@ class Emulator(kmock.KubernetesEmulator):
                     "Cannot evict pod as it would violate the pod's disruption budget.",
                 )
             if not dry:
-                self.objects[key].delete()
+                if self._node_lost(dict(self.objects[key].raw)):  # no kubelet to confirm
+                    stamp = datetime.now(UTC).isoformat()
+                    self.objects[key].patch({"metadata": {"deletionTimestamp": stamp}})
+                else:
+                    self.objects[key].delete()
             return _status(201, "Created", "evicted")
+        if (res is not None and res.plural == "pods" and _verb(request) == "DELETE"
+                and request.params.get("gracePeriodSeconds") != "0"):  # fmt: skip
+            key = (kmock.resource(PODS), request.namespace, request.name)
+            if key in self.objects and self._node_lost(dict(self.objects[key].raw)) and not dry:
+                stamp = datetime.now(UTC).isoformat()
+                self.objects[key].patch({"metadata": {"deletionTimestamp": stamp}})
+                return aiohttp.web.json_response(self.objects[key].raw)
         if res is not None and res.plural == "deployments" and request.subresource == "scale":
             key = (kmock.resource(DEPLOYS), request.namespace, request.name)
             if key not in self.objects or self.objects[key].deleted:

@@ -259,3 +259,24 @@ def test_drain_leaves_daemonset_and_mirror_pods_and_a_hog_recovers_when_deleted(
         assert row["mitigated_by"] == "k" and row["recovered_s"] >= row["injected_s"]
     finally:
         b.stop()
+
+
+def test_pods_of_a_lost_node_are_evicted_then_force_deleted() -> None:
+    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2})
+    b.start()
+    try:
+        with pytest.raises(ActionError, match="is Ready: nothing is stranded"):
+            b.writer.evict_stranded(0, "too-early")
+        b.inject(InjectedFault("node_failure", "machine:0"))
+        assert b.writer.machine_state(0) == MachineState.FAILED
+        assert b.writer.machine_task_count(0) == 1
+        result = b.writer.evict_stranded(0, "e")
+        assert "1 force-deleted" in str(result)
+        deletes = [r for r in b.emulated.emulator if str(r.method.value) == "DELETE"]
+        assert [r.params.get("gracePeriodSeconds") for r in deletes] == ["0"]
+        assert b.writer.machine_task_count(0) == 0
+        b.advance()
+        row = b.fault_rows()[0]
+        assert row["mitigated_by"] == "e"
+    finally:
+        b.stop()

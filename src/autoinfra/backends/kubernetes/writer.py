@@ -7,7 +7,8 @@ set_service_replicas   PATCH apps/v1 deployments/<d>/scale ``{"spec": {"replicas
 cordon                 PATCH v1 nodes/<n> ``{"spec": {"unschedulable": bool}}``
 drain                  cordon + label ``autoinfra.io/draining``, then a policy/v1 Eviction per pod
                        (DaemonSet pods are left, as ``kubectl drain`` does)
-evict_stranded         Evictions of the pods of a NotReady node
+evict_stranded         Evictions of the pods of a NotReady node, then a zero-grace DELETE of those
+                       left Terminating (no kubelet is there to confirm)
 kill_rogue             DELETE of the pods on the node that no controller owns (the API's view of
                        a process nothing accounts for); refused when there is none
 isolate                cordon + taint ``autoinfra.io/isolated=true:NoExecute`` + label, then drain
@@ -196,7 +197,16 @@ class KubernetesWriter:
             node = self._node(state, machine)
             if state.truth(int(machine)) != MachineState.FAILED:
                 raise ActionError(f"nodes/{node.metadata.name} is Ready: nothing is stranded")
-            return self._drain(node, "evict from")
+            done = self._drain(node, "evict from")
+            # no kubelet confirms a deletion on a lost node: evicted pods stay Terminating there
+            # for ever, so delete them with no grace period (``kubectl delete --force``)
+            stuck = [p for p in self.read().pods_on(node.metadata.name)
+                     if p.metadata.deletion_timestamp is not None]  # fmt: skip
+            for p in stuck:
+                name, ns = p.metadata.name, p.metadata.namespace or self.namespace
+                call(f"force-delete pods/{name}", self.api.core.delete_namespaced_pod, name, ns,
+                     grace_period_seconds=0, **self._dry)  # fmt: skip
+            return f"{done}, {len(stuck)} force-deleted"
 
         return self._once(by, "evict_stranded", f"machine:{machine}", do)
 
