@@ -63,7 +63,7 @@ def connect(*, kubeconfig: str | None = None, host: str | None = None,
             k8s_config.load_incluster_config(client_configuration=cfg)
         else:
             raise ConfigError(
-                "no kubeconfig: set KUBECONFIG (or the kubernetes backend option kubeconfig=PATH)",
+                "no kubeconfig: set KUBECONFIG or pass --backend-opt kubeconfig=PATH",
                 field="kubeconfig",
             )
     cfg.retries = urllib3.Retry(total=1, connect=1, read=0, backoff_factor=0.1)
