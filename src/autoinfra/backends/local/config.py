@@ -73,7 +73,7 @@ class LocalConfig:
         unknown = sorted(set(options) - set(known))
         if unknown:
             raise ConfigError(
-                f"unknown local backend option(s) {unknown}; known: {sorted(known)}",
+                f"unknown local backend option(s) {unknown}; known: {sorted([*known, 'journal'])}",
                 field=f"backend_options.{unknown[0]}",
             )
         kwargs: dict[str, Any] = {}
