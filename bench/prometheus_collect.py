@@ -167,11 +167,12 @@ def _section(r: dict[str, Any]) -> str:
             f"CPU per collect (p50): Prometheus {r['collect_cpu_s']['prometheus_p50']:.2f} s, the "
             f"sensor {r['collect_cpu_s']['sensor_p50']:.2f} s: the wall time is Prometheus "
             "evaluating and encoding about 12 instant vectors of one series per machine, on a "
-            "machine shared with other work (see the load average). Measured apart (10 queries each, "
-        "Prometheus 2.42, 12,500 series): reading one vector costs Prometheus about 34 ms of CPU "
-        "(`sum(...)`), answering it as JSON about 105 ms (`max by (machine) (...)` or the bare "
-        "selector alike), so about ten dynamic per-machine vectors need at least a CPU-second "
-        "per collect: the 250 ms goal is out of reach through the JSON API on two cores.",
+            "machine shared with other work (see the load average). Measured apart (10 queries "
+            "each, Prometheus 2.42, 12,500 series): reading one vector costs Prometheus about 34 "
+            "ms of CPU (`sum(...)`), answering it as JSON about 105 ms (`max by (machine) (...)` "
+            "or the bare selector alike), so about ten dynamic per-machine vectors need at least "
+            "a CPU-second per collect: the 250 ms goal is out of reach through the JSON API on "
+            "two cores.",
             "",
             f"Rendering `/metrics` once per snapshot: {r['exposition']['render_ms']:.0f} ms, "
             f"{r['exposition']['bytes'] / 1e6:.1f} MB.",
