@@ -24,7 +24,7 @@ import numpy as np
 
 from autoinfra.experiments.artifacts import versions, write_json, write_parquet, write_text
 from autoinfra.experiments.metrics import aggregate, fault_metrics
-from autoinfra.experiments.plots import recovery_time
+from autoinfra.experiments.plots import _pyplot, _save, recovery_time
 from autoinfra.experiments.render import Bullets, Figure, Heading, Paragraph, Table, to_markdown
 from autoinfra.experiments.report import _fault_table
 from autoinfra.experiments.run import actions_frame, submitted_count
@@ -178,9 +178,31 @@ def write_live_report(
     plots: dict[str, Path] = {}
     if any(summary["systems"][n]["recovery_s"] for n in names):
         plots["recovery"] = recovery_time(summary["systems"], names, out_dir / "recovery.png")
+    if any(len(r.store) for r in runs):
+        plots["utilization"] = _utilization_plot(runs, out_dir / "utilization.png")
     write_json(out_dir / "summary.json", summary)
     write_text(out_dir / "report.md", to_markdown(_blocks(summary, names, plots)))
     return summary
+
+
+def _utilization_plot(runs: Sequence[SystemRun], path: Path) -> Path:
+    """CPU utilisation and the pending queue over the run, per system, from what the agents
+    perceived through Prometheus (the time-series store)."""
+    plt = _pyplot()
+    fig, (ax_u, ax_q) = plt.subplots(1, 2, figsize=(12, 3.8))
+    for r in runs:
+        if not len(r.store):
+            continue
+        t, util = r.store.cluster("cpu_util")
+        _, pending = r.store.cluster("pending_tasks")
+        ax_u.plot(t, util, label=r.name)
+        ax_q.plot(t, pending, label=r.name)
+    ax_u.set_title("CPU used / capacity (powered machines)")
+    ax_q.set_title("pending tasks")
+    for ax in (ax_u, ax_q):
+        ax.set_xlabel("seconds (backend clock)")
+    ax_u.legend(loc="best", fontsize=8)
+    return _save(fig, path)
 
 
 def _blocks(summary: dict[str, Any], names: list[str], plots: dict[str, Path]) -> list[Any]:
@@ -239,6 +261,13 @@ def _blocks(summary: dict[str, Any], names: list[str], plots: dict[str, Path]) -
             ]
     if "recovery" in plots:
         blocks.append(Figure(plots["recovery"].name, "detect, mitigate, recover per fault kind"))
+    if "utilization" in plots:
+        blocks.append(
+            Figure(
+                plots["utilization"].name,
+                "CPU utilisation and pending tasks as the agents saw them",
+            )
+        )
     blocks += [
         Heading("Metrics, exactly"),
         Bullets(tuple(summary["metric_definitions"])),
