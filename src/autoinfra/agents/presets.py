@@ -37,7 +37,7 @@ from autoinfra.core.protocols import Policy
 from autoinfra.oversight.approval import ApprovalQueue, Approver, AutoApproveAfter
 from autoinfra.oversight.gate import Gate, GateSettings
 from autoinfra.policies.scaling import TargetTrackingPolicy
-from autoinfra.security.audit import AuditLog
+from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
 
@@ -62,6 +62,9 @@ class AutonomousParams:
     failure_train_window_s: tuple[float, float] | None = None  # trace seconds, before the run
     trace_dir: str | None = None
     audit_path: str | None = None
+    # the audit chain's HMAC key file (created 0600 if missing); default: <AUTOINFRA_KEY_DIR or
+    # ~/.config/autoinfra/keys>/<audit file name>.key, outside the log's directory on purpose
+    audit_key_path: str | None = None
     feedback_path: str | None = None
     approval_queue_path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -142,6 +145,14 @@ def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
     return FailureDrainPolicy(predictor, history, trace_offset_s=offset)
 
 
+def _audit_log(p: AutonomousParams) -> AuditLog:
+    if not p.audit_path:
+        return AuditLog()  # in memory, with a random key: experiments
+    path = Path(p.audit_path)
+    key = AuditKey.load_or_create(p.audit_key_path, name=path.name)
+    return AuditLog(path, key=key)
+
+
 def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:
     """The ``agents-v1`` system on ``sim`` (any object with the simulator's surface)."""
     p = AutonomousParams.from_mapping(params)
@@ -176,7 +187,7 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
             ArbiterSettings(hold_s=p.arbiter_hold_s), clock=clock, sensor=sensor
         ),
         gate=gate,
-        audit=AuditLog(Path(p.audit_path)) if p.audit_path else AuditLog(),
+        audit=_audit_log(p),
         feedback=FeedbackStore(p.feedback_path),
     )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
