@@ -15,7 +15,9 @@ schema field (snake_case names, see :mod:`autoinfra.traces.schema`).
 from __future__ import annotations
 
 import gzip
+import io
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,7 @@ from autoinfra.traces.checks import (
     arrow_type,
     drop_flagged,
     empty_line_flags,
+    encoding_flags,
     parse_strings,
     raise_first,
     semantic_flags,
@@ -41,6 +44,8 @@ from autoinfra.traces.schema import Kind, TableSchema, table_schema
 
 _PART_RE = re.compile(r"part-(\d+)-of-(\d+)")
 _SUFFIXES = (".csv", ".csv.gz")
+# the largest part read, compressed or not: the full trace's parts are below 1 GiB of text
+MAX_PART_BYTES = 4 << 30
 
 
 def _is_part(p: Path) -> bool:
@@ -81,27 +86,52 @@ def has_table(trace_dir: str | Path, table: str) -> bool:
     return folder.is_dir() and any(_is_part(f) for f in folder.iterdir())
 
 
-def _open_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
+    """The file as it is on disk (compressed or not), at most ``MAX_PART_BYTES``."""
     try:
-        if path.name.endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                data = fh.read()
-        else:
-            data = path.read_bytes()
-    except OSError as exc:  # includes gzip.BadGzipFile
-        raise TraceError(f"cannot read the file: {exc}", path=str(path), kind="unreadable") from exc
-    return data.decode("utf-8", errors="replace")
-
-
-def _first_line_fields(path: Path) -> int:
-    """Number of comma-separated fields on the first line (0 for an empty file)."""
-    try:
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-            line = fh.readline().rstrip("\r\n")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_PART_BYTES + 1)
     except OSError as exc:
-        raise TraceError(f"cannot read the file: {exc}", path=str(path), kind="unreadable") from exc
-    return line.count(",") + 1 if line else 0
+        raise TraceError(
+            f"cannot read the file: {exc.strerror or exc}", path=str(path), kind="unreadable"
+        ) from exc
+    if len(raw) > MAX_PART_BYTES:
+        raise TraceError(_too_big(), path=str(path), kind="too_large")
+    return raw
+
+
+def _too_big() -> str:
+    return (
+        f"larger than {MAX_PART_BYTES >> 20} MiB; the trace's parts are below 1 GiB, "
+        "so this is not one of them"
+    )
+
+
+def _decompress(raw: bytes, path: Path) -> bytes:
+    """The text bytes of a part: gunzipped for ``.gz`` (every member, CRC checked), capped."""
+    if not path.name.endswith(".gz"):
+        return raw
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb") as fh:
+            data = fh.read(MAX_PART_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        # BadGzipFile (an OSError) for a bad header or CRC, EOFError when truncated,
+        # zlib.error for corrupt compressed data
+        what = "truncated" if isinstance(exc, EOFError) else "corrupt"
+        raise TraceError(
+            f"cannot read the file: not valid gzip ({what}: {exc})",
+            path=str(path),
+            kind="unreadable",
+        ) from None
+    if len(data) > MAX_PART_BYTES:
+        raise TraceError(_too_big(), path=str(path), kind="too_large")
+    return data
+
+
+def _first_line_fields(data: bytes) -> int:
+    """Number of comma-separated fields on the first line (0 for an empty file)."""
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    return line.count(b",") + 1 if line else 0
 
 
 def _empty(schema: TableSchema, n_fields: int) -> pa.Table:
@@ -109,10 +139,10 @@ def _empty(schema: TableSchema, n_fields: int) -> pa.Table:
     return pa.table({c.name: pa.array([], arrow_type(c)) for c in cols})
 
 
-def _fast_parse(path: Path, schema: TableSchema, n_fields: int) -> pa.Table:
+def _fast_parse(data: bytes, schema: TableSchema, n_fields: int) -> pa.Table:
     cols = schema.columns_for(n_fields)
     return pacsv.read_csv(
-        path,
+        pa.BufferReader(data),
         read_options=pacsv.ReadOptions(column_names=[c.name for c in cols]),
         # the trace never quotes; an empty line must fail (not vanish) so line numbers hold
         parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False),
@@ -124,9 +154,12 @@ def _fast_parse(path: Path, schema: TableSchema, n_fields: int) -> pa.Table:
     )
 
 
-def _parse_part(path: Path, schema: TableSchema, lenient: bool) -> tuple[pa.Table, SkipReport]:
-    n_fields = _first_line_fields(path)
-    if n_fields == 0 and not _open_text(path).strip():
+def _parse_part(
+    path: Path, data: bytes, schema: TableSchema, lenient: bool
+) -> tuple[pa.Table, SkipReport]:
+    """Validate the text bytes of one part (see the module docstring)."""
+    n_fields = _first_line_fields(data)
+    if n_fields == 0 and not data.strip():
         return _empty(schema, schema.field_counts[0]), SkipReport()
     if n_fields not in schema.field_counts:
         n_fields = schema.field_counts[0]  # the first line itself is bad: the scan will say so
@@ -134,16 +167,18 @@ def _parse_part(path: Path, schema: TableSchema, lenient: bool) -> tuple[pa.Tabl
     left_out: list[Flag] = []
     flags: list[Flag] = []
     try:
-        table = _fast_parse(path, schema, n_fields)
+        table = _fast_parse(data, schema, n_fields)
         lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
         flags = empty_line_flags(table, lines, n_fields)
-    except pa.ArrowInvalid:
+    except pa.ArrowException:
         # slow path, only for a part that does not parse: every line as text, located exactly
-        text = _open_text(path).split("\n")
+        # (ArrowInvalid for bad values, non-UTF-8 bytes, a line longer than a block)
+        text = data.decode("utf-8", errors="replace").split("\n")
         if text and text[-1] == "":
             text.pop()  # the newline that ends the last line
         raw = pc.utf8_rtrim(pa.array(text, pa.string()), characters="\r")
         table, lines, flags, left_out = parse_strings(raw, schema, n_fields)
+        flags = encoding_flags(raw, lines) + flags
     flags += semantic_flags(table, schema, lines)
     where = str(path)
     if not lenient:
@@ -159,14 +194,20 @@ def _parse_part(path: Path, schema: TableSchema, lenient: bool) -> tuple[pa.Tabl
 def read_part(
     path: Path, schema: TableSchema, *, lenient: bool = False, cache: bool = True
 ) -> tuple[pa.Table, SkipReport]:
-    """One validated part as an Arrow table, through the Parquet cache when ``cache``."""
-    key = trace_cache.cache_key("part", [path], {"table": schema.name, "lenient": lenient})
+    """One validated part as an Arrow table, through the Parquet cache when ``cache``.
+
+    The file is read once: its bytes key the cache (by content) and are what is parsed, so a
+    file rewritten while it is read can never be stored under the other content's key.
+    """
+    raw = _read_bytes(path)
+    params = {"table": schema.name, "lenient": lenient}
+    key = trace_cache.cache_key("part", [path], params, {path: trace_cache.content_digest(raw)})
     if cache:
         hit = trace_cache.load_table(key)
         if hit is not None:
             table, meta = hit
             return table, SkipReport.from_dict(meta.get("skipped", {}))
-    table, report = _parse_part(path, schema, lenient)
+    table, report = _parse_part(path, _decompress(raw, path), schema, lenient)
     if cache:
         trace_cache.store_table(key, table, {"skipped": report.to_dict(), "path": str(path)})
     return table, report
