@@ -3,7 +3,10 @@
 One ``tick()`` (called by the harness after every simulator step, or by a timer in live mode):
 
 1. **run** the agents whose period is due (each has its own ``period_s``; an agent never runs
-   twice within its period); report new incident findings through ``on_finding``;
+   twice within its period), each through ``agents.admission``: a tick that raises or returns
+   something malformed is refused and audited and the other agents go on; every admitted proposal
+   carries the agent id, priority and a request id the runtime issued, never what the agent
+   claimed; report new incident findings through ``on_finding``;
 2. **scope**: refuse proposals outside their agent's identity scope (PermissionDenied, audited);
    drop proposals identical to an action already in flight (the actuator is busy with it);
 3. **arbitrate** between agents (the arbiter says why each loser lost);
@@ -25,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from autoinfra.agents.admission import REFUSED, Admission, Registration
 from autoinfra.agents.base import Agent, AgentTickResult
 from autoinfra.agents.feedback import FeedbackEntry, FeedbackStore, observation_summary
 from autoinfra.core.actions import Action, action_to_dict
@@ -107,6 +111,9 @@ class Runtime:
         self.feedback = feedback if feedback is not None else FeedbackStore()
         self.settings = settings or RuntimeSettings()
         self._by_id = {a.agent_id: a for a in self.agents}
+        # the names the runtime enforces, fixed now: whatever an agent says later is a claim
+        self._registrations = [Registration.of(a) for a in self.agents]
+        self.admission = Admission(self._registrations, self.audit)
         self._next_due: dict[str, float] = {}
         self._seen_findings: dict[str, set[tuple[str, str]]] = {}
         self._records: dict[str, ActionRecord] = {}
@@ -143,19 +150,22 @@ class Runtime:
 
     def _run_due(self, now: float) -> list[AgentTickResult]:
         results = []
-        for agent in self.agents:
-            due = self._next_due.get(agent.agent_id, now)
+        for agent, reg in zip(self.agents, self._registrations, strict=True):
+            due = self._next_due.get(reg.agent_id, now)
             if now + 1e-9 < due:
                 continue
-            result = agent.tick(now)
-            self._next_due[agent.agent_id] = now + agent.period_s
+            self._next_due[reg.agent_id] = now + agent.period_s
+            checked = self.admission.run(agent, reg, now)  # refusals are audited in there
+            if checked is None:
+                continue
+            result = checked
             results.append(result)
             self._latest = result.observation
-            self._report_findings(agent.agent_id, result.findings)
+            self._report_findings(reg.agent_id, result.findings)
             if result.findings or result.proposals or self.settings.audit_quiet_ticks:
                 self.audit.append(
                     "tick",
-                    actor=agent.agent_id,
+                    actor=reg.agent_id,
                     at_s=now,
                     data={
                         "observation_s": result.observation.time_s,
@@ -187,11 +197,18 @@ class Runtime:
     def _admit(self, results: Sequence[AgentTickResult], now: float) -> list[Proposal]:
         admitted: list[Proposal] = []
         for result in results:
-            agent = self._by_id[result.agent_id]
+            agent = self._by_id[result.agent_id]  # admission stamped the registered id
+            identity = self.admission.registered[result.agent_id].identity
             for p in result.proposals:
                 rid = p.request_id
-                if rid in self._records:
-                    continue  # a replayed id is the same request
+                if rid in self._records:  # admission issues fresh ids: never silently merged
+                    self.audit.append(
+                        REFUSED,
+                        actor="runtime",
+                        at_s=now,
+                        data={"agent": agent.agent_id, "reason": f"request id {rid} is taken"},
+                    )
+                    continue
                 busy = self._in_flight.get(p.action)
                 if busy is not None:
                     agent.forget([rid])
@@ -221,7 +238,7 @@ class Runtime:
                     },
                 )
                 try:
-                    agent.identity.check(p.action)
+                    identity.check(p.action)
                 except PermissionDenied as exc:
                     self._close(rid, S.REJECTED, now, "security", f"permission denied: {exc}")
                     continue
