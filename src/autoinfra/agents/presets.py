@@ -40,6 +40,7 @@ from autoinfra.policies.scaling import TargetTrackingPolicy
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
+from autoinfra.telemetry.trust import TrustMonitor
 
 __all__ = ["PRESET_ID", "AutonomousParams", "build_autonomous"]
 
@@ -189,6 +190,7 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         gate=gate,
         audit=_audit_log(p),
         feedback=FeedbackStore(p.feedback_path),
+        trust=TrustMonitor(sensor),  # untrusted telemetry puts the runtime in safe mode
     )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
              for a in agents]  # fmt: skip

@@ -36,10 +36,12 @@ from autoinfra.core.clock import Clock
 from autoinfra.core.errors import ConfigError, PermissionDenied
 from autoinfra.core.lifecycle import ActionRecord, ActionStatus
 from autoinfra.core.observation import Observation
-from autoinfra.core.proposal import Decision, Finding, Outcome, Proposal
+from autoinfra.core.proposal import Decision, Finding, Justification, Outcome, Proposal
 from autoinfra.core.protocols import Actuator, Arbiter, Gate
 from autoinfra.oversight.approval import Answer
+from autoinfra.oversight.guards import removes_capacity
 from autoinfra.security.audit import AuditLog
+from autoinfra.telemetry.trust import TrustMonitor, TrustVerdict
 
 __all__ = ["INCIDENT_KINDS", "Runtime", "RuntimeSettings", "RuntimeTick"]
 
@@ -97,6 +99,7 @@ class Runtime:
         on_finding: Callable[[str, Finding], None] | None = None,
         feedback: FeedbackStore | None = None,
         settings: RuntimeSettings | None = None,
+        trust: TrustMonitor | None = None,
     ) -> None:
         ids = [a.agent_id for a in agents]
         if len(set(ids)) != len(ids):
@@ -110,6 +113,10 @@ class Runtime:
         self.on_finding = on_finding
         self.feedback = feedback if feedback is not None else FeedbackStore()
         self.settings = settings or RuntimeSettings()
+        # telemetry must earn trust: while it does not, the runtime is in safe mode (no action
+        # that removes capacity is admitted or executed); see _check_trust
+        self.trust = trust
+        self.safe_mode: TrustVerdict | None = None  # the verdict that started safe mode
         self._by_id = {a.agent_id: a for a in self.agents}
         # the names the runtime enforces, fixed now: whatever an agent says later is a claim
         self._registrations = [Registration.of(a) for a in self.agents]
@@ -136,6 +143,7 @@ class Runtime:
     def tick(self) -> RuntimeTick:
         now = self.clock.now_s()
         self.ticks += 1
+        self._check_trust(now)
         results = self._run_due(now)
         candidates = self._admit(results, now)
         for p in self._arbitrate(candidates, now):
@@ -178,6 +186,45 @@ class Runtime:
                 )
         return results
 
+    def _check_trust(self, now: float) -> None:
+        """Enter safe mode when telemetry is not trusted, leave it when it is again; audited.
+
+        Entering is an incident of its own (one ``telemetry_untrusted`` finding per episode
+        through ``on_finding``), not one per machine the broken picture seems to show.
+        """
+        if self.trust is None:
+            return
+        _, verdict = self.trust.check(now)
+        data = {"check": verdict.check, "reason": verdict.reason, "age_s": verdict.age_s}
+        if not verdict.trusted and self.safe_mode is None:
+            self.safe_mode = verdict
+            entered = {"entered": True, **data}
+            self.audit.append("safe_mode", actor="runtime", at_s=now, data=entered)
+            if self.on_finding is not None:
+                finding = Finding("telemetry_untrusted", "cluster", 1.0, now, dict(data))
+                self.on_finding("runtime", finding)
+        elif verdict.trusted and self.safe_mode is not None:
+            since = self.safe_mode.at_s
+            self.safe_mode = None
+            self.audit.append(
+                "safe_mode",
+                actor="runtime",
+                at_s=now,
+                data={"entered": False, **data, "lasted_s": now - since},
+            )
+
+    def _proposal_of(self, rid: str) -> Proposal:
+        meta = self._meta.get(rid)
+        if meta is not None:
+            return meta.proposal
+        rec = self._records[rid]  # restored from a queue: the record says what and whose
+        return Proposal(rec.action, rec.proposed_by, 0, Justification("restored"), 1.0, rid)
+
+    def _safe_mode_refusal(self, action: Action) -> str | None:
+        if self.safe_mode is None or not removes_capacity(action):
+            return None
+        return f"safe mode (telemetry untrusted: {self.safe_mode.reason}): capacity stays"
+
     def _report_findings(self, agent_id: str, findings: Sequence[Finding]) -> None:
         # report a condition when it appears, not again on every tick while it lasts
         current = {(f.kind, f.target) for f in findings}
@@ -191,6 +238,8 @@ class Runtime:
             key = (f.kind, f.target)
             if key in previous or key in reported or (kinds is not None and f.kind not in kinds):
                 continue
+            if self.safe_mode is not None and f.kind == "machine_down":
+                continue  # silence seen through untrusted monitoring is not a machine failure
             reported.add(key)
             self.on_finding(agent_id, f)
 
@@ -260,6 +309,10 @@ class Runtime:
 
     def _review(self, p: Proposal, now: float) -> None:
         rid = p.request_id
+        refusal = self._safe_mode_refusal(p.action)
+        if refusal is not None:
+            self._close(rid, S.REJECTED, now, "safe-mode", refusal)
+            return
         if self.gate is None:
             self._move(rid, S.APPROVED, now, "gate", "no gate configured")
             self._to_submit.append(rid)
@@ -309,8 +362,18 @@ class Runtime:
 
     def _execute(self, now: float) -> tuple[str, ...]:
         submitted = []
+        recheck = getattr(self.gate, "recheck", None)
         for rid in self._to_submit:
             rec = self._records[rid]
+            # the last look before acting: safe mode, then the gate's guards once more
+            refusal = self._safe_mode_refusal(rec.action)
+            if refusal is not None:
+                self._close(rid, S.REJECTED, now, "safe-mode", refusal)
+                continue
+            refusal = recheck(self._proposal_of(rid), now) if recheck is not None else None
+            if refusal is not None:
+                self._close(rid, S.REJECTED, now, "gate", refusal)
+                continue
             self.actuator.submit(rid, rec.action)
             self._move(rid, S.SUBMITTED, now, "executor", "submitted to the actuator")
             self.audit.append(
