@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from autoinfra.agents.admission import REFUSED, Admission, Registration
 from autoinfra.agents.base import Agent, AgentTickResult
+from autoinfra.agents.durable import RESTORED, may_submit, queue_closed, restored_history
 from autoinfra.agents.feedback import FeedbackEntry, FeedbackStore, observation_summary
 from autoinfra.core.actions import Action, action_to_dict
 from autoinfra.core.clock import Clock
@@ -38,7 +39,7 @@ from autoinfra.core.lifecycle import ActionRecord, ActionStatus
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Decision, Finding, Justification, Outcome, Proposal
 from autoinfra.core.protocols import Actuator, Arbiter, Gate
-from autoinfra.oversight.approval import Answer
+from autoinfra.oversight.approval import Answer, ApprovalQueue
 from autoinfra.oversight.guards import removes_capacity
 from autoinfra.security.audit import AuditLog
 from autoinfra.telemetry.trust import TrustMonitor, TrustVerdict
@@ -131,6 +132,11 @@ class Runtime:
         self._summary_of: tuple[Observation | None, dict[str, float]] = (None, {})
         self._learn: dict[str, list[Outcome]] = {}  # outcomes to feed back at the end of a tick
         self.ticks = 0
+        # the durable approval queue behind the gate, if any: requests survive a restart there
+        queue = getattr(gate, "queue", None)
+        self._queue: ApprovalQueue | None = queue if isinstance(queue, ApprovalQueue) else None
+        if self._queue is not None:
+            self._restore(self._queue, clock.now_s())
 
     @property
     def records(self) -> list[ActionRecord]:
@@ -340,6 +346,8 @@ class Runtime:
     def _take_answers(self, now: float) -> None:
         if not isinstance(self.gate, AnsweringGate):
             return
+        if self._queue is not None:
+            self._queue.expire(now)  # unanswered past their deadline: denied, handed out below
         for answer in self.gate.answers(now):
             rec = self._records.get(answer.request_id)
             if rec is None or rec.status != S.AWAITING_APPROVAL:
@@ -374,6 +382,8 @@ class Runtime:
             if refusal is not None:
                 self._close(rid, S.REJECTED, now, "gate", refusal)
                 continue
+            if not may_submit(self._queue, rid, now, self.audit):
+                continue  # the queue holds its intent already: never a second submission
             self.actuator.submit(rid, rec.action)
             self._move(rid, S.SUBMITTED, now, "executor", "submitted to the actuator")
             self.audit.append(
@@ -396,6 +406,26 @@ class Runtime:
             self._close(o.request_id, status, o.at_s, "executor", o.detail or status.value, o)
         return outcomes
 
+    # -- restart ---------------------------------------------------------------------------------
+    def _restore(self, queue: ApprovalQueue, now: float) -> None:
+        """Rebuild the records of requests the queue still holds (see ``agents.durable``)."""
+        for req in queue.open_requests():
+            rid = req.item.request_id
+            if rid in self._records:
+                continue
+            record = ActionRecord(rid, req.item.action, req.item.agent)
+            self._records[rid] = record
+            self._meta[rid] = _Meta(req.item.proposal(), {})
+            self._in_flight.setdefault(req.item.action, rid)
+            moves, unknown = restored_history(req, now)
+            for status, by, why in moves:
+                self._move(rid, status, now, by, why)
+            self.audit.append(RESTORED, actor="runtime", at_s=now,
+                              data={"request_id": rid, "state": req.state})  # fmt: skip
+            if unknown is not None:  # begun before the restart, outcome never heard: not re-run
+                queue.end_execution(rid, now, succeeded=None, detail=unknown.detail)
+                self._close(rid, S.FAILED, now, "executor", unknown.detail, unknown)
+
     # -- record keeping --------------------------------------------------------------------------
     def _move(self, rid: str, to: ActionStatus, at_s: float, by: str, why: str) -> None:
         self._records[rid].move(to, at_s=at_s, by=by, why=why)
@@ -411,6 +441,7 @@ class Runtime:
     ) -> None:
         """Move a record to a final status, audit it, feed it back to the agent and the store."""
         self._move(rid, to, at_s, by, why)
+        queue_closed(self._queue, rid, to, at_s, why, outcome)
         rec = self._records[rid]
         meta = self._meta.pop(rid)
         if self._in_flight.get(rec.action) == rid:
