@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import resource
 import signal
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+
 from machine import machine_info
 from output import write_json
 
@@ -46,15 +48,12 @@ FIELD_TOKENS = (
 )  # fmt: skip
 BYTE_TOKENS = (b"\xff\xfe", b"\x00", b"\r", b"\n", b",", b"\n\n", b'"', b"\x1f\x8b", b"\xc3")
 VALUE_TOKENS: tuple[Any, ...] = (
-    10_000_000, 10**30, -1, -1e9, float("nan"), float("inf"), -float("inf"), 1e308, 0, "", "x" * 5000,
-    [], {}, None, True, "nan", ".nan", [1] * 500, {"a": {"b": {"c": 1}}}, "machine:99999999",
-    "link:-1", 2**63, 1.5, "10000000",
+    10_000_000, 10**30, -1, -1e9, float("nan"), float("inf"), -float("inf"), 1e308, 0, "",
+    "x" * 5000, [], {}, None, True, "nan", ".nan", [1] * 500, {"a": {"b": {"c": 1}}},
+    "machine:99999999", "link:-1", 2**63, 1.5, "10000000",
 )  # fmt: skip
-LAUGHS = (
-    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
-    )
+LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 )
 TEMPLATES = (
     LAUGHS,
@@ -194,17 +193,33 @@ def mutate_document(doc: Any, rng: np.random.Generator) -> Any:
     return doc
 
 
+# a billion laughs that fits in one value: nine levels of anchors, each nine aliases of the last
+BOMB = (
+    "["
+    + ", ".join(
+        ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+        + [f"&l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, 9)]
+    )
+    + "]"
+)
+
+
 def document_case(text: str, json_format: bool, rng: np.random.Generator) -> bytes:
     r = rng.random()
-    if r < 0.08:
+    if r < 0.05:
         return TEMPLATES[int(rng.integers(len(TEMPLATES)))].encode()
     doc = yaml.safe_load(text)
+    if r < 0.08 and not json_format:  # the bomb where a reader looks: under a real key
+        paths = [p for p in _paths(doc) if p]
+        path = paths[int(rng.integers(len(paths)))]
+        parent = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = "__BOMB__"
+        return yaml.safe_dump(doc, sort_keys=False).replace("__BOMB__", BOMB).encode()
     for _ in range(int(rng.integers(1, 3))):
         doc = mutate_document(doc, rng)
-    if json_format:
-        out = json.dumps(doc).encode()
-    else:
-        out = yaml.safe_dump(doc, sort_keys=False).encode()
+    out = json.dumps(doc).encode() if json_format else yaml.safe_dump(doc, sort_keys=False).encode()
     if r < 0.45:
         out = mutate_bytes(out, rng)
     return out
@@ -303,8 +318,12 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=900.0, help="the whole run")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--save-failures", type=Path, default=None, help="folder for failing inputs")
+    ap.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap (a guard)")
     args = ap.parse_args()
     signal.signal(signal.SIGALRM, _on_alarm)
+    # a mutation that asks for ten million runs must not take the shared machine down with it
+    cap = int(args.memory_gb * (1 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
     from autoinfra.experiments.spec import build_spec, load_spec_file
     from autoinfra.experiments.systems import ensure_registered
@@ -318,7 +337,7 @@ def main() -> None:
     scenarios = scenario_seeds()
 
     def trace_case(i: int) -> tuple[bytes, str, Callable[[Path], Any]]:
-        table, name, text = seeds[int(rng.integers(len(seeds)))]
+        table, _name, text = seeds[int(rng.integers(len(seeds)))]
         gz = rng.random() < 0.5
         data = mutate_trace_part(text, gz, rng)
         filename = f"{table}/part-00000-of-00001.csv" + (".gz" if gz else "")
@@ -347,7 +366,8 @@ def main() -> None:
         data = document_case(text, as_json, rng)
 
         def call(path: Path) -> Any:
-            return build_spec(load_spec_file(path), known_systems=known, source=str(path))
+            spec = build_spec(load_spec_file(path), known_systems=known, source=str(path))
+            return spec.runs()  # the grid the harness would run
 
         return data, "spec.json" if as_json else "spec.yaml", call
 

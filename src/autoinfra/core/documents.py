@@ -95,8 +95,9 @@ class _Refused(Exception):
 
 
 def _yaml(text: str, source: str) -> Any:
-    loader = _LimitedLoader(text)
+    loader: _LimitedLoader | None = None
     try:
+        loader = _LimitedLoader(text)  # the reader refuses control characters right here
         return loader.get_single_data()
     except _Refused as exc:
         raise ConfigError(_at(exc.message, exc.line), source=source) from None
@@ -112,7 +113,8 @@ def _yaml(text: str, source: str) -> Any:
         # a value PyYAML's constructors cannot build (a date like 2011-02-30, a 5000-digit int)
         raise ConfigError(f"not valid YAML: {echo(str(exc))[1:-1]}", source=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
