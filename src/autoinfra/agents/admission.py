@@ -59,6 +59,7 @@ FINDING_REFUSED = "finding_refused"
 TOKEN_BYTES = 16  # 128 bits: a policy cannot guess the next id, nor two ids meet by chance
 _SEPARATORS = ("/", "@", ":", "#")  # how ids and labels of an agent begin: "<agent>/...", ...
 _TEXT_LIMIT = 300  # refusal reasons quote foreign text; never more than this
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # JSON has a form for each
 
 
 def new_token() -> str:
@@ -253,6 +254,8 @@ def _justification(j: object) -> Justification:
         raise _Refused("a justification's reason and expected effect must be strings")
     if not isinstance(j.inputs, dict):
         raise _Refused(f"justification inputs are {type(j.inputs).__name__}, not a dict")
+    if all(type(k) is str and type(v) in _SCALARS for k, v in j.inputs.items()):
+        return j  # the common case, and it serialises: no need to try
     try:  # the audit log will store them: they must serialise (no cycles, no hostile __str__)
         json.dumps(j.inputs, default=_plain)
     except Exception as exc:  # whatever breaks serialisation is a refusal
