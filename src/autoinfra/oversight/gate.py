@@ -167,6 +167,9 @@ class Gate:
                     risk,
                     now,
                     proposal.justification.expected_effect,
+                    # kept in the durable queue, so a proposal rebuilt after a restart is the same
+                    priority=proposal.priority,
+                    confidence=proposal.confidence,
                 )
             )
             return Verdict(
@@ -194,7 +197,7 @@ class Gate:
             self.ledger.forget_removal(proposal.request_id)  # it will not act: nothing removed
             return f"re-checked before execution: {refusal}"
         if held is not None:
-            held.pending = False
+            held.at_s, held.pending = now, False  # it acts now: the window counts from now
             self.ledger.add(held)
         else:
             self._reserve(proposal, now, pending=False)
@@ -362,8 +365,11 @@ class Gate:
         if not usable[machine]:
             demand += float(obs.cpu_requested[machine])  # its tasks will need a place too
         demand = self._believed_demand(obs, demand)
-        if not counted[machine]:
-            return None  # it adds no capacity the guard counts: removing it removes nothing
+        if not usable[machine]:
+            # monitoring shows it out of service already (drained, off, silent): no capacity
+            # goes. A machine only the ledger counts out is still judged below: the request
+            # that let it go may yet be denied, and this one would then remove it unchecked
+            return None
         counted[machine] = False
         cap = float(obs.cpu_capacity[counted].sum())
         free_share = (cap - demand) / cap if cap > 0 else -1.0
