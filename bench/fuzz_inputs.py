@@ -318,6 +318,10 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=900.0, help="the whole run")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--save-failures", type=Path, default=None, help="folder for failing inputs")
+    ap.add_argument(
+        "--workload-share", type=float, default=0.25,
+        help="share of task_events/machine_events cases that also build a workload",
+    )  # fmt: skip
     ap.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap (a guard)")
     args = ap.parse_args()
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -342,7 +346,7 @@ def main() -> None:
         data = mutate_trace_part(text, gz, rng)
         filename = f"{table}/part-00000-of-00001.csv" + (".gz" if gz else "")
         lenient = bool(rng.random() < 0.3)
-        whole = table in ("task_events", "machine_events") and rng.random() < 0.25
+        whole = table in ("task_events", "machine_events") and rng.random() < args.workload_share
 
         def call(path: Path) -> Any:
             if not whole:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,7 @@ _PART_RE = re.compile(r"part-(\d+)-of-(\d+)")
 _SUFFIXES = (".csv", ".csv.gz")
 # the largest part read, compressed or not: the full trace's parts are below 1 GiB of text
 MAX_PART_BYTES = 4 << 30
+_CHUNK_BYTES = 16 << 20
 
 
 def _is_part(p: Path) -> bool:
@@ -90,14 +93,28 @@ def _read_bytes(path: Path) -> bytes:
     """The file as it is on disk (compressed or not), at most ``MAX_PART_BYTES``."""
     try:
         with path.open("rb") as fh:
-            raw = fh.read(MAX_PART_BYTES + 1)
+            if os.fstat(fh.fileno()).st_size > MAX_PART_BYTES:
+                raise TraceError(_too_big(), path=str(path), kind="too_large")
+            return _read_capped(fh.read, path)
     except OSError as exc:
         raise TraceError(
             f"cannot read the file: {exc.strerror or exc}", path=str(path), kind="unreadable"
         ) from exc
-    if len(raw) > MAX_PART_BYTES:
-        raise TraceError(_too_big(), path=str(path), kind="too_large")
-    return raw
+
+
+def _read_capped(read: Callable[[int], bytes], path: Path) -> bytes:
+    """Read a stream to its end in chunks, refusing more than ``MAX_PART_BYTES``.
+
+    ``read(MAX_PART_BYTES + 1)`` would allocate the whole cap up front, whatever the size.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := read(_CHUNK_BYTES):
+        total += len(chunk)
+        if total > MAX_PART_BYTES:
+            raise TraceError(_too_big(), path=str(path), kind="too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _too_big() -> str:
@@ -113,7 +130,7 @@ def _decompress(raw: bytes, path: Path) -> bytes:
         return raw
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb") as fh:
-            data = fh.read(MAX_PART_BYTES + 1)
+            return _read_capped(fh.read, path)  # a small file can unpack to gigabytes: capped
     except (OSError, EOFError, zlib.error) as exc:
         # BadGzipFile (an OSError) for a bad header or CRC, EOFError when truncated,
         # zlib.error for corrupt compressed data
@@ -123,9 +140,6 @@ def _decompress(raw: bytes, path: Path) -> bytes:
             path=str(path),
             kind="unreadable",
         ) from None
-    if len(data) > MAX_PART_BYTES:
-        raise TraceError(_too_big(), path=str(path), kind="too_large")
-    return data
 
 
 def _first_line_fields(data: bytes) -> int:
