@@ -19,6 +19,7 @@ from autoinfra.actuators import DryRunActuator, SimulatedActuator
 from autoinfra.agents import Agent, Runtime
 from autoinfra.core.actions import (
     ACTION_TYPES,
+    MAX_DELTA_REPLICAS,
     Action,
     DrainMachine,
     KillProcess,
@@ -262,6 +263,8 @@ def malformed_actions(draw: st.DrawFn) -> Any:
     value = draw(JUNK)
     if name == "on" and isinstance(value, bool):
         value = draw(st.sampled_from([0, 1, "yes", None]))
+    if name == "delta_replicas" and type(value) is int and abs(value) <= MAX_DELTA_REPLICAS:
+        value = MAX_DELTA_REPLICAS + 1 + abs(value)  # negative deltas are fine: out of range
     return _forced(cls, **{name: value})
 
 

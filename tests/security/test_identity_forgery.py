@@ -437,3 +437,13 @@ def test_the_clock_alone_is_not_an_identity() -> None:
     rt = Runtime([Bare()], clock=world.clock, actuator=actuator)  # type: ignore[list-item]
     rt.tick()
     assert actuator.requests == [] and len(rt.audit.where("denied")) == 1
+
+
+@pytest.mark.parametrize("name", ["healing/x", "a@b", "", "two words", "x" * 65])
+def test_agent_ids_that_would_blur_namespaces_are_refused(name: str) -> None:
+    from autoinfra.core.errors import ConfigError
+
+    world = FakeWorld()
+    agent = Agent(name, sensor=SimSensor(world), period_s=5.0, priority=1)
+    with pytest.raises(ConfigError, match="agent id"):
+        Runtime([agent], clock=world.clock, actuator=DryRunActuator(world.clock))

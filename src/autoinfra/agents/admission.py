@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from typing import Any
 
 from autoinfra.agents.base import AgentTickResult
 from autoinfra.core.actions import InvalidAction, rebuild
+from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 from autoinfra.security.audit import AuditLog
@@ -59,6 +61,7 @@ FINDING_REFUSED = "finding_refused"
 TOKEN_BYTES = 16  # 128 bits: a policy cannot guess the next id, nor two ids meet by chance
 _SEPARATORS = ("/", "@", ":", "#")  # how ids and labels of an agent begin: "<agent>/...", ...
 _TEXT_LIMIT = 300  # refusal reasons quote foreign text; never more than this
+_AGENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # JSON has a form for each
 
 
@@ -78,7 +81,13 @@ class Registration:
     @classmethod
     def of(cls, agent: Any) -> Registration:
         identity = getattr(agent, "identity", None)
-        agent_id = str(agent.agent_id)
+        agent_id = agent.agent_id
+        if not isinstance(agent_id, str) or not _AGENT_ID.fullmatch(agent_id):
+            raise ConfigError(
+                f"agent id {agent_id!r} must be 1-64 letters, digits, '.', '_' or '-' (it begins "
+                "every request id of the agent, so separators such as '/' would blur whose it is)",
+                field="agents",
+            )
         if isinstance(identity, Identity):
             identity = identity.snapshot()
         else:  # no identity is no permission: never a default that may do everything
