@@ -29,10 +29,13 @@ Every refusal is one audit record, ``proposal_refused`` (``finding_refused`` for
 the agent, the reason and the label. A refused proposal has no request id and no action record:
 there is no valid request to report on.
 
+The request ids are the one random thing that takes no seed, on purpose: a seeded id is a
+predictable id. Nothing depends on their values or order (the arbiter breaks ties by the order
+proposals arrive in), so seeded runs stay identical. Agent ids are restricted to letters, digits,
+``.``, ``_`` and ``-``, so a namespace prefix cannot be read two ways.
+
 The identity and priority are copied when the runtime is built (:class:`Registration`): changing
-``agent.identity`` or ``agent.priority`` later changes nothing the runtime enforces. Ordering never
-depends on the random ids (the arbiter breaks ties by the order proposals arrive in), so seeded
-runs stay identical.
+``agent.identity`` or ``agent.priority`` later changes nothing the runtime enforces.
 """
 
 from __future__ import annotations
