@@ -7,8 +7,9 @@ Each case starts from a valid input (the first lines of a shipped trace part, a 
 a spec), applies one to three seeded mutations (bytes: flip, overwrite, truncate, insert, delete,
 duplicate a line, corrupt the gzip stream; fields: huge numbers, negatives, NaN, text; documents:
 a value replaced, a key misspelt or added, billion-laughs aliases, deep nesting, a duplicate key),
-and hands it to the reader a user would reach: ``read_table`` (strict or lenient) and, for one
-task_events or machine_events part in four, ``load_workload`` on a small trace folder;
+and hands it to the reader a user would reach: ``read_table`` (strict or lenient) or, for one
+part in four (``--workload-share``), ``load_workload`` or ``trace_info`` on a small trace folder
+holding it and valid parts of the other tables;
 ``load_scenario``; ``load_spec_file`` + ``build_spec``. Each case is classified:
 
 - loaded: the reader accepted it (a mutation can leave an input valid);
@@ -320,7 +321,7 @@ def main() -> None:
     ap.add_argument("--save-failures", type=Path, default=None, help="folder for failing inputs")
     ap.add_argument(
         "--workload-share", type=float, default=0.25,
-        help="share of task_events/machine_events cases that also build a workload",
+        help="share of trace cases read as a whole folder (load_workload or trace_info)",
     )  # fmt: skip
     ap.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap (a guard)")
     args = ap.parse_args()
@@ -333,6 +334,7 @@ def main() -> None:
     from autoinfra.experiments.systems import ensure_registered
     from autoinfra.faults import load_scenario
     from autoinfra.traces import load_workload, read_table
+    from autoinfra.traces.info import trace_info
 
     known = ensure_registered()
     rng = np.random.default_rng(args.seed)
@@ -346,15 +348,21 @@ def main() -> None:
         data = mutate_trace_part(text, gz, rng)
         filename = f"{table}/part-00000-of-00001.csv" + (".gz" if gz else "")
         lenient = bool(rng.random() < 0.3)
-        whole = table in ("task_events", "machine_events") and rng.random() < args.workload_share
+        whole = rng.random() < args.workload_share
+        reader = "trace_info" if table in ("job_events", "task_usage") or rng.random() < 0.3 else (
+            "load_workload"
+        )  # fmt: skip
 
         def call(path: Path) -> Any:
             if not whole:
                 return read_table(table, path, lenient=lenient, cache=False)
             root = path.parent.parent
-            other = "machine_events" if table == "task_events" else "task_events"
-            (root / other).mkdir()
-            (root / other / "part-00000-of-00001.csv").write_bytes(valid[other])
+            for other, text in valid.items():  # the other tables, valid
+                if other != table:
+                    (root / other).mkdir()
+                    (root / other / "part-00000-of-00001.csv").write_bytes(text)
+            if reader == "trace_info":
+                return trace_info(root, lenient=lenient)
             return load_workload(root, lenient=lenient, cache=True)
 
         return data, filename, call

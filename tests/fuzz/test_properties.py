@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from autoinfra.core.errors import AutoinfraError
 from autoinfra.experiments.spec import build_spec, load_spec_file
 from autoinfra.faults import builtin_scenarios, load_scenario
-from autoinfra.traces import default_trace_dir, read_table
+from autoinfra.traces import default_trace_dir, load_workload, read_table
+from autoinfra.traces.info import trace_info
 
 CALL_TIMEOUT_S = 5
 KNOWN = ["agents", "kubernetes-defaults", "human", "noop"]
@@ -69,6 +70,7 @@ def _head(table: str, name: str, n: int) -> bytes:
 
 PARTS = {
     "task_events": _head("task_events", "part-00001-of-00500.csv.gz", 60),
+    "job_events": _head("job_events", "part-00001-of-00500.csv.gz", 30),
     "machine_events": _head("machine_events", "part-00000-of-00001.csv.gz", 40),
     "task_usage": _head("task_usage", "part-00000-of-00500.first10000rows.csv.gz", 30),
 }
@@ -211,6 +213,24 @@ def test_a_mutated_trace_part_loads_or_fails_cleanly(
     path = tmp_path / name
     path.write_bytes(data)
     loads_or_fails_cleanly(lambda: read_table(table, path, lenient=lenient, cache=False))
+
+
+@settings(FUZZ, max_examples=40)  # a folder costs about 0.15 s to build: fewer, still fresh
+@given(case=trace_parts(), info=st.booleans())
+def test_a_trace_folder_with_a_mutated_part_builds_or_fails_cleanly(
+    case: tuple[str, str, bytes, bool], info: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The same mutations, read as a whole trace (the workload, or ``autoinfra trace info``)."""
+    table, name, data, lenient = case
+    root = tmp_path_factory.mktemp("trace")
+    for other, text in PARTS.items():
+        (root / other).mkdir()
+        part = root / other / (name if other == table else "part-00000-of-00001.csv")
+        part.write_bytes(data if other == table else text)
+    if info:
+        loads_or_fails_cleanly(lambda: trace_info(root, lenient=lenient))
+    else:
+        loads_or_fails_cleanly(lambda: load_workload(root, lenient=lenient, cache=False))
 
 
 @FUZZ
