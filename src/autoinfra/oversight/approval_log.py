@@ -36,12 +36,7 @@ from autoinfra.oversight.approval_events import (
     dump_event,
     parse_event,
 )
-from autoinfra.security.durable_files import (
-    WriterLock,
-    fsync_dir,
-    remove_orphans,
-    replace_atomically,
-)
+from autoinfra.security.durable_files import WriterLock, remove_orphans, replace_atomically
 
 __all__ = ["AnyEvent", "ApprovalLog", "ApprovalLogRecovered"]
 
@@ -112,8 +107,6 @@ class ApprovalLog:
         replace_atomically(self.path, body, fsync=self.fsync, mode=0o600)
         os.close(self._fd)  # the old inode is gone; append to the new file from now on
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        if self.fsync:
-            fsync_dir(self.path.parent)
 
     def close(self) -> None:
         if self._fd is not None:
