@@ -75,6 +75,8 @@ def test_default_key_dir_is_configurable(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("AUTOINFRA_KEY_DIR", str(tmp_path / "k"))
     key = AuditKey.load_or_create(name="node7")
     assert (tmp_path / "k" / "node7.key").exists() and key.source.endswith("node7.key")
+    other = AuditKey.load_or_create(name="node7", key_dir=tmp_path / "elsewhere")
+    assert (tmp_path / "elsewhere" / "node7.key").exists() and other.secret != key.secret
 
 
 def test_reopen_continues_the_chain(tmp_path: Path) -> None:
