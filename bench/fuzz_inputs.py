@@ -40,7 +40,7 @@ import numpy as np
 import yaml
 
 from machine import machine_info
-from output import write_json
+from output import update_section, write_json
 
 FIELD_TOKENS = (
     "9e18", "9000000000000000000", "9223372036854775807", "9223372036854775808",
@@ -309,6 +309,47 @@ def campaign(
     }
 
 
+BEGIN = "<!-- fuzz_inputs:begin -->"
+END = "<!-- fuzz_inputs:end -->"
+
+
+def _row(name: str, r: dict[str, Any]) -> str:
+    c = r["counts"]
+    share = 100.0 * c["traceback"] / r["cases"] if r["cases"] else 0.0
+    return (
+        f"| {name} | {r['cases']} | {c['loaded']} | {c['clean error']} | {c['traceback']} "
+        f"({share:.1f} %) | {c['hang']} |"
+    )
+
+
+def results_section(out: dict[str, Any], before: dict[str, Any] | None, args: Any) -> str:
+    m = out["machine"]
+    lines = [
+        BEGIN,
+        "## Input fuzzing: trace parts, fault scenarios, experiment specs (`bench/fuzz_inputs.py`)",
+        "",
+        f"`python bench/fuzz_inputs.py --seed {out['seed']} --traces {args.traces} "
+        f"--scenarios {args.scenarios} --specs {args.specs}`; per-case timeout "
+        f"{out['timeout_s']:g} s. A traceback or a hang is a bug; loaded and clean error are "
+        "both fine. Machine: "
+        f"{m['cpu']}, {m['cores']} cores, load {m['load_average_1m']}, python {m['python']}.",
+        "",
+        "| input | cases | loaded | clean error | traceback | hang |",
+        "|---|---|---|---|---|---|",
+    ]
+    if before is not None:
+        lines += [_row(f"{k} (before)", r) for k, r in before["results"].items()]
+    lines += [_row(k, r) for k, r in out["results"].items()]
+    if before is not None:
+        lines += [
+            "",
+            '"before" is the same script and seed run on the code before issue 7\'s input work '
+            "(commit 5111a44).",
+        ]
+    lines.append(END)
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=0)
@@ -322,6 +363,11 @@ def main() -> None:
     ap.add_argument(
         "--workload-share", type=float, default=0.25,
         help="share of trace cases read as a whole folder (load_workload or trace_info)",
+    )  # fmt: skip
+    ap.add_argument("--results", type=Path, default=None, help="write a section of RESULTS.md")
+    ap.add_argument(
+        "--before", type=Path, default=None,
+        help="the --json of an earlier run (older code, same seed) to show beside this one",
     )  # fmt: skip
     ap.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap (a guard)")
     args = ap.parse_args()
@@ -421,6 +467,9 @@ def main() -> None:
           f"python {m['python']}")  # fmt: skip
     if args.json is not None:
         write_json(args.json, out)
+    if args.results is not None:
+        before = json.loads(args.before.read_text()) if args.before is not None else None
+        update_section(args.results, BEGIN, END, results_section(out, before, args))
     bad = sum(r["counts"]["traceback"] + r["counts"]["hang"] for r in results.values())
     sys.exit(1 if bad else 0)
 
