@@ -337,10 +337,18 @@ class Gate:
         usable = (obs.machine_state == MachineState.ON) & obs.schedulable
         return usable & (obs.heartbeat_age_s <= self.settings.heartbeat_limit_s)
 
+    @staticmethod
+    def _demand_of(obs: Observation) -> float:
+        """CPU requested on every machine that should be running (silent or draining ones too:
+        their tasks need a place) plus what waits to be placed."""
+        s = obs.machine_state
+        running = (s == MachineState.ON) | (s == MachineState.DRAINING)
+        return float(obs.cpu_requested[running].sum()) + float(obs.pending_cpu)
+
     def _note_demand(self, obs: Observation) -> None:
         """Remember the demand of each new observation: the window's peak is a floor for belief."""
         self._demand_seen_at = obs.time_s
-        demand = float(obs.cpu_requested[self._usable(obs)].sum()) + float(obs.pending_cpu)
+        demand = self._demand_of(obs)
         while self._demand and self._demand[-1][1] <= demand:
             self._demand.pop()  # a monotone queue: its front is the window's peak
         self._demand.append((obs.time_s, demand))
@@ -361,10 +369,7 @@ class Gate:
         # capacity the gate already let go, whether or not this picture shows it yet
         gone = self.ledger.removed_mask(obs.n_machines, obs.time_s, s.window_s)
         counted = usable & ~gone
-        demand = float(obs.cpu_requested[usable].sum()) + float(obs.pending_cpu)
-        if not usable[machine]:
-            demand += float(obs.cpu_requested[machine])  # its tasks will need a place too
-        demand = self._believed_demand(obs, demand)
+        demand = self._believed_demand(obs, self._demand_of(obs))
         if not usable[machine]:
             # monitoring shows it out of service already (drained, off, silent): no capacity
             # goes. A machine only the ledger counts out is still judged below: the request
