@@ -7,6 +7,14 @@ text to find its bad lines (see :mod:`autoinfra.traces.checks`). Errors name the
 line in that file and the field. With ``lenient=True`` bad rows are skipped instead and counted in
 the returned :class:`~autoinfra.traces.checks.SkipReport` (callers print it: never silent).
 
+Whatever the bytes, the outcome is a table or a ``TraceError``: each part is read once, in
+chunks, at most ``MAX_PART_BYTES`` before and after gunzipping (a small gzip file can unpack to
+gigabytes); a bad gzip header, CRC or a truncated stream (``OSError``, ``zlib.error``,
+``EOFError`` underneath) is an "unreadable" error naming the file; bytes that are not UTF-8 name
+their line; values beyond the schema's plausibility bounds (times past the trace's span, ids
+above 2^53, see :mod:`autoinfra.traces.schema`) name line and field. The bytes read are the
+bytes hashed for the cache key, so a part rewritten meanwhile is never cached under the old key.
+
 Values come back as the trace stores them: times in microseconds (int64), ids as int64, optional
 integer fields as float64 with NaN where the file is empty, hashes as strings, one column per
 schema field (snake_case names, see :mod:`autoinfra.traces.schema`).
