@@ -1,6 +1,6 @@
 """Probe of the gate's guards and the telemetry trust check on a slice of the shipped trace.
 
-    python bench/probe_gate.py --json bench/results/probe_gate.json [--machines 300] [--window-s 3600]
+    python bench/probe_gate.py --json bench/results/probe_gate.json [--machines 300]
 
 Three cases, each beside an honest run of the same slice with the shipped ``agents`` system:
 
@@ -125,7 +125,7 @@ def _with_rogue(runtime: Any, rogue: Any) -> Any:
 
 
 def load_slice(machines: int, window_s: float, seed: int) -> Any:
-    """The default study's evaluation slice: ``machines`` sampled with ``seed``, ``window_s`` long."""
+    """The default study's evaluation slice: ``machines`` drawn with ``seed``, ``window_s`` long."""
     from autoinfra.experiments.inputs import load_inputs
     from autoinfra.experiments.spec import ExperimentSpec, Scale
 
@@ -185,9 +185,7 @@ def run_case(
     done = [r for r in runtime.records if r.status == ActionStatus.SUCCEEDED]
     drained = {r.action.machine for r in done if isinstance(r.action, DrainMachine)}
     off = {
-        r.action.machine
-        for r in done
-        if isinstance(r.action, SetMachinePower) and not r.action.on
+        r.action.machine for r in done if isinstance(r.action, SetMachinePower) and not r.action.on
     }
     safe = [e for e in _audit_events(runtime) if e[0] == "safe_mode"]
     entered = next((at for kind, at, data in safe if data.get("entered")), None)
