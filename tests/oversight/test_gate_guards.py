@@ -205,3 +205,20 @@ def test_settings_are_validated_naming_the_field(name: str, value: Any) -> None:
     with pytest.raises(ConfigError) as err:
         GateSettings(**{name: value})
     assert err.value.field == name and name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kw", "name"),
+    [
+        ({"size_weight": math.nan}, "size_weight"),
+        ({"confidence_weight": -1.0}, "confidence_weight"),
+        ({"unknown_kind_risk": 1.5}, "unknown_kind_risk"),
+        ({"base": {"drain_machine": math.nan}}, "base.drain_machine"),
+    ],
+)
+def test_risk_model_settings_are_validated(kw: dict[str, Any], name: str) -> None:
+    from autoinfra.oversight import RiskModel
+
+    with pytest.raises(ConfigError) as err:
+        RiskModel(**kw)
+    assert err.value.field == name
