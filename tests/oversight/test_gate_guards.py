@@ -222,3 +222,19 @@ def test_risk_model_settings_are_validated(kw: dict[str, Any], name: str) -> Non
     with pytest.raises(ConfigError) as err:
         RiskModel(**kw)
     assert err.value.field == name
+
+
+def test_requests_waiting_in_a_reloaded_queue_hold_their_budget(tmp_path: Any) -> None:
+    from autoinfra.oversight import ApprovalQueue
+
+    path = tmp_path / "approvals.log"
+    clock, sensor = SimClock(), ScriptedSensor(_cell())
+    settings = GateSettings(max_machines_per_window=2, max_machines_share=0.0)
+    queue = ApprovalQueue(path)
+    gate = Gate(settings, clock=clock, sensor=sensor, queue=queue)
+    for m in range(2):
+        assert gate.review(_p(DrainMachine(machine=m), conf=0.1)).decision == Decision.ESCALATE
+    queue.close()
+    again = Gate(settings, clock=clock, sensor=sensor, queue=ApprovalQueue(path))  # a restart
+    v = again.review(_p(DrainMachine(machine=5)))
+    assert v.decision == Decision.REJECT and "blast-radius" in v.reason

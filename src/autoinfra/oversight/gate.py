@@ -143,6 +143,19 @@ class Gate:
         self._waiting: dict[str, Proposal] = {}
         self._demand: deque[tuple[float, float]] = deque()  # (observation time, demand CPU)
         self._demand_seen_at: float | None = None
+        # requests still waiting in a queue reloaded after a restart hold their budgets again
+        for item in self.queue.pending():
+            self.ledger.add(
+                Reservation(
+                    item.request_id,
+                    item.agent,
+                    item.action.target,
+                    machine_of(item.action) if counts_for_radius(item.action) else None,
+                    removes_capacity(item.action),
+                    float(item.asked_at_s),
+                    True,
+                )
+            )
 
     # -- the protocol ----------------------------------------------------------------------------
     def review(self, proposal: Proposal) -> Verdict:
