@@ -166,7 +166,8 @@ def read_head(path: Path, key: AuditKey) -> Head:
     """The head stored at ``path``, checked against ``key``; a ConfigError saying what is wrong."""
     source = str(path)
     try:
-        raw = json.loads(path.read_bytes().decode("utf-8"))
+        data = path.read_bytes()
+        raw = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             "audit head file is missing (deleted?); the chain cannot be trusted", source=source
@@ -190,4 +191,6 @@ def read_head(path: Path, key: AuditKey) -> Head:
     head = Head(count, raw["mac"], raw["key_id"])
     if key.mac(head._message()) != raw["head_mac"]:
         raise ConfigError("audit head file has a wrong MAC (edited)", source=source)
+    if data != head.to_bytes(key):  # as for records: one spelling only, so no edit slips past
+        raise ConfigError("audit head file is not in canonical form (edited)", source=source)
     return head
