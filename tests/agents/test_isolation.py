@@ -315,3 +315,24 @@ def test_any_exception_from_a_policy_is_refused_and_audited(exc: type, arg: Any)
     (refusal,) = rt.audit.where(REFUSED)
     assert exc.__name__ in refusal.data["reason"]
     assert [a for _, _, a in actuator.requests] == [HONEST]
+
+
+def test_hostile_claims_in_a_result_are_refused_without_raising() -> None:
+    world = FakeWorld()
+
+    class Claims(Agent):
+        def tick(self, now_s: float) -> Any:
+            from autoinfra.agents import AgentTickResult
+
+            p = Proposal(DrainMachine(machine=1), _Hostile(), 0, Justification("x"))  # type: ignore[arg-type]
+            return AgentTickResult(self.perceive(), (), (p,), _Hostile(), now_s)  # type: ignore[arg-type]
+
+    bad = Claims("bad", sensor=SimSensor(world), period_s=5.0, priority=1,
+                 identity=Identity.for_role("bad", Role.HEALER))  # fmt: skip
+    honest = Agent("honest", sensor=SimSensor(world), policy=Emit(lambda t: [_p(HONEST)]),
+                   period_s=5.0, priority=10,
+                   identity=Identity.for_role("honest", Role.HEALER))  # fmt: skip
+    actuator = DryRunActuator(world.clock)
+    rt = Runtime([bad, honest], clock=world.clock, actuator=actuator)
+    rt.tick()
+    _check_isolated(rt, actuator, why="raised RuntimeError")

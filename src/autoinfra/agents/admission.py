@@ -124,10 +124,13 @@ class Admission:
             return self._screen(agent, reg, result, now)
         except _Refused as exc:
             self._refuse(reg, now, str(exc))
-            return None
+        except Exception as exc:  # a hostile __eq__, __iter__ or accept(): refused all the same
+            self._refuse(reg, now, f"screening the tick's result raised {_describe(exc)}")
+        return None
 
     def _screen(self, agent: Any, reg: Registration, result: object, now: float) -> AgentTickResult:
-        if not isinstance(result, AgentTickResult):
+        # exact types throughout: a subclass could answer each read differently
+        if type(result) is not AgentTickResult:
             raise _Refused(f"the tick returned {type(result).__name__}, not an AgentTickResult")
         if result.agent_id not in ("", reg.agent_id):
             raise _Refused(
@@ -166,7 +169,7 @@ class Admission:
 
     # -- one proposal ----------------------------------------------------------------------------
     def _admit(self, reg: Registration, p: object) -> Proposal:
-        if not isinstance(p, Proposal):
+        if type(p) is not Proposal:
             raise _Refused(f"{type(p).__name__} is not a Proposal")
         if p.agent not in ("", reg.agent_id):
             raise _Refused(
@@ -244,12 +247,12 @@ def _in_namespace(label: str, agent_id: str) -> bool:
 
 
 def _label_of(p: object) -> str:
-    label = getattr(p, "request_id", "") if isinstance(p, Proposal) else ""
+    label = p.request_id if type(p) is Proposal else ""
     return label if isinstance(label, str) else ""
 
 
 def _finding_problem(f: object) -> str | None:
-    if not isinstance(f, Finding):
+    if type(f) is not Finding:
         return f"{type(f).__name__} is not a Finding"
     if not isinstance(f.kind, str) or not isinstance(f.target, str):
         return "a finding's kind and target must be strings"
@@ -260,7 +263,7 @@ def _finding_problem(f: object) -> str | None:
 
 
 def _justification(j: object) -> Justification:
-    if not isinstance(j, Justification):
+    if type(j) is not Justification:
         raise _Refused(f"justification is {type(j).__name__}, not a Justification")
     if not isinstance(j.reason, str) or not isinstance(j.expected_effect, str):
         raise _Refused("a justification's reason and expected effect must be strings")
