@@ -12,6 +12,9 @@ Three cases, each beside an honest run of the same slice with the shipped ``agen
   scope proposes to drain every machine at confidence 0.1 (so each one is escalated) and the
   preset's auto-approver says yes to all of them 60 s later.
 
+``idle-gate-only`` and ``frozen-gate-only`` repeat the two spoofs with the runtime's trust check
+switched off, to measure what the gate's guards hold on their own.
+
 For each it prints machines drained and powered off, usable machines at the end and the least
 usable at any time, the least free CPU share of the usable machines, pending tasks at the end, the
 simulator's evictions, and when the runtime entered safe mode (if it has one). Everything is
@@ -34,7 +37,7 @@ import numpy as np
 from machine import machine_info
 from output import write_json
 
-CASES = ("honest", "idle", "frozen", "escalate")
+CASES = ("honest", "idle", "frozen", "escalate", "idle-gate-only", "frozen-gate-only")
 
 
 class SpoofedWorld:
@@ -156,8 +159,11 @@ def run_case(
     system = make_system("agents", sim, seed=seed)
     runtime = system.runtime
     sensor = runtime.agents[0].sensor
-    if case in ("idle", "frozen"):
-        sensor.world = SpoofedWorld(sim, case, from_s)
+    spoof = case.removesuffix("-gate-only")
+    if spoof in ("idle", "frozen"):
+        sensor.world = SpoofedWorld(sim, spoof, from_s)
+    if case.endswith("-gate-only"):
+        runtime.trust = None
     if case == "escalate":
         rogue = _rogue_agent(sensor, sim.observe().n_machines, escalate_at_s)
         runtime = _with_rogue(runtime, rogue)
