@@ -30,9 +30,11 @@ import numpy as np
 from autoinfra.core.actions import DrainMachine
 from autoinfra.oversight.approval import ApprovalItem, ApprovalQueue
 from machine import machine_info
-from output import write_json
+from output import update_section, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
+SECTION_START = "<!-- approval-queue:start -->"
+SECTION_END = "<!-- approval-queue:end -->"
 
 
 def _item(k: int, cls: Any = ApprovalItem) -> Any:
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pending-sweep", action="store_true")
     ap.add_argument("--before-commit", default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--results-md", type=Path, default=None, help="replace its section there")
     args = ap.parse_args(argv)
     result: dict[str, Any] = {"machine": machine_info(), "runs": []}
     sizes = sorted({10, 1000, args.pending}) if args.pending_sweep else [args.pending]
@@ -123,7 +126,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {result['machine']}")
     if args.json is not None:
         write_json(args.json, result)
+    if args.results_md is not None:
+        update_section(args.results_md, SECTION_START, SECTION_END, _section(result, argv))
     return 0
+
+
+def _section(result: dict[str, Any], argv: list[str] | None) -> str:
+    m = result["machine"]
+    rows = [f"| {r['pending']:,} | {'on' if r['fsync'] else 'off'} | {r['p50_ms']:.3f} | "
+            f"{r['p99_ms']:.3f} | {r['mean_ms']:.3f} | {r['reopen_ms']:.0f} |"
+            for r in result["runs"]]  # fmt: skip
+    if "before" in result:
+        b = result["before"]
+        label = f"{b['pending']:,} (before, {b['commit']}: whole-file rewrite)"
+        rows.append(f"| {label} | on | {b['p50_ms']:.1f} | {b['p99_ms']:.1f} | "
+                    f"{b['mean_ms']:.1f} | - |")  # fmt: skip
+    args = " ".join(argv if argv is not None else sys.argv[1:])
+    return "\n".join([
+        SECTION_START,
+        "## Approval queue: `ask()` with requests pending (`bench/approval_queue.py`)",
+        "",
+        f"`.venv/bin/python bench/approval_queue.py {args}` on {m['cpu']}, {m['cores']} cores, "
+        f"Python {m['python']}, load average {m['load_average_1m']} (a shared machine).",
+        "",
+        "| pending | fsync | p50 ms | p99 ms | mean ms | reopen (replay) ms |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Append-only: one line per request, so the cost does not grow with the queue; with fsync "
+        "on it is the disk's flush time.",
+        SECTION_END,
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":
