@@ -170,7 +170,9 @@ def read_head(path: Path, key: AuditKey) -> Head:
         raw = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            "audit head file is missing (deleted?); the chain cannot be trusted", source=source
+            "audit head file is missing (deleted, or the log predates keyed chains: start a new "
+            "log); the chain cannot be trusted",
+            source=source,
         ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"audit head file is not JSON ({exc})", source=source) from None
