@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from machine import machine_info
-from output import write_json
+from output import update_section, write_json
 
 CASES = ("honest", "idle", "frozen", "escalate", "idle-gate-only", "frozen-gate-only")
 
@@ -217,6 +217,54 @@ def _audit_events(runtime: Any) -> list[tuple[str, float, dict[str, Any]]]:
     return [(r.event, float(r.at_s), dict(r.data)) for r in runtime.audit]
 
 
+_COLUMNS = (
+    ("drained", "drained"),
+    ("powered_off", "powered off"),
+    ("usable_end", "usable at end"),
+    ("usable_min", "usable min"),
+    ("free_cpu_share_min", "min free CPU share"),
+    ("pending_tasks_end", "pending at end"),
+    ("evictions", "evictions"),
+    ("safe_mode_delay_s", "safe mode after (s)"),
+)
+BEGIN, END = "<!-- probe-gate:start -->", "<!-- probe-gate:end -->"
+
+
+def section(out: dict[str, Any], before: dict[str, Any] | None) -> str:
+    """RESULTS.md section: each case's figures, with the figures before the fix when given."""
+    old = {r["case"]: r for r in before["results"]} if before else {}
+    head = "| case | " + " | ".join(label for _, label in _COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(_COLUMNS) + 1)]
+    for r in out["results"]:
+
+        def cell(key: str, r: dict[str, Any] = r) -> str:
+            now = "n/a" if r[key] is None else str(r[key])
+            base = old.get(r["case"].removesuffix("-gate-only"))  # before: no trust check
+            if base is not None and key in base:
+                was = base[key]
+                return f"{'n/a' if was is None else was} -> {now}"
+            return now
+
+        lines.append(f"| {r['case']} | " + " | ".join(cell(k) for k, _ in _COLUMNS) + " |")
+    m = out["machine"]
+    return "\n".join(
+        [
+            BEGIN,
+            "## Gate probe (issue 7, items 1, 2 and 6): `bench/probe_gate.py`",
+            "",
+            f"`python bench/probe_gate.py {' '.join(out['argv'])}` on {m['cpu']} "
+            f"({m['cores']} cores, load {m['load_average_1m']}). The shipped `agents` system on "
+            "the default study's 300-machine slice (seed 0, 1 h); spoofs from 600 s, the rogue's "
+            "300 low-confidence drains at 1500 s, approved by the 60 s auto-approver. Figures "
+            "from the simulator's truth. `before -> after` where a before run was given "
+            "(`--before`, the same script on the code before the fix).",
+            "",
+            *lines,
+            END,
+        ]
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--machines", type=int, default=300)
@@ -226,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--before", type=Path, default=None, help="a JSON of this probe, before")
+    ap.add_argument("--results-md", type=Path, default=None, help="update this RESULTS.md")
     args = ap.parse_args(argv)
     workload = load_slice(args.machines, args.window_s, args.seed)
     results = []
@@ -244,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(out["machine"]))
     if args.json is not None:
         write_json(args.json, out)
+    if args.results_md is not None:
+        before = json.loads(args.before.read_text()) if args.before is not None else None
+        update_section(args.results_md, BEGIN, END, section(out, before))
     return 0
 
 

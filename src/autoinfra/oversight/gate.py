@@ -75,7 +75,9 @@ class GateSettings:
     # demand is believed to be at least (1 - this) x its peak in the window: the largest fall in
     # honest replays of the shipped trace, rounded up (telemetry.trust)
     demand_fall_share: float = 0.2
-    heartbeat_limit_s: float = 30.0  # machines silent this long are not capacity
+    # machines silent longer than this are not capacity: the heartbeat detector's threshold (three
+    # missed 5 s beats), so evicting a machine the healer calls lost removes nothing it counts
+    heartbeat_limit_s: float = 15.0
     escalate_risk: float = 0.7  # risk at or above this waits for a human
     approval_timeout_s: float | None = None  # unanswered requests are refused after this
     risk: RiskModel = field(default_factory=RiskModel)
