@@ -337,3 +337,23 @@ def test_the_fall_bound_covers_an_honest_replay_of_the_shipped_slice() -> None:
     fall = largest_fall(times, demand, 600.0)
     assert 0.1 < fall <= DEMAND_FALL_MEASURED + 0.01
     assert fall < TrustSettings().max_fall_share / 2  # the bound keeps a wide margin
+
+
+def test_a_machine_lost_during_safe_mode_is_reported_once_trust_returns() -> None:
+    world = FakeWorld(n_machines=40)
+    runtime, spoof, found = _system(world)
+    runtime.tick()
+    world.step()
+    spoof.picture = _idle
+    world.fail(3)
+    for _ in range(6):
+        runtime.tick()
+        world.step()
+    assert runtime.safe_mode is not None
+    assert "machine_down" not in [f.kind for _, f in found]  # held back while untrusted
+    spoof.picture = None
+    runtime.tick()
+    assert runtime.safe_mode is None
+    assert [(f.kind, f.target) for _, f in found if f.kind == "machine_down"] == [
+        ("machine_down", "machine:3")
+    ]

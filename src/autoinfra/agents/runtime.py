@@ -245,7 +245,10 @@ class Runtime:
             if key in previous or key in reported or (kinds is not None and f.kind not in kinds):
                 continue
             if self.safe_mode is not None and f.kind == "machine_down":
-                continue  # silence seen through untrusted monitoring is not a machine failure
+                # silence seen through untrusted monitoring is not a machine failure; held back,
+                # not forgotten: still there once telemetry is trusted again, it is reported then
+                self._seen_findings[agent_id].discard(key)
+                continue
             reported.add(key)
             self.on_finding(agent_id, f)
 
