@@ -16,15 +16,10 @@ Guards refuse outright what no one should do automatically, whatever its risk:
 The guards count everything they let through, pending or approved (``oversight.guards``): an
 escalated request takes its budget when it is escalated and gives it back when it is denied or
 expires; an approval is checked again when it arrives (:meth:`Gate.answers`) and once more just
-before execution (:meth:`Gate.recheck`, which the runtime calls). The headroom guard does not
-believe the observation alone: capacity the gate let go stays removed in its own ledger until
-newer observations have had a window to show it. Demand is believed to fall by at most
-``demand_fall_share`` per window (compounded), since no honest replay of the trace falls faster
-(``telemetry.trust.DEMAND_FALL_MEASURED``), and a picture whose demand is below that belief is
-not one to remove capacity on at all: a spoofed idle cell looks exactly like that. So a frozen or
-spoofed picture cannot talk the gate into removing the cluster's headroom, even without the
-runtime's trust check; a picture that lies by less than ``demand_fall_share`` can shave at most
-that much off the demand the headroom is kept for.
+before execution (:meth:`Gate.recheck`, which the runtime calls). The headroom guard
+(``oversight.headroom``) believes neither the picture's capacity nor its demand alone, so a
+frozen or spoofed picture cannot talk it into removing the cluster's headroom; the settings are
+checked when built (``oversight.gate_settings``).
 
 What passes the guards is scored by the :class:`RiskModel`; low risk is approved at once, risk at
 or above ``escalate_risk`` goes to the :class:`ApprovalQueue` and the gate answers ESCALATE.
@@ -32,22 +27,15 @@ or above ``escalate_risk`` goes to the :class:`ApprovalQueue` and the gate answe
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 
 from autoinfra.core.actions import Action
 from autoinfra.core.clock import Clock
-from autoinfra.core.errors import ConfigError
-from autoinfra.core.observation import MachineState, Observation
+from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Decision, Proposal, Verdict
 from autoinfra.core.protocols import Sensor
 from autoinfra.oversight.approval import Answer, ApprovalItem, ApprovalQueue, Approver
+from autoinfra.oversight.gate_settings import GateSettings
 from autoinfra.oversight.guards import (
     GuardLedger,
     Reservation,
@@ -55,76 +43,9 @@ from autoinfra.oversight.guards import (
     machine_of,
     removes_capacity,
 )
-from autoinfra.oversight.risk import RiskModel
-from autoinfra.telemetry.trust import DEMAND_FALL_MEASURED
+from autoinfra.oversight.headroom import HeadroomGuard
 
-# the default fall share must cover what the trace shows, or honest runs would be refused
-assert DEMAND_FALL_MEASURED <= 0.2
 __all__ = ["Gate", "GateSettings"]
-
-
-@dataclass(frozen=True, slots=True)
-class GateSettings:
-    window_s: float = 600.0  # the sliding window of the rate and blast-radius guards
-    max_actions_per_agent: int = 60  # requests per agent per window...
-    max_actions_share: float = 0.25  # ...or this share of machines + services, if larger
-    max_actions_per_target: int = 10  # requests per agent and target per window
-    max_machines_per_window: int = 50  # distinct machines touched / removed per window...
-    max_machines_share: float = 0.05  # ...or this share of the cell, if larger
-    min_headroom_share: float = 0.10  # free share of schedulable CPU left after a reduction
-    # demand is believed to be at least (1 - this) x its peak in the window: the largest fall in
-    # honest replays of the shipped trace, rounded up (telemetry.trust)
-    demand_fall_share: float = 0.2
-    # machines silent longer than this are not capacity: the heartbeat detector's threshold (three
-    # missed 5 s beats), so evicting a machine the healer calls lost removes nothing it counts
-    heartbeat_limit_s: float = 15.0
-    escalate_risk: float = 0.7  # risk at or above this waits for a human
-    approval_timeout_s: float | None = None  # unanswered requests are refused after this
-    risk: RiskModel = field(default_factory=RiskModel)
-
-    def __post_init__(self) -> None:
-        for name in ("window_s", "heartbeat_limit_s"):
-            _check_number(name, getattr(self, name), low=0.0, low_open=True)
-        for name in ("max_actions_per_agent", "max_actions_per_target"):
-            _check_int(name, getattr(self, name), low=1)
-        _check_int("max_machines_per_window", self.max_machines_per_window, low=0)
-        for name in ("max_actions_share", "max_machines_share"):
-            _check_number(name, getattr(self, name), low=0.0, high=1.0)
-        _check_number(
-            "min_headroom_share", self.min_headroom_share, low=0.0, high=1.0, high_open=True
-        )
-        _check_number("demand_fall_share", self.demand_fall_share, low=0.0, high=1.0)
-        _check_number("escalate_risk", self.escalate_risk, low=0.0, high=1.01, low_open=True)
-        if self.approval_timeout_s is not None:
-            _check_number("approval_timeout_s", self.approval_timeout_s, low=0.0, low_open=True)
-        if not isinstance(self.risk, RiskModel):
-            raise ConfigError(f"expected a RiskModel, got {type(self.risk).__name__}", field="risk")
-
-
-def _check_number(
-    name: str,
-    value: Any,
-    *,
-    low: float,
-    high: float = math.inf,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (
-            value < high if high_open else value <= high
-        )
-    if not ok:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ConfigError(
-            f"expected a finite number in {lo}{low:g}, {high:g}{hi}, got {value!r}", field=name
-        )
-
-
-def _check_int(name: str, value: Any, *, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"expected an integer >= {low}, got {value!r}", field=name)
 
 
 class Gate:
@@ -146,8 +67,7 @@ class Gate:
         self.approver = approver
         self.ledger = GuardLedger()
         self._waiting: dict[str, Proposal] = {}
-        self._demand: deque[tuple[float, float]] = deque()  # (observation time, demand CPU)
-        self._demand_seen_at: float | None = None
+        self.headroom = HeadroomGuard(self.settings)
         # requests still waiting in a queue reloaded after a restart hold their budgets again
         for item in self.queue.pending():
             self.ledger.add(
@@ -284,8 +204,7 @@ class Gate:
             obs = self.sensor.collect()
         except Exception as exc:  # no telemetry: nothing that removes capacity passes
             return None, f"{type(exc).__name__}: {exc}"
-        if self._demand_seen_at != obs.time_s:
-            self._note_demand(obs)
+        self.headroom.note(obs)  # every new picture's demand, remembered for the belief
         return obs, None
 
     def _guards(
@@ -330,7 +249,7 @@ class Gate:
                     f"about to be, by all agents, in the last {s.window_s:g} s (limit {limit})"
                 )
         if removes and machine is not None and obs is not None:
-            return self._headroom(obs, machine)
+            return self.headroom.refusal(obs, machine, ledger)
         return None
 
     def _reserve(self, proposal: Proposal, now: float, *, pending: bool) -> None:
@@ -350,70 +269,3 @@ class Gate:
 
     def _expire(self, now: float) -> None:
         self.ledger.expire(now - self.settings.window_s)
-
-    def _usable(self, obs: Observation) -> npt.NDArray[np.bool_]:
-        usable = (obs.machine_state == MachineState.ON) & obs.schedulable
-        return usable & (obs.heartbeat_age_s <= self.settings.heartbeat_limit_s)
-
-    @staticmethod
-    def _demand_of(obs: Observation) -> float:
-        """CPU requested on every machine that should be running (silent or draining ones too:
-        their tasks need a place) plus what waits to be placed."""
-        s = obs.machine_state
-        running = (s == MachineState.ON) | (s == MachineState.DRAINING)
-        return float(obs.cpu_requested[running].sum()) + float(obs.pending_cpu)
-
-    def _note_demand(self, obs: Observation) -> None:
-        """Remember what was believed of each new observation's demand.
-
-        The belief, not the raw figure, is remembered: so it can fall by at most
-        ``demand_fall_share`` per window, compounded, however long a spoofed picture lasts
-        (honest demand, which never falls that fast, is always believed as it is).
-        """
-        self._demand_seen_at = obs.time_s
-        demand = self._believed_demand(obs, self._demand_of(obs))
-        while self._demand and self._demand[-1][1] <= demand:
-            self._demand.pop()  # a monotone queue: its front is the window's peak
-        self._demand.append((obs.time_s, demand))
-
-    def _believed_demand(self, obs: Observation, demand: float) -> float:
-        """Observed demand, but no less than (1 - demand_fall_share) x the window's peak."""
-        horizon = obs.time_s - self.settings.window_s
-        while self._demand and self._demand[0][0] < horizon:
-            self._demand.popleft()
-        peak = self._demand[0][1] if self._demand else demand
-        return max(demand, (1.0 - self.settings.demand_fall_share) * peak)
-
-    def _headroom(self, obs: Observation, machine: int) -> str | None:
-        if not 0 <= machine < obs.n_machines:
-            return None  # the actuator reports an unknown machine as a failed outcome
-        s = self.settings
-        usable = self._usable(obs)
-        # capacity the gate already let go, whether or not this picture shows it yet
-        gone = self.ledger.removed_mask(obs.n_machines, obs.time_s, s.window_s)
-        counted = usable & ~gone
-        shown = self._demand_of(obs)
-        demand = self._believed_demand(obs, shown)
-        if shown < demand - 1e-9:
-            # the picture shows demand falling faster than any honest replay of the trace: it is
-            # not one to remove capacity on (a spoofed idle cell looks exactly like this)
-            return (
-                f"headroom guard: the observed demand {shown:.2f} CPU is more than "
-                f"{s.demand_fall_share:.0%} below the {demand / (1 - s.demand_fall_share):.2f} "
-                f"believed in the last {s.window_s:g} s; no capacity is removed on that picture"
-            )
-        if not usable[machine]:
-            # monitoring shows it out of service already (drained, off, silent): no capacity
-            # goes. A machine only the ledger counts out is still judged below: the request
-            # that let it go may yet be denied, and this one would then remove it unchecked
-            return None
-        counted[machine] = False
-        cap = float(obs.cpu_capacity[counted].sum())
-        free_share = (cap - demand) / cap if cap > 0 else -1.0
-        if free_share < s.min_headroom_share:
-            return (
-                f"headroom guard: without machine:{machine} schedulable CPU {cap:.2f} would leave "
-                f"{free_share:.1%} free for {demand:.2f} requested+pending "
-                f"(minimum {s.min_headroom_share:.0%}; {int(gone.sum())} machine(s) already let go)"
-            )
-        return None
