@@ -1,5 +1,7 @@
-"""The headroom guard: capacity may be removed only while what is left covers the demand, with
-``min_headroom_share`` to spare, judged on the gate's own memory rather than the picture alone.
+"""The headroom guard: capacity is removed only while what is left covers the demand with room.
+
+Room means ``min_headroom_share`` of the capacity left free, judged on the gate's own memory
+rather than on the picture alone:
 
 - **Capacity** is the CPU of machines that are ON, schedulable and heard from within
   ``heartbeat_limit_s``, minus every machine the gate already let go (``GuardLedger
