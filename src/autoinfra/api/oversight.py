@@ -1,0 +1,70 @@
+"""The one adapter between the API and the oversight and security internals it drives.
+
+The API reads and writes the audit chain and the approval queue only through this module, so when
+those internals change (a keyed HMAC chain with its head stored apart, a durable append-only
+approval queue) the change is made here and nowhere else in the package. Today's public
+interfaces are used: ``AuditLog.append/records/verify`` and ``ApprovalQueue.ask/pending/answer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from autoinfra.oversight.approval import ApprovalItem, ApprovalQueue
+from autoinfra.security.audit import AuditLog
+
+__all__ = ["AuditEntry", "Oversight", "PendingItem"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    seq: int
+    at_s: float
+    actor: str
+    event: str
+    data: dict[str, Any]
+    hash: str
+
+
+PendingItem = ApprovalItem
+
+
+class Oversight:
+    """Audit chain and approval queue, as the API needs them."""
+
+    def __init__(self, audit: AuditLog, queue: ApprovalQueue) -> None:
+        self._audit = audit
+        self._queue = queue
+
+    # -- audit -----------------------------------------------------------------------------------
+    def record(
+        self, event: str, *, actor: str, at_s: float, data: Mapping[str, Any] | None = None
+    ) -> int:
+        return self._audit.append(event, actor=actor, at_s=at_s, data=data).seq
+
+    def entries(self, offset: int, limit: int) -> tuple[int, list[AuditEntry]]:
+        records = self._audit.records
+        page = records[offset : offset + limit]
+        return len(records), [
+            AuditEntry(r.seq, r.at_s, r.actor, r.event, r.data, r.hash) for r in page
+        ]
+
+    def verify(self) -> tuple[bool, int | None, int]:
+        """(chain holds, first broken record or None, records checked)."""
+        bad = self._audit.first_invalid()
+        return bad is None, bad, len(self._audit.records)
+
+    # -- approvals -------------------------------------------------------------------------------
+    def pending(self) -> list[ApprovalItem]:
+        return self._queue.pending()
+
+    def find(self, request_id: str) -> ApprovalItem | None:
+        for item in self._queue.pending():
+            if item.request_id == request_id:
+                return item
+        return None
+
+    def answer(self, request_id: str, *, approved: bool, by: str, why: str, at_s: float) -> None:
+        self._queue.answer(request_id, approved=approved, by=by, why=why, at_s=at_s)
