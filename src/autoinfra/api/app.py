@@ -7,7 +7,9 @@ in the table is refused, so a new route cannot ship open by accident. The dashbo
 (``autoinfra.api.dashboard:router``, another module's) is mounted when present, with its own
 ``ROUTE_ROLES`` merged in (it may not declare public routes); its static files under ``/static``
 are the only public paths besides health (the login page needs its CSS and JavaScript before
-anyone is logged in; they carry no data).
+anyone is logged in; they carry no data). Routes the dashboard lists in ``SIGNED_ROUTES`` (Slack's
+interaction callback) are authenticated by the caller's request signature in their own handler,
+and are declared as such in the table.
 
 Every error is JSON ``{"error": "<one line>"}`` with the status that says what went wrong:
 400 malformed JSON, 401 no or bad credentials, 403 role too low / CSRF / self-approval, 404,
@@ -26,9 +28,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from autoinfra.api import routes
-from autoinfra.api.auth import PUBLIC, ROUTE_ROLES, TOKEN_IN_BODY, Authorizer, HttpRefusal
+from autoinfra.api.auth import (
+    PUBLIC,
+    ROUTE_ROLES,
+    SIGNED,
+    TOKEN_IN_BODY,
+    Authorizer,
+    HttpRefusal,
+)
 from autoinfra.api.middleware import BodyLimit, SecurityHeaders
 from autoinfra.api.service import ClusterService, Conflict, Gone, NotFound, SelfApproval
 from autoinfra.core.errors import ActionError, AutoinfraError, ConfigError, PermissionDenied
@@ -54,7 +64,7 @@ async def authorize(request: Request) -> None:
         need = table.get(("GET", path))
     if need is None:
         raise HttpRefusal(403, f"route {request.method} {path} has no declared role; refused")
-    if need in (PUBLIC, TOKEN_IN_BODY):
+    if need in (PUBLIC, TOKEN_IN_BODY, SIGNED):
         return
     auth: Authorizer = request.app.state.auth
     form_csrf = None
@@ -126,9 +136,12 @@ def _dashboard() -> tuple[Any, dict[tuple[str, str], Any]] | None:
         return None
     roles = dict(getattr(dash, "ROUTE_ROLES", {}))
     for key, role in roles.items():
-        if role in (PUBLIC, TOKEN_IN_BODY):
+        if role in (PUBLIC, TOKEN_IN_BODY, SIGNED):
             raise ConfigError(f"dashboard route {key} may not be public", field="ROUTE_ROLES")
         ApiRole(role)
+    # callbacks that carry a third party's signature instead of a token (Slack's)
+    for key in getattr(dash, "SIGNED_ROUTES", ()):
+        roles[tuple(key)] = SIGNED
     return router, roles
 
 
@@ -179,8 +192,8 @@ def api_routes(app: Any) -> list[tuple[str, str]]:
 
     def walk(routes_: Any, prefix: str) -> None:
         for r in routes_:
-            if isinstance(r, APIRoute):
-                out.extend((m, prefix + r.path) for m in sorted(r.methods))
+            if isinstance(r, APIRoute | Route):
+                out.extend((m, prefix + r.path) for m in sorted(r.methods or ()) if m != "HEAD")
             elif hasattr(r, "original_router"):
                 ctx = getattr(r, "include_context", None)
                 walk(r.original_router.routes, prefix + str(getattr(ctx, "prefix", "")))

@@ -46,27 +46,7 @@ class IncidentTracker:
     def observe(self, findings: list[tuple[str, Finding]], now_s: float) -> None:
         """Findings reported this tick (agent id, finding); then recoveries."""
         for agent_id, f in findings:
-            if f.kind not in INCIDENT_KINDS:
-                continue
-            key = (f.kind, f.target)
-            inc = self._open.get(key)
-            if inc is None:
-                self._n += 1
-                rec = {
-                    "incident_id": f"{self.run_id}-{self._n}",
-                    "run_id": self.run_id,
-                    "kind": f.kind,
-                    "target": f.target,
-                    "opened_s": now_s,
-                    "closed_s": None,
-                    "severity": round(f.severity, 3),
-                    "timeline": [_entry("detected", now_s, agent_id, f"{f.kind} on {f.target}")],
-                    "actions": [],
-                }
-                self._open[key] = _Open(rec, now_s)
-                self.store.save_incident(rec)
-            else:
-                inc.last_seen_s = now_s
+            self._see(agent_id, f, now_s)
         for key, inc in list(self._open.items()):
             if now_s - inc.last_seen_s >= self.grace_s:
                 inc.record["closed_s"] = now_s
@@ -78,8 +58,37 @@ class IncidentTracker:
                 for rid in inc.requests:
                     self._by_request.pop(rid, None)
 
+    def _see(self, agent_id: str, f: Finding, now_s: float) -> None:
+        if f.kind not in INCIDENT_KINDS:
+            return
+        key = (f.kind, f.target)
+        inc = self._open.get(key)
+        if inc is not None:
+            inc.last_seen_s = now_s
+            return
+        self._n += 1
+        rec = {
+            "incident_id": f"{self.run_id}-{self._n}",
+            "run_id": self.run_id,
+            "kind": f.kind,
+            "target": f.target,
+            "opened_s": now_s,
+            "closed_s": None,
+            "severity": round(f.severity, 3),
+            "timeline": [_entry("detected", now_s, agent_id, f"{f.kind} on {f.target}")],
+            "actions": [],
+        }
+        self._open[key] = _Open(rec, now_s)
+        self.store.save_incident(rec)
+
     def link(self, proposal: Proposal) -> bool:
-        """Attach a proposal to the open incident whose finding it cites (or whose target it is)."""
+        """Attach a proposal to the open incident whose finding it cites (or whose target it is).
+
+        A proposal is reviewed in the same tick its finding is made, before ``observe`` sees the
+        tick's findings, so the findings it cites open their incident here if need be.
+        """
+        for f in proposal.findings:
+            self._see(proposal.agent, f, f.at_s)
         keys = [(f.kind, f.target) for f in proposal.findings]
         keys.append(next(((k, t) for (k, t) in self._open if t == proposal.action.target), ("", "")))
         for key in keys:

@@ -111,7 +111,7 @@ class SimClusterService:
         self._stopped: set[str] = set()
         self._metrics: deque[JSON] = deque(maxlen=self.settings.metrics_keep)
         self._snapshot: JSON = {}
-        self._followed: set[tuple[str, ActionStatus]] = set()
+        self._followed: dict[str, int] = {}  # request id -> history entries already seen
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
         self.ticks = 0
@@ -144,6 +144,8 @@ class SimClusterService:
         """One simulator step and runtime tick, and the API's bookkeeping after it."""
         with self.lock:
             self.sim.step()
+            # answers given since the last tick (or expiries due) are taken by this tick
+            self._deliver_and_expire(float(self.sim.now_s))
             tick = self.runtime.tick()
             now = float(self.sim.now_s)
             self.tracker.observe(
@@ -177,14 +179,11 @@ class SimClusterService:
                 rec = self.runtime.record(rid)
             except KeyError:
                 continue
-            last = rec.history[-1] if rec.history else None
-            if last is None or last.status not in events:
-                continue
-            key = (rid, last.status)
-            if key in self._followed:
-                continue
-            self._followed.add(key)
-            self.tracker.step(rid, events[last.status], last.at_s, last.by, last.why)
+            start = self._followed.get(rid, 0)
+            self._followed[rid] = len(rec.history)
+            for t in rec.history[start:]:
+                if t.status in events and not (t.status == S.APPROVED and t.by == "gate"):
+                    self.tracker.step(rid, events[t.status], t.at_s, t.by, t.why)
 
     def _deliver_and_expire(self, now: float) -> None:
         wall = self.wall()
