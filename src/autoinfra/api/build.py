@@ -24,6 +24,7 @@ from autoinfra.api.preference import PreferenceFilter, VerdictPreferences
 from autoinfra.api.simservice import ServiceSettings, SimClusterService
 from autoinfra.api.state import StateStore
 from autoinfra.api.wiring import LedgerActuator, NobodyApproves, PinGate
+from autoinfra.core.actions import action_to_dict
 
 __all__ = ["ServeOptions", "build_sim_service", "demo_scenario"]
 
@@ -91,6 +92,9 @@ def build_sim_service(opts: ServeOptions) -> SimClusterService:
         sim, system, store=store, oversight=Oversight(runtime.audit, queue), ledger=ledger,
         prefs=prefs, run_id=run_id, settings=opts.settings,
     )  # fmt: skip
+    ledger.on_execute = lambda rid, action: service.record(
+        "executed", actor="executor", data={"request_id": rid, "action": action_to_dict(action),
+                                            "run_id": run_id})  # fmt: skip
     assert gate is not None
     runtime.gate = PinGate(gate, pinned=service.pinned, seen=service._seen)
     return service

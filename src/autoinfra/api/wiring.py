@@ -66,9 +66,16 @@ class PinGate:
 
 class LedgerActuator:
     def __init__(
-        self, inner: Actuator, store: StateStore, run_id: str, *, now_s: Callable[[], float]
+        self,
+        inner: Actuator,
+        store: StateStore,
+        run_id: str,
+        *,
+        now_s: Callable[[], float],
+        on_execute: Callable[[str, Action], None] | None = None,
     ) -> None:
         self.inner = inner
+        self.on_execute = on_execute
         self.store = store
         self.run_id = run_id
         self.now_s = now_s
@@ -87,6 +94,8 @@ class LedgerActuator:
                 )
                 return
             self._claimed.add(request_id)
+            if self.on_execute is not None:
+                self.on_execute(request_id, action)  # audited: handed to the backend, once
         self.inner.submit(request_id, action)
 
     def poll(self) -> list[Outcome]:
