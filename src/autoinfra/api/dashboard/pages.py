@@ -85,7 +85,7 @@ def approvals(request: Request) -> HTMLResponse:
             items.append(service.proposal(p["request_id"]))  # with justification and what-if
         except NotFound:
             continue  # answered between the two calls
-    recent = [r for r in service.proposals(None, 200) if "status" in r][-40:][::-1]
+    recent = [r for r in service.proposals(None, 200) if "status" in r][-15:][::-1]
     high = getattr(getattr(service, "settings", None), "high_risk", 0.85)
     can_vote = _may(request, ApiRole.APPROVER)
     return _page(request, "approvals.html", "/ui/approvals", "Approvals", items=items,
@@ -172,7 +172,7 @@ def overrides(request: Request) -> HTMLResponse:
         r
         for r in service.proposals("succeeded", 500)
         if r.get("action", {}).get("kind") in ("scale_service", "set_machine_power")
-    ][-20:][::-1]
+    ][-10:][::-1]
     return _page(request, "overrides.html", "/ui/overrides", "Overrides", agents=service.agents(),
                  pins=service.pins(), overrides=service.overrides(50), revertible=revertible,
                  can_operate=_may(request, ApiRole.OPERATOR))  # fmt: skip

@@ -114,7 +114,8 @@ def _status_class(status: Any) -> str:
 
 
 def _pretty(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, indent=1, default=str)
+    # one line per record: the audit table stays scannable; the cell scrolls when it is long
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str)
 
 
 def environment() -> Environment:

@@ -28,9 +28,10 @@
     return Number.isInteger(v) ? String(v) : v.toFixed(1);
   }
 
-  function clock(s) {
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-    return h + ":" + String(m).padStart(2, "0");
+  function clock(s, withSeconds) {
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+    const hm = h + ":" + String(m).padStart(2, "0");
+    return withSeconds ? hm + ":" + String(sec).padStart(2, "0") : hm;
   }
 
   // series: [{name, color, points: [[x, y], ...]}]; opts: {unit, yMax}
@@ -47,14 +48,17 @@
     }
     const xs = all.map((p) => p[0]);
     const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
-    const yMax = opts.yMax || niceMax(Math.max(...all.map((p) => p[1])));
+    const top = Math.max(...all.map((p) => p[1]));
+    // counts (tasks, machines) get whole-number ticks: at least 0..4, steps that divide evenly
+    const yMax = opts.yMax || (opts.integer ? Math.max(4, niceMax(top)) : niceMax(top));
+    const steps = opts.unit === "%" || yMax % 4 === 0 ? 4 : 5;
     const iw = w - PAD.left - PAD.right, ih = h - PAD.top - PAD.bottom;
     const X = (x) => PAD.left + ((x - x0) / (x1 - x0)) * iw;
     const Y = (y) => PAD.top + ih - (Math.min(y, yMax) / yMax) * ih;
 
     const grid = el("g", { class: "grid" }, svg);
-    for (let i = 0; i <= 4; i++) {
-      const v = (yMax * i) / 4, y = Y(v);
+    for (let i = 0; i <= steps; i++) {
+      const v = (yMax * i) / steps, y = Y(v);
       el("line", { x1: PAD.left, x2: w - PAD.right, y1: y, y2: y }, grid);
       const t = el("text", { x: PAD.left - 6, y: y + 4, "text-anchor": "end" }, svg);
       t.textContent = fmt(v, opts.unit);
@@ -65,7 +69,7 @@
     for (let i = 0; i <= ticks; i++) {
       const x = x0 + ((x1 - x0) * i) / ticks;
       const t = el("text", { x: X(x), y: h - 8, "text-anchor": "middle" }, svg);
-      t.textContent = clock(x);
+      t.textContent = clock(x, x1 - x0 < 1800);  // a short span needs seconds to tell ticks apart
     }
     for (const s of series) {
       if (!s.points.length) continue;

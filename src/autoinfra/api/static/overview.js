@@ -38,8 +38,8 @@ document.addEventListener("DOMContentLoaded", () => {
                 { name: "memory", color: COLORS.mem, points: pts("mem_utilization"), unit: "%" }], { unit: "%", yMax: 1 }],
       ["power", [{ name: "power (W)", color: COLORS.power, points: pts("power_w") }], {}],
       ["pending", [{ name: "pending tasks", color: COLORS.pending, points: pts("pending_tasks") },
-                   { name: "services short", color: COLORS.short, points: pts("services_short") }], {}],
-      ["on", [{ name: "machines on", color: COLORS.on, points: pts("machines_on") }], {}],
+                   { name: "services short", color: COLORS.short, points: pts("services_short") }], { integer: true }],
+      ["on", [{ name: "machines on", color: COLORS.on, points: pts("machines_on") }], { integer: true }],
     ];
     for (const [id, series, opts] of charts) {
       lineChart(document.getElementById("chart-" + id), series, opts);
@@ -52,7 +52,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const [status, rows] = await Promise.all([api("/cluster/status"), api("/cluster/metrics?limit=720")]);
       const l = status.latest || {};
-      set("time", clock(status.time_s || 0));
+      set("time", clock(status.time_s || 0, true));
       set("cpu", fmt(l.cpu_utilization || 0, "%"));
       set("mem", fmt(l.mem_utilization || 0, "%"));
       set("power", ((l.power_w || 0) / 1000).toFixed(1) + " kW");
