@@ -291,8 +291,10 @@ def test_settings_from_env_and_bad_values() -> None:
         "slack_response",
         "webhook",
     ]
-    with pytest.raises(ConfigError, match="webhook_secret"):
+    with pytest.raises(ConfigError, match="webhook_secret must be set"):
         NotifySettings.from_env({"AUTOINFRA_NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/"})
+    with pytest.raises(ConfigError, match="field 'AUTOINFRA_NOTIFY_MAX_ATTEMPTS'"):
+        NotifySettings.from_env({"AUTOINFRA_NOTIFY_MAX_ATTEMPTS": "lots"})
     with pytest.raises(ConfigError, match="field 'pagerduty_url'"):
         NotifySettings.from_mapping({"pagerduty_url": "ftp://x"})
     with pytest.raises(ConfigError, match="field 'nonsense'"):

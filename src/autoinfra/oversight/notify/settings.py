@@ -85,7 +85,14 @@ class NotifySettings(BaseModel):
                 raw[name] = _parse_users(value)
             else:
                 raw[name] = value
-        return cls.from_mapping(raw, source="environment")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else ""
+            # name the variable a person set, not the field it feeds
+            field = _ENV_PREFIX + name.upper() if name in cls.model_fields else None
+            raise ConfigError(err["msg"], source="environment", field=field) from None
 
 
 def _parse_users(text: str) -> dict[str, str]:
