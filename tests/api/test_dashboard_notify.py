@@ -112,3 +112,27 @@ def test_start_notifications_is_off_without_channels_and_on_with_one(
     finally:
         bridge.stop()
         api.app.state.notifier.close()
+
+
+@pytest.mark.slow
+def test_served_app_starts_notifications_with_uvicorn(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``autoinfra serve`` itself: the router's lifespan starts the bridge, a request goes out."""
+    from tests.api.serving import Served
+
+    monkeypatch.setenv("AUTOINFRA_NOTIFY_WEBHOOK_URL", receiver.url + "/served")
+    monkeypatch.setenv("AUTOINFRA_NOTIFY_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("AUTOINFRA_NOTIFY_PUBLIC_URL", "http://127.0.0.1:1")
+    args = ["--demo", "--hours", "1", "--speed", "80", "--state-dir", str(tmp_path / "state")]
+    served = Served(tmp_path, args)  # fast: the first fault of the demo storm is at 300 s
+    try:
+        served.wait_ready()
+        got = receiver.wait_for(1, timeout_s=30)
+        body = json.loads(got[0].body)
+        assert body["type"] in ("approval.pending", "incident.trigger")
+        verify_webhook(SECRET, got[0].body, got[0].headers["X-Autoinfra-Timestamp"],
+                       got[0].headers["X-Autoinfra-Signature"], now_s=time.time())  # fmt: skip
+        assert (tmp_path / "state" / "notify-outbox.db").exists()
+    finally:
+        served.stop()

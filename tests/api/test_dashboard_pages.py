@@ -52,3 +52,67 @@ def test_root_redirects_to_the_overview(api: Api) -> None:
     login(api, "viewer")
     r = api.client.get("/", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/ui/"
+
+
+def test_approvals_page_shows_justification_what_if_and_role(api: Api) -> None:
+    item = api.wait_pending()[0]
+    login(api, "viewer")
+    page = api.client.get("/ui/approvals").text
+    card = page[page.index(f'id="req-{item["request_id"]}"') :]
+    card = card[: card.index("</article>")]
+    assert item["digest"] in card
+    assert "What-if" in card and "with action" in card and "usable cpu" in card
+    assert "Gate</dt>" in card and "needs approval" in card
+    assert card.count("disabled") == 2  # a viewer's approve and reject are disabled
+    assert "may read these but not vote" in page
+    api.client.cookies.clear()
+    login(api, "approver")
+    card = api.client.get("/ui/approvals").text
+    card = card[card.index(f'id="req-{item["request_id"]}"') :]
+    assert card[: card.index("</article>")].count("disabled") == 0
+
+
+def test_text_from_people_is_escaped(api: Api) -> None:
+    evil = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
+    r = api.client.post("/api/v1/overrides/pins", headers=api.h("operator"),
+                        json={"target": "machine:3", "justification": evil})  # fmt: skip
+    assert r.status_code == 200, r.text
+    login(api, "viewer")
+    page = api.client.get("/ui/overrides").text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;img" in page
+    assert "<script>alert" not in page and "<img src=x" not in page
+    audit = api.client.get("/ui/audit?event=override").text
+    assert "<script>alert" not in audit and "&lt;script&gt;" in audit
+
+
+def test_incident_search_filters(api: Api) -> None:
+    for _ in range(60):
+        api.run(10)
+        if api.service.incidents(None, None, None, None):
+            break
+    incidents = api.service.incidents(None, None, None, None)
+    assert incidents, "the demo storm opened no incident"
+    inc = incidents[0]
+    login(api, "viewer")
+    hit = api.client.get("/ui/incidents", params={"kind": inc["kind"], "target": inc["target"]})
+    assert hit.status_code == 200 and f'id="inc-{inc["incident_id"]}"' in hit.text
+    other = "intrusion" if inc["kind"] != "intrusion" else "cpu_hog"
+    miss = api.client.get("/ui/incidents", params={"kind": other, "target": inc["target"]})
+    assert f'id="inc-{inc["incident_id"]}"' not in miss.text
+    bad = api.client.get("/ui/incidents", params={"target": "machine 3; drop"})
+    assert bad.status_code == 422
+
+
+def test_audit_page_filters_and_pages(api: Api) -> None:
+    api.run(60)
+    login(api, "viewer")
+    page = api.client.get("/ui/audit", params={"event": "proposed"}).text
+    rows = page.count('<tr class="ev-')
+    assert rows == page.count('<tr class="ev-proposed"') and rows > 0
+    first = api.client.get("/ui/audit").text
+    seqs = [int(s) for s in re.findall(r'<td class="num">(\d+)</td><td>', first)]
+    assert seqs == sorted(seqs, reverse=True) and len(seqs) <= 50
+    if "older" in first:
+        older = api.client.get("/ui/audit", params={"before": seqs[-1]}).text
+        next_seqs = [int(s) for s in re.findall(r'<td class="num">(\d+)</td><td>', older)]
+        assert next_seqs and max(next_seqs) < seqs[-1]
