@@ -156,4 +156,18 @@ def test_screenshots_of_every_page(served: Served, new_page: Callable[[], Any]) 
             page.wait_for_timeout(3500)
         page.screenshot(path=str(served.shots / f"{name}-operator.png"), full_page=True)
         assert page.locator("main h1").inner_text()
+
+    # an override from the page: pin a machine with a justification, see it listed and audited
+    page.goto(served.base + "/ui/overrides")
+    page.fill("#pin-target", "machine:5")
+    page.fill("#pin-why", "hardware check scheduled at 14:00")
+    page.locator("form[data-api='/overrides/pins'] button").click()
+    page.wait_for_selector("#flash:not([hidden])")
+    assert page.locator("#flash").inner_text() == "pinned"
+    page.wait_for_load_state("load")
+    page.wait_for_selector("td code:text('machine:5')")
+    pins = served.get("/api/v1/overrides/pins")
+    assert [(p["target"], p["by"]) for p in pins] == [("machine:5", "olga")]
+    page.goto(served.base + "/ui/audit?event=override")
+    assert "hardware check scheduled" in page.locator("#audit-table").inner_text()
     assert errors == [], errors

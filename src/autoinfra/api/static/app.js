@@ -64,7 +64,12 @@
         for (const b of form.querySelectorAll("button")) b.disabled = true;
         try {
           const out = await api(path, { method: form.dataset.method || "POST", json });
-          flash((button && button.dataset.done) || form.dataset.done || "done", true);
+          let said = (button && button.dataset.done) || form.dataset.done || "done";
+          // an approval of a high-risk request may be one vote of several: say so
+          if (out && out.recorded && out.decided === false) {
+            said = `vote recorded: ${out.votes} of ${out.approvers_required} needed`;
+          }
+          flash(said, true);
           form.dispatchEvent(new CustomEvent("api:done", { detail: out, bubbles: true }));
           if (form.dataset.then === "reload") setTimeout(() => location.reload(), 700);
         } catch (e) {
