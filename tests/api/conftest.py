@@ -20,13 +20,13 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from autoinfra.api.app import create_app  # noqa: E402
-from autoinfra.api.auth import Authorizer  # noqa: E402
-from autoinfra.api.build import ServeOptions, build_sim_service  # noqa: E402
-from autoinfra.api.simservice import ServiceSettings, SimClusterService  # noqa: E402
-from autoinfra.security.tokens import ApiRole, TokenStore  # noqa: E402
+from autoinfra.api.app import create_app
+from autoinfra.api.auth import Authorizer
+from autoinfra.api.build import ServeOptions, build_sim_service
+from autoinfra.api.simservice import ServiceSettings, SimClusterService
+from autoinfra.security.tokens import ApiRole, TokenStore
 
 ROLES = [r.value for r in ApiRole]
 
@@ -43,8 +43,14 @@ class Api:
     def h(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
-    def vote(self, who: str, item: dict[str, Any], verb: str = "approve",
-             reason: str = "checked the what-if", digest: str | None = None) -> Any:
+    def vote(
+        self,
+        who: str,
+        item: dict[str, Any],
+        verb: str = "approve",
+        reason: str = "checked the what-if",
+        digest: str | None = None,
+    ) -> Any:
         rid = quote(item["request_id"], safe="")
         body = {"digest": digest or item["digest"], "reason": reason}
         return self.client.post(f"/api/v1/approvals/{rid}/{verb}", headers=self.h(who), json=body)
@@ -68,8 +74,9 @@ class Api:
 
 
 def make_api(tmp: Path, settings: ServiceSettings | None = None, **kw: Any) -> Api:
-    opts = ServeOptions(state_dir=tmp / "state", hours=2.0,
-                        settings=settings or ServiceSettings(), **kw)  # fmt: skip
+    opts = ServeOptions(
+        state_dir=tmp / "state", hours=2.0, settings=settings or ServiceSettings(), **kw
+    )
     service = build_sim_service(opts)
     store = TokenStore(tmp / "tokens.db")
     auth = Authorizer(store, service.store)

@@ -36,8 +36,10 @@ class Served:
         self.log = (home / f"serve-{self.port}.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "autoinfra.cli", "serve", "--port", str(self.port), *args],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def client(self) -> httpx.Client:
         verify: ssl.SSLContext | bool = (

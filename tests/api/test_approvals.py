@@ -12,9 +12,10 @@ from tests.api.conftest import Api, make_api
 
 def _submitted(api: Api, rid: str) -> int:
     return sum(
-        1 for r in api.service.runtime.audit.records
+        1
+        for r in api.service.runtime.audit.records
         if r.event == "submitted" and r.data.get("request_id") == rid
-    )  # fmt: skip
+    )
 
 
 def test_approve_executes_once_and_lands_in_the_verified_chain(api: Api) -> None:
@@ -30,14 +31,21 @@ def test_approve_executes_once_and_lands_in_the_verified_chain(api: Api) -> None
     assert r.status_code == 200, r.text
     assert r.json()["decided"] and r.json()["approved"]
     api.run(5)
-    assert api.service.runtime.record(rid).status in (ActionStatus.SUCCEEDED, ActionStatus.FAILED,
-                                                      ActionStatus.SUBMITTED)  # fmt: skip
+    assert api.service.runtime.record(rid).status in (
+        ActionStatus.SUCCEEDED,
+        ActionStatus.FAILED,
+        ActionStatus.SUBMITTED,
+    )
     assert _submitted(api, rid) == 1
     assert [e["request_id"] for e in api.service.store.executions()].count(rid) == 1
     again = api.vote("approver2", item)
     assert again.status_code == 410
-    events = [e["event"] for e in api.client.get(
-        "/api/v1/audit?offset=0&limit=1000", headers=api.h("viewer")).json()["entries"]]
+    events = [
+        e["event"]
+        for e in api.client.get(
+            "/api/v1/audit?offset=0&limit=1000", headers=api.h("viewer")
+        ).json()["entries"]
+    ]
     assert "vote" in events and "submitted" in events
     assert api.client.get("/api/v1/audit/verify", headers=api.h("viewer")).json()["valid"]
 

@@ -80,8 +80,13 @@ def test_forged_expired_revoked_tokens(api: Api, item: dict[str, object], tmp_pa
     api.store.revoke(info.token_id)
     time.sleep(1.0)
     body = {"digest": item["digest"], "reason": "looks fine"}
-    for token, needle in ((forged, "does not match"), (expired, "expired"), (revoked, "revoked"),
-                          ("ai_deadbeef_xyz", "unknown"), ("garbage", "malformed")):  # fmt: skip
+    for token, needle in (
+        (forged, "does not match"),
+        (expired, "expired"),
+        (revoked, "revoked"),
+        ("ai_deadbeef_xyz", "unknown"),
+        ("garbage", "malformed"),
+    ):
         r = api.client.post(_url(item), headers={"Authorization": f"Bearer {token}"}, json=body)
         assert r.status_code == 401, token
         assert needle in _one_line(r)
@@ -103,8 +108,11 @@ def test_failed_logins_lock_the_client_out(api: Api) -> None:
 
 
 def test_unknown_request_and_changed_state(api: Api, item: dict[str, object]) -> None:
-    r = api.client.post("/api/v1/approvals/nope/approve", headers=api.h("approver"),
-                        json={"digest": "a" * 64, "reason": "looks fine"})  # fmt: skip
+    r = api.client.post(
+        "/api/v1/approvals/nope/approve",
+        headers=api.h("approver"),
+        json={"digest": "a" * 64, "reason": "looks fine"},
+    )
     assert r.status_code == 404 and "nope" in _one_line(r)
     r = api.client.get("/api/v1/incidents?target=bad target", headers=api.h("viewer"))
     assert r.status_code == 422

@@ -12,6 +12,7 @@ backend a second time (the ``executed`` audit event marks each hand-over).
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import threading
@@ -26,11 +27,12 @@ import pytest
 from autoinfra.security.tokens import TokenStore
 from tests.api.serving import Served
 
-ROUNDS = 10
+ROUNDS = int(os.environ.get("AUTOINFRA_KILL_ROUNDS", "10"))
 
 
-def _vote_stream(server: Served, tokens: list[str], acked: list[tuple[str, str]],
-                 stop: threading.Event) -> None:  # fmt: skip
+def _vote_stream(
+    server: Served, tokens: list[str], acked: list[tuple[str, str]], stop: threading.Event
+) -> None:
     names = ["ann", "bob"]
     try:
         with server.client() as c:
@@ -39,9 +41,11 @@ def _vote_stream(server: Served, tokens: list[str], acked: list[tuple[str, str]]
                 for item in items.json():
                     for name, token in zip(names, tokens, strict=True):
                         rid = quote(item["request_id"], safe="")
-                        r = c.post(f"/api/v1/approvals/{rid}/approve",
-                                   headers={"Authorization": f"Bearer {token}"},
-                                   json={"digest": item["digest"], "reason": "approved in test"})
+                        r = c.post(
+                            f"/api/v1/approvals/{rid}/approve",
+                            headers={"Authorization": f"Bearer {token}"},
+                            json={"digest": item["digest"], "reason": "approved in test"},
+                        )
                         if r.status_code == 200:
                             acked.append((item["request_id"], name))
     except (httpx.TransportError, json.JSONDecodeError, ValueError):
@@ -49,6 +53,7 @@ def _vote_stream(server: Served, tokens: list[str], acked: list[tuple[str, str]]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # ten server starts; each is a few seconds on a loaded 2-core box
 def test_kill_minus_nine_loses_nothing_and_runs_nothing_twice(tmp_path: Path) -> None:
     store = TokenStore(tmp_path / "tokens.db")
     tokens = [store.create("approver", name=n)[0] for n in ("ann", "bob")]
@@ -76,8 +81,9 @@ def test_kill_minus_nine_loses_nothing_and_runs_nothing_twice(tmp_path: Path) ->
         server.wait_ready()
         time.sleep(1.5)
         with server.client() as c:
-            verdict = c.get("/api/v1/audit/verify",
-                            headers={"Authorization": f"Bearer {tokens[0]}"}).json()
+            verdict = c.get(
+                "/api/v1/audit/verify", headers={"Authorization": f"Bearer {tokens[0]}"}
+            ).json()
     finally:
         server.stop()
     assert verdict["valid"] is True, verdict

@@ -18,8 +18,10 @@ class _Always:
 
     def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
         j = Justification("test")
-        return [Proposal(ScaleService(service=0, delta_replicas=1), "scaling", 50, j),
-                Proposal(SetMachinePower(machine=0, on=True), "energy", 20, j)]  # fmt: skip
+        return [
+            Proposal(ScaleService(service=0, delta_replicas=1), "scaling", 50, j),
+            Proposal(SetMachinePower(machine=0, on=True), "energy", 20, j),
+        ]
 
 
 def _kept(f: PreferenceFilter, obs: Observation, kind: str, n: int = 400) -> int:

@@ -18,8 +18,7 @@ def _call(api: Api, method: str, path: str, headers: dict[str, str]) -> tuple[in
     kwargs: dict[str, object] = {"headers": headers}
     if method in ("POST", "PUT", "PATCH"):
         kwargs["json"] = {}  # fails validation *after* authorisation: nothing is changed
-    r = api.client.request(method, _concrete(path), follow_redirects=False,
-                           **kwargs)  # type: ignore[arg-type]
+    r = api.client.request(method, _concrete(path), follow_redirects=False, **kwargs)  # type: ignore[arg-type]
     if r.status_code == 303 and r.headers["location"] == "/static/login.html":
         return 401, "sent to the login page"  # a page: the browser is sent to log in
     return r.status_code, r.text
@@ -65,8 +64,11 @@ def test_every_role_gets_exactly_its_routes(api: Api) -> None:
 
 def test_viewer_cannot_approve(api: Api) -> None:
     item = api.wait_pending()[0]
-    r = api.client.post(f"/api/v1/approvals/{item['request_id']}/approve", headers=api.h("viewer"),
-                        json={"digest": item["digest"], "reason": "viewer tries"})  # fmt: skip
+    r = api.client.post(
+        f"/api/v1/approvals/{item['request_id']}/approve",
+        headers=api.h("viewer"),
+        json={"digest": item["digest"], "reason": "viewer tries"},
+    )
     assert r.status_code == 403
     assert "needs approver" in r.json()["error"]
     assert api.service.store.votes(item["request_id"]) == []

@@ -17,8 +17,21 @@ from tests.api.serving import Served
 def served(tmp_path: Path, tls_files: tuple[Path, Path]) -> Iterator[tuple[Served, TokenStore]]:
     cert, key = tls_files
     tokens = TokenStore(tmp_path / "tokens.db")
-    server = Served(tmp_path, ["--demo", "--hours", "2", "--speed", "100",
-                               "--tls-cert", str(cert), "--tls-key", str(key)], tls_cert=cert)
+    server = Served(
+        tmp_path,
+        [
+            "--demo",
+            "--hours",
+            "2",
+            "--speed",
+            "100",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+        ],
+        tls_cert=cert,
+    )
     try:
         server.wait_ready()
         yield server, tokens
@@ -48,21 +61,31 @@ def test_https_demo_approve_executes_once(served: tuple[Served, TokenStore]) -> 
         item = next((i for i in items if i["approvers_required"] == 1), items[0])
         rid = quote(str(item["request_id"]), safe="")
         a = {"Authorization": f"Bearer {approver}"}
-        refused = c.post(f"/api/v1/approvals/{rid}/approve", headers=v,
-                         json={"digest": item["digest"], "reason": "viewer tries"})
+        refused = c.post(
+            f"/api/v1/approvals/{rid}/approve",
+            headers=v,
+            json={"digest": item["digest"], "reason": "viewer tries"},
+        )
         assert refused.status_code == 403
-        r = c.post(f"/api/v1/approvals/{rid}/approve", headers=a,
-                   json={"digest": item["digest"], "reason": "what-if looks fine"})
+        r = c.post(
+            f"/api/v1/approvals/{rid}/approve",
+            headers=a,
+            json={"digest": item["digest"], "reason": "what-if looks fine"},
+        )
         assert r.status_code == 200, r.text
-        executed = []
+        executed: list[dict[str, object]] = []
         while time.monotonic() < deadline + 15 and not executed:
             page = c.get("/api/v1/audit?offset=0&limit=1000", headers=v).json()
             entries = page["entries"]
             for off in range(1000, page["total"], 1000):
                 entries += c.get(f"/api/v1/audit?offset={off}&limit=1000", headers=v).json()[
-                    "entries"]
-            executed = [e for e in entries if e["event"] == "executed"
-                        and e["data"]["request_id"] == item["request_id"]]  # fmt: skip
+                    "entries"
+                ]
+            executed = [
+                e
+                for e in entries
+                if e["event"] == "executed" and e["data"]["request_id"] == item["request_id"]
+            ]
             time.sleep(0.2)
         if item["approvers_required"] == 1:
             assert len(executed) == 1

@@ -14,8 +14,11 @@ def test_login_sets_strict_httponly_cookie_and_csrf_is_required(api: Api) -> Non
     session = next(h for h in cookies if h.startswith("autoinfra_session="))
     assert "HttpOnly" in session and "SameSite=strict" in session.replace("Strict", "strict")
     assert "Secure" not in session  # plain HTTP here; Secure when served over TLS
-    assert c.get("/api/v1/whoami").json() == {"subject": "operator-1", "role": "operator",
-                                               "via": "session"}  # fmt: skip
+    assert c.get("/api/v1/whoami").json() == {
+        "subject": "operator-1",
+        "role": "operator",
+        "via": "session",
+    }
     body = {"justification": "maintenance window"}
     r = c.post("/api/v1/agents/energy/pause", json=body)
     assert r.status_code == 403 and "CSRF" in r.json()["error"]

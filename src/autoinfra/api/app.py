@@ -57,9 +57,9 @@ def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> J
 async def authorize(request: Request) -> None:
     """The app-wide dependency: who is calling, and may they call this route."""
     route = request.scope.get("route")
-    path = getattr(route, "path", None)
+    path = str(getattr(route, "path", ""))
     table: dict[tuple[str, str], Any] = request.app.state.route_roles
-    need = table.get((request.method, path)) if path is not None else None
+    need = table.get((request.method, path))
     if need is None and request.method == "HEAD":
         need = table.get(("GET", path))
     if need is None:
@@ -74,11 +74,13 @@ async def authorize(request: Request) -> None:
         raw = form.get("csrf_token")
         form_csrf = raw if isinstance(raw, str) else None
     client = request.client.host if request.client else "?"
-    principal = auth.principal(request.method, request.headers, request.cookies, client,
-                               form_csrf)  # fmt: skip
+    principal = auth.principal(request.method, request.headers, request.cookies, client, form_csrf)
     if not auth.allowed(principal, need):
-        raise HttpRefusal(403, f"role {principal.role.value} may not {request.method} {path}; "
-                          f"needs {ApiRole(need).value} or above")  # fmt: skip
+        raise HttpRefusal(
+            403,
+            f"role {principal.role.value} may not {request.method} {path}; "
+            f"needs {ApiRole(need).value} or above",
+        )
     request.state.principal = principal
 
 

@@ -7,8 +7,9 @@ which looks the matched route up in :data:`ROUTE_ROLES`. A route missing from th
 Credentials, in this order:
 
 - ``Authorization: Bearer <token>`` (scripts, the CLI, tests): the token is checked against its
-  salted hash (:mod:`autoinfra.security.tokens`); a verified token is remembered for
-  ``cache_s`` (5 s) so scrypt does not run on every request; revocation takes effect within that.
+  salted hash (:mod:`autoinfra.security.tokens`). scrypt is slow on purpose (tens of ms), so a
+  token whose secret was proven is remembered for ``cache_s`` (by its SHA-256, never in clear);
+  its row (revocation, expiry) is still read on every request, so a revocation acts at once.
 - the ``autoinfra_session`` cookie (the dashboard), set by ``POST /api/v1/session``. For any
   method other than GET/HEAD the request must also carry the session's CSRF token, in the
   ``X-CSRF-Token`` header or a ``csrf_token`` form field (the session-bound synchroniser-token
@@ -32,9 +33,17 @@ from autoinfra.api.state import StateStore
 from autoinfra.core.errors import PermissionDenied
 from autoinfra.security.tokens import ROLE_ORDER, ApiRole, TokenInfo, TokenStore
 
-__all__ = ["PUBLIC", "ROUTE_ROLES", "SIGNED", "TOKEN_IN_BODY", "Authorizer", "HttpRefusal", "Principal"]
+__all__ = [
+    "PUBLIC",
+    "ROUTE_ROLES",
+    "SIGNED",
+    "TOKEN_IN_BODY",
+    "Authorizer",
+    "HttpRefusal",
+    "Principal",
+]
 
-V, O, A, ADM = ApiRole.VIEWER, ApiRole.OPERATOR, ApiRole.APPROVER, ApiRole.ADMIN
+V, OP, A, ADM = ApiRole.VIEWER, ApiRole.OPERATOR, ApiRole.APPROVER, ApiRole.ADMIN
 P = "/api/v1"
 PUBLIC = "public"
 TOKEN_IN_BODY = "token-in-body"  # the login route: authenticated by the token it is sent
@@ -49,19 +58,19 @@ ROUTE_ROLES: dict[tuple[str, str], ApiRole | str] = {
     ("GET", f"{P}/cluster/status"): V,
     ("GET", f"{P}/cluster/metrics"): V,
     ("GET", f"{P}/agents"): V,
-    ("POST", f"{P}/agents/{{agent_id}}/pause"): O,
-    ("POST", f"{P}/agents/{{agent_id}}/resume"): O,
+    ("POST", f"{P}/agents/{{agent_id}}/pause"): OP,
+    ("POST", f"{P}/agents/{{agent_id}}/resume"): OP,
     ("GET", f"{P}/proposals"): V,
     ("GET", f"{P}/proposals/{{request_id}}"): V,
     ("GET", f"{P}/approvals"): V,
     ("POST", f"{P}/approvals/{{request_id}}/approve"): A,
     ("POST", f"{P}/approvals/{{request_id}}/reject"): A,
     ("GET", f"{P}/overrides"): V,
-    ("POST", f"{P}/overrides/stop-agent"): O,
-    ("POST", f"{P}/overrides/revert"): O,
+    ("POST", f"{P}/overrides/stop-agent"): OP,
+    ("POST", f"{P}/overrides/revert"): OP,
     ("GET", f"{P}/overrides/pins"): V,
-    ("POST", f"{P}/overrides/pins"): O,
-    ("POST", f"{P}/overrides/unpin"): O,
+    ("POST", f"{P}/overrides/pins"): OP,
+    ("POST", f"{P}/overrides/unpin"): OP,
     ("GET", f"{P}/incidents"): V,
     ("GET", f"{P}/incidents/{{incident_id}}"): V,
     ("GET", f"{P}/recommendations"): V,
@@ -115,8 +124,11 @@ class _Lockout:
             until = self.locked_until.get(client, 0.0)
         left = until - time.monotonic()
         if left > 0:
-            raise HttpRefusal(429, f"too many failed logins; locked for {left:.0f} s more",
-                              {"Retry-After": str(int(left) + 1)})  # fmt: skip
+            raise HttpRefusal(
+                429,
+                f"too many failed logins; locked for {left:.0f} s more",
+                {"Retry-After": str(int(left) + 1)},
+            )
 
     def fail(self, client: str) -> None:
         now = time.monotonic()
@@ -138,7 +150,7 @@ class Authorizer:
         *,
         tls: bool = False,
         session_ttl_s: float = 8 * 3600.0,
-        cache_s: float = 5.0,
+        cache_s: float = 600.0,
         max_failures: int = 5,
         lockout_s: float = 60.0,
     ) -> None:
@@ -158,8 +170,13 @@ class Authorizer:
         now = time.monotonic()
         with self._cache_lock:
             hit = self._cache.get(key)
-        if hit is not None and hit[1] > now and hit[0].active(time.time()):
-            return hit[0]
+        if hit is not None and hit[1] > now:
+            # the secret was proven recently; revocation and expiry are read fresh every time
+            row = self.tokens.get(hit[0].token_id)
+            if row is not None and row.active(time.time()):
+                return row
+            self.lockout.fail(client)
+            raise HttpRefusal(401, "invalid token: token revoked or expired")
         try:
             info = self.tokens.verify(token)
         except PermissionDenied as exc:
@@ -176,8 +193,9 @@ class Authorizer:
         info = self.check_token(token, client)
         session = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
-        self.store.add_session(_h(session), info.name, info.role.value, csrf, info.token_id,
-                               self.session_ttl_s)  # fmt: skip
+        self.store.add_session(
+            _h(session), info.name, info.role.value, csrf, info.token_id, self.session_ttl_s
+        )
         return session, csrf, info
 
     def close_session(self, session: str) -> None:
@@ -196,8 +214,11 @@ class Authorizer:
             return Principal(info.name, info.role, "token", info.token_id)
         session = cookies.get(SESSION_COOKIE)
         if session is None:
-            raise HttpRefusal(401, "authentication required: a Bearer token or a session cookie",
-                              {"WWW-Authenticate": "Bearer"})  # fmt: skip
+            raise HttpRefusal(
+                401,
+                "authentication required: a Bearer token or a session cookie",
+                {"WWW-Authenticate": "Bearer"},
+            )
         self.lockout.check(client)
         row = self.store.session(_h(session))
         if row is None:

@@ -15,7 +15,7 @@ threshold so a new user sees approvals wait for them at once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from autoinfra.api.simservice import ServiceSettings, SimClusterService
 from autoinfra.api.state import StateStore
 from autoinfra.api.wiring import LedgerActuator, NobodyApproves, PinGate
 from autoinfra.core.actions import action_to_dict
+from autoinfra.security.audit import AuditLog
 
 __all__ = ["ServeOptions", "build_sim_service", "demo_scenario"]
 
@@ -38,7 +39,8 @@ class ServeOptions:
     hours: float = 24.0
     scenario: str = "storm"
     escalate_risk: float = 0.7
-    settings: ServiceSettings = ServiceSettings()
+    audit_fsync: bool = False  # see build_sim_service
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
 
 
 def demo_scenario(hours: float, every_s: float = 900.0) -> Any:
@@ -50,8 +52,13 @@ def demo_scenario(hours: float, every_s: float = 900.0) -> Any:
         faults += [
             {"kind": "node_failure", "at_s": at, "target": "random"},
             {"kind": "cpu_hog", "at_s": at + 60, "target": "random", "duration_s": 600},
-            {"kind": "network_congestion", "at_s": at + 120, "target": "random",
-             "duration_s": 400, "load": 1.5},  # fmt: skip
+            {
+                "kind": "network_congestion",
+                "at_s": at + 120,
+                "target": "random",
+                "duration_s": 400,
+                "load": 1.5,
+            },
             {"kind": "intrusion", "at_s": at + 180, "target": "random", "duration_s": 600},
         ]
         at += every_s
@@ -72,13 +79,21 @@ def build_sim_service(opts: ServeOptions) -> SimClusterService:
     scenario = demo_scenario(opts.hours) if opts.demo else load_scenario(opts.scenario)
     sim = Simulator(workload, config=SimConfig(tick_s=5.0), scenario=scenario, seed=opts.seed)
     escalate = 0.45 if opts.demo else opts.escalate_risk
-    system = make_system("agents", sim, seed=opts.seed, params={
-        "approver": NobodyApproves(),
-        "escalate_risk": escalate,
-        "audit_path": str(opts.state_dir / "audit.jsonl"),
-    })  # fmt: skip
+    system = make_system(
+        "agents",
+        sim,
+        seed=opts.seed,
+        params={
+            "approver": NobodyApproves(),
+            "escalate_risk": escalate,
+        },
+    )
     store = StateStore(opts.state_dir / "api.db")
     runtime = system.runtime
+    # the chain on disk, continued across restarts. Each record is one write() to a file opened
+    # for append, so kill -9 cannot lose or tear it; fsync per record (for power loss) costs
+    # milliseconds each while the runtime holds the API's lock, so it is an option
+    runtime.audit = AuditLog(opts.state_dir / "audit.jsonl", fsync=opts.audit_fsync)
     gate = runtime.gate
     queue = getattr(gate, "queue")  # noqa: B009 - the preset's Gate always has one
     run_id = f"run{int(time.time() * 1000):x}"
@@ -89,12 +104,20 @@ def build_sim_service(opts: ServeOptions) -> SimClusterService:
     ledger = LedgerActuator(runtime.actuator, store, run_id, now_s=lambda: float(sim.now_s))
     runtime.actuator = ledger
     service = SimClusterService(
-        sim, system, store=store, oversight=Oversight(runtime.audit, queue), ledger=ledger,
-        prefs=prefs, run_id=run_id, settings=opts.settings,
-    )  # fmt: skip
+        sim,
+        system,
+        store=store,
+        oversight=Oversight(runtime.audit, queue),
+        ledger=ledger,
+        prefs=prefs,
+        run_id=run_id,
+        settings=opts.settings,
+    )
     ledger.on_execute = lambda rid, action: service.record(
-        "executed", actor="executor", data={"request_id": rid, "action": action_to_dict(action),
-                                            "run_id": run_id})  # fmt: skip
+        "executed",
+        actor="executor",
+        data={"request_id": rid, "action": action_to_dict(action), "run_id": run_id},
+    )
     assert gate is not None
     runtime.gate = PinGate(gate, pinned=service.pinned, seen=service._seen)
     return service

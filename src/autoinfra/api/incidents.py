@@ -90,15 +90,21 @@ class IncidentTracker:
         for f in proposal.findings:
             self._see(proposal.agent, f, f.at_s)
         keys = [(f.kind, f.target) for f in proposal.findings]
-        keys.append(next(((k, t) for (k, t) in self._open if t == proposal.action.target), ("", "")))
+        keys.append(
+            next(((k, t) for (k, t) in self._open if t == proposal.action.target), ("", ""))
+        )
         for key in keys:
             inc = self._open.get(key)
             if inc is not None:
                 inc.requests.add(proposal.request_id)
                 self._by_request[proposal.request_id] = key
                 inc.record["actions"].append(
-                    {"request_id": proposal.request_id, "kind": proposal.action.kind,
-                     "agent": proposal.agent, "status": "proposed"}  # fmt: skip
+                    {
+                        "request_id": proposal.request_id,
+                        "kind": proposal.action.kind,
+                        "agent": proposal.agent,
+                        "status": "proposed",
+                    }
                 )
                 self.store.save_incident(inc.record)
                 return True
@@ -152,15 +158,17 @@ def recommend(incidents: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if "mitigated_s" in inc:
                 fixes[inc["mitigated_by_kind"]].append(inc["mitigated_s"] - inc["opened_s"])
         ranked = sorted(fixes.items(), key=lambda kv: (-len(kv[1]), median(kv[1])))
-        out.append({
-            "incident_kind": kind,
-            "incidents": len(items),
-            "recovered": sum(1 for i in items if i.get("closed_s") is not None),
-            "fixes": [
-                {"action_kind": k, "times": len(v), "median_time_to_mitigate_s": median(v)}
-                for k, v in ranked
-            ],
-            "recommended_action": ranked[0][0] if ranked else None,
-            "operator_override_share": round(overridden / proposed, 3) if proposed else 0.0,
-        })
+        out.append(
+            {
+                "incident_kind": kind,
+                "incidents": len(items),
+                "recovered": sum(1 for i in items if i.get("closed_s") is not None),
+                "fixes": [
+                    {"action_kind": k, "times": len(v), "median_time_to_mitigate_s": median(v)}
+                    for k, v in ranked
+                ],
+                "recommended_action": ranked[0][0] if ranked else None,
+                "operator_override_share": round(overridden / proposed, 3) if proposed else 0.0,
+            }
+        )
     return out

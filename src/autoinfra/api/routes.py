@@ -39,7 +39,7 @@ def _who(request: Request) -> Principal:
     return principal
 
 
-# -- health and sessions ---------------------------------------------------------------------------
+# -- health and sessions --
 @router.get("/health", tags=["health"], summary="Liveness (the only unauthenticated route)")
 def health() -> JSON:
     return {"ok": True}
@@ -51,10 +51,24 @@ def login(body: LoginBody, request: Request, response: Response) -> JSON:
     client = request.client.host if request.client else "?"
     session, csrf, info = auth.open_session(body.token, client)
     secure = auth.tls
-    response.set_cookie(SESSION_COOKIE, session, httponly=True, secure=secure, samesite="strict",
-                        max_age=int(auth.session_ttl_s), path="/")  # fmt: skip
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, secure=secure, samesite="strict",
-                        max_age=int(auth.session_ttl_s), path="/")  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        session,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        max_age=int(auth.session_ttl_s),
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        httponly=False,
+        secure=secure,
+        samesite="strict",
+        max_age=int(auth.session_ttl_s),
+        path="/",
+    )
     _svc(request).record("login", actor=info.name, data={"role": info.role.value})
     return {"subject": info.name, "role": info.role.value, "csrf_token": csrf}
 
@@ -75,9 +89,10 @@ def whoami(request: Request) -> JSON:
     return {"subject": p.subject, "role": p.role.value, "via": p.via}
 
 
-# -- cluster and agents ------------------------------------------------------------------------------
+# -- cluster and agents --
 @router.get("/cluster/status", tags=["cluster"], summary="Machines, load, queue, power, approvals")
-def status(request: Request) -> JSON:
+async def status(request: Request) -> JSON:
+    # async: the service answers from a snapshot without blocking, so skip the thread pool
     return _svc(request).status()
 
 
@@ -105,7 +120,7 @@ def resume(agent_id: str, body: PauseBody, request: Request) -> JSON:
     return _svc(request).resume_agent(agent_id, by=_who(request).subject, why=body.justification)
 
 
-# -- proposals and approvals ---------------------------------------------------------------------
+# -- proposals and approvals --
 @router.get("/proposals", tags=["proposals"], summary="Pending requests, then recent proposals")
 def proposals(
     request: Request,
@@ -125,23 +140,25 @@ def proposal(request_id: str, request: Request) -> JSON:
 
 
 @router.get("/approvals", tags=["approvals"], summary="Requests waiting for a person")
-def approvals(request: Request) -> list[JSON]:
+async def approvals(request: Request) -> list[JSON]:  # a snapshot too
     return _svc(request).proposals("pending", 1000)
 
 
 @router.post("/approvals/{request_id}/approve", tags=["approvals"], summary="Vote yes")
 def approve(request_id: str, body: VoteBody, request: Request) -> JSON:
-    return _svc(request).vote(request_id, approve=True, by=_who(request).subject,
-                              digest=body.digest, reason=body.reason)  # fmt: skip
+    return _svc(request).vote(
+        request_id, approve=True, by=_who(request).subject, digest=body.digest, reason=body.reason
+    )
 
 
 @router.post("/approvals/{request_id}/reject", tags=["approvals"], summary="Vote no (decides)")
 def reject(request_id: str, body: VoteBody, request: Request) -> JSON:
-    return _svc(request).vote(request_id, approve=False, by=_who(request).subject,
-                              digest=body.digest, reason=body.reason)  # fmt: skip
+    return _svc(request).vote(
+        request_id, approve=False, by=_who(request).subject, digest=body.digest, reason=body.reason
+    )
 
 
-# -- overrides -------------------------------------------------------------------------------------
+# -- overrides --
 @router.get("/overrides", tags=["overrides"], summary="Overrides, newest first")
 def overrides(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[JSON]:
     return _svc(request).overrides(limit)
@@ -149,14 +166,12 @@ def overrides(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[
 
 @router.post("/overrides/stop-agent", tags=["overrides"], summary="Stop an agent")
 def stop_agent(body: StopBody, request: Request) -> JSON:
-    return _svc(request).stop_agent(body.agent_id, by=_who(request).subject,
-                                    why=body.justification)  # fmt: skip
+    return _svc(request).stop_agent(body.agent_id, by=_who(request).subject, why=body.justification)
 
 
 @router.post("/overrides/revert", tags=["overrides"], summary="Revert an executed action")
 def revert(body: RevertBody, request: Request) -> JSON:
-    return _svc(request).revert(body.request_id, by=_who(request).subject,
-                                why=body.justification)  # fmt: skip
+    return _svc(request).revert(body.request_id, by=_who(request).subject, why=body.justification)
 
 
 @router.get("/overrides/pins", tags=["overrides"], summary="Targets pinned against the agents")
@@ -174,7 +189,7 @@ def unpin(body: UnpinBody, request: Request) -> JSON:
     return _svc(request).unpin(body.target, by=_who(request).subject, why=body.justification)
 
 
-# -- incidents, recommendations, audit, learning -----------------------------------------------------
+# -- incidents, recommendations, audit, learning --
 @router.get("/incidents", tags=["incidents"], summary="Incident history, searchable")
 def incidents(
     request: Request,
@@ -216,12 +231,18 @@ def preferences(request: Request) -> list[dict[str, object]]:
     return hook() if hook is not None else []
 
 
-# -- tokens (admin) --------------------------------------------------------------------------------
+# -- tokens (admin) --
 @router.get("/tokens", tags=["tokens"], summary="Tokens (never their secrets)")
 def tokens(request: Request) -> list[JSON]:
     return [
-        {"token_id": t.token_id, "name": t.name, "role": t.role.value, "created_s": t.created_s,
-         "expires_s": t.expires_s, "revoked_s": t.revoked_s}  # fmt: skip
+        {
+            "token_id": t.token_id,
+            "name": t.name,
+            "role": t.role.value,
+            "created_s": t.created_s,
+            "expires_s": t.expires_s,
+            "revoked_s": t.revoked_s,
+        }
         for t in request.app.state.auth.tokens.list()
     ]
 
@@ -232,6 +253,5 @@ def revoke(token_id: str, request: Request) -> JSON:
     if store.get(token_id) is None:
         raise NotFound(f"no token {token_id!r}")
     info = store.revoke(token_id)
-    _svc(request).record("token_revoked", actor=_who(request).subject,
-                         data={"token_id": token_id})  # fmt: skip
+    _svc(request).record("token_revoked", actor=_who(request).subject, data={"token_id": token_id})
     return {"token_id": info.token_id, "revoked": True}

@@ -32,24 +32,37 @@ def serve_forever(
     approval_ttl_s: float,
     approvers_required: int,
     state_dir: Path | None,
+    audit_fsync: bool = False,
     tls_cert: Path | None,
     tls_key: Path | None,
 ) -> None:
     import uvicorn
 
     state = state_dir or autoinfra_home() / "state"
-    settings = ServiceSettings(speed=speed, approval_ttl_s=approval_ttl_s,
-                               approvers_required=approvers_required)  # fmt: skip
-    opts = ServeOptions(state_dir=state, seed=seed, demo=demo, machines=machines, hours=hours,
-                        scenario=scenario, settings=settings)  # fmt: skip
+    settings = ServiceSettings(
+        speed=speed, approval_ttl_s=approval_ttl_s, approvers_required=approvers_required
+    )
+    opts = ServeOptions(
+        state_dir=state,
+        seed=seed,
+        demo=demo,
+        machines=machines,
+        hours=hours,
+        scenario=scenario,
+        settings=settings,
+        audit_fsync=audit_fsync,
+    )
     service = build_sim_service(opts)
     tls = tls_cert is not None
     auth = Authorizer(TokenStore(), service.store, tls=tls)
     app = create_app(service, auth)
     service.start()
     scheme = "https" if tls else "http"
-    print(f"autoinfra serve: {scheme}://{host}:{port}/ (state {state}, run {service.run_id})",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"autoinfra serve: {scheme}://{host}:{port}/ (state {state}, run {service.run_id})",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         uvicorn.run(
             app,

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from autoinfra.agents.feedback import observation_summary
+from autoinfra.agents.system import System
 from autoinfra.api.incidents import IncidentTracker, recommend
 from autoinfra.api.oversight import Oversight
 from autoinfra.api.preference import VerdictPreferences, state_bucket
@@ -30,8 +32,6 @@ from autoinfra.api.service import Conflict, Gone, NotFound, SelfApproval
 from autoinfra.api.state import StateStore
 from autoinfra.api.whatif import what_if
 from autoinfra.api.wiring import LedgerActuator
-from autoinfra.agents.feedback import observation_summary
-from autoinfra.agents.system import System
 from autoinfra.core.actions import Action, ScaleService, SetMachinePower, action_to_dict
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.lifecycle import ActionStatus
@@ -111,6 +111,7 @@ class SimClusterService:
         self._stopped: set[str] = set()
         self._metrics: deque[JSON] = deque(maxlen=self.settings.metrics_keep)
         self._snapshot: JSON = {}
+        self._pending_json: list[JSON] = []  # rebuilt after each tick and vote: reads take no lock
         self._followed: dict[str, int] = {}  # request id -> history entries already seen
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
@@ -135,10 +136,11 @@ class SimClusterService:
                 self.step()
             next_at += tick_wall
             delay = next_at - time.monotonic()
-            if delay > 0:
-                self._halt.wait(delay)
-            else:
+            if delay <= 0:
                 next_at = time.monotonic()  # behind: do not try to catch up in a burst
+            # always leave a gap: Python's locks are not fair, and an API call waiting for the
+            # lock would starve behind a simulator that re-takes it at once
+            self._halt.wait(max(delay, 0.005))
 
     def step(self) -> None:
         """One simulator step and runtime tick, and the API's bookkeeping after it."""
@@ -148,13 +150,12 @@ class SimClusterService:
             self._deliver_and_expire(float(self.sim.now_s))
             tick = self.runtime.tick()
             now = float(self.sim.now_s)
-            self.tracker.observe(
-                [(r.agent_id, f) for r in tick.results for f in r.findings], now
-            )
+            self.tracker.observe([(r.agent_id, f) for r in tick.results for f in r.findings], now)
             self._follow_incident_actions(now)
             self._deliver_and_expire(now)
             self.ticks += 1
             self._refresh(self.runtime._latest or self.sim.observe())
+            self._refresh_pending()
 
     def _seen(self, proposal: Proposal, verdict: Verdict) -> None:
         """Called by the PinGate for every proposal it reviews."""
@@ -164,16 +165,21 @@ class SimClusterService:
             if len(self._proposals) > 5000:
                 self._proposals.pop(next(iter(self._proposals)))
         if self.tracker.link(proposal) and verdict.decision == Decision.ESCALATE:
-            self.tracker.step(proposal.request_id, "escalated", self.sim.now_s, "gate",
-                              verdict.reason)  # fmt: skip
+            self.tracker.step(
+                proposal.request_id, "escalated", self.sim.now_s, "gate", verdict.reason
+            )
 
     def pinned(self, target: str) -> str | None:
         pin = self._pins.get(target)
         return None if pin is None else f"{pin['by']}: {pin['justification']}"
 
     def _follow_incident_actions(self, now: float) -> None:
-        events = {S.APPROVED: "approved", S.REJECTED: "rejected", S.SUCCEEDED: "mitigated",
-                  S.FAILED: "failed"}  # fmt: skip
+        events = {
+            S.APPROVED: "approved",
+            S.REJECTED: "rejected",
+            S.SUCCEEDED: "mitigated",
+            S.FAILED: "failed",
+        }
         for rid in self.tracker.watched():
             try:
                 rec = self.runtime.record(rid)
@@ -194,13 +200,23 @@ class SimClusterService:
             if decided is not None:
                 self._deliver(decided, now)
             elif wall - self._shown_wall[rid] >= self.settings.approval_ttl_s:
-                self.oversight.answer(rid, approved=False, by="ttl", at_s=now,
-                                      why=f"no answer within {self.settings.approval_ttl_s:g} s")
+                self.oversight.answer(
+                    rid,
+                    approved=False,
+                    by="ttl",
+                    at_s=now,
+                    why=f"no answer within {self.settings.approval_ttl_s:g} s",
+                )
                 self.oversight.record("expired", actor="ttl", at_s=now, data={"request_id": rid})
 
     def _deliver(self, decided: JSON, now: float) -> None:
-        self.oversight.answer(decided["request_id"], approved=decided["approved"],
-                              by=decided["by"], why=decided["why"], at_s=now)  # fmt: skip
+        self.oversight.answer(
+            decided["request_id"],
+            approved=decided["approved"],
+            by=decided["by"],
+            why=decided["why"],
+            at_s=now,
+        )
         self.store.mark_delivered(decided["request_id"])
 
     def _refresh(self, obs: Observation) -> None:
@@ -248,12 +264,20 @@ class SimClusterService:
             out = []
             for a in everyone:
                 d = a.describe()
-                d["state"] = ("stopped" if a.agent_id in self._stopped else
-                              "paused" if a.agent_id in self._paused else "running")  # fmt: skip
-                d["scope"] = {"action_kinds": sorted(a.identity.scope.action_kinds),
-                              "targets": list(a.identity.scope.targets)}  # fmt: skip
-                d["outcomes"] = {f"{k}:{'ok' if ok else 'failed'}": n
-                                 for (k, ok), n in a.outcome_counts.items()}  # fmt: skip
+                d["state"] = (
+                    "stopped"
+                    if a.agent_id in self._stopped
+                    else "paused"
+                    if a.agent_id in self._paused
+                    else "running"
+                )
+                d["scope"] = {
+                    "action_kinds": sorted(a.identity.scope.action_kinds),
+                    "targets": list(a.identity.scope.targets),
+                }
+                d["outcomes"] = {
+                    f"{k}:{'ok' if ok else 'failed'}": n for (k, ok), n in a.outcome_counts.items()
+                }
                 out.append(d)
             return out
 
@@ -268,8 +292,10 @@ class SimClusterService:
             "expected_effect": item.expected_effect,
             "digest": action_digest(item),
             "approvers_required": self._required(item),
-            "votes": [{"by": s, "approve": a, "reason": r} for s, a, r in
-                      self.store.votes(item.request_id)],  # fmt: skip
+            "votes": [
+                {"by": s, "approve": a, "reason": r}
+                for s, a, r in self.store.votes(item.request_id)
+            ],
             "expires_in_s": self._expires_in(item.request_id),
         }
 
@@ -281,19 +307,26 @@ class SimClusterService:
         shown = self._shown_wall.get(rid, self.wall())
         return round(self.settings.approval_ttl_s - (self.wall() - shown), 1)
 
+    def _refresh_pending(self) -> None:
+        self._pending_json = [self._item_json(i) for i in self.oversight.pending()]
+
     def proposals(self, status: str | None, limit: int) -> list[JSON]:
+        cached = self._pending_json
+        pending = [{**i, "expires_in_s": self._expires_in(i["request_id"])} for i in cached]
+        if status == "pending":
+            return pending[:limit]
+        if status is not None:
+            pending = []
         with self.lock:
-            if status in (None, "pending"):
-                pending = [self._item_json(i) for i in self.oversight.pending()]
-                if status == "pending":
-                    return pending[:limit]
-            else:
-                pending = []
             records = [r for r in self.runtime.records if status is None or r.status == status]
             recent = [
-                {"request_id": r.request_id, "agent": r.proposed_by,
-                 "action": action_to_dict(r.action), "status": r.status.value,
-                 "why": r.history[-1].why if r.history else ""}  # fmt: skip
+                {
+                    "request_id": r.request_id,
+                    "agent": r.proposed_by,
+                    "action": action_to_dict(r.action),
+                    "status": r.status.value,
+                    "why": r.history[-1].why if r.history else "",
+                }
                 for r in records[-limit:]
             ]
             return (pending + recent)[:limit]
@@ -308,30 +341,39 @@ class SimClusterService:
                 rec = None
             if item is None and rec is None:
                 raise NotFound(f"no proposal {request_id!r}")
-            out: JSON = self._item_json(item) if item is not None else {
-                "request_id": request_id, "agent": rec.proposed_by if rec else "",
-                "action": action_to_dict(rec.action) if rec else {}}  # fmt: skip
+            out: JSON = (
+                self._item_json(item)
+                if item is not None
+                else {
+                    "request_id": request_id,
+                    "agent": rec.proposed_by if rec else "",
+                    "action": action_to_dict(rec.action) if rec else {},
+                }
+            )
             if rec is not None:
                 out["status"] = rec.status.value
-                out["history"] = [{"status": t.status.value, "at_s": t.at_s, "by": t.by,
-                                   "why": t.why} for t in rec.history]  # fmt: skip
+                out["history"] = [
+                    {"status": t.status.value, "at_s": t.at_s, "by": t.by, "why": t.why}
+                    for t in rec.history
+                ]
             if seen is not None:
                 p, verdict, summary = seen
                 out["justification"] = {
                     "observation": summary,
-                    "findings": [{"kind": f.kind, "target": f.target,
-                                  "severity": round(f.severity, 3)} for f in p.findings],
+                    "findings": [
+                        {"kind": f.kind, "target": f.target, "severity": round(f.severity, 3)}
+                        for f in p.findings
+                    ],
                     "policy_reason": p.justification.reason,
                     "inputs": p.justification.inputs,
                     "expected_effect": p.justification.expected_effect,
                     "gate": verdict.reason,
                     "confidence": p.confidence,
-                }  # fmt: skip
-            fork_needed = item is not None and request_id not in self._what_if
-            if fork_needed:
-                assert item is not None
+                }
+            forked = None
+            if item is not None and request_id not in self._what_if:
                 forked = self.sim.fork()
-        if fork_needed:
+        if forked is not None and item is not None:
             # run the forks outside the lock: the agents keep running meanwhile
             self._what_if[request_id] = what_if(
                 _Frozen(forked), item.action, horizon_s=self.settings.what_if_horizon_s
@@ -352,20 +394,35 @@ class SimClusterService:
             if self._expires_in(request_id) <= 0:
                 raise Gone(f"request {request_id!r} expired; it will be denied")
             if digest != action_digest(item):
-                raise Conflict(f"digest does not match request {request_id!r} as it is now; "
-                               "reload it and review again")
+                raise Conflict(
+                    f"digest does not match request {request_id!r} as it is now; "
+                    "reload it and review again"
+                )
             if by == item.agent:
                 raise SelfApproval(f"{by!r} proposed {request_id!r} and may not vote on it")
             voted, decided = self.store.cast(
-                request_id, subject=by, approve=approve, reason=reason, digest=digest,
-                required=self._required(item), action=action_to_dict(item.action),
-            )  # fmt: skip
+                request_id,
+                subject=by,
+                approve=approve,
+                reason=reason,
+                digest=digest,
+                required=self._required(item),
+                action=action_to_dict(item.action),
+            )
             if not voted:
                 raise SelfApproval(f"{by!r} already voted on {request_id!r}")
             now = float(self.sim.now_s)
-            self.oversight.record("vote", actor=by, at_s=now, data={
-                "request_id": request_id, "approve": approve, "reason": reason,
-                "digest": digest})  # fmt: skip
+            self.oversight.record(
+                "vote",
+                actor=by,
+                at_s=now,
+                data={
+                    "request_id": request_id,
+                    "approve": approve,
+                    "reason": reason,
+                    "digest": digest,
+                },
+            )
             if not approve:
                 # an operator's "no" is a reward for the learning loop (see api.preference)
                 state = state_bucket(self.runtime._latest or self.sim.observe())
@@ -375,10 +432,15 @@ class SimClusterService:
                     state = state_bucket(self.runtime._latest or self.sim.observe())
                     self.prefs.reward(state, item.action.kind, 1.0)
                 self._deliver(decided, now)
-            return {"request_id": request_id, "recorded": True, "decided": decided is not None,
-                    "approved": decided["approved"] if decided else None,
-                    "votes": len(self.store.votes(request_id)),
-                    "approvers_required": self._required(item)}  # fmt: skip
+            self._refresh_pending()
+            return {
+                "request_id": request_id,
+                "recorded": True,
+                "decided": decided is not None,
+                "approved": decided["approved"] if decided else None,
+                "votes": len(self.store.votes(request_id)),
+                "approvers_required": self._required(item),
+            }
 
     def _was_answered(self, rid: str) -> bool:
         try:
@@ -417,8 +479,11 @@ class SimClusterService:
             self.pause_agent(agent_id, by=by, why=why)
             self._stopped.add(agent_id)
             oid = self.store.add_override("stop_agent", f"agent:{agent_id}", by, why, {})
-            self._audit("override", by, {"override": oid, "kind": "stop_agent",
-                                         "agent": agent_id, "justification": why})  # fmt: skip
+            self._audit(
+                "override",
+                by,
+                {"override": oid, "kind": "stop_agent", "agent": agent_id, "justification": why},
+            )
             return {"override": oid, "agent": agent_id, "state": "stopped"}
 
     def revert(self, request_id: str, *, by: str, why: str) -> JSON:
@@ -428,35 +493,58 @@ class SimClusterService:
             except KeyError:
                 raise NotFound(f"no action {request_id!r}") from None
             if rec.status != S.SUCCEEDED:
-                raise Conflict(f"only a succeeded action can be reverted; {request_id!r} is "
-                               f"{rec.status.value}")
+                raise Conflict(
+                    f"only a succeeded action can be reverted; {request_id!r} is {rec.status.value}"
+                )
             inverse = _inverse(rec.action)
             if inverse is None:
                 raise Conflict(f"{rec.action.kind} has no inverse action to revert it with")
             rid = f"revert:{request_id}"
             self.runtime.actuator.submit(rid, inverse)
             rec.move(S.ROLLED_BACK, at_s=float(self.sim.now_s), by=by, why=why)
-            oid = self.store.add_override("revert", rec.action.target, by, why, {
-                "request_id": request_id, "inverse": action_to_dict(inverse)})  # fmt: skip
-            self._audit("override", by, {"override": oid, "kind": "revert",
-                                         "request_id": request_id, "inverse":
-                                         action_to_dict(inverse), "justification": why})
+            oid = self.store.add_override(
+                "revert",
+                rec.action.target,
+                by,
+                why,
+                {"request_id": request_id, "inverse": action_to_dict(inverse)},
+            )
+            self._audit(
+                "override",
+                by,
+                {
+                    "override": oid,
+                    "kind": "revert",
+                    "request_id": request_id,
+                    "inverse": action_to_dict(inverse),
+                    "justification": why,
+                },
+            )
             self.tracker.step(request_id, "reverted", float(self.sim.now_s), by, why)
-            return {"override": oid, "request_id": request_id, "inverse_request_id": rid,
-                    "inverse": action_to_dict(inverse)}  # fmt: skip
+            return {
+                "override": oid,
+                "request_id": request_id,
+                "inverse_request_id": rid,
+                "inverse": action_to_dict(inverse),
+            }
 
     def pin(self, target: str, *, by: str, why: str) -> JSON:
         kind = target.split(":", 1)[0]
         if kind not in ("machine", "service", "rack") or not target.split(":", 1)[-1].isdigit():
-            raise ConfigError(f"target must be machine:<n>, service:<n> or rack:<n>, got "
-                              f"{target!r}", field="target")  # fmt: skip
+            raise ConfigError(
+                f"target must be machine:<n>, service:<n> or rack:<n>, got {target!r}",
+                field="target",
+            )
         with self.lock:
             if not self.store.set_pin(target, by, why):
                 raise Conflict(f"{target} is already pinned")
             self._pins = {p["target"]: p for p in self.store.pins()}
             oid = self.store.add_override("pin", target, by, why, {})
-            self._audit("override", by, {"override": oid, "kind": "pin", "target": target,
-                                         "justification": why})  # fmt: skip
+            self._audit(
+                "override",
+                by,
+                {"override": oid, "kind": "pin", "target": target, "justification": why},
+            )
             return {"override": oid, "target": target, "pinned": True}
 
     def unpin(self, target: str, *, by: str, why: str) -> JSON:
@@ -465,8 +553,11 @@ class SimClusterService:
                 raise NotFound(f"{target} is not pinned")
             self._pins = {p["target"]: p for p in self.store.pins()}
             oid = self.store.add_override("unpin", target, by, why, {})
-            self._audit("override", by, {"override": oid, "kind": "unpin", "target": target,
-                                         "justification": why})  # fmt: skip
+            self._audit(
+                "override",
+                by,
+                {"override": oid, "kind": "unpin", "target": target, "justification": why},
+            )
             return {"override": oid, "target": target, "pinned": False}
 
     def pins(self) -> list[JSON]:
@@ -493,9 +584,21 @@ class SimClusterService:
     def audit(self, offset: int, limit: int) -> JSON:
         with self.lock:
             total, entries = self.oversight.entries(offset, limit)
-        return {"total": total, "offset": offset, "entries": [
-            {"seq": e.seq, "at_s": e.at_s, "actor": e.actor, "event": e.event, "data": e.data,
-             "hash": e.hash} for e in entries]}  # fmt: skip
+        return {
+            "total": total,
+            "offset": offset,
+            "entries": [
+                {
+                    "seq": e.seq,
+                    "at_s": e.at_s,
+                    "actor": e.actor,
+                    "event": e.event,
+                    "data": e.data,
+                    "hash": e.hash,
+                }
+                for e in entries
+            ],
+        }
 
     def verify_audit(self) -> JSON:
         with self.lock:

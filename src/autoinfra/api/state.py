@@ -153,18 +153,36 @@ class StateStore:
         if not rows:
             return None
         r = rows[0]
-        return {"request_id": request_id, "approved": bool(r[0]), "by": r[1], "why": r[2],
-                "digest": r[3], "kind": r[4], "state": r[5]}  # fmt: skip
+        return {
+            "request_id": request_id,
+            "approved": bool(r[0]),
+            "by": r[1],
+            "why": r[2],
+            "digest": r[3],
+            "kind": r[4],
+            "state": r[5],
+        }
 
     def mark_delivered(self, request_id: str) -> None:
         """The decision reached the runtime (the gate's queue took the answer)."""
         with self._tx() as db:
-            db.execute("UPDATE decisions SET state = 'delivered' WHERE request_id = ?", (request_id,))
+            db.execute(
+                "UPDATE decisions SET state = 'delivered' WHERE request_id = ?", (request_id,)
+            )
 
     def decisions(self) -> list[dict[str, Any]]:
         rows = self._all("SELECT request_id, approved, by, kind, state, at_wall FROM decisions")
-        return [{"request_id": r[0], "approved": bool(r[1]), "by": r[2], "kind": r[3],
-                 "state": r[4], "at_wall": r[5]} for r in rows]  # fmt: skip
+        return [
+            {
+                "request_id": r[0],
+                "approved": bool(r[1]),
+                "by": r[2],
+                "kind": r[3],
+                "state": r[4],
+                "at_wall": r[5],
+            }
+            for r in rows
+        ]
 
     # -- executions ------------------------------------------------------------------------------
     def claim_execution(self, request_id: str, action: dict[str, Any], run_id: str) -> bool:
@@ -188,8 +206,10 @@ class StateStore:
 
     def executions(self) -> list[dict[str, Any]]:
         rows = self._all("SELECT request_id, action, run_id, outcome FROM executions")
-        return [{"request_id": r[0], "action": json.loads(r[1]), "run_id": r[2], "outcome": r[3]}
-                for r in rows]  # fmt: skip
+        return [
+            {"request_id": r[0], "action": json.loads(r[1]), "run_id": r[2], "outcome": r[3]}
+            for r in rows
+        ]
 
     # -- overrides and pins ----------------------------------------------------------------------
     def add_override(
@@ -209,8 +229,18 @@ class StateStore:
             "ORDER BY id DESC LIMIT ?",
             (limit,),
         )
-        return [{"id": r[0], "kind": r[1], "target": r[2], "by": r[3], "justification": r[4],
-                 "data": json.loads(r[5]), "at_wall": r[6]} for r in rows]  # fmt: skip
+        return [
+            {
+                "id": r[0],
+                "kind": r[1],
+                "target": r[2],
+                "by": r[3],
+                "justification": r[4],
+                "data": json.loads(r[5]),
+                "at_wall": r[6],
+            }
+            for r in rows
+        ]
 
     def set_pin(self, target: str, subject: str, justification: str) -> bool:
         with self._tx() as db:
@@ -226,8 +256,7 @@ class StateStore:
 
     def pins(self) -> list[dict[str, Any]]:
         rows = self._all("SELECT target, subject, justification, at_wall FROM pins")
-        return [{"target": r[0], "by": r[1], "justification": r[2], "at_wall": r[3]}
-                for r in rows]  # fmt: skip
+        return [{"target": r[0], "by": r[1], "justification": r[2], "at_wall": r[3]} for r in rows]
 
     # -- incidents -------------------------------------------------------------------------------
     def save_incident(self, incident: dict[str, Any]) -> None:

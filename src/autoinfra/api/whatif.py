@@ -55,8 +55,9 @@ def what_if(sim: Any, action: Action, *, horizon_s: float = 300.0) -> dict[str, 
         "with_action": after,
         "without_action": base,
         "delta": delta,
-        "action_outcome": None if applied is None else {
-            "succeeded": applied.succeeded, "detail": applied.detail},
+        "action_outcome": None
+        if applied is None
+        else {"succeeded": applied.succeeded, "detail": applied.detail},
         "note": "forks of the simulated world with no agents acting; the difference is the "
         "action's own predicted effect",
         "finite": bool(np.isfinite(list(delta.values())).all()),

@@ -89,8 +89,12 @@ class LedgerActuator:
         if self.guarded(request_id):
             if not self.store.claim_execution(request_id, action_to_dict(action), self.run_id):
                 self._refused.append(
-                    Outcome(request_id, False, self.now_s(), "not executed: this request id was "
-                            "executed before (execution ledger)")  # fmt: skip
+                    Outcome(
+                        request_id,
+                        False,
+                        self.now_s(),
+                        "not executed: this request id was executed before (execution ledger)",
+                    )
                 )
                 return
             self._claimed.add(request_id)

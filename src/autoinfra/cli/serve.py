@@ -38,6 +38,9 @@ def serve(
     state_dir: Path | None = typer.Option(
         None, "--state-dir", help="Where the database and audit chain live."
     ),
+    audit_fsync: bool = typer.Option(
+        False, "--audit-fsync", help="fsync each audit record (power-loss safe; slower ticks)."
+    ),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate (HTTPS)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key (HTTPS)."),
 ) -> None:
@@ -52,8 +55,18 @@ def serve(
     from autoinfra.api.server import serve_forever
 
     serve_forever(
-        host=host, port=port, demo=demo, scenario=scenario, machines=machines, hours=hours,
-        seed=seed, speed=speed, approval_ttl_s=approval_ttl_s,
-        approvers_required=approvers_required, state_dir=state_dir,
-        tls_cert=tls_cert, tls_key=tls_key,
-    )  # fmt: skip
+        host=host,
+        port=port,
+        demo=demo,
+        scenario=scenario,
+        machines=machines,
+        hours=hours,
+        seed=seed,
+        speed=speed,
+        approval_ttl_s=approval_ttl_s,
+        approvers_required=approvers_required,
+        state_dir=state_dir,
+        audit_fsync=audit_fsync,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )

@@ -31,8 +31,10 @@ def create(
 
     store = TokenStore()
     token, info = store.create(role, name=name, ttl_days=ttl_days)
-    typer.echo(f"created token {info.token_id} for {info.name} (role {info.role.value}), "
-               f"expires {_when(info.expires_s)}; it is shown only now:")  # fmt: skip
+    typer.echo(
+        f"created token {info.token_id} for {info.name} (role {info.role.value}), "
+        f"expires {_when(info.expires_s)}; it is shown only now:"
+    )
     typer.echo(token)
 
 
@@ -46,13 +48,14 @@ def list_tokens() -> None:
     now = time.time()
     for t in TokenStore().list():
         state = "revoked" if t.revoked_s else ("active" if t.active(now) else "expired")
-        typer.echo(f"{t.token_id}  {t.name:<20} {t.role.value:<9} {state:<8} "
-                   f"expires {_when(t.expires_s)}")  # fmt: skip
+        typer.echo(
+            f"{t.token_id}  {t.name:<20} {t.role.value:<9} {state:<8} expires {_when(t.expires_s)}"
+        )
 
 
 @app.command("revoke")
 def revoke(token_id: str = typer.Argument(..., help="The token's id (from `token list`).")) -> None:
-    """Revoke a token at once (a running server notices within 5 s)."""
+    """Revoke a token at once (a running server refuses it from the next request)."""
     from autoinfra.security.tokens import TokenStore
 
     info = TokenStore().revoke(token_id)

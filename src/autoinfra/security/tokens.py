@@ -18,6 +18,7 @@ import hmac
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ class TokenStore:
         )
         self._db.commit()
         os.chmod(self.path, 0o600)
+        self._lock = threading.Lock()  # one connection shared by the server's threads
 
     def close(self) -> None:
         self._db.close()
@@ -115,7 +117,7 @@ class TokenStore:
         subject = name or f"{r.value}-{token_id}"
         if not subject.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ConfigError(f"name must be letters, digits, - _ . only, got {subject!r}")
-        with self._db:
+        with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,NULL)",
                 (token_id, subject, r.value, salt, _hash(secret, salt), now, expires),
@@ -127,11 +129,12 @@ class TokenStore:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != _PREFIX or len(parts[1]) != 8:
             raise PermissionDenied("malformed token")
-        row = self._db.execute(
-            "SELECT token_id, name, role, salt, hash, created_s, expires_s, revoked_s "
-            "FROM tokens WHERE token_id = ?",
-            (parts[1],),
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT token_id, name, role, salt, hash, created_s, expires_s, revoked_s "
+                "FROM tokens WHERE token_id = ?",
+                (parts[1],),
+            ).fetchone()
         if row is None:
             raise PermissionDenied("unknown token")
         if not hmac.compare_digest(_hash(parts[2], row[3]), row[4]):
@@ -145,22 +148,24 @@ class TokenStore:
         return info
 
     def get(self, token_id: str) -> TokenInfo | None:
-        row = self._db.execute(
-            "SELECT token_id, name, role, created_s, expires_s, revoked_s FROM tokens "
-            "WHERE token_id = ?",
-            (token_id,),
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT token_id, name, role, created_s, expires_s, revoked_s FROM tokens "
+                "WHERE token_id = ?",
+                (token_id,),
+            ).fetchone()
         return None if row is None else TokenInfo(row[0], row[1], ApiRole(row[2]), *row[3:])
 
     def list(self) -> list[TokenInfo]:
-        rows = self._db.execute(
-            "SELECT token_id, name, role, created_s, expires_s, revoked_s FROM tokens "
-            "ORDER BY created_s"
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT token_id, name, role, created_s, expires_s, revoked_s FROM tokens "
+                "ORDER BY created_s"
+            ).fetchall()
         return [TokenInfo(r[0], r[1], ApiRole(r[2]), r[3], r[4], r[5]) for r in rows]
 
     def revoke(self, token_id: str) -> TokenInfo:
-        with self._db:
+        with self._lock, self._db:
             cur = self._db.execute(
                 "UPDATE tokens SET revoked_s = ? WHERE token_id = ? AND revoked_s IS NULL",
                 (time.time(), token_id),
