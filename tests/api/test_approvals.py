@@ -104,3 +104,19 @@ def test_expired_request_is_denied_and_cannot_be_approved(tmp_path: Path) -> Non
     api.run(1)
     rec = api.service.runtime.record(item["request_id"])
     assert rec.status == ActionStatus.REJECTED and rec.history[-1].by == "ttl"
+
+
+def test_tampering_with_the_stored_chain_is_detected(api: Api) -> None:
+    item = api.wait_pending()[0]
+    assert api.vote("approver", item).status_code == 200
+    api.run(3)
+    h = api.h("viewer")
+    assert api.client.get("/api/v1/audit/verify", headers=h).json()["valid"] is True
+    path = api.service.runtime.audit.path
+    assert path is not None
+    lines = path.read_text().splitlines()
+    k = next(i for i, line in enumerate(lines) if '"event":"vote"' in line)
+    lines[k] = lines[k].replace("checked the what-if", "checked nothing")
+    path.write_text("\n".join(lines) + "\n")
+    verdict = api.client.get("/api/v1/audit/verify", headers=h).json()
+    assert verdict["valid"] is False and verdict["first_invalid"] == k
