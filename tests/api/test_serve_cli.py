@@ -1,4 +1,4 @@
-"""``autoinfra serve``: bad options are refused before anything starts; the non-demo build is the study's."""
+"""``autoinfra serve``: bad options refused before anything starts; the non-demo build."""
 
 from __future__ import annotations
 
