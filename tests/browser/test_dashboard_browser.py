@@ -157,6 +157,16 @@ def test_screenshots_of_every_page(served: Served, new_page: Callable[[], Any]) 
         page.screenshot(path=str(served.shots / f"{name}-operator.png"), full_page=True)
         assert page.locator("main h1").inner_text()
 
+    # the same pages on a phone-sized screen: the side bar folds above the content
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, path in PAGES[:2]:
+        page.goto(served.base + path)
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(served.shots / f"{name}-phone.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} scrolls sideways by {overflow} px on a phone"
+    page.set_viewport_size({"width": 1366, "height": 900})
+
     # an override from the page: pin a machine with a justification, see it listed and audited
     page.goto(served.base + "/ui/overrides")
     page.fill("#pin-target", "machine:5")

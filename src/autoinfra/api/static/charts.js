@@ -68,7 +68,9 @@
     const ticks = Math.max(2, Math.min(6, Math.floor(iw / 90)));
     for (let i = 0; i <= ticks; i++) {
       const x = x0 + ((x1 - x0) * i) / ticks;
-      const t = el("text", { x: X(x), y: h - 8, "text-anchor": "middle" }, svg);
+      // the end labels hang inwards, so they are not cut off at the chart's edges
+      const anchor = i === 0 ? "start" : i === ticks ? "end" : "middle";
+      const t = el("text", { x: X(x), y: h - 8, "text-anchor": anchor }, svg);
       t.textContent = clock(x, x1 - x0 < 1800);  // a short span needs seconds to tell ticks apart
     }
     for (const s of series) {
