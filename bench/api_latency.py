@@ -103,6 +103,7 @@ class Load:
         self.lock = threading.Lock()
         self.samples: dict[str, list[float]] = {"status": [], "approvals": [], "approve": []}
         self.lag_ms: list[float] = []
+        self.server_ms: list[float] = []
         self.errors: list[str] = []
         self.raced = 0
         self.decided = 0
@@ -160,8 +161,11 @@ def _worker(base: str, load: Load, jobs: queue.Queue[tuple[float, str] | None]) 
 
 
 def _note(load: Load, route: str, r: httpx.Response, ms: float, lag: float) -> None:
+    timing = r.headers.get("server-timing", "")
     with load.lock:
         load.lag_ms.append(lag)
+        if "dur=" in timing:
+            load.server_ms.append(float(timing.split("dur=", 1)[1].split(",")[0]))
         if r.status_code == 200:
             load.samples[route].append(ms)
             if route == "approve" and r.json().get("decided"):
@@ -257,6 +261,8 @@ def run(
         "raced_votes_409_410": load.raced,
         "decisions_taken": load.decided,
         "client_lag_ms": _pcts(load.lag_ms),
+        # the app's own time per request (Server-Timing): the rest is queueing for CPU
+        "server_time_ms": _pcts(load.server_ms),
         "agents_ticked": {
             "sim_s_before": before["time_s"],
             "sim_s_after": after_json["time_s"],
@@ -291,6 +297,15 @@ def render(result: dict[str, Any], command: str) -> str:
                 f"| {r['max_ms']} |"
             )
     m = result["machine"]
+    st, lag = result["server_time_ms"], result["client_lag_ms"]
+    if st.get("n"):
+        lines += [
+            "",
+            f"Inside the app (Server-Timing, every route): p50 {st['p50_ms']} ms, p99 "
+            f"{st['p99_ms']} ms; the load client's own lag before sending: p50 "
+            f"{lag['p50_ms']} ms, p99 {lag['p99_ms']} ms. The rest of a request's time is "
+            "waiting for a CPU (client and server share the machine's cores).",
+        ]
     lines += [
         "",
         f"Errors: {result['errors']}; votes that raced (409/410): "

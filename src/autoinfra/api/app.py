@@ -39,7 +39,7 @@ from autoinfra.api.auth import (
     Authorizer,
     HttpRefusal,
 )
-from autoinfra.api.middleware import BodyLimit, SecurityHeaders
+from autoinfra.api.middleware import BodyLimit, SecurityHeaders, ServerTiming
 from autoinfra.api.service import ClusterService, Conflict, Gone, NotFound, SelfApproval
 from autoinfra.core.errors import ActionError, AutoinfraError, ConfigError, PermissionDenied
 from autoinfra.security.tokens import ApiRole
@@ -182,6 +182,7 @@ def create_app(service: ClusterService, auth: Authorizer, *, max_body_bytes: int
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_middleware(SecurityHeaders, tls=auth.tls)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(ServerTiming)  # outermost: includes the other middleware's time
     return app
 
 

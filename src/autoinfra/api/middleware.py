@@ -1,4 +1,4 @@
-"""ASGI middleware of the app: a request body size limit and the security headers.
+"""ASGI middleware of the app: a request body size limit, the security headers, and timing.
 
 Written as plain ASGI (not Starlette's ``BaseHTTPMiddleware``) so a too-large body is refused
 while it streams in, before anything reads it, and so responses are not buffered.
@@ -7,9 +7,10 @@ while it streams in, before anything reads it, and so responses are not buffered
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-__all__ = ["BodyLimit", "SecurityHeaders"]
+__all__ = ["BodyLimit", "SecurityHeaders", "ServerTiming"]
 
 Scope = dict[str, Any]
 App = Any
@@ -104,3 +105,26 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class ServerTiming:
+    """``Server-Timing: app;dur=<ms>``: time from the request reaching the app to its response
+    headers, so a load test can tell the server's own time from queueing on a busy machine."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - start) * 1000.0
+                header = (b"server-timing", f"app;dur={ms:.2f}".encode())
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await self.app(scope, receive, timed)
