@@ -118,3 +118,20 @@ def test_response_url_must_be_slacks() -> None:
     assert json.loads(ok.body) == {"replace_original": True, "text": "t"}
     with pytest.raises(SlackPayloadInvalid, match="not under"):
         channel.prepare({"response_url": "http://169.254.169.254/latest", "message": {}}, now_s=0)
+
+
+def test_long_text_is_clipped_to_block_kit_limits() -> None:
+    from autoinfra.oversight.notify import ApprovalNotice
+    from autoinfra.oversight.notify.slack import approval_message
+
+    notice = ApprovalNotice(
+        request_id="r", agent="a" * 500, action_kind="drain_machine", target="machine:1",
+        reason="<" * 5000, risk=0.9, digest="d", what_if="x" * 5000,
+    )  # fmt: skip
+    msg = approval_message(notice)
+    for block in msg["blocks"]:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= 150
+    assert "<<" not in json.dumps(msg["blocks"])  # escaped, even when clipped
