@@ -103,7 +103,7 @@ class Load:
         self.lock = threading.Lock()
         self.samples: dict[str, list[float]] = {"status": [], "approvals": [], "approve": []}
         self.lag_ms: list[float] = []
-        self.server_ms: list[float] = []
+        self.server_ms: dict[str, list[float]] = {k: [] for k in self.samples}
         self.errors: list[str] = []
         self.raced = 0
         self.decided = 0
@@ -165,7 +165,7 @@ def _note(load: Load, route: str, r: httpx.Response, ms: float, lag: float) -> N
     with load.lock:
         load.lag_ms.append(lag)
         if "dur=" in timing:
-            load.server_ms.append(float(timing.split("dur=", 1)[1].split(",")[0]))
+            load.server_ms[route].append(float(timing.split("dur=", 1)[1].split(",")[0]))
         if r.status_code == 200:
             load.samples[route].append(ms)
             if route == "approve" and r.json().get("decided"):
@@ -262,7 +262,8 @@ def run(
         "decisions_taken": load.decided,
         "client_lag_ms": _pcts(load.lag_ms),
         # the app's own time per request (Server-Timing): the rest is queueing for CPU
-        "server_time_ms": _pcts(load.server_ms),
+        "server_time_ms": _pcts([x for v in load.server_ms.values() for x in v]),
+        "server_time_ms_by_route": {k: _pcts(v) for k, v in load.server_ms.items()},
         "agents_ticked": {
             "sim_s_before": before["time_s"],
             "sim_s_after": after_json["time_s"],
@@ -306,6 +307,12 @@ def render(result: dict[str, Any], command: str) -> str:
             f"{lag['p50_ms']} ms, p99 {lag['p99_ms']} ms. The rest of a request's time is "
             "waiting for a CPU (client and server share the machine's cores).",
         ]
+    by = result["server_time_ms_by_route"].get("approve", {})
+    if by.get("n"):
+        lines.append(
+            f"The approve route inside the app: p50 {by['p50_ms']} ms, p99 {by['p99_ms']} ms "
+            "(it waits for the lock the simulator's tick holds)."
+        )
     lines += [
         "",
         f"Errors: {result['errors']}; votes that raced (409/410): "
