@@ -20,6 +20,7 @@ from typing import Any
 from autoinfra.agents.runtime import Runtime
 from autoinfra.api.incidents import IncidentTracker
 from autoinfra.api.oversight import Oversight
+from autoinfra.api.oversight import PendingItem as ApprovalItem
 from autoinfra.api.preference import VerdictPreferences, state_bucket
 from autoinfra.api.service import Conflict, Gone, NotFound, SelfApproval
 from autoinfra.api.state import StateStore
@@ -27,7 +28,6 @@ from autoinfra.api.whatif import what_if
 from autoinfra.core.actions import action_to_dict
 from autoinfra.core.lifecycle import ActionStatus
 from autoinfra.core.proposal import Proposal, Verdict
-from autoinfra.oversight.approval import ApprovalItem
 
 __all__ = ["ApprovalMixin", "ServiceSettings", "action_digest"]
 

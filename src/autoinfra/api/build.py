@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoinfra.api.oversight import Oversight
+from autoinfra.api.oversight import Oversight, open_audit, queue_of
 from autoinfra.api.preference import PreferenceFilter, VerdictPreferences
 from autoinfra.api.simservice import ServiceSettings, SimClusterService
 from autoinfra.api.state import StateStore
 from autoinfra.api.wiring import LedgerActuator, NobodyApproves, PinGate
 from autoinfra.core.actions import action_to_dict
-from autoinfra.security.audit import AuditLog
 
 __all__ = ["ServeOptions", "build_sim_service", "demo_scenario"]
 
@@ -93,9 +92,9 @@ def build_sim_service(opts: ServeOptions) -> SimClusterService:
     # the chain on disk, continued across restarts. Each record is one write() to a file opened
     # for append, so kill -9 cannot lose or tear it; fsync per record (for power loss) costs
     # milliseconds each while the runtime holds the API's lock, so it is an option
-    runtime.audit = AuditLog(opts.state_dir / "audit.jsonl", fsync=opts.audit_fsync)
+    runtime.audit = open_audit(opts.state_dir / "audit.jsonl", fsync=opts.audit_fsync)
     gate = runtime.gate
-    queue = getattr(gate, "queue")  # noqa: B009 - the preset's Gate always has one
+    queue = queue_of(gate)
     run_id = f"run{int(time.time() * 1000):x}"
     prefs = VerdictPreferences(seed=opts.seed)
     for agent in runtime.agents:

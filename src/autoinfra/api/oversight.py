@@ -3,19 +3,21 @@
 The API reads and writes the audit chain and the approval queue only through this module, so when
 those internals change (a keyed HMAC chain with its head stored apart, a durable append-only
 approval queue) the change is made here and nowhere else in the package. Today's public
-interfaces are used: ``AuditLog.append/records/verify`` and ``ApprovalQueue.ask/pending/answer``.
+interfaces are used: ``AuditLog.append/records/verify`` and ``ApprovalQueue.ask/pending/answer``;
+the other API modules import the queue's item and answer types from here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from autoinfra.oversight.approval import ApprovalItem, ApprovalQueue
+from autoinfra.oversight.approval import Answer, ApprovalItem, ApprovalQueue
 from autoinfra.security.audit import AuditLog
 
-__all__ = ["AuditEntry", "Oversight", "PendingItem"]
+__all__ = ["Answer", "AuditEntry", "Oversight", "PendingItem", "open_audit", "queue_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,19 @@ class AuditEntry:
 
 
 PendingItem = ApprovalItem
+
+
+def open_audit(path: Path, *, fsync: bool) -> AuditLog:
+    """The served runtime's chain on disk, continued (and verified) if the file exists."""
+    return AuditLog(path, fsync=fsync)
+
+
+def queue_of(gate: Any) -> ApprovalQueue:
+    """The approval queue of the runtime's gate (the preset's ``Gate`` always has one)."""
+    queue = getattr(gate, "queue", None)
+    if not isinstance(queue, ApprovalQueue):
+        raise TypeError(f"gate {type(gate).__name__} has no approval queue")
+    return queue
 
 
 class Oversight:

@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from autoinfra.api.oversight import Answer
+from autoinfra.api.oversight import PendingItem as ApprovalItem
 from autoinfra.api.state import StateStore
 from autoinfra.core.actions import Action, action_to_dict
 from autoinfra.core.proposal import Decision, Outcome, Proposal, Verdict
 from autoinfra.core.protocols import Actuator, Gate
-from autoinfra.oversight.approval import Answer, ApprovalItem
 
 __all__ = ["LedgerActuator", "NobodyApproves", "PinGate"]
 
