@@ -59,7 +59,7 @@ class OverrideMixin:
 
     # -- overrides -------------------------------------------------------------------------------
     def _agent(self, agent_id: str) -> Any:
-        for a in [*self.runtime.agents, *self._paused.values()]:
+        for a in self.runtime.agents:
             if a.agent_id == agent_id:
                 return a
         raise NotFound(f"no agent {agent_id!r}")
@@ -68,7 +68,7 @@ class OverrideMixin:
         with self.lock:
             agent = self._agent(agent_id)
             if agent_id not in self._paused:
-                self.runtime.agents.remove(agent)
+                self.runtime.pause(agent_id)  # the runtime stops ticking it; the list stays whole
                 self._paused[agent_id] = agent
             self._audit("agent_paused", by, {"agent": agent_id, "why": why})
             return {"agent": agent_id, "state": "paused"}
@@ -76,9 +76,8 @@ class OverrideMixin:
     def resume_agent(self, agent_id: str, *, by: str, why: str) -> JSON:
         with self.lock:
             self._agent(agent_id)
-            agent = self._paused.pop(agent_id, None)
-            if agent is not None:
-                self.runtime.agents.append(agent)
+            if self._paused.pop(agent_id, None) is not None:
+                self.runtime.resume(agent_id)
             self._stopped.discard(agent_id)
             self._audit("agent_resumed", by, {"agent": agent_id, "why": why})
             return {"agent": agent_id, "state": "running"}

@@ -2,9 +2,10 @@
 
 The API reads and writes the audit chain and the approval queue only through this module, so when
 those internals change (a keyed HMAC chain with its head stored apart, a durable append-only
-approval queue) the change is made here and nowhere else in the package. Today's public
-interfaces are used: ``AuditLog.append/records/verify`` and ``ApprovalQueue.ask/pending/answer``;
-the other API modules import the queue's item and answer types from here too.
+approval queue) the change is made here and nowhere else in the package. The chain is keyed: its
+HMAC key lives in ``$AUTOINFRA_HOME/keys/serve-audit.key`` (0600), outside the state folder that
+holds the log and its head, so whoever can rewrite the log cannot also forge its MACs. The other
+API modules import the queue's item and answer types from here too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from autoinfra.oversight.approval import Answer, ApprovalItem, ApprovalQueue
 from autoinfra.security.audit import AuditLog
+from autoinfra.security.audit_key import AuditKey
+from autoinfra.security.tokens import autoinfra_home
 
 __all__ = ["Answer", "AuditEntry", "Oversight", "PendingItem", "open_audit", "queue_of"]
 
@@ -27,15 +30,17 @@ class AuditEntry:
     actor: str
     event: str
     data: dict[str, Any]
-    hash: str
+    hash: str  # the record's HMAC (what chains it to the next)
 
 
 PendingItem = ApprovalItem
 
 
-def open_audit(path: Path, *, fsync: bool) -> AuditLog:
+def open_audit(path: Path, *, fsync: bool, key_dir: Path | None = None) -> AuditLog:
     """The served runtime's chain on disk, continued (and verified) if the file exists."""
-    return AuditLog(path, fsync=fsync)
+    keys = key_dir if key_dir is not None else autoinfra_home() / "keys"
+    key = AuditKey.load_or_create(name="serve-audit", key_dir=keys)
+    return AuditLog(path, key=key, fsync=fsync)
 
 
 def queue_of(gate: Any) -> ApprovalQueue:
@@ -63,7 +68,7 @@ class Oversight:
         records = self._audit.records
         page = records[offset : offset + limit]
         return len(records), [
-            AuditEntry(r.seq, r.at_s, r.actor, r.event, r.data, r.hash) for r in page
+            AuditEntry(r.seq, r.at_s, r.actor, r.event, r.data, r.mac) for r in page
         ]
 
     def verify(self) -> tuple[bool, int | None, int]:

@@ -131,7 +131,7 @@ def proposals(
 
 
 @router.get(
-    "/proposals/{request_id}",
+    "/proposals/{request_id:path}",
     tags=["proposals"],
     summary="One proposal with its justification, digest and what-if",
 )
@@ -144,14 +144,14 @@ async def approvals(request: Request) -> list[JSON]:  # a snapshot too
     return _svc(request).proposals("pending", 1000)
 
 
-@router.post("/approvals/{request_id}/approve", tags=["approvals"], summary="Vote yes")
+@router.post("/approvals/{request_id:path}/approve", tags=["approvals"], summary="Vote yes")
 def approve(request_id: str, body: VoteBody, request: Request) -> JSON:
     return _svc(request).vote(
         request_id, approve=True, by=_who(request).subject, digest=body.digest, reason=body.reason
     )
 
 
-@router.post("/approvals/{request_id}/reject", tags=["approvals"], summary="Vote no (decides)")
+@router.post("/approvals/{request_id:path}/reject", tags=["approvals"], summary="Vote no (decides)")
 def reject(request_id: str, body: VoteBody, request: Request) -> JSON:
     return _svc(request).vote(
         request_id, approve=False, by=_who(request).subject, digest=body.digest, reason=body.reason

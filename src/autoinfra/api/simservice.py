@@ -228,7 +228,7 @@ class SimClusterService(ApprovalMixin, OverrideMixin):
 
     def agents(self) -> list[JSON]:
         with self.lock:
-            everyone = [*self.runtime.agents, *self._paused.values()]
+            everyone = list(self.runtime.agents)  # paused ones stay listed, the runtime skips them
             out = []
             for a in everyone:
                 d = a.describe()
