@@ -123,6 +123,7 @@ class Runtime:
         self._registrations = [Registration.of(a) for a in self.agents]
         self.admission = Admission(self._registrations, self.audit)
         self._next_due: dict[str, float] = {}
+        self._paused: set[str] = set()  # agents an operator paused: not ticked until resumed
         self._seen_findings: dict[str, set[tuple[str, str]]] = {}
         self._records: dict[str, ActionRecord] = {}
         self._meta: dict[str, _Meta] = {}
@@ -141,6 +142,23 @@ class Runtime:
     @property
     def records(self) -> list[ActionRecord]:
         return list(self._records.values())
+
+    # -- operators' controls ---------------------------------------------------------------------
+    def pause(self, agent_id: str) -> None:
+        """Stop ticking an agent (an operator's override); its pending requests stay as they are."""
+        if agent_id not in self._by_id:
+            raise ConfigError(f"no agent {agent_id!r}; agents are {sorted(self._by_id)}",
+                              field="agent")  # fmt: skip
+        self._paused.add(agent_id)
+
+    def resume(self, agent_id: str) -> None:
+        if agent_id not in self._by_id:
+            raise ConfigError(f"no agent {agent_id!r}; agents are {sorted(self._by_id)}",
+                              field="agent")  # fmt: skip
+        self._paused.discard(agent_id)
+
+    def is_paused(self, agent_id: str) -> bool:
+        return agent_id in self._paused
 
     def record(self, request_id: str) -> ActionRecord:
         return self._records[request_id]
@@ -165,6 +183,8 @@ class Runtime:
     def _run_due(self, now: float) -> list[AgentTickResult]:
         results = []
         for agent, reg in zip(self.agents, self._registrations, strict=True):
+            if reg.agent_id in self._paused:
+                continue
             due = self._next_due.get(reg.agent_id, now)
             if now + 1e-9 < due:
                 continue

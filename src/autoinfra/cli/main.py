@@ -16,7 +16,9 @@ import typer
 
 from autoinfra import __version__
 from autoinfra.cli import experiment as experiment_cmd
+from autoinfra.cli import serve as serve_cmd
 from autoinfra.cli import simulate as simulate_cmd
+from autoinfra.cli import token as token_cmd
 from autoinfra.cli import trace as trace_cmd
 from autoinfra.cli import train as train_cmd
 from autoinfra.core.errors import AutoinfraError
@@ -36,6 +38,8 @@ typer_app.add_typer(trace_cmd.app, name="trace")
 typer_app.command("simulate")(simulate_cmd.simulate)
 typer_app.command("experiment")(experiment_cmd.experiment)
 typer_app.command("train")(train_cmd.train)
+typer_app.command("serve")(serve_cmd.serve)
+typer_app.add_typer(token_cmd.app, name="token")
 
 
 def _version(value: bool) -> None:
