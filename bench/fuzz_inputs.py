@@ -7,8 +7,9 @@ Each case starts from a valid input (the first lines of a shipped trace part, a 
 a spec), applies one to three seeded mutations (bytes: flip, overwrite, truncate, insert, delete,
 duplicate a line, corrupt the gzip stream; fields: huge numbers, negatives, NaN, text; documents:
 a value replaced, a key misspelt or added, billion-laughs aliases, deep nesting, a duplicate key),
-and hands it to the reader a user would reach: ``read_table`` (strict or lenient) and, for one
-task_events or machine_events part in four, ``load_workload`` on a small trace folder;
+and hands it to the reader a user would reach: ``read_table`` (strict or lenient) or, for one
+part in four (``--workload-share``), ``load_workload`` or ``trace_info`` on a small trace folder
+holding it and valid parts of the other tables;
 ``load_scenario``; ``load_spec_file`` + ``build_spec``. Each case is classified:
 
 - loaded: the reader accepted it (a mutation can leave an input valid);
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import resource
 import signal
 import sys
 import tempfile
@@ -36,8 +38,9 @@ from typing import Any
 
 import numpy as np
 import yaml
+
 from machine import machine_info
-from output import write_json
+from output import update_section, write_json
 
 FIELD_TOKENS = (
     "9e18", "9000000000000000000", "9223372036854775807", "9223372036854775808",
@@ -46,15 +49,12 @@ FIELD_TOKENS = (
 )  # fmt: skip
 BYTE_TOKENS = (b"\xff\xfe", b"\x00", b"\r", b"\n", b",", b"\n\n", b'"', b"\x1f\x8b", b"\xc3")
 VALUE_TOKENS: tuple[Any, ...] = (
-    10_000_000, 10**30, -1, -1e9, float("nan"), float("inf"), -float("inf"), 1e308, 0, "", "x" * 5000,
-    [], {}, None, True, "nan", ".nan", [1] * 500, {"a": {"b": {"c": 1}}}, "machine:99999999",
-    "link:-1", 2**63, 1.5, "10000000",
+    10_000_000, 10**30, -1, -1e9, float("nan"), float("inf"), -float("inf"), 1e308, 0, "",
+    "x" * 5000, [], {}, None, True, "nan", ".nan", [1] * 500, {"a": {"b": {"c": 1}}},
+    "machine:99999999", "link:-1", 2**63, 1.5, "10000000",
 )  # fmt: skip
-LAUGHS = (
-    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
-    )
+LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 )
 TEMPLATES = (
     LAUGHS,
@@ -194,17 +194,33 @@ def mutate_document(doc: Any, rng: np.random.Generator) -> Any:
     return doc
 
 
+# a billion laughs that fits in one value: nine levels of anchors, each nine aliases of the last
+BOMB = (
+    "["
+    + ", ".join(
+        ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+        + [f"&l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, 9)]
+    )
+    + "]"
+)
+
+
 def document_case(text: str, json_format: bool, rng: np.random.Generator) -> bytes:
     r = rng.random()
-    if r < 0.08:
+    if r < 0.05:
         return TEMPLATES[int(rng.integers(len(TEMPLATES)))].encode()
     doc = yaml.safe_load(text)
+    if r < 0.08 and not json_format:  # the bomb where a reader looks: under a real key
+        paths = [p for p in _paths(doc) if p]
+        path = paths[int(rng.integers(len(paths)))]
+        parent = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = "__BOMB__"
+        return yaml.safe_dump(doc, sort_keys=False).replace("__BOMB__", BOMB).encode()
     for _ in range(int(rng.integers(1, 3))):
         doc = mutate_document(doc, rng)
-    if json_format:
-        out = json.dumps(doc).encode()
-    else:
-        out = yaml.safe_dump(doc, sort_keys=False).encode()
+    out = json.dumps(doc).encode() if json_format else yaml.safe_dump(doc, sort_keys=False).encode()
     if r < 0.45:
         out = mutate_bytes(out, rng)
     return out
@@ -293,6 +309,47 @@ def campaign(
     }
 
 
+BEGIN = "<!-- fuzz_inputs:begin -->"
+END = "<!-- fuzz_inputs:end -->"
+
+
+def _row(name: str, r: dict[str, Any]) -> str:
+    c = r["counts"]
+    share = 100.0 * c["traceback"] / r["cases"] if r["cases"] else 0.0
+    return (
+        f"| {name} | {r['cases']} | {c['loaded']} | {c['clean error']} | {c['traceback']} "
+        f"({share:.1f} %) | {c['hang']} |"
+    )
+
+
+def results_section(out: dict[str, Any], before: dict[str, Any] | None, args: Any) -> str:
+    m = out["machine"]
+    lines = [
+        BEGIN,
+        "## Input fuzzing: trace parts, fault scenarios, experiment specs (`bench/fuzz_inputs.py`)",
+        "",
+        f"`python bench/fuzz_inputs.py --seed {out['seed']} --traces {args.traces} "
+        f"--scenarios {args.scenarios} --specs {args.specs}`; per-case timeout "
+        f"{out['timeout_s']:g} s. A traceback or a hang is a bug; loaded and clean error are "
+        "both fine. Machine: "
+        f"{m['cpu']}, {m['cores']} cores, load {m['load_average_1m']}, python {m['python']}.",
+        "",
+        "| input | cases | loaded | clean error | traceback | hang |",
+        "|---|---|---|---|---|---|",
+    ]
+    if before is not None:
+        lines += [_row(f"{k} (before)", r) for k, r in before["results"].items()]
+    lines += [_row(k, r) for k, r in out["results"].items()]
+    if before is not None:
+        lines += [
+            "",
+            '"before" is the same script and seed run on the code before issue 7\'s input work '
+            "(commit 5111a44).",
+        ]
+    lines.append(END)
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=0)
@@ -303,13 +360,27 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=900.0, help="the whole run")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--save-failures", type=Path, default=None, help="folder for failing inputs")
+    ap.add_argument(
+        "--workload-share", type=float, default=0.25,
+        help="share of trace cases read as a whole folder (load_workload or trace_info)",
+    )  # fmt: skip
+    ap.add_argument("--results", type=Path, default=None, help="write a section of RESULTS.md")
+    ap.add_argument(
+        "--before", type=Path, default=None,
+        help="the --json of an earlier run (older code, same seed) to show beside this one",
+    )  # fmt: skip
+    ap.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap (a guard)")
     args = ap.parse_args()
     signal.signal(signal.SIGALRM, _on_alarm)
+    # a mutation that asks for ten million runs must not take the shared machine down with it
+    cap = int(args.memory_gb * (1 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
     from autoinfra.experiments.spec import build_spec, load_spec_file
     from autoinfra.experiments.systems import ensure_registered
     from autoinfra.faults import load_scenario
     from autoinfra.traces import load_workload, read_table
+    from autoinfra.traces.info import trace_info
 
     known = ensure_registered()
     rng = np.random.default_rng(args.seed)
@@ -318,20 +389,26 @@ def main() -> None:
     scenarios = scenario_seeds()
 
     def trace_case(i: int) -> tuple[bytes, str, Callable[[Path], Any]]:
-        table, name, text = seeds[int(rng.integers(len(seeds)))]
+        table, _name, text = seeds[int(rng.integers(len(seeds)))]
         gz = rng.random() < 0.5
         data = mutate_trace_part(text, gz, rng)
         filename = f"{table}/part-00000-of-00001.csv" + (".gz" if gz else "")
         lenient = bool(rng.random() < 0.3)
-        whole = table in ("task_events", "machine_events") and rng.random() < 0.25
+        whole = rng.random() < args.workload_share
+        reader = "trace_info" if table in ("job_events", "task_usage") or rng.random() < 0.3 else (
+            "load_workload"
+        )  # fmt: skip
 
         def call(path: Path) -> Any:
             if not whole:
                 return read_table(table, path, lenient=lenient, cache=False)
             root = path.parent.parent
-            other = "machine_events" if table == "task_events" else "task_events"
-            (root / other).mkdir()
-            (root / other / "part-00000-of-00001.csv").write_bytes(valid[other])
+            for other, text in valid.items():  # the other tables, valid
+                if other != table:
+                    (root / other).mkdir()
+                    (root / other / "part-00000-of-00001.csv").write_bytes(text)
+            if reader == "trace_info":
+                return trace_info(root, lenient=lenient)
             return load_workload(root, lenient=lenient, cache=True)
 
         return data, filename, call
@@ -347,7 +424,8 @@ def main() -> None:
         data = document_case(text, as_json, rng)
 
         def call(path: Path) -> Any:
-            return build_spec(load_spec_file(path), known_systems=known, source=str(path))
+            spec = build_spec(load_spec_file(path), known_systems=known, source=str(path))
+            return spec.runs()  # the grid the harness would run
 
         return data, "spec.json" if as_json else "spec.yaml", call
 
@@ -389,6 +467,9 @@ def main() -> None:
           f"python {m['python']}")  # fmt: skip
     if args.json is not None:
         write_json(args.json, out)
+    if args.results is not None:
+        before = json.loads(args.before.read_text()) if args.before is not None else None
+        update_section(args.results, BEGIN, END, results_section(out, before, args))
     bad = sum(r["counts"]["traceback"] + r["counts"]["hang"] for r in results.values())
     sys.exit(1 if bad else 0)
 

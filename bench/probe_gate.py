@@ -1,6 +1,6 @@
 """Probe of the gate's guards and the telemetry trust check on a slice of the shipped trace.
 
-    python bench/probe_gate.py --json bench/results/probe_gate.json [--machines 300] [--window-s 3600]
+    python bench/probe_gate.py --json bench/results/probe_gate.json [--machines 300]
 
 Three cases, each beside an honest run of the same slice with the shipped ``agents`` system:
 
@@ -11,6 +11,9 @@ Three cases, each beside an honest run of the same slice with the shipped ``agen
   of its CPU free, so each drain alone passes the headroom guard) a rogue agent with a drain
   scope proposes to drain every machine at confidence 0.1 (so each one is escalated) and the
   preset's auto-approver says yes to all of them 60 s later.
+
+``idle-gate-only`` and ``frozen-gate-only`` repeat the two spoofs with the runtime's trust check
+switched off, to measure what the gate's guards hold on their own.
 
 For each it prints machines drained and powered off, usable machines at the end and the least
 usable at any time, the least free CPU share of the usable machines, pending tasks at the end, the
@@ -34,7 +37,7 @@ import numpy as np
 from machine import machine_info
 from output import write_json
 
-CASES = ("honest", "idle", "frozen", "escalate")
+CASES = ("honest", "idle", "frozen", "escalate", "idle-gate-only", "frozen-gate-only")
 
 
 class SpoofedWorld:
@@ -125,7 +128,7 @@ def _with_rogue(runtime: Any, rogue: Any) -> Any:
 
 
 def load_slice(machines: int, window_s: float, seed: int) -> Any:
-    """The default study's evaluation slice: ``machines`` sampled with ``seed``, ``window_s`` long."""
+    """The default study's evaluation slice: ``machines`` drawn with ``seed``, ``window_s`` long."""
     from autoinfra.experiments.inputs import load_inputs
     from autoinfra.experiments.spec import ExperimentSpec, Scale
 
@@ -156,8 +159,11 @@ def run_case(
     system = make_system("agents", sim, seed=seed)
     runtime = system.runtime
     sensor = runtime.agents[0].sensor
-    if case in ("idle", "frozen"):
-        sensor.world = SpoofedWorld(sim, case, from_s)
+    spoof = case.removesuffix("-gate-only")
+    if spoof in ("idle", "frozen"):
+        sensor.world = SpoofedWorld(sim, spoof, from_s)
+    if case.endswith("-gate-only"):
+        runtime.trust = None
     if case == "escalate":
         rogue = _rogue_agent(sensor, sim.observe().n_machines, escalate_at_s)
         runtime = _with_rogue(runtime, rogue)
@@ -185,9 +191,7 @@ def run_case(
     done = [r for r in runtime.records if r.status == ActionStatus.SUCCEEDED]
     drained = {r.action.machine for r in done if isinstance(r.action, DrainMachine)}
     off = {
-        r.action.machine
-        for r in done
-        if isinstance(r.action, SetMachinePower) and not r.action.on
+        r.action.machine for r in done if isinstance(r.action, SetMachinePower) and not r.action.on
     }
     safe = [e for e in _audit_events(runtime) if e[0] == "safe_mode"]
     entered = next((at for kind, at, data in safe if data.get("entered")), None)

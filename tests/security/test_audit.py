@@ -75,6 +75,8 @@ def test_default_key_dir_is_configurable(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("AUTOINFRA_KEY_DIR", str(tmp_path / "k"))
     key = AuditKey.load_or_create(name="node7")
     assert (tmp_path / "k" / "node7.key").exists() and key.source.endswith("node7.key")
+    other = AuditKey.load_or_create(name="node7", key_dir=tmp_path / "elsewhere")
+    assert (tmp_path / "elsewhere" / "node7.key").exists() and other.secret != key.secret
 
 
 def test_reopen_continues_the_chain(tmp_path: Path) -> None:
@@ -125,18 +127,21 @@ def test_torn_last_line_is_cut_and_said(tmp_path: Path) -> None:
     assert verify_file(path, key) is None
 
 
-def test_head_lagging_one_record_is_caught_up(tmp_path: Path) -> None:
+def test_a_lagging_head_is_caught_up(tmp_path: Path) -> None:
     path, key = tmp_path / "audit.jsonl", AuditKey.generate()
     with AuditLog(path, key=key) as log:
         _fill(log, 2)
     head = (tmp_path / "audit.jsonl.head").read_bytes()
     with AuditLog(path, key=key) as log:
         log.append("third", actor="x", at_s=9.0)
-    (tmp_path / "audit.jsonl.head").write_bytes(head)  # as if we died before replacing the head
-    with pytest.warns(AuditRecovered, match="head lagged"):
+        log.append("fourth", actor="x", at_s=9.5)
+    # as if the head replaces were lost in a power cut: the records past it are still keyed
+    (tmp_path / "audit.jsonl.head").write_bytes(head)
+    with pytest.warns(AuditRecovered, match="head lagged 2 record"):
         log = AuditLog(path, key=key)
-    assert len(log) == 3 and log.verify()
+    assert len(log) == 4 and log.verify()
     log.close()
+    assert verify_file(path, key) is None
 
 
 def test_orphan_head_temp_files_are_removed(tmp_path: Path) -> None:

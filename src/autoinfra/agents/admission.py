@@ -29,10 +29,13 @@ Every refusal is one audit record, ``proposal_refused`` (``finding_refused`` for
 the agent, the reason and the label. A refused proposal has no request id and no action record:
 there is no valid request to report on.
 
+The request ids are the one random thing that takes no seed, on purpose: a seeded id is a
+predictable id. Nothing depends on their values or order (the arbiter breaks ties by the order
+proposals arrive in), so seeded runs stay identical. Agent ids are restricted to letters, digits,
+``.``, ``_`` and ``-``, so a namespace prefix cannot be read two ways.
+
 The identity and priority are copied when the runtime is built (:class:`Registration`): changing
-``agent.identity`` or ``agent.priority`` later changes nothing the runtime enforces. Ordering never
-depends on the random ids (the arbiter breaks ties by the order proposals arrive in), so seeded
-runs stay identical.
+``agent.identity`` or ``agent.priority`` later changes nothing the runtime enforces.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +51,7 @@ from typing import Any
 
 from autoinfra.agents.base import AgentTickResult
 from autoinfra.core.actions import InvalidAction, rebuild
+from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 from autoinfra.security.audit import AuditLog
@@ -59,6 +64,8 @@ FINDING_REFUSED = "finding_refused"
 TOKEN_BYTES = 16  # 128 bits: a policy cannot guess the next id, nor two ids meet by chance
 _SEPARATORS = ("/", "@", ":", "#")  # how ids and labels of an agent begin: "<agent>/...", ...
 _TEXT_LIMIT = 300  # refusal reasons quote foreign text; never more than this
+_AGENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # JSON has a form for each
 
 
 def new_token() -> str:
@@ -77,7 +84,13 @@ class Registration:
     @classmethod
     def of(cls, agent: Any) -> Registration:
         identity = getattr(agent, "identity", None)
-        agent_id = str(agent.agent_id)
+        agent_id = agent.agent_id
+        if not isinstance(agent_id, str) or not _AGENT_ID.fullmatch(agent_id):
+            raise ConfigError(
+                f"agent id {agent_id!r} must be 1-64 letters, digits, '.', '_' or '-' (it begins "
+                "every request id of the agent, so separators such as '/' would blur whose it is)",
+                field="agents",
+            )
         if isinstance(identity, Identity):
             identity = identity.snapshot()
         else:  # no identity is no permission: never a default that may do everything
@@ -111,10 +124,13 @@ class Admission:
             return self._screen(agent, reg, result, now)
         except _Refused as exc:
             self._refuse(reg, now, str(exc))
-            return None
+        except Exception as exc:  # a hostile __eq__, __iter__ or accept(): refused all the same
+            self._refuse(reg, now, f"screening the tick's result raised {_describe(exc)}")
+        return None
 
     def _screen(self, agent: Any, reg: Registration, result: object, now: float) -> AgentTickResult:
-        if not isinstance(result, AgentTickResult):
+        # exact types throughout: a subclass could answer each read differently
+        if type(result) is not AgentTickResult:
             raise _Refused(f"the tick returned {type(result).__name__}, not an AgentTickResult")
         if result.agent_id not in ("", reg.agent_id):
             raise _Refused(
@@ -153,7 +169,7 @@ class Admission:
 
     # -- one proposal ----------------------------------------------------------------------------
     def _admit(self, reg: Registration, p: object) -> Proposal:
-        if not isinstance(p, Proposal):
+        if type(p) is not Proposal:
             raise _Refused(f"{type(p).__name__} is not a Proposal")
         if p.agent not in ("", reg.agent_id):
             raise _Refused(
@@ -231,12 +247,12 @@ def _in_namespace(label: str, agent_id: str) -> bool:
 
 
 def _label_of(p: object) -> str:
-    label = getattr(p, "request_id", "") if isinstance(p, Proposal) else ""
+    label = p.request_id if type(p) is Proposal else ""
     return label if isinstance(label, str) else ""
 
 
 def _finding_problem(f: object) -> str | None:
-    if not isinstance(f, Finding):
+    if type(f) is not Finding:
         return f"{type(f).__name__} is not a Finding"
     if not isinstance(f.kind, str) or not isinstance(f.target, str):
         return "a finding's kind and target must be strings"
@@ -247,12 +263,14 @@ def _finding_problem(f: object) -> str | None:
 
 
 def _justification(j: object) -> Justification:
-    if not isinstance(j, Justification):
+    if type(j) is not Justification:
         raise _Refused(f"justification is {type(j).__name__}, not a Justification")
     if not isinstance(j.reason, str) or not isinstance(j.expected_effect, str):
         raise _Refused("a justification's reason and expected effect must be strings")
     if not isinstance(j.inputs, dict):
         raise _Refused(f"justification inputs are {type(j.inputs).__name__}, not a dict")
+    if all(type(k) is str and type(v) in _SCALARS for k, v in j.inputs.items()):
+        return j  # the common case, and it serialises: no need to try
     try:  # the audit log will store them: they must serialise (no cycles, no hostile __str__)
         json.dumps(j.inputs, default=_plain)
     except Exception as exc:  # whatever breaks serialisation is a refusal

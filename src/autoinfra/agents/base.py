@@ -165,7 +165,9 @@ class Agent:
         if not isinstance(raw, Proposal):
             return proposal  # the runtime refuses it and says why; stamping it would hide that
         # no kind or target in the label: a malformed action must not fail the agent's whole tick
-        rid = proposal.request_id or f"{self.agent_id}@{now_s:.3f}#{index}"
+        rid = proposal.request_id  # a label that is not a string is left for the runtime to refuse
+        if isinstance(rid, str) and not rid:
+            rid = f"{self.agent_id}@{now_s:.3f}#{index}"
         # built directly: dataclasses.replace costs ~20 us, and a scaler may propose thousands
         return Proposal(
             proposal.action,

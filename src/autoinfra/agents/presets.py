@@ -14,6 +14,7 @@ log and feedback store (or files, when paths are given).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,18 @@ from autoinfra.agents.system import System
 from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Policy
-from autoinfra.oversight.approval import ApprovalQueue, Approver, AutoApproveAfter
+from autoinfra.oversight.approval import (
+    DEFAULT_TTL_S,
+    ApprovalQueue,
+    Approver,
+    AutoApproveAfter,
+)
 from autoinfra.oversight.gate import Gate, GateSettings
 from autoinfra.policies.scaling import TargetTrackingPolicy
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
+from autoinfra.telemetry.trust import TrustMonitor
 
 __all__ = ["PRESET_ID", "AutonomousParams", "build_autonomous"]
 
@@ -67,6 +74,7 @@ class AutonomousParams:
     audit_key_path: str | None = None
     feedback_path: str | None = None
     approval_queue_path: str | None = None
+    approval_ttl_s: float = DEFAULT_TTL_S  # unanswered escalations are denied after this
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -100,6 +108,9 @@ class AutonomousParams:
             raise bad("api_latency_s", "seconds >= 0")
         if self.approval_delay_s < 0:
             raise bad("approval_delay_s", "seconds >= 0")
+        ttl = self.approval_ttl_s
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < math.inf:
+            raise bad("approval_ttl_s", "a finite number of seconds > 0")
         if not 0 < self.escalate_risk <= 1.01:
             raise bad("escalate_risk", "a risk in (0, 1] (above 1: never escalate)")
         allowed = {"security", "healing", "scaling", "energy"}
@@ -176,7 +187,7 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         ),
         clock=clock,
         sensor=sensor,
-        queue=ApprovalQueue(p.approval_queue_path),
+        queue=ApprovalQueue(p.approval_queue_path, ttl_s=p.approval_ttl_s),
         approver=p.approver or AutoApproveAfter(p.approval_delay_s),
     )
     runtime = Runtime(
@@ -189,6 +200,7 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         gate=gate,
         audit=_audit_log(p),
         feedback=FeedbackStore(p.feedback_path),
+        trust=TrustMonitor(sensor),  # untrusted telemetry puts the runtime in safe mode
     )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
              for a in agents]  # fmt: skip

@@ -21,6 +21,7 @@ file and the dotted field path (``faults[2].at_s``), with the offending input tr
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,26 @@ from pydantic import ValidationError
 
 from autoinfra.core.errors import ConfigError
 
-MAX_DOCUMENT_BYTES = 256 * 1024  # our largest shipped spec is under 2 KiB
+MAX_DOCUMENT_BYTES = 64 * 1024  # our largest shipped spec is under 2 KiB; the pure-Python
+# parser needs about a second for 64 KiB on a busy 2-core machine, so this bounds the time too
 MAX_DEPTH = 32  # mappings and lists inside each other; our documents use 4
-MAX_NODES = 50_000  # scalars, lists and mappings in one document
+MAX_NODES = 10_000  # scalars, lists and mappings in one document
 ECHO_CHARS = 80  # the most of any value an error message repeats
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = ECHO_CHARS
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+_REPR.maxlevel = 3
+
+
 def echo(value: Any, limit: int = ECHO_CHARS) -> str:
-    """``repr(value)`` cut to ``limit`` characters, so a huge value never floods a message."""
-    text = repr(value)
+    """``repr(value)`` cut to ``limit`` characters, so a huge value never floods a message.
+
+    ``reprlib`` stops after a few items and levels, so even the work is bounded: a plain
+    ``repr`` of an alias-expanded list is what once hung the scenario loader.
+    """
+    text = _REPR.repr(value)
     if len(text) > limit:
         # a value's own repr can be huge (a list of a million items): cut, then say so
         return f"{text[: limit - 3]}..."
@@ -95,8 +107,9 @@ class _Refused(Exception):
 
 
 def _yaml(text: str, source: str) -> Any:
-    loader = _LimitedLoader(text)
+    loader: _LimitedLoader | None = None
     try:
+        loader = _LimitedLoader(text)  # the reader refuses control characters right here
         return loader.get_single_data()
     except _Refused as exc:
         raise ConfigError(_at(exc.message, exc.line), source=source) from None
@@ -112,7 +125,8 @@ def _yaml(text: str, source: str) -> Any:
         # a value PyYAML's constructors cannot build (a date like 2011-02-30, a 5000-digit int)
         raise ConfigError(f"not valid YAML: {echo(str(exc))[1:-1]}", source=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -15,6 +15,11 @@ Scales (how big the simulated cluster is and how long it runs):
   256 GB (one normalised CPU unit = 64 / the slice's total CPU capacity cores).
 - ``cell``: the whole cell of the trace (about 12.5k machines), 1 h, 1 seed.
 
+Spec files are read by :mod:`autoinfra.core.documents` (size, depth and alias limits, duplicate
+keys refused) and validated by a pydantic model with unknown keys refused and every number
+bounded (the bounds and why are beside ``MAX_SEEDS`` below); ``system_params`` must name known
+systems and may hold only finite numbers. Errors name the file and the field.
+
 The cluster slice is drawn from the cell by ``autoinfra.traces.sample_cell`` with the run's seed:
 that many machines uniformly at random, and each task with probability machines / cell size.
 """

@@ -178,7 +178,9 @@ def _check_fault_kinds(raw: Any, source: str) -> None:
         return
     strengths = {"cpu_share", "egress_mbps", "load"}
     for i, item in enumerate(raw[:MAX_FAULTS]):
-        if not isinstance(item, Mapping) or item.get("kind") not in _KIND_TAGS:
+        if not isinstance(item, Mapping) or not isinstance(item.get("kind"), str):
+            continue
+        if item["kind"] not in _KIND_TAGS:
             continue
         kind = FaultKind(item["kind"])
         for key in sorted(strengths & set(map(str, item)) - set(DEFAULTS[kind])):

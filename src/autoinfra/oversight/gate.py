@@ -18,10 +18,13 @@ escalated request takes its budget when it is escalated and gives it back when i
 expires; an approval is checked again when it arrives (:meth:`Gate.answers`) and once more just
 before execution (:meth:`Gate.recheck`, which the runtime calls). The headroom guard does not
 believe the observation alone: capacity the gate let go stays removed in its own ledger until
-newer observations have had a window to show it, and demand is taken as at least
-``1 - demand_fall_share`` of its peak in the window, since no honest replay of the trace falls
-faster (``telemetry.trust.DEMAND_FALL_MEASURED``): a spoofed idle or frozen picture cannot talk it
-into removing the cluster's headroom.
+newer observations have had a window to show it. Demand is believed to fall by at most
+``demand_fall_share`` per window (compounded), since no honest replay of the trace falls faster
+(``telemetry.trust.DEMAND_FALL_MEASURED``), and a picture whose demand is below that belief is
+not one to remove capacity on at all: a spoofed idle cell looks exactly like that. So a frozen or
+spoofed picture cannot talk the gate into removing the cluster's headroom, even without the
+runtime's trust check; a picture that lies by less than ``demand_fall_share`` can shave at most
+that much off the demand the headroom is kept for.
 
 What passes the guards is scored by the :class:`RiskModel`; low risk is approved at once, risk at
 or above ``escalate_risk`` goes to the :class:`ApprovalQueue` and the gate answers ESCALATE.
@@ -143,6 +146,19 @@ class Gate:
         self._waiting: dict[str, Proposal] = {}
         self._demand: deque[tuple[float, float]] = deque()  # (observation time, demand CPU)
         self._demand_seen_at: float | None = None
+        # requests still waiting in a queue reloaded after a restart hold their budgets again
+        for item in self.queue.pending():
+            self.ledger.add(
+                Reservation(
+                    item.request_id,
+                    item.agent,
+                    item.action.target,
+                    machine_of(item.action) if counts_for_radius(item.action) else None,
+                    removes_capacity(item.action),
+                    float(item.asked_at_s),
+                    True,
+                )
+            )
 
     # -- the protocol ----------------------------------------------------------------------------
     def review(self, proposal: Proposal) -> Verdict:
@@ -167,6 +183,9 @@ class Gate:
                     risk,
                     now,
                     proposal.justification.expected_effect,
+                    # kept in the durable queue, so a proposal rebuilt after a restart is the same
+                    priority=proposal.priority,
+                    confidence=proposal.confidence,
                 )
             )
             return Verdict(
@@ -194,7 +213,7 @@ class Gate:
             self.ledger.forget_removal(proposal.request_id)  # it will not act: nothing removed
             return f"re-checked before execution: {refusal}"
         if held is not None:
-            held.pending = False
+            held.at_s, held.pending = now, False  # it acts now: the window counts from now
             self.ledger.add(held)
         else:
             self._reserve(proposal, now, pending=False)
@@ -334,10 +353,23 @@ class Gate:
         usable = (obs.machine_state == MachineState.ON) & obs.schedulable
         return usable & (obs.heartbeat_age_s <= self.settings.heartbeat_limit_s)
 
+    @staticmethod
+    def _demand_of(obs: Observation) -> float:
+        """CPU requested on every machine that should be running (silent or draining ones too:
+        their tasks need a place) plus what waits to be placed."""
+        s = obs.machine_state
+        running = (s == MachineState.ON) | (s == MachineState.DRAINING)
+        return float(obs.cpu_requested[running].sum()) + float(obs.pending_cpu)
+
     def _note_demand(self, obs: Observation) -> None:
-        """Remember the demand of each new observation: the window's peak is a floor for belief."""
+        """Remember what was believed of each new observation's demand.
+
+        The belief, not the raw figure, is remembered: so it can fall by at most
+        ``demand_fall_share`` per window, compounded, however long a spoofed picture lasts
+        (honest demand, which never falls that fast, is always believed as it is).
+        """
         self._demand_seen_at = obs.time_s
-        demand = float(obs.cpu_requested[self._usable(obs)].sum()) + float(obs.pending_cpu)
+        demand = self._believed_demand(obs, self._demand_of(obs))
         while self._demand and self._demand[-1][1] <= demand:
             self._demand.pop()  # a monotone queue: its front is the window's peak
         self._demand.append((obs.time_s, demand))
@@ -358,12 +390,21 @@ class Gate:
         # capacity the gate already let go, whether or not this picture shows it yet
         gone = self.ledger.removed_mask(obs.n_machines, obs.time_s, s.window_s)
         counted = usable & ~gone
-        demand = float(obs.cpu_requested[usable].sum()) + float(obs.pending_cpu)
+        shown = self._demand_of(obs)
+        demand = self._believed_demand(obs, shown)
+        if shown < demand - 1e-9:
+            # the picture shows demand falling faster than any honest replay of the trace: it is
+            # not one to remove capacity on (a spoofed idle cell looks exactly like this)
+            return (
+                f"headroom guard: the observed demand {shown:.2f} CPU is more than "
+                f"{s.demand_fall_share:.0%} below the {demand / (1 - s.demand_fall_share):.2f} "
+                f"believed in the last {s.window_s:g} s; no capacity is removed on that picture"
+            )
         if not usable[machine]:
-            demand += float(obs.cpu_requested[machine])  # its tasks will need a place too
-        demand = self._believed_demand(obs, demand)
-        if not counted[machine]:
-            return None  # it adds no capacity the guard counts: removing it removes nothing
+            # monitoring shows it out of service already (drained, off, silent): no capacity
+            # goes. A machine only the ledger counts out is still judged below: the request
+            # that let it go may yet be denied, and this one would then remove it unchecked
+            return None
         counted[machine] = False
         cap = float(obs.cpu_capacity[counted].sum())
         free_share = (cap - demand) / cap if cap > 0 else -1.0

@@ -166,10 +166,13 @@ def read_head(path: Path, key: AuditKey) -> Head:
     """The head stored at ``path``, checked against ``key``; a ConfigError saying what is wrong."""
     source = str(path)
     try:
-        raw = json.loads(path.read_bytes().decode("utf-8"))
+        data = path.read_bytes()
+        raw = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            "audit head file is missing (deleted?); the chain cannot be trusted", source=source
+            "audit head file is missing (deleted, or the log predates keyed chains: start a new "
+            "log); the chain cannot be trusted",
+            source=source,
         ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"audit head file is not JSON ({exc})", source=source) from None
@@ -190,4 +193,6 @@ def read_head(path: Path, key: AuditKey) -> Head:
     head = Head(count, raw["mac"], raw["key_id"])
     if key.mac(head._message()) != raw["head_mac"]:
         raise ConfigError("audit head file has a wrong MAC (edited)", source=source)
+    if data != head.to_bytes(key):  # as for records: one spelling only, so no edit slips past
+        raise ConfigError("audit head file is not in canonical form (edited)", source=source)
     return head

@@ -82,13 +82,22 @@ class AuditKey:
         return cls(secret, source=str(path))
 
     @classmethod
-    def load_or_create(cls, path: str | Path | None = None, *, name: str = "audit") -> AuditKey:
-        """Load the key at ``path`` (default: ``<default_key_dir()>/<name>.key``), creating it once.
+    def load_or_create(
+        cls,
+        path: str | Path | None = None,
+        *,
+        name: str = "audit",
+        key_dir: str | Path | None = None,
+    ) -> AuditKey:
+        """Load the key at ``path`` (default: ``<key_dir or default_key_dir()>/<name>.key``),
+        creating it once.
 
         Creation writes a temporary file with mode 0600 and hard-links it into place, so two
         processes starting at once end up with the same key rather than each overwriting the other.
         """
-        path = Path(path) if path is not None else default_key_dir() / f"{name}.key"
+        if path is None:
+            path = (Path(key_dir) if key_dir is not None else default_key_dir()) / f"{name}.key"
+        path = Path(path)
         if path.exists():
             return cls.load(path)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

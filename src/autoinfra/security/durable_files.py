@@ -67,8 +67,14 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def replace_atomically(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o644) -> None:
-    """Put ``data`` at ``path`` whole or not at all (temp file, fsync, rename, fsync the dir)."""
+def replace_atomically(
+    path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o644, sync_dir: bool = True
+) -> None:
+    """Put ``data`` at ``path`` whole or not at all (temp file, fsync, rename, fsync the dir).
+
+    ``sync_dir=False`` skips the directory fsync: the file is still whole, but after a power cut
+    the rename may be lost and the previous version found instead (for files that may lag).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
@@ -82,7 +88,7 @@ def replace_atomically(path: Path, data: bytes, *, fsync: bool = True, mode: int
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    if fsync:
+    if fsync and sync_dir:
         fsync_dir(path.parent)
 
 

@@ -114,6 +114,9 @@ def _reporting(obs: Observation) -> npt.NDArray[np.bool_]:
     return (s == MachineState.ON) | (s == MachineState.DRAINING)
 
 
+_NOISE = 1e-6  # CPU or memory units: float rounding, not a contradiction
+
+
 def _contradiction(obs: Observation, tol: float) -> str | None:
     n = obs.n_machines
     per_machine = (
@@ -126,7 +129,7 @@ def _contradiction(obs: Observation, tol: float) -> str | None:
     for name in ("pending_cpu", "pending_mem", "power_w", "time_s"):
         if not math.isfinite(float(getattr(obs, name))):
             return f"{name} is {getattr(obs, name)}"
-    if obs.pending_tasks < 0 or obs.pending_cpu < 0 or obs.pending_mem < 0:
+    if obs.pending_tasks < 0 or obs.pending_cpu < -_NOISE or obs.pending_mem < -_NOISE:
         return f"negative pending work ({obs.pending_tasks} tasks, {obs.pending_cpu:g} CPU)"
     if obs.pending_tasks == 0 and obs.pending_cpu > 1e-6:
         return f"no pending task but {obs.pending_cpu:g} CPU pending"
@@ -135,7 +138,7 @@ def _contradiction(obs: Observation, tol: float) -> str | None:
         values = getattr(obs, name)
         if values.size and not np.isfinite(values).all():
             return f"{name} holds NaN or infinite values"
-        if values.size and float(values.min()) < 0:
+        if values.size and float(values.min()) < -_NOISE:  # sums of floats round below 0
             return f"{name} holds negative values (min {float(values.min()):g})"
     if obs.tasks_running.size and int(obs.tasks_running.min()) < 0:
         return "tasks_running holds negative counts"

@@ -7,6 +7,14 @@ text to find its bad lines (see :mod:`autoinfra.traces.checks`). Errors name the
 line in that file and the field. With ``lenient=True`` bad rows are skipped instead and counted in
 the returned :class:`~autoinfra.traces.checks.SkipReport` (callers print it: never silent).
 
+Whatever the bytes, the outcome is a table or a ``TraceError``: each part is read once, in
+chunks, at most ``MAX_PART_BYTES`` before and after gunzipping (a small gzip file can unpack to
+gigabytes); a bad gzip header, CRC or a truncated stream (``OSError``, ``zlib.error``,
+``EOFError`` underneath) is an "unreadable" error naming the file; bytes that are not UTF-8 name
+their line; values beyond the schema's plausibility bounds (times past the trace's span, ids
+above 2^53, see :mod:`autoinfra.traces.schema`) name line and field. The bytes read are the
+bytes hashed for the cache key, so a part rewritten meanwhile is never cached under the old key.
+
 Values come back as the trace stores them: times in microseconds (int64), ids as int64, optional
 integer fields as float64 with NaN where the file is empty, hashes as strings, one column per
 schema field (snake_case names, see :mod:`autoinfra.traces.schema`).
@@ -16,8 +24,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +56,7 @@ _PART_RE = re.compile(r"part-(\d+)-of-(\d+)")
 _SUFFIXES = (".csv", ".csv.gz")
 # the largest part read, compressed or not: the full trace's parts are below 1 GiB of text
 MAX_PART_BYTES = 4 << 30
+_CHUNK_BYTES = 16 << 20
 
 
 def _is_part(p: Path) -> bool:
@@ -90,14 +101,28 @@ def _read_bytes(path: Path) -> bytes:
     """The file as it is on disk (compressed or not), at most ``MAX_PART_BYTES``."""
     try:
         with path.open("rb") as fh:
-            raw = fh.read(MAX_PART_BYTES + 1)
+            if os.fstat(fh.fileno()).st_size > MAX_PART_BYTES:
+                raise TraceError(_too_big(), path=str(path), kind="too_large")
+            return _read_capped(fh.read, path)
     except OSError as exc:
         raise TraceError(
             f"cannot read the file: {exc.strerror or exc}", path=str(path), kind="unreadable"
         ) from exc
-    if len(raw) > MAX_PART_BYTES:
-        raise TraceError(_too_big(), path=str(path), kind="too_large")
-    return raw
+
+
+def _read_capped(read: Callable[[int], bytes], path: Path) -> bytes:
+    """Read a stream to its end in chunks, refusing more than ``MAX_PART_BYTES``.
+
+    ``read(MAX_PART_BYTES + 1)`` would allocate the whole cap up front, whatever the size.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := read(_CHUNK_BYTES):
+        total += len(chunk)
+        if total > MAX_PART_BYTES:
+            raise TraceError(_too_big(), path=str(path), kind="too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _too_big() -> str:
@@ -113,7 +138,7 @@ def _decompress(raw: bytes, path: Path) -> bytes:
         return raw
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb") as fh:
-            data = fh.read(MAX_PART_BYTES + 1)
+            return _read_capped(fh.read, path)  # a small file can unpack to gigabytes: capped
     except (OSError, EOFError, zlib.error) as exc:
         # BadGzipFile (an OSError) for a bad header or CRC, EOFError when truncated,
         # zlib.error for corrupt compressed data
@@ -123,9 +148,6 @@ def _decompress(raw: bytes, path: Path) -> bytes:
             path=str(path),
             kind="unreadable",
         ) from None
-    if len(data) > MAX_PART_BYTES:
-        raise TraceError(_too_big(), path=str(path), kind="too_large")
-    return data
 
 
 def _first_line_fields(data: bytes) -> int:
