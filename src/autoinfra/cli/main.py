@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from autoinfra import __version__
+from autoinfra.cli import chaos as chaos_cmd
 from autoinfra.cli import experiment as experiment_cmd
 from autoinfra.cli import simulate as simulate_cmd
 from autoinfra.cli import trace as trace_cmd
@@ -36,6 +37,7 @@ typer_app.add_typer(trace_cmd.app, name="trace")
 typer_app.command("simulate")(simulate_cmd.simulate)
 typer_app.command("experiment")(experiment_cmd.experiment)
 typer_app.command("train")(train_cmd.train)
+typer_app.command("chaos-test")(chaos_cmd.chaos_test)
 
 
 def _version(value: bool) -> None:

@@ -21,11 +21,13 @@ approved is lost: approvals live in etcd, not in the dead process.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from autoinfra.coordination.etcd import CoordinationUnavailable, EtcdGateway, KeyValue
 from autoinfra.coordination.lease import LeaderLease
+from autoinfra.core.errors import AutoinfraError
 
 __all__ = ["ExecutionTarget", "FailoverExecutor", "StepReport", "approve"]
 
@@ -55,11 +57,22 @@ class StepReport:
     deposed: bool = False
 
 
+def _ignore(request_id: str, status: str, detail: str) -> None:
+    return None
+
+
 @dataclass
 class FailoverExecutor:
+    """``on_intent(rid, holder, "")`` runs before an action is submitted and
+    ``on_outcome(rid, status, detail)`` before its outcome is recorded (audit, a bus message); if
+    either raises, the step stops there and the request is taken up again on a later step, so an
+    outcome is announced at least once and recorded only after it was announced."""
+
     lease: LeaderLease
     target: ExecutionTarget
     max_per_step: int = 50
+    on_intent: Callable[[str, str, str], None] = _ignore
+    on_outcome: Callable[[str, str, str], None] = _ignore
 
     @property
     def etcd(self) -> EtcdGateway:
@@ -90,8 +103,11 @@ class FailoverExecutor:
         for kv in todo[: self.max_per_step]:
             request = json.loads(kv.value)
             rid = str(request["request_id"])
-            if not self._one(rid, request["action"], rid in intents, report):
-                report.deposed = True
+            try:
+                if not self._one(rid, request["action"], rid in intents, report):
+                    report.deposed = True
+                    break
+            except AutoinfraError:  # a hook's bus or store is down: try again next step
                 break
         return report
 
@@ -110,6 +126,7 @@ class FailoverExecutor:
             return False
         if not self.lease.is_leader():  # our own clock says the lease may have lapsed
             return False
+        self.on_intent(rid, self.lease.holder, "")
         try:
             self.target.apply(rid, action)
         except Exception as exc:  # the target's failure is an outcome, not our crash
@@ -119,6 +136,7 @@ class FailoverExecutor:
         return self._record(rid, "succeeded", "")
 
     def _record(self, rid: str, status: str, detail: str) -> bool:
+        self.on_outcome(rid, status, detail)
         body = json.dumps(
             {"status": status, "detail": detail, "holder": self.lease.holder}, sort_keys=True
         ).encode()

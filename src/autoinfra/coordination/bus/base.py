@@ -6,8 +6,9 @@ A bus moves bytes by subject; what the bytes mean is ``messages``'s business. Tw
 reads its inbox when it ticks, so no handler ever runs in the middle of another agent's decision.
 
 ``durable=True`` asks for at-least-once delivery that survives a restart of the receiver (on NATS:
-JetStream with acknowledgements); receivers deduplicate by the ids inside the messages (request
-ids, ballot ids), never by arrival.
+JetStream with acknowledgements; a durable subscription acknowledges a batch when ``drain`` is
+called for the next one, so a receiver that dies while handling a batch gets it again); receivers
+deduplicate by the ids inside the messages (request ids, ballot ids), never by arrival.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ class _NatsSubscription:
         self._queue: queue.Queue[bytes] = queue.Queue()
         self._sub: Any = None
         self._pull: JetStreamContext.PullSubscription | None = None
+        self._unacked: list[Msg] = []
 
     async def on_message(self, msg: Msg) -> None:
         self._queue.put(msg.data)
@@ -69,17 +70,28 @@ class _NatsSubscription:
 
     async def _fetch(self, max_messages: int, timeout_s: float) -> list[bytes]:
         assert self._pull is not None
+        await self._ack_previous()
         try:
             msgs = await self._pull.fetch(max_messages, timeout=max(timeout_s, 0.05))
         except nats.errors.TimeoutError:
             return []
-        for msg in msgs:
-            await msg.ack()
+        self._unacked = msgs
         return [m.data for m in msgs]
 
+    async def _ack_previous(self) -> None:
+        # a batch is acknowledged when the subscriber asks for the next one: by then it has
+        # handled it, so one that dies mid-batch gets the batch again (at least once)
+        batch, self._unacked = self._unacked, []
+        for msg in batch:
+            await msg.ack()
+
     def close(self) -> None:
+        if not self._bus.connected:
+            return
+        if self._pull is not None:
+            self._bus._call(self._ack_previous())
         target = self._pull if self._pull is not None else self._sub
-        if target is not None and self._bus.connected:
+        if target is not None:
             self._bus._call(target.unsubscribe())
 
 
