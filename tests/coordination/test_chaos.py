@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from autoinfra.coordination.chaos.campaign import CampaignSettings, _count, run_campaign
-from autoinfra.coordination.chaos.target import JournalTarget
 from autoinfra.coordination.local_servers import available
 from autoinfra.core.errors import ConfigError
+from autoinfra.experiments.chaos.campaign import CampaignSettings, _count, run_campaign
+from autoinfra.experiments.chaos.target import JournalTarget
 from autoinfra.security.audit import AuditLog
 from autoinfra.security.audit_key import AuditKey
 

@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from autoinfra.coordination.chaos.roles import ELECTION
-from autoinfra.coordination.chaos.target import JournalTarget
 from autoinfra.coordination.etcd import EtcdGateway
 from autoinfra.coordination.local_servers import EtcdServer, NatsServer
 from autoinfra.core.errors import ConfigError
+from autoinfra.experiments.chaos.roles import ELECTION
+from autoinfra.experiments.chaos.target import JournalTarget
 from autoinfra.security.audit import verify_file
 from autoinfra.security.audit_key import AuditKey
 
@@ -74,7 +74,7 @@ class Deployment:
 
     def spawn(self, role: str) -> None:
         kind = role.split("-")[0]
-        args = [sys.executable, "-m", "autoinfra.coordination.chaos.roles", kind,
+        args = [sys.executable, "-m", "autoinfra.experiments.chaos.roles", kind,
                 "--home", str(self.home), "--name", role, "--etcd", self.etcd.url,
                 "--nats", self.nats.url, "--seconds", str(self.seconds)]  # fmt: skip
         log = open(self.home / f"{role}.log", "ab")  # noqa: SIM115 (the child owns it)

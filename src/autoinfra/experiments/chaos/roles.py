@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 
 from autoinfra.coordination.bus.subjects import subject
-from autoinfra.coordination.chaos.clock import JumpableClock
-from autoinfra.coordination.chaos.target import JournalTarget
 from autoinfra.coordination.etcd import CoordinationUnavailable, EtcdGateway
 from autoinfra.coordination.failover import FailoverExecutor, approve
 from autoinfra.coordination.lease import LeaderLease, LeaseSettings
 from autoinfra.core.action_codec import encode_action
 from autoinfra.core.actions import DrainMachine
 from autoinfra.core.errors import AutoinfraError
+from autoinfra.experiments.chaos.clock import JumpableClock
+from autoinfra.experiments.chaos.target import JournalTarget
 from autoinfra.oversight.approval import ApprovalItem, ApprovalQueue, RequestState
 from autoinfra.security.audit import AuditLog
 from autoinfra.security.audit_key import AuditKey
@@ -161,7 +161,7 @@ def learner(home: Path, nats_url: str, seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m autoinfra.coordination.chaos.roles")
+    ap = argparse.ArgumentParser(prog="python -m autoinfra.experiments.chaos.roles")
     ap.add_argument("role", choices=["proposer", "executor", "learner"])
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--name", default="executor-0")
