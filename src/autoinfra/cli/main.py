@@ -17,6 +17,7 @@ import typer
 from autoinfra import __version__
 from autoinfra.cli import chaos as chaos_cmd
 from autoinfra.cli import experiment as experiment_cmd
+from autoinfra.cli import regions as regions_cmd
 from autoinfra.cli import simulate as simulate_cmd
 from autoinfra.cli import trace as trace_cmd
 from autoinfra.cli import train as train_cmd
@@ -38,6 +39,7 @@ typer_app.command("simulate")(simulate_cmd.simulate)
 typer_app.command("experiment")(experiment_cmd.experiment)
 typer_app.command("train")(train_cmd.train)
 typer_app.command("chaos-test")(chaos_cmd.chaos_test)
+typer_app.command("regions")(regions_cmd.regions)
 
 
 def _version(value: bool) -> None:

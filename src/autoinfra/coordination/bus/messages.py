@@ -27,8 +27,10 @@ __all__ = [
     "Envelope",
     "FindingBody",
     "MessageRejected",
+    "OfferBody",
     "OutcomeBody",
     "ProposalBody",
+    "ShiftAckBody",
     "ShiftBody",
     "VoteBody",
     "open_envelope",
@@ -73,12 +75,27 @@ class OutcomeBody(_Body):
     detail: str = Field(default="", max_length=2000)
 
 
-class ShiftBody(_Body):
-    """An offer or a move of work between regions (paper 3.3, load shifting for energy)."""
+class OfferBody(_Body):
+    """What a region tells the others about itself (paper 3.3, load shifting for energy)."""
 
-    tasks: int = Field(ge=0, le=1_000_000)
-    cpu: float = Field(ge=0.0)
-    watts_per_cpu: float = Field(ge=0.0)  # what the sender pays for one unit of CPU now
+    price: float = Field(ge=0.0, le=1e6)  # energy price now, per kWh (any unit, all regions alike)
+    spare_share: float = Field(ge=0.0, le=1.0)  # of its powered CPU not in use
+    at_s: float  # the sender's simulated or wall time
+
+
+class ShiftBody(_Body):
+    """A move of traffic share from the sender to ``to_region``: ``delta_share`` of every
+    geo-replicated service. The receiver answers with a :class:`ShiftAckBody`."""
+
+    shift_id: str = Field(min_length=1, max_length=128)
+    to_region: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    delta_share: float = Field(gt=0.0, le=1.0)
+
+
+class ShiftAckBody(_Body):
+    shift_id: str = Field(min_length=1, max_length=128)
+    accepted: bool
+    reason: str = Field(default="", max_length=200)
 
 
 SCHEMAS: dict[str, type[_Body]] = {
@@ -86,7 +103,9 @@ SCHEMAS: dict[str, type[_Body]] = {
     "proposal/v1": ProposalBody,
     "vote/v1": VoteBody,
     "outcome/v1": OutcomeBody,
+    "offer/v1": OfferBody,
     "shift/v1": ShiftBody,
+    "shift-ack/v1": ShiftAckBody,
 }
 
 

@@ -15,7 +15,7 @@ from autoinfra.core.errors import ConfigError
 __all__ = ["KINDS", "matches", "subject"]
 
 PREFIX = "autoinfra"
-KINDS = ("finding", "proposal", "vote", "outcome", "shift")
+KINDS = ("finding", "proposal", "vote", "outcome", "offer", "shift")
 _TOKEN = re.compile(r"^[a-z0-9-]{1,32}$")
 
 
