@@ -15,7 +15,9 @@ from typing import Any
 import typer
 
 from autoinfra import __version__
+from autoinfra.cli import chaos as chaos_cmd
 from autoinfra.cli import experiment as experiment_cmd
+from autoinfra.cli import regions as regions_cmd
 from autoinfra.cli import serve as serve_cmd
 from autoinfra.cli import simulate as simulate_cmd
 from autoinfra.cli import token as token_cmd
@@ -40,6 +42,8 @@ typer_app.command("experiment")(experiment_cmd.experiment)
 typer_app.command("train")(train_cmd.train)
 typer_app.command("serve")(serve_cmd.serve)
 typer_app.add_typer(token_cmd.app, name="token")
+typer_app.command("chaos-test")(chaos_cmd.chaos_test)
+typer_app.command("regions")(regions_cmd.regions)
 
 
 def _version(value: bool) -> None:
