@@ -16,6 +16,7 @@ that votes both ways is struck.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,6 +41,8 @@ from autoinfra.coordination.quorum import (
     cast,
 )
 from autoinfra.security.signing import AgentKey, Keyring
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["BallotBox", "Decision", "Judge", "Member"]
 
@@ -102,6 +105,7 @@ class BallotBox:
                 envelope, body = open_envelope(raw, self.keyring)
             except MessageRejected as exc:
                 self.rejected_messages.append(str(exc))
+                _log.warning("refused a message: %s", exc)
                 continue
             if not isinstance(body, VoteBody):
                 self.rejected_messages.append(f"{envelope.schema_} on the vote subject")
@@ -157,6 +161,7 @@ class Member:
                 _sender, body = open_envelope(raw, self.keyring)
             except MessageRejected as exc:
                 self.rejected_messages.append(str(exc))
+                _log.warning("refused a message: %s", exc)
                 continue
             if not isinstance(body, ProposalBody) or body.request_id in self._voted:
                 continue  # redelivery: vote once

@@ -17,6 +17,7 @@ at most the TTL plus one retry interval.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from autoinfra.coordination.etcd import CoordinationUnavailable, EtcdGateway
 from autoinfra.core.errors import ConfigError
 
 __all__ = ["LeaderLease", "LeaseSettings"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,8 @@ class LeaderLease:
         except CoordinationUnavailable:
             return False
         if not ok:
+            _log.warning("%s: fenced out of %s (token %d is stale); not acting", self.holder,
+                         self.key, self.revision)  # fmt: skip
             self.revision = 0  # someone else holds the key: we are deposed
         return ok
 

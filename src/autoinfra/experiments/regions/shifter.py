@@ -17,6 +17,7 @@ what they were. Every message is signed and validated on receipt; shifts are app
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from autoinfra.coordination.bus.messages import (
 from autoinfra.coordination.bus.subjects import subject
 from autoinfra.core.errors import ConfigError
 from autoinfra.security.signing import AgentKey, Keyring
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["LoadShifter", "ShifterSettings"]
 
@@ -138,6 +141,7 @@ class LoadShifter:
             return open_envelope(raw, self.keyring)
         except MessageRejected as exc:
             self.rejected.append(str(exc))
+            _log.warning("refused a message: %s", exc)
             return None, None
 
     def _take(self, sender: str, shift: ShiftBody, now_s: float, spare_share: float) -> None:
