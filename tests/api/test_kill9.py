@@ -110,5 +110,8 @@ def test_kill_minus_nine_loses_nothing_and_runs_nothing_twice(tmp_path: Path) ->
     twice = {rid: n for rid, n in handed_over.items() if n > 1}
     assert not twice, twice  # no approved action reached the backend twice
     assert set(executed_rows) <= decided | {r for r in executed_rows if r.startswith("revert:")}
-    # the replayed world asked again for what was already done, and the ledger refused it
-    assert refusals >= 1 and len(lives) >= 1
+    # request ids are random and namespaced by agent (issue 7), so the world replayed after a
+    # restart asks again under new ids: those need a new approval and are new requests. What
+    # must never happen is one request id reaching the backend twice (asserted above); an id the
+    # ledger saw again was refused, and that is in the audit chain (``refusals``)
+    assert len(lives) >= 1, f"no execution recorded; {refusals} refusals"
