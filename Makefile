@@ -20,7 +20,7 @@ $(VENV)/.core: pyproject.toml
 # pulls a multi-GB CUDA build of torch.
 $(VENV)/.dev: $(VENV)/.core
 	$(BIN)/pip install --quiet 'torch==2.13.0'
-	$(BIN)/pip install --quiet -e '.[dev,rl,ray,api,k8s,live]'
+	$(BIN)/pip install --quiet -e '.[dev,rl,ray,api,k8s,live,bus]'
 	touch $@
 
 # The real servers the integration tests start (Debian packages). Installed only when one is

@@ -21,6 +21,8 @@ S = ActionStatus
 
 
 def _agent(world: FakeWorld, name: str, policy: ScriptedPolicy, **kw: object) -> Agent:
+    # these tests are about the loop, not scopes: an explicit operator identity (no default is one)
+    kw.setdefault("identity", Identity.for_role(name, Role.OPERATOR))
     return Agent(
         name,
         sensor=SimSensor(world),

@@ -59,7 +59,7 @@ def test_options_override_the_scale() -> None:
         ({"machines": "many"}, "machines"),
         ({"train_fraction": 1.0}, "train_fraction"),
         ({"colour": "blue"}, "colour"),
-        ({"system_params": {"human": 3}}, "system_params"),
+        ({"system_params": {"human": 3}}, "system_params.human"),
         ({"faults": []}, "faults"),
     ],
 )

@@ -86,14 +86,14 @@ def test_yaml_and_json_files_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "field", "words"),
     [
-        ("faults:\n  - {kind: meteor, at_s: 1}\n", "faults[0].kind", "unknown fault kind"),
+        ("faults:\n  - {kind: meteor, at_s: 1}\n", "faults[0].kind", "unknown kind"),
         ("faults:\n  - {kind: cpu_hog}\n", "faults[0].at_s", "missing"),
         (
             "faults:\n  - {kind: cpu_hog, at_s: 1}\n  - {kind: cpu_hog, at_s: -4}\n",
             "faults[1].at_s",
             ">= 0",
         ),
-        ("faults:\n  - {kind: cpu_hog, at_s: soon}\n", "faults[0].at_s", "expected a number"),
+        ("faults:\n  - {kind: cpu_hog, at_s: soon}\n", "faults[0].at_s", "a valid number"),
         (
             "faults:\n  - {kind: cpu_hog, at_s: 1, durtion_s: 5}\n",
             "faults[0].durtion_s",
@@ -117,9 +117,9 @@ def test_yaml_and_json_files_round_trip(tmp_path: Path) -> None:
         (
             "faults:\n  - {kind: node_failure, at_s: 1, duration_s: 0}\n",
             "faults[0].duration_s",
-            "positive",
+            "> 0",
         ),
-        ("faults:\n  - {kind: cpu_hog, at_s: 1, cpu_share: 0}\n", "faults[0].cpu_share", "above 0"),
+        ("faults:\n  - {kind: cpu_hog, at_s: 1, cpu_share: 0}\n", "faults[0].cpu_share", "> 0"),
         ("faults: 3\n", "faults", "list"),
         ("nme: x\n", "nme", "unknown key"),
     ],

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from autoinfra.core.actions import (
     DrainMachine,
     IsolateMachine,
@@ -13,11 +9,9 @@ from autoinfra.core.actions import (
     ScaleService,
     SetMachinePower,
 )
-from autoinfra.core.errors import ConfigError
 from autoinfra.core.proposal import Decision, Justification, Proposal
 from autoinfra.oversight import (
     ApprovalItem,
-    ApprovalQueue,
     AutoApproveAfter,
     DelayedApprover,
     Gate,
@@ -128,34 +122,7 @@ def test_timeout_refuses_unanswered_requests() -> None:
     assert not answer.approved and "no answer within 100" in answer.why
 
 
-def test_queue_survives_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "approvals.json"
-    q = ApprovalQueue(path)
-    q.ask(ApprovalItem("r1", "security", IsolateMachine(machine=4), "egress", 0.8, 10.0, "quiet"))
-    q.ask(
-        ApprovalItem("r2", "scaling", ScaleService(service=1, delta_replicas=5), "load", 0.9, 11.0)
-    )
-    q.answer("r2", approved=False, by="alice", why="too big", at_s=20.0)
-    del q
-    again = ApprovalQueue(path)
-    (item,) = again.pending()
-    assert item.action == IsolateMachine(machine=4) and item.expected_effect == "quiet"
-    (answer,) = again.take_answers()
-    assert answer.by == "alice" and not answer.approved
-    assert ApprovalQueue(path).take_answers() == []  # taking answers is saved too
-    assert not list(tmp_path.glob(".approvals.json.*"))  # no temporary files left behind
-
-
-def test_queue_file_errors_name_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "q.json"
-    path.write_text("{not json")
-    with pytest.raises(ConfigError, match=r"q\.json"):
-        ApprovalQueue(path)
-    path.write_text('{"version": 99}')
-    with pytest.raises(ConfigError, match="version"):
-        ApprovalQueue(path)
-    with pytest.raises(ConfigError, match="no pending approval request"):
-        ApprovalQueue().answer("nope", approved=True, by="x", why="", at_s=0)
+# the approval queue on disk (restart, file errors) is tested in tests/oversight/test_approval*.py
 
 
 def test_rate_guard_per_target_catches_flapping() -> None:

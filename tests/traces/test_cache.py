@@ -94,3 +94,20 @@ def test_workload_cache_round_trip(
 
 def test_archive_round_trip_keeps_every_column(small_cell: Workload) -> None:
     _assert_same(small_cell, from_arrays(*to_arrays(small_cell)))
+
+
+def test_a_same_size_rewrite_with_the_old_mtime_misses_the_cache(
+    own_cache: Path, tmp_path: Path
+) -> None:
+    """Size and mtime are not the key: `cp -p`, `rsync -t` and `tar` restore an old mtime."""
+    path = tmp_path / "part-00000-of-00001.csv"
+    good = "0,,3418314,0,,0,u,3,9,0.1,0.1,0.0,0\n0,,3418314,1,,0,u,3,9,0.1,0.1,0.0,0\n"
+    path.write_text(good)
+    first, _ = read_table("task_events", path)
+    st = path.stat()
+    path.write_text(good.replace("3418314,1", "3418399,1"))  # same size, different content
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    second, _ = read_table("task_events", path)
+    assert list(first["job_id"]) == [3418314, 3418314]
+    assert list(second["job_id"]) == [3418314, 3418399]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autoinfra.core.errors import TraceError
-from autoinfra.traces import read_table
+from autoinfra.traces import read_table, reader
 from autoinfra.traces.reader import part_files
 from autoinfra.traces.schema import TABLES, TaskEventType
 
@@ -188,3 +188,17 @@ def test_unreadable_gzip_is_a_trace_error(tmp_path: Path) -> None:
     path.write_bytes(b"not gzip at all")
     with pytest.raises(TraceError, match="cannot read"):
         read_table("machine_events", path, cache=False)
+
+
+def test_a_part_that_unpacks_past_the_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small gzip file can unpack to gigabytes: reading stops at the cap, with our error."""
+    monkeypatch.setattr(reader, "MAX_PART_BYTES", 1000)
+    monkeypatch.setattr(reader, "_CHUNK_BYTES", 64)
+    path = tmp_path / "part-00000-of-00001.csv.gz"
+    path.write_bytes(gzip.compress(b"0,,1,0,,0,u,0,0,0.1,0.1,0,0\n" * 500))
+    assert path.stat().st_size < 1000
+    with pytest.raises(TraceError, match="larger than") as info:
+        read_table("task_events", path, cache=False)
+    assert info.value.kind == "too_large"

@@ -30,23 +30,33 @@ KillProcess            kill_rogue                                  applied
 IsolateMachine         isolate                                     machine has no tasks
 Reroute                reroute                                     applied
 =====================  ==========================================  ==============================
+
+The table is keyed by exact class (``_HANDLERS``), the same closed set ``core.actions.ACTION_TYPES``
+names and the scope and risk checks read: an object of any other class, or an action whose fields
+were forced to bad values after construction, is not dispatched; it comes back from ``poll`` as a
+failed outcome. ``submit`` keeps a checked copy (``core.actions.rebuild``), so what is applied
+later is what was submitted.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from autoinfra.core.actions import (
+    ACTION_TYPES,
     Action,
     DrainMachine,
     EvictTasks,
+    InvalidAction,
     IsolateMachine,
     KillProcess,
     Reroute,
     ScaleService,
     SetMachinePower,
+    rebuild,
 )
 from autoinfra.core.cluster import Cluster
 from autoinfra.core.errors import ActionError, SimulationError
@@ -71,6 +81,7 @@ class _Request:
     apply_at_s: float
     applied_s: float | None = None
     check: Check | None = None
+    refused: str = ""  # why the request was not an action this actuator may apply
 
 
 class SimulatedActuator:
@@ -101,7 +112,12 @@ class SimulatedActuator:
         if request_id in self._requests:
             return  # idempotent: the same request id is one request
         now = float(self.sim.now_s)
-        self._requests[request_id] = _Request(action, now, now + self.latency_s)
+        refused = ""
+        try:
+            action = rebuild(action)  # a copy no one else can change before it is applied
+        except InvalidAction as exc:
+            refused = str(exc)
+        self._requests[request_id] = _Request(action, now, now + self.latency_s, refused=refused)
         self._open.append(request_id)
 
     def poll(self) -> list[Outcome]:
@@ -112,6 +128,9 @@ class SimulatedActuator:
         still_open: list[str] = []
         for rid in self._open:
             req = self._requests[rid]
+            if req.refused:
+                outcomes.append(Outcome(rid, False, now, f"not an action: {req.refused}"))
+                continue
             if req.applied_s is None:
                 if now + 1e-9 < req.apply_at_s:
                     still_open.append(rid)
@@ -139,46 +158,73 @@ class SimulatedActuator:
 
     # -- the mapping -----------------------------------------------------------------------------
     def _apply(self, rid: str, action: Action) -> Check | None:
+        handler = _HANDLERS.get(type(action))  # exact class: no subclass can pose as another
+        if handler is None:
+            raise SimulationError(
+                f"the simulated actuator has no mapping for {type(action).__name__}"
+            )
+        return handler(self, rid, action)
+
+    def _scale(self, rid: str, action: ScaleService) -> Check | None:
         sim = self.sim
-        if isinstance(action, ScaleService):
-            if self._obs is None:
-                self._obs = sim.observe()
-            obs = self._obs
-            if not 0 <= action.service < obs.service_replicas.shape[0]:
-                raise SimulationError(f"no service {action.service}")
-            # steps compose: a second step on a service in the same poll starts from the first
-            current = self._replicas.get(action.service, int(obs.service_replicas[action.service]))
-            replicas = max(0, current + action.delta_replicas)
-            sim.set_service_replicas(action.service, replicas, rid)
-            self._replicas[action.service] = replicas
-            return None
-        if isinstance(action, SetMachinePower):
-            m = action.machine
-            if action.on:
-                sim.power_on(m, rid)
-                return _powered_on(m, rid)
-            sim.power_off(m, rid)
-            return _state_is(m, MachineState.OFF)
-        if isinstance(action, DrainMachine):
-            sim.drain(action.machine, rid)
-            return _empty(action.machine)
-        if isinstance(action, EvictTasks):
-            sim.evict_stranded(action.machine, rid)
-            # nothing should be placed on a lost machine until someone has looked at it; the tasks
-            # are resubmitted either way, and a failed machine may refuse the cordon
-            with contextlib.suppress(SimulationError):
-                sim.cordon(action.machine, False, rid)
-            return _empty(action.machine)
-        if isinstance(action, KillProcess):
-            sim.kill_rogue(action.machine, rid)
-            return None
-        if isinstance(action, IsolateMachine):
-            sim.isolate(action.machine, rid)
-            return _empty(action.machine)
-        if isinstance(action, Reroute):
-            sim.reroute(action.rack, action.away_from_link, rid)
-            return None
-        raise SimulationError(f"the simulated actuator has no mapping for {action.kind!r}")
+        if self._obs is None:
+            self._obs = sim.observe()
+        obs = self._obs
+        if not 0 <= action.service < obs.service_replicas.shape[0]:
+            raise SimulationError(f"no service {action.service}")
+        # steps compose: a second step on a service in the same poll starts from the first
+        current = self._replicas.get(action.service, int(obs.service_replicas[action.service]))
+        replicas = max(0, current + action.delta_replicas)
+        sim.set_service_replicas(action.service, replicas, rid)
+        self._replicas[action.service] = replicas
+        return None
+
+    def _power(self, rid: str, action: SetMachinePower) -> Check | None:
+        m = action.machine
+        if action.on:
+            self.sim.power_on(m, rid)
+            return _powered_on(m, rid)
+        self.sim.power_off(m, rid)
+        return _state_is(m, MachineState.OFF)
+
+    def _drain(self, rid: str, action: DrainMachine) -> Check | None:
+        self.sim.drain(action.machine, rid)
+        return _empty(action.machine)
+
+    def _evict(self, rid: str, action: EvictTasks) -> Check | None:
+        self.sim.evict_stranded(action.machine, rid)
+        # nothing should be placed on a lost machine until someone has looked at it; the tasks
+        # are resubmitted either way, and a failed machine may refuse the cordon
+        with contextlib.suppress(SimulationError):
+            self.sim.cordon(action.machine, False, rid)
+        return _empty(action.machine)
+
+    def _kill(self, rid: str, action: KillProcess) -> Check | None:
+        self.sim.kill_rogue(action.machine, rid)
+        return None
+
+    def _isolate(self, rid: str, action: IsolateMachine) -> Check | None:
+        self.sim.isolate(action.machine, rid)
+        return _empty(action.machine)
+
+    def _reroute(self, rid: str, action: Reroute) -> Check | None:
+        self.sim.reroute(action.rack, action.away_from_link, rid)
+        return None
+
+
+_Handler = Callable[[SimulatedActuator, str, Any], "Check | None"]
+_HANDLERS: Mapping[type[Action], _Handler] = {
+    ScaleService: SimulatedActuator._scale,
+    SetMachinePower: SimulatedActuator._power,
+    DrainMachine: SimulatedActuator._drain,
+    EvictTasks: SimulatedActuator._evict,
+    KillProcess: SimulatedActuator._kill,
+    IsolateMachine: SimulatedActuator._isolate,
+    Reroute: SimulatedActuator._reroute,
+}
+# the actuator and the closed set must name the same classes: a new action needs a handler
+if set(_HANDLERS) != set(ACTION_TYPES):
+    raise ImportError("SimulatedActuator's handlers and core.actions.ACTION_TYPES disagree")
 
 
 def _state_is(machine: int, want: MachineState) -> Check:

@@ -10,6 +10,14 @@ Concrete agents are configurations of this class (a sensor, detectors, a policy,
 priority and an identity) rather than subclasses full of logic: the logic lives in the detectors and
 policies, which are tested on their own and shared (the Kubernetes baseline reuses the template
 with its own policies).
+
+What an agent returns is a *claim*: the runtime owns the names. It stamps every proposal with the
+agent id, priority and identity it registered and a request id of its own (see
+``agents.admission``), then hands the admitted proposals back through :meth:`Agent.accept`, so
+outcomes arrive under the runtime's ids. The ids ``tick`` puts on proposals are the agent's own
+labels: the runtime keeps them per agent (a label reused is refused, so a replayed tick cannot act
+twice) and never lets them name a request. An agent built without an identity is an ``OBSERVER``:
+it may watch and find, and every proposal it makes is refused (and audited).
 """
 
 from __future__ import annotations
@@ -53,8 +61,9 @@ class Agent:
     sensor, detectors and a policy is not enough.
 
     ``priority`` settles conflicts with other agents (higher wins); ``period_s`` is how often the
-    runtime ticks it on the simulated clock; ``identity`` scopes what it may propose (by default
-    an operator identity, which may propose anything: give autonomous agents a narrow role).
+    runtime ticks it on the simulated clock; ``identity`` scopes what it may propose. Without
+    one the agent is an observer and may propose nothing: there is no default that may do
+    everything, so every agent that acts is given its scope on purpose.
     """
 
     def __init__(
@@ -77,7 +86,12 @@ class Agent:
         self.policy = policy
         self.period_s = float(period_s)
         self.priority = int(priority)
-        self.identity = identity or Identity.for_role(agent_id, Role.OPERATOR)
+        if identity is not None and not isinstance(identity, Identity):
+            raise ConfigError(
+                f"agent {agent_id!r}: identity must be an Identity, got {type(identity).__name__}",
+                field="identity",
+            )
+        self.identity = identity or Identity.for_role(agent_id, Role.OBSERVER)
         self.description = description
         self.last: AgentTickResult | None = None
         self.outcome_counts: Counter[tuple[str, bool]] = Counter()  # (action kind, succeeded)
@@ -104,8 +118,6 @@ class Agent:
         proposals = tuple(
             self._stamp(p, now_s, i) for i, p in enumerate(self.decide(observation, findings))
         )
-        for p in proposals:
-            self._mine[p.request_id] = p
         self.last = AgentTickResult(observation, findings, proposals, self.agent_id, now_s)
         return self.last
 
@@ -124,6 +136,11 @@ class Agent:
             if hook is not None:  # protocol scan on every call
                 hook(mine, proposals)
 
+    def accept(self, proposals: Sequence[Proposal]) -> None:
+        """The runtime admitted these (under its request ids): their outcomes will follow."""
+        for p in proposals:
+            self._mine[p.request_id] = p
+
     def forget(self, request_ids: Sequence[str]) -> None:
         """Drop proposals that will never have an outcome (refused, lost arbitration)."""
         for rid in request_ids:
@@ -141,11 +158,16 @@ class Agent:
         }
 
     def _stamp(self, proposal: Proposal, now_s: float, index: int) -> Proposal:
-        # deterministic ids: the same agent proposing the same thing at the same instant gets the
-        # same id, so a replayed tick cannot act twice (the actuator is idempotent by id)
-        rid = proposal.request_id or (
-            f"{self.agent_id}@{now_s:.3f}#{index}:{proposal.action.kind}:{proposal.action.target}"
-        )
+        # deterministic labels: the same agent proposing the same thing at the same instant gets
+        # the same label, and the runtime refuses a label its agent used before, so a replayed
+        # tick cannot act twice. The runtime replaces the label by its own request id.
+        raw: object = proposal
+        if not isinstance(raw, Proposal):
+            return proposal  # the runtime refuses it and says why; stamping it would hide that
+        # no kind or target in the label: a malformed action must not fail the agent's whole tick
+        rid = proposal.request_id  # a label that is not a string is left for the runtime to refuse
+        if isinstance(rid, str) and not rid:
+            rid = f"{self.agent_id}@{now_s:.3f}#{index}"
         # built directly: dataclasses.replace costs ~20 us, and a scaler may propose thousands
         return Proposal(
             proposal.action,

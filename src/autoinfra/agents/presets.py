@@ -14,6 +14,7 @@ log and feedback store (or files, when paths are given).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +36,18 @@ from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
 from autoinfra.core.cluster import cluster_parts
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Policy
-from autoinfra.oversight.approval import ApprovalQueue, Approver, AutoApproveAfter
+from autoinfra.oversight.approval import (
+    DEFAULT_TTL_S,
+    ApprovalQueue,
+    Approver,
+    AutoApproveAfter,
+)
 from autoinfra.oversight.gate import Gate, GateSettings
 from autoinfra.policies.scaling import TargetTrackingPolicy
-from autoinfra.security.audit import AuditLog
+from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
+from autoinfra.telemetry.trust import TrustMonitor
 
 __all__ = ["PRESET_ID", "AutonomousParams", "build_autonomous"]
 
@@ -63,8 +70,12 @@ class AutonomousParams:
     failure_train_window_s: tuple[float, float] | None = None  # trace seconds, before the run
     trace_dir: str | None = None
     audit_path: str | None = None
+    # the audit chain's HMAC key file (created 0600 if missing); default: <AUTOINFRA_KEY_DIR or
+    # ~/.config/autoinfra/keys>/<audit file name>.key, outside the log's directory on purpose
+    audit_key_path: str | None = None
     feedback_path: str | None = None
     approval_queue_path: str | None = None
+    approval_ttl_s: float = DEFAULT_TTL_S  # unanswered escalations are denied after this
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -98,6 +109,9 @@ class AutonomousParams:
             raise bad("api_latency_s", "seconds >= 0")
         if self.approval_delay_s < 0:
             raise bad("approval_delay_s", "seconds >= 0")
+        ttl = self.approval_ttl_s
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < math.inf:
+            raise bad("approval_ttl_s", "a finite number of seconds > 0")
         if not 0 < self.escalate_risk <= 1.01:
             raise bad("escalate_risk", "a risk in (0, 1] (above 1: never escalate)")
         allowed = {"security", "healing", "scaling", "energy"}
@@ -143,6 +157,14 @@ def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
     return FailureDrainPolicy(predictor, history, trace_offset_s=offset)
 
 
+def _audit_log(p: AutonomousParams) -> AuditLog:
+    if not p.audit_path:
+        return AuditLog()  # in memory, with a random key: experiments
+    path = Path(p.audit_path)
+    key = AuditKey.load_or_create(p.audit_key_path, name=path.name)
+    return AuditLog(path, key=key)
+
+
 def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:
     """The ``agents-v1`` system on ``sim``: a simulator, or any ``core.cluster.Backend``."""
     p = AutonomousParams.from_mapping(params)
@@ -166,7 +188,7 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         ),
         clock=clock,
         sensor=sensor,
-        queue=ApprovalQueue(p.approval_queue_path),
+        queue=ApprovalQueue(p.approval_queue_path, ttl_s=p.approval_ttl_s),
         approver=p.approver or AutoApproveAfter(p.approval_delay_s),
     )
     runtime = Runtime(
@@ -177,8 +199,9 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
             ArbiterSettings(hold_s=p.arbiter_hold_s), clock=clock, sensor=sensor
         ),
         gate=gate,
-        audit=AuditLog(Path(p.audit_path)) if p.audit_path else AuditLog(),
+        audit=_audit_log(p),
         feedback=FeedbackStore(p.feedback_path),
+        trust=TrustMonitor(sensor),  # untrusted telemetry puts the runtime in safe mode
     )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
              for a in agents]  # fmt: skip

@@ -11,6 +11,7 @@ so ``autoinfra --help`` stays instant.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 from autoinfra.core.errors import AutoinfraError
+
+
+def _finite(value: float | None) -> float | None:
+    """Click's ranges let NaN through (every comparison with NaN is false)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"expected a finite number, got {value}")
+    return value
 
 
 def simulate(
@@ -32,6 +40,7 @@ def simulate(
         None,
         "--machines",
         min=1,
+        max=100_000,  # the Google cell has about 12,500; more is a typo that would fill memory
         help="Machines to simulate: sampled from the trace's cell (default: the whole cell), or "
         "the synthetic cell's size (default 12500).",
     ),
@@ -39,6 +48,8 @@ def simulate(
         None,
         "--hours",
         min=0.001,
+        max=744.0,  # 31 days: the 2011 trace spans 29
+        callback=_finite,
         help="Simulated hours from the start (default: all of the trace; 24 for --synthetic).",
     ),
     faults: str = typer.Option(
@@ -57,7 +68,9 @@ def simulate(
     synthetic: bool = typer.Option(
         False, "--synthetic", help="Simulate a synthetic cell calibrated on the slice instead."
     ),
-    tick_s: float = typer.Option(5.0, "--tick-s", min=0.1, help="Simulated seconds per tick."),
+    tick_s: float = typer.Option(
+        5.0, "--tick-s", min=0.1, max=3600.0, callback=_finite, help="Simulated seconds per tick."
+    ),
 ) -> None:
     """Replay a workload in the simulated cluster with a fault scenario and no agent acting
     (tasks of a failed machine are resubmitted at once, since nobody would evict them)."""

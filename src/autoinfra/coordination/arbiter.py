@@ -4,10 +4,11 @@ Two kinds of conflict are settled here (paper section 5.5, "coordinate actions")
 
 1. **Same target.** Two proposals on one target (``machine:3``, ``service:7``, ``rack:2``) cannot
    both be right: a drain and a power-off of the same machine, a scale-up and a scale-down of the
-   same service. The higher priority wins (then higher confidence, then agent name, so ties are
-   settled the same way on every run). A winner also *holds* its target for ``hold_s`` seconds,
-   so a lower-priority agent cannot undo it on its next tick (energy powering off the machine that
-   healing drained a minute ago); a higher-priority agent may still take a held target.
+   same service. The higher priority wins (then higher confidence, then agent name, then the order
+   the proposals arrived in, so ties are settled the same way on every run). A winner also
+   *holds* its target for ``hold_s`` seconds, so a lower-priority agent cannot undo it on its next
+   tick (energy powering off the machine that healing drained a minute ago); a higher-priority
+   agent may still take a held target.
 2. **Capacity.** Energy wants capacity gone (power off, drain to consolidate) while a
    higher-priority agent in the same batch needs capacity (scale up, power on, evict stranded tasks
    that must be placed again). With a sensor, the arbiter estimates what the winners need (a scale
@@ -93,7 +94,7 @@ class PriorityArbiter:
                 -proposals[i].priority,
                 -proposals[i].confidence,
                 proposals[i].agent,
-                proposals[i].request_id,
+                i,  # then arrival order (request ids are random: no tie-break may use them)
             ),
         )
         taken: dict[str, Proposal] = {}

@@ -86,6 +86,15 @@ class Observation:
 
     extra: dict[str, object] = field(default_factory=dict)  # backend-specific additions
 
+    # when the samples were taken (the oldest of them); None: at ``time_s``. A live backend whose
+    # monitoring lags or is frozen reports old samples here, and ``age_s`` grows with the clock
+    collected_at_s: float | None = None
+
+    def age_s(self, now_s: float) -> float:
+        """How old the data is at ``now_s`` (telemetry.trust refuses data older than a bound)."""
+        at = self.time_s if self.collected_at_s is None else self.collected_at_s
+        return float(now_s) - float(at)
+
     @property
     def n_machines(self) -> int:
         return int(self.machine_ids.shape[0])

@@ -41,7 +41,9 @@ class Proposal:
     priority: int  # higher wins in arbitration (healing > scaling > energy by default)
     justification: Justification
     confidence: float = 1.0
-    request_id: str = ""  # set by the agent; makes submission idempotent
+    # issued by the runtime ("<agent>/<random>"), which also stamps ``agent`` and ``priority``
+    # (agents.admission); what an agent puts here is only its own label. Submission is idempotent
+    request_id: str = ""
     findings: tuple[Finding, ...] = ()
 
 

@@ -15,20 +15,26 @@ Scales (how big the simulated cluster is and how long it runs):
   256 GB (one normalised CPU unit = 64 / the slice's total CPU capacity cores).
 - ``cell``: the whole cell of the trace (about 12.5k machines), 1 h, 1 seed.
 
+Spec files are read by :mod:`autoinfra.core.documents` (size, depth and alias limits, duplicate
+keys refused) and validated by a pydantic model with unknown keys refused and every number
+bounded (the bounds and why are beside ``MAX_SEEDS`` below); ``system_params`` must name known
+systems and may hold only finite numbers. Errors name the file and the field.
+
 The cluster slice is drawn from the cell by ``autoinfra.traces.sample_cell`` with the run's seed:
 that many machines uniformly at random, and each task with probability machines / cell size.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from autoinfra.core.documents import echo, load_document, validation_error
 from autoinfra.core.errors import ConfigError
 
 
@@ -98,162 +104,189 @@ class RunSpec:
         return f"{self.system}__{scenario}__seed{self.seed}"
 
 
-_KEYS = {
-    "systems",
-    "faults",
-    "seeds",
-    "scale",
-    "machines",
-    "window_s",
-    "trace",
-    "train_fraction",
-    "tick_s",
-    "record_every_s",
-    "executor",
-    "jobs",
-    "ray_address",
-    "system_params",
-    "train_episodes",
-}
+# Bounds on every number a spec may carry, and why. A spec is typed by people and scripts; a
+# value far outside these is a typo (``seeds: 10000000`` asked for ten million runs and hung).
+MAX_SEEDS = 100  # seeds in one study: 5 is the default study, 100 already means 100x the runs
+MAX_SEED = 2**32 - 1  # NumPy seeds; larger ones only alias smaller streams
+MAX_MACHINES = 100_000  # the Google cell has about 12,500
+MAX_WINDOW_S = 31 * 86_400.0  # the 2011 trace spans 29 days
+MAX_TICK_S = 3_600.0
+MAX_RECORD_EVERY_S = 86_400.0
+MAX_JOBS = 256
+# the same bound as autoinfra.learning.pipeline.MAX_EPISODES (not imported: it pulls the simulator)
+MAX_TRAIN_EPISODES = 10_000
+MAX_NAMES = 64  # systems or fault scenarios in one grid
+MAX_TEXT = 4_096  # a path or a name
+
+
+def _reject_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    return value
+
+
+def _names_of(value: Any) -> tuple[str, ...]:
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("expected a non-empty list of names")
+    if len(items) > MAX_NAMES:
+        raise ValueError(f"expected at most {MAX_NAMES} names, got {len(items)}")
+    if not all(isinstance(v, str) and 0 < len(v) <= MAX_TEXT for v in items):
+        raise ValueError("expected a non-empty list of names")
+    if len(set(items)) != len(items):
+        raise ValueError("names repeat")
+    return tuple(items)
+
+
+_SEEDS_EXPECTED = (
+    f"expected distinct integers in [0, {MAX_SEED}] (a list, at most {MAX_SEEDS}) "
+    f"or a count in [1, {MAX_SEEDS}]"
+)
+
+
+def _seeds_of(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_SEEDS:
+            raise ValueError(f"{_SEEDS_EXPECTED}, got {echo(value)}")
+        return tuple(range(value))
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not 0 < len(items) <= MAX_SEEDS:
+        raise ValueError(f"{_SEEDS_EXPECTED}, got {echo(value)}")
+    seeds: list[int] = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise ValueError(f"{_SEEDS_EXPECTED}, got {echo(value)}")
+        if isinstance(v, str) and not (v.isascii() and v.isdigit() and len(v) <= 10):
+            raise ValueError(f"{_SEEDS_EXPECTED}, got {echo(value)}")
+        seeds.append(int(v))
+    if any(not 0 <= s <= MAX_SEED for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{_SEEDS_EXPECTED}, got {echo(value)}")
+    return tuple(seeds)
+
+
+_Int = Annotated[int, BeforeValidator(_reject_bool)]
+_Float = Annotated[float, BeforeValidator(_reject_bool), Field(allow_inf_nan=False)]
+_Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT)]
+
+
+class _SpecModel(BaseModel):
+    """What a spec file or the command line may say; every number bounded, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    systems: Annotated[tuple[str, ...], BeforeValidator(_names_of)] | None = None
+    faults: Annotated[tuple[str, ...], BeforeValidator(_names_of)] | None = None
+    seeds: Annotated[tuple[int, ...], BeforeValidator(_seeds_of)] | None = None
+    scale: Literal["quick", "default", "paper", "cell"] | None = None
+    machines: Annotated[_Int, Field(ge=1, le=MAX_MACHINES)] | None = None
+    window_s: Annotated[_Float, Field(gt=0, le=MAX_WINDOW_S)] | None = None
+    trace: _Text | None = None
+    train_fraction: Annotated[_Float, Field(gt=0, lt=1)] = 0.5
+    tick_s: Annotated[_Float, Field(gt=0, le=MAX_TICK_S)] = 5.0
+    record_every_s: Annotated[_Float, Field(gt=0, le=MAX_RECORD_EVERY_S)] = 30.0
+    executor: Literal["local", "ray"] | None = None
+    jobs: Annotated[_Int, Field(ge=1, le=MAX_JOBS)] = 2
+    ray_address: _Text | None = None
+    system_params: Any = None
+    train_episodes: Annotated[_Int, Field(ge=1, le=MAX_TRAIN_EPISODES)] | None = None
 
 
 def build_spec(
     data: Mapping[str, Any], *, known_systems: Sequence[str], source: str = "<options>"
 ) -> ExperimentSpec:
     """Validate a mapping of options (CLI or file) into a spec; errors name source and field."""
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key; expected one of {sorted(_KEYS)}", source=source, field=unknown[0]
-        )
-    scale_name = str(data.get("scale") or "default")
-    if scale_name not in SCALES:
-        raise ConfigError(
-            f"unknown scale {scale_name!r}; expected one of {sorted(SCALES)}",
-            source=source,
-            field="scale",
-        )
-    scale = SCALES[scale_name]
-    if data.get("machines") is not None:
-        scale = replace(
-            scale,
-            machines=_positive_int(data["machines"], source, "machines"),
-            name=f"{scale.name}-custom",
-        )
-    if data.get("window_s") is not None:
-        scale = replace(scale, window_s=_positive_float(data["window_s"], source, "window_s"))
-    systems = _names(data.get("systems"), DEFAULT_SYSTEMS, source, "systems")
+    if not isinstance(data, Mapping):
+        raise ConfigError("expected a mapping of options at the top level", source=source)
+    try:
+        model = _SpecModel.model_validate(dict(data))
+    except ValidationError as exc:
+        raise validation_error(exc, source=source) from None
+    scale = SCALES[model.scale or "default"]
+    if model.machines is not None:
+        scale = replace(scale, machines=model.machines, name=f"{scale.name}-custom")
+    if model.window_s is not None:
+        scale = replace(scale, window_s=model.window_s)
+    systems = model.systems if model.systems is not None else DEFAULT_SYSTEMS
     for i, name in enumerate(systems):
         if name not in known_systems:
             raise ConfigError(
-                f"unknown system {name!r}; expected one of {sorted(known_systems)}",
+                f"unknown system {echo(name)}; expected one of {sorted(known_systems)}",
                 source=source,
                 field=f"systems[{i}]",
             )
-    faults = _names(data.get("faults"), DEFAULT_FAULTS, source, "faults")
-    seeds_raw = data.get("seeds")
-    seeds = scale.seeds if seeds_raw is None else _seeds(seeds_raw, source)
-    fraction = float(data.get("train_fraction", 0.5))
-    if not 0.0 < fraction < 1.0:
-        raise ConfigError(
-            f"must be in (0, 1), got {fraction}", source=source, field="train_fraction"
-        )
-    executor = str(data.get("executor") or "local")
-    if executor not in EXECUTORS:
-        raise ConfigError(
-            f"unknown executor {executor!r}; expected one of {list(EXECUTORS)}",
-            source=source,
-            field="executor",
-        )
-    params = data.get("system_params") or {}
-    if not isinstance(params, Mapping) or not all(isinstance(v, Mapping) for v in params.values()):
+    params = _system_params(model.system_params, known_systems, source)
+    return ExperimentSpec(
+        systems=systems,
+        faults=model.faults if model.faults is not None else DEFAULT_FAULTS,
+        seeds=scale.seeds if model.seeds is None else model.seeds,
+        scale=scale,
+        trace_dir=Path(model.trace) if model.trace else None,
+        train_fraction=model.train_fraction,
+        tick_s=model.tick_s,
+        record_every_s=model.record_every_s,
+        executor=model.executor or "local",
+        jobs=model.jobs,
+        ray_address=model.ray_address or None,
+        system_params=params,
+        train_episodes=model.train_episodes,
+    )
+
+
+def _system_params(
+    raw: Any, known_systems: Sequence[str], source: str
+) -> dict[str, dict[str, Any]]:
+    """``system name -> parameters``: names must be known systems and every number finite.
+
+    Each system validates its own parameters when it is built; what is checked here holds for
+    all of them: a misspelled system name would be ignored silently, and a NaN compares false
+    with everything, so ``min_headroom_share: .nan`` would turn a guard off.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
         raise ConfigError(
             "expected a mapping of system name -> mapping of parameters",
             source=source,
             field="system_params",
         )
-    trace = data.get("trace")
-    episodes = data.get("train_episodes")
-    return ExperimentSpec(
-        systems=systems,
-        faults=faults,
-        seeds=seeds,
-        scale=scale,
-        trace_dir=Path(trace) if trace else None,
-        train_fraction=fraction,
-        tick_s=_positive_float(data.get("tick_s", 5.0), source, "tick_s"),
-        record_every_s=_positive_float(data.get("record_every_s", 30.0), source, "record_every_s"),
-        executor=executor,
-        jobs=_positive_int(data.get("jobs", 2), source, "jobs"),
-        ray_address=str(data["ray_address"]) if data.get("ray_address") else None,
-        system_params={str(k): dict(v) for k, v in params.items()},
-        train_episodes=None
-        if episodes is None
-        else _positive_int(episodes, source, "train_episodes"),
-    )
+    out: dict[str, dict[str, Any]] = {}
+    for name, params in raw.items():
+        where = f"system_params.{name}"
+        if not isinstance(name, str) or name not in known_systems:
+            raise ConfigError(
+                f"unknown system {echo(name)}; expected one of {sorted(known_systems)}",
+                source=source,
+                field=where,
+            )
+        if not isinstance(params, Mapping):
+            raise ConfigError(
+                f"expected a mapping of parameters, got {type(params).__name__}",
+                source=source,
+                field=where,
+            )
+        _finite_numbers(params, source, where)
+        out[name] = dict(params)
+    return out
+
+
+def _finite_numbers(value: Any, source: str, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"expected a finite number, got {value!r}", source=source, field=where)
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _finite_numbers(v, source, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _finite_numbers(v, source, f"{where}[{i}]")
 
 
 def load_spec_file(path: Path) -> dict[str, Any]:
-    """Read a YAML or JSON spec file into a mapping (validated later by :func:`build_spec`)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read spec file: {exc.strerror}", source=str(path)) from exc
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}",
-                          source=str(path)) from exc  # fmt: skip
+    """Read a YAML or JSON spec file into a mapping (validated later by :func:`build_spec`).
+
+    Read by :mod:`autoinfra.core.documents`: size, depth and alias limits, duplicate keys
+    refused, an empty file refused.
+    """
+    data = load_document(path)
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of options at the top level", source=str(path))
     return data
-
-
-def _names(value: Any, default: tuple[str, ...], source: str, name: str) -> tuple[str, ...]:
-    if value is None:
-        return default
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    if not items or not all(isinstance(v, str) and v for v in items):
-        raise ConfigError("expected a non-empty list of names", source=source, field=name)
-    if len(set(items)) != len(items):
-        raise ConfigError("names repeat", source=source, field=name)
-    return tuple(items)
-
-
-def _seeds(value: Any, source: str) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return tuple(range(value)) if value > 0 else _bad_seeds(source)
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    try:
-        seeds = tuple(int(v) for v in items)
-    except (TypeError, ValueError):
-        return _bad_seeds(source)
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        return _bad_seeds(source)
-    return seeds
-
-
-def _bad_seeds(source: str) -> tuple[int, ...]:
-    raise ConfigError(
-        "expected distinct non-negative integers (a list) or a count", source=source, field="seeds"
-    )
-
-
-def _positive_int(value: Any, source: str, name: str) -> int:
-    try:
-        out = int(value)
-    except (TypeError, ValueError):
-        out = 0
-    if out <= 0 or isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ConfigError(f"expected a positive integer, got {value!r}", source=source, field=name)
-    return out
-
-
-def _positive_float(value: Any, source: str, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = 0.0
-    if not out > 0 or isinstance(value, bool):
-        raise ConfigError(f"expected a positive number, got {value!r}", source=source, field=name)
-    return out

@@ -39,7 +39,10 @@ Scenario schema (JSON-schema-like)::
       }
     }
 
-A strength field given for a kind it does not apply to is an error, as is any unknown key.
+A strength field given for a kind it does not apply to is an error, as is any unknown key. Every
+number is also bounded above (times and durations at most 31 days, ``cpu_share`` at most 16,
+``load`` at most 100, ``egress_mbps`` at most 1,000,000, target indices below 1,000,000, at most
+10,000 faults; NaN and infinities refused); :mod:`autoinfra.faults.loading` says why.
 Built-ins (``builtin_scenarios()``): ``none``, ``node-failure``, ``cpu-hog``,
 ``network-congestion``, ``intrusion`` and ``storm`` (the paper's three faults together: node
 failure, high CPU load, network congestion). Their first fault is at 600 s so they fit a one-hour

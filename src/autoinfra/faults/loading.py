@@ -2,34 +2,109 @@
 
 Validation is strict on purpose: an unknown key or a field that does not apply to the fault's kind
 is an error, because a typo in a scenario file (``durtion_s``) would otherwise silently change an
-experiment. Every error is a ``ConfigError`` naming the file and the dotted field, e.g.
-``faults[2].at_s``, and saying what was expected.
+experiment. Files are read by :mod:`autoinfra.core.documents` (size, depth and alias limits,
+duplicate keys refused) and validated by the pydantic models below, one per fault kind, with
+extra keys forbidden and every number bounded. Every error is a ``ConfigError`` naming the file
+and the dotted field, e.g. ``faults[2].at_s``, and saying what was expected.
+
+Bounds, and why: times and durations at most ``MAX_SCENARIO_S`` (31 days: the Google 2011 trace
+spans 29, so no run is longer); ``cpu_share`` at most 16 machines' worth (a hog above 1.0 only
+saturates its machine, so more is a typo); ``load`` at most 100 link capacities; ``egress_mbps``
+at most 1,000,000 (1 Tbit/s, far above any machine's link); target indices below 1,000,000
+(the cell has about 12,500 machines); at most ``MAX_FAULTS`` faults in one scenario.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from autoinfra.core.documents import echo, load_document, parse_document, validation_error
 from autoinfra.core.errors import ConfigError
-from autoinfra.faults.spec import (
-    DEFAULTS,
-    STRENGTH_FIELDS,
-    TARGET_KIND,
-    FaultKind,
-    FaultScenario,
-    FaultSpec,
-)
+from autoinfra.faults.spec import DEFAULTS, TARGET_KIND, FaultKind, FaultScenario, FaultSpec
 
 _SCENARIO_PACKAGE = "autoinfra.faults.scenarios"
-_TOP_KEYS = frozenset({"name", "description", "faults"})
-_FAULT_KEYS = frozenset({"kind", "at_s", "target", "duration_s", *STRENGTH_FIELDS})
+MAX_SCENARIO_S = 31 * 86_400.0
+MAX_FAULTS = 10_000
+MAX_TARGET_INDEX = 999_999
+_KIND_TAGS = frozenset(k.value for k in FaultKind)
+
+# strict: not a bool, not "1.5" (a quoted number is a typo worth a word); ints are accepted
+Seconds = Annotated[float, Field(strict=True, ge=0, le=MAX_SCENARIO_S, allow_inf_nan=False)]
+Duration = Annotated[float, Field(strict=True, gt=0, le=MAX_SCENARIO_S, allow_inf_nan=False)]
+CpuShare = Annotated[float, Field(strict=True, gt=0, le=16, allow_inf_nan=False)]
+LinkLoad = Annotated[float, Field(strict=True, gt=0, le=100, allow_inf_nan=False)]
+Egress = Annotated[float, Field(strict=True, ge=0, le=1_000_000, allow_inf_nan=False)]
+
+
+def _target_of(want: str) -> AfterValidator:
+    def check(value: str) -> str:
+        prefix, sep, index = value.partition(":")
+        ok = value == "random" or (
+            sep and prefix == want and index.isascii() and index.isdigit()
+            and int(index) <= MAX_TARGET_INDEX
+        )  # fmt: skip
+        if not ok:
+            raise ValueError(
+                f"expected 'random' or '{want}:<index>' (index <= {MAX_TARGET_INDEX}), "
+                f"got {echo(value)}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+_Target = Annotated[str, Field(strict=True, max_length=64)]
+MachineTarget = Annotated[_Target, _target_of("machine")]
+LinkTarget = Annotated[_Target, _target_of("link")]
+
+
+class _Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at_s: Seconds
+    duration_s: Duration | None = None
+
+
+class _NodeFailure(_Fault):
+    kind: Literal["node_failure"]
+    target: MachineTarget = "random"
+
+
+class _CpuHog(_Fault):
+    kind: Literal["cpu_hog"]
+    target: MachineTarget = "random"
+    cpu_share: CpuShare = DEFAULTS[FaultKind.CPU_HOG]["cpu_share"]
+
+
+class _Congestion(_Fault):
+    kind: Literal["network_congestion"]
+    target: LinkTarget = "random"
+    load: LinkLoad = DEFAULTS[FaultKind.NETWORK_CONGESTION]["load"]
+
+
+class _Intrusion(_Fault):
+    kind: Literal["intrusion"]
+    target: MachineTarget = "random"
+    cpu_share: CpuShare = DEFAULTS[FaultKind.INTRUSION]["cpu_share"]
+    egress_mbps: Egress = DEFAULTS[FaultKind.INTRUSION]["egress_mbps"]
+
+
+_AnyFault = Annotated[
+    _NodeFailure | _CpuHog | _Congestion | _Intrusion, Field(discriminator="kind")
+]
+
+
+class _Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    faults: Annotated[list[_AnyFault], Field(max_length=MAX_FAULTS)] | None = None
 
 
 def builtin_scenarios() -> list[str]:
@@ -47,39 +122,24 @@ def load_scenario(path_or_name: str | Path) -> FaultScenario:
     """
     path = Path(path_or_name)
     if path.is_file():
-        return _load_file(path)
+        if path.suffix.lower() not in {".yaml", ".yml", ".json"}:
+            raise ConfigError(
+                f"unsupported scenario format {path.suffix.lower()!r}; expected .yaml, .yml or "
+                ".json",
+                source=str(path),
+            )
+        return scenario_from_dict(load_document(path), source=str(path), default_name=path.stem)
     name = str(path_or_name)
     if name in builtin_scenarios():
         entry = resources.files(_SCENARIO_PACKAGE).joinpath(f"{name}.yaml")
-        return _parse_text(entry.read_text(encoding="utf-8"), source=f"builtin:{name}", fmt="yaml")
+        source = f"builtin:{name}"
+        data = parse_document(entry.read_bytes(), source=source, fmt="yaml")
+        return scenario_from_dict(data, source=source, default_name=name)
     raise ConfigError(
-        f"no scenario file {name!r} and no built-in of that name; built-ins are "
+        f"no scenario file {echo(name)} and no built-in of that name; built-ins are "
         f"{', '.join(builtin_scenarios())}",
-        source=name,
+        source=echo(name)[1:-1],
     )
-
-
-def _load_file(path: Path) -> FaultScenario:
-    suffix = path.suffix.lower()
-    if suffix not in {".yaml", ".yml", ".json"}:
-        raise ConfigError(
-            f"unsupported scenario format {suffix!r}; expected .yaml, .yml or .json",
-            source=str(path),
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read scenario file: {exc}", source=str(path)) from exc
-    return _parse_text(text, source=str(path), fmt="json" if suffix == ".json" else "yaml")
-
-
-def _parse_text(text: str, *, source: str, fmt: str) -> FaultScenario:
-    try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"not valid {fmt.upper()}: {exc}", source=source) from exc
-    default_name = Path(source.removeprefix("builtin:")).stem
-    return scenario_from_dict(data, source=source, default_name=default_name)
 
 
 def scenario_from_dict(
@@ -93,120 +153,57 @@ def scenario_from_dict(
             f"a scenario must be a mapping with 'name' and 'faults', got {type(data).__name__}",
             source=source,
         )
-    unknown = sorted(set(map(str, data)) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key(s) {unknown}; expected {sorted(_TOP_KEYS)}",
-            source=source,
-            field=unknown[0],
-        )
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise ConfigError("expected a non-empty string", source=source, field="name")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise ConfigError("expected a string", source=source, field="description")
-    raw_faults = data.get("faults", [])
-    if raw_faults is None:
-        raw_faults = []
-    if not isinstance(raw_faults, list):
-        raise ConfigError(
-            f"expected a list of faults, got {type(raw_faults).__name__}",
-            source=source,
-            field="faults",
-        )
-    faults = [
-        _fault(item, source=source, where=f"faults[{i}]") for i, item in enumerate(raw_faults)
-    ]
-    faults.sort(key=lambda f: f.at_s)  # stable: equal times keep the file's order
-    return FaultScenario(name=name, faults=tuple(faults), source=source, description=description)
-
-
-def _fault(item: Any, *, source: str, where: str) -> FaultSpec:
-    if not isinstance(item, Mapping):
-        raise ConfigError(
-            f"expected a mapping with at least 'kind' and 'at_s', got {type(item).__name__}",
-            source=source,
-            field=where,
-        )
-    unknown = sorted(set(map(str, item)) - _FAULT_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r}; expected some of {sorted(_FAULT_KEYS)}",
-            source=source,
-            field=f"{where}.{unknown[0]}",
-        )
-    raw_kind = item.get("kind")
+    _check_fault_kinds(data.get("faults"), source)
     try:
-        kind = FaultKind(str(raw_kind))
-    except ValueError:
-        raise ConfigError(
-            f"unknown fault kind {raw_kind!r}; expected one of {[k.value for k in FaultKind]}",
-            source=source,
-            field=f"{where}.kind",
-        ) from None
-    if "at_s" not in item:
-        raise ConfigError(
-            "missing; expected seconds from the run's start", source=source, field=f"{where}.at_s"
-        )
-    at_s = _number(item["at_s"], source=source, field=f"{where}.at_s", minimum=0.0)
-    duration = item.get("duration_s")
-    duration_s = None
-    if duration is not None:
-        duration_s = _number(duration, source=source, field=f"{where}.duration_s", minimum=0.0)
-        if duration_s <= 0:
-            raise ConfigError(
-                "expected a positive number of seconds or null (until mitigated)",
-                source=source,
-                field=f"{where}.duration_s",
-            )
-    target = _target(item.get("target", "random"), kind, source=source, field=f"{where}.target")
-    strengths = dict(DEFAULTS[kind])
-    for key in STRENGTH_FIELDS:
-        if key not in item:
+        model = _Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, source=source, skip=_KIND_TAGS) from None
+    faults = [_spec(f) for f in model.faults or []]
+    faults.sort(key=lambda f: f.at_s)  # stable: equal times keep the file's order
+    return FaultScenario(
+        name=model.name if model.name is not None else default_name,
+        faults=tuple(faults),
+        source=source,
+        description=model.description,
+    )
+
+
+def _check_fault_kinds(raw: Any, source: str) -> None:
+    """Say which fields a kind takes when a file gives it one of another kind's strengths.
+
+    The models would say "unknown key" alone; a strength of the wrong kind is a common slip
+    (``load`` on a cpu_hog) and deserves the list of what that kind takes.
+    """
+    if not isinstance(raw, list):
+        return
+    strengths = {"cpu_share", "egress_mbps", "load"}
+    for i, item in enumerate(raw[:MAX_FAULTS]):
+        if not isinstance(item, Mapping) or not isinstance(item.get("kind"), str):
             continue
-        if key not in DEFAULTS[kind]:
+        if item["kind"] not in _KIND_TAGS:
+            continue
+        kind = FaultKind(item["kind"])
+        for key in sorted(strengths & set(map(str, item)) - set(DEFAULTS[kind])):
             takes = sorted(DEFAULTS[kind]) or "no strength field"
             raise ConfigError(
                 f"does not apply to {kind.value}; it takes {takes}",
                 source=source,
-                field=f"{where}.{key}",
+                field=f"faults[{i}].{key}",
             )
-        strengths[key] = _number(item[key], source=source, field=f"{where}.{key}", minimum=0.0)
-    if "cpu_share" in strengths and strengths["cpu_share"] <= 0:
-        raise ConfigError(
-            "expected a share of the machine's CPU above 0 (1.0 = a whole machine)",
-            source=source,
-            field=f"{where}.cpu_share",
-        )
-    if "load" in strengths and strengths["load"] <= 0:
-        raise ConfigError(
-            "expected a background load above 0 (1.0 = the link's capacity)",
-            source=source,
-            field=f"{where}.load",
-        )
-    return FaultSpec(kind=kind, at_s=at_s, target=target, duration_s=duration_s, **strengths)
 
 
-def _number(value: Any, *, source: str, field: str, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"expected a number, got {value!r}", source=source, field=field)
-    out = float(value)
-    if not math.isfinite(out) or out < minimum:
-        raise ConfigError(
-            f"expected a finite number >= {minimum:g}, got {value!r}", source=source, field=field
-        )
-    return out
-
-
-def _target(value: Any, kind: FaultKind, *, source: str, field: str) -> str:
-    want = TARGET_KIND[kind]
-    expected = f"'random' or '{want}:<index>' for {kind.value}"
-    if value == "random":
-        return "random"
-    if not isinstance(value, str) or ":" not in value:
-        raise ConfigError(f"expected {expected}, got {value!r}", source=source, field=field)
-    prefix, _, index = value.partition(":")
-    if prefix != want or not index.isdigit():
-        raise ConfigError(f"expected {expected}, got {value!r}", source=source, field=field)
-    return f"{want}:{int(index)}"
+def _spec(model: _NodeFailure | _CpuHog | _Congestion | _Intrusion) -> FaultSpec:
+    kind = FaultKind(model.kind)
+    strengths = {name: float(getattr(model, name)) for name in DEFAULTS[kind]}
+    target = model.target
+    if target != "random":
+        prefix, _, index = target.partition(":")
+        assert prefix == TARGET_KIND[kind]  # the model's pattern says so
+        target = f"{prefix}:{int(index)}"
+    return FaultSpec(
+        kind=kind,
+        at_s=float(model.at_s),
+        target=target,
+        duration_s=None if model.duration_s is None else float(model.duration_s),
+        **strengths,
+    )

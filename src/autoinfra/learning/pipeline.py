@@ -43,6 +43,15 @@ from autoinfra.traces.tables import Workload
 
 Algo = Literal["qlearning", "ppo"]
 
+# Bounds that keep a training run's memory and time finite whatever the trace or the options say.
+# Episodes: the shipped table is trained with 60; 10,000 is hours of training already.
+MAX_EPISODES = 10_000
+# Episode windows cut from the training window, each a Workload held in memory: the whole 29-day
+# trace in 30-minute episodes is 1,392 windows; a corrupted timestamp stretching the span (a task
+# event at 9e18 us once grew ``experiment --quick`` to 24 GB) is refused here, not swapped to death.
+MAX_EPISODE_WINDOWS = 2_000
+MAX_EPISODE_S = 31 * 86_400.0
+
 
 @dataclass(frozen=True, slots=True)
 class TrainSpec:
@@ -60,10 +69,31 @@ class TrainSpec:
     def __post_init__(self) -> None:
         if self.algo not in ("qlearning", "ppo"):
             raise ConfigError(f"algo is {self.algo!r}, expected 'qlearning' or 'ppo'", field="algo")
-        if self.episodes < 1:
-            raise ConfigError(f"episodes is {self.episodes}, expected >= 1", field="episodes")
-        if self.machines < 1:
-            raise ConfigError(f"machines is {self.machines}, expected >= 1", field="machines")
+        if not 1 <= self.episodes <= MAX_EPISODES:
+            raise ConfigError(
+                f"episodes is {self.episodes}, expected 1..{MAX_EPISODES}", field="episodes"
+            )
+        if not 1 <= self.machines <= 100_000:
+            raise ConfigError(
+                f"machines is {self.machines}, expected 1..100000 (the cell has about 12,500)",
+                field="machines",
+            )
+        if not 0.0 < self.train_fraction < 1.0:  # also refuses NaN
+            raise ConfigError(
+                f"train_fraction is {self.train_fraction}, expected in (0, 1)",
+                field="train_fraction",
+            )
+        if not 0.0 < self.decision_period_s <= 3_600.0:
+            raise ConfigError(
+                f"decision_period_s is {self.decision_period_s}, expected in (0, 3600]",
+                field="decision_period_s",
+            )
+        if not self.decision_period_s <= self.episode_s <= MAX_EPISODE_S:
+            raise ConfigError(
+                f"episode_s is {self.episode_s}, expected in [decision_period_s, "
+                f"{MAX_EPISODE_S:g}]",
+                field="episode_s",
+            )
 
     def command(self) -> str:
         """The canonical command line that makes this artifact (``--out`` does not change it)."""
@@ -157,7 +187,14 @@ def _episode_windows(spec: TrainSpec, which: str) -> tuple[list[Workload], Any]:
     part = split.train if which == "train" else split.evaluation
     cell = sample_cell(full, spec.machines, spec.seed)
     chosen = window(cell, part.start_s, part.end_s)
-    n = max(1, int((chosen.end_s - chosen.start_s) // spec.episode_s))
+    span_s = chosen.end_s - chosen.start_s
+    if not span_s / spec.episode_s <= MAX_EPISODE_WINDOWS:  # NaN too
+        raise ConfigError(
+            f"the {which} window ({span_s:.0f} s) cuts into more than {MAX_EPISODE_WINDOWS} "
+            f"episodes of {spec.episode_s:g} s; use a longer --episode-s or a shorter trace",
+            field="episode_s",
+        )
+    n = max(1, int(span_s // spec.episode_s))
     pieces = [window(chosen, k * spec.episode_s, min((k + 1) * spec.episode_s, chosen.end_s))
               for k in range(n)]  # fmt: skip
     pieces = [w for w in pieces if len(w.services) > 0]

@@ -11,11 +11,13 @@ service counts 1.0), so big changes are riskier than small ones.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from autoinfra.core.actions import ScaleService, SetMachinePower
+from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Proposal
 
@@ -49,6 +51,13 @@ class RiskModel:
     confidence_weight: float = 0.5  # an agent that is 50 % sure adds 0.25
     unknown_kind_risk: float = 0.8  # actions this model has no figure for go to a human
 
+    def __post_init__(self) -> None:
+        # a NaN anywhere would make every comparison false and silently switch escalation off
+        for name in ("size_weight", "confidence_weight", "unknown_kind_risk"):
+            _check_risk(name, getattr(self, name), high=math.inf if "weight" in name else 1.0)
+        for kind, value in self.base.items():
+            _check_risk(f"base.{kind}", value, high=1.0)
+
     def size(self, proposal: Proposal, observation: Observation | None) -> float:
         action = proposal.action
         if not isinstance(action, ScaleService):
@@ -66,3 +75,10 @@ class RiskModel:
             + self.confidence_weight * (1.0 - min(1.0, max(0.0, proposal.confidence)))
         )
         return min(1.0, max(0.0, risk))
+
+
+def _check_risk(name: str, value: object, *, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"expected a number in [0, {high:g}], got {value!r}", field=name)
+    if not (math.isfinite(value) and 0.0 <= value <= high):
+        raise ConfigError(f"expected a finite number in [0, {high:g}], got {value!r}", field=name)

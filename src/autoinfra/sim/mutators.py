@@ -33,9 +33,13 @@ from autoinfra.sim.layout import (
     ST_FUTURE,
     ST_PENDING,
     ST_RUNNING,
+    V_BASE_DEM,
+    V_DEMAND,
     V_DESIRED,
+    V_DIRTY,
     V_MAX,
     V_MIN,
+    V_PROF,
 )
 from autoinfra.sim.results import EventLog
 from autoinfra.sim.world import World
@@ -111,6 +115,32 @@ class Mutators:
             return None, f"{int(alive.shape[0])} -> {r} replicas"
 
         self._act("set_service_replicas", f"service:{service}", by, do)
+
+    def set_service_share(self, service: int, share: float, by: str) -> None:
+        """Serve ``share`` of a service's traffic here (1.0: all the trace gives it).
+
+        For a service replicated across regions: a region that shifts load away lowers its
+        share and the receiving region raises its own, so their sum stays the service's demand.
+        The replicas stay as they are; the scaling policies see the new demand and act on it.
+        """
+        w = self._world
+
+        def do() -> tuple[None, str]:
+            s = int(service)
+            if not 0 <= s < w.n_services:
+                raise SimulationError(f"no service {service}: indices are 0..{w.n_services - 1}")
+            x = float(share)
+            if not 0.0 <= x <= 16.0:  # NaN fails this too
+                raise SimulationError(f"service {s}: share {share!r} is outside [0, 16]")
+            before = w.vf[V_BASE_DEM, s] / w.trace_cpu_demand[s] if w.trace_cpu_demand[s] else 1.0
+            w.vf[V_BASE_DEM, s] = w.trace_cpu_demand[s] * x
+            prof = min(max(int(w.vi[V_PROF, s]), 0), w.shapes.shape[0] - 1)
+            w.vf[V_DEMAND, s] = w.vf[V_BASE_DEM, s] * w.shape_col[prof]
+            w.vi[V_DIRTY, s] = 1
+            w.respread_services()
+            return None, f"share {before:.3f} -> {x:.3f}"
+
+        self._act("set_service_share", f"service:{service}", by, do)
 
     def _scale_down(self, s: int, alive: np.ndarray, k: int) -> None:
         w = self._world

@@ -175,6 +175,8 @@ class World:
         self.vf[V_CPU_REQ] = svc.cpu_request
         self.vf[V_LIMIT] = svc.cpu_request.astype(np.float64) * config.service_cpu_limit_ratio
         self.vf[V_BASE_DEM] = svc.base_cpu_demand
+        # the demand the trace gives each service; ``set_service_share`` scales from it
+        self.trace_cpu_demand: F64 = np.array(svc.base_cpu_demand, dtype=np.float64)
         self.vf[V_MEM_PER] = svc.base_mem_demand / np.maximum(svc.initial_replicas, 1)
         self.vi[V_DESIRED] = svc.initial_replicas
         self.vi[V_MIN] = svc.min_replicas

@@ -1,5 +1,6 @@
 """Telemetry: perception (``SimSensor``), the time-series ``MetricStore``, and the detectors that
-turn observations into findings (machine down, CPU hog, link congestion, intrusion).
+turn observations into findings (machine down, CPU hog, link congestion, intrusion), and the
+trust check that decides whether an observation may be believed at all.
 """
 
 from autoinfra.telemetry.detectors import (
@@ -14,6 +15,7 @@ from autoinfra.telemetry.detectors import (
 )
 from autoinfra.telemetry.sensor import ObservableWorld, SimSensor
 from autoinfra.telemetry.store import CLUSTER_SERIES, MACHINE_SERIES, MetricStore
+from autoinfra.telemetry.trust import TrustCheck, TrustMonitor, TrustSettings, TrustVerdict
 
 __all__ = [
     "CLUSTER_SERIES",
@@ -29,4 +31,8 @@ __all__ = [
     "MetricStore",
     "ObservableWorld",
     "SimSensor",
+    "TrustCheck",
+    "TrustMonitor",
+    "TrustSettings",
+    "TrustVerdict",
 ]

@@ -2,10 +2,12 @@
 
 Parsing and validating a gzip CSV part costs far more than reading its Parquet copy, and building
 a workload from 800k task events costs more than loading its arrays; both happen once per input.
-A key is a hash of what the result depends on: the absolute path, size and modification time of
-every input file, the schema version, and the caller's parameters (lenient flag, window, seed...).
-Changing any input file changes its size or mtime and so misses the cache; nothing is ever
-invalidated by hand.
+A key is a hash of what the result depends on: the absolute path and a BLAKE2b digest of the
+whole content of every input file, the schema version, and the caller's parameters (lenient flag,
+window, seed...). Size and modification time are not enough: a file rewritten in place with the
+same size within the file system's timestamp resolution (or restored with its old mtime, as
+``cp -p``, ``rsync -t`` and ``tar`` do) would be served stale. Hashing costs about a second per
+gigabyte, far less than parsing; nothing is ever invalidated by hand.
 
 Parts are cached one by one, so converting a full 500-part download happens once per part and a
 download interrupted half way keeps the parts already converted.
@@ -32,6 +34,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from autoinfra.core.errors import TraceError
 from autoinfra.traces.schema import SCHEMA_VERSION
 
 CACHE_ENV = "AUTOINFRA_CACHE_DIR"
@@ -45,19 +48,48 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "autoinfra"
 
 
-def fingerprint(paths: Iterable[Path]) -> list[list[Any]]:
-    """``[absolute path, size in bytes, mtime in ns]`` for each file, in the order given."""
-    out: list[list[Any]] = []
-    for p in paths:
-        st = Path(p).stat()
-        out.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
-    return out
+def content_digest(data: bytes) -> str:
+    """BLAKE2b (128-bit) of bytes already in memory, the same as :func:`file_digest` of a file."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def cache_key(kind: str, paths: Iterable[Path], params: Mapping[str, Any]) -> str:
-    """A stable hex key for ``kind`` of result built from ``paths`` with ``params``."""
+def file_digest(path: Path) -> str:
+    """BLAKE2b (128-bit) of a file's whole content, read in 1 MiB chunks."""
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with Path(path).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise TraceError(
+            f"cannot read the file: {exc.strerror or exc}", path=str(path), kind="unreadable"
+        ) from exc
+    return h.hexdigest()
+
+
+def fingerprint(
+    paths: Iterable[Path], digests: Mapping[Path, str] | None = None
+) -> list[list[Any]]:
+    """``[absolute path, content digest]`` for each file, in the order given.
+
+    ``digests`` gives digests the caller computed from the bytes it is about to use, so the key
+    describes exactly what was parsed even if the file changes in between.
+    """
+    known = digests or {}
+    return [[str(Path(p).resolve()), known.get(p) or file_digest(p)] for p in paths]
+
+
+def cache_key(
+    kind: str,
+    paths: Iterable[Path],
+    params: Mapping[str, Any],
+    digests: Mapping[Path, str] | None = None,
+) -> str:
+    """A stable hex key for ``kind`` of result built from ``paths`` (their content) with
+    ``params``."""
+    files = fingerprint(paths, digests)
     blob = json.dumps(
-        {"kind": kind, "schema": SCHEMA_VERSION, "files": fingerprint(paths), "params": params},
+        {"kind": kind, "schema": SCHEMA_VERSION, "files": files, "params": params},
         sort_keys=True,
         default=str,
     )

@@ -44,6 +44,7 @@ class Problem(enum.StrEnum):
     OUT_OF_RANGE = "out_of_range"  # e.g. priority outside 0..11, a negative request
     UNKNOWN_EVENT = "unknown_event"  # an event code the schema does not define
     TIME_BACKWARDS = "time_backwards"  # earlier than a row before it in a time-sorted part
+    NOT_UTF8 = "not_utf8"  # bytes that do not decode as UTF-8 (the trace is ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,9 +234,7 @@ def _always(text: str) -> Callable[[int], str]:
     return describe
 
 
-def _with_value(
-    prefix: str, values: npt.NDArray[np.float64], suffix: str = ""
-) -> Callable[[int], str]:
+def _with_value(prefix: str, values: npt.NDArray[Any], suffix: str = "") -> Callable[[int], str]:
     def describe(i: int) -> str:
         return f"{prefix}{values[i]:g}{suffix}"
 
@@ -243,27 +242,52 @@ def _with_value(
 
 
 def _number_flags(name: str, col: Column, arr: pa.ChunkedArray, lines: IntArray) -> list[Flag]:
-    """Non-finite floats and values outside the column's bounds."""
+    """Non-finite floats and values outside the column's bounds (integers compared as int64:
+    as float64, ids near 2^53 and the 2^63 - 1 marker would round)."""
     flags: list[Flag] = []
-    values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
     present = ~arr.is_null().to_numpy(zero_copy_only=False)
+    values: npt.NDArray[Any]
     if col.kind is Kind.FLOAT:
+        values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
         # pyarrow's typed parser accepts "nan" and "inf"; the trace never holds them
         nonfinite = present & ~np.isfinite(values)
         if nonfinite.any():
             text = f"expected a finite number in field {name!r}"
             flags.append(_flag(Problem.NOT_NUMERIC, name, nonfinite, lines, _always(text)))
         present &= ~nonfinite
+    else:
+        values = pc.fill_null(arr, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     with np.errstate(invalid="ignore"):
         low = values < col.low if col.low is not None else np.zeros(len(values), np.bool_)
         high = values > col.high if col.high is not None else np.zeros(len(values), np.bool_)
     out = present & (low | high)
+    if col.sentinel is not None:
+        out &= values != col.sentinel
     if out.any():
         bounds = f"[{col.low if col.low is not None else '-inf'}, "
         bounds += f"{col.high if col.high is not None else 'inf'}]"
-        describe = _with_value(f"expected {name!r} in {bounds}, found ", values[out])
+        if col.sentinel is not None:
+            bounds += f" (or {col.sentinel})"
+        found = values[out]
+        describe = _with_value(f"expected {name!r} in {bounds}, found ", found)
         flags.append(_flag(Problem.OUT_OF_RANGE, name, out, lines, describe))
     return flags
+
+
+def encoding_flags(raw_lines: pa.Array, lines: IntArray) -> list[Flag]:
+    """Rows whose line held bytes that are not UTF-8 (decoded as U+FFFD by the slow path).
+
+    The trace is ASCII; a hash field with a broken byte would otherwise pass as a different
+    user or job name.
+    """
+    if len(raw_lines) == 0 or lines.size == 0:
+        return []
+    broken = pc.match_substring(raw_lines, "\ufffd").to_numpy(zero_copy_only=False)
+    mask = broken[lines - 1]
+    if not mask.any():
+        return []
+    text = "bytes that are not UTF-8 text (the trace is ASCII)"
+    return [_flag(Problem.NOT_UTF8, None, mask, lines, _always(text))]
 
 
 def semantic_flags(table: pa.Table, schema: TableSchema, lines: IntArray) -> list[Flag]:

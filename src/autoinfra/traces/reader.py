@@ -7,6 +7,14 @@ text to find its bad lines (see :mod:`autoinfra.traces.checks`). Errors name the
 line in that file and the field. With ``lenient=True`` bad rows are skipped instead and counted in
 the returned :class:`~autoinfra.traces.checks.SkipReport` (callers print it: never silent).
 
+Whatever the bytes, the outcome is a table or a ``TraceError``: each part is read once, in
+chunks, at most ``MAX_PART_BYTES`` before and after gunzipping (a small gzip file can unpack to
+gigabytes); a bad gzip header, CRC or a truncated stream (``OSError``, ``zlib.error``,
+``EOFError`` underneath) is an "unreadable" error naming the file; bytes that are not UTF-8 name
+their line; values beyond the schema's plausibility bounds (times past the trace's span, ids
+above 2^53, see :mod:`autoinfra.traces.schema`) name line and field. The bytes read are the
+bytes hashed for the cache key, so a part rewritten meanwhile is never cached under the old key.
+
 Values come back as the trace stores them: times in microseconds (int64), ids as int64, optional
 integer fields as float64 with NaN where the file is empty, hashes as strings, one column per
 schema field (snake_case names, see :mod:`autoinfra.traces.schema`).
@@ -15,7 +23,11 @@ schema field (snake_case names, see :mod:`autoinfra.traces.schema`).
 from __future__ import annotations
 
 import gzip
+import io
+import os
 import re
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +44,7 @@ from autoinfra.traces.checks import (
     arrow_type,
     drop_flagged,
     empty_line_flags,
+    encoding_flags,
     parse_strings,
     raise_first,
     semantic_flags,
@@ -41,6 +54,9 @@ from autoinfra.traces.schema import Kind, TableSchema, table_schema
 
 _PART_RE = re.compile(r"part-(\d+)-of-(\d+)")
 _SUFFIXES = (".csv", ".csv.gz")
+# the largest part read, compressed or not: the full trace's parts are below 1 GiB of text
+MAX_PART_BYTES = 4 << 30
+_CHUNK_BYTES = 16 << 20
 
 
 def _is_part(p: Path) -> bool:
@@ -81,27 +97,63 @@ def has_table(trace_dir: str | Path, table: str) -> bool:
     return folder.is_dir() and any(_is_part(f) for f in folder.iterdir())
 
 
-def _open_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
+    """The file as it is on disk (compressed or not), at most ``MAX_PART_BYTES``."""
     try:
-        if path.name.endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                data = fh.read()
-        else:
-            data = path.read_bytes()
-    except OSError as exc:  # includes gzip.BadGzipFile
-        raise TraceError(f"cannot read the file: {exc}", path=str(path), kind="unreadable") from exc
-    return data.decode("utf-8", errors="replace")
-
-
-def _first_line_fields(path: Path) -> int:
-    """Number of comma-separated fields on the first line (0 for an empty file)."""
-    try:
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-            line = fh.readline().rstrip("\r\n")
+        with path.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_PART_BYTES:
+                raise TraceError(_too_big(), path=str(path), kind="too_large")
+            return _read_capped(fh.read, path)
     except OSError as exc:
-        raise TraceError(f"cannot read the file: {exc}", path=str(path), kind="unreadable") from exc
-    return line.count(",") + 1 if line else 0
+        raise TraceError(
+            f"cannot read the file: {exc.strerror or exc}", path=str(path), kind="unreadable"
+        ) from exc
+
+
+def _read_capped(read: Callable[[int], bytes], path: Path) -> bytes:
+    """Read a stream to its end in chunks, refusing more than ``MAX_PART_BYTES``.
+
+    ``read(MAX_PART_BYTES + 1)`` would allocate the whole cap up front, whatever the size.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := read(_CHUNK_BYTES):
+        total += len(chunk)
+        if total > MAX_PART_BYTES:
+            raise TraceError(_too_big(), path=str(path), kind="too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_big() -> str:
+    return (
+        f"larger than {MAX_PART_BYTES >> 20} MiB; the trace's parts are below 1 GiB, "
+        "so this is not one of them"
+    )
+
+
+def _decompress(raw: bytes, path: Path) -> bytes:
+    """The text bytes of a part: gunzipped for ``.gz`` (every member, CRC checked), capped."""
+    if not path.name.endswith(".gz"):
+        return raw
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb") as fh:
+            return _read_capped(fh.read, path)  # a small file can unpack to gigabytes: capped
+    except (OSError, EOFError, zlib.error) as exc:
+        # BadGzipFile (an OSError) for a bad header or CRC, EOFError when truncated,
+        # zlib.error for corrupt compressed data
+        what = "truncated" if isinstance(exc, EOFError) else "corrupt"
+        raise TraceError(
+            f"cannot read the file: not valid gzip ({what}: {exc})",
+            path=str(path),
+            kind="unreadable",
+        ) from None
+
+
+def _first_line_fields(data: bytes) -> int:
+    """Number of comma-separated fields on the first line (0 for an empty file)."""
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    return line.count(b",") + 1 if line else 0
 
 
 def _empty(schema: TableSchema, n_fields: int) -> pa.Table:
@@ -109,10 +161,10 @@ def _empty(schema: TableSchema, n_fields: int) -> pa.Table:
     return pa.table({c.name: pa.array([], arrow_type(c)) for c in cols})
 
 
-def _fast_parse(path: Path, schema: TableSchema, n_fields: int) -> pa.Table:
+def _fast_parse(data: bytes, schema: TableSchema, n_fields: int) -> pa.Table:
     cols = schema.columns_for(n_fields)
     return pacsv.read_csv(
-        path,
+        pa.BufferReader(data),
         read_options=pacsv.ReadOptions(column_names=[c.name for c in cols]),
         # the trace never quotes; an empty line must fail (not vanish) so line numbers hold
         parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False),
@@ -124,9 +176,12 @@ def _fast_parse(path: Path, schema: TableSchema, n_fields: int) -> pa.Table:
     )
 
 
-def _parse_part(path: Path, schema: TableSchema, lenient: bool) -> tuple[pa.Table, SkipReport]:
-    n_fields = _first_line_fields(path)
-    if n_fields == 0 and not _open_text(path).strip():
+def _parse_part(
+    path: Path, data: bytes, schema: TableSchema, lenient: bool
+) -> tuple[pa.Table, SkipReport]:
+    """Validate the text bytes of one part (see the module docstring)."""
+    n_fields = _first_line_fields(data)
+    if n_fields == 0 and not data.strip():
         return _empty(schema, schema.field_counts[0]), SkipReport()
     if n_fields not in schema.field_counts:
         n_fields = schema.field_counts[0]  # the first line itself is bad: the scan will say so
@@ -134,16 +189,18 @@ def _parse_part(path: Path, schema: TableSchema, lenient: bool) -> tuple[pa.Tabl
     left_out: list[Flag] = []
     flags: list[Flag] = []
     try:
-        table = _fast_parse(path, schema, n_fields)
+        table = _fast_parse(data, schema, n_fields)
         lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
         flags = empty_line_flags(table, lines, n_fields)
-    except pa.ArrowInvalid:
+    except pa.ArrowException:
         # slow path, only for a part that does not parse: every line as text, located exactly
-        text = _open_text(path).split("\n")
+        # (ArrowInvalid for bad values, non-UTF-8 bytes, a line longer than a block)
+        text = data.decode("utf-8", errors="replace").split("\n")
         if text and text[-1] == "":
             text.pop()  # the newline that ends the last line
         raw = pc.utf8_rtrim(pa.array(text, pa.string()), characters="\r")
         table, lines, flags, left_out = parse_strings(raw, schema, n_fields)
+        flags = encoding_flags(raw, lines) + flags
     flags += semantic_flags(table, schema, lines)
     where = str(path)
     if not lenient:
@@ -159,14 +216,20 @@ def _parse_part(path: Path, schema: TableSchema, lenient: bool) -> tuple[pa.Tabl
 def read_part(
     path: Path, schema: TableSchema, *, lenient: bool = False, cache: bool = True
 ) -> tuple[pa.Table, SkipReport]:
-    """One validated part as an Arrow table, through the Parquet cache when ``cache``."""
-    key = trace_cache.cache_key("part", [path], {"table": schema.name, "lenient": lenient})
+    """One validated part as an Arrow table, through the Parquet cache when ``cache``.
+
+    The file is read once: its bytes key the cache (by content) and are what is parsed, so a
+    file rewritten while it is read can never be stored under the other content's key.
+    """
+    raw = _read_bytes(path)
+    params = {"table": schema.name, "lenient": lenient}
+    key = trace_cache.cache_key("part", [path], params, {path: trace_cache.content_digest(raw)})
     if cache:
         hit = trace_cache.load_table(key)
         if hit is not None:
             table, meta = hit
             return table, SkipReport.from_dict(meta.get("skipped", {}))
-    table, report = _parse_part(path, schema, lenient)
+    table, report = _parse_part(path, _decompress(raw, path), schema, lenient)
     if cache:
         trace_cache.store_table(key, table, {"skipped": report.to_dict(), "path": str(path)})
     return table, report

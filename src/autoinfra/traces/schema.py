@@ -23,13 +23,29 @@ from autoinfra.core.errors import TraceError
 from autoinfra.traces.tables import MachineEventType
 
 # bump when what the readers produce changes: it is part of every cache key
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: plausibility bounds on times, ids and capacities
 
 US_PER_S = 1_000_000
 # the schema document: "an event 20 seconds after the start of the trace has timestamp 620 s"
 TRACE_WINDOW_START_S = 600.0
 # the schema document: time 2^63 - 1 marks events after the end of the trace window
 TIME_AFTER_WINDOW_US = 2**63 - 1
+
+# Plausibility bounds, checked on every row (``Column.low`` / ``high``), and why:
+# - times: the 2011 trace spans 29 days (Reiss et al.: May 2011, "29 days"), stamped from 600 s
+#   before its window; 31 days leaves a margin for derived traces of the same format, and anything
+#   later is corruption. One task event at 9e18 us once stretched a workload's span to 285,000
+#   years and the training step tried to cut it into episodes until the kernel killed it.
+#   The one exception is the schema's own marker 2^63 - 1 ("after the window").
+MAX_TRACE_TIME_US = (600 + 31 * 86_400) * US_PER_S
+# - ids: job and machine ids in the trace are below 7e9; optional id columns travel as float64
+#   (NaN for empty), which holds integers exactly only up to 2^53, so larger ids are refused
+#   rather than silently rounded (and pyarrow refuses the cast outright).
+MAX_ID = 2**53
+# - task indices: below 2^31 (the slice's largest is 20,009; the simulator stores them as int32).
+MAX_TASK_INDEX = 2**31 - 1
+# - capacities and requests are normalised so the largest machine of the trace is 1.0.
+MAX_NORMALISED = 1.0
 
 
 class TaskEventType(enum.IntEnum):
@@ -63,6 +79,8 @@ class Column:
     # inclusive bounds for numbers, checked by the reader (None: any value of the kind)
     low: float | None = None
     high: float | None = None
+    # a value accepted whatever the bounds say (the "after the window" time marker)
+    sentinel: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +113,13 @@ class TableSchema:
 
 
 _I, _F, _H, _B = Kind.INT, Kind.FLOAT, Kind.HASH, Kind.BOOL
+
+
+def _time(name: str) -> Column:
+    """A mandatory timestamp: within the trace's span, or the "after the window" marker."""
+    return Column(name, _I, True, low=0, high=MAX_TRACE_TIME_US, sentinel=TIME_AFTER_WINDOW_US)
+
+
 _TASK_CODES = frozenset(int(e) for e in TaskEventType)
 # job_events use the same codes; the document defines no UPDATE_RUNNING meaning for jobs but the
 # code is the same enumeration, so it is accepted rather than rejected
@@ -104,12 +129,12 @@ _MACHINE_CODES = frozenset(int(e) for e in MachineEventType)
 MACHINE_EVENTS = TableSchema(
     name="machine_events",
     columns=(
-        Column("time", _I, True, low=0),
-        Column("machine_id", _I, True),
+        _time("time"),
+        Column("machine_id", _I, True, low=0, high=MAX_ID),
         Column("event_type", _I, True),
         Column("platform_id", _H, False),
-        Column("cpus", _F, False, low=0.0),
-        Column("memory", _F, False, low=0.0),
+        Column("cpus", _F, False, low=0.0, high=MAX_NORMALISED),
+        Column("memory", _F, False, low=0.0, high=MAX_NORMALISED),
     ),
     time_column="time",
     time_sorted=True,
@@ -121,9 +146,9 @@ MACHINE_EVENTS = TableSchema(
 JOB_EVENTS = TableSchema(
     name="job_events",
     columns=(
-        Column("time", _I, True, low=0),
+        _time("time"),
         Column("missing_info", _I, False, low=0, high=3),
-        Column("job_id", _I, True),
+        Column("job_id", _I, True, low=0, high=MAX_ID),
         Column("event_type", _I, True),
         Column("user", _H, False),
         Column("scheduling_class", _I, False, low=0, high=3),
@@ -140,18 +165,18 @@ JOB_EVENTS = TableSchema(
 TASK_EVENTS = TableSchema(
     name="task_events",
     columns=(
-        Column("time", _I, True, low=0),
+        _time("time"),
         Column("missing_info", _I, False, low=0, high=3),
-        Column("job_id", _I, True),
-        Column("task_index", _I, True, low=0),
-        Column("machine_id", _I, False),
+        Column("job_id", _I, True, low=0, high=MAX_ID),
+        Column("task_index", _I, True, low=0, high=MAX_TASK_INDEX),
+        Column("machine_id", _I, False, low=0, high=MAX_ID),
         Column("event_type", _I, True),
         Column("user", _H, False),
         Column("scheduling_class", _I, False, low=0, high=3),
         Column("priority", _I, True, low=0, high=11),
-        Column("cpu_request", _F, False, low=0.0),
-        Column("memory_request", _F, False, low=0.0),
-        Column("disk_space_request", _F, False, low=0.0),
+        Column("cpu_request", _F, False, low=0.0, high=MAX_NORMALISED),
+        Column("memory_request", _F, False, low=0.0, high=MAX_NORMALISED),
+        Column("disk_space_request", _F, False, low=0.0, high=MAX_NORMALISED),
         Column("different_machines_restriction", _B, False, low=0, high=1),
     ),
     time_column="time",
@@ -164,26 +189,26 @@ TASK_EVENTS = TableSchema(
 TASK_USAGE = TableSchema(
     name="task_usage",
     columns=(
-        Column("start_time", _I, True, low=0),
-        Column("end_time", _I, True, low=0),
-        Column("job_id", _I, True),
-        Column("task_index", _I, True, low=0),
-        Column("machine_id", _I, True),
-        Column("cpu_rate", _F, False),
-        Column("canonical_memory_usage", _F, False),
-        Column("assigned_memory_usage", _F, False),
-        Column("unmapped_page_cache", _F, False),
-        Column("total_page_cache", _F, False),
-        Column("maximum_memory_usage", _F, False),
-        Column("disk_io_time", _F, False),
-        Column("local_disk_space_usage", _F, False),
-        Column("maximum_cpu_rate", _F, False),
-        Column("maximum_disk_io_time", _F, False),
-        Column("cycles_per_instruction", _F, False),
-        Column("memory_accesses_per_instruction", _F, False),
-        Column("sample_portion", _F, False),
+        _time("start_time"),
+        _time("end_time"),
+        Column("job_id", _I, True, low=0, high=MAX_ID),
+        Column("task_index", _I, True, low=0, high=MAX_TASK_INDEX),
+        Column("machine_id", _I, True, low=0, high=MAX_ID),
+        Column("cpu_rate", _F, False, low=0.0),
+        Column("canonical_memory_usage", _F, False, low=0.0),
+        Column("assigned_memory_usage", _F, False, low=0.0),
+        Column("unmapped_page_cache", _F, False, low=0.0),
+        Column("total_page_cache", _F, False, low=0.0),
+        Column("maximum_memory_usage", _F, False, low=0.0),
+        Column("disk_io_time", _F, False, low=0.0),
+        Column("local_disk_space_usage", _F, False, low=0.0),
+        Column("maximum_cpu_rate", _F, False, low=0.0),
+        Column("maximum_disk_io_time", _F, False, low=0.0),
+        Column("cycles_per_instruction", _F, False, low=0.0),
+        Column("memory_accesses_per_instruction", _F, False, low=0.0),
+        Column("sample_portion", _F, False, low=0.0),
         Column("aggregation_type", _B, False, low=0, high=1),
-        Column("sampled_cpu_usage", _F, False),
+        Column("sampled_cpu_usage", _F, False, low=0.0),
     ),
     time_column="start_time",
     # the document sorts task_usage by measurement window only loosely (windows of different

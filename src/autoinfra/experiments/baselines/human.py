@@ -18,6 +18,9 @@ generator seeded by the run's seed):
    margin (the slack people leave when they set limits by hand), OFF machines are powered on when
    work is pending or fewer than ``spare_machines`` machines' worth of capacity is free; the
    operator never powers machines off.
+
+The operator's identity allows the playbook's actions and the reviews' (evict, kill, reroute,
+isolate, scale, power), not drains: a person's account is scoped like any agent's.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 from autoinfra.experiments.baselines.human_model import HumanSettings
+from autoinfra.security.identity import Identity, Role
 from autoinfra.telemetry import SimSensor
 
 # plain ints: comparing arrays with enum members goes through Enum's slow attribute path
@@ -247,6 +251,14 @@ class HumanOperator:
         return Proposal(action, NAME, 0, Justification(reason=reason))
 
 
+# what the playbook and the capacity reviews propose, and on what: nothing more
+OPERATOR_KINDS = frozenset(
+    {"evict_tasks", "kill_process", "reroute", "isolate_machine", "scale_service",
+     "set_machine_power"}
+)  # fmt: skip
+OPERATOR_TARGETS = ("machine:*", "service:*", "rack:*")
+
+
 def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:
     """The human-operator system on ``sim``; every delay is drawn with ``seed``."""
     settings = HumanSettings().with_params(dict(params or {}), source=f"system_params.{NAME}")
@@ -263,6 +275,7 @@ def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> Sy
         policy=operator,
         period_s=tick_s,  # looks every tick; the rules themselves run every rule_evaluation_s
         priority=100,
+        identity=Identity.scoped("human-operator", Role.OPERATOR, OPERATOR_KINDS, OPERATOR_TARGETS),
         description=settings.describe(),
     )
     runtime = Runtime([agent], clock=sim.clock, actuator=SimulatedActuator(sim))

@@ -5,7 +5,9 @@ Three agents built on the shared tick template, each running one controller of
 finds NotReady nodes, evicts their pods after the toleration), the Horizontal Pod Autoscaler
 (15 s) and the Cluster Autoscaler (10 s). Kubernetes controllers act directly on the API server:
 no arbiter, no approval gate; the simulated actuator gives them the same API latency as every
-other system.
+other system. Each agent's identity allows what its controller does and nothing else (node
+lifecycle: evict pods of lost nodes; HPA: replica counts; Cluster Autoscaler: power and drain of
+nodes), as the RBAC roles of the real controllers do.
 
 Parameters (``params``; unknown names are refused): ``target_cpu_utilization`` (the HPA target,
 which Kubernetes leaves to the user), or nested ``hpa`` / ``cluster_autoscaler`` / ``nodes``
@@ -25,6 +27,7 @@ from autoinfra.agents import Agent, Runtime, System
 from autoinfra.core.cluster import cluster_parts
 from autoinfra.core.errors import ConfigError
 from autoinfra.policies.kubernetes import KubernetesPolicy, KubernetesSettings
+from autoinfra.security.identity import Identity, Role
 from autoinfra.telemetry import SimSensor
 
 NAME = "kubernetes-defaults"
@@ -78,6 +81,9 @@ def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> Sy
             policy=policy.nodes,
             period_s=settings.nodes.monitor_period_s,
             priority=90,
+            identity=Identity.scoped(
+                "k8s-node-lifecycle", Role.HEALER, {"evict_tasks"}, ("machine:*",)
+            ),
             description="node lifecycle controller: NotReady after the grace period, evict after "
             "the toleration",
         ),
@@ -87,6 +93,7 @@ def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> Sy
             policy=policy.hpa,
             period_s=settings.hpa.sync_period_s,
             priority=50,
+            identity=Identity.for_role("k8s-hpa", Role.SCALER),
             description="Horizontal Pod Autoscaler on CPU utilisation of requests",
         ),
         Agent(
@@ -95,6 +102,7 @@ def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> Sy
             policy=policy.cluster_autoscaler,
             period_s=settings.cluster_autoscaler.scan_interval_s,
             priority=40,
+            identity=Identity.for_role("k8s-cluster-autoscaler", Role.ENERGY),  # power, drain
             description="Cluster Autoscaler: power on for pending pods, drain and power off "
             "under-requested nodes",
         ),

@@ -1,0 +1,108 @@
+"""The headroom guard: capacity is removed only while what is left covers the demand with room.
+
+Room means ``min_headroom_share`` of the capacity left free, judged on the gate's own memory
+rather than on the picture alone:
+
+- **Capacity** is the CPU of machines that are ON, schedulable and heard from within
+  ``heartbeat_limit_s``, minus every machine the gate already let go (``GuardLedger
+  .removed_mask``): a frozen picture that still shows drained machines as usable counts nothing
+  twice. Removing a machine monitoring already shows out of service removes nothing.
+- **Demand** is the CPU requested on every machine that should be running plus what is pending,
+  but never believed to fall faster than ``demand_fall_share`` per window (compounded): no honest
+  replay of the shipped trace falls faster (``telemetry.trust.DEMAND_FALL_MEASURED``). A picture
+  showing less demand than that belief is one on which no capacity is removed at all: a spoofed
+  idle cell looks exactly like that. A picture that lies by less can shave at most
+  ``demand_fall_share`` off the demand the headroom is kept for.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import numpy.typing as npt
+
+from autoinfra.core.observation import MachineState, Observation
+from autoinfra.oversight.gate_settings import GateSettings
+from autoinfra.oversight.guards import GuardLedger
+
+__all__ = ["HeadroomGuard"]
+
+
+class HeadroomGuard:
+    """The guard, with its memory of the demand it believed in the last window."""
+
+    def __init__(self, settings: GateSettings) -> None:
+        self.settings = settings
+        self._demand: deque[tuple[float, float]] = deque()  # (observation time, believed CPU)
+        self._seen_at: float | None = None
+
+    def usable(self, obs: Observation) -> npt.NDArray[np.bool_]:
+        usable = (obs.machine_state == MachineState.ON) & obs.schedulable
+        return usable & (obs.heartbeat_age_s <= self.settings.heartbeat_limit_s)
+
+    @staticmethod
+    def _demand_of(obs: Observation) -> float:
+        """CPU requested on every machine that should be running (silent or draining ones too:
+        their tasks need a place) plus what waits to be placed."""
+        s = obs.machine_state
+        running = (s == MachineState.ON) | (s == MachineState.DRAINING)
+        return float(obs.cpu_requested[running].sum()) + float(obs.pending_cpu)
+
+    def note(self, obs: Observation) -> None:
+        """Remember what was believed of each new observation's demand.
+
+        The belief, not the raw figure, is remembered: so it can fall by at most
+        ``demand_fall_share`` per window, compounded, however long a spoofed picture lasts
+        (honest demand, which never falls that fast, is always believed as it is).
+        """
+        if self._seen_at == obs.time_s:
+            return
+        self._seen_at = obs.time_s
+        demand = self._believed_demand(obs, self._demand_of(obs))
+        while self._demand and self._demand[-1][1] <= demand:
+            self._demand.pop()  # a monotone queue: its front is the window's peak
+        self._demand.append((obs.time_s, demand))
+
+    def _believed_demand(self, obs: Observation, demand: float) -> float:
+        """Observed demand, but no less than (1 - demand_fall_share) x the window's peak."""
+        horizon = obs.time_s - self.settings.window_s
+        while self._demand and self._demand[0][0] < horizon:
+            self._demand.popleft()
+        peak = self._demand[0][1] if self._demand else demand
+        return max(demand, (1.0 - self.settings.demand_fall_share) * peak)
+
+    def refusal(self, obs: Observation, machine: int, ledger: GuardLedger) -> str | None:
+        """Why removing ``machine`` would take the headroom, or None."""
+        if not 0 <= machine < obs.n_machines:
+            return None  # the actuator reports an unknown machine as a failed outcome
+        s = self.settings
+        usable = self.usable(obs)
+        # capacity the gate already let go, whether or not this picture shows it yet
+        gone = ledger.removed_mask(obs.n_machines, obs.time_s, s.window_s)
+        counted = usable & ~gone
+        if not usable[machine]:
+            # monitoring shows it out of service already (drained, off, silent): no capacity
+            # goes. A machine only the ledger counts out is still judged below: the request
+            # that let it go may yet be denied, and this one would then remove it unchecked
+            return None
+        shown = self._demand_of(obs)
+        demand = self._believed_demand(obs, shown)
+        if shown < demand - 1e-9:
+            # the picture shows demand falling faster than any honest replay of the trace: it is
+            # not one to remove capacity on (a spoofed idle cell looks exactly like this)
+            return (
+                f"headroom guard: the observed demand {shown:.2f} CPU fell more than "
+                f"{s.demand_fall_share:.0%} below its peak of the last {s.window_s:g} s (at least "
+                f"{demand:.2f} believed); no capacity is removed on that picture"
+            )
+        counted[machine] = False
+        cap = float(obs.cpu_capacity[counted].sum())
+        free_share = (cap - demand) / cap if cap > 0 else -1.0
+        if free_share < s.min_headroom_share:
+            return (
+                f"headroom guard: without machine:{machine} schedulable CPU {cap:.2f} would leave "
+                f"{free_share:.1%} free for {demand:.2f} requested+pending "
+                f"(minimum {s.min_headroom_share:.0%}; {int(gone.sum())} machine(s) already let go)"
+            )
+        return None
