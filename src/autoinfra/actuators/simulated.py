@@ -43,7 +43,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from autoinfra.core.actions import (
     ACTION_TYPES,
