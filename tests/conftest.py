@@ -23,6 +23,10 @@ def _isolated_cache(
     # every test session writes its trace cache under pytest's temp dir, never the user's home
     cache = tmp_path_factory.getbasetemp() / "autoinfra-cache"
     monkeypatch.setenv("AUTOINFRA_CACHE_DIR", str(cache))
+    # tokens, server state and audit keys too: a test never reads or writes ~/.autoinfra
+    home = tmp_path_factory.getbasetemp() / "autoinfra-home"
+    monkeypatch.setenv("AUTOINFRA_HOME", str(home))
+    monkeypatch.setenv("AUTOINFRA_KEY_DIR", str(home / "keys"))
 
 
 @pytest.hookimpl(hookwrapper=True)

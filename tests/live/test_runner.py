@@ -163,7 +163,8 @@ def test_live_actuator_holds_capacity_removal_while_stale() -> None:
 
 
 def test_prometheus_killed_mid_run_means_safe_mode_to_the_end(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, duration_s=6.0, speed=5.0, faults="none")
+    # long enough that a loaded machine still sees staleness (3 scrape intervals) before the end
+    settings = _settings(tmp_path, duration_s=15.0, speed=5.0, faults="none")
     runner = LiveRunner(settings)
     thread = threading.Thread(target=runner.run)
     thread.start()

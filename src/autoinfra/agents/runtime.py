@@ -110,7 +110,7 @@ class Runtime:
         self.actuator = actuator
         self.arbiter = arbiter
         self.gate = gate
-        self.audit = audit if audit is not None else AuditLog()
+        self._audit = audit if audit is not None else AuditLog()
         self.on_finding = on_finding
         self.feedback = feedback if feedback is not None else FeedbackStore()
         self.settings = settings or RuntimeSettings()
@@ -138,6 +138,17 @@ class Runtime:
         self._queue: ApprovalQueue | None = queue if isinstance(queue, ApprovalQueue) else None
         if self._queue is not None:
             self._restore(self._queue, clock.now_s())
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._audit
+
+    @audit.setter
+    def audit(self, log: AuditLog) -> None:
+        """Continue in another chain (a served or live run keeps it on disk): every part of the
+        runtime that writes audit records, admission included, writes there from now on."""
+        self._audit = log
+        self.admission.audit = log
 
     @property
     def records(self) -> list[ActionRecord]:

@@ -51,6 +51,8 @@ from autoinfra.live.servers import ManagedServer, start_alertmanager, start_prom
 from autoinfra.live.settings import BackendView, LiveSettings, SystemRun
 from autoinfra.oversight.alertmanager import AlertmanagerClient, IncidentAlerts, WebhookReceiver
 from autoinfra.security.audit import AuditLog
+from autoinfra.security.audit_key import AuditKey
+from autoinfra.security.tokens import autoinfra_home
 from autoinfra.telemetry.exporter import ExporterServer, ObservationExporter, start_exporter
 from autoinfra.telemetry.prometheus import PrometheusClient, PrometheusSensor, StaleTelemetry
 from autoinfra.telemetry.store import MetricStore
@@ -58,6 +60,11 @@ from autoinfra.telemetry.store import MetricStore
 __all__ = ["LiveRunner", "LiveSettings", "SystemRun"]  # the last two from live.settings
 
 INCIDENTS = frozenset({"machine_down", "cpu_hog", "link_congested", "intrusion"})
+
+
+def _audit_key() -> AuditKey:
+    """The key of live runs' audit chains: in ``$AUTOINFRA_HOME/keys``, never beside the log."""
+    return AuditKey.load_or_create(name="live-audit", key_dir=autoinfra_home() / "keys")
 
 
 class LiveRunner:
@@ -200,7 +207,7 @@ class LiveRunner:
                 {"approval_queue_path": str(out / "approvals.json")} if name == "agents" else None
             )
             acting = make_system(name, view, seed=s.seed, params=params)
-            acting.runtime.audit = AuditLog(out / "audit.jsonl")
+            acting.runtime.audit = AuditLog(out / "audit.jsonl", key=_audit_key())
             reconciled = self._reconcile(out / "journal.jsonl")
             inner = (
                 DryRunActuator(clock)
@@ -262,7 +269,8 @@ class LiveRunner:
             alerts.resolve_all()
             alerts.client.close()
             acting.runtime.audit.close()
-            audit = AuditLog(out / "audit.jsonl")  # re-read from disk: the chain as stored
+            # re-read from disk: the chain as stored
+            audit = AuditLog(out / "audit.jsonl", key=_audit_key())
             audit_ok, audit_n = audit.verify(), len(audit)
             audit.close()
             faults = pd.DataFrame(backend.fault_rows())
@@ -308,7 +316,7 @@ class LiveRunner:
         if name is None:
             return None, seen
         shadow = make_system(name, view, seed=self.s.seed)
-        shadow.runtime.audit = AuditLog(out / "shadow-audit.jsonl")
+        shadow.runtime.audit = AuditLog(out / "shadow-audit.jsonl", key=_audit_key())
         shadow.runtime.actuator = LiveActuator(DryRunActuator(clock), None, clock)
 
         def on_finding(agent_id: str, finding: Finding) -> None:
