@@ -1,4 +1,4 @@
-"""The algorithm catalogue's comparisons (issue 11 item 4): each against the default it could replace.
+"""The algorithm catalogue's comparisons: each against the default it could replace.
 
     python bench/catalogue.py --only kalman --json          # one comparison
     python bench/catalogue.py                               # every comparison

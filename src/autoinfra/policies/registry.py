@@ -118,6 +118,12 @@ def _builtin() -> PolicyRegistry:
         description="Holt's linear trend per service and cluster-wide, with a residual std",
     )
     r.register(
+        "forecast.kalman-v1",
+        "autoinfra.policies.kalman:KalmanForecaster",
+        kind="detector",
+        description="Kalman filter over a local linear trend; Holt's findings, adaptive gain",
+    )
+    r.register(
         "healing.rules-v1",
         "autoinfra.policies.healing:HealingPolicy",
         description="findings to repairs: evict, kill, drain, reroute",
