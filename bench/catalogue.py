@@ -36,7 +36,8 @@ COMPARISONS: dict[str, str] = {
     "anomaly": "catalogue_anomaly:compare_anomaly",
     "failure_models": "catalogue_failure:compare_failure_models",
     "fedavg": "catalogue_failure:compare_fedavg",
-    # helper B adds: "astar", "genetic", "marl"
+    "astar": "catalogue_routing:compare_astar",
+    # helper B adds: "genetic", "marl"
 }
 
 

@@ -134,6 +134,11 @@ def _builtin() -> PolicyRegistry:
         description="intrusion findings to isolation",
     )
     r.register(
+        "healing.astar-v1",
+        "autoinfra.policies.routing:AStarReroutePolicy",
+        description="healing with A*-planned reroutes over rack uplinks, costs from telemetry",
+    )
+    r.register(
         "consolidation.ffd-v1",
         "autoinfra.policies.consolidation:ConsolidationPolicy",
         description="first-fit-decreasing packing, power off idle machines with hysteresis",
