@@ -37,7 +37,8 @@ COMPARISONS: dict[str, str] = {
     "failure_models": "catalogue_failure:compare_failure_models",
     "fedavg": "catalogue_failure:compare_fedavg",
     "astar": "catalogue_routing:compare_astar",
-    # helper B adds: "genetic", "marl"
+    "genetic": "catalogue_genetic:compare_genetic",
+    # helper B adds: "marl"
 }
 
 

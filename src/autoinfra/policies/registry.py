@@ -144,6 +144,11 @@ def _builtin() -> PolicyRegistry:
         description="first-fit-decreasing packing, power off idle machines with hysteresis",
     )
     r.register(
+        "consolidation.genetic-v1",
+        "autoinfra.policies.genetic:GeneticConsolidationPolicy",
+        description="consolidation with the drain set chosen by a seeded genetic search",
+    )
+    r.register(
         "failure.drain-v1",
         "autoinfra.policies.failure:FailureDrainPolicy",
         description="drain machines a supervised failure predictor puts at risk",
