@@ -38,7 +38,7 @@ COMPARISONS: dict[str, str] = {
     "fedavg": "catalogue_failure:compare_fedavg",
     "astar": "catalogue_routing:compare_astar",
     "genetic": "catalogue_genetic:compare_genetic",
-    # helper B adds: "marl"
+    "marl": "catalogue_marl:compare_marl",
 }
 
 
