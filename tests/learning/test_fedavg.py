@@ -141,3 +141,33 @@ def test_bad_messages_are_refused() -> None:
         WeightMessage.decode(bad, s.dim)
     with pytest.raises(ConfigError, match="model"):
         FedAvgSettings(model="forest")  # type: ignore[arg-type]
+
+
+def test_global_model_drives_the_drain_policy() -> None:
+    import dataclasses
+
+    from autoinfra.core.actions import DrainMachine
+    from autoinfra.learning.fedavg import FederatedFailurePredictor
+    from autoinfra.policies.failure import FailureDrainPolicy, machine_history, snapshot
+    from tests.agents.fakes import FakeWorld
+
+    s = FedAvgSettings(rounds=3, seed=0)
+    data = [_region_rows(k) for k in range(2)]
+    _, w = _federation(s, data)
+    history = machine_history()
+    day = 86400.0
+    # a region picks its threshold on its own earlier rows (here: half of a day-4 snapshot)
+    _, x4, y4 = snapshot(history, 4 * day, 3600.0)
+    thr = FederatedFailurePredictor.threshold_for(w, x4, y4, s, flag_share=0.5)
+    pred = FederatedFailurePredictor(w, s, thr)
+    ids, x, _ = snapshot(history, 6 * day, 3600.0)
+    obs = dataclasses.replace(
+        FakeWorld(n_machines=8).observe(), machine_ids=ids[:8].astype(np.int64)
+    )
+    out = FailureDrainPolicy(pred, history, trace_offset_s=6 * day, max_drains=8).decide(obs, [])
+    risk = pred.risk(x)
+    want = {i for i in range(8) if risk[i] >= thr}  # slot i holds trace machine ids[i]
+    assert 0 < len(want) < 8  # the threshold separates them: the policy has a choice to make
+    assert {p.action.machine for p in out if isinstance(p.action, DrainMachine)} == want
+    with pytest.raises(ConfigError, match="weights"):
+        FederatedFailurePredictor(np.zeros(3), s, 0.5)

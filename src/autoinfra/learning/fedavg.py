@@ -33,10 +33,12 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.errors import ConfigError
+from autoinfra.policies.failure import FailurePredictor
 
 __all__ = [
     "FedAvgSettings",
     "FederatedAggregator",
+    "FederatedFailurePredictor",
     "MemoryHub",
     "RegionTrainer",
     "Transport",
@@ -293,3 +295,32 @@ def run_rounds(aggregator: FederatedAggregator, regions: Sequence[RegionTrainer]
             r.step()
         aggregator.collect()
     return aggregator.weights
+
+
+class FederatedFailurePredictor(FailurePredictor):
+    """The global weights as a ``FailurePredictor``, so ``FailureDrainPolicy`` drains by them.
+
+    ``threshold`` is the risk at or above which a machine is drained; a region can choose it on
+    its own rows (``threshold_for``) without sending them anywhere."""
+
+    def __init__(
+        self, weights: F64, settings: FedAvgSettings, threshold: float, *, horizon_s: float = 3600.0
+    ) -> None:
+        if weights.shape != (settings.dim,):
+            raise ConfigError(
+                f"expected {settings.dim} weights for {settings.model_id}, got {weights.shape}",
+                field="weights",
+            )
+        super().__init__(horizon_s=horizon_s, threshold=threshold, seed=settings.seed)
+        self.fed_settings = settings
+        self.model = weights.copy()  # "trained": the drain policy checks ``model is not None``
+
+    def risk(self, x: F64) -> F64:
+        return predict(self.model, x, self.fed_settings) if x.shape[0] else np.zeros(0)
+
+    @staticmethod
+    def threshold_for(
+        weights: F64, x: F64, y: Bool, s: FedAvgSettings, flag_share: float = 0.005
+    ) -> float:
+        """The default's rule on one region's rows: the top ``flag_share`` of its negatives."""
+        return float(np.quantile(predict(weights, x[~y], s), 1.0 - flag_share))
