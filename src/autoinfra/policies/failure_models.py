@@ -21,6 +21,7 @@ non-negative features, then standardised. ``FailureDrainPolicy`` takes any of th
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -148,8 +149,13 @@ class ModelFailurePredictor(FailurePredictor):
             pos = np.flatnonzero(y)
             extra = rng.choice(pos, max(0, int((~y).sum()) - pos.size), replace=True)
             x_fit, y_fit = np.concatenate([x, x[extra]]), np.concatenate([y, y[extra]])
+        from sklearn.exceptions import ConvergenceWarning
+
         model = make_classifier(self.settings, self.seed)
-        with threadpool_limits(limits=1):
+        # the MLP's epochs are a setting (``mlp_max_iter``, chosen on a validation window), so
+        # stopping there is the plan, not a failure to report
+        with threadpool_limits(limits=1), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(x_fit, y_fit)
         self.model = model
         if self._given_threshold is None:
