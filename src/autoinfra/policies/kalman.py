@@ -103,7 +103,8 @@ class KalmanState:
         k_l, k_b = p_ll / s_norm, p_lb / s_norm
         self.level = level + k_l * err
         self.trend = self.trend + k_b * err
-        # Joseph-free form is stable here: P = (I - K H) P keeps the 2x2 symmetric by construction
+        # the simple form P = (I - K H) P: for this 2x2 both off-diagonal terms equal
+        # p_lb (1 - p_ll / S), so one value keeps it exactly symmetric
         self.p_ll = p_ll - k_l * p_ll
         self.p_lb = p_lb - k_l * p_lb
         self.p_bb = p_bb - k_b * p_lb
