@@ -95,6 +95,7 @@ def first_fit_decreasing(
 
 class ConsolidationPolicy:
     policy_id = "consolidation.ffd-v1"
+    drain_planner = "FFD"  # named in the drain's reason
 
     def __init__(self, settings: ConsolidationSettings | None = None) -> None:
         self.settings = settings or ConsolidationSettings()
@@ -223,17 +224,35 @@ class ConsolidationPolicy:
                 self._proposal(SetMachinePower(machine=int(m), on=False), now, reason, inputs)
             )
         req_cpu = obs.cpu_requested.astype(np.float64)
-        req_mem = obs.mem_requested.astype(np.float64)
         light = usable & ~removed & dwell_ok & (obs.tasks_running > 0)
         light &= req_cpu < s.drain_below_share * cap
-        candidates = np.flatnonzero(light)
+        drains = self._choose_drains(obs, np.flatnonzero(light), usable & ~removed, budget)
+        for m in drains:
+            self._drained.add(m)
+            share = req_cpu[m] / cap[m]
+            reason = (
+                f"lightly loaded ({share:.0%} requested); its tasks fit elsewhere "
+                f"({self.drain_planner})"
+            )
+            out.append(self._proposal(DrainMachine(machine=m), now, reason, inputs))
+        return out
+
+    def _choose_drains(
+        self, obs: Observation, candidates: I64, stay_base: npt.NDArray[np.bool_], budget: float
+    ) -> list[int]:
+        """Lightest candidates first, while FFD still places every drained machine's load into
+        the room of the machines that stay (``policies.genetic`` overrides this choice)."""
+        s = self.settings
+        cap = obs.cpu_capacity.astype(np.float64)
+        req_cpu = obs.cpu_requested.astype(np.float64)
+        req_mem = obs.mem_requested.astype(np.float64)
         candidates = candidates[np.argsort(req_cpu[candidates], kind="stable")]
         drains: list[int] = []
         for m in candidates:
             if len(drains) >= s.max_drains or float(cap[m]) > budget:
                 break
             trial = [*drains, int(m)]
-            stay = usable & ~removed
+            stay = stay_base.copy()
             stay[trial] = False
             room = 1.0 - s.bin_headroom_share
             bins_cpu = np.maximum(0.0, cap * room - req_cpu)[stay]
@@ -242,12 +261,7 @@ class ConsolidationPolicy:
                 break
             drains.append(int(m))
             budget -= float(cap[m])
-        for m in drains:
-            self._drained.add(m)
-            share = req_cpu[m] / cap[m]
-            reason = f"lightly loaded ({share:.0%} requested); its tasks fit elsewhere (FFD)"
-            out.append(self._proposal(DrainMachine(machine=m), now, reason, inputs))
-        return out
+        return drains
 
     def _proposal(
         self,

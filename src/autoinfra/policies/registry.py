@@ -118,6 +118,12 @@ def _builtin() -> PolicyRegistry:
         description="Holt's linear trend per service and cluster-wide, with a residual std",
     )
     r.register(
+        "forecast.kalman-v1",
+        "autoinfra.policies.kalman:KalmanForecaster",
+        kind="detector",
+        description="Kalman filter over a local linear trend; Holt's findings, adaptive gain",
+    )
+    r.register(
         "healing.rules-v1",
         "autoinfra.policies.healing:HealingPolicy",
         description="findings to repairs: evict, kill, drain, reroute",
@@ -128,9 +134,19 @@ def _builtin() -> PolicyRegistry:
         description="intrusion findings to isolation",
     )
     r.register(
+        "healing.astar-v1",
+        "autoinfra.policies.routing:AStarReroutePolicy",
+        description="healing with A*-planned reroutes over rack uplinks, costs from telemetry",
+    )
+    r.register(
         "consolidation.ffd-v1",
         "autoinfra.policies.consolidation:ConsolidationPolicy",
         description="first-fit-decreasing packing, power off idle machines with hysteresis",
+    )
+    r.register(
+        "consolidation.genetic-v1",
+        "autoinfra.policies.genetic:GeneticConsolidationPolicy",
+        description="consolidation with the drain set chosen by a seeded genetic search",
     )
     r.register(
         "failure.drain-v1",
