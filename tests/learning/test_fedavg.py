@@ -4,6 +4,7 @@ fixed-size weight vectors validated on receipt, and raw rows never leave a regio
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +174,35 @@ def test_global_model_drives_the_drain_policy() -> None:
     assert {p.action.machine for p in out if isinstance(p.action, DrainMachine)} == want
     with pytest.raises(ConfigError, match="weights"):
         FederatedFailurePredictor(np.zeros(3), s, 0.5)
+
+
+def test_federation_over_a_real_nats_server_matches_the_in_memory_one(tmp_path: Path) -> None:
+    from autoinfra.coordination.bus.endpoint import BusEndpoint
+    from autoinfra.coordination.bus.nats import NatsBus
+    from autoinfra.coordination.local_servers import NatsServer, available
+
+    if not available("nats-server"):
+        pytest.skip("nats-server is not installed (make test installs it)")
+    s = FedAvgSettings(model="linear", rounds=3, seed=2)
+    data = [_region_rows(k) for k in range(3)]
+    _, expected = _federation(s, data)
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    buses = [NatsBus(server.url, name=f"fed-{i}") for i in range(4)]  # aggregator + 3 regions
+    try:
+        update, glob = f"fedavg.{s.model_id}.update", f"fedavg.{s.model_id}.global"
+        agg = FederatedAggregator(BusEndpoint(buses[0], update, wait_s=5.0), s)
+        regions = [
+            RegionTrainer(i, x, y, BusEndpoint(buses[i + 1], glob, wait_s=5.0), s)
+            for i, (x, y) in enumerate(data)
+        ]
+        for _ in range(s.rounds):
+            agg.broadcast()
+            for r in regions:
+                assert r.step() == 1  # each region answered this round's model
+            assert agg.collect(expected=len(regions)) == len(regions)  # none lost on the way
+        np.testing.assert_allclose(agg.weights, expected, rtol=1e-9, atol=1e-12)
+    finally:
+        for bus in buses:
+            bus.close()
+        server.stop()

@@ -277,10 +277,18 @@ class FederatedAggregator:
         msg = WeightMessage(0xFFFF, self.round, 0, self.weights)
         self.transport.publish(f"fedavg.{self.settings.model_id}.global", msg.encode())
 
-    def collect(self) -> int:
-        """Average this round's updates (late or foreign rounds are ignored); returns how many."""
-        got = [WeightMessage.decode(d, self.settings.dim) for d in self.transport.drain()]
-        mine = [m for m in got if m.round == self.round]
+    def collect(self, expected: int = 0) -> int:
+        """Average this round's updates (late or foreign rounds are ignored); returns how many.
+
+        ``expected``: keep draining until that many updates of this round arrived, or a drain
+        comes back empty (over a network, where updates arrive after the call starts).
+        """
+        mine: list[WeightMessage] = []
+        while True:
+            got = [WeightMessage.decode(d, self.settings.dim) for d in self.transport.drain()]
+            mine += [m for m in got if m.round == self.round]
+            if len(mine) >= expected or not got:
+                break
         if mine:
             self.weights = fedavg([m.weights for m in mine], [m.rows for m in mine])
         self.round += 1
