@@ -1,7 +1,7 @@
 """``autoinfra chaos-test``: the reliability campaign, as a command anyone can run.
 
 It starts its own nats-server and etcd on free 127.0.0.1 ports, runs the deployment and the
-trials (see :mod:`autoinfra.experiments.chaos.campaign`), stops everything it started, prints
+trials (see :mod:`autoinfra.live.chaos.campaign`), stops everything it started, prints
 the counts and writes them to ``--out``. It exits 1 when anything was lost or done twice, so CI
 can run it.
 """
@@ -20,12 +20,12 @@ def chaos_test(
     seed: int = typer.Option(0, help="Seed of the fault schedule (which, when, how long)."),
     out: Path = typer.Option(Path("out/chaos"), help="Folder for report.json and the logs."),
 ) -> None:
-    """Kill every autoinfra process in turn, take NATS and etcd down, jump clocks; then count
+    """Kill every autoinfra process in turn, take NATS, etcd and Prometheus down, jump clocks; count
     actions and approvals lost or duplicated, audit records lost, and time to resume."""
     from rich.progress import Progress
 
     from autoinfra.core.errors import ConfigError
-    from autoinfra.experiments.chaos.campaign import CampaignSettings, run_campaign
+    from autoinfra.live.chaos.campaign import CampaignSettings, run_campaign
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")

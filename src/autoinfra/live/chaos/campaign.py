@@ -2,9 +2,10 @@
 
 Trials come one after another at random moments (seeded): most kill one autoinfra process with
 SIGKILL, in turn (proposer, executor-0, executor-1, learner, ...) and start it again; others stop
-NATS or etcd with SIGKILL for a random outage and start it again on the same port and data; others
-jump one process's wall clock by up to an hour either way. Then the proposer stops asking, the
-campaign waits (bounded) for the system to settle, and counts:
+NATS, etcd or Prometheus with SIGKILL for a random outage and start it again on the same port
+(NATS and etcd on the same data); others jump one process's wall clock by up to an hour either
+way. The proposer asks for nothing while Prometheus cannot show it fresh telemetry of itself.
+Then the proposer stops asking, the campaign waits (bounded) for the system to settle, and counts:
 
 - **approvals lost**: approved in the proposer's queue but never handed to the executors;
 - **actions lost**: handed to the executors but never applied with a recorded outcome;
@@ -12,7 +13,8 @@ campaign waits (bounded) for the system to settle, and counts:
 - **outcomes lost**: applied but never delivered to the learner over the bus;
 - **audit records lost**: an audit chain that fails verification on a fresh open, or an applied
   action without its ``approved`` and ``intent`` records;
-- **time to resume**: after each trial, the time until the target applies its next action.
+- **time to resume**: after each trial (after an outage: after the server is back), the time
+  until the target applies its next action.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from autoinfra.coordination.etcd import EtcdGateway
-from autoinfra.coordination.local_servers import EtcdServer, NatsServer
+from autoinfra.coordination.local_servers import EtcdServer, NatsServer, free_port
 from autoinfra.core.errors import ConfigError
-from autoinfra.experiments.chaos.roles import ELECTION
-from autoinfra.experiments.chaos.target import JournalTarget
+from autoinfra.live.chaos.roles import ELECTION
+from autoinfra.live.chaos.target import JournalTarget
+from autoinfra.live.servers import ManagedServer, start_prometheus
 from autoinfra.security.audit import verify_file
 from autoinfra.security.audit_key import AuditKey
 
@@ -70,13 +73,17 @@ class Deployment:
     nats: NatsServer
     etcd: EtcdServer
     seconds: float
+    metrics_port: int
+    prometheus: ManagedServer
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def spawn(self, role: str) -> None:
         kind = role.split("-")[0]
-        args = [sys.executable, "-m", "autoinfra.experiments.chaos.roles", kind,
+        args = [sys.executable, "-m", "autoinfra.live.chaos.roles", kind,
                 "--home", str(self.home), "--name", role, "--etcd", self.etcd.url,
-                "--nats", self.nats.url, "--seconds", str(self.seconds)]  # fmt: skip
+                "--nats", self.nats.url, "--seconds", str(self.seconds),
+                "--prometheus", self.prometheus.url,
+                "--metrics-port", str(self.metrics_port)]  # fmt: skip
         log = open(self.home / f"{role}.log", "ab")  # noqa: SIM115 (the child owns it)
         self.procs[role] = subprocess.Popen(args, stdout=log, stderr=log, env=_child_env())
         log.close()
@@ -114,8 +121,10 @@ def run_campaign(
     nats, etcd = NatsServer(home / "nats"), EtcdServer(home / "etcd")
     nats.start()
     etcd.start()
+    metrics_port = free_port()
+    prometheus = start_prometheus([f"127.0.0.1:{metrics_port}"], job="chaos")
     budget_s = settings.trials * (settings.gap_s[1] + settings.outage_s[1]) + settings.settle_s + 60
-    dep = Deployment(home, nats, etcd, seconds=budget_s)
+    dep = Deployment(home, nats, etcd, budget_s, metrics_port, prometheus)
     trials: list[dict[str, Any]] = []
     try:
         for role in ROLES:
@@ -127,14 +136,24 @@ def run_campaign(
             draw = float(rng.random())
             at = time.time()
             if draw < settings.share_server_outages:
-                server = nats if rng.random() < 0.5 else etcd
-                name = "nats" if server is nats else "etcd"
-                assert server.proc is not None
-                server.proc.kill()
-                server.proc.wait(10)
-                time.sleep(float(rng.uniform(*settings.outage_s)))
-                server.start()
-                what = f"{name} outage"
+                name = ("nats", "etcd", "prometheus")[int(rng.integers(3))]
+                down_s = float(rng.uniform(*settings.outage_s))
+                if name == "prometheus":
+                    port = dep.prometheus.port
+                    dep.prometheus.process.kill()
+                    dep.prometheus.stop()
+                    time.sleep(down_s)
+                    dep.prometheus = start_prometheus([f"127.0.0.1:{metrics_port}"], job="chaos",
+                                                      port=port)  # fmt: skip
+                else:
+                    server = nats if name == "nats" else etcd
+                    assert server.proc is not None
+                    server.proc.kill()
+                    server.proc.wait(10)
+                    time.sleep(down_s)
+                    server.start()
+                what = f"{name} outage of {down_s:.1f} s"
+                at = time.time()  # time to resume counts from the server's return
             elif draw < settings.share_server_outages + settings.share_clock_jumps:
                 role = ROLES[int(rng.integers(len(ROLES)))]
                 jump = float(rng.uniform(-3600, 3600))
@@ -153,6 +172,7 @@ def run_campaign(
         settled = _settle(home, etcd.url, settings.settle_s)
     finally:
         dep.stop_all()
+        dep.prometheus.stop()
         nats.stop()
         etcd.stop()
     return _count(home, trials, settled)

@@ -9,8 +9,8 @@ import pytest
 
 from autoinfra.coordination.local_servers import available
 from autoinfra.core.errors import ConfigError
-from autoinfra.experiments.chaos.campaign import CampaignSettings, _count, run_campaign
-from autoinfra.experiments.chaos.target import JournalTarget
+from autoinfra.live.chaos.campaign import CampaignSettings, _count, run_campaign
+from autoinfra.live.chaos.target import JournalTarget
 from autoinfra.security.audit import AuditLog
 from autoinfra.security.audit_key import AuditKey
 

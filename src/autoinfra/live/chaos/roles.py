@@ -28,8 +28,8 @@ from autoinfra.coordination.lease import LeaderLease, LeaseSettings
 from autoinfra.core.action_codec import encode_action
 from autoinfra.core.actions import DrainMachine
 from autoinfra.core.errors import AutoinfraError
-from autoinfra.experiments.chaos.clock import JumpableClock
-from autoinfra.experiments.chaos.target import JournalTarget
+from autoinfra.live.chaos.clock import JumpableClock
+from autoinfra.live.chaos.target import JournalTarget
 from autoinfra.oversight.approval import ApprovalItem, ApprovalQueue, RequestState
 from autoinfra.security.audit import AuditLog
 from autoinfra.security.audit_key import AuditKey
@@ -44,9 +44,61 @@ def _stopping(home: Path, end: float) -> bool:
     return time.monotonic() > end or (home / "stop").exists()
 
 
-def proposer(home: Path, etcd_url: str, period_s: float, seconds: float) -> None:
+class TelemetryGate:
+    """The proposer asks for nothing while its monitoring is stale (safe mode, as in live runs).
+
+    It exports how many requests it has asked for at ``/metrics`` (scraped by Prometheus every
+    second) and reads the sample back through Prometheus' HTTP API: unreachable, or older than
+    three scrape intervals, means the picture cannot be trusted and no new action is asked for.
+    """
+
+    def __init__(self, prometheus_url: str, metrics_port: int) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+        self.url = prometheus_url.rstrip("/")
+        self.registry = CollectorRegistry()  # never the global one
+        self.asked = Gauge("autoinfra_chaos_asked", "requests asked so far", registry=self.registry)
+        self._server, self._thread = start_http_server(
+            metrics_port, addr="127.0.0.1", registry=self.registry
+        )
+        self._next_check = 0.0
+        self.fresh = False
+        self.held_s = 0.0
+
+    def check(self) -> bool:
+        import httpx
+
+        now = time.monotonic()
+        if now < self._next_check:
+            return self.fresh
+        self._next_check = now + 0.5
+        was = self.fresh
+        try:
+            answer = httpx.get(f"{self.url}/api/v1/query", params={"query": 'up{job="chaos"}'},
+                               timeout=0.5).json()  # fmt: skip
+            result = answer["data"]["result"]
+            sample_s, up = (
+                (float(result[0]["value"][0]), result[0]["value"][1]) if result else (0, "0")
+            )
+            self.fresh = up == "1" and time.time() - sample_s <= 3.0
+        except Exception:  # unreachable, refused, garbled: all mean "not fresh"
+            self.fresh = False
+        if was != self.fresh:
+            state = "fresh again: asking resumes" if self.fresh else "stale: safe mode, no asks"
+            print(f"proposer: telemetry {state}", flush=True)
+        return self.fresh
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def proposer(
+    home: Path, etcd_url: str, period_s: float, seconds: float, prometheus_url: str = "",
+    metrics_port: int = 0,
+) -> None:  # fmt: skip
     me = home / "proposer"
     me.mkdir(parents=True, exist_ok=True)
+    telemetry = TelemetryGate(prometheus_url, metrics_port) if prometheus_url else None
     clock = JumpableClock(home / "clock-offset-proposer")
     # never compacted: the campaign reads the whole history back to count what was approved
     queue = ApprovalQueue(me / "approvals.jsonl", ttl_s=600.0, compact_dead_lines=None)
@@ -76,15 +128,20 @@ def proposer(home: Path, etcd_url: str, period_s: float, seconds: float) -> None
             except CoordinationUnavailable:
                 break  # etcd is down: the request stays begun and is handed off later
             queue.end_execution(rid, clock(), succeeded=True, detail="handed to the executors")
-        if time.monotonic() >= next_at and not (home / "no-more").exists():
+        trusted = telemetry is None or telemetry.check()
+        if trusted and time.monotonic() >= next_at and not (home / "no-more").exists():
             rid = f"chaos/{n:05d}"
             item = ApprovalItem(rid, "proposer", DrainMachine(machine=n % 64), "campaign", 0.9,
                                 clock())  # fmt: skip
             queue.ask(item)
             queue.answer(rid, approved=True, by="campaign-approver", why="chaos", at_s=clock())
             n += 1
-            next_at += period_s
+            next_at = max(next_at + period_s, time.monotonic() - period_s)  # no burst after a hold
+            if telemetry is not None:
+                telemetry.asked.set(n)
         time.sleep(0.01)
+    if telemetry is not None:
+        telemetry.close()
     queue.close()
     audit.close()
 
@@ -161,17 +218,20 @@ def learner(home: Path, nats_url: str, seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m autoinfra.experiments.chaos.roles")
+    ap = argparse.ArgumentParser(prog="python -m autoinfra.live.chaos.roles")
     ap.add_argument("role", choices=["proposer", "executor", "learner"])
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--name", default="executor-0")
     ap.add_argument("--etcd", default="")
     ap.add_argument("--nats", default="")
     ap.add_argument("--period-s", type=float, default=0.2)
+    ap.add_argument("--prometheus", default="")
+    ap.add_argument("--metrics-port", type=int, default=0)
     ap.add_argument("--seconds", type=float, default=600.0)
     args = ap.parse_args(argv)
     if args.role == "proposer":
-        proposer(args.home, args.etcd, args.period_s, args.seconds)
+        proposer(args.home, args.etcd, args.period_s, args.seconds, args.prometheus,
+                 args.metrics_port)  # fmt: skip
     elif args.role == "executor":
         executor(args.home, args.name, args.etcd, args.nats, args.seconds)
     else:
