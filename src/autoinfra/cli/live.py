@@ -40,7 +40,9 @@ def live(
     exporter_port: int = typer.Option(0, "--exporter-port", help="Port of /metrics (0: free)."),
     scrape_interval: float = typer.Option(1.0, "--scrape-interval", help="Seconds (own server)."),
     fault_lead: float = typer.Option(
-        20.0, "--fault-lead", help="Wall seconds from the start to the first fault."
+        45.0,
+        "--fault-lead",
+        help="Wall seconds from the start to the first fault (after the detectors' 30 s warm-up).",
     ),
     backend_opt: list[str] = typer.Option(
         [], "--backend-opt", help="KEY=VALUE passed to the backend (repeat), e.g. kubeconfig=PATH."

@@ -42,7 +42,9 @@ class LiveSettings:
     exporter_port: int = 0  # fixed when an existing Prometheus scrapes us
     scrape_interval_s: float = 1.0
     stale_after_intervals: float = 3.0
-    fault_lead_s: float = 20.0
+    # the CPU-hog detector learns each machine's normal load from its first 30 s of samples; a
+    # fault injected sooner is learnt as normal, so the first fault comes after that warm-up
+    fault_lead_s: float = 45.0
     loop_s: float | None = None  # wall seconds between loop passes (default: per backend)
     ready_timeout_s: float = 30.0
     out_dir: Path = Path("out/live")
