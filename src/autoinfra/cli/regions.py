@@ -18,10 +18,11 @@ def regions(
     """Run three regions (us-west, eu-west, ap-east) twice, with and without load shifting
     over NATS, and compare the energy they used and what it cost at their prices."""
     from autoinfra.core.errors import ConfigError
-    from autoinfra.experiments.regions.launch import run_regions
+    from autoinfra.experiments.regions.launch import check_region_options, run_regions
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
+    check_region_options(machines, minutes, speed)
     typer.echo(f"running 3 regions x {minutes:g} simulated minutes at {speed:g}x, twice ...")
     summary = run_regions(out, machines=machines, minutes=minutes, speed=speed, seed=seed)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
 from autoinfra.coordination.local_servers import NatsServer
 from autoinfra.core.errors import AutoinfraError, ConfigError
 
-__all__ = ["REGIONS", "run_regions"]
+__all__ = ["REGIONS", "check_region_options", "run_regions"]
 
 # name -> UTC offset: three regions eight hours apart, so one is always in its cheap night
 REGIONS: dict[str, float] = {"us-west": -8.0, "eu-west": 1.0, "ap-east": 8.0}
@@ -84,15 +84,23 @@ def _one_pass(
     return results
 
 
-def run_regions(
-    home: Path, *, machines: int = 100, minutes: float = 60.0, speed: float = 120.0, seed: int = 0
-) -> dict[str, Any]:
+def check_region_options(machines: int, minutes: float, speed: float) -> None:
     if not 10 <= machines <= 2000:
         raise ConfigError(
             f"machines per region must be in 10..2000, got {machines}", field="machines"
         )
-    if not (0 < minutes <= 24 * 60 and 1 <= speed <= 10_000):
-        raise ConfigError("minutes must be in (0, 1440] and speed in [1, 10000]", field="minutes")
+    if not 0 < minutes <= 24 * 60:  # NaN fails too
+        raise ConfigError(f"minutes must be in (0, 1440], got {minutes}", field="minutes")
+    if not 1 <= speed <= 10_000:
+        raise ConfigError(
+            f"speed must be in [1, 10000] simulated s per s, got {speed}", field="speed"
+        )
+
+
+def run_regions(
+    home: Path, *, machines: int = 100, minutes: float = 60.0, speed: float = 120.0, seed: int = 0
+) -> dict[str, Any]:
+    check_region_options(machines, minutes, speed)
     names = list(REGIONS)
     home.mkdir(parents=True, exist_ok=True)
     _write_keys(home / "keys", names)
