@@ -31,7 +31,8 @@ before an observation is believed, :class:`TrustCheck` asks, in this order:
 The picture checks (outage, idle, fall) need at least ``min_machines`` reporting machines: in a
 cell of three, one idle machine is a third of it, and one failed machine takes a third of the load
 with it. The fall bound was measured on cells of 40 and 300 machines; a live fleet of four
-(``autoinfra live --backend local``) swings by half on its own, so there it is not applied. :func:`largest_fall` is the measurement behind the fall
+(``autoinfra live --backend local``) swings by half on its own, so there it is not applied.
+:func:`largest_fall` is the measurement behind the fall
 bound, kept here so a test can re-derive it from the shipped trace.
 """
 
