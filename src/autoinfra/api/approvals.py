@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autoinfra.agents.runtime import Runtime
-from autoinfra.api.incidents import IncidentTracker
-from autoinfra.api.oversight import Oversight
 from autoinfra.api.oversight import PendingItem as ApprovalItem
-from autoinfra.api.preference import VerdictPreferences, state_bucket
+from autoinfra.api.preference import state_bucket
 from autoinfra.api.service import Conflict, Gone, NotFound, SelfApproval
-from autoinfra.api.state import StateStore
+from autoinfra.api.service_state import ServiceState
 from autoinfra.api.whatif import what_if
 from autoinfra.core.actions import action_to_dict
 from autoinfra.core.lifecycle import ActionStatus
@@ -57,28 +52,12 @@ def action_digest(item: ApprovalItem) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-class ApprovalMixin:
-    # state kept by SimClusterService (see its __init__)
-    lock: threading.RLock
-    sim: Any
-    runtime: Runtime
-    store: StateStore
-    oversight: Oversight
-    prefs: VerdictPreferences
-    settings: ServiceSettings
-    tracker: IncidentTracker
-    wall: Callable[[], float]
-
-    def _audit(self, event: str, actor: str, data: JSON) -> None:
-        raise NotImplementedError
-
+class ApprovalMixin(ServiceState):
+    # the shared state and _audit/_deliver come from ServiceState
     _proposals: dict[str, tuple[Proposal, Verdict, JSON]]
     _shown_wall: dict[str, float]
     _what_if: dict[str, JSON]
     _pending_json: list[JSON]
-
-    def _deliver(self, decided: JSON, now: float) -> None:
-        raise NotImplementedError
 
     def _item_json(self, item: ApprovalItem) -> JSON:
         return {

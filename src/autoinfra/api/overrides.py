@@ -9,17 +9,10 @@ the pin gate refuse every proposal on the target until it is released.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
-from autoinfra.agents.runtime import Runtime
-from autoinfra.api.approvals import ServiceSettings
-from autoinfra.api.incidents import IncidentTracker
-from autoinfra.api.oversight import Oversight
-from autoinfra.api.preference import VerdictPreferences
 from autoinfra.api.service import Conflict, NotFound
-from autoinfra.api.state import StateStore
+from autoinfra.api.service_state import ServiceState
 from autoinfra.core.actions import Action, ScaleService, SetMachinePower, action_to_dict
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.lifecycle import ActionStatus
@@ -38,21 +31,8 @@ def _inverse(action: Action) -> Action | None:
     return None
 
 
-class OverrideMixin:
-    # state kept by SimClusterService (see its __init__)
-    lock: threading.RLock
-    sim: Any
-    runtime: Runtime
-    store: StateStore
-    oversight: Oversight
-    prefs: VerdictPreferences
-    settings: ServiceSettings
-    tracker: IncidentTracker
-    wall: Callable[[], float]
-
-    def _audit(self, event: str, actor: str, data: JSON) -> None:
-        raise NotImplementedError
-
+class OverrideMixin(ServiceState):
+    # the shared state and _audit come from ServiceState
     _pins: dict[str, JSON]
     _paused: dict[str, Any]
     _stopped: set[str]

@@ -177,16 +177,6 @@ class SimClusterService(ApprovalMixin, OverrideMixin):
                 )
                 self.oversight.record("expired", actor="ttl", at_s=now, data={"request_id": rid})
 
-    def _deliver(self, decided: JSON, now: float) -> None:
-        self.oversight.answer(
-            decided["request_id"],
-            approved=decided["approved"],
-            by=decided["by"],
-            why=decided["why"],
-            at_s=now,
-        )
-        self.store.mark_delivered(decided["request_id"])
-
     def _refresh(self, obs: Observation) -> None:
         states = {s.name.lower(): int((obs.machine_state == s).sum()) for s in MachineState}
         sample = {
@@ -290,10 +280,6 @@ class SimClusterService(ApprovalMixin, OverrideMixin):
 
     def record(self, event: str, *, actor: str, data: JSON) -> None:
         self._audit(event, actor, data)
-
-    def _audit(self, event: str, actor: str, data: JSON) -> None:
-        with self.lock:
-            self.oversight.record(event, actor=actor, at_s=float(self.sim.now_s), data=data)
 
     def preferences(self) -> list[dict[str, object]]:
         return self.prefs.table()
