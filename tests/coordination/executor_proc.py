@@ -9,7 +9,7 @@ from pathlib import Path
 from autoinfra.coordination.etcd import EtcdGateway
 from autoinfra.coordination.failover import FailoverExecutor
 from autoinfra.coordination.lease import LeaderLease, LeaseSettings
-from tests.coordination.toy_target import FileTarget
+from autoinfra.live.chaos.target import JournalTarget
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     lease = LeaderLease(
         EtcdGateway(args.etcd, timeout_s=0.5), args.election, args.holder, LeaseSettings(ttl_s=2)
     )
-    target = FileTarget(Path(args.target), who=args.holder, apply_delay_s=args.apply_delay_s)
+    target = JournalTarget(Path(args.target), who=args.holder, apply_delay_s=args.apply_delay_s)
     executor = FailoverExecutor(lease, target, max_per_step=5)
     end = time.monotonic() + args.seconds  # stops by itself
     while time.monotonic() < end:

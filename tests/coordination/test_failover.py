@@ -18,8 +18,8 @@ from autoinfra.coordination.etcd import CoordinationUnavailable, EtcdGateway
 from autoinfra.coordination.failover import FailoverExecutor, approve
 from autoinfra.coordination.lease import LeaderLease, LeaseSettings
 from autoinfra.core.errors import ConfigError
+from autoinfra.live.chaos.target import JournalTarget
 from tests.coordination.servers import EtcdServer, etcd_server, free_port
-from tests.coordination.toy_target import FileTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 ELECTION = "/autoinfra/test/executor"
@@ -85,7 +85,7 @@ def test_unreachable_etcd_is_one_clear_error_and_no_leadership() -> None:
 def test_standby_finishes_what_a_dead_leader_left_in_flight(
     etcd: EtcdServer, tmp_path: Path
 ) -> None:
-    target = FileTarget(tmp_path / "target")
+    target = JournalTarget(tmp_path / "target")
     gw = _gateway(etcd.url)
     for i in range(6):
         approve(gw, ELECTION, f"healing/{i:02d}", {"kind": "drain_machine", "machine": i})
@@ -133,7 +133,7 @@ def test_kill_9_of_the_leader_mid_run_loses_nothing_and_repeats_nothing(
     etcd: EtcdServer, tmp_path: Path
 ) -> None:
     gw = _gateway(etcd.url)
-    target = FileTarget(tmp_path / "target")
+    target = JournalTarget(tmp_path / "target")
     procs = {name: _spawn(etcd.url, name, tmp_path / "target") for name in ("x", "y", "z")}
     failovers: list[float] = []
     try:
@@ -212,7 +212,7 @@ def test_a_leader_cut_off_from_etcd_stops_acting(
     ns, host_ip, link = partitioned_host
     with etcd_server(tmp_path, extra_client_hosts=(host_ip,)) as etcd:
         gw = _gateway(etcd.url)
-        target = FileTarget(tmp_path / "target")
+        target = JournalTarget(tmp_path / "target")
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
         leader = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.coordination.executor_proc",
