@@ -57,6 +57,9 @@ PRESET_ID = "agents-v1"
 @dataclass(frozen=True, slots=True)
 class AutonomousParams:
     scaling_policy: Literal["auto", "qtable", "target"] = "auto"  # auto: qtable if installed
+    # plan each service's target in one step within the gate's budget (policies.scaling_plan);
+    # False: the policy's own small steps, as before issue 9
+    scaling_plan: bool = True
     api_latency_s: float = 1.5  # see actuators.simulated
     approval_delay_s: float = 60.0  # the default approver's answer time for escalations
     approver: Approver | None = None  # overrides approval_delay_s (e.g. a human-delay model)
@@ -105,6 +108,8 @@ class AutonomousParams:
 
         if self.scaling_policy not in ("auto", "qtable", "target"):
             raise bad("scaling_policy", "'auto', 'qtable' or 'target'")
+        if not isinstance(self.scaling_plan, bool):
+            raise bad("scaling_plan", "true or false")
         if self.api_latency_s < 0:
             raise bad("api_latency_s", "seconds >= 0")
         if self.approval_delay_s < 0:
@@ -136,6 +141,23 @@ def _scaling_policy(p: AutonomousParams) -> Policy | None:
             field="scaling_policy",
         )
     return None  # ScalingAgent picks the Q-table (or says it fell back)
+
+
+def _planned_scaling(p: AutonomousParams, gate: Gate) -> Policy | None:
+    """The one-step planner over the chosen target source, asking ``gate`` for its budget."""
+    if not p.scaling_plan:
+        return _scaling_policy(p)
+    from autoinfra.policies.scaling_plan import ForecastTargets, QTableTargets, ScalingPlanner
+
+    chosen = _scaling_policy(p)
+    source: ForecastTargets | QTableTargets
+    if chosen is None and qtable_available():
+        from autoinfra.policies.qlearning import QTablePolicy
+
+        source = QTableTargets(QTablePolicy.default())
+    else:
+        source = ForecastTargets()
+    return ScalingPlanner(source, budget=lambda: gate.remaining_budget("scaling"))
 
 
 def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
@@ -172,13 +194,6 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
     store = MetricStore()
     sensor = SimSensor(reader, store=store)
     extra = [_failure_policy(sim, p, seed)] if p.predictive_drain else []
-    makers: dict[str, Any] = {
-        "security": lambda: SecurityAgent(sensor),
-        "healing": lambda: HealingAgent(sensor, extra_policies=extra),
-        "scaling": lambda: ScalingAgent(sensor, policy=_scaling_policy(p)),
-        "energy": lambda: EnergyAgent(sensor),
-    }
-    agents: list[Agent] = [makers[name]() for name in p.agents]
     gate = Gate(
         GateSettings(
             escalate_risk=p.escalate_risk,
@@ -191,6 +206,13 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         queue=ApprovalQueue(p.approval_queue_path, ttl_s=p.approval_ttl_s),
         approver=p.approver or AutoApproveAfter(p.approval_delay_s),
     )
+    makers: dict[str, Any] = {
+        "security": lambda: SecurityAgent(sensor),
+        "healing": lambda: HealingAgent(sensor, extra_policies=extra),
+        "scaling": lambda: ScalingAgent(sensor, policy=_planned_scaling(p, gate)),
+        "energy": lambda: EnergyAgent(sensor),
+    }
+    agents: list[Agent] = [makers[name]() for name in p.agents]
     runtime = Runtime(
         agents,
         clock=clock,

@@ -108,6 +108,13 @@ def use_table(system: Any, path: str) -> None:
                 path, agent=current.agent, priority=current.priority, bounds=current.bounds
             )
             swapped += 1
+        source = getattr(agent.policy, "source", None)  # a planner over the Q-table's targets
+        if isinstance(getattr(source, "policy", None), QTablePolicy):
+            current = source.policy
+            source.policy = QTablePolicy.load(
+                path, agent=current.agent, priority=current.priority, bounds=current.bounds
+            )
+            swapped += 1
     if swapped:
         system.description += f" Q-table: {Path(path).name} (trained on the training window)."
 

@@ -28,8 +28,10 @@ or above ``escalate_risk`` goes to the :class:`ApprovalQueue` and the gate answe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from autoinfra.core.actions import Action
+from autoinfra.core.budget import GateBudget
 from autoinfra.core.clock import Clock
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Decision, Proposal, Verdict
@@ -68,6 +70,7 @@ class Gate:
         self.ledger = GuardLedger()
         self._waiting: dict[str, Proposal] = {}
         self.headroom = HeadroomGuard(self.settings)
+        self._cell_size: int | None = None  # machines + services last observed (the rate cap)
         # requests still waiting in a queue reloaded after a restart hold their budgets again
         for item in self.queue.pending():
             self.ledger.add(
@@ -141,6 +144,37 @@ class Gate:
             self._reserve(proposal, now, pending=False)
         return None
 
+    # -- the budget, read only --------------------------------------------------------------------
+    def remaining_budget(self, agent: str) -> GateBudget:
+        """What ``agent`` may still ask for in the rate guard's window, without reserving it.
+
+        Planning policies read it so they propose only what will pass; the guards still review
+        every proposal. The per-agent cap is the one the rate guard applies to the cell as last
+        observed (it grows with machines + services).
+        """
+        now = self.clock.now_s()
+        self._expire(now)
+        s = self.settings
+        cap = s.max_actions_per_agent
+        if self._cell_size is None and self.sensor is not None:
+            self._observe()  # the cap depends on the cell's size: look once
+        if self._cell_size is not None:
+            cap = max(cap, int(s.max_actions_share * self._cell_size))
+        used = {t: n for (a, t), n in self.ledger.per_target.items() if a == agent and n > 0}
+        return GateBudget(
+            agent=agent,
+            at_s=now,
+            window_s=s.window_s,
+            actions_cap=cap,
+            actions_left=max(0, cap - self.ledger.per_agent[agent]),
+            per_target_limit=s.max_actions_per_target,
+            per_target_used=MappingProxyType(used),
+            escalate_risk=s.escalate_risk,
+            scale_base_risk=float(s.risk.base.get("scale_service", s.risk.unknown_kind_risk)),
+            size_weight=s.risk.size_weight,
+            confidence_weight=s.risk.confidence_weight,
+        )
+
     # -- the approval queue ----------------------------------------------------------------------
     def answers(self, now_s: float) -> list[Answer]:
         """Let the approver answer what is due, refuse what timed out, return all new answers.
@@ -205,6 +239,7 @@ class Gate:
         except Exception as exc:  # no telemetry: nothing that removes capacity passes
             return None, f"{type(exc).__name__}: {exc}"
         self.headroom.note(obs)  # every new picture's demand, remembered for the belief
+        self._cell_size = obs.n_machines + int(obs.service_ids.shape[0])
         return obs, None
 
     def _guards(
