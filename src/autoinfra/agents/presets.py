@@ -1,12 +1,13 @@
-"""The autonomous system the experiments compare: four agents, the arbiter, the gate, the audit log.
+"""The autonomous system the experiments compare: five agents, the arbiter, the gate, the audit log.
 
 ``build_autonomous(sim, *, seed, params=None) -> System`` is the factory registered as ``agents``
 and ``agents-v1``. It wires one shared sensor (with a metric store) to the security, healing,
-scaling and energy agents, a priority arbiter, a gate whose approval queue is answered by an
-approver (in experiments no person is present: by default every escalated request is approved
-``approval_delay_s`` after it was asked, a stated stand-in for an on-call human; pass ``approver``
-for a human-delay model), a simulated actuator with a stated API latency, and an in-memory audit
-log and feedback store (or files, when paths are given).
+scaling, energy and right-sizing agents (scaling plans each service's target in one step within
+the gate's remaining budget, ``policies.scaling_plan``), a priority arbiter, a gate whose
+approval queue is answered by an approver (in experiments no person is present: by default every
+escalated request is approved ``approval_delay_s`` after it was asked, a stated stand-in for an
+on-call human; pass ``approver`` for a human-delay model), a simulated actuator with a stated
+API latency, and an in-memory audit log and feedback store (or files, when paths are given).
 
 ``params`` are validated: an unknown key or a bad value is a ``ConfigError`` naming it.
 """
@@ -30,6 +31,7 @@ from autoinfra.agents.autonomous import (
 )
 from autoinfra.agents.base import Agent
 from autoinfra.agents.feedback import FeedbackStore
+from autoinfra.agents.rightsizing import RightSizingAgent
 from autoinfra.agents.runtime import Runtime
 from autoinfra.agents.system import System
 from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
@@ -68,7 +70,7 @@ class AutonomousParams:
     max_actions_per_agent: int = 60
     min_headroom_share: float = 0.10
     arbiter_hold_s: float = 120.0
-    agents: tuple[str, ...] = ("security", "healing", "scaling", "energy")
+    agents: tuple[str, ...] = ("security", "healing", "scaling", "energy", "rightsizing")
     predictive_drain: bool = False  # drain machines a failure predictor puts at risk
     failure_train_window_s: tuple[float, float] | None = None  # trace seconds, before the run
     trace_dir: str | None = None
@@ -119,7 +121,7 @@ class AutonomousParams:
             raise bad("approval_ttl_s", "a finite number of seconds > 0")
         if not 0 < self.escalate_risk <= 1.01:
             raise bad("escalate_risk", "a risk in (0, 1] (above 1: never escalate)")
-        allowed = {"security", "healing", "scaling", "energy"}
+        allowed = {"security", "healing", "scaling", "energy", "rightsizing"}
         if not set(self.agents) <= allowed or len(set(self.agents)) != len(self.agents):
             raise bad("agents", f"distinct names from {sorted(allowed)}")
         if self.predictive_drain and self.failure_train_window_s is None:
@@ -211,6 +213,9 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         "healing": lambda: HealingAgent(sensor, extra_policies=extra),
         "scaling": lambda: ScalingAgent(sensor, policy=_planned_scaling(p, gate)),
         "energy": lambda: EnergyAgent(sensor),
+        "rightsizing": lambda: RightSizingAgent(
+            sensor, budget=lambda: gate.remaining_budget("rightsizing")
+        ),
     }
     agents: list[Agent] = [makers[name]() for name in p.agents]
     runtime = Runtime(

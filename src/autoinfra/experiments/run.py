@@ -91,6 +91,26 @@ def submitted_count(records: list[ActionRecord]) -> int:
     return sum(1 for r in records if any(t.status == ActionStatus.SUBMITTED for t in r.history))
 
 
+def oversight_metrics(records: list[ActionRecord], summary: dict[str, Any]) -> dict[str, float]:
+    """Proposals made and refused by the gate (per kind that any were), and what request cuts
+    cost in the world (zero for a system that never resizes): for the note on issue 9."""
+    out: dict[str, float] = {"proposals": float(len(records))}
+    refused: dict[str, int] = {}
+    made: dict[str, int] = {}
+    for r in records:
+        made[r.action.kind] = made.get(r.action.kind, 0) + 1
+        last = r.history[-1] if r.history else None
+        if r.status == ActionStatus.REJECTED and last is not None and last.by == "gate":
+            refused[r.action.kind] = refused.get(r.action.kind, 0) + 1
+    out["gate_refused"] = float(sum(refused.values()))
+    for kind in ("scale_service", "resize_requests"):
+        out[f"proposals_{kind}"] = float(made.get(kind, 0))
+        out[f"gate_refused_{kind}"] = float(refused.get(kind, 0))
+    for key in ("resizes", "resize_oom_kills", "resize_throttled_ticks", "memory_kills"):
+        out[key] = float(summary.get(key, 0))
+    return out
+
+
 def use_table(system: Any, path: str) -> None:
     """Give the system's Q-table policies the table trained for this study.
 
@@ -108,8 +128,8 @@ def use_table(system: Any, path: str) -> None:
                 path, agent=current.agent, priority=current.priority, bounds=current.bounds
             )
             swapped += 1
-        source = getattr(agent.policy, "source", None)  # a planner over the Q-table's targets
-        if isinstance(getattr(source, "policy", None), QTablePolicy):
+        source: Any = getattr(agent.policy, "source", None)  # a planner over Q-table targets
+        if source is not None and isinstance(getattr(source, "policy", None), QTablePolicy):
             current = source.policy
             source.policy = QTablePolicy.load(
                 path, agent=current.agent, priority=current.priority, bounds=current.bounds
@@ -161,6 +181,7 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
         actions=submitted_count(records),
         false_alarms=false_alarms,
     )
+    metrics.update(oversight_metrics(records, results.summary))
     return RunResult(
         run=run,
         metrics=metrics,

@@ -10,8 +10,9 @@ Guards refuse outright what no one should do automatically, whatever its risk:
   distinct machines per ``window_s`` touched by one agent (drain, evict, kill, isolate, power
   off), and as many, across all agents together, whose capacity is removed (power off, drain,
   evict, isolate): one bad model, or one policy posing under many agent names, cannot take a row;
-- **headroom**: an action that removes capacity is refused when the schedulable CPU left afterwards
-  would not cover the requested plus pending CPU with ``min_headroom_share`` to spare.
+- **headroom**: an action that removes capacity, or a request resize that reserves more, is
+  refused when the schedulable CPU left afterwards would not cover the requested plus pending CPU
+  with ``min_headroom_share`` to spare.
 
 The guards count everything they let through, pending or approved (``oversight.guards``): an
 escalated request takes its budget when it is escalated and gives it back when it is denied or
@@ -30,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from autoinfra.core.actions import Action
+from autoinfra.core.actions import Action, ResizeRequests
 from autoinfra.core.budget import GateBudget
 from autoinfra.core.clock import Clock
 from autoinfra.core.observation import Observation
@@ -285,6 +286,11 @@ class Gate:
                 )
         if removes and machine is not None and obs is not None:
             return self.headroom.refusal(obs, machine, ledger)
+        if type(action) is ResizeRequests:
+            if obs is None:  # a grow adds reserved capacity: no picture, no judgement
+                why = f"sensor raised {sensor_error}" if sensor_error else "the gate has no sensor"
+                return f"no telemetry to judge a request resize by ({why})"
+            return self.headroom.growth_refusal(obs, action, ledger)
         return None
 
     def _reserve(self, proposal: Proposal, now: float, *, pending: bool) -> None:

@@ -13,6 +13,11 @@ rather than on the picture alone:
   showing less demand than that belief is one on which no capacity is removed at all: a spoofed
   idle cell looks exactly like that. A picture that lies by less can shave at most
   ``demand_fall_share`` off the demand the headroom is kept for.
+
+A request resize (``ResizeRequests``) that grows a service's reservation is judged the same way:
+the CPU it adds (new minus old request, times the replicas) is demand, and it passes only while
+the headroom is still there afterwards. A resize that shrinks a reservation frees capacity and
+always passes this guard (its costs, throttling and memory kills, are the risk model's to weigh).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections import deque
 import numpy as np
 import numpy.typing as npt
 
+from autoinfra.core.actions import ResizeRequests
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.oversight.gate_settings import GateSettings
 from autoinfra.oversight.guards import GuardLedger
@@ -104,5 +110,29 @@ class HeadroomGuard:
                 f"headroom guard: without machine:{machine} schedulable CPU {cap:.2f} would leave "
                 f"{free_share:.1%} free for {demand:.2f} requested+pending "
                 f"(minimum {s.min_headroom_share:.0%}; {int(gone.sum())} machine(s) already let go)"
+            )
+        return None
+
+    def growth_refusal(
+        self, obs: Observation, action: ResizeRequests, ledger: GuardLedger
+    ) -> str | None:
+        """Why growing a service's requests would take the headroom, or None."""
+        s = action.service
+        if not 0 <= s < obs.service_ids.shape[0]:
+            return None  # the actuator reports an unknown service as a failed outcome
+        replicas = max(int(obs.service_replicas[s]), 0)
+        extra = (action.cpu_request - float(obs.service_cpu_request[s])) * replicas
+        if extra <= 0:
+            return None
+        st = self.settings
+        gone = ledger.removed_mask(obs.n_machines, obs.time_s, st.window_s)
+        cap = float(obs.cpu_capacity[self.usable(obs) & ~gone].sum())
+        demand = self._believed_demand(obs, self._demand_of(obs)) + extra
+        free_share = (cap - demand) / cap if cap > 0 else -1.0
+        if free_share < st.min_headroom_share:
+            return (
+                f"headroom guard: growing service:{s}'s requests by {extra:.3f} CPU would leave "
+                f"{free_share:.1%} of {cap:.2f} schedulable CPU free (minimum "
+                f"{st.min_headroom_share:.0%})"
             )
         return None

@@ -41,6 +41,7 @@ from autoinfra.sim.layout import (
     V_MIN,
     V_PROF,
 )
+from autoinfra.sim.resize import Resizes
 from autoinfra.sim.results import EventLog
 from autoinfra.sim.world import World
 
@@ -55,6 +56,7 @@ class Mutators:
     config: SimConfig
     _world: World
     _faults: FaultBook
+    _resizes: Resizes
     _events: EventLog
     _counters: dict[str, int]
     _now: float
@@ -141,6 +143,22 @@ class Mutators:
             return None, f"share {before:.3f} -> {x:.3f}"
 
         self._act("set_service_share", f"service:{service}", by, do)
+
+    def resize_service_requests(
+        self, service: int, cpu_request: float, mem_request: float, by: str
+    ) -> None:
+        """Give every replica of a service new CPU and memory requests (``sim.resize``): placed
+        ones change in place (moved if they no longer fit), waiting ones are placed with them."""
+
+        def do() -> tuple[None, str]:
+            r = self._resizes.resize(service, cpu_request, mem_request)
+            self._counters["evictions"] += r.moved + r.oom_killed
+            return None, (
+                f"cpu {cpu_request:.4f} mem {mem_request:.4f}: {r.replicas} placed replicas, "
+                f"{r.moved} moved, {r.oom_killed} OOM-killed"
+            )
+
+        self._act("resize_service_requests", f"service:{service}", by, do)
 
     def _scale_down(self, s: int, alive: np.ndarray, k: int) -> None:
         w = self._world

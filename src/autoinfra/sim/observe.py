@@ -11,7 +11,9 @@ while the simulation moves on. Extra keys in ``Observation.extra``:
 - ``service_cpu_demand``: each service's CPU demand now (what its load asks for; a request-rate
   metric would show it),
 - ``service_max_replicas``, ``service_slo_violating`` (bool: served below the SLO share),
-- ``link_capacity_mbps``, ``tick_s``, ``machine_platform`` (index into the trace's platforms).
+- ``link_capacity_mbps``, ``tick_s``, ``machine_platform`` (index into the trace's platforms),
+- ``service_mem_request`` (per replica) and ``service_mem_peak`` (the most memory any running
+  replica of the service uses, as a container runtime reports per container): right-sizing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from autoinfra.core.observation import Observation
 from autoinfra.sim.kernels_observe import machine_view, service_view
 from autoinfra.sim.layout import T_POWER
+from autoinfra.sim.resize import service_memory_peak
 from autoinfra.sim.world import World
 
 
@@ -61,5 +64,7 @@ def build_observation(world: World, now: float) -> Observation:
             "tick_s": world.config.tick_s,
             "machine_platform": platform,
             "n_services": world.n_services,
+            "service_mem_request": world.svc_mem_req.copy(),
+            "service_mem_peak": service_memory_peak(world),
         },
     )

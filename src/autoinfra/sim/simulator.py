@@ -59,6 +59,7 @@ from autoinfra.sim.layout import (
 )
 from autoinfra.sim.mutators import Mutators
 from autoinfra.sim.observe import build_observation
+from autoinfra.sim.resize import Resizes
 from autoinfra.sim.results import EventLog, SimResults, TickRecorder
 from autoinfra.sim.world import World
 from autoinfra.traces.tables import MachineEventType, Workload
@@ -87,6 +88,7 @@ class Simulator(Mutators):
         place_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._world = World(workload, self.config, np.random.default_rng(place_seq))
         self._faults = FaultBook(scenario, self._world, np.random.default_rng(fault_seq))
+        self._resizes = Resizes(self._world)  # right-sizing: requests now, and what cuts cost
         self.clock = SimClock(0.0)
         self._now = 0.0
         self._end_s = (
@@ -209,6 +211,8 @@ class Simulator(Mutators):
             killed, _ = w.relieve_memory()
             self._counters["memory_kills"] += int(killed.shape[0])
             self._counters["evictions"] += int(killed.shape[0])
+        if self._resizes.resized.any():
+            self._counters["evictions"] += self._resizes.tick()  # OOM kills of cut requests
         w.respread_services()
         w.refresh(now)
         self._dirty = False
@@ -401,6 +405,8 @@ class Simulator(Mutators):
             "evictions": c["evictions"],
             "preemptions": c["preemptions"],
             "memory_kills": c["memory_kills"],
+            # right-sizing: resizes, resize_moves, resize_oom_kills, resize_throttled_ticks
+            **self._resizes.counters,
             "stranded_evictions": c["stranded_evictions"],
             "trace_evictions": c["trace_evictions"],
             "work_lost_s": float(tasks["work_lost_s"].to_numpy(np.float64).sum())
