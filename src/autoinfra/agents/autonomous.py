@@ -158,6 +158,7 @@ class EnergyAgent(Agent):
         period_s: float = 60.0,
         priority: int = 20,
         agent_id: str = "energy",
+        policy: Policy | None = None,
     ) -> None:
         # plan for demand one boot ahead: a machine powered on now serves in about 3 min
         settings = forecast or HoltSettings(horizon_s=300.0, per_service=False)
@@ -165,7 +166,7 @@ class EnergyAgent(Agent):
             agent_id,
             sensor=sensor,
             detectors=[HoltForecaster(settings)],
-            policy=ConsolidationPolicy(consolidation),
+            policy=policy if policy is not None else ConsolidationPolicy(consolidation),
             period_s=period_s,
             priority=priority,
             identity=Identity.for_role(agent_id, Role.ENERGY),

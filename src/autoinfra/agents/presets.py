@@ -62,6 +62,9 @@ class AutonomousParams:
     # plan each service's target in one step within the gate's budget (policies.scaling_plan);
     # False: the policy's own small steps, as before issue 9
     scaling_plan: bool = True
+    # consolidation planned on usage growth over a boot, savings against disruption
+    # (policies.consolidation_plan); False: the reservation-forecast FFD policy as before
+    consolidation_plan: bool = True
     api_latency_s: float = 1.5  # see actuators.simulated
     approval_delay_s: float = 60.0  # the default approver's answer time for escalations
     approver: Approver | None = None  # overrides approval_delay_s (e.g. a human-delay model)
@@ -112,6 +115,8 @@ class AutonomousParams:
             raise bad("scaling_policy", "'auto', 'qtable' or 'target'")
         if not isinstance(self.scaling_plan, bool):
             raise bad("scaling_plan", "true or false")
+        if not isinstance(self.consolidation_plan, bool):
+            raise bad("consolidation_plan", "true or false")
         if self.api_latency_s < 0:
             raise bad("api_latency_s", "seconds >= 0")
         if self.approval_delay_s < 0:
@@ -160,6 +165,26 @@ def _planned_scaling(p: AutonomousParams, gate: Gate) -> Policy | None:
     else:
         source = ForecastTargets()
     return ScalingPlanner(source, budget=lambda: gate.remaining_budget("scaling"))
+
+
+def _energy_agent(sim: Any, sensor: SimSensor, p: AutonomousParams, gate: Gate) -> EnergyAgent:
+    """The energy agent; planned consolidation sized by the cluster's own boot delay."""
+    if not p.consolidation_plan:
+        return EnergyAgent(sensor)
+    from autoinfra.policies.consolidation_plan import (
+        PlannedConsolidationPolicy,
+        PlannedConsolidationSettings,
+    )
+    from autoinfra.policies.forecast import HoltSettings
+
+    boot_s = float(getattr(getattr(sim, "config", None), "boot_delay_s", 180.0))
+    settings = PlannedConsolidationSettings(boot_delay_s=boot_s, decision_period_s=60.0)
+    return EnergyAgent(
+        sensor,
+        forecast=HoltSettings(horizon_s=settings.horizon_s, per_service=False),
+        period_s=settings.decision_period_s,
+        policy=PlannedConsolidationPolicy(settings, budget=lambda: gate.remaining_budget("energy")),
+    )
 
 
 def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
@@ -212,7 +237,7 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         "security": lambda: SecurityAgent(sensor),
         "healing": lambda: HealingAgent(sensor, extra_policies=extra),
         "scaling": lambda: ScalingAgent(sensor, policy=_planned_scaling(p, gate)),
-        "energy": lambda: EnergyAgent(sensor),
+        "energy": lambda: _energy_agent(sim, sensor, p, gate),
         "rightsizing": lambda: RightSizingAgent(
             sensor, budget=lambda: gate.remaining_budget("rightsizing")
         ),

@@ -39,6 +39,12 @@ class GateBudget:
     scale_base_risk: float = 0.1
     size_weight: float = 0.6
     confidence_weight: float = 0.5
+    # the headroom guard's view, for policies that remove capacity: the demand it would judge a
+    # removal on now (None: no picture), the free share it keeps, and whether it would refuse
+    # every removal on the current picture (demand shown falling faster than it believes)
+    believed_demand_cpu: float | None = None
+    min_headroom_share: float = 0.1
+    removals_blocked: bool = False
 
     def target_left(self, target: str) -> int:
         """Requests this agent may still make on ``target`` in the window."""

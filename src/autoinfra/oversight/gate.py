@@ -23,7 +23,9 @@ frozen or spoofed picture cannot talk it into removing the cluster's headroom; t
 checked when built (``oversight.gate_settings``).
 
 What passes the guards is scored by the :class:`RiskModel`; low risk is approved at once, risk at
-or above ``escalate_risk`` goes to the :class:`ApprovalQueue` and the gate answers ESCALATE.
+or above ``escalate_risk`` goes to the :class:`ApprovalQueue` and the gate answers ESCALATE. So
+does a proposal whose justification asks for a person (``inputs["ask_human"] is True``): a
+policy may ask for more oversight than its risk needs, never for less.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from autoinfra.core.actions import Action, ResizeRequests
+from autoinfra.core.actions import Action, ResizeRequests, ScaleService
 from autoinfra.core.budget import GateBudget
 from autoinfra.core.clock import Clock
 from autoinfra.core.observation import Observation
@@ -96,7 +98,10 @@ class Gate:
         if refusal is not None:
             return Verdict(Decision.REJECT, refusal)
         risk = s.risk.score(proposal, observation)
-        escalate = risk >= s.escalate_risk
+        # a policy may ask for a person (never for less oversight): consolidation does so for a
+        # drain that would evict many tasks
+        asks = proposal.justification.inputs.get("ask_human") is True
+        escalate = risk >= s.escalate_risk or asks
         self._reserve(proposal, now, pending=escalate)
         if escalate:
             self._waiting[proposal.request_id] = proposal
@@ -114,9 +119,13 @@ class Gate:
                     confidence=proposal.confidence,
                 )
             )
-            return Verdict(
-                Decision.ESCALATE, f"risk {risk:.2f} >= {s.escalate_risk:.2f}: needs approval", risk
+            why = (
+                "the proposer asks for a person"
+                if asks and risk < s.escalate_risk
+                else (f"risk {risk:.2f} >= {s.escalate_risk:.2f}")
             )
+            return Verdict(Decision.ESCALATE, f"{why}: needs approval", risk)
+        self._note_cut(proposal.action, observation, now)
         return Verdict(Decision.APPROVE, f"risk {risk:.2f} below {s.escalate_risk:.2f}", risk)
 
     def recheck(
@@ -157,8 +166,12 @@ class Gate:
         self._expire(now)
         s = self.settings
         cap = s.max_actions_per_agent
-        if self._cell_size is None and self.sensor is not None:
-            self._observe()  # the cap depends on the cell's size: look once
+        obs, _ = self._observe()  # the cap grows with the cell; the headroom judges this picture
+        believed: float | None = None
+        blocked = obs is None
+        if obs is not None:
+            believed = self.headroom.believed_demand(obs)
+            blocked = self.headroom.demand_shown(obs) < believed - 1e-9
         if self._cell_size is not None:
             cap = max(cap, int(s.max_actions_share * self._cell_size))
         used = {t: n for (a, t), n in self.ledger.per_target.items() if a == agent and n > 0}
@@ -174,6 +187,9 @@ class Gate:
             scale_base_risk=float(s.risk.base.get("scale_service", s.risk.unknown_kind_risk)),
             size_weight=s.risk.size_weight,
             confidence_weight=s.risk.confidence_weight,
+            believed_demand_cpu=believed,
+            min_headroom_share=s.min_headroom_share,
+            removals_blocked=blocked,
         )
 
     # -- the approval queue ----------------------------------------------------------------------
@@ -228,6 +244,7 @@ class Gate:
                 self.ledger.add(held)
             else:
                 self._reserve(proposal, now_s, pending=False)
+            self._note_cut(proposal.action, observation, now_s)
             out.append(answer)
         return out
 
@@ -292,6 +309,20 @@ class Gate:
                 return f"no telemetry to judge a request resize by ({why})"
             return self.headroom.growth_refusal(obs, action, ledger)
         return None
+
+    def _note_cut(self, action: Action, obs: Observation | None, now: float) -> None:
+        """Tell the headroom guard how much reservation an approved scale-down or resize cuts."""
+        if obs is None or action.target_kind != "service":
+            return
+        svc = int(getattr(action, "service", -1))
+        if not 0 <= svc < obs.service_ids.shape[0]:
+            return
+        request = float(obs.service_cpu_request[svc])
+        if type(action) is ScaleService and action.delta_replicas < 0:
+            self.headroom.note_cut(now, -action.delta_replicas * request)
+        elif type(action) is ResizeRequests:
+            replicas = max(int(obs.service_replicas[svc]), 0)
+            self.headroom.note_cut(now, (request - action.cpu_request) * replicas)
 
     def _reserve(self, proposal: Proposal, now: float, *, pending: bool) -> None:
         action = proposal.action

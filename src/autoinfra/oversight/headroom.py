@@ -12,7 +12,10 @@ rather than on the picture alone:
   replay of the shipped trace falls faster (``telemetry.trust.DEMAND_FALL_MEASURED``). A picture
   showing less demand than that belief is one on which no capacity is removed at all: a spoofed
   idle cell looks exactly like that. A picture that lies by less can shave at most
-  ``demand_fall_share`` off the demand the headroom is kept for.
+  ``demand_fall_share`` off the demand the headroom is kept for. Reservation cuts the gate itself
+  approved (scale-downs, request resizes down: :meth:`HeadroomGuard.note_cut`) lower that floor
+  by what they cut, for a window: a fall the gate let happen is no sign of a spoofed picture, and
+  a lying picture still cannot shave more than ``demand_fall_share`` beyond what was really cut.
 
 A request resize (``ResizeRequests``) that grows a service's reservation is judged the same way:
 the CPU it adds (new minus old request, times the replicas) is demand, and it passes only while
@@ -42,6 +45,20 @@ class HeadroomGuard:
         self.settings = settings
         self._demand: deque[tuple[float, float]] = deque()  # (observation time, believed CPU)
         self._seen_at: float | None = None
+        self._cuts: deque[tuple[float, float]] = deque()  # (when approved, CPU of reservation cut)
+
+    def note_cut(self, at_s: float, cpu: float) -> None:
+        """A reservation cut the gate approved (a scale-down, a request resize down): demand
+        falling by that much is the gate's own doing, not a spoofed picture."""
+        if cpu > 0:
+            self._cuts.append((float(at_s), float(cpu)))
+
+    def approved_cuts(self, now_s: float) -> float:
+        """CPU of the reservation cuts the gate approved in the last window."""
+        horizon = now_s - self.settings.window_s
+        while self._cuts and self._cuts[0][0] < horizon:
+            self._cuts.popleft()
+        return sum(c for _, c in self._cuts)
 
     def usable(self, obs: Observation) -> npt.NDArray[np.bool_]:
         usable = (obs.machine_state == MachineState.ON) & obs.schedulable
@@ -71,12 +88,22 @@ class HeadroomGuard:
         self._demand.append((obs.time_s, demand))
 
     def _believed_demand(self, obs: Observation, demand: float) -> float:
-        """Observed demand, but no less than (1 - demand_fall_share) x the window's peak."""
+        """Observed demand, but no less than (1 - demand_fall_share) x the window's peak, less
+        the reservation cuts the gate itself approved in the window."""
         horizon = obs.time_s - self.settings.window_s
         while self._demand and self._demand[0][0] < horizon:
             self._demand.popleft()
         peak = self._demand[0][1] if self._demand else demand
-        return max(demand, (1.0 - self.settings.demand_fall_share) * peak)
+        floor = (1.0 - self.settings.demand_fall_share) * peak - self.approved_cuts(obs.time_s)
+        return max(demand, floor)
+
+    def demand_shown(self, obs: Observation) -> float:
+        """The demand the picture shows (requested on running machines plus pending)."""
+        return self._demand_of(obs)
+
+    def believed_demand(self, obs: Observation) -> float:
+        """The demand the guard would judge a removal on now (read only, for planners)."""
+        return self._believed_demand(obs, self._demand_of(obs))
 
     def refusal(self, obs: Observation, machine: int, ledger: GuardLedger) -> str | None:
         """Why removing ``machine`` would take the headroom, or None."""
