@@ -4,12 +4,13 @@ never below the headroom, savings against disruption, and a person for disruptiv
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from types import MappingProxyType
 
 import numpy as np
 import pytest
 
-from autoinfra.core.actions import DrainMachine, SetMachinePower
+from autoinfra.core.actions import Action, DrainMachine, SetMachinePower
 from autoinfra.core.budget import GateBudget
 from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState
@@ -32,8 +33,8 @@ def _usage(world: FakeWorld, used_forecast: float, std: float = 0.0) -> Finding:
                     "used_std": std})  # fmt: skip
 
 
-def _capacity_after(world: FakeWorld, actions: list[object]) -> float:
-    gone = {a.machine for a in actions if isinstance(a, (DrainMachine, SetMachinePower))}  # type: ignore[attr-defined]
+def _capacity_after(world: FakeWorld, actions: Sequence[Action]) -> float:
+    gone = {a.machine for a in actions if isinstance(a, (DrainMachine, SetMachinePower))}
     on = (world.state == MachineState.ON) & world.schedulable
     keep = [m for m in np.flatnonzero(on).tolist() if m not in gone]
     return float(world.cpu_capacity[keep].sum())
