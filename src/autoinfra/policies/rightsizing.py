@@ -106,9 +106,11 @@ class RightSizingPolicy:
         cpu_hist = np.stack(self._cpu)
         mem_hist = np.stack(self._mem)
         seen = (mem_hist > 0).sum(axis=0) >= s.min_samples
-        cpu_p = np.nanquantile(np.where(cpu_hist > 0, cpu_hist, np.nan), s.cpu_quantile, axis=0) \
-            if np.any(cpu_hist > 0) else np.zeros(n)  # fmt: skip
-        cpu_p = np.nan_to_num(cpu_p, nan=0.0)
+        # the percentile of the samples where replicas ran; a service never seen running has none
+        ran = cpu_hist > 0
+        samples = np.where(ran, cpu_hist, np.nan)
+        samples[:, ~ran.any(axis=0)] = 0.0
+        cpu_p = np.nan_to_num(np.nanquantile(samples, s.cpu_quantile, axis=0), nan=0.0)
         cpu_margin = max(s.margin, 1.0 / s.target_util - 1.0)
         cur_cpu = obs.service_cpu_request.astype(np.float64)
         cur_mem = mem_req.astype(np.float64)
