@@ -110,3 +110,22 @@ def test_no_removal_while_the_gate_would_refuse_every_one() -> None:
     out = [p.action for p in policy.decide(world.observe(), [])]
     assert out and all(isinstance(a, SetMachinePower) and a.on for a in out)
     assert policy.last_need["need_cpu"] == 7.0
+
+
+def test_removals_stay_within_the_blast_radius_and_leave_half_to_repairs() -> None:
+    def run(machines_left: int, removals_left: int) -> int:
+        world = FakeWorld(n_machines=20)
+        world.tasks[:] = 1
+        world.tasks[10:] = 0  # ten idle machines
+        budget = GateBudget("energy", 0.0, 600.0, 60, 60, 10, MappingProxyType({}),
+                            believed_demand_cpu=0.0, machines_left=machines_left,
+                            removals_left=removals_left, machines_limit=50)  # fmt: skip
+        policy = PlannedConsolidationPolicy(SETTINGS, budget=lambda: budget)
+        policy.decide(world.observe(), [])
+        world.clock.advance(60)
+        return len(policy.decide(world.observe(), []))
+
+    assert run(50, 50) > 2
+    assert run(2, 50) == 2  # what this agent may still touch
+    assert run(50, 27) == 2  # 25 of the 50 cluster-wide removals are kept for repairs
+    assert run(50, 20) == 0

@@ -45,6 +45,11 @@ class GateBudget:
     believed_demand_cpu: float | None = None
     min_headroom_share: float = 0.1
     removals_blocked: bool = False
+    # the blast-radius guard: machines this agent may still touch in the window, machines all
+    # agents together may still take capacity from, and the limit both count against
+    machines_left: int | None = None
+    removals_left: int | None = None
+    machines_limit: int | None = None
 
     def target_left(self, target: str) -> int:
         """Requests this agent may still make on ``target`` in the window."""

@@ -169,9 +169,12 @@ class Gate:
         obs, _ = self._observe()  # the cap grows with the cell; the headroom judges this picture
         believed: float | None = None
         blocked = obs is None
+        limit = s.max_machines_per_window
         if obs is not None:
             believed = self.headroom.believed_demand(obs)
             blocked = self.headroom.demand_shown(obs) < believed - 1e-9
+            limit = max(limit, int(s.max_machines_share * obs.n_machines))
+        touched = len(self.ledger.touched.get(agent, {}))
         if self._cell_size is not None:
             cap = max(cap, int(s.max_actions_share * self._cell_size))
         used = {t: n for (a, t), n in self.ledger.per_target.items() if a == agent and n > 0}
@@ -190,6 +193,9 @@ class Gate:
             believed_demand_cpu=believed,
             min_headroom_share=s.min_headroom_share,
             removals_blocked=blocked,
+            machines_left=max(0, limit - touched),
+            removals_left=max(0, limit - self.ledger.removed_count()),
+            machines_limit=limit,
         )
 
     # -- the approval queue ----------------------------------------------------------------------

@@ -27,9 +27,10 @@ for and how it picks:
 
 Capacity above the target by ``hysteresis_share`` is removed down to it: the band keeps a
 decision from undoing the last. With the gate's ``remaining_budget`` (``core.budget``) the plan
-never counts on less demand than the gate's headroom guard believes, and proposes no removal
-while the guard would refuse every one. None of the shares is tuned toward a published energy
-figure.
+never counts on less demand than the gate's headroom guard believes, proposes no removal while
+the guard would refuse every one, and no more than the blast-radius guard takes, leaving half
+of the cluster-wide removal budget to repairs (healing's evictions of lost machines). None of
+the shares is tuned toward a published energy figure.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class PlannedConsolidationSettings(ConsolidationSettings):
     hysteresis_share: float = 0.10  # capacity this far above the target is removed
     ask_human_tasks: float = 20.0  # a drain evicting more tasks than this is a person's call
     used_floor_share: float = 0.05  # usage below this share of reservations: growth not trusted
+    repair_reserve_share: float = 0.5  # of the gate's cluster-wide removal budget, left to repairs
 
     @property
     def horizon_s(self) -> float:
@@ -129,8 +131,18 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
         if capacity > target * (1.0 + s.hysteresis_share):
             if budget is not None and budget.removals_blocked:
                 return []  # the gate would refuse every removal on this picture: wait
-            return self._reduce(obs, capacity - target, usable, dwell_ok, inputs)
+            out = self._reduce(obs, capacity - target, usable, dwell_ok, inputs)
+            return out[: self._removals_allowed(budget, len(out))]
         return []
+
+    def _removals_allowed(self, budget: GateBudget | None, wanted: int) -> int:
+        """Removals the blast-radius guard will take from this agent now, keeping
+        ``repair_reserve_share`` of the cluster-wide budget for repairs (an eviction of a lost
+        machine must never wait for a consolidation)."""
+        if budget is None or budget.machines_left is None or budget.removals_left is None:
+            return wanted
+        reserve = int(np.ceil(self.plan.repair_reserve_share * (budget.machines_limit or 0)))
+        return max(0, min(wanted, budget.machines_left, budget.removals_left - reserve))
 
     def _growth(self, obs: Observation, findings: Sequence[Finding], reserved: float) -> float:
         """How much the workload's own load is forecast to grow over the horizon (>= 1)."""
