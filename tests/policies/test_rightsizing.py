@@ -122,3 +122,15 @@ def test_right_sizing_on_the_simulator_is_scoped_gated_applied_and_audited() -> 
     summary = sim.results().summary
     assert summary["resizes"] == len(recs)
     assert summary["resize_oom_kills"] == 0  # memory was only ever raised to peak + 15 %
+
+
+def test_a_service_just_scaled_is_left_to_settle() -> None:
+    policy = RightSizingPolicy()
+    for k in range(4):
+        policy.decide(_obs(60.0 * k, at_min=True), [])
+    moved = dataclasses.replace(
+        _obs(240.0, at_min=True), service_replicas=np.full(1, 3, dtype=np.int32)
+    )
+    assert policy.decide(moved, []) == []  # its replicas changed just now
+    later = dataclasses.replace(moved, time_s=360.0)
+    assert len(policy.decide(later, [])) == 1

@@ -17,8 +17,9 @@ cannot be throttled, only killed); Kubernetes' Vertical Pod Autoscaler does the 
 - **Budget**: with the gate's ``remaining_budget`` (``core.budget``), no more proposals than the
   rate guard still takes; the largest reservation changes go first.
 - **Hysteresis**: a change smaller than ``min_change_share`` is not made, a service is resized at
-  most once per ``min_interval_s``, and a cut takes at most ``max_cut_share`` of the request at
-  once (the rest follows next time, if usage still says so).
+  most once per ``min_interval_s`` and not within ``settle_s`` of a change of its replicas, and
+  a cut takes at most ``max_cut_share`` of the request at once (the rest follows next time, if
+  usage still says so).
 
 Kubernetes-defaults does not right-size (the VPA is not part of a default cluster). What cuts
 cost is measured by the simulator (``sim.resize``: throttled service-ticks and OOM kills).
@@ -56,6 +57,9 @@ class RightSizingSettings:
     max_cut_share: float = 0.5  # a cut takes at most half the request at once
     min_interval_s: float = 600.0  # between two resizes of one service
     max_proposals: int = 32  # per decision
+    # a service whose replica count changed this recently is left alone: its per-replica usage
+    # is still moving, and the scaler holds it at the arbiter for as long (hold_s 120 s)
+    settle_s: float = 120.0
     confidence: float = 0.8
 
     def __post_init__(self) -> None:
@@ -85,6 +89,8 @@ class RightSizingPolicy:
         self._mem: list[F64] = []  # the largest running replica's memory use, per service
         self._last_s: F64 = np.zeros(0)
         self._in_flight: set[int] = set()
+        self._replicas: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._moved_s: F64 = np.zeros(0)  # when each service's replica count last changed
 
     def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
         s = self.settings
@@ -99,6 +105,11 @@ class RightSizingPolicy:
         if self._last_s.shape[0] != n:
             self._times, self._cpu, self._mem = [], [], []
             self._last_s = np.full(n, -np.inf)
+            self._replicas = obs.service_replicas.astype(np.int64)
+            self._moved_s = np.full(n, -np.inf)
+        now_replicas = obs.service_replicas.astype(np.int64)
+        self._moved_s[now_replicas != self._replicas] = obs.time_s
+        self._replicas = now_replicas
         self._remember(obs, mem_peak.astype(np.float64))
         if len(self._times) < s.min_samples:
             return []
@@ -130,6 +141,7 @@ class RightSizingPolicy:
         new_cpu = np.where(rel_cpu >= s.min_change_share, new_cpu, cur_cpu)
         new_mem = np.where(rel_mem >= s.min_change_share, new_mem, cur_mem)
         ready = obs.time_s - self._last_s >= s.min_interval_s
+        ready &= obs.time_s - self._moved_s >= s.settle_s
         live = (obs.service_replicas > 0) & (running > 0) & seen & (cur_cpu > 0) & (cur_mem > 0)
         busy = np.zeros(n, dtype=bool)
         busy[[i for i in self._in_flight if i < n]] = True
