@@ -13,7 +13,7 @@ minutes to pay off (a boot is about 3 min), so it looks once a minute.
 - ``HealingAgent``: heartbeat, CPU-hog and link-congestion detectors + repair rules; optionally a
   failure predictor that drains machines at risk (``extra_policies``).
 - ``EnergyAgent``: Holt forecaster (cluster demand) + first-fit-decreasing consolidation with
-  hysteresis.
+  hysteresis, or a given policy (the preset gives ``policies.consolidation_plan``).
 - ``SecurityAgent``: egress-anomaly detector + isolation.
 """
 
@@ -170,8 +170,14 @@ class EnergyAgent(Agent):
             period_s=period_s,
             priority=priority,
             identity=Identity.for_role(agent_id, Role.ENERGY),
-            description="packs work onto fewer machines (FFD) and powers idle ones off, "
-            "keeping forecast headroom, with hysteresis",
+            description=(
+                "packs work onto fewer machines (FFD) and powers idle ones off, keeping forecast "
+                "headroom, with hysteresis"
+                if policy is None
+                else f"consolidates with {type(policy).__name__}: headroom from the boot delay x "
+                "usage growth, drains ranked by savings over disruption, disruptive ones to a "
+                "person"
+            ),
         )
 
 
