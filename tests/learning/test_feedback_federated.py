@@ -12,14 +12,9 @@ from autoinfra.learning.federated import federated_average
 from autoinfra.learning.feedback import OnlineQPolicy
 from autoinfra.learning.qlearning import QLearningConfig
 from autoinfra.learning.rewards import REWARDS
-from autoinfra.policies.qlearning import (
-    ACTIONS,
-    ENCODING_ID,
-    ENCODINGS,
-    QTablePolicy,
-    encode,
-    service_view,
-)
+from autoinfra.policies.scaling.encoding import ENCODING_ID, ENCODINGS, encode
+from autoinfra.policies.scaling.qtable import QTablePolicy
+from autoinfra.policies.scaling.space import ACTIONS, service_view
 from tests.learning.factories import observation
 
 N_STATES = ENCODINGS[ENCODING_ID].n_states

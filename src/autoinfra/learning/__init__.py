@@ -2,7 +2,7 @@
 federated averaging, the Gymnasium environment over the simulator, PPO training, and the
 pipeline behind ``autoinfra train``.
 
-The deciding halves live in ``autoinfra.policies.qlearning`` and ``autoinfra.policies.ppo``;
+The deciding halves live in ``autoinfra.policies.scaling`` (the Q-table and PPO policies);
 this package only makes and improves what they decide with. Names that pull in the simulator,
 Gymnasium or the trace readers (``ClusterEnv``, ``SimScalingWorld``, ``train_scaling_policy``,
 ``train_ppo``) load on first use, so an agent importing the feedback loop stays light.

@@ -35,7 +35,9 @@ from autoinfra.learning.rewards import (
     sample_from_observation,
     violation,
 )
-from autoinfra.policies.qlearning import ACTIONS, QTablePolicy, encode, service_view
+from autoinfra.policies.scaling.encoding import encode
+from autoinfra.policies.scaling.qtable import QTablePolicy
+from autoinfra.policies.scaling.space import ACTIONS, service_view
 
 I64 = npt.NDArray[np.int64]
 

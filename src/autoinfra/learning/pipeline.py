@@ -30,7 +30,7 @@ from autoinfra.learning.qlearning import (
     train_qlearning,
 )
 from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
-from autoinfra.policies.qlearning import QTablePolicy
+from autoinfra.policies.scaling.qtable import QTablePolicy
 from autoinfra.traces import (
     default_azure_path,
     default_trace_dir,
@@ -143,8 +143,8 @@ def trace_files(trace_dir: str | None) -> dict[str, str]:
 
 
 # the code a trained table depends on: the world it learnt in and the learner itself
-_CODE = ("core", "traces", "sim", "faults", "learning", "policies/qlearning.py",
-         "policies/forecast.py", "policies/ppo.py")  # fmt: skip
+_CODE = ("core", "traces", "sim", "faults", "learning", "policies/scaling",
+         "policies/forecast.py")  # fmt: skip
 
 
 def code_fingerprint() -> str:
