@@ -9,8 +9,8 @@ from autoinfra.agents.autonomous import ScalingAgent
 from autoinfra.agents.presets import build_autonomous
 from autoinfra.agents.registry import AGENTS_ID
 from autoinfra.core.errors import ConfigError
-from autoinfra.core.registry import Registry
 from autoinfra.core.lifecycle import ActionStatus
+from autoinfra.core.registry import Registry
 from autoinfra.oversight import DelayedApprover
 from autoinfra.policies.scaling.target import TargetTrackingPolicy
 from autoinfra.telemetry import SimSensor

@@ -9,7 +9,7 @@ scaling and energy agents, a priority arbiter, a gate whose approval queue is an
 approver (in experiments no person is present: by default every escalated request is approved
 ``approval_delay_s`` after it was asked, a stated stand-in for an on-call human; pass ``approver``
 for a human-delay model), a simulated actuator with a stated API latency, and an in-memory audit
-log and feedback store (or files, when paths are given).
+log (or a file, when a path is given).
 
 ``params`` are validated: an unknown key or a bad value is a ``ConfigError`` naming it.
 """
@@ -35,7 +35,6 @@ from autoinfra.agents.autonomous import (
     qtable_available,
 )
 from autoinfra.agents.base import Agent
-from autoinfra.agents.feedback import FeedbackStore
 from autoinfra.agents.runtime import Runtime
 from autoinfra.agents.system import System
 from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
@@ -82,7 +81,6 @@ class AutonomousParams:
     # the audit chain's HMAC key file (created 0600 if missing); default: <AUTOINFRA_KEY_DIR or
     # ~/.config/autoinfra/keys>/<audit file name>.key, outside the log's directory on purpose
     audit_key_path: str | None = None
-    feedback_path: str | None = None
     approval_queue_path: str | None = None
     approval_ttl_s: float = DEFAULT_TTL_S  # unanswered escalations are denied after this
     extra: dict[str, Any] = field(default_factory=dict)
@@ -212,7 +210,6 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         ),
         gate=gate,
         audit=_audit_log(p),
-        feedback=FeedbackStore(p.feedback_path),
         trust=TrustMonitor(sensor),  # untrusted telemetry puts the runtime in safe mode
     )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"

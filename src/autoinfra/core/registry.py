@@ -162,9 +162,12 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[EntrySpec]:
         return iter([self._specs[i] for i in self.ids()])
 
+    def near(self, name: str) -> list[str]:
+        """Registered ids and aliases that look like ``name`` (a typo's likely meaning)."""
+        return difflib.get_close_matches(name, [*self._specs, *self._aliases], n=3, cutoff=0.5)
+
     def _unknown(self, name: str) -> ConfigError:
-        known = [*self._specs, *self._aliases]
-        near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        near = self.near(name)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
         return ConfigError(
             f"unknown {self.what} {name!r}{hint}; registered: {', '.join(self.ids())}",
@@ -179,15 +182,17 @@ def _builds(spec: EntrySpec) -> tuple[Any, ...]:
 
 def _stamp(built: T, id: str) -> T:
     """Put the id on what an entry built: an attribute, or a replaced copy of a frozen dataclass."""
+    refusal = ConfigError(
+        f"{id!r} built a {type(built).__name__}, which cannot carry its registry id "
+        "(give it a registry_id field or attribute)"
+    )
     if dataclasses.is_dataclass(built) and not isinstance(built, type):
-        frozen = built.__dataclass_params__.frozen  # type: ignore[attr-defined]
-        if frozen and any(f.name == "registry_id" for f in dataclasses.fields(built)):
+        if built.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            if not any(f.name == "registry_id" for f in dataclasses.fields(built)):
+                raise refusal
             return dataclasses.replace(built, registry_id=id)
     try:
         setattr(built, "registry_id", id)  # noqa: B010 - the attribute is the stamp
-    except AttributeError as exc:
-        raise ConfigError(
-            f"{id!r} built a {type(built).__name__}, which cannot carry its registry id "
-            "(give it a registry_id field or attribute)"
-        ) from exc
+    except (AttributeError, TypeError) as exc:  # slots without the name, or a read-only type
+        raise refusal from exc
     return built
