@@ -147,3 +147,19 @@ def test_predictive_drain_trains_only_on_an_earlier_window() -> None:
     )
     (healing,) = system.agents
     assert "FailureDrainPolicy" in healing.description
+
+
+def test_a_trained_table_is_given_at_build_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from autoinfra.policies.scaling.qtable import QTablePolicy
+
+    path = QTablePolicy.zeros(provenance={"trained": "here"}).save(tmp_path / "study.json")
+    system = make_system("agents", FakeWorld(), seed=0, params={"qtable_path": str(path)})
+    (scaling,) = [a for a in system.agents if a.agent_id == "scaling"]
+    assert isinstance(scaling.policy, QTablePolicy)
+    assert scaling.policy.provenance == {"trained": "here"}  # this file, not the shipped table
+    assert scaling.policy.registry_id == "scaling.qtable-v1"  # type: ignore[attr-defined]
+    assert system.description.endswith("Q-table: study.json (trained on the training window).")
+    shipped = make_system("agents", FakeWorld(), seed=0)
+    (default,) = [a for a in shipped.agents if a.agent_id == "scaling"]
+    assert default.policy.provenance != {"trained": "here"}  # type: ignore[attr-defined]
+    assert "Q-table:" not in shipped.description

@@ -63,7 +63,7 @@ PRESET_ID = "agents-v1"
 class AutonomousParams:
     scaling_policy: Literal["auto", "qtable", "target"] = "auto"  # auto: qtable if installed
     # the Q-table file the scaling agent decides with, trained on the study's training window
-    # (experiments.training); None: the shipped table
+    # (experiments.training); None: the shipped table. Unused when scaling_policy is "target".
     qtable_path: str | None = None
     api_latency_s: float = 1.5  # see actuators.simulated
     approval_delay_s: float = 60.0  # the default approver's answer time for escalations
