@@ -48,7 +48,7 @@ def test_valid_ids(good: str) -> None:
     ],
 )
 def test_invalid_ids_are_refused_with_the_expected_form(bad: str) -> None:
-    with pytest.raises(ConfigError, match="namespace.name-v1"):
+    with pytest.raises(ConfigError, match=r"namespace\.name-v1"):
         Registry[Any]("thing").register(bad, Built)
 
 
@@ -88,7 +88,7 @@ def test_unknown_ids_list_the_nearest_registered_ones() -> None:
 def test_lazy_entries_import_only_when_made() -> None:
     reg: Registry[Any] = Registry("thing")
     reg.register("thing.lazy-v1", "no.such.module:build")  # registering imports nothing
-    with pytest.raises(ConfigError, match="cannot import 'no.such.module'"):
+    with pytest.raises(ConfigError, match=r"cannot import 'no\.such\.module'"):
         reg.make("thing.lazy-v1")
     reg.register("thing.badform-v1", "no-colon")
     with pytest.raises(ConfigError, match="not of the form"):

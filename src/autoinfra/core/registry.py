@@ -186,11 +186,12 @@ def _stamp(built: T, id: str) -> T:
         f"{id!r} built a {type(built).__name__}, which cannot carry its registry id "
         "(give it a registry_id field or attribute)"
     )
-    if dataclasses.is_dataclass(built) and not isinstance(built, type):
-        if built.__dataclass_params__.frozen:  # type: ignore[attr-defined]
-            if not any(f.name == "registry_id" for f in dataclasses.fields(built)):
-                raise refusal
-            return dataclasses.replace(built, registry_id=id)
+    instance = dataclasses.is_dataclass(built) and not isinstance(built, type)
+    if instance and built.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        # a frozen dataclass is stamped by a copy, so it must declare the field
+        if not any(f.name == "registry_id" for f in dataclasses.fields(built)):  # type: ignore[arg-type]
+            raise refusal
+        return dataclasses.replace(built, registry_id=id)  # type: ignore[type-var]
     try:
         setattr(built, "registry_id", id)  # noqa: B010 - the attribute is the stamp
     except (AttributeError, TypeError) as exc:  # slots without the name, or a read-only type
