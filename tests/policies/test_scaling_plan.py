@@ -13,13 +13,15 @@ from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Decision, Outcome, Proposal
 from autoinfra.oversight.gate import Gate, GateSettings
-from autoinfra.policies.qlearning import ACTIONS, ENCODINGS, QTablePolicy
-from autoinfra.policies.scaling_plan import (
+from autoinfra.policies.scaling.encoding import ENCODINGS
+from autoinfra.policies.scaling.plan import (
     ForecastTargets,
     QTableTargets,
     ScalingPlanner,
     ScalingPlanSettings,
 )
+from autoinfra.policies.scaling.qtable import QTablePolicy
+from autoinfra.policies.scaling.space import ACTIONS
 from tests.oversight.observations import ScriptedSensor, make_obs
 
 

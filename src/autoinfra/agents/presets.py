@@ -1,13 +1,17 @@
 """The autonomous system the experiments compare: five agents, the arbiter, the gate, the audit log.
 
-``build_autonomous(sim, *, seed, params=None) -> System`` is the factory registered as ``agents``
-and ``agents-v1``. It wires one shared sensor (with a metric store) to the security, healing,
-scaling, energy and right-sizing agents (scaling plans each service's target in one step within
-the gate's remaining budget, ``policies.scaling_plan``), a priority arbiter, a gate whose
-approval queue is answered by an approver (in experiments no person is present: by default every
-escalated request is approved ``approval_delay_s`` after it was asked, a stated stand-in for an
-on-call human; pass ``approver`` for a human-delay model), a simulated actuator with a stated
-API latency, and an in-memory audit log and feedback store (or files, when paths are given).
+``build_autonomous(sim, *, seed, params=None) -> System`` is the factory registered as
+``system.agents-v1`` (typed ``agents``). Its policies are built through the policy registry; a
+Q-table trained for the study is given at build time (``qtable_path``), never swapped in after.
+
+It wires one shared sensor (with a metric store) to the security, healing, scaling, energy and
+right-sizing agents (scaling plans each service's target in one step within the gate's remaining
+budget, ``policies.scaling.plan``; energy plans consolidation on usage growth over a boot,
+``policies.consolidation_plan``), a priority arbiter, a gate whose approval queue is answered by
+an approver (in experiments no person is present: by default every escalated request is approved
+``approval_delay_s`` after it was asked, a stated stand-in for an on-call human; pass ``approver``
+for a human-delay model), a simulated actuator with a stated API latency, and an in-memory audit
+log (or a file, when a path is given).
 
 ``params`` are validated: an unknown key or a bad value is a ``ConfigError`` naming it.
 """
@@ -23,6 +27,9 @@ from typing import Any, Literal
 
 from autoinfra.actuators.backend import actuator_for
 from autoinfra.agents.autonomous import (
+    QTABLE_ID,
+    QTABLE_MODULE,
+    TARGET_ID,
     EnergyAgent,
     HealingAgent,
     ScalingAgent,
@@ -30,7 +37,6 @@ from autoinfra.agents.autonomous import (
     qtable_available,
 )
 from autoinfra.agents.base import Agent
-from autoinfra.agents.feedback import FeedbackStore
 from autoinfra.agents.rightsizing import RightSizingAgent
 from autoinfra.agents.runtime import Runtime
 from autoinfra.agents.system import System
@@ -45,7 +51,7 @@ from autoinfra.oversight.approval import (
     AutoApproveAfter,
 )
 from autoinfra.oversight.gate import Gate, GateSettings
-from autoinfra.policies.scaling import TargetTrackingPolicy
+from autoinfra.policies.registry import POLICIES
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
@@ -59,7 +65,10 @@ PRESET_ID = "agents-v1"
 @dataclass(frozen=True, slots=True)
 class AutonomousParams:
     scaling_policy: Literal["auto", "qtable", "target"] = "auto"  # auto: qtable if installed
-    # plan each service's target in one step within the gate's budget (policies.scaling_plan);
+    # the Q-table file the scaling agent decides with, trained on the study's training window
+    # (experiments.training); None: the shipped table. Unused when scaling_policy is "target".
+    qtable_path: str | None = None
+    # plan each service's target in one step within the gate's budget (policies.scaling.plan);
     # False: the policy's own small steps, as before issue 9
     scaling_plan: bool = True
     # consolidation planned on usage growth over a boot, savings against disruption
@@ -81,7 +90,6 @@ class AutonomousParams:
     # the audit chain's HMAC key file (created 0600 if missing); default: <AUTOINFRA_KEY_DIR or
     # ~/.config/autoinfra/keys>/<audit file name>.key, outside the log's directory on purpose
     audit_key_path: str | None = None
-    feedback_path: str | None = None
     approval_queue_path: str | None = None
     approval_ttl_s: float = DEFAULT_TTL_S  # unanswered escalations are denied after this
     extra: dict[str, Any] = field(default_factory=dict)
@@ -140,10 +148,11 @@ class AutonomousParams:
 
 def _scaling_policy(p: AutonomousParams) -> Policy | None:
     if p.scaling_policy == "target":
-        return TargetTrackingPolicy()
+        policy: Policy = POLICIES.make(TARGET_ID)
+        return policy
     if p.scaling_policy == "qtable" and not qtable_available():
         raise ConfigError(
-            "scaling_policy 'qtable' needs autoinfra.policies.qlearning, which is not installed",
+            f"scaling_policy 'qtable' needs {QTABLE_MODULE}, which is not installed",
             source=PRESET_ID,
             field="scaling_policy",
         )
@@ -154,14 +163,13 @@ def _planned_scaling(p: AutonomousParams, gate: Gate) -> Policy | None:
     """The one-step planner over the chosen target source, asking ``gate`` for its budget."""
     if not p.scaling_plan:
         return _scaling_policy(p)
-    from autoinfra.policies.scaling_plan import ForecastTargets, QTableTargets, ScalingPlanner
+    from autoinfra.policies.scaling.plan import ForecastTargets, QTableTargets, ScalingPlanner
 
     chosen = _scaling_policy(p)
     source: ForecastTargets | QTableTargets
     if chosen is None and qtable_available():
-        from autoinfra.policies.qlearning import QTablePolicy
-
-        source = QTableTargets(QTablePolicy.default())
+        # the study's table (qtable_path) or the shipped one, through the policy registry
+        source = QTableTargets(POLICIES.make(QTABLE_ID, path=p.qtable_path))
     else:
         source = ForecastTargets()
     return ScalingPlanner(source, budget=lambda: gate.remaining_budget("scaling"))
@@ -236,7 +244,9 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
     makers: dict[str, Any] = {
         "security": lambda: SecurityAgent(sensor),
         "healing": lambda: HealingAgent(sensor, extra_policies=extra),
-        "scaling": lambda: ScalingAgent(sensor, policy=_planned_scaling(p, gate)),
+        "scaling": lambda: ScalingAgent(
+            sensor, policy=_planned_scaling(p, gate), qtable_path=p.qtable_path
+        ),
         "energy": lambda: _energy_agent(sim, sensor, p, gate),
         "rightsizing": lambda: RightSizingAgent(
             sensor, budget=lambda: gate.remaining_budget("rightsizing")
@@ -252,7 +262,6 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         ),
         gate=gate,
         audit=_audit_log(p),
-        feedback=FeedbackStore(p.feedback_path),
         trust=TrustMonitor(sensor),  # untrusted telemetry puts the runtime in safe mode
     )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
@@ -262,6 +271,8 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         f"answered by {type(gate.approver).__name__}) and a hash-chained audit log. "
         + "; ".join(lines)
     )
+    if p.qtable_path is not None and any(QTABLE_ID in a.description for a in agents):
+        description += f" Q-table: {Path(p.qtable_path).name} (trained on the training window)."
     return System(
         PRESET_ID,
         runtime,

@@ -1,6 +1,6 @@
 """What the gate will still let one agent do: a read-only picture of its remaining budgets.
 
-A policy that plans (``policies.scaling_plan``) must know how much the gate will accept before
+A policy that plans (``policies.scaling.plan``) must know how much the gate will accept before
 it proposes, or it proposes what the gate then refuses: the rate guard once refused 90 % of the
 Q-table's one-replica steps because nothing told the policy it had spent its window. The gate
 (``oversight.gate.Gate.remaining_budget``) builds a :class:`GateBudget` from its ledger; the

@@ -10,7 +10,7 @@ cannot be throttled, only killed); Kubernetes' Vertical Pod Autoscaler does the 
 - **Memory** of every service: ``peak(memory use of its running replicas over window_s) x
   (1 + margin)``. Memory is not compressible: a replica above its request is killed.
 - **CPU** only of services at their minimum replica count: the horizontal planner
-  (``policies.scaling_plan``) already sizes the others' reservation by changing replicas, and two
+  (``policies.scaling.plan``) already sizes the others' reservation by changing replicas, and two
   controllers on one quantity fight. The percentile is of demand per running replica (usage when
   no demand metric is reported) and the margin is ``max(margin, 1 / target_util - 1)``, so the
   planner's target utilisation holds at the percentile and it has no reason to scale back up.
@@ -52,7 +52,7 @@ class RightSizingSettings:
     min_samples: int = 5  # no recommendation before this many looks at the service
     cpu_quantile: float = 0.9  # the VPA's target percentile
     margin: float = 0.15  # the VPA's safety margin
-    target_util: float = 0.7  # the horizontal planner's target (scaling_plan)
+    target_util: float = 0.7  # the horizontal planner's target (policies.scaling.plan)
     min_change_share: float = 0.1  # smaller changes are not worth a resize
     max_cut_share: float = 0.5  # a cut takes at most half the request at once
     min_interval_s: float = 600.0  # between two resizes of one service

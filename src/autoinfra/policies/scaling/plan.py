@@ -39,11 +39,11 @@ from autoinfra.core.actions import ScaleService
 from autoinfra.core.budget import GateBudget
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Outcome, Proposal
-from autoinfra.policies.qlearning import (
-    QTablePolicy,
+from autoinfra.policies.scaling.encoding import encode
+from autoinfra.policies.scaling.qtable import QTablePolicy
+from autoinfra.policies.scaling.space import (
     ReplicaBounds,
     clamp_deltas,
-    encode,
     feasible_actions,
     forecasts_by_service,
     service_view,
@@ -108,7 +108,7 @@ def _demand(obs: Observation) -> F64:
 class ForecastTargets:
     """The HPA's ratio rule on forecast demand: ``ceil(expected / (target_util x request))``."""
 
-    source_id = "forecast"
+    source_id = "forecast (HPA ratio rule)"
 
     def __init__(
         self, settings: ScalingPlanSettings | None = None, bounds: ReplicaBounds | None = None
@@ -169,7 +169,7 @@ class QTableTargets:
     rollout stops where the table prefers no change, turns back, or after ``max_rollout_steps``.
     """
 
-    source_id = "qtable"
+    source_id = "scaling.qtable-v1"  # the learned table's policy id (agents name it)
 
     def __init__(self, policy: QTablePolicy, settings: ScalingPlanSettings | None = None) -> None:
         self.policy = policy
@@ -226,20 +226,27 @@ class QTableTargets:
 class ScalingPlanner:
     """A ``core.Policy``: one planned step per service, ranked, within the gate's budget."""
 
+    policy_id = "scaling.plan-v1"
+
     def __init__(
         self,
-        source: TargetSource,
+        source: TargetSource | None = None,
         *,
         budget: Callable[[], GateBudget] | None = None,
         settings: ScalingPlanSettings | None = None,
     ) -> None:
-        self.source = source
-        self.budget = budget  # None: no gate to ask (the plan then only ranks and caps itself)
         self.settings = settings or ScalingPlanSettings()
-        self.policy_id = f"scaling.plan-v1+{source.source_id}"
+        # the forecast's HPA rule unless a source is given (the preset gives the Q-table's)
+        self.source: TargetSource = source or ForecastTargets(self.settings)
+        self.budget = budget  # None: no gate to ask (the plan then only ranks and caps itself)
         self._history: list[tuple[float, F64]] = []  # (time, target per service index)
         self._in_flight: dict[int, float] = {}  # service -> when its proposal was made
         self.last_plan: dict[str, int] = {}  # what the last decision wanted, planned and left out
+
+    @property
+    def summary(self) -> str:
+        """The planner and where its targets come from (agents put it in their description)."""
+        return f"{self.policy_id} over {self.source.source_id}"
 
     def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
         s = self.settings
@@ -322,7 +329,7 @@ class ScalingPlanner:
             Justification(
                 reason=f"service:{svc}: target {target} replicas; {t.reason[k]}{step}",
                 inputs={
-                    "policy": self.policy_id,
+                    "policy": self.summary,
                     "replicas": rep,
                     "target": target,
                     "expected_cpu": round(float(t.expected_cpu[k]), 6),
