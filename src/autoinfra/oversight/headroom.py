@@ -14,8 +14,10 @@ rather than on the picture alone:
   idle cell looks exactly like that. A picture that lies by less can shave at most
   ``demand_fall_share`` off the demand the headroom is kept for. Reservation cuts the gate itself
   approved (scale-downs, request resizes down: :meth:`HeadroomGuard.note_cut`) lower that floor
-  by what they cut, for a window: a fall the gate let happen is no sign of a spoofed picture, and
-  a lying picture still cannot shave more than ``demand_fall_share`` beyond what was really cut.
+  by what they cut, for a window: a fall the gate let happen is no sign of a spoofed picture. The
+  credit is capped at another ``demand_fall_share`` of the peak, since the cuts are sized on the
+  pictures: in all, no picture can take the believed demand below ``1 - 2 x demand_fall_share``
+  of the window's peak.
 
 A request resize (``ResizeRequests``) that grows a service's reservation is judged the same way:
 the CPU it adds (new minus old request, times the replicas) is demand, and it passes only while
@@ -94,8 +96,11 @@ class HeadroomGuard:
         while self._demand and self._demand[0][0] < horizon:
             self._demand.popleft()
         peak = self._demand[0][1] if self._demand else demand
-        floor = (1.0 - self.settings.demand_fall_share) * peak - self.approved_cuts(obs.time_s)
-        return max(demand, floor)
+        fall = self.settings.demand_fall_share
+        # what the gate approved lowers the floor, but by at most another demand_fall_share of the
+        # peak: the cuts are sized on pictures, and a lying picture must not size them at will
+        credit = min(self.approved_cuts(obs.time_s), fall * peak)
+        return max(demand, (1.0 - fall) * peak - credit)
 
     def demand_shown(self, obs: Observation) -> float:
         """The demand the picture shows (requested on running machines plus pending)."""
