@@ -76,14 +76,14 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
             try:
                 if isinstance(a, ScaleService):
                     s = a.service
-                    sim.set_service_replicas(
+                    sim.writer.set_service_replicas(
                         s, int(obs.service_replicas[s]) + a.delta_replicas, "b"
                     )
                 elif isinstance(a, SetMachinePower):
                     (sim.power_on if a.on else sim.power_off)(a.machine, "bench")
                     changes += 1
                 elif isinstance(a, DrainMachine):
-                    sim.drain(a.machine, "bench")
+                    sim.writer.drain(a.machine, "bench")
                     changes += 1
             except SimulationError:
                 continue

@@ -82,7 +82,7 @@ def _run(cell: Any, seed: int, uplinks: int, policy: Any) -> dict[str, float]:
         for i, p in enumerate(proposals):
             ok = True
             try:
-                sim.reroute(p.action.rack, p.action.away_from_link, by="bench")
+                sim.writer.reroute(p.action.rack, p.action.away_from_link, by="bench")
                 reroutes += 1
             except SimulationError:
                 ok = False

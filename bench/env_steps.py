@@ -76,7 +76,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
         "sim_step_us": per_call_us(lambda: None if sim.done else sim.step(), 300),
         "sim_observe_us": per_call_us(sim.observe, 300),
         "set_replicas_us": per_call_us(
-            lambda: sim.set_service_replicas(focal, next(flip), by="bench"), 300
+            lambda: sim.writer.set_service_replicas(focal, next(flip), by="bench"), 300
         ),
         "encode_view_us": per_call_us(
             lambda: encode(service_view(obs, world.findings, world.max_replicas), world.encoding),

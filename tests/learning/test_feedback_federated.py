@@ -98,7 +98,7 @@ def test_online_policy_keeps_learning_on_the_simulator() -> None:
     for _ in range(12):
         for p in online.decide(sim.observe(), []):
             a = p.action
-            sim.set_service_replicas(a.service, int(sim.observe().service_replicas[a.service])
+            sim.writer.set_service_replicas(a.service, int(sim.observe().service_replicas[a.service])
                                      + a.delta_replicas, by="test")  # fmt: skip
         sim.step()
     assert online.stats.periods == 11 and online.stats.transitions == 11 * 4

@@ -108,11 +108,11 @@ def apply_energy_action(
     for m in chosen.tolist():
         try:
             if name == "power_on":
-                sim.power_on(m, LEARNER_ID)  # type: ignore[attr-defined]
+                sim.writer.power_on(m, LEARNER_ID)  # type: ignore[attr-defined]
             elif name == "power_off_empty":
-                sim.power_off(m, LEARNER_ID)  # type: ignore[attr-defined]
+                sim.writer.power_off(m, LEARNER_ID)  # type: ignore[attr-defined]
             else:
-                sim.drain(m, LEARNER_ID)  # type: ignore[attr-defined]
+                sim.writer.drain(m, LEARNER_ID)  # type: ignore[attr-defined]
             done += 1
         except SimulationError:
             continue

@@ -161,7 +161,7 @@ class SimScalingWorld:
         deltas[view.index] = clamp_deltas(view, full[view.index])
         for svc in np.flatnonzero(deltas).tolist():
             k = int(np.searchsorted(view.index, svc))
-            sim.set_service_replicas(svc, int(view.replicas[k] + deltas[svc]), by=LEARNER_ID)
+            sim.writer.set_service_replicas(svc, int(view.replicas[k] + deltas[svc]), by=LEARNER_ID)
         meter = PeriodMeter(self.spec)
         observation = None
         for _ in range(self.config.ticks_per_step):
