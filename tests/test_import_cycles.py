@@ -20,7 +20,8 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     for root in sorted(graph.modules):
         if root in index:
             continue
-        work: list[tuple[str, list[str]]] = [(root, sorted(graph.find_modules_directly_imported_by(root)))]
+        first = sorted(graph.find_modules_directly_imported_by(root))
+        work: list[tuple[str, list[str]]] = [(root, first)]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)

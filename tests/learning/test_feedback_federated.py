@@ -98,8 +98,8 @@ def test_online_policy_keeps_learning_on_the_simulator() -> None:
     for _ in range(12):
         for p in online.decide(sim.observe(), []):
             a = p.action
-            sim.writer.set_service_replicas(a.service, int(sim.observe().service_replicas[a.service])
-                                     + a.delta_replicas, by="test")  # fmt: skip
+            replicas = int(sim.observe().service_replicas[a.service]) + a.delta_replicas
+            sim.writer.set_service_replicas(a.service, replicas, by="test")
         sim.step()
     assert online.stats.periods == 11 and online.stats.transitions == 11 * 4
     assert not np.array_equal(online.policy.q, before)

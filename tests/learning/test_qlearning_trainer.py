@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autoinfra.core.errors import ConfigError
-from autoinfra.core.protocols import Learner, Transition
+from autoinfra.core.protocols import Experience, Learner
 from autoinfra.learning.qlearning import (
     QLearner,
     QLearningConfig,
@@ -92,7 +92,7 @@ def test_online_learner_moves_the_table_toward_the_reward() -> None:
     assert isinstance(learner, Learner)
     up = ACTIONS.index(1)
     report = learner.learn(
-        [Transition(observation=7, action=up, reward=-1.0, next_observation=8, done=True)] * 2
+        [Experience(observation=7, action=up, reward=-1.0, next_observation=8, done=True)] * 2
     )
     assert report.transitions == 2 and report.mean_reward == -1.0
     assert policy.q[7, up] == pytest.approx(-0.75)  # -0.5, then -0.5 + 0.5 * (-1 + 0.5)
@@ -103,7 +103,7 @@ def test_online_learner_moves_the_table_toward_the_reward() -> None:
 def test_online_learner_rejects_transitions_it_cannot_read() -> None:
     learner = QLearner(QTablePolicy.zeros())
     with pytest.raises(ConfigError, match=r"transitions\[0\]"):
-        learner.learn([Transition(observation="hot", action=1, reward=0.0, next_observation=3)])
+        learner.learn([Experience(observation="hot", action=1, reward=0.0, next_observation=3)])
     assert learner.learn([]).transitions == 0
 
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Outcome, Proposal
-from autoinfra.core.protocols import LearnReport, Transition
+from autoinfra.core.protocols import Experience, LearnReport
 from autoinfra.learning.qlearning import QLearner, QLearningConfig
 from autoinfra.learning.rewards import (
     DEFAULT_REWARD,
@@ -92,7 +92,7 @@ class OnlineQPolicy:
 
     def _transitions(
         self, before: _Period, now: _Period, observation: Observation
-    ) -> list[Transition]:
+    ) -> list[Experience]:
         common, i_before, i_now = np.intersect1d(
             before.services, now.services, assume_unique=True, return_indices=True
         )
@@ -110,7 +110,7 @@ class OnlineQPolicy:
         # as the nearest action the table has
         actions = np.clip(delta, ACTIONS[0], ACTIONS[-1]) - ACTIONS[0]
         return [
-            Transition(observation=s, action=a, reward=r, next_observation=s2)
+            Experience(observation=s, action=a, reward=r, next_observation=s2)
             for s, a, r, s2 in zip(
                 before.states[i_before].tolist(),
                 actions.tolist(),

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.errors import ConfigError
-from autoinfra.core.protocols import LearnReport, Transition
+from autoinfra.core.protocols import Experience, LearnReport
 from autoinfra.policies.qlearning import ACTION_PREFERENCE, ACTIONS, QTablePolicy
 
 F64 = npt.NDArray[np.float64]
@@ -232,7 +232,7 @@ class QLearner:
         self.policy = policy
         self.config = config or QLearningConfig()
 
-    def learn(self, transitions: Sequence[Transition]) -> LearnReport:
+    def learn(self, transitions: Sequence[Experience]) -> LearnReport:
         if not transitions:
             return LearnReport(transitions=0, mean_reward=0.0)
         n_states = self.policy.q.shape[0]

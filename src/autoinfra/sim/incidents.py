@@ -111,7 +111,9 @@ class FaultRecord:
 class FaultBook:
     """Applies a scenario's faults to a ``ClusterState`` and keeps their timelines."""
 
-    def __init__(self, scenario: FaultScenario, state: ClusterState, rng: np.random.Generator) -> None:
+    def __init__(
+        self, scenario: FaultScenario, state: ClusterState, rng: np.random.Generator
+    ) -> None:
         self.scenario = scenario
         self.state = state
         self.rng = rng

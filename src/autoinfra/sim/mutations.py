@@ -1,4 +1,4 @@
-"""The simulator's mutations: what actors (agents, baselines, the human model) may do to the cluster.
+"""The simulator's mutations: what actors (agents, baselines, a human model) may do to the cluster.
 
 Each takes effect at once, is logged in ``SimResults.events`` (time, by, op, target, ok, detail),
 and raises ``SimulationError`` with a message naming the machine, rack or service when the world's
@@ -45,8 +45,8 @@ from autoinfra.sim.layout import (
     V_PROF,
 )
 from autoinfra.sim.results import EventLog
-from autoinfra.sim.timeline import Timeline
 from autoinfra.sim.state import ClusterState
+from autoinfra.sim.timeline import Timeline
 
 T = TypeVar("T")
 _RUNNING = (MachineState.ON, MachineState.DRAINING)

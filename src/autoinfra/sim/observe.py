@@ -24,7 +24,9 @@ from autoinfra.sim.state import ClusterState
 
 def build_observation(cluster: ClusterState, now: float) -> Observation:
     state, sched, f, tasks, platform = machine_view(now, cluster.mf, cluster.mi)
-    sf, si, links, pend_c, pend_m = service_view(cluster.vf, cluster.vi, cluster.lf, cluster.queue.qf)
+    sf, si, links, pend_c, pend_m = service_view(
+        cluster.vf, cluster.vi, cluster.lf, cluster.queue.qf
+    )
     return Observation(
         time_s=now,
         machine_ids=cluster.machine_ids,

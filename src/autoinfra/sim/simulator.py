@@ -62,8 +62,8 @@ from autoinfra.sim.layout import (
 from autoinfra.sim.mutations import Mutations
 from autoinfra.sim.observe import build_observation
 from autoinfra.sim.results import EventLog, SimResults, TickRecorder
-from autoinfra.sim.timeline import Timeline
 from autoinfra.sim.state import ClusterState
+from autoinfra.sim.timeline import Timeline
 from autoinfra.traces.tables import MachineEventType, Workload
 
 _J_PER_KWH = 3.6e6

@@ -14,11 +14,11 @@ import math
 import numpy as np
 
 from autoinfra.core.observation import MachineState
+from autoinfra.sim.config import SimConfig
 from autoinfra.sim.kernels import search as ksr
 from autoinfra.sim.kernels import slots as ks
 from autoinfra.sim.kernels import tick as kst
 from autoinfra.sim.kernels import usage as ku
-from autoinfra.sim.config import SimConfig
 from autoinfra.sim.layout import (
     F32,
     F64,

@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from autoinfra.traces.archive import jsonable
 from autoinfra.traces.cache import atomic_path
-from autoinfra.traces.calibration_file import load_calibration, shipped_calibration_path
+from autoinfra.traces.calibration_file import shipped_calibration_path
 from autoinfra.traces.tables import TaskEnd, Workload
 from autoinfra.traces.usage import BAND_NAMES, MIN_BAND_SAMPLES, priority_band
 

@@ -32,8 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from autoinfra.sim.kernels import search as ksr
 from autoinfra.sim import layout as L
+from autoinfra.sim.kernels import search as ksr
 from autoinfra.sim.kernels.jit import drop_stale_cache
 from autoinfra.sim.kernels.search import (
     EPS,
