@@ -52,7 +52,7 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
     from autoinfra.core.errors import SimulationError
     from autoinfra.learning.marl import EnergyQLearner, EnergySettings, apply_energy_action
     from autoinfra.learning.marl import energy_state as e_state
-    from autoinfra.learning.world import default_forecaster
+    from autoinfra.learning.scaling_env import default_forecaster
     from autoinfra.policies.qlearning import ReplicaBounds
     from autoinfra.sim import SimConfig, Simulator
 
@@ -99,13 +99,13 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
 def compare_marl(seed: int = 0) -> dict[str, Any]:
     from autoinfra.learning.marl import MultiAgentWorld, train_independent
     from autoinfra.learning.qlearning import train_qlearning
-    from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
+    from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
     from autoinfra.policies.consolidation import ConsolidationPolicy
 
     train, evaluation = _cells(seed)
     cfg = WorldConfig(episode_s=EPISODE_S, decision_period_s=PERIOD_S, tick_s=PERIOD_S)
     single, _ = train_qlearning(
-        SimScalingWorld(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
+        SimScalingEnv(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
     )
     scaling, energy, report = train_independent(
         MultiAgentWorld(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed

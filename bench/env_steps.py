@@ -40,7 +40,7 @@ def per_call_us(f: Callable[[], object], n: int) -> float:
 def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str, Any]:
     from autoinfra.learning.env import ClusterEnv
     from autoinfra.learning.pipeline import TrainSpec, training_windows
-    from autoinfra.learning.world import default_forecaster
+    from autoinfra.learning.scaling_env import default_forecaster
 
     spec = TrainSpec(machines=machines, seed=seed, episode_s=1800.0)
     pieces, _, _ = training_windows(spec)
@@ -101,7 +101,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
 
 
 def decision_latency(repeats: int, seed: int) -> dict[str, Any]:
-    from autoinfra.learning.world import default_forecaster
+    from autoinfra.learning.scaling_env import default_forecaster
     from autoinfra.policies.qlearning import QTablePolicy
     from autoinfra.sim import SimConfig, Simulator
     from autoinfra.traces import load_workload

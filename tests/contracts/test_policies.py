@@ -17,7 +17,7 @@ from autoinfra.core.actions import ACTION_KINDS
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.proposal import Finding, Proposal
 from autoinfra.policies import list_policies, make_policy, policy_spec
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 TARGET = re.compile(r"^(machine|service|rack|link):\d+$|^cluster$")
 
@@ -31,7 +31,7 @@ def _make(policy_id: str) -> object:
         raise
 
 
-def _findings(world: FakeWorld) -> list[Finding]:
+def _findings(world: FakeSim) -> list[Finding]:
     t = world.now_s
     return [
         Finding("machine_down", "machine:1", 0.9, t, {"heartbeat_age_s": 60.0}),
@@ -59,7 +59,7 @@ def _findings(world: FakeWorld) -> list[Finding]:
 def test_policy_contract(policy_id: str) -> None:
     policy = _make(policy_id)
     assert callable(getattr(policy, "decide", None)), f"{policy_id} has no decide()"
-    world = FakeWorld(n_machines=8, seed=4)
+    world = FakeSim(n_machines=8, seed=4)
     world.tasks[6:] = 0
     for _ in range(30):
         out = policy.decide(world.observe(), _findings(world))  # type: ignore[attr-defined]
@@ -79,7 +79,7 @@ def test_policy_contract(policy_id: str) -> None:
 @pytest.mark.parametrize("policy_id", list_policies("detector"))
 def test_detector_contract(policy_id: str) -> None:
     detector = _make(policy_id)
-    world = FakeWorld(n_machines=8, seed=5)
+    world = FakeSim(n_machines=8, seed=5)
     for _ in range(20):
         obs = world.observe()
         out = detector.analyze(obs)  # type: ignore[attr-defined]
@@ -93,7 +93,7 @@ def test_detector_contract(policy_id: str) -> None:
 
 @pytest.mark.parametrize("policy_id", list_policies("policy"))
 def test_policy_accepts_a_cluster_without_services(policy_id: str) -> None:
-    world = FakeWorld(n_machines=4, n_services=0)
+    world = FakeSim(n_machines=4, n_services=0)
     obs = dataclasses.replace(world.observe(), service_ids=np.zeros(0, dtype=np.int64))
     policy = _make(policy_id)
     assert isinstance(policy.decide(obs, []), list)  # type: ignore[attr-defined]

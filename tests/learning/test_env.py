@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
+from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
 from autoinfra.policies.qlearning import ACTIONS, NOOP
 from tests.learning.factories import small_workload
 
@@ -97,7 +97,7 @@ def test_refuses_a_service_that_cannot_be_scaled() -> None:
 
 
 def test_world_serves_every_live_service_at_once() -> None:
-    world = SimScalingWorld(small_workload(), CONFIG)
+    world = SimScalingEnv(small_workload(), CONFIG)
     step = world.reset(seed=0)
     assert step.live.tolist() == [True] * 4
     nxt = world.step(np.full(4, ACTIONS.index(1)))

@@ -17,7 +17,7 @@ from autoinfra.learning.marl import (
     energy_state,
     train_independent,
 )
-from autoinfra.learning.world import WorldConfig
+from autoinfra.learning.scaling_env import WorldConfig
 from autoinfra.sim import SimConfig, Simulator
 from tests.experiments.observations import make_observation
 from tests.learning.factories import small_workload

@@ -10,7 +10,7 @@ import pytest
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.learning.world import WorldConfig
+from autoinfra.learning.scaling_env import WorldConfig
 from autoinfra.policies.ppo import FEATURE_HIGH, PPOPolicy, service_features
 from autoinfra.policies.qlearning import ReplicaBounds, service_view
 from tests.learning.factories import observation, small_workload

@@ -10,7 +10,7 @@ from autoinfra.core.protocols import Experience, Learner
 from autoinfra.learning.qlearning import (
     QLearner,
     QLearningConfig,
-    WorldStep,
+    ScalingStep,
     evaluate,
     train_qlearning,
 )
@@ -28,11 +28,11 @@ class ReplicaToy:
         self.r = np.zeros(services, dtype=np.int64)
         self.t = 0
 
-    def _step(self, rewards: np.ndarray) -> WorldStep:
+    def _step(self, rewards: np.ndarray) -> ScalingStep:
         deltas = np.asarray(ACTIONS)
         target = self.r[:, None] + deltas[None, :]
         feasible = (deltas == 0) | ((target >= 0) & (target <= 4))
-        return WorldStep(
+        return ScalingStep(
             states=self.r.copy(),
             feasible=feasible,
             live=np.ones(self.n, dtype=bool),
@@ -40,12 +40,12 @@ class ReplicaToy:
             done=self.t >= self.horizon,
         )
 
-    def reset(self, seed: int) -> WorldStep:
+    def reset(self, seed: int) -> ScalingStep:
         self.r = np.random.default_rng(seed).integers(0, 5, self.n)
         self.t = 0
         return self._step(np.zeros(self.n))
 
-    def step(self, actions: np.ndarray) -> WorldStep:
+    def step(self, actions: np.ndarray) -> ScalingStep:
         delta = np.asarray(ACTIONS)[actions]
         self.r = np.clip(self.r + delta, 0, 4)
         self.t += 1

@@ -27,8 +27,8 @@ from gymnasium import spaces
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Detector
-from autoinfra.learning.qlearning import WorldStep
-from autoinfra.learning.world import SimScalingWorld, WorldConfig
+from autoinfra.learning.qlearning import ScalingStep
+from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig
 from autoinfra.policies.ppo import FEATURE_HIGH, FEATURE_NAMES, FEATURES_ID, service_features
 from autoinfra.policies.qlearning import ACTIONS, NOOP
 from autoinfra.traces.tables import Workload
@@ -49,7 +49,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         service: int | None = None,
         forecaster: Callable[[], Detector] | None = None,
     ) -> None:
-        self.world = SimScalingWorld(workloads, config, forecaster=forecaster)
+        self.world = SimScalingEnv(workloads, config, forecaster=forecaster)
         self.config = self.world.config
         self.reward_id = self.config.reward
         self.features_id = FEATURES_ID
@@ -68,7 +68,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         self.observation_space = spaces.Box(
             low=np.zeros(len(FEATURE_NAMES), dtype=np.float32), high=FEATURE_HIGH, dtype=np.float32
         )
-        self._last: WorldStep | None = None
+        self._last: ScalingStep | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -107,7 +107,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
             return np.zeros(len(FEATURE_NAMES), dtype=np.float32)
         return service_features(obs, view)[k]
 
-    def _info(self, step: WorldStep, delta: int) -> dict[str, Any]:
+    def _info(self, step: ScalingStep, delta: int) -> dict[str, Any]:
         return {
             "service": self.focal,
             "state": int(step.states[self.focal]),

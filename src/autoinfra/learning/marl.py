@@ -15,7 +15,7 @@ assumes):
   ``-(powered share) - w_slo x (share of services violating) - w_pending x (pending CPU share)``:
   energy, with the SLO the scaling agent is also paid for as the cost that keeps it honest.
 
-``MultiAgentWorld`` is ``SimScalingWorld`` with the energy agent's action applied before each
+``MultiAgentWorld`` is ``SimScalingEnv`` with the energy agent's action applied before each
 period and its state and reward after; ``train_independent`` trains both (epsilon-greedy, the same
 schedule and step sizes as ``QLearningConfig``), deterministic for a seed.
 """
@@ -30,9 +30,9 @@ import numpy.typing as npt
 
 from autoinfra.core.errors import ConfigError, SimulationError
 from autoinfra.core.observation import MachineState, Observation
-from autoinfra.learning.qlearning import QLearningConfig, WorldStep, explore, q_update
+from autoinfra.learning.qlearning import QLearningConfig, ScalingStep, explore, q_update
 from autoinfra.learning.rewards import sample_from_observation, violation
-from autoinfra.learning.world import LEARNER_ID, SimScalingWorld
+from autoinfra.learning.scaling_env import LEARNER_ID, SimScalingEnv
 from autoinfra.policies.qlearning import QTablePolicy
 
 __all__ = [
@@ -119,7 +119,7 @@ def apply_energy_action(
     return done
 
 
-def energy_reward(obs: Observation, world: SimScalingWorld, settings: EnergySettings) -> float:
+def energy_reward(obs: Observation, world: SimScalingEnv, settings: EnergySettings) -> float:
     powered = float(obs.powered.sum()) / max(obs.n_machines, 1)
     sample = sample_from_observation(obs, world.max_replicas)
     v = violation(world.spec, sample)
@@ -158,14 +158,14 @@ class EnergyQLearner:
         self.visits[s, a] += 1
 
 
-class MultiAgentWorld(SimScalingWorld):
-    """``SimScalingWorld`` with an energy agent acting on the same simulator each period."""
+class MultiAgentWorld(SimScalingEnv):
+    """``SimScalingEnv`` with an energy agent acting on the same simulator each period."""
 
     energy_settings: EnergySettings = EnergySettings()
 
     def joint_step(
         self, scaling_actions: npt.NDArray[np.int64], energy_action: int
-    ) -> tuple[WorldStep, int, float]:
+    ) -> tuple[ScalingStep, int, float]:
         """Apply the energy action, then the scaling step; (scaling step, energy state, reward)."""
         sim, _ = self._require()
         if self.observation is not None:

@@ -29,7 +29,7 @@ from autoinfra.learning.qlearning import (
     evaluate,
     train_qlearning,
 )
-from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
+from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
 from autoinfra.policies.qlearning import QTablePolicy
 from autoinfra.traces import (
     default_azure_path,
@@ -64,7 +64,7 @@ class TrainSpec:
     train_fraction: float = 0.5  # the first half of the trace trains, the second evaluates
     trace_dir: str | None = None  # None: the slice of the Google 2011 trace shipped in the package
     episode_s: float = 1800.0  # simulated seconds per episode
-    decision_period_s: float = 15.0  # the scaling agent's period (learning.world.WorldConfig)
+    decision_period_s: float = 15.0  # the scaling agent's period (learning.scaling_env.WorldConfig)
 
     def __post_init__(self) -> None:
         if self.algo not in ("qlearning", "ppo"):
@@ -213,7 +213,7 @@ def score_on_evaluation_window(
     """Mean reward per service-period of the trained table's greedy choices and of doing nothing,
     on the evaluation window of the same slice. Read for scoring only, after training."""
     pieces, _ = _episode_windows(spec, "evaluation")
-    world = SimScalingWorld(pieces, spec.world_config(), forecaster=default_forecaster)
+    world = SimScalingEnv(pieces, spec.world_config(), forecaster=default_forecaster)
     seed = spec.seed + 1  # other episodes than any the trainer drew
     return {
         "trained": evaluate(world, policy, episodes=episodes, seed=seed),
@@ -255,7 +255,7 @@ def train_scaling_policy(
             "python": ".".join(platform.python_version_tuple()[:2]),
         },
     }
-    world = SimScalingWorld(pieces, config, forecaster=default_forecaster)
+    world = SimScalingEnv(pieces, config, forecaster=default_forecaster)
     if spec.algo == "ppo":
         return _train_ppo(spec, out, pieces, config, provenance, train_w, eval_w, on_ppo_progress)
     qconfig = QLearningConfig()
