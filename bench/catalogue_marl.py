@@ -97,7 +97,7 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
 
 
 def compare_marl(seed: int = 0) -> dict[str, Any]:
-    from autoinfra.learning.marl import MultiAgentWorld, train_independent
+    from autoinfra.learning.marl import MultiAgentEnv, train_independent
     from autoinfra.learning.qlearning import train_qlearning
     from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
     from autoinfra.policies.consolidation import ConsolidationPolicy
@@ -108,7 +108,7 @@ def compare_marl(seed: int = 0) -> dict[str, Any]:
         SimScalingEnv(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
     )
     scaling, energy, report = train_independent(
-        MultiAgentWorld(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
+        MultiAgentEnv(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
     )
     alone = _evaluate(evaluation, single, None, seed)
     with_ffd = _evaluate(evaluation, single, ConsolidationPolicy(), seed)

@@ -62,7 +62,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
             env.reset()
             resets += 1
     wall = time.perf_counter() - t
-    world = env.world
+    world = env.scaling
     sim = world.sim
     assert sim is not None and world.observation is not None
     obs = world.observation

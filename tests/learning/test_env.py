@@ -72,7 +72,7 @@ def test_actions_scale_the_focal_service_within_its_bounds() -> None:
 def test_info_state_is_the_q_table_state_of_the_focal_service() -> None:
     env = make_env(service=1)
     _, info = env.reset(seed=3)
-    world = env.world
+    world = env.scaling
     assert world.view is not None
     k = int(np.searchsorted(world.view.index, 1))
     from autoinfra.policies.qlearning import encode

@@ -15,7 +15,7 @@ assumes):
   ``-(powered share) - w_slo x (share of services violating) - w_pending x (pending CPU share)``:
   energy, with the SLO the scaling agent is also paid for as the cost that keeps it honest.
 
-``MultiAgentWorld`` is ``SimScalingEnv`` with the energy agent's action applied before each
+``MultiAgentEnv`` is ``SimScalingEnv`` with the energy agent's action applied before each
 period and its state and reward after; ``train_independent`` trains both (epsilon-greedy, the same
 schedule and step sizes as ``QLearningConfig``), deterministic for a seed.
 """
@@ -39,7 +39,7 @@ __all__ = [
     "ENERGY_ACTIONS",
     "EnergyQLearner",
     "EnergySettings",
-    "MultiAgentWorld",
+    "MultiAgentEnv",
     "apply_energy_action",
     "energy_state",
     "train_independent",
@@ -158,7 +158,7 @@ class EnergyQLearner:
         self.visits[s, a] += 1
 
 
-class MultiAgentWorld(SimScalingEnv):
+class MultiAgentEnv(SimScalingEnv):
     """``SimScalingEnv`` with an energy agent acting on the same simulator each period."""
 
     energy_settings: EnergySettings = EnergySettings()
@@ -177,7 +177,7 @@ class MultiAgentWorld(SimScalingEnv):
 
     def current_energy_state(self) -> int:
         if self.observation is None:
-            raise ConfigError("the world was stepped before reset()", source="MultiAgentWorld")
+            raise ConfigError("the world was stepped before reset()", source="MultiAgentEnv")
         return energy_state(self.observation)
 
 
@@ -188,7 +188,7 @@ class IndependentReport:
 
 
 def train_independent(
-    world: MultiAgentWorld,
+    world: MultiAgentEnv,
     *,
     episodes: int,
     seed: int,
