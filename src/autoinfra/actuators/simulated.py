@@ -15,8 +15,8 @@ things a real control plane does and a direct function call would hide:
   succeeds only once the world shows its effect (a machine powered on is ON after its boot delay,
   a drained machine is empty), or fails after ``outcome_timeout_s``.
 
-Mapping of actions to the simulator's mutators (``by`` is the request id, so the fault timeline
-records which action mitigated a fault):
+Mapping of actions to the simulator's mutations (``sim.writer``; ``by`` is the request id, so the
+fault timeline records which action mitigated a fault):
 
 =====================  ==========================================  ==============================
 action                 mutator(s)                                  succeeds when

@@ -1,7 +1,8 @@
 """The simulator as a live backend: paced on the wall clock, N times real time, like a real cluster.
 
 ``SimClusterBackend`` wraps an unchanged ``autoinfra.sim.Simulator``. The simulator is its own
-reader and writer (it observes and it has the mutators); the adapter adds what a live run needs:
+reader, and its ``writer`` (the ``Mutations`` it owns) is the writer; the adapter adds what a live
+run needs:
 
 - **pacing**: ``advance()`` steps the simulator until its time has caught up with ``speed`` x the
   wall seconds since ``start()`` (``speed=None``: one tick per call, as fast as the caller calls,

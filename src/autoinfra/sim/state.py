@@ -124,7 +124,7 @@ class ClusterState:
         self.shape_col = np.ascontiguousarray(self.shapes[:, 0])
         # the placement kernel's own xorshift state (random scan starts)
         self.rng_state = np.array([int(rng.integers(1, 2**63 - 1))], dtype=np.uint64)
-        # requests that fit nowhere, remembered across placement rounds (see kernels_slots)
+        # requests that fit nowhere, remembered across placement rounds (see kernels/slots.py)
         self.fail: F64 = np.zeros((3, ksr.FAIL_MEMORY), dtype=np.float64)
         self.nfail = np.zeros(1, dtype=np.int64)
         self.place_stats = np.zeros(ksr.N_STATS, dtype=np.int64)
