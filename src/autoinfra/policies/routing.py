@@ -3,7 +3,7 @@
 The network is a graph of racks, their uplinks and the aggregation layer (the spine): each rack
 reaches the spine only through its own uplinks, and its egress is split over them by weights
 (equal at start, as ECMP does). ``Reroute(rack, away_from_link)`` sets one uplink's weight to zero
-and shares it equally over the rack's other uplinks (``sim.mutations.Mutations.reroute``). A rack's tasks are
+and shares it equally over the rack's other uplinks (``Mutations.reroute`` in ``sim``). A rack's tasks are
 slowed while any uplink that carries its traffic runs above capacity.
 
 The rule in ``policies.healing`` reroutes a rack off each congested link it sees. When the other
