@@ -3,8 +3,8 @@
 The network is a graph of racks, their uplinks and the aggregation layer (the spine): each rack
 reaches the spine only through its own uplinks, and its egress is split over them by weights
 (equal at start, as ECMP does). ``Reroute(rack, away_from_link)`` sets one uplink's weight to zero
-and shares it equally over the rack's other uplinks (``Mutations.reroute`` in ``sim``). A rack's tasks are
-slowed while any uplink that carries its traffic runs above capacity.
+and shares it equally over the rack's other uplinks (``Mutations.reroute`` in ``sim``). A rack's
+tasks are slowed while any uplink that carries its traffic runs above capacity.
 
 The rule in ``policies.healing`` reroutes a rack off each congested link it sees. When the other
 uplinks are loaded too, that only moves the congestion (and a second finding moves it back). This
