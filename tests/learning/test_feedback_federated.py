@@ -9,7 +9,7 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.core.proposal import Outcome
 from autoinfra.core.protocols import Policy
 from autoinfra.learning.federated import federated_average
-from autoinfra.learning.feedback import OnlineQPolicy
+from autoinfra.learning.online import OnlineQPolicy
 from autoinfra.learning.qlearning import QLearningConfig
 from autoinfra.learning.rewards import REWARDS
 from autoinfra.policies.qlearning import (

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from autoinfra.learning.federated import federated_average
-from autoinfra.learning.feedback import OnlineQPolicy
+from autoinfra.learning.online import OnlineQPolicy
 from autoinfra.learning.qlearning import (
     EpisodeStats,
     QLearner,
