@@ -1,9 +1,10 @@
-"""Mutators: what actors may do, what they refuse, and that every call is logged."""
+"""Mutations (``sim.writer``): what actors may do, what they refuse, that every call is logged."""
 
 from __future__ import annotations
 
 import pytest
 
+from autoinfra.core.cluster import WRITE_OPS, ClusterHandle, ClusterWriter, cluster_parts
 from autoinfra.core.errors import SimulationError
 from autoinfra.core.observation import MachineState
 from autoinfra.sim import SimConfig, Simulator
@@ -15,6 +16,31 @@ def _sim(**cfg: object) -> Simulator:
         4, [T(0, 10_000, cpu=0.1)] * 2, [S(replicas=2, min_replicas=1, max_replicas=4)], end_s=3600
     )
     return Simulator(wl, SimConfig(candidates=0, **cfg))  # type: ignore[arg-type]
+
+
+def test_the_simulator_owns_its_mutations_and_hands_them_out_as_its_writer() -> None:
+    sim = _sim()
+    assert isinstance(sim, ClusterHandle) and isinstance(sim.writer, ClusterWriter)
+    reader, writer, clock = cluster_parts(sim)
+    assert reader is sim and writer is sim.writer and clock is sim.clock
+    # the simulator's own surface carries no mutation: they live on its writer only
+    assert not [op for op in WRITE_OPS if hasattr(sim, op)]
+    # a fork's writer changes the fork, never the original
+    fork = sim.fork()
+    busy = next(m for m in range(4) if sim.machine_task_count(m) > 0)
+    fork.writer.drain(busy, by="what-if")
+    assert fork.machine_state(busy) == MachineState.DRAINING
+    assert sim.machine_state(busy) == MachineState.ON
+
+
+def test_a_boot_scheduled_by_a_mutation_runs_on_the_simulators_timeline() -> None:
+    sim = _sim(boot_delay_s=12.0, tick_s=5.0)
+    sim.writer.power_off(3, by="energy")
+    sim.writer.power_on(3, by="energy")
+    sim.run(until_s=10.0)
+    assert sim.machine_state(3) == MachineState.BOOTING
+    sim.step()  # 15 s: past the 12 s boot
+    assert sim.machine_state(3) == MachineState.ON
 
 
 def test_power_cycle_respects_the_boot_delay() -> None:
