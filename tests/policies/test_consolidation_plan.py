@@ -21,19 +21,19 @@ from autoinfra.policies.consolidation_plan import (
     PlannedConsolidationSettings,
     drain_score,
 )
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 from tests.oversight.observations import ScriptedSensor
 
 SETTINGS = PlannedConsolidationSettings(idle_s=60.0, max_drains=3)
 
 
-def _usage(world: FakeWorld, used_forecast: float, std: float = 0.0) -> Finding:
+def _usage(world: FakeSim, used_forecast: float, std: float = 0.0) -> Finding:
     return Finding("demand_forecast", "cluster", 0.0, world.now_s,
                    {"cpu_forecast": 0.0, "cpu_std": 0.0, "used_forecast": used_forecast,
                     "used_std": std})  # fmt: skip
 
 
-def _capacity_after(world: FakeWorld, actions: Sequence[Action]) -> float:
+def _capacity_after(world: FakeSim, actions: Sequence[Action]) -> float:
     gone = {a.machine for a in actions if isinstance(a, (DrainMachine, SetMachinePower))}
     on = (world.state == MachineState.ON) & world.schedulable
     keep = [m for m in np.flatnonzero(on).tolist() if m not in gone]
@@ -41,7 +41,7 @@ def _capacity_after(world: FakeWorld, actions: Sequence[Action]) -> float:
 
 
 def test_never_removes_below_the_headroom_it_plans_for() -> None:
-    world = FakeWorld(n_machines=20)
+    world = FakeSim(n_machines=20)
     world.tasks[:] = 2  # 0.1 of 0.5 requested: lots to consolidate
     world.tasks[14:] = 0
     policy = PlannedConsolidationPolicy(SETTINGS)
@@ -59,7 +59,7 @@ def test_never_removes_below_the_headroom_it_plans_for() -> None:
 
 
 def test_powers_on_ahead_of_a_forecast_rise_not_on_reservations() -> None:
-    world = FakeWorld(n_machines=10)
+    world = FakeSim(n_machines=10)
     world.state[6:] = MachineState.OFF
     world.tasks[:6] = 6  # 0.3 of 0.5 requested on the six that are on: 40 % free
     policy = PlannedConsolidationPolicy(SETTINGS)
@@ -74,7 +74,7 @@ def test_powers_on_ahead_of_a_forecast_rise_not_on_reservations() -> None:
 
 
 def test_disruptive_drains_ask_a_person_and_the_gate_escalates_them() -> None:
-    world = FakeWorld(n_machines=12)
+    world = FakeSim(n_machines=12)
     world.cpu_capacity[:] = 4.0
     world.mem_capacity[:] = 4.0
     world.tasks[:] = 8  # 0.4 of 4.0: light machines with 8 tasks each
@@ -97,7 +97,7 @@ def test_savings_over_disruption_ranks_big_quiet_machines_first() -> None:
 
 
 def test_no_removal_while_the_gate_would_refuse_every_one() -> None:
-    world = FakeWorld(n_machines=20)
+    world = FakeSim(n_machines=20)
     world.tasks[:] = 1
     world.state[15:] = MachineState.OFF  # 15 x 0.5 = 7.5 CPU on
     budget = GateBudget("energy", 0.0, 600.0, 60, 60, 10, MappingProxyType({}),
@@ -114,7 +114,7 @@ def test_no_removal_while_the_gate_would_refuse_every_one() -> None:
 
 def test_removals_stay_within_the_blast_radius_and_leave_half_to_repairs() -> None:
     def run(machines_left: int, removals_left: int) -> int:
-        world = FakeWorld(n_machines=20)
+        world = FakeSim(n_machines=20)
         world.tasks[:] = 1
         world.tasks[10:] = 0  # ten idle machines
         budget = GateBudget("energy", 0.0, 600.0, 60, 60, 10, MappingProxyType({}),

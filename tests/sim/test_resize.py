@@ -20,11 +20,11 @@ def test_a_cut_frees_reservations_in_place_and_new_replicas_use_it() -> None:
     sim = _sim(S(replicas=2, cpu=0.2, mem=0.1, demand=0.1, max_replicas=8))
     sim.run(until_s=10)
     before = float(sim.observe().cpu_requested.sum())
-    sim.resize_service_requests(0, 0.08, 0.1, by="rightsizing")
+    sim.writer.resize_service_requests(0, 0.08, 0.1, by="rightsizing")
     obs = sim.observe()
     assert float(obs.cpu_requested.sum()) == pytest.approx(before - 2 * 0.12, abs=1e-5)
     assert float(obs.service_cpu_request[0]) == pytest.approx(0.08)
-    sim.set_service_replicas(0, 4, by="scaling")
+    sim.writer.set_service_replicas(0, 4, by="scaling")
     sim.run(until_s=20)
     assert float(sim.observe().cpu_requested.sum()) == pytest.approx(4 * 0.08, abs=1e-5)
     summary = sim.results().summary
@@ -37,7 +37,7 @@ def test_a_cut_frees_reservations_in_place_and_new_replicas_use_it() -> None:
 def test_cpu_below_demand_is_throttled_and_counted() -> None:
     sim = _sim(S(replicas=2, cpu=0.2, mem=0.1, demand=0.3))  # 0.15 per replica
     sim.run(until_s=10)
-    sim.resize_service_requests(0, 0.1, 0.1, by="rightsizing")  # limit 0.1 < 0.15
+    sim.writer.resize_service_requests(0, 0.1, 0.1, by="rightsizing")  # limit 0.1 < 0.15
     sim.run(until_s=60)
     obs = sim.observe()
     assert float(obs.service_cpu_used[0]) == pytest.approx(0.2, abs=1e-5)  # 2 x the new limit
@@ -51,7 +51,7 @@ def test_memory_below_use_kills_the_replicas_again_and_again() -> None:
     sim.run(until_s=10)
     peak = sim.observe().extra["service_mem_peak"]
     assert isinstance(peak, np.ndarray) and float(peak[0]) == pytest.approx(0.1, abs=1e-6)
-    sim.resize_service_requests(0, 0.2, 0.05, by="rightsizing")
+    sim.writer.resize_service_requests(0, 0.2, 0.05, by="rightsizing")
     first = sim.results().summary["resize_oom_kills"]
     assert first == 2
     sim.run(until_s=40)
@@ -59,7 +59,7 @@ def test_memory_below_use_kills_the_replicas_again_and_again() -> None:
     assert summary["resize_oom_kills"] > first  # placed again, killed again: a crash loop
     assert summary["evictions"] >= summary["resize_oom_kills"]
     # given its memory back, the replicas run again
-    sim.resize_service_requests(0, 0.2, 0.1, by="rightsizing")
+    sim.writer.resize_service_requests(0, 0.2, 0.1, by="rightsizing")
     kills = sim.results().summary["resize_oom_kills"]
     sim.run(until_s=80)
     assert sim.results().summary["resize_oom_kills"] == kills
@@ -71,7 +71,7 @@ def test_a_grow_that_no_longer_fits_moves_the_replica() -> None:
     sim = _sim(S(replicas=2, cpu=0.2, mem=0.1, demand=0.1), machines=2)
     sim.run(until_s=10)
     obs = sim.observe()
-    sim.resize_service_requests(0, 0.3, 0.1, by="rightsizing")
+    sim.writer.resize_service_requests(0, 0.3, 0.1, by="rightsizing")
     sim.run(until_s=20)
     obs = sim.observe()
     assert (obs.cpu_requested <= obs.cpu_capacity + 1e-6).all()
@@ -83,7 +83,7 @@ def test_bad_resizes_are_refused_and_logged() -> None:
     sim = _sim(S(replicas=2))
     for args in ((5, 0.1, 0.1), (0, 0.0, 0.1), (0, 0.1, float("nan")), (0, 1.5, 0.1)):
         with pytest.raises(SimulationError):
-            sim.resize_service_requests(*args, by="x")
+            sim.writer.resize_service_requests(*args, by="x")
     events = sim.results().events
     assert len(events) == 4 and not events["ok"].any()
     assert sim.results().summary["resizes"] == 0

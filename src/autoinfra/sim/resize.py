@@ -1,4 +1,4 @@
-"""Right-sizing in the world: a service's replicas get new CPU and memory requests, with the price.
+"""Right-sizing in the cluster: a service's replicas get new CPU and memory requests, and the cost.
 
 A request is what placement reserves and, with ``SimConfig.service_cpu_limit_ratio``, what a
 replica may use: so a new request changes three things at once, and this module does all three:
@@ -54,7 +54,7 @@ from autoinfra.sim.layout import (
     V_MEM_PER,
     V_PLACED,
 )
-from autoinfra.sim.world import World
+from autoinfra.sim.state import ClusterState
 
 __all__ = ["ResizeResult", "Resizes", "service_memory_peak"]
 
@@ -78,18 +78,18 @@ class ResizeResult:
 class Resizes:
     """The requests each service has now, and the costs of the ones a resize set."""
 
-    def __init__(self, world: World) -> None:
-        self.world = world
-        # the requests live on the world, which places new replicas with them
-        self.mem_request: F64 = world.svc_mem_req
-        self.resized = world.svc_resized
-        self.peak_mem_use = _peak_memory_use(world)
-        self._short = np.zeros(world.n_services, dtype=bool)  # some replica would be OOM-killed
+    def __init__(self, cluster: ClusterState) -> None:
+        self.cluster = cluster
+        # the requests live on the cluster state, which places new replicas with them
+        self.mem_request: F64 = cluster.svc_mem_req
+        self.resized = cluster.svc_resized
+        self.peak_mem_use = _peak_memory_use(cluster)
+        self._short = np.zeros(cluster.n_services, dtype=bool)  # some replica would be OOM-killed
         self.counters = {"resizes": 0, "resize_moves": 0, "resize_oom_kills": 0,
                          "resize_throttled_ticks": 0}  # fmt: skip
 
     def resize(self, service: int, cpu_request: float, mem_request: float) -> ResizeResult:
-        w = self.world
+        w = self.cluster
         s = int(service)
         if not 0 <= s < w.n_services:
             raise SimulationError(f"no service {service}: indices are 0..{w.n_services - 1}")
@@ -116,7 +116,7 @@ class Resizes:
 
     def _placed(self, s: int, cpu: float, mem: float) -> tuple[int, int, int]:
         """Change the placed replicas' requests; move or kill what no longer fits."""
-        w = self.world
+        w = self.cluster
         sf, si, mf, mi = w.pool.sf, w.pool.si, w.mf, w.mi
         moves: list[int] = []
         kills: list[int] = []
@@ -151,7 +151,7 @@ class Resizes:
 
     def _requeue(self, ids: I32) -> None:
         if ids.size:
-            w = self.world
+            w = self.cluster
             lost = w.remove_running(ids)
             w.requeue_evicted(ids, lost)
 
@@ -160,7 +160,7 @@ class Resizes:
         memory request, and count resized services throttled by their new limit. Returns kills."""
         if not self.resized.any():
             return 0
-        w = self.world
+        w = self.cluster
         services = np.flatnonzero(self.resized)
         placed = w.vi[V_PLACED, services]
         demand = w.vf[V_DEMAND, services]
@@ -181,10 +181,10 @@ class Resizes:
         return len(kills)
 
 
-def _peak_memory_use(world: World) -> F64:
+def _peak_memory_use(cluster: ClusterState) -> F64:
     """The most memory any replica of each service uses: the workload's own replicas' use
     (request x ratio) and the use the simulator gives replicas it creates."""
-    w = world
+    w = cluster
     peak = np.array(w.vf[V_MEM_PER], dtype=np.float64)
     t = w.workload.tasks
     member = np.flatnonzero(t.service >= 0)
@@ -194,10 +194,10 @@ def _peak_memory_use(world: World) -> F64:
     return peak
 
 
-def service_memory_peak(world: World) -> F64:
+def service_memory_peak(cluster: ClusterState) -> F64:
     """What monitoring sees: the largest memory use among each service's running replicas."""
-    p = world.pool
-    peak = np.zeros(world.n_services, dtype=np.float64)
+    p = cluster.pool
+    peak = np.zeros(cluster.n_services, dtype=np.float64)
     svc = p.si[S_SVC]
     live = (p.si[S_TASK] >= 0) & (svc >= 0)
     if live.any():
