@@ -8,11 +8,12 @@ can run it.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import typer
+
+from autoinfra.core.atomic import write_json
 
 
 def chaos_test(
@@ -41,7 +42,8 @@ def chaos_test(
             bar.update(task, completed=done, description=what[:40].ljust(40))
 
         report = run_campaign(home, settings, progress=step)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    # allow_nan as before: a NaN figure is still written, not a lost run
+    write_json(out / "report.json", report, allow_nan=True)
     keys = ("trials", "kills", "server_outages", "clock_jumps", "settled", "requests_approved",
             "approvals_lost", "actions_lost", "actions_duplicated", "outcomes_lost",
             "audit_records_lost", "resume_s_p50", "resume_s_max")  # fmt: skip

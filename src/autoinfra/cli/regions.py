@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
+
+from autoinfra.core.atomic import write_json
 
 
 def regions(
@@ -25,7 +26,8 @@ def regions(
     check_region_options(machines, minutes, speed)
     typer.echo(f"running 3 regions x {minutes:g} simulated minutes at {speed:g}x, twice ...")
     summary = run_regions(out, machines=machines, minutes=minutes, speed=speed, seed=seed)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # allow_nan as before: a NaN figure is still written, not a lost run
+    write_json(out / "summary.json", summary, allow_nan=True)
     w, wo = summary["with_shift"], summary["without_shift"]
     typer.echo(f"energy kWh: {w['energy_kwh']} with shifting, {wo['energy_kwh']} without")
     typer.echo(f"energy cost: {w['energy_cost']} with shifting, {wo['energy_cost']} without")

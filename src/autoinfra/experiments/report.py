@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from autoinfra.experiments.artifacts import write_text
+from autoinfra.core.atomic import write_text
 from autoinfra.experiments.plots import PLOTS
 from autoinfra.experiments.render import (
     Block,

@@ -30,6 +30,7 @@ from autoinfra.core.protocols import LearnReport, Transition
 from autoinfra.learning.qlearning import QLearner, QLearningConfig
 from autoinfra.learning.rewards import (
     DEFAULT_REWARD,
+    combine,
     get_reward,
     idle_footprint,
     sample_from_observation,
@@ -101,10 +102,8 @@ class OnlineQPolicy:
         delta = now.replicas[i_now] - before.replicas[i_before]
         sample = sample_from_observation(observation, self.policy.bounds(observation))
         spec = self.reward
-        rewards = -(
-            spec.w_slo * violation(spec, sample)[common]
-            + spec.w_energy * idle_footprint(sample)[common]
-            + spec.w_action * np.abs(delta)
+        rewards = combine(
+            spec, violation(spec, sample)[common], idle_footprint(sample)[common], delta
         )
         # a change larger than any single action (two decisions, or another actor) is learnt
         # as the nearest action the table has

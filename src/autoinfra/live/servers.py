@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from autoinfra.core.atomic import write_text
 from autoinfra.core.errors import ConfigError
 
 __all__ = [
@@ -166,7 +167,7 @@ def start_prometheus(
         f"    scrape_timeout: {interval}\n    static_configs:\n"
         f"      - targets: [{', '.join(repr(t) for t in targets)}]\n"
     )
-    (data_dir / "prometheus.yml").write_text(config)
+    write_text(data_dir / "prometheus.yml", config)
     argv = [
         PROMETHEUS_BIN,
         f"--config.file={data_dir / 'prometheus.yml'}",
@@ -206,8 +207,7 @@ def start_alertmanager(
         f"receivers:\n{receiver}"
     )
     path = data_dir / "alertmanager.yml"
-    path.touch(mode=0o600)  # it may hold the webhook's token
-    path.write_text(config)
+    write_text(path, config, mode=0o600)  # it may hold the webhook's token
     argv = [
         ALERTMANAGER_BIN,
         f"--config.file={data_dir / 'alertmanager.yml'}",

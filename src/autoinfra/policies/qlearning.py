@@ -19,8 +19,6 @@ one ``Proposal`` per service that actually changes.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.actions import ScaleService
+from autoinfra.core.atomic import write_json
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
@@ -322,7 +321,7 @@ class QTablePolicy:
             "visits": [[int(v) for v in row] for row in self.visits],
             "provenance": self.provenance,
         }
-        return write_json_atomic(path, doc)
+        return write_json(path, doc, indent=1, sort_keys=True)
 
     # --- inference ---
     def greedy(self, states: I64, feasible: Bool) -> I64:
@@ -422,25 +421,6 @@ class QTablePolicy:
         }
         gain = float(self.q[state, action] - self.q[state, NOOP])
         return prefix, common, int(self.visits[state, action]), gain
-
-
-def write_json_atomic(path: str | Path, doc: Mapping[str, Any]) -> Path:
-    """Write ``doc`` as sorted, indented JSON through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; an artifact is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def read_artifact(path: str | Path) -> dict[str, Any]:
