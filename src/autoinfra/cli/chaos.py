@@ -13,9 +13,11 @@ from pathlib import Path
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
 from autoinfra.core.atomic import write_json
 
 
+@one_line_errors
 def chaos_test(
     trials: int = typer.Option(50, help="How many faults to inject, one after another."),
     seed: int = typer.Option(0, help="Seed of the fault schedule (which, when, how long)."),

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
 from autoinfra.core.atomic import write_json
 
 
+@one_line_errors
 def regions(
     machines: int = typer.Option(100, help="Machines per region."),
     minutes: float = typer.Option(60.0, help="Simulated minutes each region runs."),
