@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError, create_model
 
 from autoinfra.core.errors import ConfigError
 
@@ -295,9 +295,14 @@ T = TypeVar("T")
 UNKNOWN_KEYS_REFUSED = ConfigDict(extra="forbid")
 
 
-@functools.cache
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+_CHECKERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
 def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
-    return TypeAdapter(kind)  # building the validator is the slow part: once per class
+    if kind not in _ADAPTERS:  # building the validator is the slow part: once per class
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
 
 
 def validate_into(kind: type[T], data: Any, *, source: str, prefix: str = "") -> T:
@@ -309,7 +314,7 @@ def validate_into(kind: type[T], data: Any, *, source: str, prefix: str = "") ->
     ``prefix``; this is the one place a validation error of a settings mapping is translated.
     """
     try:
-        return _adapter(kind).validate_python(data)  # type: ignore[no-any-return]
+        return _adapter(kind).validate_python(data)
     except ValidationError as exc:
         known = functools.partial(_field_names, kind)
         raise validation_error(exc, source=source, prefix=prefix, known=known) from None
@@ -371,3 +376,27 @@ def _hints(node: Any) -> dict[str, Any]:
                 return dict.fromkeys((f.name for f in dataclasses.fields(node)), Any)
             return dict.fromkeys(node.model_fields, Any)
     return {}
+
+
+def _checker(kind: type[Any]) -> TypeAdapter[Any]:
+    if kind not in _CHECKERS:
+        hints = typing.get_type_hints(kind, include_extras=True)
+        fields: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(kind)}
+        config = ConfigDict(arbitrary_types_allowed=True, allow_inf_nan=False)
+        model = create_model(f"{kind.__name__}Check", __config__=config, **fields)
+        _CHECKERS[kind] = TypeAdapter(model)
+    return _CHECKERS[kind]
+
+
+def check_fields(instance: Any) -> None:
+    """Check a dataclass's values against the constraints its annotations declare, for
+    ``__post_init__``: ``window_s: Annotated[float, Field(gt=0)]`` says the bound once, where the
+    field is, and this is the one checker. Strict (no bools for numbers, no strings for
+    numbers) and NaN or inf refused: every comparison with NaN is false, so a NaN bound is no
+    bound. A problem is a ``ConfigError`` naming the field (the class when no file is known).
+    """
+    values = {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+    try:
+        _checker(type(instance)).validate_python(values, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc, source=type(instance).__name__) from None

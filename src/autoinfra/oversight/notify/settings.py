@@ -86,8 +86,8 @@ class NotifySettings(BaseModel):
         except ValidationError as exc:
             error = validation_error(exc, source="environment")
             # name the variable a person set, not the field it feeds
-            name = error.field if error.field in cls.model_fields else None
-            field = _ENV_PREFIX + name.upper() if name else None
+            known = error.field if error.field in cls.model_fields else None
+            field = _ENV_PREFIX + known.upper() if known else None
             raise ConfigError(error.message, source="environment", field=field) from None
 
 
