@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ConfigDict
+
 from autoinfra.actuators.backend import actuator_for
 from autoinfra.agents.autonomous import (
     QTABLE_ID,
@@ -39,6 +41,7 @@ from autoinfra.agents.runtime import Runtime
 from autoinfra.agents.system import System
 from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
 from autoinfra.core.cluster import cluster_parts
+from autoinfra.core.documents import with_overrides
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Policy
 from autoinfra.oversight.approval import (
@@ -61,6 +64,9 @@ PRESET_ID = "agents-v1"
 
 @dataclass(frozen=True, slots=True)
 class AutonomousParams:
+    # unknown keys refused; an approver is any object with ``respond`` (checked by isinstance)
+    __pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
     scaling_policy: Literal["auto", "qtable", "target"] = "auto"  # auto: qtable if installed
     # the Q-table file the scaling agent decides with, trained on the study's training window
     # (experiments.training); None: the shipped table. Unused when scaling_policy is "target".
@@ -87,22 +93,11 @@ class AutonomousParams:
 
     @classmethod
     def from_mapping(cls, params: Mapping[str, Any] | None) -> AutonomousParams:
-        raw = dict(params or {})
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown parameter(s) {unknown} for {PRESET_ID}; known: {sorted(known)}",
-                source=PRESET_ID,
-                field=unknown[0],
-            )
-        if "agents" in raw:
-            raw["agents"] = tuple(raw["agents"])
-        if raw.get("failure_train_window_s") is not None:
-            raw["failure_train_window_s"] = tuple(float(x) for x in raw["failure_train_window_s"])
-        p = cls(**raw)
-        p._check()
-        return p
+        """The defaults overridden by ``params``, validated by pydantic (unknown keys refused)."""
+        return with_overrides(cls(), dict(params or {}), source=PRESET_ID)
+
+    def __post_init__(self) -> None:
+        self._check()
 
     def _check(self) -> None:
         def bad(name: str, expected: str) -> ConfigError:

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
 
+
+@one_line_errors
 def train(
     trace: Path | None = typer.Option(
         None, "--trace", help="A Google 2011 trace folder (default: the shipped slice)."

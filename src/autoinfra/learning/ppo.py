@@ -14,16 +14,15 @@ byte for byte (the Q-table is the byte-for-byte one).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from autoinfra.core.atomic import atomic_path, write_json
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID, write_json_atomic
+from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID
 from autoinfra.policies.scaling.encoding import FEATURES_ID
 from autoinfra.policies.scaling.space import ACTIONS
 
@@ -95,17 +94,10 @@ def train_ppo(
     )
     model.learn(total_timesteps=config.total_timesteps, callback=_Progress())
     out = Path(out).with_suffix(".zip")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".zip", dir=out.parent)
-    os.close(fd)
-    try:
+    # Stable-Baselines3 adds ".zip" to a name without it, so the temporary name ends in .zip
+    with atomic_path(out, suffix=".zip") as tmp:
         model.save(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model is meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    write_json_atomic(
+    write_json(
         out.with_suffix(".json"),
         {
             "policy": PPO_POLICY_ID,
@@ -116,5 +108,7 @@ def train_ppo(
             "seed": seed,
             "provenance": dict(provenance or {}),
         },
+        indent=1,
+        sort_keys=True,
     )
     return out

@@ -141,6 +141,19 @@ def idle_footprint(sample: ServiceSample) -> F64:
     return np.minimum(np.divide(idle, fp, out=np.zeros_like(idle), where=fp > 0), 1.0)
 
 
+def combine(spec: RewardSpec, slo: F64, idle: F64, delta_replicas: I64) -> F64:
+    """The reward formula, written once: ``-(w_slo x slo + w_energy x idle + w_action x |delta|)``.
+
+    Per service: ``slo`` the violation share, ``idle`` the idle footprint share (each a mean over
+    a period offline, one sample online) and ``delta_replicas`` the replicas started or stopped.
+    """
+    return -(
+        spec.w_slo * slo
+        + spec.w_energy * idle
+        + spec.w_action * np.abs(delta_replicas).astype(np.float64)
+    )
+
+
 @dataclass(slots=True)
 class PeriodMeter:
     """Accumulates the samples of one decision period, then gives each service its reward."""
@@ -168,10 +181,5 @@ class PeriodMeter:
     def reward(self, delta_replicas: I64) -> F64:
         """Reward of each service for the period, then start a new period."""
         slo, idle = self.terms(delta_replicas.shape[0])
-        r = -(
-            self.spec.w_slo * slo
-            + self.spec.w_energy * idle
-            + self.spec.w_action * np.abs(delta_replicas).astype(np.float64)
-        )
         self._violation, self._idle, self._n = None, None, 0
-        return r
+        return combine(self.spec, slo, idle, delta_replicas)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from autoinfra.coordination.bus.nats import NatsBus
+from autoinfra.core.atomic import write_text
 from autoinfra.experiments.regions.prices import DiurnalPrice
 from autoinfra.experiments.regions.shifter import LoadShifter, ShifterSettings
 from autoinfra.security.signing import AgentKey, Keyring
@@ -131,9 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     result = run_region(args)
     out = Path(args.out)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out)
+    write_text(out, json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
