@@ -57,13 +57,13 @@ from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
 from autoinfra.telemetry.trust import TrustMonitor
 
-__all__ = ["PRESET_ID", "AutonomousParams", "build_autonomous"]
+__all__ = ["PRESET_ID", "AutonomousSettings", "build_autonomous"]
 
 PRESET_ID = "agents-v1"
 
 
 @dataclass(frozen=True, slots=True)
-class AutonomousParams:
+class AutonomousSettings:
     # unknown keys refused; an approver is any object with ``respond`` (checked by isinstance)
     __pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
@@ -92,7 +92,7 @@ class AutonomousParams:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, params: Mapping[str, Any] | None) -> AutonomousParams:
+    def from_mapping(cls, params: Mapping[str, Any] | None) -> AutonomousSettings:
         """The defaults overridden by ``params``, validated by pydantic (unknown keys refused)."""
         return with_overrides(cls(), dict(params or {}), source=PRESET_ID)
 
@@ -128,7 +128,7 @@ class AutonomousParams:
         return out
 
 
-def _scaling_policy(p: AutonomousParams) -> Policy | None:
+def _scaling_policy(p: AutonomousSettings) -> Policy | None:
     if p.scaling_policy == "target":
         policy: Policy = POLICIES.make(TARGET_ID)
         return policy
@@ -141,7 +141,7 @@ def _scaling_policy(p: AutonomousParams) -> Policy | None:
     return None  # ScalingAgent picks the Q-table (or says it fell back)
 
 
-def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
+def _failure_policy(sim: Any, p: AutonomousSettings, seed: int) -> Policy:
     from autoinfra.policies.failure import FailureDrainPolicy, FailurePredictor, machine_history
 
     assert p.failure_train_window_s is not None
@@ -160,7 +160,7 @@ def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
     return FailureDrainPolicy(predictor, history, trace_offset_s=offset)
 
 
-def _audit_log(p: AutonomousParams) -> AuditLog:
+def _audit_log(p: AutonomousSettings) -> AuditLog:
     if not p.audit_path:
         return AuditLog()  # in memory, with a random key: experiments
     path = Path(p.audit_path)
@@ -170,7 +170,7 @@ def _audit_log(p: AutonomousParams) -> AuditLog:
 
 def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:
     """The ``agents-v1`` system on ``sim``: a simulator, or any ``core.cluster.Backend``."""
-    p = AutonomousParams.from_mapping(params)
+    p = AutonomousSettings.from_mapping(params)
     reader, _, clock = cluster_parts(sim)
     store = MetricStore()
     sensor = SimSensor(reader, store=store)

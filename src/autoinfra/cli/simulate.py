@@ -95,7 +95,7 @@ def _run(
     import time
 
     from autoinfra.faults import load_scenario
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     scenario = load_scenario(faults)  # first: a bad scenario file fails before any heavy work
     if synthetic:
@@ -111,7 +111,7 @@ def _run(
             workload = window(workload, workload.start_s, end)
         if machines is not None:
             workload = sample_cell(workload, machines, seed)
-    config = SimConfig(tick_s=tick_s, auto_evict_failed_after_s=0.0)
+    config = SimSettings(tick_s=tick_s, auto_evict_failed_after_s=0.0)
     sim = Simulator(workload, config=config, scenario=scenario, seed=seed)
     t0 = time.perf_counter()
     sim.run(progress=True)

@@ -28,7 +28,7 @@ from autoinfra.policies.scaling.space import ACTIONS
 
 
 @dataclass(frozen=True, slots=True)
-class PPOConfig:
+class PPOSettings:
     """PPO hyperparameters: SB3's defaults scaled down to a short, small problem."""
 
     total_timesteps: int = 20_000
@@ -36,7 +36,7 @@ class PPOConfig:
     batch_size: int = 64
     n_epochs: int = 10
     learning_rate: float = 3e-4
-    gamma: float = 0.95  # same horizon as the Q-learner (learning.qlearning.QLearningConfig)
+    gamma: float = 0.95  # same horizon as the Q-learner (learning.qlearning.QLearningSettings)
     ent_coef: float = 0.01  # a little entropy bonus keeps all five actions in play early on
     net_arch: tuple[int, ...] = (32, 32)
     torch_threads: int = 1  # the machines this runs on are small and shared
@@ -45,7 +45,7 @@ class PPOConfig:
         if self.total_timesteps < 1 or self.n_steps < 2 or self.batch_size < 2:
             raise ConfigError(
                 "total_timesteps >= 1, n_steps >= 2 and batch_size >= 2 expected",
-                source="PPOConfig",
+                source="PPOSettings",
             )
 
 
@@ -54,12 +54,12 @@ def train_ppo(
     out: str | Path,
     *,
     seed: int,
-    config: PPOConfig | None = None,
+    config: PPOSettings | None = None,
     provenance: Mapping[str, Any] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Train PPO in ``env`` and write ``out`` (``.zip``) plus its ``.json`` sidecar."""
-    config = config or PPOConfig()
+    config = config or PPOSettings()
     try:
         import torch
         from stable_baselines3 import PPO

@@ -15,7 +15,7 @@ the greedy choice came down to that noise.
 
 - ``slo_violation`` in [0, 1]: share of the period's samples in which the service missed its SLO:
   less than 99 % of its demand was served (throttled, stranded, replicas not running or at their
-  limit: the simulator's own rule, ``SimConfig.slo_served_share``) or its replicas ran above
+  limit: the simulator's own rule, ``SimSettings.slo_served_share``) or its replicas ran above
   ``slo_utilisation`` of their CPU request. The latter is the latency proxy autoscalers use:
   queueing delay grows as 1 / (1 - utilisation), ten times the service time at 0.9.
 - ``idle_footprint`` in [0, 1]: reserved CPU (running replicas x request) left unused, as a share
@@ -67,7 +67,7 @@ REWARDS: dict[str, RewardSpec] = {
         w_energy=1.0,
         w_action=0.02,
         slo_utilisation=0.9,
-        # the simulator's own SLO rule (SimConfig.slo_served_share), so both count the same misses
+        # the simulator's own SLO rule (SimSettings.slo_served_share), so both count the same misses
         slo_served_share=0.99,
         description=(
             "-(1.0 x SLO-violation share + 1.0 x idle reserved CPU as a share of max replicas x "

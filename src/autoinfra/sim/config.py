@@ -19,7 +19,7 @@ from autoinfra.core.documents import check_fields
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SimConfig:
+class SimSettings:
     """How the simulated cluster behaves. Times in seconds, power in watts, bandwidth in Mbit/s
     (or Gbit/s where named), CPU and memory in the trace's normalised units."""
 

@@ -15,11 +15,11 @@ from typing import Any
 from autoinfra.core.documents import UNKNOWN_KEYS_REFUSED, validate_into
 from autoinfra.core.errors import ConfigError
 
-__all__ = ["LocalConfig"]
+__all__ = ["LocalSettings"]
 
 
 @dataclass(frozen=True, slots=True)
-class LocalConfig:
+class LocalSettings:
     __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt option is an error
 
     machines: int = 4
@@ -71,7 +71,7 @@ class LocalConfig:
                 )
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> LocalConfig:
+    def from_options(cls, options: Mapping[str, Any]) -> LocalSettings:
         """Options as the command line gives them (``machines=3``: strings are converted)."""
         return validate_into(cls, dict(options), source="local backend", prefix="backend_options")
 

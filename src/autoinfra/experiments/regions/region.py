@@ -47,7 +47,7 @@ def load_keys(keys: Path, me: str, regions: list[str]) -> tuple[AgentKey, Keyrin
 def run_region(args: argparse.Namespace) -> dict[str, Any]:
     from autoinfra.agents import make_system
     from autoinfra.experiments.systems import ensure_registered
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import load_workload
     from autoinfra.traces.slicing import sample_cell
 
@@ -59,7 +59,7 @@ def run_region(args: argparse.Namespace) -> dict[str, Any]:
     workload = sample_cell(load_workload(None, seed=args.seed), args.machines, seed=args.seed)
     window_s = args.minutes * 60.0
     sim = Simulator(
-        workload, SimConfig(tick_s=5.0, until_s=window_s), scenario=None, seed=args.seed
+        workload, SimSettings(tick_s=5.0, until_s=window_s), scenario=None, seed=args.seed
     )
     system = make_system("agents", sim, seed=args.seed)
     geo = range(len(workload.services))
