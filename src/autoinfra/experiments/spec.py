@@ -64,7 +64,11 @@ PAPER_MEM_GB = 256
 
 @dataclass(frozen=True, slots=True)
 class ExperimentSpec:
-    """Everything that decides the numbers of a study (the output folder does not)."""
+    """Everything that decides the numbers of a study (the output folder does not).
+
+    ``Spec``, not ``Settings``: this is the schema of an experiment spec *file*, a document a
+    person writes; tunables classes are named ``...Settings``.
+    """
 
     systems: tuple[str, ...] = DEFAULT_SYSTEMS
     faults: tuple[str, ...] = DEFAULT_FAULTS
@@ -91,7 +95,7 @@ class ExperimentSpec:
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:
-    """One cell of the grid."""
+    """One cell of the grid an experiment spec expands into (named with the spec it comes from)."""
 
     system: str
     scenario: str

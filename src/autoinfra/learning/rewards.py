@@ -49,7 +49,11 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class RewardSpec:
-    """A versioned reward: the weights of its terms and the SLO threshold it judges by."""
+    """A versioned reward: the weights of its terms and the SLO threshold it judges by.
+
+    ``Spec``, not ``Settings``: a registry spec whose id (``slo-energy-v1``) fixes its meaning
+    for every artifact that records it; a change is a new id, never an edit of these values.
+    """
 
     id: str
     w_slo: float  # per unit of SLO-violation share
