@@ -28,7 +28,7 @@ from typing import Any
 from autoinfra.core.clock import Clock
 from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike
 from autoinfra.core.errors import ConfigError
-from autoinfra.faults.loading import load_scenario
+from autoinfra.faults.registry import load_scenario
 from autoinfra.faults.spec import FaultScenario, FaultSpec
 from autoinfra.sim import SimSettings, Simulator
 from autoinfra.traces.tables import Workload

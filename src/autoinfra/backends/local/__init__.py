@@ -30,7 +30,7 @@ def build(*, seed: int, scenario: Any, options: Mapping[str, Any]) -> LocalBacke
     opts = dict(options)
     journal = opts.pop("journal", None)
     if isinstance(scenario, str):
-        from autoinfra.faults.loading import load_scenario
+        from autoinfra.faults.registry import load_scenario
 
         scenario = load_scenario(scenario)
     return LocalBackend(LocalSettings.from_options(opts), seed=seed, scenario=scenario,
