@@ -18,7 +18,7 @@ from autoinfra.core.proposal import Decision, Justification, Proposal
 from autoinfra.oversight.gate import Gate, GateSettings
 from autoinfra.oversight.risk import RiskModel
 from autoinfra.policies.rightsizing import RightSizingPolicy
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from tests.oversight.observations import ScriptedSensor, make_obs
 from tests.sim.builders import S, make_workload
 
@@ -107,7 +107,7 @@ def test_the_gate_prices_cuts_and_guards_growth() -> None:
 def test_right_sizing_on_the_simulator_is_scoped_gated_applied_and_audited() -> None:
     # a service at its minimum of 2 replicas asking 0.2 CPU and using 0.02 per replica
     wl = make_workload(4, [], [S(replicas=2, min_replicas=2, cpu=0.2, mem=0.1, demand=0.04)])
-    sim = Simulator(wl, SimConfig(candidates=0, until_s=1500.0))
+    sim = Simulator(wl, SimSettings(candidates=0, until_s=1500.0))
     system = build_autonomous(sim, seed=0, params={"agents": ["rightsizing"]})
     while not sim.done:
         sim.step()

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from autoinfra.core.errors import SimulationError
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from tests.sim.builders import S, make_workload
 
 
 def _sim(service: S, machines: int = 4) -> Simulator:
     wl = make_workload(machines, [], [service], end_s=3600)
-    return Simulator(wl, SimConfig(candidates=0))
+    return Simulator(wl, SimSettings(candidates=0))
 
 
 def test_a_cut_frees_reservations_in_place_and_new_replicas_use_it() -> None:

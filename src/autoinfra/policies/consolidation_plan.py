@@ -60,7 +60,7 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class PlannedConsolidationSettings(ConsolidationSettings):
-    # SimConfig.boot_delay_s's default; the Cluster Autoscaler FAQ: a new node takes 3-4 min
+    # SimSettings.boot_delay_s's default; the Cluster Autoscaler FAQ: a new node takes 3-4 min
     boot_delay_s: float = 180.0
     decision_period_s: float = 60.0  # the energy agent's period
     min_free_share: float = 0.15  # of capacity kept free for need: the gate's 10 % plus room

@@ -1,6 +1,6 @@
 """Right-sizing in the cluster: a service's replicas get new CPU and memory requests, and the cost.
 
-A request is what placement reserves and, with ``SimConfig.service_cpu_limit_ratio``, what a
+A request is what placement reserves and, with ``SimSettings.service_cpu_limit_ratio``, what a
 replica may use: so a new request changes three things at once, and this module does all three:
 
 - **Reservations.** Every placed replica's request changes in place (Borg changes limits in
