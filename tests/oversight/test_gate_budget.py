@@ -63,13 +63,17 @@ def test_an_approved_scale_down_is_not_read_as_a_spoofed_fall() -> None:
     assert gate.review(_p(DrainMachine(machine=0), "energy", 3)).decision == Decision.APPROVE
 
 
-def test_the_credit_for_approved_cuts_is_capped() -> None:
+def test_the_credit_for_approved_cuts_is_capped_by_what_the_peak_showed() -> None:
     gate, sensor, clock = _gate()
+    # the honest peak: 5.0 CPU requested, of which the services reserve 1 replica x 1.0
+    sensor.obs = dataclasses.replace(_cell(0.0, 0.5), service_replicas=np.ones(1, dtype=np.int32))
     gate.remaining_budget("energy")
-    scale = _p(ScaleService(service=0, delta_replicas=-3), "scaling", 0)  # "cuts" 3.0 CPU
+    clock.advance(5.0)
+    sensor.obs = _cell(5.0, 0.5)  # a later picture claims 4 replicas, so a cut of 3 "frees" 3.0
+    scale = _p(ScaleService(service=0, delta_replicas=-3), "scaling", 0)
     assert gate.review(scale).decision == Decision.APPROVE
     clock.advance(5.0)
-    sensor.obs = _cell(5.0, 0.25)  # 50 %: more than 20 % plus the capped 20 % credit
+    sensor.obs = _cell(10.0, 0.25)  # 50 % less: only 0.8 of the "3.0" is credited (4.0 - 0.8)
     assert gate.remaining_budget("energy").removals_blocked
     verdict = gate.review(_p(DrainMachine(machine=0), "energy", 1))
     assert verdict.decision == Decision.REJECT and "believed" in verdict.reason

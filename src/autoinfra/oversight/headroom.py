@@ -15,9 +15,9 @@ rather than on the picture alone:
   ``demand_fall_share`` off the demand the headroom is kept for. Reservation cuts the gate itself
   approved (scale-downs, request resizes down: :meth:`HeadroomGuard.note_cut`) lower that floor
   by what they cut, for a window: a fall the gate let happen is no sign of a spoofed picture. The
-  credit is capped at another ``demand_fall_share`` of the peak, since the cuts are sized on the
-  pictures: in all, no picture can take the believed demand below ``1 - 2 x demand_fall_share``
-  of the window's peak.
+  credit is capped at what the peak's own picture showed the services reserving (times
+  ``1 - demand_fall_share``): only services' reservations can be cut, and a later, lying picture
+  cannot size the cuts past that. What batch work reserves is never credited away.
 
 A request resize (``ResizeRequests``) that grows a service's reservation is judged the same way:
 the CPU it adds (new minus old request, times the replicas) is demand, and it passes only while
@@ -45,7 +45,8 @@ class HeadroomGuard:
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
-        self._demand: deque[tuple[float, float]] = deque()  # (observation time, believed CPU)
+        # (observation time, believed CPU, the services' reservations in that picture)
+        self._demand: deque[tuple[float, float, float]] = deque()
         self._seen_at: float | None = None
         self._cuts: deque[tuple[float, float]] = deque()  # (when approved, CPU of reservation cut)
 
@@ -84,10 +85,15 @@ class HeadroomGuard:
         if self._seen_at == obs.time_s:
             return
         self._seen_at = obs.time_s
-        demand = self._believed_demand(obs, self._demand_of(obs))
+        shown = self._demand_of(obs)
+        demand = self._believed_demand(obs, shown)
+        services = min(shown, _service_reservations(obs))
         while self._demand and self._demand[-1][1] <= demand:
-            self._demand.pop()  # a monotone queue: its front is the window's peak
-        self._demand.append((obs.time_s, demand))
+            # a monotone queue: its front is the window's peak. The services' reservations it
+            # carries are the least any picture it replaces showed: a picture that matches the
+            # peak cannot raise what may be credited
+            services = min(services, self._demand.pop()[2])
+        self._demand.append((obs.time_s, demand, services))
 
     def _believed_demand(self, obs: Observation, demand: float) -> float:
         """Observed demand, but no less than (1 - demand_fall_share) x the window's peak, less
@@ -96,10 +102,12 @@ class HeadroomGuard:
         while self._demand and self._demand[0][0] < horizon:
             self._demand.popleft()
         peak = self._demand[0][1] if self._demand else demand
+        services = self._demand[0][2] if self._demand else 0.0
         fall = self.settings.demand_fall_share
-        # what the gate approved lowers the floor, but by at most another demand_fall_share of the
-        # peak: the cuts are sized on pictures, and a lying picture must not size them at will
-        credit = min(self.approved_cuts(obs.time_s), fall * peak)
+        # what the gate approved lowers the floor, but by no more than the services held in the
+        # peak's own picture: only services' reservations can be cut, and the cuts are sized on
+        # later pictures, which must not size them past what the peak showed
+        credit = min(self.approved_cuts(obs.time_s), (1.0 - fall) * services)
         return max(demand, (1.0 - fall) * peak - credit)
 
     def demand_shown(self, obs: Observation) -> float:
@@ -168,3 +176,9 @@ class HeadroomGuard:
                 f"{st.min_headroom_share:.0%})"
             )
         return None
+
+
+def _service_reservations(obs: Observation) -> float:
+    """CPU the services' replicas reserve in a picture (replicas x request per replica)."""
+    replicas = np.maximum(obs.service_replicas.astype(np.float64), 0.0)
+    return float((replicas * obs.service_cpu_request.astype(np.float64)).sum())
