@@ -237,6 +237,18 @@ class Simulator(Mutators):
         mt = self.workload.machines
         rows = np.arange(self._mt_ptr, j)
         self._mt_ptr = j
+        slots = w.event_slot[rows]
+        if (
+            rows.shape[0] > 1
+            and not self._faults.records  # no trace fault a re-add could clear
+            and bool(np.all(mt.event[rows] == MachineEventType.ADD))
+            and bool(np.all(w.mi[M_STATE, slots] == _ABSENT))
+            and np.unique(slots).shape[0] == slots.shape[0]
+        ):
+            # a batch of fresh machines (the whole cell at t = 0): the loop below, as arrays
+            w.add_machines(slots, mt.cpu[rows], mt.mem[rows], mt.platform[rows])
+            self._mem_check = True
+            return
         for r in rows:
             m = int(w.event_slot[r])
             ev = int(mt.event[r])
