@@ -1,6 +1,7 @@
 """Learning, kept apart from inference: rewards, the tabular Q-learner, the online feedback loop,
 federated averaging, the Gymnasium environment over the simulator, PPO training, and the
-pipeline behind ``autoinfra train``.
+pipeline behind ``autoinfra train``. Importing the package registers the environment with
+Gymnasium (``gymnasium.make("autoinfra/Scaling-v0")``; ``learning.registration``).
 
 The deciding halves live in ``autoinfra.policies.qlearning`` and ``autoinfra.policies.ppo``;
 this package only makes and improves what they decide with. Names that pull in the simulator,
@@ -35,6 +36,7 @@ _LAZY = {
     "train_scaling_policy": "autoinfra.learning.pipeline",
     "PPOConfig": "autoinfra.learning.ppo",
     "train_ppo": "autoinfra.learning.ppo",
+    "make_scaling_env": "autoinfra.learning.registration",
 }
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "WorldStep",
     "federated_average",
     "get_reward",
+    "make_scaling_env",
     "train_ppo",
     "train_qlearning",
     "train_scaling_policy",
@@ -67,3 +70,12 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'autoinfra.learning' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def _register() -> None:
+    from autoinfra.learning.registration import register_envs
+
+    register_envs()
+
+
+_register()
