@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -92,24 +91,17 @@ def submitted_count(records: list[ActionRecord]) -> int:
 
 
 def use_table(system: Any, path: str) -> None:
-    """Give the system's Q-table policies the table trained for this study.
+    """Give the system's scaling policies the model trained for this study (a Q-table or a PPO
+    actor: ``experiments.models.load_model_into``).
 
     The autonomous preset loads the package's shipped table; the study may have trained its own on
-    this trace's training window (``experiments.training``). Swapping the table object keeps every
-    other part of the preset as built; the description says which table decided.
+    this trace's training window (``experiments.training``) or been given one (``--model``).
+    Swapping the policy keeps every other part of the preset as built; the description says which
+    model decided.
     """
-    from autoinfra.policies.qlearning import QTablePolicy
+    from autoinfra.experiments.models import load_model_into
 
-    swapped = 0
-    for agent in system.agents:
-        if isinstance(agent.policy, QTablePolicy):
-            current = agent.policy
-            agent.policy = QTablePolicy.load(
-                path, agent=current.agent, priority=current.priority, bounds=current.bounds
-            )
-            swapped += 1
-    if swapped:
-        system.description += f" Q-table: {Path(path).name} (trained on the training window)."
+    load_model_into(system, path)
 
 
 def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunResult:
