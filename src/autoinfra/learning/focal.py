@@ -26,8 +26,6 @@ from autoinfra.policies.ppo import FEATURE_HIGH
 from autoinfra.policies.qlearning import ACTIONS, StateEncoding
 
 F32 = npt.NDArray[np.float32]
-_HIGH = [float(x) for x in FEATURE_HIGH]
-_N_FEATURES = len(_HIGH)
 
 
 @dataclass(slots=True)
@@ -147,9 +145,8 @@ def features(
         (view.replicas - view.min_replicas) / span,
         view.running / max(view.replicas, 1),
     )
-    # the array version casts to float32, then clips; rounding is monotone and the bounds are
-    # float32 values, so clipping the float64 first and casting once gives the same float32
-    out[:] = [min(max(x, 0.0), h) for x, h in zip(raw, _HIGH, strict=True)]
+    out[:] = raw  # cast to float32, then clip: the array version's order exactly
+    np.minimum(np.maximum(out, 0.0, out=out), FEATURE_HIGH, out=out)
     return out
 
 
