@@ -101,5 +101,5 @@ def load_model_into(system: Any, path: str) -> int:
         swapped += 1
     if swapped:
         what = "Q-table" if kind == "qtable" else "PPO actor"
-        system.description += f" Scaling: {what} {Path(path).name} (trained on earlier windows)."
+        system.description += f" {what}: {Path(path).name} (trained on the training window)."
     return swapped
