@@ -159,9 +159,22 @@ class Simulator(Mutators):
         until_s: float | None = None,
         on_tick: Callable[[Simulator], object] | None = None,
         progress: bool = False,
+        skip_quiet: bool = False,
     ) -> None:
-        """Step until ``until_s`` (default: the end of the workload or ``config.until_s``)."""
+        """Step until ``until_s`` (default: the end of the workload or ``config.until_s``).
+
+        ``skip_quiet``: advance stretches of ticks in which nothing but time moves without
+        their per-tick passes (``sim.quiet``; the same run to the bit); only without ``on_tick``.
+        """
         target = self._end_s if until_s is None else float(until_s)
+        if skip_quiet and on_tick is None and not progress:
+            from autoinfra.sim.quiet import skip_quiet_ticks
+
+            while self._now < target - 1e-9:
+                skip_quiet_ticks(self, target)
+                if self._now < target - 1e-9:
+                    self.step()
+            return
         if not progress:
             while self._now < target - 1e-9:
                 self.step()
