@@ -30,7 +30,7 @@ def test_fault_exports() -> None:
 def test_simulator_surface_matches_the_architecture_page() -> None:
     methods = {
         "step": [],
-        "run": ["until_s", "on_tick", "progress"],
+        "run": ["until_s", "on_tick", "progress", "skip_quiet"],
         "observe": [],
         "fork": [],
         "set_service_replicas": ["service", "replicas", "by"],
