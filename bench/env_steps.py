@@ -124,7 +124,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int, repeats: int
 
 def decision_latency(repeats: int, seed: int) -> dict[str, Any]:
     from autoinfra.learning.world import default_forecaster
-    from autoinfra.policies.qlearning import QTablePolicy
+    from autoinfra.policies.scaling.qtable import QTablePolicy
     from autoinfra.sim import SimConfig, Simulator
     from autoinfra.traces import load_workload
 

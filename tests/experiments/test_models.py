@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from autoinfra.agents.system import System
 from autoinfra.core.errors import ConfigError
-from autoinfra.experiments.models import check_windows, describe_model, load_model_into
+from autoinfra.experiments.models import check_windows, describe_model, model_params
 from autoinfra.experiments.training import _shipped_path
 
 FILES = {"task_events/part-0.csv.gz": "aa", "azure:vm.csv.gz": "bb"}
@@ -69,48 +70,48 @@ def test_a_model_trained_on_the_evaluated_window_is_refused() -> None:
         check_windows(_model(None, FILES), FILES, evaluated)
 
 
-def test_load_model_into_swaps_the_scaling_policy() -> None:
+def _agents_with(path: str) -> System:
     from autoinfra.agents import make_system
     from autoinfra.experiments.systems import ensure_registered
-    from autoinfra.policies.qlearning import QTablePolicy
     from autoinfra.sim import SimConfig, Simulator
     from tests.learning.factories import small_workload
 
     ensure_registered()
     sim = Simulator(small_workload(), config=SimConfig(tick_s=5.0), seed=0)
-    system = make_system("agents", sim, seed=0)
-    before = [a.policy for a in system.agents if isinstance(a.policy, QTablePolicy)]
-    assert before
-    assert load_model_into(system, str(_shipped_path())) == len(before)
-    after = [a.policy for a in system.agents if isinstance(a.policy, QTablePolicy)]
-    assert all(a is not b for a, b in zip(after, before, strict=True))
-    assert after[0].agent == before[0].agent and "Q-table" in system.description
+    system = make_system("agents", sim, seed=0, params=model_params(path))
+    for _ in range(6):  # the model decides inside the running system
+        sim.step()
+        system.tick()
+    return system
+
+
+def test_a_q_table_model_is_built_into_the_agents() -> None:
+    from autoinfra.policies.scaling.qtable import QTablePolicy
+
+    path = str(_shipped_path())
+    assert model_params(path) == {"qtable_path": path}
+    system = _agents_with(path)
+    assert any(isinstance(a.policy, QTablePolicy) for a in system.agents)
+    assert "Q-table: qtable-scaling-v1.json" in system.description
 
 
 @pytest.mark.rl
 def test_a_ppo_model_from_train_is_used_by_the_agents(tmp_path: Path) -> None:
     pytest.importorskip("stable_baselines3")
-    from autoinfra.agents import make_system
-    from autoinfra.experiments.systems import ensure_registered
     from autoinfra.learning.env import ClusterEnv
     from autoinfra.learning.ppo import PPOConfig, train_ppo
     from autoinfra.learning.world import WorldConfig
-    from autoinfra.policies.ppo import PPOPolicy
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.policies.scaling.ppo import PPOPolicy
     from tests.learning.factories import small_workload
 
     env = ClusterEnv(small_workload(), WorldConfig(episode_s=300.0))
     config = PPOConfig(total_timesteps=64, n_steps=32, batch_size=16, n_epochs=1)
     path = train_ppo(env, tmp_path / "ppo", seed=0, config=config)
     assert describe_model(path)["kind"] == "ppo"
-    ensure_registered()
-    sim = Simulator(small_workload(), config=SimConfig(tick_s=5.0), seed=0)
-    system = make_system("agents", sim, seed=0)
-    assert load_model_into(system, str(path)) == 1
+    assert model_params(str(path)) == {"ppo_path": str(path)}
+    system = _agents_with(str(path))
     assert any(isinstance(a.policy, PPOPolicy) for a in system.agents)
-    for _ in range(6):  # the PPO actor decides inside the running system
-        sim.step()
-        system.tick()
+    assert "PPO actor: ppo.zip" in system.description
 
 
 def test_cli_refuses_a_non_model_before_loading_the_trace(tmp_path: Path) -> None:

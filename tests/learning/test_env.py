@@ -12,7 +12,7 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
 from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
 from autoinfra.policies.forecast import HoltForecaster, HoltSettings
-from autoinfra.policies.qlearning import ACTIONS, NOOP
+from autoinfra.policies.scaling.space import ACTIONS, NOOP
 from tests.learning.factories import small_workload
 
 CONFIG = WorldConfig(decision_period_s=30.0, tick_s=30.0, episode_s=600.0)
@@ -75,8 +75,7 @@ def _lockstep(env: ClusterEnv, world: SimScalingWorld, seed: int, actions: list[
     the focal service's actions; assert the same features, state and reward every step."""
     from gymnasium.utils import seeding
 
-    from autoinfra.policies.ppo import service_features
-    from autoinfra.policies.qlearning import encode
+    from autoinfra.policies.scaling.encoding import encode, service_features
 
     obs, info = env.reset(seed=seed)
     draws, _ = seeding.np_random(seed)  # ClusterEnv.reset's own generator

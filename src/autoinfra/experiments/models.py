@@ -1,17 +1,16 @@
 """A model that ``autoinfra train`` wrote, given to ``autoinfra experiment --model FILE``.
 
-Two kinds: a Q-table (JSON, ``format: autoinfra.qtable``; ``policies.qlearning``) and a PPO actor
-(a Stable-Baselines3 ``.zip`` with its ``.json`` sidecar; ``policies.ppo``). ``describe_model``
-says which one a file is and refuses anything else with one line naming the file: a study must
-not silently run on the shipped table because a path pointed at the wrong file.
+Two kinds: a Q-table (JSON, ``format: autoinfra.qtable``; ``policies.scaling.qtable``) and a PPO
+actor (a Stable-Baselines3 ``.zip`` with its ``.json`` sidecar; ``policies.scaling.ppo``).
+``describe_model`` says which one a file is and refuses anything else with one line naming the
+file: a study must not silently run on the shipped table because a path pointed at the wrong file.
 
 Learned parts are trained on earlier windows and evaluated on later ones. A model's provenance
 records the trace files it was trained on (hashes) and its training window; when those are this
 study's trace files, the training window must end where the evaluated window begins or earlier,
 else the study would score the model on data it learnt from, and it is refused. A model trained on
 another trace is allowed (that is what a trained policy is for), and the report says so.
-``load_model_into`` swaps it into the learned systems' scaling agents, keeping everything else of
-the preset as built.
+``model_params`` names the preset parameter that builds the scaling agent with it.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ def describe_model(path: str | Path) -> dict[str, Any]:
     if head.startswith(b"PK"):
         if not zipfile.is_zipfile(p):
             raise ConfigError(f"a damaged zip; {NOT_A_MODEL}", source=src, field="model")
-        from autoinfra.policies.ppo import read_sidecar
+        from autoinfra.policies.scaling.artifacts import read_sidecar
 
         meta = read_sidecar(p)  # refuses a missing or foreign sidecar, naming it
         return {"kind": "ppo", "path": src, "provenance": dict(meta.get("provenance") or {})}
@@ -47,7 +46,7 @@ def describe_model(path: str | Path) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ConfigError(f"neither JSON nor a zip; {NOT_A_MODEL}", source=src,
                           field="model") from None  # fmt: skip
-    from autoinfra.policies.qlearning import read_artifact
+    from autoinfra.policies.scaling.artifacts import read_artifact
 
     doc = read_artifact(p)  # format, version, encoding and shapes checked, errors name the field
     return {"kind": "qtable", "path": src, "provenance": dict(doc.get("provenance") or {})}
@@ -84,22 +83,8 @@ def check_windows(
     )
 
 
-def load_model_into(system: Any, path: str) -> int:
-    """Swap the model into every scaling policy of ``system``; returns how many were swapped."""
-    from autoinfra.policies.ppo import PPOPolicy
-    from autoinfra.policies.qlearning import QTablePolicy
-
+def model_params(path: str) -> dict[str, str]:
+    """The build parameter of the autonomous preset that makes its scaling agent decide with the
+    model in ``path``: ``qtable_path`` for a Q-table, ``ppo_path`` for a PPO actor."""
     kind = describe_model(path)["kind"]
-    swapped = 0
-    for agent in system.agents:
-        current = agent.policy
-        if not isinstance(current, (QTablePolicy, PPOPolicy)):
-            continue
-        keep = {"agent": current.agent, "priority": current.priority, "bounds": current.bounds}
-        agent.policy = (QTablePolicy.load(path, **keep) if kind == "qtable"
-                        else PPOPolicy.load(path, **keep))  # fmt: skip
-        swapped += 1
-    if swapped:
-        what = "Q-table" if kind == "qtable" else "PPO actor"
-        system.description += f" {what}: {Path(path).name} (trained on the training window)."
-    return swapped
+    return {"qtable_path": path} if kind == "qtable" else {"ppo_path": path}

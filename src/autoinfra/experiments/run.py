@@ -32,7 +32,8 @@ class RunSettings:
     tick_s: float
     record_every_s: float
     system_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tables: dict[str, str] = field(default_factory=dict)  # system -> trained Q-table artifact
+    # system -> the model trained for the study (or given), given to the build (``model_params``)
+    tables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -90,20 +91,6 @@ def submitted_count(records: list[ActionRecord]) -> int:
     return sum(1 for r in records if any(t.status == ActionStatus.SUBMITTED for t in r.history))
 
 
-def use_table(system: Any, path: str) -> None:
-    """Give the system's scaling policies the model trained for this study (a Q-table or a PPO
-    actor: ``experiments.models.load_model_into``).
-
-    The autonomous preset loads the package's shipped table; the study may have trained its own on
-    this trace's training window (``experiments.training``) or been given one (``--model``).
-    Swapping the policy keeps every other part of the preset as built; the description says which
-    model decided.
-    """
-    from autoinfra.experiments.models import load_model_into
-
-    load_model_into(system, path)
-
-
 def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunResult:
     """Replay ``workload`` with ``run.system`` acting under ``run.scenario``, seeded by the run."""
     from autoinfra.agents import make_system
@@ -120,9 +107,13 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
     )
     sim = Simulator(workload, config=config, scenario=load_scenario(run.scenario), seed=run.seed)
     params = settings.system_params.get(run.system)
-    system = make_system(run.system, sim, seed=run.seed, params=params)
     if run.system in settings.tables:
-        use_table(system, settings.tables[run.system])
+        # the model trained for this study (or given: --model) is part of the build, through the
+        # registry's make: a Q-table as ``qtable_path``, a PPO actor as ``ppo_path``
+        from autoinfra.experiments.models import model_params
+
+        params = {**(params or {}), **model_params(settings.tables[run.system])}
+    system = make_system(run.system, sim, seed=run.seed, params=params)
     false_alarms = 0
 
     def on_finding(agent_id: str, finding: Finding) -> None:

@@ -4,11 +4,11 @@ One episode scales one service (the *focal* service, drawn with the reset seed a
 bounds allow scaling, or fixed by the caller) of a small slice of the cell, while the simulator
 replays everything else; the other services keep their replicas. A step is one decision period
 of simulated time (``WorldConfig.decision_period_s``). The observation is the compact feature
-vector the deployed PPO policy computes (``policies.ppo.service_features``: cluster utilisation,
-pending work, the service's utilisation, forecast and headroom); the action space is the Q-table's
-``ACTIONS`` (Discrete(5): -2..+2 replicas, clamped to the service's bounds); the reward is the
-per-service reward of ``learning.rewards`` (id in ``reward_id``), sampled on every tick of the
-period, as ``SimScalingWorld`` does for all services at once.
+vector the deployed PPO policy computes (``scaling.encoding.service_features``: cluster
+utilisation, pending work, the service's utilisation, forecast and headroom); the action space is
+the Q-table's ``ACTIONS`` (Discrete(5): -2..+2 replicas, clamped to the service's bounds); the
+reward is the per-service reward of ``learning.rewards`` (id in ``reward_id``), sampled on every
+tick of the period, as ``SimScalingWorld`` does for all services at once.
 
 An episode ends by truncation only (a time limit, ``WorldConfig.episode_s``): scaling has no
 terminal state. ``reset(seed=s)`` is deterministic: the same seed gives the same focal service,
@@ -38,8 +38,8 @@ from autoinfra.learning import focal as fc
 from autoinfra.learning.rewards import get_reward
 from autoinfra.learning.world import LEARNER_ID, WorldConfig
 from autoinfra.policies.forecast import HoltForecaster
-from autoinfra.policies.ppo import FEATURE_HIGH, FEATURE_NAMES, FEATURES_ID
-from autoinfra.policies.qlearning import ACTIONS, ENCODINGS, forecasts_by_service
+from autoinfra.policies.scaling.encoding import ENCODINGS, FEATURE_HIGH, FEATURE_NAMES, FEATURES_ID
+from autoinfra.policies.scaling.space import ACTIONS, forecasts_by_service
 from autoinfra.sim import SimConfig, Simulator
 from autoinfra.sim import probe as P
 from autoinfra.traces.tables import Workload

@@ -1,7 +1,8 @@
 """The scaling decision's inputs for one service, in scalar arithmetic: what ``ClusterEnv`` uses.
 
-The deciding code (``policies.qlearning.service_view`` / ``encode`` / ``feasible_actions``,
-``policies.ppo.service_features``, ``learning.rewards``, ``policies.forecast.HoltForecaster``)
+The deciding code (``policies.scaling.space.service_view`` / ``feasible_actions``,
+``policies.scaling.encoding.encode`` / ``service_features``, ``learning.rewards``,
+``policies.forecast.HoltForecaster``)
 works on arrays over every service of an ``Observation``: right for a policy deciding for a
 cell, but each NumPy call costs about a microsecond whatever its size, and an environment that
 scales one service spends most of a step on them. The functions here compute the same quantities
@@ -22,8 +23,8 @@ import numpy.typing as npt
 
 from autoinfra.learning.rewards import RewardSpec
 from autoinfra.policies.forecast import HoltSettings
-from autoinfra.policies.ppo import FEATURE_HIGH
-from autoinfra.policies.qlearning import ACTIONS, StateEncoding
+from autoinfra.policies.scaling.encoding import FEATURE_HIGH, StateEncoding
+from autoinfra.policies.scaling.space import ACTIONS
 
 F32 = npt.NDArray[np.float32]
 
@@ -97,7 +98,7 @@ def sample_terms(
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs 3 µs to build, every step
 class FocalView:
-    """One service's ``ServiceView`` row (``policies.qlearning``), as floats."""
+    """One service's ``ServiceView`` row (``policies.scaling.space``), as floats."""
 
     replicas: int
     running: int
@@ -133,7 +134,7 @@ def features(
     view: FocalView, cpu_used: float, cpu_cap: float, mem_used: float, mem_cap: float,
     pending_cpu: float, out: F32,
 ) -> F32:  # fmt: skip
-    """``policies.ppo.service_features`` of one service, written into ``out`` (float32, 8)."""
+    """``policies.scaling.encoding.service_features`` of one service, into ``out`` (float32)."""
     span = max(view.max_replicas - view.min_replicas, 1)
     raw = (
         cpu_used / cpu_cap if cpu_cap > 0 else 0.0,
@@ -151,7 +152,7 @@ def features(
 
 
 def state(view: FocalView, encoding: StateEncoding) -> int:
-    """``policies.qlearning.encode`` of one service."""
+    """``policies.scaling.encoding.encode`` of one service."""
     util_bin = bisect_right(encoding.util_edges, view.utilisation)
     band = encoding.trend_band
     trend_bin = int(view.trend >= -band) + int(view.trend > band)
@@ -164,7 +165,7 @@ def state(view: FocalView, encoding: StateEncoding) -> int:
 
 
 def feasible(view: FocalView) -> npt.NDArray[np.bool_]:
-    """``policies.qlearning.feasible_actions`` of one service (a fresh array)."""
+    """``policies.scaling.space.feasible_actions`` of one service (a fresh array)."""
     up, down = view.max_replicas > view.replicas, view.replicas > view.min_replicas
     return _FEASIBLE[int(up), int(down)].copy()
 
@@ -177,6 +178,6 @@ _FEASIBLE = np.array(
 
 
 def clamp_delta(view: FocalView, action: int) -> int:
-    """``policies.qlearning.clamp_deltas`` of one service."""
+    """``policies.scaling.space.clamp_deltas`` of one service."""
     hi = max(view.max_replicas, view.min_replicas)
     return min(max(view.replicas + ACTIONS[action], view.min_replicas), hi) - view.replicas

@@ -7,8 +7,8 @@ memory used and capacity, the pending CPU, and one service's request, CPU used, 
 and running replicas and bounds. ``FocalProbe.read`` returns exactly those, computed by one
 compiled pass with the monitoring rules of ``sim.observe`` (a FAILED machine is seen in its last
 known state with its frozen figures; "powered" is BOOTING, ON or DRAINING as seen, the rule of
-``policies.ppo.service_features``) and the float32 rounding the ``Observation`` applies, so a
-learner reading the probe sees what a policy reading the observation would see.
+``policies.scaling.encoding.service_features``) and the float32 rounding the ``Observation``
+applies, so a learner reading the probe sees what a policy reading the observation would see.
 """
 
 from __future__ import annotations
