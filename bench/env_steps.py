@@ -42,9 +42,12 @@ def _where_time_goes(env: Any, actions: np.ndarray) -> dict[str, float]:
     """One more pass with the simulator's tick and replica change timed (CPU µs per env step);
     the rest is the environment's own work and Gymnasium's wrappers."""
     from autoinfra.sim import Simulator
+    from autoinfra.sim.mutations import Mutations
 
     spent = {"sim_step_us": 0.0, "set_replicas_us": 0.0}
-    originals = {"sim_step_us": Simulator.step, "set_replicas_us": Simulator.set_service_replicas}
+    targets = {"sim_step_us": (Simulator, "step"),
+               "set_replicas_us": (Mutations, "set_service_replicas")}  # fmt: skip
+    originals = {name: getattr(cls, attr) for name, (cls, attr) in targets.items()}
 
     def timed(name: str) -> Callable[..., None]:
         inner = originals[name]
@@ -56,8 +59,8 @@ def _where_time_goes(env: Any, actions: np.ndarray) -> dict[str, float]:
 
         return call
 
-    Simulator.step = timed("sim_step_us")  # type: ignore[method-assign]
-    Simulator.set_service_replicas = timed("set_replicas_us")  # type: ignore[method-assign]
+    for name, (cls, attr) in targets.items():
+        setattr(cls, attr, timed(name))
     try:
         c = time.process_time()
         for a in actions:
@@ -65,8 +68,8 @@ def _where_time_goes(env: Any, actions: np.ndarray) -> dict[str, float]:
                 env.reset()
         total = time.process_time() - c
     finally:
-        Simulator.step = originals["sim_step_us"]  # type: ignore[method-assign]
-        Simulator.set_service_replicas = originals["set_replicas_us"]  # type: ignore[method-assign]
+        for name, (cls, attr) in targets.items():
+            setattr(cls, attr, originals[name])
     n = len(actions)
     out = {k: v / n * 1e6 for k, v in spent.items()}
     out["env_us"] = total / n * 1e6 - sum(out.values())  # resets included
@@ -123,7 +126,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int, repeats: int
 
 
 def decision_latency(repeats: int, seed: int) -> dict[str, Any]:
-    from autoinfra.learning.world import default_forecaster
+    from autoinfra.learning.scaling_env import default_forecaster
     from autoinfra.policies.scaling.qtable import QTablePolicy
     from autoinfra.sim import SimConfig, Simulator
     from autoinfra.traces import load_workload

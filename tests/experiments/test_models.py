@@ -100,7 +100,7 @@ def test_a_ppo_model_from_train_is_used_by_the_agents(tmp_path: Path) -> None:
     pytest.importorskip("stable_baselines3")
     from autoinfra.learning.env import ClusterEnv
     from autoinfra.learning.ppo import PPOConfig, train_ppo
-    from autoinfra.learning.world import WorldConfig
+    from autoinfra.learning.scaling_env import WorldConfig
     from autoinfra.policies.scaling.ppo import PPOPolicy
     from tests.learning.factories import small_workload
 

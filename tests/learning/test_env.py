@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
+from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
 from autoinfra.policies.forecast import HoltForecaster, HoltSettings
 from autoinfra.policies.scaling.space import ACTIONS, NOOP
 from tests.learning.factories import small_workload
@@ -70,7 +70,7 @@ def test_actions_scale_the_focal_service_within_its_bounds() -> None:
     assert info["feasible"].tolist() == [False, False, True, True, True]  # at min: no scale-down
 
 
-def _lockstep(env: ClusterEnv, world: SimScalingWorld, seed: int, actions: list[int]) -> int:
+def _lockstep(env: ClusterEnv, world: SimScalingEnv, seed: int, actions: list[int]) -> int:
     """Step the environment and the all-services world side by side with the same draws and
     the focal service's actions; assert the same features, state and reward every step."""
     from gymnasium.utils import seeding
@@ -115,7 +115,7 @@ def test_steps_like_the_all_services_world(forecast: bool) -> None:
     # the fast path (probe + scalar formulas) must model exactly what the array code models
     fcst = default_forecaster if forecast else None
     env = ClusterEnv(small_workload(), CONFIG, forecaster=fcst)
-    world = SimScalingWorld(small_workload(), CONFIG, forecaster=fcst)
+    world = SimScalingEnv(small_workload(), CONFIG, forecaster=fcst)
     rng = np.random.default_rng(4)
     for seed in (0, 1, 2):
         actions = rng.integers(0, len(ACTIONS), 40).tolist()
@@ -129,7 +129,7 @@ def test_steps_like_the_world_on_a_trace_slice() -> None:
     pieces, _, _ = training_windows(spec)
     config = spec.world_config()
     env = ClusterEnv(pieces, config, forecaster=default_forecaster)
-    world = SimScalingWorld(pieces, config, forecaster=default_forecaster)
+    world = SimScalingEnv(pieces, config, forecaster=default_forecaster)
     actions = np.random.default_rng(7).integers(0, len(ACTIONS), 40).tolist()
     assert _lockstep(env, world, 3, actions) == config.steps_per_episode
 
@@ -142,7 +142,7 @@ def test_another_detector_goes_through_a_full_observation() -> None:
     settings = HoltSettings(alpha=0.5)
     env = ClusterEnv(small_workload(), CONFIG, forecaster=lambda: _CustomHolt(settings))
     assert env.reset(seed=0) and env._detector is not None and env._holt is None
-    world = SimScalingWorld(small_workload(), CONFIG, forecaster=lambda: HoltForecaster(settings))
+    world = SimScalingEnv(small_workload(), CONFIG, forecaster=lambda: HoltForecaster(settings))
     assert _lockstep(env, world, 0, [3, 3, 1, 2, 0, 4, 2, 2]) == 8
 
 
@@ -182,7 +182,7 @@ def test_refuses_a_service_that_cannot_be_scaled() -> None:
 
 
 def test_world_serves_every_live_service_at_once() -> None:
-    world = SimScalingWorld(small_workload(), CONFIG)
+    world = SimScalingEnv(small_workload(), CONFIG)
     step = world.reset(seed=0)
     assert step.live.tolist() == [True] * 4
     nxt = world.step(np.full(4, ACTIONS.index(1)))

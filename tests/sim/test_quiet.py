@@ -29,8 +29,8 @@ def _same(a: Simulator, b: Simulator) -> None:
     pd.testing.assert_frame_equal(ra.ticks, rb.ticks)
     pd.testing.assert_frame_equal(ra.faults, rb.faults)
     assert ra.summary == rb.summary
-    assert np.array_equal(a._world.mf, b._world.mf, equal_nan=True)  # heartbeats included
-    assert np.array_equal(a._world.mi, b._world.mi)
+    assert np.array_equal(a._state.mf, b._state.mf, equal_nan=True)  # heartbeats included
+    assert np.array_equal(a._state.mi, b._state.mi)
     assert a.now_s == b.now_s and a.clock.now_s() == b.clock.now_s()
 
 
@@ -64,6 +64,7 @@ def test_a_busy_cell_with_services_and_usage_steps_stays_the_same(scenario: str)
 def test_nothing_is_skipped_while_the_state_is_unsettled() -> None:
     w = generate_cell(machines=10, hours=0.1, seed=0)
     sim = Simulator(w, config=SimConfig(tick_s=5.0), seed=0)
-    sim.set_service_replicas(0, int(w.services.max_replicas[0]), by="test")  # replicas to place
+    # replicas to place: the queue has rows no round has tried
+    sim.writer.set_service_replicas(0, int(w.services.max_replicas[0]), by="test")
     assert Q.next_event_s(sim) == -np.inf
     assert Q.skip_quiet_ticks(sim, w.end_s) == 0

@@ -8,7 +8,7 @@ vector the deployed PPO policy computes (``scaling.encoding.service_features``: 
 utilisation, pending work, the service's utilisation, forecast and headroom); the action space is
 the Q-table's ``ACTIONS`` (Discrete(5): -2..+2 replicas, clamped to the service's bounds); the
 reward is the per-service reward of ``learning.rewards`` (id in ``reward_id``), sampled on every
-tick of the period, as ``SimScalingWorld`` does for all services at once.
+tick of the period, as ``SimScalingEnv`` does for all services at once.
 
 An episode ends by truncation only (a time limit, ``WorldConfig.episode_s``): scaling has no
 terminal state. ``reset(seed=s)`` is deterministic: the same seed gives the same focal service,
@@ -36,7 +36,7 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Detector
 from autoinfra.learning import focal as fc
 from autoinfra.learning.rewards import get_reward
-from autoinfra.learning.world import LEARNER_ID, WorldConfig
+from autoinfra.learning.scaling_env import LEARNER_ID, WorldConfig
 from autoinfra.policies.forecast import HoltForecaster
 from autoinfra.policies.scaling.encoding import ENCODINGS, FEATURE_HIGH, FEATURE_NAMES, FEATURES_ID
 from autoinfra.policies.scaling.space import ACTIONS, forecasts_by_service
@@ -68,7 +68,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         self.reward_spec = get_reward(self.config.reward)
         self.encoding = ENCODINGS[self.config.encoding]
         self.features_id = FEATURES_ID
-        # the same simulator settings as SimScalingWorld: one per-tick row an episode only
+        # the same simulator settings as SimScalingEnv: one per-tick row an episode only
         self.sim_config = SimConfig(
             tick_s=self.config.tick_s,
             until_s=self.config.episode_s,
@@ -107,7 +107,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[F32, dict[str, Any]]:
         super().reset(seed=seed)
-        # the draws of SimScalingWorld.reset, in its order, so both replay the same episode
+        # the draws of SimScalingEnv.reset, in its order, so both replay the same episode
         rng = np.random.default_rng(int(self.np_random.integers(2**31)))
         self.workload = self.workloads[int(rng.integers(len(self.workloads)))]
         self.sim = Simulator(self.workload, config=self.sim_config, seed=int(rng.integers(2**31)))
@@ -137,7 +137,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
             raise ConfigError(f"action {action!r} is outside 0..{len(ACTIONS) - 1}", field="action")
         delta = fc.clamp_delta(view, a) if view.replicas > 0 else 0
         if delta:
-            sim.set_service_replicas(self.focal, view.replicas + delta, by=LEARNER_ID)
+            sim.writer.set_service_replicas(self.focal, view.replicas + delta, by=LEARNER_ID)
         spec, top = self.reward_spec, float(self._max_replicas)
         slo = idle = 0.0
         n = 0
@@ -162,7 +162,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         return self._features.copy(), float(reward), False, bool(done), self._info(delta)
 
     def _look(self, r: list[float]) -> None:
-        """The next decision's inputs from a probe reading (``SimScalingWorld._look``)."""
+        """The next decision's inputs from a probe reading (``SimScalingEnv._look``)."""
         replicas, running = int(r[P.REPLICAS]), int(r[P.RUNNING])
         forecast: tuple[float, float] | None = None
         if self._holt is not None:

@@ -45,7 +45,7 @@ def make_scaling_env(
     from autoinfra.core.errors import ConfigError
     from autoinfra.learning.env import ClusterEnv
     from autoinfra.learning.pipeline import TrainSpec, training_windows
-    from autoinfra.learning.world import default_forecaster
+    from autoinfra.learning.scaling_env import default_forecaster
 
     if render_mode is not None:
         raise ConfigError(f"render_mode {render_mode!r}: this environment does not render",

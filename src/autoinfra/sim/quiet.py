@@ -16,11 +16,15 @@ cluster every tick would see heartbeats age across a skipped stretch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
+from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState
+from autoinfra.sim.config import SimConfig
+from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
     M_CHANGED,
     M_HEARTBEAT,
@@ -30,9 +34,32 @@ from autoinfra.sim.layout import (
     T_POWER,
     V_DIRTY,
 )
+from autoinfra.sim.state import ClusterState
+from autoinfra.sim.timeline import Timeline
+from autoinfra.traces.tables import Workload
 
-if TYPE_CHECKING:
-    from autoinfra.sim.simulator import Simulator
+
+class _Ticking(Protocol):
+    """The parts of ``Simulator`` a quiet stretch reads and moves (named, not imported: the
+    simulator imports this module)."""
+
+    config: SimConfig
+    clock: SimClock
+    _state: ClusterState
+    _time: Timeline
+    _faults: FaultBook
+    _mem_check: bool
+    _next_record: float
+    _end_s: float
+    _task_ptr: int
+    _mt_ptr: int
+    _mt_time: npt.NDArray[np.float64]
+    _energy_j: float
+    _ticks: int
+
+    @property
+    def workload(self) -> Workload: ...
+
 
 # A tick's event checks use "at or before now + 1e-9"; a tick counts as quiet only with a wider
 # margin, so rounding (now + start vs. event - start) can only make us skip less, never wrongly.
@@ -40,12 +67,12 @@ _TOL = 1e-6
 _BOOTING, _DRAINING = int(MachineState.BOOTING), int(MachineState.DRAINING)  # ON lies between
 
 
-def next_event_s(sim: Simulator) -> float:
+def next_event_s(sim: _Ticking) -> float:
     """The earliest simulated second at which a tick could see something happen (inf: never),
     or -inf when the state is not settled (a tick now would still change something)."""
-    w = sim._world
+    w = sim._state
     if (
-        sim._dirty
+        sim._time.stale
         or sim._mem_check
         or sim._faults.records  # faults are judged every tick
         or (w.n_services and bool(w.vi[V_DIRTY].any()))
@@ -58,8 +85,7 @@ def next_event_s(sim: Simulator) -> float:
         t = min(t, float(submit[sim._task_ptr]) - sim.workload.start_s)
     if sim._mt_ptr < sim._mt_time.shape[0]:
         t = min(t, float(sim._mt_time[sim._mt_ptr]))
-    if sim._timed:
-        t = min(t, sim._timed[0][0])
+    t = min(t, sim._time.next_s())
     h = w.heap
     if int(h.n[0]) > 0:
         t = min(t, float(h.t[0]))  # a lower bound on the next finish
@@ -67,16 +93,16 @@ def next_event_s(sim: Simulator) -> float:
     if usage.step_s > 0 and w.shapes.shape[1] > 1:
         # the next workload second at which the usage shape's step changes
         start = sim.workload.start_s
-        nxt = (np.floor((start + sim._now) / usage.step_s) + 1.0) * usage.step_s - start
+        nxt = (np.floor((start + sim._time.now_s) / usage.step_s) + 1.0) * usage.step_s - start
         t = min(t, float(nxt))
     return t
 
 
-def skip_quiet_ticks(sim: Simulator, target_s: float) -> int:
+def skip_quiet_ticks(sim: _Ticking, target_s: float) -> int:
     """Advance every coming tick that would be quiet, up to ``target_s``; returns how many."""
     t_next = next_event_s(sim)
     dt = sim.config.tick_s
-    now = sim._now
+    now = sim._time.now_s
     k = 0
     # tick j is quiet when every event time is past its "now + tolerance", it is not the tick
     # that reaches the target, and it records no row (checked against the same sums a tick makes)
@@ -88,13 +114,13 @@ def skip_quiet_ticks(sim: Simulator, target_s: float) -> int:
         k += 1
     if k == 0:
         return 0
-    w = sim._world
+    w = sim._state
     power = float(w.tot[T_POWER])
     prog = w.mf[M_PROG] * dt
     for _ in range(k):  # the same additions as k ticks, in their order: bit for bit the same run
         sim._energy_j += power * dt
         w.mf[M_VCLOCK] += prog
-    sim._now = now
+    sim._time.now_s = now
     sim._ticks += k
     sim.clock.advance_to(now)
     # the one thing the state pass would write differently: powered machines report now (the
