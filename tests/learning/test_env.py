@@ -155,6 +155,7 @@ def test_registered_with_gymnasium() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped, skip_render_check=True)
+    assert env.unwrapped.registry_id == "env.cluster-scaling-v1"  # built by the project's registry
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     steps = 0

@@ -41,10 +41,10 @@ def make_scaling_env(
     service: int | None = None,
     render_mode: str | None = None,
 ) -> Any:
-    """A ``ClusterEnv`` over the training window of a trace (see the module docstring)."""
+    """A ``ClusterEnv`` (``env.cluster-scaling-v1``) over the training window of a trace."""
     from autoinfra.core.errors import ConfigError
-    from autoinfra.learning.env import ClusterEnv
     from autoinfra.learning.pipeline import TrainSpec, training_windows
+    from autoinfra.learning.registry import CLUSTER_ENV_ID, ENVIRONMENTS
     from autoinfra.learning.scaling_env import default_forecaster
 
     if render_mode is not None:
@@ -60,9 +60,11 @@ def make_scaling_env(
         trace_dir=trace_dir,
     )
     pieces, _, _ = training_windows(spec)
-    return ClusterEnv(
-        pieces,
-        spec.world_config(),
+    # through the project's registry, so the environment carries its id (env.cluster-scaling-v1)
+    return ENVIRONMENTS.make(
+        CLUSTER_ENV_ID,
+        workloads=pieces,
+        config=spec.world_config(),
         service=service,
         forecaster=default_forecaster if forecast else None,
     )
