@@ -190,3 +190,22 @@ def test_world_serves_every_live_service_at_once() -> None:
     assert nxt.rewards.shape == (4,) and np.all(nxt.rewards <= 0)
     assert world.observation is not None
     assert world.observation.service_replicas.tolist() == [3, 5, 2, 4]
+
+
+def test_gymnasium_make_imports_the_package_from_the_id() -> None:
+    # without importing autoinfra first: "module:id" makes gymnasium import the registering module
+    import subprocess
+    import sys
+
+    code = (
+        "import gymnasium, sys\n"
+        "assert 'autoinfra.learning' not in sys.modules\n"
+        "env = gymnasium.make('autoinfra.learning:autoinfra/Scaling-v0', machines=20,"
+        " episode_s=60.0)\n"
+        "obs, _ = env.reset(seed=1)\n"
+        "print(env.unwrapped.registry_id, obs.shape)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["env.cluster-scaling-v1", "(8,)"]
