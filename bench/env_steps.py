@@ -128,11 +128,11 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int, repeats: int
 def decision_latency(repeats: int, seed: int) -> dict[str, Any]:
     from autoinfra.learning.scaling_env import default_forecaster
     from autoinfra.policies.scaling.qtable import QTablePolicy
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import load_workload
 
     workload = load_workload(seed=seed)
-    sim = Simulator(workload, SimConfig(tick_s=30.0), seed=seed)
+    sim = Simulator(workload, SimSettings(tick_s=30.0), seed=seed)
     forecaster = default_forecaster()
     findings: list[Any] = []
     for _ in range(4):  # the forecaster needs a few samples before it forecasts

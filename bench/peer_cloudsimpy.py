@@ -68,9 +68,9 @@ def peer_figures(notice: Path) -> dict[str, float]:
 
 def replay_config(until_s: float) -> Any:
     """The simulator settings of a faithful CloudSimPy replay (see the module docstring)."""
-    from autoinfra.sim import SimConfig
+    from autoinfra.sim import SimSettings
 
-    return SimConfig(
+    return SimSettings(
         tick_s=1.0,
         until_s=until_s,
         record_every_s=until_s,  # one tick row: the replay is measured from the task records

@@ -73,11 +73,11 @@ def test_a_model_trained_on_the_evaluated_window_is_refused() -> None:
 def _agents_with(path: str) -> System:
     from autoinfra.agents import make_system
     from autoinfra.experiments.systems import ensure_registered
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from tests.learning.factories import small_workload
 
     ensure_registered()
-    sim = Simulator(small_workload(), config=SimConfig(tick_s=5.0), seed=0)
+    sim = Simulator(small_workload(), config=SimSettings(tick_s=5.0), seed=0)
     system = make_system("agents", sim, seed=0, params=model_params(path))
     for _ in range(6):  # the model decides inside the running system
         sim.step()
@@ -99,13 +99,13 @@ def test_a_q_table_model_is_built_into_the_agents() -> None:
 def test_a_ppo_model_from_train_is_used_by_the_agents(tmp_path: Path) -> None:
     pytest.importorskip("stable_baselines3")
     from autoinfra.learning.env import ClusterEnv
-    from autoinfra.learning.ppo import PPOConfig, train_ppo
-    from autoinfra.learning.scaling_env import WorldConfig
+    from autoinfra.learning.ppo import PPOSettings, train_ppo
+    from autoinfra.learning.scaling_env import ScalingEnvSettings
     from autoinfra.policies.scaling.ppo import PPOPolicy
     from tests.learning.factories import small_workload
 
-    env = ClusterEnv(small_workload(), WorldConfig(episode_s=300.0))
-    config = PPOConfig(total_timesteps=64, n_steps=32, batch_size=16, n_epochs=1)
+    env = ClusterEnv(small_workload(), ScalingEnvSettings(episode_s=300.0))
+    config = PPOSettings(total_timesteps=64, n_steps=32, batch_size=16, n_epochs=1)
     path = train_ppo(env, tmp_path / "ppo", seed=0, config=config)
     assert describe_model(path)["kind"] == "ppo"
     assert model_params(str(path)) == {"ppo_path": str(path)}

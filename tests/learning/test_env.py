@@ -10,12 +10,12 @@ from gymnasium.utils.env_checker import check_env
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
+from autoinfra.learning.scaling_env import ScalingEnvSettings, SimScalingEnv, default_forecaster
 from autoinfra.policies.forecast import HoltForecaster, HoltSettings
 from autoinfra.policies.scaling.space import ACTIONS, NOOP
 from tests.learning.factories import small_workload
 
-CONFIG = WorldConfig(decision_period_s=30.0, tick_s=30.0, episode_s=600.0)
+CONFIG = ScalingEnvSettings(decision_period_s=30.0, tick_s=30.0, episode_s=600.0)
 
 
 def make_env(**kw: object) -> ClusterEnv:
@@ -123,9 +123,9 @@ def test_steps_like_the_all_services_world(forecast: bool) -> None:
 
 
 def test_steps_like_the_world_on_a_trace_slice() -> None:
-    from autoinfra.learning.pipeline import TrainSpec, training_windows
+    from autoinfra.learning.pipeline import TrainSettings, training_windows
 
-    spec = TrainSpec(machines=20, seed=0, episode_s=600.0)
+    spec = TrainSettings(machines=20, seed=0, episode_s=600.0)
     pieces, _, _ = training_windows(spec)
     config = spec.world_config()
     env = ClusterEnv(pieces, config, forecaster=default_forecaster)

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from autoinfra.faults import load_scenario
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from autoinfra.sim import quiet as Q
 from autoinfra.traces import generate_cell
 from autoinfra.traces.alibaba import cloudsimpy_workload, read_cloudsimpy_jobs
 from autoinfra.traces.tables import Workload
 
 
-def _both(w: Workload, config: SimConfig, scenario: str = "none") -> tuple[Simulator, Simulator]:
+def _both(w: Workload, config: SimSettings, scenario: str = "none") -> tuple[Simulator, Simulator]:
     out = []
     for skip in (False, True):
         sim = Simulator(w, config=config, seed=3, scenario=load_scenario(scenario))
@@ -38,7 +38,7 @@ def test_a_sparse_replay_skips_most_ticks_and_stays_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = cloudsimpy_workload(read_cloudsimpy_jobs(), n_jobs=12, machines=400)
-    config = SimConfig(tick_s=1.0, fit="first", candidates=0, preemption=False,
+    config = SimSettings(tick_s=1.0, fit="first", candidates=0, preemption=False,
                        record_every_s=30.0, egress_mbps_per_cpu=0.0)  # fmt: skip
     skipped = []
     real = Q.skip_quiet_ticks
@@ -58,12 +58,12 @@ def test_a_sparse_replay_skips_most_ticks_and_stays_the_same(
 @pytest.mark.parametrize("scenario", ["none", "node-failure"])
 def test_a_busy_cell_with_services_and_usage_steps_stays_the_same(scenario: str) -> None:
     w = generate_cell(machines=30, hours=0.5, seed=2)
-    _same(*_both(w, SimConfig(tick_s=5.0, record_every_s=60.0), scenario))
+    _same(*_both(w, SimSettings(tick_s=5.0, record_every_s=60.0), scenario))
 
 
 def test_nothing_is_skipped_while_the_state_is_unsettled() -> None:
     w = generate_cell(machines=10, hours=0.1, seed=0)
-    sim = Simulator(w, config=SimConfig(tick_s=5.0), seed=0)
+    sim = Simulator(w, config=SimSettings(tick_s=5.0), seed=0)
     # replicas to place: the queue has rows no round has tried
     sim.writer.set_service_replicas(0, int(w.services.max_replicas[0]), by="test")
     assert Q.next_event_s(sim) == -np.inf

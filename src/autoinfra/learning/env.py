@@ -3,14 +3,14 @@
 One episode scales one service (the *focal* service, drawn with the reset seed among those whose
 bounds allow scaling, or fixed by the caller) of a small slice of the cell, while the simulator
 replays everything else; the other services keep their replicas. A step is one decision period
-of simulated time (``WorldConfig.decision_period_s``). The observation is the compact feature
+of simulated time (``ScalingEnvSettings.decision_period_s``). The observation is the compact feature
 vector the deployed PPO policy computes (``scaling.encoding.service_features``: cluster
 utilisation, pending work, the service's utilisation, forecast and headroom); the action space is
 the Q-table's ``ACTIONS`` (Discrete(5): -2..+2 replicas, clamped to the service's bounds); the
 reward is the per-service reward of ``learning.rewards`` (id in ``reward_id``), sampled on every
 tick of the period, as ``SimScalingEnv`` does for all services at once.
 
-An episode ends by truncation only (a time limit, ``WorldConfig.episode_s``): scaling has no
+An episode ends by truncation only (a time limit, ``ScalingEnvSettings.episode_s``): scaling has no
 terminal state. ``reset(seed=s)`` is deterministic: the same seed gives the same focal service,
 the same simulator seed and so the same trajectory for the same actions. ``info["state"]`` gives
 the Q-table's discrete state, so tabular learners can run in this environment too.
@@ -35,12 +35,12 @@ from gymnasium import spaces
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Detector
 from autoinfra.learning import focal as fc
-from autoinfra.learning.rewards import get_reward
-from autoinfra.learning.scaling_env import LEARNER_ID, WorldConfig
+from autoinfra.learning.rewards import combine, get_reward
+from autoinfra.learning.scaling_env import LEARNER_ID, ScalingEnvSettings
 from autoinfra.policies.forecast import HoltForecaster
 from autoinfra.policies.scaling.encoding import ENCODINGS, FEATURE_HIGH, FEATURE_NAMES, FEATURES_ID
 from autoinfra.policies.scaling.space import ACTIONS, forecasts_by_service
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from autoinfra.sim import probe as P
 from autoinfra.traces.tables import Workload
 
@@ -55,7 +55,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
     def __init__(
         self,
         workloads: Workload | Sequence[Workload],
-        config: WorldConfig | None = None,
+        config: ScalingEnvSettings | None = None,
         *,
         service: int | None = None,
         forecaster: Callable[[], Detector] | None = None,
@@ -63,13 +63,13 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         self.workloads = [workloads] if isinstance(workloads, Workload) else list(workloads)
         if not self.workloads:
             raise ConfigError("no workload to learn in", source="ClusterEnv", field="workloads")
-        self.config = config or WorldConfig()
+        self.config = config or ScalingEnvSettings()
         self.reward_id = self.config.reward
         self.reward_spec = get_reward(self.config.reward)
         self.encoding = ENCODINGS[self.config.encoding]
         self.features_id = FEATURES_ID
         # the same simulator settings as SimScalingEnv: one per-tick row an episode only
-        self.sim_config = SimConfig(
+        self.sim_config = SimSettings(
             tick_s=self.config.tick_s,
             until_s=self.config.episode_s,
             record_every_s=self.config.episode_s,
@@ -157,7 +157,9 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         self._look(r if r is not None else probe.read())
         if n:
             slo, idle = slo / n, idle / n
-        reward = -(spec.w_slo * slo + spec.w_energy * idle + spec.w_action * abs(delta))
+        # the project's one reward formula (learning.rewards.combine), on this service's terms
+        terms = np.array([[slo], [idle]])
+        reward = combine(spec, terms[0], terms[1], np.array([delta], dtype=np.int64))[0]
         done = self._steps >= self._steps_per_episode or sim.done
         return self._features.copy(), float(reward), False, bool(done), self._info(delta)
 

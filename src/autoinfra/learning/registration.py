@@ -43,14 +43,14 @@ def make_scaling_env(
 ) -> Any:
     """A ``ClusterEnv`` (``env.cluster-scaling-v1``) over the training window of a trace."""
     from autoinfra.core.errors import ConfigError
-    from autoinfra.learning.pipeline import TrainSpec, training_windows
+    from autoinfra.learning.pipeline import TrainSettings, training_windows
     from autoinfra.learning.registry import CLUSTER_ENV_ID, ENVIRONMENTS
     from autoinfra.learning.scaling_env import default_forecaster
 
     if render_mode is not None:
         raise ConfigError(f"render_mode {render_mode!r}: this environment does not render",
                           field="render_mode")  # fmt: skip
-    spec = TrainSpec(
+    spec = TrainSettings(
         algo="ppo",
         machines=machines,
         seed=seed,

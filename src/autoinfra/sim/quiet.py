@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
     M_CHANGED,
@@ -43,7 +43,7 @@ class _Ticking(Protocol):
     """The parts of ``Simulator`` a quiet stretch reads and moves (named, not imported: the
     simulator imports this module)."""
 
-    config: SimConfig
+    config: SimSettings
     clock: SimClock
     _state: ClusterState
     _time: Timeline
