@@ -158,8 +158,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         if n:
             slo, idle = slo / n, idle / n
         # the project's one reward formula (learning.rewards.combine), on this service's terms
-        terms = np.array([[slo], [idle]])
-        reward = combine(spec, terms[0], terms[1], np.array([delta], dtype=np.int64))[0]
+        reward = combine(spec, slo, idle, delta)
         done = self._steps >= self._steps_per_episode or sim.done
         return self._features.copy(), float(reward), False, bool(done), self._info(delta)
 
