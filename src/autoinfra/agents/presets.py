@@ -55,6 +55,7 @@ from autoinfra.oversight.approval import (
 )
 from autoinfra.oversight.gate import Gate, GateSettings
 from autoinfra.policies.registry import POLICIES
+from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID as PPO_ID
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
@@ -80,6 +81,8 @@ class AutonomousSettings:
     # consolidation planned on usage growth over a boot, savings against disruption
     # (policies.consolidation_plan); False: the reservation-forecast FFD policy as before
     consolidation_plan: bool = True
+    # a PPO actor (``autoinfra train --algo ppo``) to decide with instead of the Q-table
+    ppo_path: str | None = None
     api_latency_s: float = 1.5  # see actuators.simulated
     approval_delay_s: float = 60.0  # the default approver's answer time for escalations
     approver: Approver | None = None  # overrides approval_delay_s (e.g. a human-delay model)
@@ -120,6 +123,10 @@ class AutonomousSettings:
             raise bad("scaling_plan", "true or false")
         if not isinstance(self.consolidation_plan, bool):
             raise bad("consolidation_plan", "true or false")
+        if self.ppo_path is not None and (
+            self.qtable_path is not None or self.scaling_policy == "target"
+        ):
+            raise bad("ppo_path", "no qtable_path and no scaling_policy 'target' beside it")
         if self.api_latency_s < 0:
             raise bad("api_latency_s", "seconds >= 0")
         if self.approval_delay_s < 0:
@@ -142,6 +149,9 @@ class AutonomousSettings:
 
 
 def _scaling_policy(p: AutonomousSettings) -> Policy | None:
+    if p.ppo_path is not None:
+        ppo: Policy = POLICIES.make(PPO_ID, path=p.ppo_path)
+        return ppo
     if p.scaling_policy == "target":
         policy: Policy = POLICIES.make(TARGET_ID)
         return policy
@@ -156,7 +166,8 @@ def _scaling_policy(p: AutonomousSettings) -> Policy | None:
 
 def _planned_scaling(p: AutonomousSettings, gate: Gate) -> Policy | None:
     """The one-step planner over the chosen target source, asking ``gate`` for its budget."""
-    if not p.scaling_plan:
+    if not p.scaling_plan or p.ppo_path is not None:
+        # a PPO actor decides its own steps, as it was trained to (no planner over it)
         return _scaling_policy(p)
     from autoinfra.policies.scaling.plan import ForecastTargets, QTableTargets, ScalingPlanner
 
@@ -268,6 +279,8 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
     )
     if p.qtable_path is not None and any(QTABLE_ID in a.description for a in agents):
         description += f" Q-table: {Path(p.qtable_path).name} (trained on the training window)."
+    if p.ppo_path is not None and "scaling" in p.agents:
+        description += f" PPO actor: {Path(p.ppo_path).name} (trained on an earlier window)."
     return System(
         PRESET_ID,
         runtime,
