@@ -87,3 +87,14 @@ def test_bad_resizes_are_refused_and_logged() -> None:
     events = sim.results().events
     assert len(events) == 4 and not events["ok"].any()
     assert sim.results().summary["resizes"] == 0
+
+
+def test_quiet_ticks_are_not_skipped_past_a_resized_services_costs() -> None:
+    counts = []
+    for skip in (False, True):
+        sim = _sim(S(replicas=2, cpu=0.2, mem=0.1, demand=0.3))
+        sim.run(until_s=10)
+        sim.writer.resize_service_requests(0, 0.1, 0.1, by="rightsizing")
+        sim.run(until_s=600, skip_quiet=skip)
+        counts.append(sim.results().summary["resize_throttled_ticks"])
+    assert counts[0] == counts[1] == 118  # every tick from 10 s to 600 s
