@@ -47,7 +47,7 @@ from autoinfra.policies.scaling import TargetTrackingPolicy
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
-from autoinfra.telemetry.trust import TrustMonitor
+from autoinfra.telemetry.trust import TrustMonitor, TrustSettings
 
 __all__ = ["PRESET_ID", "AutonomousParams", "build_autonomous"]
 
@@ -76,6 +76,9 @@ class AutonomousParams:
     feedback_path: str | None = None
     approval_queue_path: str | None = None
     approval_ttl_s: float = DEFAULT_TTL_S  # unanswered escalations are denied after this
+    # non-production work placed against reservations (usage estimate + margin), as Borg does
+    # (Verma et al., EuroSys 2015, 5.5); production stays placed by requests. See SimConfig.
+    placement: Literal["requests", "reservations"] = "reservations"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -117,6 +120,8 @@ class AutonomousParams:
         allowed = {"security", "healing", "scaling", "energy"}
         if not set(self.agents) <= allowed or len(set(self.agents)) != len(self.agents):
             raise bad("agents", f"distinct names from {sorted(allowed)}")
+        if self.placement not in ("requests", "reservations"):
+            raise bad("placement", "'requests' or 'reservations'")
         if self.predictive_drain and self.failure_train_window_s is None:
             raise bad("failure_train_window_s", "a (start_s, end_s) trace window before the run")
 
@@ -179,6 +184,9 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         "energy": lambda: EnergyAgent(sensor),
     }
     agents: list[Agent] = [makers[name]() for name in p.agents]
+    set_placement = getattr(sim, "set_placement", None)  # a simulator; a live cluster has its own
+    if set_placement is not None:
+        set_placement(p.placement, by=PRESET_ID)
     gate = Gate(
         GateSettings(
             escalate_risk=p.escalate_risk,
@@ -201,13 +209,18 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         gate=gate,
         audit=_audit_log(p),
         feedback=FeedbackStore(p.feedback_path),
-        trust=TrustMonitor(sensor),  # untrusted telemetry puts the runtime in safe mode
+        # untrusted telemetry puts the runtime in safe mode; CPU requested above capacity is
+        # this system's own overcommit when it places by reservations
+        trust=TrustMonitor(
+            sensor, TrustSettings(cpu_overcommit=p.placement == "reservations")
+        ),
     )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
              for a in agents]  # fmt: skip
     description = (
         f"{PRESET_ID}: autonomous agents with a priority arbiter, a risk gate (escalations "
-        f"answered by {type(gate.approver).__name__}) and a hash-chained audit log. "
+        f"answered by {type(gate.approver).__name__}) and a hash-chained audit log; "
+        f"non-production work placed by {p.placement}. "
         + "; ".join(lines)
     )
     return System(

@@ -38,6 +38,10 @@ METRIC_DEFINITIONS: tuple[str, ...] = (
     "that got there. recovery_lower_bound_s counts unrecovered faults as recovering at the end.",
     "actions: actions the system submitted to the cluster; false_alarms: incident findings on "
     "targets with no active fault.",
+    "cpu_throttled_share: time-weighted mean share of running tasks' CPU demand not served "
+    "(contention from overcommit or a hog); throttled_machine_s: machine-seconds throttled; "
+    "memory_kills: tasks killed because memory used exceeded a machine's capacity - the price of "
+    "placing work against reservations rather than requests.",
     "Spread: each seed's value is the mean over the seed's scenarios (fault kinds: over the "
     "scenarios containing the kind); mean, std (ddof 1), min, max and n are across seeds.",
 )

@@ -22,6 +22,7 @@ the seed, so the same seed gives the same run and a ``fork`` carries its own cop
 from __future__ import annotations
 
 import copy
+import dataclasses
 import heapq
 import math
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from autoinfra.core.clock import SimClock
+from autoinfra.core.errors import SimulationError
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.faults import FaultScenario, load_scenario
 from autoinfra.sim.config import SimConfig
@@ -39,6 +41,7 @@ from autoinfra.sim.layout import (
     M_NTASKS,
     M_PROG,
     M_STATE,
+    M_THROTTLE,
     M_VCLOCK,
     ST_FUTURE,
     T_ALLOC_CPU,
@@ -110,6 +113,10 @@ class Simulator(Mutators):
             "scaled_down": 0,
         }
         self._energy_j = 0.0
+        # the price of overcommit: CPU demand not served (normalised CPU x s) and the seconds
+        # machines spent throttled, integrated like energy
+        self._unserved_cpu_s = 0.0
+        self._throttled_machine_s = 0.0
         self._ticks = 0
         self._dirty = True
         self._mem_check = False
@@ -137,6 +144,19 @@ class Simulator(Mutators):
     def workload(self) -> Workload:
         return self._world.workload
 
+    def set_placement(self, placement: str, by: str) -> None:
+        """How the scheduler places work from now on: ``requests`` or ``reservations`` (see
+        ``SimConfig.placement``). The system under test owns its scheduler's policy; the change
+        is logged like any mutator call."""
+        if placement not in ("requests", "reservations"):
+            self._events.add(self._now, by, "set_placement", "scheduler", False, placement)
+            raise SimulationError(
+                f"placement must be 'requests' or 'reservations', got {placement!r}"
+            )
+        self.config = dataclasses.replace(self.config, placement=placement)  # type: ignore[arg-type]
+        self._world.set_placement(self.config)
+        self._events.add(self._now, by, "set_placement", "scheduler", True, placement)
+
     def step(self) -> None:
         """Advance one tick (``config.tick_s``)."""
         w = self._world
@@ -144,6 +164,9 @@ class Simulator(Mutators):
         if self._dirty:
             w.refresh(self._now)
         self._energy_j += float(w.tot[T_POWER]) * dt
+        if w.tot[T_UNSERVED] > 0.0:  # some machine is throttled (rare: counted only then)
+            self._unserved_cpu_s += float(w.tot[T_UNSERVED]) * dt
+            self._throttled_machine_s += float(np.count_nonzero(w.mf[M_THROTTLE] > 0.0)) * dt
         w.mf[M_VCLOCK] += dt * w.mf[M_PROG]
         self._now += dt
         self.clock.advance_to(self._now)
@@ -401,6 +424,9 @@ class Simulator(Mutators):
             "evictions": c["evictions"],
             "preemptions": c["preemptions"],
             "memory_kills": c["memory_kills"],
+            "placement": self.config.placement,
+            "unserved_cpu_s": self._unserved_cpu_s,
+            "throttled_machine_s": self._throttled_machine_s,
             "stranded_evictions": c["stranded_evictions"],
             "trace_evictions": c["trace_evictions"],
             "work_lost_s": float(tasks["work_lost_s"].to_numpy(np.float64).sum())
