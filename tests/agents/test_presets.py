@@ -142,3 +142,24 @@ def test_predictive_drain_trains_only_on_an_earlier_window() -> None:
     )
     (healing,) = system.agents
     assert "FailureDrainPolicy" in healing.description
+
+
+def test_agents_place_non_production_work_against_reservations_on_a_simulator() -> None:
+    from autoinfra.sim import Simulator
+    from autoinfra.traces import generate_cell
+
+    cell = generate_cell(machines=20, hours=0.2, seed=3)
+    sim = Simulator(cell, seed=0)
+    system = build_autonomous(sim, seed=0, params={"scaling_policy": "target"})
+    assert sim.config.placement == "reservations"
+    assert "placed by reservations" in system.description
+    assert system.runtime.trust is not None
+    assert system.runtime.trust.trust.settings.cpu_overcommit
+    other = Simulator(cell, seed=0)
+    build_autonomous(other, seed=0, params={"scaling_policy": "target", "placement": "requests"})
+    assert other.config.placement == "requests"
+    baseline = Simulator(cell, seed=0)
+    make_system("kubernetes-defaults", baseline, seed=0)
+    assert baseline.config.placement == "requests"  # Kubernetes places by requests
+    with pytest.raises(ConfigError, match="placement"):
+        build_autonomous(_world(), seed=0, params={"placement": "limits"})
