@@ -258,6 +258,9 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
                 fail[r, :, k] = fail[r, :, e]
                 k += 1
         nfail[r] = k
+    # the two modes' memos as views made once (a slice made per task costs more than the check)
+    fail_q, fail_r = fail[0], fail[1]
+    nfail_q, nfail_r = nfail[0:1], nfail[1:2]
     neq = np.zeros(1, dtype=np.int64)
     eq_c, eq_m, eq_r = -1.0, -1.0, -1
     # the last request found to fit nowhere, and its mode
@@ -295,7 +298,8 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
             hope = c <= chg_c[r, below] + EPS and mm <= chg_m[r, below] + EPS
         else:  # no cheap bound on what preemption can free: remembered failures do that
             hope = below > 0 or (c <= max_c[r] + EPS and mm <= max_m[r] + EPS)
-        if hope and dominated(fail[r], nfail[r:r + 1], c, mm, below):
+        if hope and dominated(fail_r if rsv else fail_q, nfail_r if rsv else nfail_q, c, mm,
+                              below):
             hope = False
         if not hope:
             n_remembered += 1
@@ -320,7 +324,7 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
                 _evict_victims(m, c, mm, below, False, mf, mi, mprio, sv, sf, si, vi, free,
                                nfree, vic_task, vic_lost, nvic, rsv)
         if m < 0:
-            remember(fail[r], nfail[r:r + 1], c, mm, below)
+            remember(fail_r if rsv else fail_q, nfail_r if rsv else nfail_q, c, mm, below)
             last_c, last_m, last_below, last_r = c, mm, below, r
             continue
         out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free, nfree, ht,
