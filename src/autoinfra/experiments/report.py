@@ -119,7 +119,7 @@ def _overcommit_table(summary: Mapping[str, Any], systems: Sequence[str]) -> Tab
         rows.append(
             (
                 s,
-                _pct(m.get("cpu_throttled_share")),
+                _num(m.get("cpu_throttled_share"), "{:.3f}", 100.0),
                 _num(m.get("throttled_machine_s"), "{:.0f}"),
                 _num(m.get("memory_kills"), "{:.0f}"),
                 _num(m["evictions"], "{:.0f}"),
