@@ -61,7 +61,8 @@ CAVEATS: tuple[str, ...] = (
     "Energy covers the machines of the slice only (no network gear, no storage) and uses one "
     "PUE for the facility.",
     "Placement is each system's own: kubernetes-defaults, human and noop place every task by "
-    "requests (Kubernetes semantics); agents places non-production tasks against reservations "
+    "requests (Kubernetes semantics); agents, unless its system_params say placement: requests, "
+    "places non-production tasks against reservations "
     "(request for 300 s, then decaying towards CPU usage x 1.15; Borg, Verma et al. 2015, 5.5) "
     "and production by requests. Only CPU is reclaimed (memory use does not move in the usage "
     "model); the price is in the overcommit table (throttling, memory kills).",
