@@ -152,3 +152,20 @@ def test_a_simulated_slice_keeps_the_data_s_request_usage_relation(
     assert got["mem_spearman"] > 0.15, got
     # the model before this one (one distribution per band) gave 0.15 aggregate CPU here
     assert got["cpu_aggregate"] > 0.2, got
+
+
+def test_the_usage_model_is_fitted_inside_the_training_window_only(
+    slice_workload: Workload,
+) -> None:
+    from autoinfra.core.errors import ConfigError
+    from autoinfra.traces import load_workload
+
+    # the excerpt measures 600-900 s; a training window ending at 800 s (1 % of the slice) keeps
+    # only the 6 tasks whose measurement ended by then, one ending at 602 s keeps none
+    short = load_workload(usage_fit_share=0.01)
+    assert "(6 tasks, 600-769 s)" in short.usage.calibration["ratio_source"]
+    with pytest.raises(TraceError, match="no task_usage measurement ends by"):
+        load_workload(usage_fit_share=0.0001)
+    with pytest.raises(ConfigError, match="usage_fit_share"):
+        load_workload(usage_fit_share=0.0)
+    assert "(10000 tasks, 600-900 s)" in slice_workload.usage.calibration["ratio_source"]
