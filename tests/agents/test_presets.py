@@ -176,6 +176,8 @@ def test_agents_place_non_production_work_against_reservations_on_a_simulator() 
     assert "placed by reservations" in system.description
     assert system.runtime.trust is not None
     assert system.runtime.trust.trust.settings.cpu_overcommit
+    (record,) = system.audit.where("placement_set")
+    assert record.data == {"placement": "reservations"} and system.audit.verify()
     other = Simulator(cell, seed=0)
     build_autonomous(other, seed=0, params={"scaling_policy": "target", "placement": "requests"})
     assert other.config.placement == "requests"

@@ -194,9 +194,6 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         "energy": lambda: EnergyAgent(sensor),
     }
     agents: list[Agent] = [makers[name]() for name in p.agents]
-    set_placement = getattr(sim, "set_placement", None)  # a simulator; a live cluster has its own
-    if set_placement is not None:
-        set_placement(p.placement, by=PRESET_ID)
     gate = Gate(
         GateSettings(
             escalate_risk=p.escalate_risk,
@@ -224,6 +221,12 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
             sensor, TrustSettings(cpu_overcommit=p.placement == "reservations")
         ),
     )
+    set_placement = getattr(sim, "set_placement", None)  # a simulator; a live cluster has its own
+    if set_placement is not None:
+        set_placement(p.placement, by=PRESET_ID)
+        runtime.audit.append(
+            "placement_set", actor=PRESET_ID, at_s=clock.now_s(), data={"placement": p.placement}
+        )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
              for a in agents]  # fmt: skip
     description = (
