@@ -48,7 +48,7 @@ def test_by_reservations_it_uses_what_production_requests_but_does_not_use() -> 
     sim = Simulator(make_workload([(0.5, 0.5)], [PROD, BATCH]), EXACT)
     sim.set_placement("reservations", by="test")
     sim.run(until_s=600)
-    w = sim._world  # the machine sums, checked against the documented decay
+    w = sim._state  # the machine sums, checked against the documented decay
     assert w.mf[M_CPU_RSV, 0] == pytest.approx(_expected_reservation(600), rel=1e-5)
     assert w.mf[M_MEM_RSV, 0] == pytest.approx(0.1, rel=1e-6)  # memory is not reclaimed
     assert math.isnan(_start(sim, 1))
@@ -84,7 +84,7 @@ def test_the_price_is_throttling_when_usage_rises_above_the_reservations() -> No
     assert loud["unserved_cpu_s"] == pytest.approx(0.1 * 1800.0, rel=0.02)
     assert loud["tasks_running"] == 2 and loud["memory_kills"] == 0
     # the reservation rose with the usage at once: nothing more fits now
-    assert by_reservations._world.mf[M_CPU_RSV, 0] == pytest.approx(0.3 * 1.15 + 0.3, rel=1e-5)
+    assert by_reservations._state.mf[M_CPU_RSV, 0] == pytest.approx(0.3 * 1.15 + 0.3, rel=1e-5)
 
 
 def test_reclaiming_memory_too_is_a_stated_option() -> None:
@@ -115,4 +115,4 @@ def test_a_fork_keeps_its_own_reservations() -> None:
     twin.run(until_s=1200)
     assert _start(twin, 1) == pytest.approx(900.0)
     assert math.isnan(_start(sim, 1))
-    assert sim._world.mf[M_CPU_RSV, 0] == pytest.approx(_expected_reservation(600), rel=1e-5)
+    assert sim._state.mf[M_CPU_RSV, 0] == pytest.approx(_expected_reservation(600), rel=1e-5)

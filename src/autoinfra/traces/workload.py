@@ -33,6 +33,7 @@ import pandas as pd
 from autoinfra.core.errors import ConfigError, TraceError
 from autoinfra.traces import archive
 from autoinfra.traces import cache as trace_cache
+from autoinfra.traces.calibration_file import load_calibration
 from autoinfra.traces.checks import SkipReport
 from autoinfra.traces.instances import task_instances
 from autoinfra.traces.machines import machine_table, machines_in_window
@@ -98,8 +99,6 @@ def _ratio_tables(
     (None without a task_usage table). Only measurement windows that end by ``fit_until_us``
     are used: a study fits the usage model on its training window alone."""
     if not has_table(root, "task_usage"):
-        from autoinfra.traces.calibration import load_calibration
-
         usage_cal = load_calibration()["usage"]
         return (
             RatioTables.from_dict(usage_cal["ratio_tables"]),

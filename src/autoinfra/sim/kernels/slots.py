@@ -15,7 +15,7 @@ from one machine, lowest priority first; as in Borg (section 2.5), production ta
 9-11 in the 2011 trace) do not preempt one another.
 
 Reservations (Borg, section 5.5): every slot carries a reservation, set to its request when it is
-placed and moved towards its usage plus a margin by ``kernels_usage.update_reservations``. With
+placed and moved towards its usage plus a margin by ``kernels.usage.update_reservations``. With
 ``reclaim_below`` > 0, a task of priority below it is placed against the reservations of what is
 on a machine (it may use resources reclaimed from tasks that request more than they use); tasks
 at or above it, production, are placed against requests and never rely on reclaimed resources.
@@ -30,7 +30,7 @@ A full cell keeps thousands of tasks pending, so three exact shortcuts keep a ro
   placements only shrink free capacity and preemptible capacity only grows when a task leaves;
 - no schedulable machine has that much free at all (a maximum computed once per round).
 
-Compiled code from ``layout.py`` and ``kernels_search.py`` is baked in; ``jit.drop_stale_cache``
+Compiled code from ``layout.py`` and ``search.py`` is baked in; ``jit.drop_stale_cache``
 recompiles this module's kernels when either changes.
 """
 
@@ -39,10 +39,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from autoinfra.sim import kernels_search as ksr
 from autoinfra.sim import layout as L
-from autoinfra.sim.jit import drop_stale_cache
-from autoinfra.sim.kernels_search import (
+from autoinfra.sim.kernels import search as ksr
+from autoinfra.sim.kernels.jit import drop_stale_cache
+from autoinfra.sim.kernels.search import (
     EPS,
     STAT_CLASS_REUSED,
     STAT_CONSIDERED,
