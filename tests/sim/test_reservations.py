@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from autoinfra.core.errors import ConfigError, SimulationError
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from autoinfra.sim.layout import M_CPU_RSV, M_MEM_RSV
 from tests.sim.builders import T, make_workload
 
-EXACT = SimConfig(candidates=0, record_every_s=60.0)
+EXACT = SimSettings(candidates=0, record_every_s=60.0)
 PROD = T(0, 1e6, cpu=0.4, mem=0.1, priority=9, cpu_ratio=0.25, mem_ratio=1.0)
 BATCH = T(10, 1e6, cpu=0.3, mem=0.1, priority=0, cpu_ratio=1.0, mem_ratio=1.0)
 
@@ -90,7 +90,7 @@ def test_the_price_is_throttling_when_usage_rises_above_the_reservations() -> No
 def test_reclaiming_memory_too_is_a_stated_option() -> None:
     prod = T(0, 1e6, cpu=0.1, mem=0.4, priority=9, cpu_ratio=1.0, mem_ratio=0.25)
     batch = T(10, 1e6, cpu=0.1, mem=0.3, priority=0)
-    cfg = SimConfig(candidates=0, reclaim="cpu+memory", placement="reservations")
+    cfg = SimSettings(candidates=0, reclaim="cpu+memory", placement="reservations")
     sim = Simulator(make_workload([(0.5, 0.5)], [prod, batch]), cfg)
     sim.run(until_s=1200)
     assert _start(sim, 1) == pytest.approx(900.0)
@@ -98,9 +98,9 @@ def test_reclaiming_memory_too_is_a_stated_option() -> None:
 
 def test_bad_placement_settings_are_refused() -> None:
     with pytest.raises(ConfigError, match="placement"):
-        SimConfig(placement="limits")  # type: ignore[arg-type]
+        SimSettings(placement="limits")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="reservation_decay_s"):
-        SimConfig(reservation_decay_s=0.0)
+        SimSettings(reservation_decay_s=0.0)
     sim = Simulator(make_workload([(0.5, 0.5)], [PROD]), EXACT)
     with pytest.raises(SimulationError, match="placement"):
         sim.set_placement("sometimes", by="test")

@@ -123,7 +123,7 @@ def test_a_simulated_slice_keeps_the_data_s_request_usage_relation(
     land near those, not on them: the slice mixes bands and request sizes unlike the excerpt
     (which is 83 % production), so the memory correlation, weak within bins, is checked only for
     its sign (it comes out 0.39-0.47 across seeds, from the mix of bands)."""
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import sample_cell, window
 
     stats = slice_workload.usage.calibration["ratio_stats"]["overall"]
@@ -131,7 +131,7 @@ def test_a_simulated_slice_keeps_the_data_s_request_usage_relation(
     assert stats["cpu_aggregate"] == pytest.approx(0.28, abs=0.01)
     half = slice_workload.end_s / 2  # the study's evaluation window starts here by default
     cell = sample_cell(window(slice_workload, half, half + 600.0), 300, seed=5)
-    sim = Simulator(cell, SimConfig(until_s=60.0), seed=5)
+    sim = Simulator(cell, SimSettings(until_s=60.0), seed=5)
     sim.run()
     tasks = sim.results().tasks
     running = (tasks["status"] == "running") & (tasks["task_id"] < len(cell.tasks))

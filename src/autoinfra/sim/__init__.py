@@ -1,6 +1,6 @@
 """The simulated cluster: the world the agents and baselines act on, fast enough for a full cell.
 
-``Simulator(workload, config=SimConfig(...), scenario=None, seed=0)`` replays a
+``Simulator(workload, config=SimSettings(...), scenario=None, seed=0)`` replays a
 ``autoinfra.traces.Workload`` (arrivals, requests, priorities, durations, machine additions and
 removals) and decides placement itself; the surface (stepping, observing, forking, results, and
 ``sim.writer``: the ``Mutations`` it owns) is described in docs/architecture.md. State is
@@ -11,7 +11,7 @@ The models, each stated where it is implemented:
 
 - placement (``kernels.slots``): Borg-like feasibility on CPU and memory *requests*, best or
   first fit over a sampled scan, preemption of lower priorities (none within production); with
-  ``SimConfig.placement = "reservations"`` non-production work is checked against the placed
+  ``SimSettings.placement = "reservations"`` non-production work is checked against the placed
   tasks' reservations instead (usage + margin, Borg's resource reclamation), production still
   against requests (``Simulator.set_placement`` lets a system choose);
 - usage (``state``, ``kernels.usage``): a task's CPU demand is request x ratio x
@@ -24,8 +24,8 @@ The models, each stated where it is implemented:
   (``results``), the settings and their sources (``config``).
 """
 
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.results import SimResults
 from autoinfra.sim.simulator import Simulator
 
-__all__ = ["SimConfig", "SimResults", "Simulator"]
+__all__ = ["SimResults", "SimSettings", "Simulator"]

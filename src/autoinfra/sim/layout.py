@@ -32,7 +32,7 @@ M_CPU_USED, M_EGRESS, M_POWER, M_BOOT_DONE = 12, 13, 14, 15
 M_HEARTBEAT, M_FAILED_AT, M_FZ_CPU, M_FZ_MEM = 16, 17, 18, 19
 M_FZ_EGRESS, M_FZ_THROTTLE, M_THROTTLE = 20, 21, 22
 # sums of the placed tasks' reservations (usage estimate + margin; Verma et al. 2015, 5.5): what
-# non-production work is placed against when the run places by reservations (SimConfig.placement)
+# non-production work is placed against when the run places by reservations (SimSettings.placement)
 M_CPU_RSV, M_MEM_RSV = 23, 24
 N_MF = 25
 # --- machines: mi (int32 rows) ---

@@ -36,7 +36,7 @@ from autoinfra.core.errors import SimulationError
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.faults import FaultScenario, load_scenario
 from autoinfra.faults.spec import FaultSpec
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
     M_BOOT_DONE,
@@ -79,11 +79,11 @@ class Simulator:
     def __init__(
         self,
         workload: Workload,
-        config: SimConfig | None = None,
+        config: SimSettings | None = None,
         scenario: FaultScenario | str | None = None,
         seed: int = 0,
     ) -> None:
-        self.config = config if config is not None else SimConfig()
+        self.config = config if config is not None else SimSettings()
         if scenario is None:
             scenario = FaultScenario(name="none", faults=(), source="<none>")
         elif isinstance(scenario, str):
@@ -163,7 +163,7 @@ class Simulator:
 
     def set_placement(self, placement: str, by: str) -> None:
         """How the scheduler places work from now on: ``requests`` or ``reservations`` (see
-        ``SimConfig.placement``). The system under test owns its scheduler's policy; the change
+        ``SimSettings.placement``). The system under test owns its scheduler's policy; the change
         is logged like any mutator call."""
         if placement not in ("requests", "reservations"):
             self._events.add(self._now, by, "set_placement", "scheduler", False, placement)

@@ -75,7 +75,7 @@ class TrustSettings:
     fall_window_s: float = 600.0
     min_machines: int = 10  # the outage, idle and fall rules need this many reporting machines
     capacity_tolerance: float = 0.01  # used or requested may exceed capacity by this share
-    # the system places work against reservations (sim.config.SimConfig.placement): CPU requests
+    # the system places work against reservations (sim.config.SimSettings.placement): CPU requests
     # above a machine's capacity are then its own overcommit, not a contradiction
     cpu_overcommit: bool = False
 
