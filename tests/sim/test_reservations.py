@@ -116,3 +116,18 @@ def test_a_fork_keeps_its_own_reservations() -> None:
     assert _start(twin, 1) == pytest.approx(900.0)
     assert math.isnan(_start(sim, 1))
     assert sim._state.mf[M_CPU_RSV, 0] == pytest.approx(_expected_reservation(600), rel=1e-5)
+
+
+def test_skipping_quiet_ticks_counts_the_same_throttling() -> None:
+    shapes = np.vstack([np.r_[np.ones(12), np.full(12, 3.0)], np.ones(24)])
+    batch = T(10, 1e6, cpu=0.3, mem=0.1, priority=0, cpu_ratio=1.0, profile=1)
+    wl = make_workload([(0.5, 0.5)], [PROD, batch], shapes=shapes, end_s=5400.0)
+    summaries = []
+    for skip in (False, True):
+        sim = Simulator(wl, EXACT)
+        sim.set_placement("reservations", by="test")
+        sim.run(skip_quiet=skip)
+        summaries.append(sim.results().summary)
+    assert summaries[0]["throttled_machine_s"] > 0
+    for key in ("throttled_machine_s", "unserved_cpu_s", "energy_kwh", "ticks"):
+        assert summaries[0][key] == summaries[1][key], key
