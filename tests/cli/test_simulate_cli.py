@@ -52,3 +52,14 @@ def test_a_bad_scenario_file_fails_with_its_name(app: typer.Typer, tmp_path: Pat
     result = CliRunner().invoke(app, ["--synthetic", "--machines", "10", "--faults", str(bad)])
     assert result.exit_code == 2
     assert str(bad) in result.output and "faults[0].at_s" in result.output
+
+
+def test_placement_by_reservations_is_a_setting(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--machines", "40", "--hours", "0.25", "--placement", "reservations", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "placed by reservations" in result.output
+    assert json.loads((out / "summary.json").read_text())["config"]["placement"] == "reservations"
+    bad = CliRunner().invoke(app, ["--placement", "limits"])
+    assert bad.exit_code == 2 and "placement" in bad.output

@@ -118,6 +118,26 @@ def test_contradicting_counts_are_not_trusted(
     assert verdict.check == "contradiction" and words in verdict.reason, verdict
 
 
+def test_cpu_requested_above_capacity_is_trusted_only_from_a_system_that_overcommits() -> None:
+    world = FakeSim(n_machines=40)
+    o = world.observe()
+    requested = o.cpu_requested.copy()
+    requested[3] = o.cpu_capacity[3] * 1.5  # non-production work placed against reservations
+    over = dataclasses.replace(o, cpu_requested=requested)
+    strict = TrustCheck().assess(over, world.now_s)
+    assert strict.check == "contradiction" and "cpu_requested above" in strict.reason
+    assert TrustCheck(TrustSettings(cpu_overcommit=True)).assess(over, world.now_s).trusted
+    # memory is never overcommitted, and CPU used is still bounded by the machine
+    mem = o.mem_requested.copy()
+    mem[3] = o.mem_capacity[3] * 1.5
+    verdict = TrustCheck(TrustSettings(cpu_overcommit=True)).assess(
+        dataclasses.replace(o, mem_requested=mem), world.now_s
+    )
+    assert verdict.check == "contradiction" and "mem_requested above" in verdict.reason
+    used = _used_above_capacity(world)
+    assert not TrustCheck(TrustSettings(cpu_overcommit=True)).assess(used, world.now_s).trusted
+
+
 def test_half_the_cell_silent_at_once_is_a_monitoring_outage() -> None:
     world = FakeSim(n_machines=40)
     world.clock.advance(60.0)

@@ -25,6 +25,10 @@ definitions are exact and the same for every system (``docs/evaluation.md`` repe
   never recovers from looking better than one that does. Only the scenario's faults count.
 - ``actions``: actions the system submitted; ``false_alarms``: findings on targets with no active
   fault (counted by the simulator's ``record_detection``).
+- the price of overcommit: ``cpu_throttled_share``, time-weighted mean share of running tasks' CPU
+  demand not served (throttled by contention: overcommit or a hog); ``throttled_machine_s``,
+  machine-seconds spent throttled; ``memory_kills``, tasks killed because memory used exceeded a
+  machine's capacity (the last two are the simulator's counters).
 
 No figure is clamped, rounded toward or compared with the paper's inside this module.
 """
@@ -51,6 +55,9 @@ SCALAR_METRICS: tuple[str, ...] = (
     "evictions",
     "actions",
     "false_alarms",
+    "cpu_throttled_share",
+    "throttled_machine_s",
+    "memory_kills",
 )
 WORKLOAD_ENDINGS = ("finish", "fail", "kill", "censored")
 FAULT_FIELDS: tuple[str, ...] = ("detect_s", "mitigate_s", "recovery_s", "recovery_lower_bound_s")
@@ -91,6 +98,7 @@ def tick_metrics(
             "slack_cpu",
             "energy_kwh",
             "pending_tasks_mean",
+            "cpu_throttled_share",
         )
         return {**{k: math.nan for k in names}, "slo_violation_rate": math.nan}
     t = ticks["time_s"]
@@ -117,7 +125,11 @@ def tick_metrics(
     pending = (
         time_weighted_mean(t, ticks["pending_tasks"]) if "pending_tasks" in ticks else math.nan
     )
+    throttled = (
+        time_weighted_mean(t, ticks["throttled_share"]) if "throttled_share" in ticks else math.nan
+    )
     return {
+        "cpu_throttled_share": throttled,
         "pending_tasks_mean": pending,
         "utilization_cpu": cpu,
         "utilization_mem": mem,
@@ -187,9 +199,14 @@ def run_metrics(
     window_end_s: float,
     actions: int,
     false_alarms: int,
+    sim_counts: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Every metric of one run: scalars plus ``faults`` (per kind, see :func:`fault_metrics`)."""
+    """Every metric of one run: scalars plus ``faults`` (per kind, see :func:`fault_metrics`).
+
+    ``sim_counts``: the simulator's ``memory_kills`` and ``throttled_machine_s`` (NaN without)."""
     metrics: dict[str, Any] = {}
+    for name in ("memory_kills", "throttled_machine_s"):
+        metrics[name] = float((sim_counts or {}).get(name, math.nan))
     metrics.update(tick_metrics(ticks, n_services))
     metrics.update(task_metrics(tasks, window_end_s))
     finished = metrics["tasks_finished"]

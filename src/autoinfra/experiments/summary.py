@@ -38,6 +38,10 @@ METRIC_DEFINITIONS: tuple[str, ...] = (
     "that got there. recovery_lower_bound_s counts unrecovered faults as recovering at the end.",
     "actions: actions the system submitted to the cluster; false_alarms: incident findings on "
     "targets with no active fault.",
+    "cpu_throttled_share: time-weighted mean share of running tasks' CPU demand not served "
+    "(contention from overcommit or a hog); throttled_machine_s: machine-seconds throttled; "
+    "memory_kills: tasks killed because memory used exceeded a machine's capacity - the price of "
+    "placing work against reservations rather than requests.",
     "Spread: each seed's value is the mean over the seed's scenarios (fault kinds: over the "
     "scenarios containing the kind); mean, std (ddof 1), min, max and n are across seeds.",
 )
@@ -56,6 +60,12 @@ CAVEATS: tuple[str, ...] = (
     "human delays); more seeds narrow it.",
     "Energy covers the machines of the slice only (no network gear, no storage) and uses one "
     "PUE for the facility.",
+    "Placement is each system's own: kubernetes-defaults, human and noop place every task by "
+    "requests (Kubernetes semantics); agents, unless its system_params say placement: requests, "
+    "places non-production tasks against reservations "
+    "(request for 300 s, then decaying towards CPU usage x 1.15; Borg, Verma et al. 2015, 5.5) "
+    "and production by requests. Only CPU is reclaimed (memory use does not move in the usage "
+    "model); the price is in the overcommit table (throttling, memory kills).",
 )
 
 

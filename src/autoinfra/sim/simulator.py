@@ -23,6 +23,7 @@ the seed, so the same seed gives the same run and a ``fork`` carries its own cop
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from autoinfra.core.clock import SimClock
+from autoinfra.core.errors import SimulationError
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.faults import FaultScenario, load_scenario
 from autoinfra.faults.spec import FaultSpec
@@ -41,6 +43,7 @@ from autoinfra.sim.layout import (
     M_NTASKS,
     M_PROG,
     M_STATE,
+    M_THROTTLE,
     M_VCLOCK,
     ST_FUTURE,
     T_ALLOC_CPU,
@@ -111,6 +114,10 @@ class Simulator:
             "scaled_down": 0,
         }
         self._energy_j = 0.0
+        # the price of overcommit: CPU demand not served (normalised CPU x s) and the seconds
+        # machines spent throttled, integrated like energy
+        self._unserved_cpu_s = 0.0
+        self._throttled_machine_s = 0.0
         self._ticks = 0
         self._mem_check = False
         self._events = EventLog()
@@ -154,6 +161,20 @@ class Simulator:
     def workload(self) -> Workload:
         return self._state.workload
 
+    def set_placement(self, placement: str, by: str) -> None:
+        """How the scheduler places work from now on: ``requests`` or ``reservations`` (see
+        ``SimSettings.placement``). The system under test owns its scheduler's policy; the change
+        is logged like any mutator call."""
+        if placement not in ("requests", "reservations"):
+            self._events.add(self._now, by, "set_placement", "scheduler", False, placement)
+            raise SimulationError(
+                f"placement must be 'requests' or 'reservations', got {placement!r}"
+            )
+        self.config = dataclasses.replace(self.config, placement=placement)  # type: ignore[arg-type]
+        self._state.set_placement(self.config)
+        self._writer.config = self.config  # one configuration for all the simulator's parts
+        self._events.add(self._now, by, "set_placement", "scheduler", True, placement)
+
     def step(self) -> None:
         """Advance one tick (``config.tick_s``)."""
         w = self._state
@@ -161,6 +182,9 @@ class Simulator:
         if self._time.stale:
             w.refresh(self._now)
         self._energy_j += float(w.tot[T_POWER]) * dt
+        if w.tot[T_UNSERVED] > 0.0:  # some machine is throttled (rare: counted only then)
+            self._unserved_cpu_s += float(w.tot[T_UNSERVED]) * dt
+            self._throttled_machine_s += float(np.count_nonzero(w.mf[M_THROTTLE] > 0.0)) * dt
         w.mf[M_VCLOCK] += dt * w.mf[M_PROG]
         self._time.now_s += dt
         self.clock.advance_to(self._now)
@@ -458,6 +482,9 @@ class Simulator:
             "evictions": c["evictions"],
             "preemptions": c["preemptions"],
             "memory_kills": c["memory_kills"],
+            "placement": self.config.placement,
+            "unserved_cpu_s": self._unserved_cpu_s,
+            "throttled_machine_s": self._throttled_machine_s,
             "stranded_evictions": c["stranded_evictions"],
             "trace_evictions": c["trace_evictions"],
             "work_lost_s": float(tasks["work_lost_s"].to_numpy(np.float64).sum())
