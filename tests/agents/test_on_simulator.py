@@ -82,5 +82,5 @@ def test_scaling_and_energy_act_on_a_quiet_cell(workload: Any) -> None:
     assert ("energy", "set_machine_power") in done and ("scaling", "scale_service") in done
     assert ticks["machines_on"].iloc[-1] < ticks["machines_on"].iloc[0]  # capacity followed demand
     assert ticks["pending_tasks"].iloc[-1] <= max(5, ticks["pending_tasks"].iloc[0])
-    assert not [f for f in false_alarms if f[2] == "machine_down"]  # powered-off is not down
+    assert not [f for f in false_alarms if f[2] == "node_failure"]  # powered-off is not down
     _check_records(system)

@@ -197,7 +197,7 @@ def test_node_not_ready_after_grace_then_evicted_after_toleration() -> None:
     assert nodes.analyze(ok) == []
     late = make_observation(time_s=45.0, heartbeat_age_s=[0, 45, 0, 0])
     findings = nodes.analyze(late)
-    assert [(f.kind, f.target) for f in findings] == [("machine_down", "machine:1")]
+    assert [(f.kind, f.target) for f in findings] == [("node_failure", "machine:1")]
     assert nodes.decide(late, findings) == []
     before = make_observation(time_s=344.0, heartbeat_age_s=[0, 344, 0, 0])
     nodes.analyze(before)

@@ -36,7 +36,7 @@ def test_node_failure_strands_tasks_until_evicted_then_they_run_elsewhere() -> N
     assert obs.heartbeat_age_s[0] >= 50.0 and obs.heartbeat_age_s[1] == 0.0
     ticks = sim.results().ticks
     assert ticks["stranded_tasks"].iloc[-1] == 4 and ticks["running_tasks"].iloc[-1] == 0
-    assert sim.record_detection("machine:0", by="healer", kind="machine_down")
+    assert sim.record_detection("machine:0", by="healer", kind="node_failure")
     assert not sim.record_detection("machine:2", by="healer")  # a false alarm
     assert sim.evict_stranded(0, by="healer") == 4
     sim.step()

@@ -11,18 +11,14 @@ reader of the spec sees the same resolved value.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any
 
+from autoinfra.core.incidents import IncidentKind
 
-class FaultKind(enum.StrEnum):
-    """The fault kinds the simulator knows (the paper's three plus an intrusion)."""
-
-    NODE_FAILURE = "node_failure"  # the machine crashes; its tasks are stranded
-    CPU_HOG = "cpu_hog"  # a process no task accounts for eats CPU on a machine
-    NETWORK_CONGESTION = "network_congestion"  # background load on a rack uplink
-    INTRUSION = "intrusion"  # hidden CPU use plus unusual egress on a machine
+# The fault kinds are the incident kinds (``core.incidents``): faults, findings and metrics share
+# one vocabulary. ``FaultKind`` stays as the name this package has always used.
+FaultKind = IncidentKind
 
 
 # What a target names, per kind: machines for the first three kinds, links for congestion.

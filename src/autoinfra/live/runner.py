@@ -43,6 +43,7 @@ from autoinfra.backends import make_backend
 from autoinfra.core.clock import Clock
 from autoinfra.core.cluster import Backend
 from autoinfra.core.errors import ConfigError
+from autoinfra.core.incidents import INCIDENT_KINDS
 from autoinfra.core.proposal import Finding
 from autoinfra.faults.loading import load_scenario
 from autoinfra.faults.spec import FaultScenario
@@ -59,7 +60,7 @@ from autoinfra.telemetry.store import MetricStore
 
 __all__ = ["LiveRunner", "LiveSettings", "SystemRun"]  # the last two from live.settings
 
-INCIDENTS = frozenset({"machine_down", "cpu_hog", "link_congested", "intrusion"})
+INCIDENTS = INCIDENT_KINDS
 
 
 def _audit_key() -> AuditKey:

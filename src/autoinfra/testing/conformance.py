@@ -254,8 +254,8 @@ def check_node_failure(factory: BackendFactory) -> None:
             timeout_s=_settle(factory),
         )
         assert int(_obs(b).machine_state[m]) != MachineState.FAILED, "reported as last known"
-        assert b.record_detection(f"machine:{m}", "conformance", "machine_down")
-        assert not b.record_detection(f"machine:{healthy}", "conformance", "machine_down")
+        assert b.record_detection(f"machine:{m}", "conformance", "node_failure")
+        assert not b.record_detection(f"machine:{healthy}", "conformance", "node_failure")
         b.writer.evict_stranded(m, "conformance-evict")
         eventually(
             b,
