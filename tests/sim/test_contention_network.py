@@ -62,6 +62,7 @@ def test_congestion_slows_the_racks_tasks_and_reroute_fixes_it() -> None:
     ticks = sim.results().ticks
     assert ticks["net_slowed_tasks"].iloc[-1] == 2
     assert ticks["max_link_util"].iloc[-1] == pytest.approx(1.54)
+    assert sim.record_detection("link:0", by="agent", kind="network_congestion")
     sim.reroute(0, away_from_link=0, by="agent")
     obs = sim.observe()
     assert obs.link_utilization[1] == pytest.approx(0.08)  # all traffic on the other uplink

@@ -48,11 +48,15 @@ STRENGTH_FIELDS: tuple[str, ...] = ("cpu_share", "egress_mbps", "load")
 
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    """One fault to inject.
+    """One fault to inject, or ``count`` of them at times drawn in ``window_s``.
 
-    ``target`` is ``"random"`` (drawn with the run's seed among eligible targets at injection
-    time), ``"machine:<slot>"`` or ``"link:<idx>"``. ``duration_s`` None means the fault lasts until
-    someone mitigates it (a node failure stays failed); a number makes it clear by itself.
+    ``target`` is ``"random"`` (drawn with the run's seed alone, before the run starts, among the
+    machines the trace has in the cell at the fault's time or the uplinks of their racks; see
+    ``faults.schedule``), ``"machine:<slot>"`` or ``"link:<idx>"``. ``duration_s`` None means the
+    fault lasts until someone mitigates it (a node failure stays failed); a number makes it clear
+    by itself. With ``window_s = (start_s, end_s)`` the injection times are drawn uniformly in it
+    with the run's seed; ``end_s`` None means the run's end less the time the fault needs to play
+    out (``faults.schedule.hold_s``), and ``at_s`` is then the window's start.
     """
 
     kind: FaultKind
@@ -62,6 +66,25 @@ class FaultSpec:
     cpu_share: float = 0.0  # cpu_hog, intrusion: extra CPU demand, share of the machine's capacity
     egress_mbps: float = 0.0  # intrusion: unusual egress, Mbit/s
     load: float = 0.0  # network_congestion: background load, share of the link's capacity
+    count: int = 1  # how many faults of this kind and strength
+    window_s: tuple[float, float | None] | None = None  # draw each one's time in it; None: at_s
+
+    @property
+    def drawn_time(self) -> bool:
+        """True when the injection times are drawn in ``window_s`` rather than fixed."""
+        return self.window_s is not None
+
+    def describe(self) -> str:
+        """One phrase for reports: what, when, where, for how long."""
+        dur = "until mitigated" if self.duration_s is None else f"for {self.duration_s:.0f} s"
+        many = f"{self.count} x " if self.count != 1 else ""
+        if self.window_s is None:
+            when = f"at {self.at_s:.0f} s"
+        else:
+            lo, hi = self.window_s
+            end = "the run's end" if hi is None else f"{hi:.0f} s"
+            when = f"at seeded random times in [{lo:.0f} s, {end}]"
+        return f"{many}{self.kind} {when} on {self.target}, {dur}"
 
     @property
     def target_index(self) -> int | None:
@@ -78,6 +101,11 @@ class FaultSpec:
             "target": self.target,
             "duration_s": self.duration_s,
         }
+        if self.count != 1:
+            out["count"] = self.count
+        if self.window_s is not None:
+            del out["at_s"]
+            out["window_s"] = list(self.window_s)
         for name in DEFAULTS[self.kind]:
             out[name] = getattr(self, name)
         return out

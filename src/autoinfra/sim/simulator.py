@@ -31,7 +31,7 @@ import numpy as np
 
 from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState, Observation
-from autoinfra.faults import FaultScenario, load_scenario
+from autoinfra.faults import FaultScenario, FaultSpec, load_scenario
 from autoinfra.sim.config import SimConfig
 from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
@@ -86,13 +86,16 @@ class Simulator(Mutators):
         self.seed = int(seed)
         place_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._world = World(workload, self.config, np.random.default_rng(place_seq))
-        self._faults = FaultBook(scenario, self._world, np.random.default_rng(fault_seq))
         self.clock = SimClock(0.0)
         self._now = 0.0
         self._end_s = (
             self.config.until_s
             if self.config.until_s is not None
             else max(0.0, workload.end_s - workload.start_s)
+        )
+        # the fault schedule is drawn here, from the seed and the trace alone (faults.schedule)
+        self._faults = FaultBook(
+            scenario, self._world, np.random.default_rng(fault_seq), run_end_s=self._end_s
         )
         self._timed: list[tuple[float, int, str, int]] = []
         self._seq = 0
@@ -117,7 +120,7 @@ class Simulator(Mutators):
         self._recorder = TickRecorder()
         self._record_every = self.config.record_every_s or self.config.tick_s
         self._next_record = 0.0
-        for i, spec in enumerate(scenario.faults):
+        for i, spec in enumerate(self._faults.schedule):
             self._schedule(spec.at_s, "inject", i)
         self._advance_world(0.0)
         self._record()
@@ -132,6 +135,12 @@ class Simulator(Mutators):
     @property
     def done(self) -> bool:
         return self._now >= self._end_s - 1e-9
+
+    @property
+    def fault_schedule(self) -> tuple[FaultSpec, ...]:
+        """Every fault of the run with its time and target, drawn from the seed and the trace
+        when the simulator was built (``faults.schedule``): the same for every system."""
+        return self._faults.schedule
 
     @property
     def workload(self) -> Workload:
@@ -270,7 +279,7 @@ class Simulator(Mutators):
             if w.mi[M_STATE, m] == MachineState.BOOTING and w.mf[M_BOOT_DONE, m] <= now + 1e-9:
                 w.set_state(m, MachineState.ON)
         elif kind == "inject":
-            spec = self.scenario.faults[payload]
+            spec = self._faults.schedule[payload]
             rec = self._faults.inject(spec, now)
             self._events.add(
                 now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0, rec.detail
