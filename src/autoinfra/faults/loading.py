@@ -185,7 +185,8 @@ def scenario_from_dict(
     total = sum(f.count for f in faults)
     if total > MAX_FAULTS:
         raise ConfigError(
-            f"the counts add up to {total} faults; at most {MAX_FAULTS}", source=source,
+            f"the counts add up to {total} faults; at most {MAX_FAULTS}",
+            source=source,
             field="faults",
         )
     faults.sort(key=lambda f: f.at_s)  # stable: equal times keep the file's order

@@ -168,9 +168,7 @@ class FaultBook:
         """Slots the trace has in the cell at ``t_s`` (its last ADD/REMOVE up to then is ADD)."""
         w = self.world
         ev = w.workload.machines.event
-        rows = np.flatnonzero(
-            (self._event_time <= t_s + 1e-9) & (ev != MachineEventType.UPDATE)
-        )
+        rows = np.flatnonzero((self._event_time <= t_s + 1e-9) & (ev != MachineEventType.UPDATE))
         last = np.full(w.n_machines, -1, dtype=np.int64)
         np.maximum.at(last, w.event_slot[rows], rows)  # rows are in time order
         seen = last >= 0
