@@ -60,16 +60,19 @@ def draw_schedule(
     machines_at: Callable[[float], Slots],
     link_rack: npt.NDArray[np.integer],
     machine_rack: npt.NDArray[np.integer],
+    granularity_s: float = 1.0,
 ) -> tuple[FaultSpec, ...]:
     """Every fault of ``scenario`` with a fixed time and target, sorted by time.
 
     ``machines_at(t)`` gives the slots the trace has in the cell at ``t`` (system-independent);
     ``link_rack`` and ``machine_rack`` say which rack each uplink serves and each machine is in.
+    Drawn times are rounded up to a multiple of ``granularity_s`` (the simulator's tick: a fault
+    strikes on the first tick at or after its time, so the schedule says when it really does).
     The returned specs have ``count == 1`` and no window.
     """
     timed: list[tuple[float, int, int, FaultSpec]] = []
     for i, spec in enumerate(scenario.faults):
-        for k, t in enumerate(_times(spec, rng, run_end_s)):
+        for k, t in enumerate(_times(spec, rng, run_end_s, granularity_s)):
             timed.append((t, i, k, spec))
     timed.sort(key=lambda item: item[:3])
     used_machines: set[int] = set()
@@ -89,15 +92,18 @@ def draw_schedule(
     return tuple(out)
 
 
-def _times(spec: FaultSpec, rng: np.random.Generator, run_end_s: float) -> list[float]:
+def _times(
+    spec: FaultSpec, rng: np.random.Generator, run_end_s: float, granularity_s: float
+) -> list[float]:
     if spec.window_s is None:
         return [spec.at_s] * spec.count
     lo, hi = spec.window_s
     if hi is None:
         # a run too short for the hold gets its faults at the window's start, not before it
         hi = max(lo, run_end_s - hold_s(spec))
-    # whole seconds: a schedule a person reads in a report; ties keep the file's order
-    return [float(math.floor(t)) for t in rng.uniform(lo, hi, size=spec.count)]
+    g = granularity_s if granularity_s > 0 else 1.0
+    # on the tick grid: a schedule a person reads in a report; ties keep the file's order
+    return [float(math.ceil(t / g - 1e-9) * g) for t in rng.uniform(lo, hi, size=spec.count)]
 
 
 def _draw_target(

@@ -162,6 +162,7 @@ class FaultBook:
             machines_at=self.machines_at,
             link_rack=world.link_rack,
             machine_rack=world.machine_rack,
+            granularity_s=world.config.tick_s,
         )
 
     def machines_at(self, t_s: float) -> npt.NDArray[np.int64]:
