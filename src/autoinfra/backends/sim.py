@@ -133,7 +133,15 @@ def _as_spec(fault: FaultLike) -> FaultSpec:
 
     kind = FaultKind(str(fault.kind))
     strengths = {k: float(getattr(fault, k, v)) for k, v in DEFAULTS[kind].items()}
-    return FaultSpec(kind, float(fault.at_s), fault.target, fault.duration_s, **strengths)
+    return FaultSpec(
+        kind=kind,
+        at_s=float(fault.at_s),
+        target=fault.target,
+        duration_s=fault.duration_s,
+        cpu_share=strengths.get("cpu_share", 0.0),
+        egress_mbps=strengths.get("egress_mbps", 0.0),
+        load=strengths.get("load", 0.0),
+    )
 
 
 def build(

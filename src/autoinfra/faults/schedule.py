@@ -35,7 +35,7 @@ import numpy.typing as npt
 from autoinfra.core.incidents import IncidentKind
 from autoinfra.faults.spec import FaultScenario, FaultSpec
 
-__all__ = ["OPEN_ENDED_HOLD_S", "draw_schedule", "hold_s"]
+__all__ = ["OPEN_ENDED_HOLD_S", "draw_schedule", "draw_times", "hold_s"]
 
 # How long before the run's end the last fault of an open window may start when it has no
 # duration: the slowest baseline must get a chance to act on it. Kubernetes evicts the pods of a
@@ -70,16 +70,11 @@ def draw_schedule(
     strikes on the first tick at or after its time, so the schedule says when it really does).
     The returned specs have ``count == 1`` and no window.
     """
-    timed: list[tuple[float, int, int, FaultSpec]] = []
-    for i, spec in enumerate(scenario.faults):
-        for k, t in enumerate(_times(spec, rng, run_end_s, granularity_s)):
-            timed.append((t, i, k, spec))
-    timed.sort(key=lambda item: item[:3])
     used_machines: set[int] = set()
     used_links: set[int] = set()
     out: list[FaultSpec] = []
-    for t, _i, _k, spec in timed:
-        target = spec.target
+    for spec in draw_times(scenario, rng, run_end_s=run_end_s, granularity_s=granularity_s):
+        t, target = spec.at_s, spec.target
         if target == "random":
             target = _draw_target(
                 spec.kind, t, rng, machines_at, link_rack, machine_rack, used_machines, used_links
@@ -88,8 +83,25 @@ def draw_schedule(
             used_links.add(int(target.split(":", 1)[1]))
         else:
             used_machines.add(int(target.split(":", 1)[1]))
-        out.append(replace(spec, at_s=t, target=target, count=1, window_s=None))
+        out.append(replace(spec, target=target))
     return tuple(out)
+
+
+def draw_times(
+    scenario: FaultScenario,
+    rng: np.random.Generator,
+    *,
+    run_end_s: float,
+    granularity_s: float = 1.0,
+) -> tuple[FaultSpec, ...]:
+    """Step 1 alone: every fault with its own time (``count`` 1, no window), sorted by time;
+    targets are left as the scenario says. Live backends that draw targets themselves use it."""
+    timed: list[tuple[float, int, int, FaultSpec]] = []
+    for i, spec in enumerate(scenario.faults):
+        for k, t in enumerate(_times(spec, rng, run_end_s, granularity_s)):
+            timed.append((t, i, k, spec))
+    timed.sort(key=lambda item: item[:3])
+    return tuple(replace(spec, at_s=t, count=1, window_s=None) for t, _i, _k, spec in timed)
 
 
 def _times(
