@@ -57,8 +57,9 @@ def test_every_system_meets_the_same_faults_in_every_scenario() -> None:
 def test_the_schedule_does_not_depend_on_what_a_system_did() -> None:
     wl = make_workload(10, [T(0, 50_000, cpu=0.1)] * 6, end_s=3000)
     scenario = load_scenario("storm")
-    a = Simulator(wl, SimConfig(candidates=0), scenario=scenario, seed=5)
-    b = Simulator(wl, SimConfig(candidates=0), scenario=scenario, seed=5)
+    cfg = SimConfig(candidates=0, rack_size=5)
+    a = Simulator(wl, cfg, scenario=scenario, seed=5)
+    b = Simulator(wl, cfg, scenario=scenario, seed=5)
     for m in range(10):  # one system powers off every idle machine first thing
         if b.machine_task_count(m) == 0:
             b.power_off(m, by="energy")
@@ -76,7 +77,19 @@ def test_the_schedule_does_not_depend_on_what_a_system_did() -> None:
     }
     machines = [t for k, t, _ in fa if k != IncidentKind.NETWORK_CONGESTION]
     assert len(set(machines)) == len(machines)
-    assert Simulator(wl, scenario=scenario, seed=6).fault_schedule != a.fault_schedule
+    # the two congested uplinks serve different racks (10 machines in racks of 5)
+    links = [int(t.split(":")[1]) for k, t, _ in fa if k == IncidentKind.NETWORK_CONGESTION]
+    assert len({int(a.observe().link_rack[link]) for link in links}) == 2
+    assert Simulator(wl, cfg, scenario=scenario, seed=6).fault_schedule != a.fault_schedule
+
+
+def test_one_rack_gets_its_congestion_on_one_uplink_so_the_other_stays_a_remedy() -> None:
+    wl = make_workload(6, [], end_s=3000)  # one rack of the default 40, two uplinks
+    scenario = scenario_from_dict(
+        {"faults": [{"kind": "network_congestion", "count": 3, "window_s": [10, 20]}]}
+    )
+    targets = {f.target for f in Simulator(wl, scenario=scenario, seed=2).fault_schedule}
+    assert len(targets) == 1
 
 
 def test_times_fall_in_the_window_and_leave_room_to_recover() -> None:

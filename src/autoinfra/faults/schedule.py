@@ -13,8 +13,9 @@ What is drawn, in this order (one generator, so the order is part of the contrac
    seconds; a fault with ``at_s`` gets ``count`` copies of that time;
 2. targets, in time order: ``random`` becomes a machine the *trace* has in the cell at that time
    (never one a system powered off or on: the trace is the same for all), or an uplink of a rack
-   holding such a machine; machine faults go to distinct machines and congestion to distinct
-   links while there are enough (then repeats are allowed).
+   holding such a machine; machine faults go to distinct machines while there are enough (then
+   repeats), congestion to uplinks of distinct racks (then to an uplink already drawn, never to
+   a congested rack's other uplink: rerouting to it is the remedy).
 
 A drawn machine may be off, drained or failed under some system when its fault arrives. The
 fault still lands on that machine (the simulator records what it found there): a node failure
@@ -131,10 +132,18 @@ def _draw_target(
     present = np.asarray(machines_at(t), dtype=np.int64)
     if kind == IncidentKind.NETWORK_CONGESTION:
         racks = np.unique(np.asarray(machine_rack)[present]) if present.size else present
-        pool = np.flatnonzero(np.isin(np.asarray(link_rack), racks))
+        lr = np.asarray(link_rack)
+        pool = np.flatnonzero(np.isin(lr, racks))
         if pool.size == 0:  # no machine in the cell: any link, the fault then touches nothing
-            pool = np.arange(len(link_rack))
-        link = _pick(pool, used_links, rng)
+            pool = np.arange(len(lr))
+        # one congested uplink per rack: with both uplinks of a rack congested at once the
+        # remedy (moving the rack's traffic to its other uplink) would not exist, so when the
+        # racks run out a further congestion lands on an uplink already drawn (loads add up)
+        used = np.fromiter(sorted(used_links), dtype=np.int64, count=len(used_links))
+        other_racks = pool[~np.isin(lr[pool], lr[used])]
+        link = _pick(
+            other_racks if other_racks.size else used if used.size else pool, used_links, rng
+        )
         return "none" if link < 0 else f"link:{link}"
     machine = _pick(present, used_machines, rng)
     return "none" if machine < 0 else f"machine:{machine}"
