@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from autoinfra.core.clock import Clock
-from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike
+from autoinfra.core.cluster import FAULT_COLUMNS, ClusterReader, ClusterWriter, FaultLike
 from autoinfra.core.errors import ConfigError
 from autoinfra.faults.loading import load_scenario
 from autoinfra.faults.spec import FaultScenario, FaultSpec
@@ -124,7 +124,8 @@ class SimClusterBackend:
         return self.sim.record_detection(target, by=by, kind=kind)
 
     def fault_rows(self) -> Sequence[dict[str, Any]]:
-        frame = self.sim._faults.frame()
+        # the columns every backend writes (the simulator's frame has a few more of its own)
+        frame = self.sim._faults.frame()[list(FAULT_COLUMNS)]
         return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 

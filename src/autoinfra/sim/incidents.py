@@ -334,9 +334,10 @@ class FaultBook:
         first such op is kept as ``incidental`` for the record, and earns nothing.
         """
         for rec in self.records:
-            if rec.origin != "scenario" or rec.recovered or not math.isnan(rec.mitigated_s):
+            if rec.origin != "scenario" or rec.index < 0 or not math.isnan(rec.mitigated_s):
                 continue
-            if rec.index < 0:
+            # a no-effect fault whose cause is still there keeps its timeline (not its figures)
+            if rec.recovered and not (rec.no_effect and rec.active):
                 continue
             if rec.kind == FaultKind.NETWORK_CONGESTION:
                 hit = op == "reroute" and rack == rec.rack and link == rec.index

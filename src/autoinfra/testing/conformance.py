@@ -282,6 +282,7 @@ def check_kill_rogue(factory: BackendFactory) -> None:
             "the hog shows as CPU",
             timeout_s=_settle(factory),
         )
+        assert b.record_detection(f"machine:{m}", "conformance", "cpu_hog")
         b.writer.kill_rogue(m, "conformance-kill")
         eventually(
             b,
@@ -334,6 +335,7 @@ def check_reroute(factory: BackendFactory) -> None:
             "congestion shows",
             timeout_s=_settle(factory),
         )
+        assert b.record_detection(f"link:{link}", "conformance", "network_congestion")
         b.writer.reroute(rack, link, "conformance-reroute")
         eventually(
             b,
