@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,7 +32,8 @@ class RunSettings:
     tick_s: float
     record_every_s: float
     system_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tables: dict[str, str] = field(default_factory=dict)  # system -> trained Q-table artifact
+    # system -> the Q-table artifact trained for the study, given to the build as ``qtable_path``
+    tables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -91,27 +91,6 @@ def submitted_count(records: list[ActionRecord]) -> int:
     return sum(1 for r in records if any(t.status == ActionStatus.SUBMITTED for t in r.history))
 
 
-def use_table(system: Any, path: str) -> None:
-    """Give the system's Q-table policies the table trained for this study.
-
-    The autonomous preset loads the package's shipped table; the study may have trained its own on
-    this trace's training window (``experiments.training``). Swapping the table object keeps every
-    other part of the preset as built; the description says which table decided.
-    """
-    from autoinfra.policies.qlearning import QTablePolicy
-
-    swapped = 0
-    for agent in system.agents:
-        if isinstance(agent.policy, QTablePolicy):
-            current = agent.policy
-            agent.policy = QTablePolicy.load(
-                path, agent=current.agent, priority=current.priority, bounds=current.bounds
-            )
-            swapped += 1
-    if swapped:
-        system.description += f" Q-table: {Path(path).name} (trained on the training window)."
-
-
 def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunResult:
     """Replay ``workload`` with ``run.system`` acting under ``run.scenario``, seeded by the run."""
     from autoinfra.agents import make_system
@@ -128,9 +107,10 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
     )
     sim = Simulator(workload, config=config, scenario=load_scenario(run.scenario), seed=run.seed)
     params = settings.system_params.get(run.system)
-    system = make_system(run.system, sim, seed=run.seed, params=params)
     if run.system in settings.tables:
-        use_table(system, settings.tables[run.system])
+        # the table trained for this study is part of the build, through the registry's make
+        params = {**(params or {}), "qtable_path": settings.tables[run.system]}
+    system = make_system(run.system, sim, seed=run.seed, params=params)
     false_alarms = 0
 
     def on_finding(agent_id: str, finding: Finding) -> None:
