@@ -62,7 +62,7 @@ def test_the_schedule_does_not_depend_on_what_a_system_did() -> None:
     b = Simulator(wl, cfg, scenario=scenario, seed=5)
     for m in range(10):  # one system powers off every idle machine first thing
         if b.machine_task_count(m) == 0:
-            b.power_off(m, by="energy")
+            b.writer.power_off(m, by="energy")
     a.run(until_s=3000)
     b.run(until_s=3000)
     fa, fb = _fired(a.results().faults), _fired(b.results().faults)

@@ -38,7 +38,7 @@ def test_node_failure_strands_tasks_until_evicted_then_they_run_elsewhere() -> N
     assert ticks["stranded_tasks"].iloc[-1] == 4 and ticks["running_tasks"].iloc[-1] == 0
     assert sim.record_detection("machine:0", by="healer", kind="node_failure")
     assert not sim.record_detection("machine:2", by="healer")  # a false alarm
-    assert sim.evict_stranded(0, by="healer") == 4
+    assert sim.writer.evict_stranded(0, by="healer") == 4
     sim.step()
     f = _fault(sim)
     assert (f["kind"], f["target"], f["origin"]) == ("node_failure", "machine:0", "scenario")
@@ -78,7 +78,7 @@ def test_cpu_hog_throttles_until_killed() -> None:
     assert obs.cpu_used[0] == pytest.approx(0.5)
     assert obs.cpu_throttled_share[0] == pytest.approx(0.4 / 0.9)
     assert sim.record_detection("machine:0", by="watcher")
-    sim.kill_rogue(0, by="healer")
+    sim.writer.kill_rogue(0, by="healer")
     assert sim.observe().cpu_throttled_share[0] == 0.0
     f = _fault(sim)
     assert f["mitigated_op"] == "kill_rogue" and f["recovery_s"] == pytest.approx(20.0)
@@ -89,7 +89,7 @@ def test_cpu_hog_recovers_when_its_tasks_move_away() -> None:
     sim = _sim([{"kind": "cpu_hog", "at_s": 10, "target": "machine:0"}])
     sim.run(until_s=20)
     assert sim.record_detection("machine:0", by="healer", kind="cpu_hog")
-    sim.drain(0, by="healer")
+    sim.writer.drain(0, by="healer")
     sim.step()
     f = _fault(sim)
     assert f["mitigated_op"] == "drain" and f["resolution"] == "mitigated"
@@ -100,7 +100,7 @@ def test_an_action_aimed_elsewhere_earns_no_mitigation_credit() -> None:
     # the Cluster Autoscaler drains a hog's machine to save power; nobody detected the hog
     sim = _sim([{"kind": "cpu_hog", "at_s": 10, "target": "machine:0"}])
     sim.run(until_s=20)
-    sim.drain(0, by="kubernetes/ca")
+    sim.writer.drain(0, by="kubernetes/ca")
     sim.step()
     f = _fault(sim)
     assert math.isnan(f["mitigated_s"]) and f["mitigated_op"] == ""
@@ -114,7 +114,7 @@ def test_a_finding_of_another_kind_does_not_detect_the_fault() -> None:
     sim = _sim([{"kind": "intrusion", "at_s": 10, "target": "machine:0"}])
     sim.run(until_s=20)
     assert sim.record_detection("machine:0", by="watcher", kind="cpu_hog")  # not a false alarm
-    sim.kill_rogue(0, by="watcher")
+    sim.writer.kill_rogue(0, by="watcher")
     f = _fault(sim)
     assert math.isnan(f["detected_s"]) and math.isnan(f["mitigated_s"])
     assert f["incidental_op"] == "kill_rogue" and f["resolution"] == "incidental"
@@ -147,7 +147,7 @@ def test_intrusion_shows_as_cpu_and_egress_and_isolation_stops_it() -> None:
     assert obs.egress_mbps[0] == pytest.approx(before.egress_mbps[0] + 500.0)
     assert obs.cpu_requested[0] == before.cpu_requested[0]  # no task accounts for it
     assert sim.record_detection("machine:0", by="security", kind="intrusion")
-    moved = sim.isolate(0, by="security")
+    moved = sim.writer.isolate(0, by="security")
     assert moved == 4
     obs = sim.observe()
     assert obs.egress_mbps[0] == 0.0 and not obs.schedulable[0]
@@ -176,7 +176,7 @@ def test_a_drawn_machine_that_is_off_takes_the_fault_as_a_recorded_no_op() -> No
     targets = [int(f.target.split(":")[1]) for f in sim.fault_schedule]
     for m in targets:
         if sim.machine_task_count(m) == 0:
-            sim.power_off(m, by="energy")
+            sim.writer.power_off(m, by="energy")
     sim.run(until_s=15)
     res = sim.results().faults
     assert res["target"].tolist() == [f"machine:{m}" for m in targets]  # not redrawn

@@ -70,7 +70,7 @@ from autoinfra.sim.layout import (
     ST_ENDED,
     ST_RUNNING,
 )
-from autoinfra.sim.world import World
+from autoinfra.sim.state import ClusterState
 from autoinfra.traces.tables import MachineEventType
 
 # A finding that arrives this soon after its fault stopped is late, not false.
@@ -87,24 +87,24 @@ _RUNNING = (MachineState.ON, MachineState.DRAINING)
 
 
 class FaultBook:
-    """Applies a scenario's faults to a ``World`` and keeps their timelines."""
+    """Applies a scenario's faults to a ``ClusterState`` and keeps their timelines."""
 
     def __init__(
         self,
         scenario: FaultScenario,
-        world: World,
+        state: ClusterState,
         rng: np.random.Generator,
         *,
         run_end_s: float = math.inf,
     ) -> None:
         self.scenario = scenario
-        self.world = world
+        self.state = state
         self.rng = rng
         self.records: list[FaultRecord] = []
         self.false_alarms = 0
         for i, spec in enumerate(scenario.faults):
             idx = spec.target_index
-            limit = world.n_links if spec.kind == FaultKind.NETWORK_CONGESTION else world.n_machines
+            limit = state.n_links if spec.kind == FaultKind.NETWORK_CONGESTION else state.n_machines
             if idx is not None and idx >= limit:
                 raise ConfigError(
                     f"target {spec.target!r} does not exist: this cluster has {limit} "
@@ -112,8 +112,8 @@ class FaultBook:
                     source=scenario.source,
                     field=f"faults[{i}].target",
                 )
-        mt = world.workload.machines
-        self._event_time = mt.time_s - world.workload.start_s
+        mt = state.workload.machines
+        self._event_time = mt.time_s - state.workload.start_s
         self._run_end_s = run_end_s
         # drawn now, before any system acts: the seed and the trace decide, nothing else
         self.schedule: tuple[FaultSpec, ...] = draw_schedule(
@@ -121,14 +121,14 @@ class FaultBook:
             rng,
             run_end_s=run_end_s,
             machines_at=self.machines_at,
-            link_rack=world.link_rack,
-            machine_rack=world.machine_rack,
-            granularity_s=world.config.tick_s,
+            link_rack=state.link_rack,
+            machine_rack=state.machine_rack,
+            granularity_s=state.config.tick_s,
         )
 
     def machines_at(self, t_s: float) -> npt.NDArray[np.int64]:
         """Slots the trace has in the cell at ``t_s`` (its last ADD/REMOVE up to then is ADD)."""
-        w = self.world
+        w = self.state
         ev = w.workload.machines.event
         rows = np.flatnonzero((self._event_time <= t_s + 1e-9) & (ev != MachineEventType.UPDATE))
         last = np.full(w.n_machines, -1, dtype=np.int64)
@@ -143,7 +143,7 @@ class FaultBook:
     def inject(self, spec: FaultSpec, now: float) -> FaultRecord:
         """Apply one fault now. Scheduled faults come with their target; a ``random`` one (a
         live injection through ``backends.sim``) is drawn like the schedule's, from the trace."""
-        w = self.world
+        w = self.state
         if spec.target == "random":
             one = FaultScenario(self.scenario.name, (spec,), self.scenario.source)
             (spec,) = draw_schedule(
@@ -197,7 +197,7 @@ class FaultBook:
 
     def fail_machine(self, m: int, now: float) -> None:
         """The machine crashes: monitoring keeps its last report, its tasks are stranded."""
-        w = self.world
+        w = self.state
         mf = w.mf
         w.mi[M_PREV, m] = w.mi[M_STATE, m]
         mf[M_FZ_CPU, m] = mf[M_CPU_USED, m]
@@ -208,7 +208,7 @@ class FaultBook:
         w.set_state(m, MachineState.FAILED)
 
     def clear(self, fault_id: int, now: float) -> None:
-        """The fault's duration is over: its cause leaves the world."""
+        """The fault's duration is over: its cause leaves the state."""
         rec = self.records[fault_id]
         if not rec.active:
             return
@@ -218,7 +218,7 @@ class FaultBook:
             rec.self_cleared, rec.resolution = True, "expired"
 
     def _remove_cause(self, rec: FaultRecord, now: float) -> None:
-        w = self.world
+        w = self.state
         rec.active = False
         rec.cleared_s = now
         if rec.kind == FaultKind.NETWORK_CONGESTION:
@@ -246,8 +246,8 @@ class FaultBook:
             ):
                 self._remove_cause(rec, now)
                 killed += 1
-        self.world.mf[M_HOG_CPU, m] = 0.0
-        self.world.mf[M_ROGUE_EGRESS, m] = 0.0
+        self.state.mf[M_HOG_CPU, m] = 0.0
+        self.state.mf[M_ROGUE_EGRESS, m] = 0.0
         return killed
 
     # --- the trace's own machine removals ---
@@ -345,7 +345,7 @@ class FaultBook:
 
     def check_recovery(self, now: float) -> None:
         """Mark recovered the faults whose damage the world no longer shows."""
-        w = self.world
+        w = self.state
         for rec in self.records:
             if rec.recovered or rec.index < 0:
                 continue
@@ -382,7 +382,7 @@ class FaultBook:
     def _tasks_back(self, tasks: I32) -> bool:
         if tasks.size == 0:
             return True
-        w = self.world
+        w = self.state
         st = w.rec.status[tasks]
         running = st == ST_RUNNING
         machines = w.pool.si[S_MACH, np.maximum(w.rec.slot[tasks], 0)]
