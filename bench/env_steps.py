@@ -39,10 +39,10 @@ def per_call_us(f: Callable[[], object], n: int) -> float:
 
 def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str, Any]:
     from autoinfra.learning.env import ClusterEnv
-    from autoinfra.learning.pipeline import TrainSpec, training_windows
+    from autoinfra.learning.pipeline import TrainSettings, training_windows
     from autoinfra.learning.scaling_env import default_forecaster
 
-    spec = TrainSpec(machines=machines, seed=seed, episode_s=1800.0)
+    spec = TrainSettings(machines=machines, seed=seed, episode_s=1800.0)
     pieces, _, _ = training_windows(spec)
     env = ClusterEnv(
         pieces, spec.world_config(), forecaster=default_forecaster if forecast else None
@@ -104,11 +104,11 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
 def decision_latency(repeats: int, seed: int) -> dict[str, Any]:
     from autoinfra.learning.scaling_env import default_forecaster
     from autoinfra.policies.scaling.qtable import QTablePolicy
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import load_workload
 
     workload = load_workload(seed=seed)
-    sim = Simulator(workload, SimConfig(tick_s=30.0), seed=seed)
+    sim = Simulator(workload, SimSettings(tick_s=30.0), seed=seed)
     forecaster = default_forecaster()
     findings: list[Any] = []
     for _ in range(4):  # the forecaster needs a few samples before it forecasts

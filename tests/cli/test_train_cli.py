@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from autoinfra.cli.train import train
-from autoinfra.learning.pipeline import TrainSpec, training_windows
+from autoinfra.learning.pipeline import TrainSettings, training_windows
 from autoinfra.policies.scaling.qtable import QTablePolicy
 from autoinfra.traces import load_workload, split_windows
 
@@ -56,7 +56,7 @@ def test_other_seed_other_table(app: typer.Typer, tmp_path: Path) -> None:
 
 
 def test_training_never_reads_the_evaluation_window() -> None:
-    spec = TrainSpec(episodes=1, machines=40, episode_s=600.0, seed=3)
+    spec = TrainSettings(episodes=1, machines=40, episode_s=600.0, seed=3)
     pieces, train_w, eval_w = training_windows(spec)
     full = load_workload(seed=3)
     split = split_windows(full.end_s - full.start_s, 0.5)

@@ -14,7 +14,7 @@ from autoinfra.experiments.spec import RunSpec, build_spec
 from autoinfra.experiments.systems import ensure_registered
 from autoinfra.faults import builtin_scenarios, load_scenario, scenario_from_dict
 from autoinfra.faults.schedule import OPEN_ENDED_HOLD_S, draw_schedule
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from tests.sim.builders import T, make_workload
 
 SYSTEMS = ("agents", "kubernetes-defaults", "human", "noop")
@@ -57,7 +57,7 @@ def test_every_system_meets_the_same_faults_in_every_scenario() -> None:
 def test_the_schedule_does_not_depend_on_what_a_system_did() -> None:
     wl = make_workload(10, [T(0, 50_000, cpu=0.1)] * 6, end_s=3000)
     scenario = load_scenario("storm")
-    cfg = SimConfig(candidates=0, rack_size=5)
+    cfg = SimSettings(candidates=0, rack_size=5)
     a = Simulator(wl, cfg, scenario=scenario, seed=5)
     b = Simulator(wl, cfg, scenario=scenario, seed=5)
     for m in range(10):  # one system powers off every idle machine first thing

@@ -10,11 +10,11 @@ from gymnasium.utils.env_checker import check_env
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
+from autoinfra.learning.scaling_env import ScalingEnvSettings, SimScalingEnv, default_forecaster
 from autoinfra.policies.scaling.space import ACTIONS, NOOP
 from tests.learning.factories import small_workload
 
-CONFIG = WorldConfig(decision_period_s=30.0, tick_s=30.0, episode_s=600.0)
+CONFIG = ScalingEnvSettings(decision_period_s=30.0, tick_s=30.0, episode_s=600.0)
 
 
 def make_env(**kw: object) -> ClusterEnv:

@@ -9,7 +9,7 @@ import autoinfra.sim as sim
 
 
 def test_sim_exports() -> None:
-    assert sorted(sim.__all__) == ["SimConfig", "SimResults", "Simulator"]
+    assert sorted(sim.__all__) == ["SimResults", "SimSettings", "Simulator"]
 
 
 def test_fault_exports() -> None:

@@ -12,9 +12,12 @@ from typing import Any
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
+
 DEFAULT_OUT = Path("out/experiment")
 
 
+@one_line_errors
 def experiment(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for the report and raw data."),
     quick: bool = typer.Option(

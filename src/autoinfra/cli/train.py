@@ -1,6 +1,6 @@
 """``autoinfra train``: train the scaling policy on the training window of a trace.
 
-Registered by ``cli/main.py``. The options map one to one onto ``learning.pipeline.TrainSpec``;
+Registered by ``cli/main.py``. The options map one to one onto ``learning.pipeline.TrainSettings``;
 the evaluation window of the trace (``split_windows``) is never read. The artifact records the
 canonical command that made it, which is also what ``src/autoinfra/data/models/README.md`` quotes
 for the shipped table. Heavy imports (simulator, traces, torch) happen inside the command so
@@ -14,7 +14,10 @@ from pathlib import Path
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
 
+
+@one_line_errors
 def train(
     trace: Path | None = typer.Option(
         None, "--trace", help="A Google 2011 trace folder (default: the shipped slice)."
@@ -56,7 +59,7 @@ def train(
     from rich.table import Table
 
     from autoinfra.learning.pipeline import (
-        TrainSpec,
+        TrainSettings,
         score_on_evaluation_window,
         train_scaling_policy,
     )
@@ -64,7 +67,7 @@ def train(
 
     if algo not in ("qlearning", "ppo"):
         raise typer.BadParameter(f"--algo must be qlearning or ppo, got {algo!r}")
-    spec = TrainSpec(
+    spec = TrainSettings(
         algo=algo,  # type: ignore[arg-type]  # checked just above
         episodes=episodes,
         seed=seed,

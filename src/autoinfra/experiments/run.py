@@ -96,11 +96,11 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
     from autoinfra.agents import make_system
     from autoinfra.experiments.systems import ensure_registered
     from autoinfra.faults import load_scenario
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     ensure_registered()
     started = time.perf_counter()
-    config = SimConfig(
+    config = SimSettings(
         tick_s=settings.tick_s,
         until_s=min(settings.window_s, workload.end_s - workload.start_s),
         record_every_s=settings.record_every_s,

@@ -43,15 +43,15 @@ def _shipped_provenance() -> dict[str, Any]:
 
 def _train_spec(spec: ExperimentSpec, inputs: StudyInputs) -> Any:
     """The shipped table's recipe (or the pipeline's defaults) on this study's trace and split."""
-    from autoinfra.learning.pipeline import TrainSpec
+    from autoinfra.learning.pipeline import TrainSettings
 
-    base = TrainSpec()
+    base = TrainSettings()
     recipe = _shipped_provenance().get("spec", {})
     fields = {name: recipe.get(name, getattr(base, name)) for name in RECIPE_FIELDS}
     if spec.train_episodes is not None:
         fields["episodes"] = spec.train_episodes
     fields["machines"] = min(int(fields["machines"]), inputs.cell_machines)
-    return TrainSpec(
+    return TrainSettings(
         algo="qlearning",
         train_fraction=spec.train_fraction,
         trace_dir=str(spec.trace_dir) if spec.trace_dir is not None else None,

@@ -59,7 +59,8 @@ failure, high CPU load, network congestion). Each injects two faults of each kin
 times drawn from 900 s on (after a 15-minute burn-in), so they fit a one-hour evaluation window.
 """
 
-from autoinfra.faults.loading import builtin_scenarios, load_scenario, scenario_from_dict
+from autoinfra.faults.loading import builtin_scenarios, scenario_from_dict
+from autoinfra.faults.registry import load_scenario
 from autoinfra.faults.schedule import draw_schedule
 from autoinfra.faults.spec import DEFAULTS, TARGET_KIND, FaultKind, FaultScenario, FaultSpec
 

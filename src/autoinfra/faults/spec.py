@@ -48,7 +48,8 @@ STRENGTH_FIELDS: tuple[str, ...] = ("cpu_share", "egress_mbps", "load")
 
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    """One fault to inject, or ``count`` of them at times drawn in ``window_s``.
+    """One fault to inject, or ``count`` of them at times drawn in ``window_s``: one entry of a
+    scenario file (``Spec``: a spec file's schema, not tunables, which are named ``...Settings``).
 
     ``target`` is ``"random"`` (drawn with the run's seed alone, before the run starts, among the
     machines the trace has in the cell at the fault's time or the uplinks of their racks; see

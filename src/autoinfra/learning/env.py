@@ -3,13 +3,13 @@
 One episode scales one service (the *focal* service, drawn with the reset seed among those whose
 bounds allow scaling, or fixed by the caller) of a small slice of the cell, while the simulator
 replays everything else; the other services keep their replicas. A step is one decision period
-of simulated time (``WorldConfig.decision_period_s``). The observation is the compact feature
+of simulated time (``ScalingEnvSettings.decision_period_s``). The observation is the compact feature
 vector the deployed PPO policy computes (``scaling.encoding.service_features``: cluster utilisation,
 pending work, the service's utilisation, forecast and headroom); the action space is the Q-table's
 ``ACTIONS`` (Discrete(5): -2..+2 replicas, clamped to the service's bounds); the reward is the
 scaling environment's per-service reward (``learning.rewards``, id in ``reward_id``).
 
-An episode ends by truncation only (a time limit, ``WorldConfig.episode_s``): scaling has no
+An episode ends by truncation only (a time limit, ``ScalingEnvSettings.episode_s``): scaling has no
 terminal state. ``reset(seed=s)`` is deterministic: the same seed gives the same focal service,
 the same simulator seed and so the same trajectory for the same actions. ``info["state"]`` gives
 the Q-table's discrete state, so tabular learners can run in this environment too.
@@ -28,7 +28,7 @@ from gymnasium import spaces
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Detector
 from autoinfra.learning.qlearning import ScalingStep
-from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig
+from autoinfra.learning.scaling_env import ScalingEnvSettings, SimScalingEnv
 from autoinfra.policies.scaling.encoding import (
     FEATURE_HIGH,
     FEATURE_NAMES,
@@ -49,7 +49,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
     def __init__(
         self,
         workloads: Workload | Sequence[Workload],
-        config: WorldConfig | None = None,
+        config: ScalingEnvSettings | None = None,
         *,
         service: int | None = None,
         forecaster: Callable[[], Detector] | None = None,

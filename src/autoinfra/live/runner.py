@@ -49,7 +49,7 @@ from autoinfra.core.cluster import Backend
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.incidents import INCIDENT_KINDS
 from autoinfra.core.proposal import Finding
-from autoinfra.faults.loading import load_scenario
+from autoinfra.faults.registry import load_scenario
 from autoinfra.faults.schedule import draw_times
 from autoinfra.faults.spec import FaultScenario
 from autoinfra.live.safemode import LiveActuator, SafeModeChange, TelemetryGuard

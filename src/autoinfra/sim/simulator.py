@@ -34,7 +34,7 @@ from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.faults import FaultScenario, load_scenario
 from autoinfra.faults.spec import FaultSpec
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
     M_BOOT_DONE,
@@ -76,11 +76,11 @@ class Simulator:
     def __init__(
         self,
         workload: Workload,
-        config: SimConfig | None = None,
+        config: SimSettings | None = None,
         scenario: FaultScenario | str | None = None,
         seed: int = 0,
     ) -> None:
-        self.config = config if config is not None else SimConfig()
+        self.config = config if config is not None else SimSettings()
         if scenario is None:
             scenario = FaultScenario(name="none", faults=(), source="<none>")
         elif isinstance(scenario, str):

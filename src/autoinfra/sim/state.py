@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from autoinfra.core.observation import MachineState
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.kernels import search as ksr
 from autoinfra.sim.kernels import slots as ks
 from autoinfra.sim.kernels import tick as kst
@@ -96,7 +96,7 @@ _NONE_F = np.zeros(0, dtype=np.float32)
 class ClusterState:
     """Every array of one simulated cluster, and the operations that keep them consistent."""
 
-    def __init__(self, workload: Workload, config: SimConfig, rng: np.random.Generator) -> None:
+    def __init__(self, workload: Workload, config: SimSettings, rng: np.random.Generator) -> None:
         self.workload = workload
         self.config = config
         self._init_machines(workload, config)
@@ -136,7 +136,7 @@ class ClusterState:
         self._scratch_f = np.zeros(1024, dtype=np.float64)
         self._count = np.zeros(1, dtype=np.int64)
 
-    def _init_machines(self, workload: Workload, config: SimConfig) -> None:
+    def _init_machines(self, workload: Workload, config: SimSettings) -> None:
         mt = workload.machines
         ids, first = np.unique(mt.machine_id, return_index=True)
         self.machine_ids: I64 = ids[np.argsort(first, kind="stable")].astype(np.int64)
@@ -167,7 +167,7 @@ class ClusterState:
         self.link_rack.setflags(write=False)
         self.link_capacity_mbps = config.link_capacity_gbps * 1000.0
 
-    def _init_services(self, workload: Workload, config: SimConfig) -> None:
+    def _init_services(self, workload: Workload, config: SimSettings) -> None:
         svc = workload.services
         ns = self.n_services = len(svc)
         self.vf: F64 = np.zeros((N_VF, ns), dtype=np.float64)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from autoinfra.backends.ledger import FaultLedger
-from autoinfra.backends.local.config import LocalConfig
+from autoinfra.backends.local.config import LocalSettings
 from autoinfra.backends.local.egress import EgressTap
 from autoinfra.backends.local.faults import Injector
 from autoinfra.backends.local.fleet import Fleet
@@ -60,13 +60,13 @@ class LocalBackend:
 
     def __init__(
         self,
-        config: LocalConfig | None = None,
+        config: LocalSettings | None = None,
         *,
         seed: int = 0,
         scenario: Any = None,
         journal_path: str | Path | None = None,
     ) -> None:
-        self.config = config or LocalConfig()
+        self.config = config or LocalSettings()
         self.seed = seed
         self.scenario = scenario
         self.journal_path = Path(journal_path) if journal_path is not None else None
