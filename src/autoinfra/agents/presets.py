@@ -52,6 +52,7 @@ from autoinfra.oversight.approval import (
 )
 from autoinfra.oversight.gate import Gate, GateSettings
 from autoinfra.policies.registry import POLICIES
+from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID as PPO_ID
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
@@ -71,6 +72,8 @@ class AutonomousSettings:
     # the Q-table file the scaling agent decides with, trained on the study's training window
     # (experiments.training); None: the shipped table. Unused when scaling_policy is "target".
     qtable_path: str | None = None
+    # a PPO actor (``autoinfra train --algo ppo``) to decide with instead of the Q-table
+    ppo_path: str | None = None
     api_latency_s: float = 1.5  # see actuators.simulated
     approval_delay_s: float = 60.0  # the default approver's answer time for escalations
     approver: Approver | None = None  # overrides approval_delay_s (e.g. a human-delay model)
@@ -107,6 +110,10 @@ class AutonomousSettings:
 
         if self.scaling_policy not in ("auto", "qtable", "target"):
             raise bad("scaling_policy", "'auto', 'qtable' or 'target'")
+        if self.ppo_path is not None and (
+            self.qtable_path is not None or self.scaling_policy == "target"
+        ):
+            raise bad("ppo_path", "no qtable_path and no scaling_policy 'target' beside it")
         if self.api_latency_s < 0:
             raise bad("api_latency_s", "seconds >= 0")
         if self.approval_delay_s < 0:
@@ -129,6 +136,9 @@ class AutonomousSettings:
 
 
 def _scaling_policy(p: AutonomousSettings) -> Policy | None:
+    if p.ppo_path is not None:
+        ppo: Policy = POLICIES.make(PPO_ID, path=p.ppo_path)
+        return ppo
     if p.scaling_policy == "target":
         policy: Policy = POLICIES.make(TARGET_ID)
         return policy
@@ -216,6 +226,8 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
     )
     if p.qtable_path is not None and any(f"({QTABLE_ID})" in a.description for a in agents):
         description += f" Q-table: {Path(p.qtable_path).name} (trained on the training window)."
+    if p.ppo_path is not None and "scaling" in p.agents:
+        description += f" PPO actor: {Path(p.ppo_path).name} (trained on an earlier window)."
     return System(
         PRESET_ID,
         runtime,

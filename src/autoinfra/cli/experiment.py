@@ -57,6 +57,13 @@ def experiment(
     window_s: float | None = typer.Option(
         None, "--window-s", help="Override the scale's evaluated window length (seconds)."
     ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="A model `autoinfra train` wrote (Q-table .json or PPO .zip) for the agents' "
+        "scaling, trained on an earlier window; default: train one on this trace's training "
+        "window.",
+    ),
     spec_file: Path | None = typer.Option(
         None, "--spec", help="A YAML/JSON file with the same keys; options given here win."
     ),
@@ -86,6 +93,7 @@ def experiment(
         "ray_address": ray_address,
         "machines": machines,
         "window_s": window_s,
+        "model": str(model) if model is not None else None,
     }
     data.update({k: v for k, v in given.items() if v is not None})
     spec = build_spec(data, known_systems=ensure_registered(), source=source)

@@ -25,10 +25,11 @@ def train(
     algo: str = typer.Option("qlearning", "--algo", help="qlearning | ppo (needs the rl extra)."),
     episodes: int = typer.Option(60, "--episodes", help="Training episodes.", min=1),
     seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
-    out: Path = typer.Option(
-        Path("out/models/qtable.json"),
+    out: Path | None = typer.Option(
+        None,
         "--out",
-        help="Artifact to write (JSON for qlearning; a .zip plus a .json sidecar for ppo).",
+        help="Artifact to write (JSON for qlearning; a .zip plus a .json sidecar for ppo). "
+        "Default: out/models/qtable.json or out/models/ppo.zip.",
     ),
     machines: int = typer.Option(
         100, "--machines", help="Machines in the slice drawn from the cell to learn on.", min=1
@@ -67,6 +68,8 @@ def train(
 
     if algo not in ("qlearning", "ppo"):
         raise typer.BadParameter(f"--algo must be qlearning or ppo, got {algo!r}")
+    if out is None:
+        out = Path("out/models/qtable.json" if algo == "qlearning" else "out/models/ppo.zip")
     spec = TrainSettings(
         algo=algo,  # type: ignore[arg-type]  # checked just above
         episodes=episodes,

@@ -83,6 +83,7 @@ class ExperimentSpec:
     ray_address: str | None = None
     system_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     train_episodes: int | None = None  # None: the learning package's default
+    model: Path | None = None  # a model `autoinfra train` wrote; None: the study trains its own
 
     def runs(self) -> list[RunSpec]:
         return [
@@ -195,6 +196,7 @@ class _SpecModel(BaseModel):
     # system name -> its parameters (each system validates its own when it is built)
     system_params: dict[str, dict[str, JsonValue]] | None = None
     train_episodes: Annotated[_Int, Field(ge=1, le=MAX_TRAIN_EPISODES)] | None = None
+    model: _Text | None = None
 
 
 def build_spec(
@@ -221,6 +223,10 @@ def build_spec(
                 field=f"systems[{i}]",
             )
     params = _system_params(model.system_params, known_systems, source)
+    if model.model:  # checked now, not after the trace has loaded
+        from autoinfra.experiments.models import describe_model
+
+        describe_model(model.model)
     return ExperimentSpec(
         systems=systems,
         faults=model.faults if model.faults is not None else DEFAULT_FAULTS,
@@ -235,6 +241,7 @@ def build_spec(
         ray_address=model.ray_address or None,
         system_params=params,
         train_episodes=model.train_episodes,
+        model=Path(model.model) if model.model else None,
     )
 
 

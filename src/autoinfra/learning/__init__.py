@@ -1,6 +1,8 @@
 """Learning, kept apart from inference: rewards, the tabular Q-learner (offline, and online
 behind ``core.Learner``), federated averaging, the environments (``learning.registry``), PPO
-training, and the pipeline behind ``autoinfra train``.
+training, and the pipeline behind ``autoinfra train``. Importing the package registers the
+scaling environment with Gymnasium (``gymnasium.make("autoinfra/Scaling-v0")``;
+``learning.registration``).
 
 The deciding halves live in ``autoinfra.policies.scaling`` (the Q-table and PPO policies);
 this package only makes and improves what they decide with. Names that pull in the simulator,
@@ -34,6 +36,7 @@ _LAZY = {
     "train_scaling_policy": "autoinfra.learning.pipeline",
     "PPOSettings": "autoinfra.learning.ppo",
     "train_ppo": "autoinfra.learning.ppo",
+    "make_scaling_env": "autoinfra.learning.registration",
 }
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "TrainSettings",
     "federated_average",
     "get_reward",
+    "make_scaling_env",
     "train_ppo",
     "train_qlearning",
     "train_scaling_policy",
@@ -65,3 +69,12 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'autoinfra.learning' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def _register() -> None:
+    from autoinfra.learning.registration import register_envs
+
+    register_envs()
+
+
+_register()

@@ -36,6 +36,7 @@ costs 0.02, so a change must pay for itself within a few periods.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -145,12 +146,27 @@ def idle_footprint(sample: ServiceSample) -> F64:
     return np.minimum(np.divide(idle, fp, out=np.zeros_like(idle), where=fp > 0), 1.0)
 
 
-def combine(spec: RewardSpec, slo: F64, idle: F64, delta_replicas: I64) -> F64:
+@overload
+def combine(spec: RewardSpec, slo: F64, idle: F64, delta_replicas: I64) -> F64: ...
+
+
+@overload
+def combine(spec: RewardSpec, slo: float, idle: float, delta_replicas: int) -> float: ...
+
+
+def combine(
+    spec: RewardSpec, slo: F64 | float, idle: F64 | float, delta_replicas: I64 | int
+) -> F64 | float:
     """The reward formula, written once: ``-(w_slo x slo + w_energy x idle + w_action x |delta|)``.
 
     Per service: ``slo`` the violation share, ``idle`` the idle footprint share (each a mean over
     a period offline, one sample online) and ``delta_replicas`` the replicas started or stopped.
+    Arrays (every service) or plain numbers (one service: ``ClusterEnv``), the same arithmetic.
     """
+    if not isinstance(delta_replicas, np.ndarray):  # one service: plain floats, no array calls
+        return -(
+            spec.w_slo * slo + spec.w_energy * idle + spec.w_action * float(abs(delta_replicas))
+        )
     return -(
         spec.w_slo * slo
         + spec.w_energy * idle
