@@ -323,7 +323,7 @@ def test_mass_heartbeat_loss_is_one_monitoring_outage_not_forty_failures() -> No
         runtime.tick()
         world.step()
     kinds = [f.kind for _, f in found]
-    assert kinds.count("telemetry_untrusted") == 1 and "machine_down" not in kinds
+    assert kinds.count("telemetry_untrusted") == 1 and "node_failure" not in kinds
     healing = runtime.agents[0]
     assert healing.last is not None
     assert [f.kind for f in healing.last.findings if f.kind != "demand_forecast"] == [
@@ -370,10 +370,10 @@ def test_a_machine_lost_during_safe_mode_is_reported_once_trust_returns() -> Non
         runtime.tick()
         world.step()
     assert runtime.safe_mode is not None
-    assert "machine_down" not in [f.kind for _, f in found]  # held back while untrusted
+    assert "node_failure" not in [f.kind for _, f in found]  # held back while untrusted
     spoof.picture = None
     runtime.tick()
     assert runtime.safe_mode is None
-    assert [(f.kind, f.target) for _, f in found if f.kind == "machine_down"] == [
-        ("machine_down", "machine:3")
+    assert [(f.kind, f.target) for _, f in found if f.kind == "node_failure"] == [
+        ("node_failure", "machine:3")
     ]

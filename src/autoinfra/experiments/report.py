@@ -148,7 +148,8 @@ def _fault_table(summary: Mapping[str, Any], systems: Sequence[str]) -> Table:
                     _num(e["detect_s"]),
                     f"{e['mitigated']}/{e['faults']}",
                     _num(e["mitigate_s"]),
-                    f"{e['recovered']}/{e['faults']} ({e.get('self_cleared', 0)} by itself)",
+                    f"{e['recovered']}/{e['faults']} ({e.get('self_cleared', 0)} by itself"
+                    + (f", {e['no_effect']} no effect)" if e.get("no_effect") else ")"),
                     _num(e["recovery_s"]),
                     _num(e["recovery_lower_bound_s"]),
                 )
@@ -166,7 +167,9 @@ def _fault_table(summary: Mapping[str, Any], systems: Sequence[str]) -> Table:
             "recover s (lower bound)",
         ),
         tuple(rows),
-        "seconds after injection, over the faults that got there; the lower bound counts an "
+        "seconds after injection, over the faults that got there; mitigated counts actions aimed "
+        "at a detected fault only; by itself: recovered with nobody fixing it (expired, or the "
+        "world healed); no effect: found nothing to harm, left out; the lower bound counts an "
         "unrecovered fault as recovering at the window's end",
     )
 

@@ -92,13 +92,16 @@ class Simulator:
         self.seed = int(seed)
         place_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._state = ClusterState(workload, self.config, np.random.default_rng(place_seq))
-        self._faults = FaultBook(scenario, self._state, np.random.default_rng(fault_seq))
         self.clock = SimClock(0.0)
         self._time = Timeline()
         self._end_s = (
             self.config.until_s
             if self.config.until_s is not None
             else max(0.0, workload.end_s - workload.start_s)
+        )
+        # the fault schedule is drawn here, from the seed and the trace alone (faults.schedule)
+        self._faults = FaultBook(
+            scenario, self._state, np.random.default_rng(fault_seq), run_end_s=self._end_s
         )
         self._mt_ptr = 0
         self._task_ptr = 0
@@ -127,7 +130,7 @@ class Simulator:
         self._recorder = TickRecorder()
         self._record_every = self.config.record_every_s or self.config.tick_s
         self._next_record = 0.0
-        for i, spec in enumerate(scenario.faults):
+        for i, spec in enumerate(self._faults.schedule):
             self._time.schedule(spec.at_s, "inject", i)
         self._advance_world(0.0)
         self._record()
@@ -156,6 +159,12 @@ class Simulator:
     @property
     def done(self) -> bool:
         return self._now >= self._end_s - 1e-9
+
+    @property
+    def fault_schedule(self) -> tuple[FaultSpec, ...]:
+        """Every fault of the run with its time and target, drawn from the seed and the trace
+        when the simulator was built (``faults.schedule``): the same for every system."""
+        return self._faults.schedule
 
     @property
     def workload(self) -> Workload:
@@ -331,7 +340,7 @@ class Simulator:
             if w.mi[M_STATE, m] == MachineState.BOOTING and w.mf[M_BOOT_DONE, m] <= now + 1e-9:
                 w.set_state(m, MachineState.ON)
         elif kind == "inject":
-            spec = self.scenario.faults[payload]
+            spec = self._faults.schedule[payload]
             rec = self._faults.inject(spec, now)
             self._events.add(
                 now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0, rec.detail
@@ -416,31 +425,37 @@ class Simulator:
         cap_cpu, cap_mem, demand = t[T_CAP_CPU], t[T_CAP_MEM], t[T_DEMAND]
         pue = self.config.pue
         n = T_N_STATE
-        self._recorder.add((
-            self._now,
-            t[T_USED_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
-            t[T_USED_MEM] / cap_mem if cap_mem > 0 else 0.0,
-            t[T_ALLOC_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
-            t[T_ALLOC_MEM] / cap_mem if cap_mem > 0 else 0.0,
-            t[T_POWER],
-            t[T_POWER] * pue,
-            self._energy_j / _J_PER_KWH,
-            self._energy_j * pue / _J_PER_KWH,
-            t[n + _ON], t[n + _DRAINING], t[n + _BOOTING], t[n + _OFF], t[n + _FAILED],
-            t[n + _ABSENT],
-            t[T_RUNNING],
-            t[T_STRANDED],
-            len(w.queue),
-            t[T_UNSERVED] / demand if demand > 0 else 0.0,
-            t[T_NET_SLOWED],
-            t[T_MAX_LINK],
-            c["finished"],
-            c["evictions"],
-            c["preemptions"],
-            c["placements"],
-            t[T_VIOLATING],
-            w.n_services,
-        ))
+        self._recorder.add(
+            (
+                self._now,
+                t[T_USED_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
+                t[T_USED_MEM] / cap_mem if cap_mem > 0 else 0.0,
+                t[T_ALLOC_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
+                t[T_ALLOC_MEM] / cap_mem if cap_mem > 0 else 0.0,
+                t[T_POWER],
+                t[T_POWER] * pue,
+                self._energy_j / _J_PER_KWH,
+                self._energy_j * pue / _J_PER_KWH,
+                t[n + _ON],
+                t[n + _DRAINING],
+                t[n + _BOOTING],
+                t[n + _OFF],
+                t[n + _FAILED],
+                t[n + _ABSENT],
+                t[T_RUNNING],
+                t[T_STRANDED],
+                len(w.queue),
+                t[T_UNSERVED] / demand if demand > 0 else 0.0,
+                t[T_NET_SLOWED],
+                t[T_MAX_LINK],
+                c["finished"],
+                c["evictions"],
+                c["preemptions"],
+                c["placements"],
+                t[T_VIOLATING],
+                w.n_services,
+            )
+        )
         self._next_record = self._now + self._record_every
 
     def results(self) -> SimResults:
