@@ -95,7 +95,8 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     trace_dir = Path(spec.trace_dir) if spec.trace_dir is not None else default_trace_dir()
     if not trace_dir.is_dir():
         raise ConfigError(f"not a directory: {trace_dir}", field="trace")
-    full = load_workload(trace_dir, seed=0)
+    # the usage model learns from measurements inside the training window only
+    full = load_workload(trace_dir, seed=0, usage_fit_share=spec.train_fraction)
     span = full.end_s - full.start_s
     split = split_windows(span, spec.train_fraction)
     e0, e1 = float(split.evaluation.start_s), float(split.evaluation.end_s)

@@ -156,6 +156,7 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
         window_end_s=end_s,
         actions=submitted_count(records),
         false_alarms=false_alarms,
+        sim_counts={k: results.summary[k] for k in ("memory_kills", "throttled_machine_s")},
     )
     metrics.update(oversight_metrics(records, results.summary))
     return RunResult(

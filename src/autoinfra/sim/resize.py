@@ -32,15 +32,19 @@ from autoinfra.sim.layout import (
     M_CHANGED,
     M_CPU_ALLOC,
     M_CPU_CAP,
+    M_CPU_RSV,
     M_MEM_ALLOC,
     M_MEM_CAP,
+    M_MEM_RSV,
     Q_CPU_REQ,
     Q_MEM_REQ,
     Q_SVC,
     Q_TRIED,
     S_CPU_REQ,
+    S_CPU_RSV,
     S_MACH,
     S_MEM_REQ,
+    S_MEM_RSV,
     S_MEM_USE,
     S_PRIO,
     S_SNEXT,
@@ -133,6 +137,17 @@ class Resizes:
             w.mprio[m, 0, p] += dc
             w.mprio[m, 1, p] += dm
             mi[M_CHANGED, m] = 1  # free room changed: placement looks here again
+            # a reservation (usage estimate + margin, placement by reservations) never exceeds
+            # the request it estimates within: a cut below it takes the reservation down too
+            for row, rsv, sums, new in (
+                (S_CPU_RSV, M_CPU_RSV, 2, cpu),
+                (S_MEM_RSV, M_MEM_RSV, 3, mem),
+            ):
+                over = float(sf[row, slot]) - new
+                if over > 0:
+                    sf[row, slot] = new
+                    mf[rsv, m] -= over
+                    w.mprio[m, sums, p] -= over
             changed += 1
             task = int(si[S_TASK, slot])
             gone_c, gone_m = leaving.get(m, (0.0, 0.0))
