@@ -102,7 +102,8 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
         on, usable, booting = self._track(obs)
         cap = obs.cpu_capacity.astype(np.float64)
         capacity = float(cap[usable].sum() + cap[booting].sum())
-        reserved = float(obs.cpu_requested[on].sum()) + float(obs.pending_cpu)
+        counted = _counted(obs)
+        reserved = float(counted[on].sum()) + float(obs.pending_cpu)
         growth = self._growth(obs, findings, reserved)
         need = reserved * growth
         budget = self.budget() if self.budget is not None else None
@@ -165,8 +166,8 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
         load in the room of the machines that stay; drains above the threshold ask a person."""
         s = self.plan
         cap = obs.cpu_capacity.astype(np.float64)
-        req_cpu = obs.cpu_requested.astype(np.float64)
-        req_mem = obs.mem_requested.astype(np.float64)
+        req_cpu = _counted(obs).astype(np.float64)
+        req_mem = _counted(obs, "mem").astype(np.float64)
         score = drain_score(cap, obs.tasks_running)
         candidates = candidates[np.argsort(-score[candidates], kind="stable")]
         room = 1.0 - s.bin_headroom_share
@@ -210,3 +211,13 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
             inputs={**p.justification.inputs, "disruption_tasks": tasks, "ask_human": True},
         )
         return dataclasses.replace(p, justification=why)
+
+
+def _counted(obs: Observation, resource: str = "cpu") -> npt.NDArray[np.float32]:
+    """What placement counts as taken per machine: the backend's ``<resource>_counted`` when it
+    places some work by reservations (``sim.observe``), else the requests."""
+    fallback = obs.cpu_requested if resource == "cpu" else obs.mem_requested
+    counted = obs.extra.get(f"{resource}_counted")
+    if isinstance(counted, np.ndarray) and counted.shape == fallback.shape:
+        return counted
+    return fallback

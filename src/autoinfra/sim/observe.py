@@ -12,11 +12,16 @@ while the simulation moves on. Extra keys in ``Observation.extra``:
   metric would show it),
 - ``service_max_replicas``, ``service_slo_violating`` (bool: served below the SLO share),
 - ``link_capacity_mbps``, ``tick_s``, ``machine_platform`` (index into the trace's platforms),
+- ``cpu_counted`` / ``mem_counted``: per machine, what placement counts as taken (requests, or
+  for non-production work its reservations when the run places by reservations),
 - ``service_mem_request`` (per replica) and ``service_mem_peak`` (the most memory any running
   replica of the service uses, as a container runtime reports per container): right-sizing.
 """
 
 from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
 
 from autoinfra.core.observation import Observation
 from autoinfra.sim.kernels.observe import machine_view, service_view
@@ -68,5 +73,17 @@ def build_observation(cluster: ClusterState, now: float) -> Observation:
             "n_services": cluster.n_services,
             "service_mem_request": cluster.svc_mem_req.copy(),
             "service_mem_peak": service_memory_peak(cluster),
+            # what placement counts on each machine: requests of production work, and of the rest
+            # their reservations when the run places by reservations (consolidation packs these)
+            "cpu_counted": _counted(cluster, 0),
+            "mem_counted": _counted(cluster, 1),
         },
     )
+
+
+def _counted(cluster: ClusterState, resource: int) -> npt.NDArray[np.float32]:
+    """Per machine, the CPU (0) or memory (1) placement counts as taken."""
+    below = int(cluster.reclaim_below)
+    requests = cluster.mprio[:, resource, below:].sum(axis=1)
+    reserved = cluster.mprio[:, 2 + resource, :below].sum(axis=1) if below else 0.0
+    return np.asarray(requests + reserved, dtype=np.float32)

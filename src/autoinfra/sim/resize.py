@@ -137,17 +137,19 @@ class Resizes:
             w.mprio[m, 0, p] += dc
             w.mprio[m, 1, p] += dm
             mi[M_CHANGED, m] = 1  # free room changed: placement looks here again
-            # a reservation (usage estimate + margin, placement by reservations) never exceeds
-            # the request it estimates within: a cut below it takes the reservation down too
-            for row, rsv, sums, new in (
-                (S_CPU_RSV, M_CPU_RSV, 2, cpu),
-                (S_MEM_RSV, M_MEM_RSV, 3, mem),
+            # a reservation (usage estimate + margin, placement by reservations) moves with its
+            # request: a grow adds the same amount (an unestimated reservation equals its request
+            # and must stay so), and it never exceeds the request it estimates within
+            for row, rsv, sums, grow, new in (
+                (S_CPU_RSV, M_CPU_RSV, 2, dc, cpu),
+                (S_MEM_RSV, M_MEM_RSV, 3, dm, mem),
             ):
-                over = float(sf[row, slot]) - new
-                if over > 0:
-                    sf[row, slot] = new
-                    mf[rsv, m] -= over
-                    w.mprio[m, sums, p] -= over
+                old_rsv = float(sf[row, slot])
+                moved = min(new, old_rsv + max(grow, 0.0)) - old_rsv
+                if moved != 0.0:
+                    sf[row, slot] = old_rsv + moved
+                    mf[rsv, m] += moved
+                    w.mprio[m, sums, p] += moved
             changed += 1
             task = int(si[S_TASK, slot])
             gone_c, gone_m = leaving.get(m, (0.0, 0.0))
