@@ -24,6 +24,7 @@ from autoinfra.core.actions import (
     DrainMachine,
     KillProcess,
     Reroute,
+    ResizeRequests,
     ScaleService,
     SetMachinePower,
 )
@@ -121,6 +122,7 @@ def _forced(cls: type[Action], **values: Any) -> Action:
         ScaleService: {"service": 0, "delta_replicas": 1},
         SetMachinePower: {"machine": 0, "on": True},
         Reroute: {"rack": 0, "away_from_link": 0},
+        ResizeRequests: {"service": 0, "cpu_request": 0.1, "mem_request": 0.1},
     }.get(cls, {"machine": 0})
     action = cls(**good)
     for k, v in values.items():
@@ -245,6 +247,7 @@ FIELDS = {
     ScaleService: ("service", "delta_replicas"),
     SetMachinePower: ("machine", "on"),
     Reroute: ("rack", "away_from_link"),
+    ResizeRequests: ("service", "cpu_request", "mem_request"),
 }
 
 
@@ -265,6 +268,8 @@ def malformed_actions(draw: st.DrawFn) -> Any:
         value = draw(st.sampled_from([0, 1, "yes", None]))
     if name == "delta_replicas" and type(value) is int and abs(value) <= MAX_DELTA_REPLICAS:
         value = MAX_DELTA_REPLICAS + 1 + abs(value)  # negative deltas are fine: out of range
+    if name.endswith("_request") and type(value) is float and 0.0 < value <= 1.0:
+        value = 1.0 + value  # a request in (0, 1] is valid: push it out of range
     return _forced(cls, **{name: value})
 
 

@@ -155,13 +155,15 @@ def test_a_trained_table_is_given_at_build_time(tmp_path) -> None:  # type: igno
     path = QTablePolicy.zeros(provenance={"trained": "here"}).save(tmp_path / "study.json")
     system = make_system("agents", FakeSim(), seed=0, params={"qtable_path": str(path)})
     (scaling,) = [a for a in system.agents if a.agent_id == "scaling"]
-    assert isinstance(scaling.policy, QTablePolicy)
-    assert scaling.policy.provenance == {"trained": "here"}  # this file, not the shipped table
-    assert scaling.policy.registry_id == "scaling.qtable-v1"  # type: ignore[attr-defined]
+    # the one-step planner decides with the table's targets (policies.scaling.plan)
+    table = scaling.policy.source.policy  # type: ignore[attr-defined]
+    assert isinstance(table, QTablePolicy)
+    assert table.provenance == {"trained": "here"}  # this file, not the shipped table
+    assert table.registry_id == "scaling.qtable-v1"  # type: ignore[attr-defined]
     assert system.description.endswith("Q-table: study.json (trained on the training window).")
     shipped = make_system("agents", FakeSim(), seed=0)
     (default,) = [a for a in shipped.agents if a.agent_id == "scaling"]
-    assert default.policy.provenance != {"trained": "here"}  # type: ignore[attr-defined]
+    assert default.policy.source.policy.provenance != {"trained": "here"}  # type: ignore[attr-defined]
     assert "Q-table:" not in shipped.description
 
 

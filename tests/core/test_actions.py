@@ -13,6 +13,7 @@ from autoinfra.core import (
     IsolateMachine,
     KillProcess,
     Reroute,
+    ResizeRequests,
     ScaleService,
     SetMachinePower,
     action_from_dict,
@@ -28,6 +29,7 @@ EXAMPLES = [
     KillProcess(machine=1),
     IsolateMachine(machine=4),
     Reroute(rack=3, away_from_link=6),
+    ResizeRequests(service=5, cpu_request=0.025, mem_request=0.04),
 ]
 
 

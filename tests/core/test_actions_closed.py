@@ -20,6 +20,7 @@ from autoinfra.core.actions import (
     IsolateMachine,
     KillProcess,
     Reroute,
+    ResizeRequests,
     ScaleService,
     SetMachinePower,
     kind_of,
@@ -37,6 +38,7 @@ CLASSES: list[type[Action]] = [
     KillProcess,
     IsolateMachine,
     Reroute,
+    ResizeRequests,
 ]
 
 
@@ -100,6 +102,22 @@ def test_one_mapping_class_kind_everywhere() -> None:
         ),
         (lambda: ScaleService(service="3", delta_replicas=1), "ScaleService.service"),  # type: ignore[arg-type]
         (lambda: DrainMachine(machine=None), "DrainMachine.machine"),  # type: ignore[arg-type]
+        (
+            lambda: ResizeRequests(service=1, cpu_request=float("nan"), mem_request=0.1),
+            "ResizeRequests.cpu_request",
+        ),
+        (
+            lambda: ResizeRequests(service=1, cpu_request=0.1, mem_request=True),  # type: ignore[arg-type]
+            "ResizeRequests.mem_request",
+        ),
+        (
+            lambda: ResizeRequests(service=1, cpu_request=0.1, mem_request=-0.5),
+            "ResizeRequests.mem_request",
+        ),
+        (
+            lambda: ResizeRequests(service=1, cpu_request="0.1", mem_request=0.1),  # type: ignore[arg-type]
+            "ResizeRequests.cpu_request",
+        ),
         (lambda: DrainMachine(machine=-4), "DrainMachine.machine"),
         (lambda: DrainMachine(machine=2**40), "DrainMachine.machine"),
         (lambda: SetMachinePower(machine=1, on=1), "SetMachinePower.on"),  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ EvictTasks             evict_stranded, then cordon (best effort)   machine has n
 KillProcess            kill_rogue                                  applied
 IsolateMachine         isolate                                     machine has no tasks
 Reroute                reroute                                     applied
+ResizeRequests         resize_service_requests                     applied
 =====================  ==========================================  ==============================
 
 The table is keyed by exact class (``_HANDLERS``), the same closed set ``core.actions.ACTION_TYPES``
@@ -55,6 +56,7 @@ from autoinfra.core.actions import (
     IsolateMachine,
     KillProcess,
     Reroute,
+    ResizeRequests,
     ScaleService,
     SetMachinePower,
     rebuild,
@@ -214,6 +216,15 @@ class SimulatedActuator:
         self._writer.reroute(action.rack, action.away_from_link, rid)
         return None
 
+    def _resize(self, rid: str, action: ResizeRequests) -> Check | None:
+        # not part of core.cluster's writer: only the simulator models per-replica requests
+        resize = getattr(self._writer, "resize_service_requests", None)
+        if resize is None:
+            who = type(self._writer).__name__
+            raise SimulationError(f"{who} cannot resize a service's requests")
+        resize(action.service, action.cpu_request, action.mem_request, rid)
+        return None
+
 
 _Handler = Callable[[SimulatedActuator, str, Any], "Check | None"]
 _HANDLERS: Mapping[type[Action], _Handler] = {
@@ -224,6 +235,7 @@ _HANDLERS: Mapping[type[Action], _Handler] = {
     KillProcess: SimulatedActuator._kill,
     IsolateMachine: SimulatedActuator._isolate,
     Reroute: SimulatedActuator._reroute,
+    ResizeRequests: SimulatedActuator._resize,
 }
 # the actuator and the closed set must name the same classes: a new action needs a handler
 if set(_HANDLERS) != set(ACTION_TYPES):

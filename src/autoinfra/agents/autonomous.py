@@ -13,7 +13,7 @@ minutes to pay off (a boot is about 3 min), so it looks once a minute.
 - ``HealingAgent``: heartbeat, CPU-hog and link-congestion detectors + repair rules; optionally a
   failure predictor that drains machines at risk (``extra_policies``).
 - ``EnergyAgent``: Holt forecaster (cluster demand) + first-fit-decreasing consolidation with
-  hysteresis.
+  hysteresis, or a given policy (the preset gives ``policies.consolidation_plan``).
 - ``SecurityAgent``: egress-anomaly detector + isolation.
 """
 
@@ -92,7 +92,9 @@ class ScalingAgent(Agent):
         agent_id: str = "scaling",
     ) -> None:
         if policy is not None:
-            chosen, note = policy, f"policy {type(policy).__name__} (given)"
+            named = getattr(policy, "summary", None) or getattr(policy, "policy_id", None)
+            note = f"policy {type(policy).__name__}" + (f" ({named})" if named else "")
+            chosen, note = policy, f"{note} (given)"
         elif qtable_available():
             chosen = POLICIES.make(QTABLE_ID, path=qtable_path)
             note = f"Q-table policy ({QTABLE_ID})"
@@ -159,6 +161,7 @@ class EnergyAgent(Agent):
         period_s: float = 60.0,
         priority: int = 20,
         agent_id: str = "energy",
+        policy: Policy | None = None,
     ) -> None:
         # plan for demand one boot ahead: a machine powered on now serves in about 3 min
         settings = forecast or HoltSettings(horizon_s=300.0, per_service=False)
@@ -166,12 +169,18 @@ class EnergyAgent(Agent):
             agent_id,
             sensor=sensor,
             detectors=[HoltForecaster(settings)],
-            policy=ConsolidationPolicy(consolidation),
+            policy=policy if policy is not None else ConsolidationPolicy(consolidation),
             period_s=period_s,
             priority=priority,
             identity=Identity.for_role(agent_id, Role.ENERGY),
-            description="packs work onto fewer machines (FFD) and powers idle ones off, "
-            "keeping forecast headroom, with hysteresis",
+            description=(
+                "packs work onto fewer machines (FFD) and powers idle ones off, keeping forecast "
+                "headroom, with hysteresis"
+                if policy is None
+                else f"consolidates with {type(policy).__name__}: headroom from the boot delay x "
+                "usage growth, drains ranked by savings over disruption, disruptive ones to a "
+                "person"
+            ),
         )
 
 

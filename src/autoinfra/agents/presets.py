@@ -1,12 +1,14 @@
-"""The autonomous system the experiments compare: four agents, the arbiter, the gate, the audit log.
+"""The autonomous system the experiments compare: five agents, the arbiter, the gate, the audit log.
 
 ``build_autonomous(sim, *, seed, params=None) -> System`` is the factory registered as
 ``system.agents-v1`` (typed ``agents``). Its policies are built through the policy registry; a
 Q-table trained for the study is given at build time (``qtable_path``), never swapped in after.
 
-It wires one shared sensor (with a metric store) to the security, healing,
-scaling and energy agents, a priority arbiter, a gate whose approval queue is answered by an
-approver (in experiments no person is present: by default every escalated request is approved
+It wires one shared sensor (with a metric store) to the security, healing, scaling, energy and
+right-sizing agents (scaling plans each service's target in one step within the gate's remaining
+budget, ``policies.scaling.plan``; energy plans consolidation on usage growth over a boot,
+``policies.consolidation_plan``), a priority arbiter, a gate whose approval queue is answered by
+an approver (in experiments no person is present: by default every escalated request is approved
 ``approval_delay_s`` after it was asked, a stated stand-in for an on-call human; pass ``approver``
 for a human-delay model), a simulated actuator with a stated API latency, and an in-memory audit
 log (or a file, when a path is given).
@@ -37,6 +39,7 @@ from autoinfra.agents.autonomous import (
     qtable_available,
 )
 from autoinfra.agents.base import Agent
+from autoinfra.agents.rightsizing import RightSizingAgent
 from autoinfra.agents.runtime import Runtime
 from autoinfra.agents.system import System
 from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
@@ -72,6 +75,12 @@ class AutonomousSettings:
     # the Q-table file the scaling agent decides with, trained on the study's training window
     # (experiments.training); None: the shipped table. Unused when scaling_policy is "target".
     qtable_path: str | None = None
+    # plan each service's target in one step within the gate's budget (policies.scaling.plan);
+    # False: the policy's own small steps, as before issue 9
+    scaling_plan: bool = True
+    # consolidation planned on usage growth over a boot, savings against disruption
+    # (policies.consolidation_plan); False: the reservation-forecast FFD policy as before
+    consolidation_plan: bool = True
     # a PPO actor (``autoinfra train --algo ppo``) to decide with instead of the Q-table
     ppo_path: str | None = None
     api_latency_s: float = 1.5  # see actuators.simulated
@@ -82,7 +91,7 @@ class AutonomousSettings:
     max_actions_per_agent: int = 60
     min_headroom_share: float = 0.10
     arbiter_hold_s: float = 120.0
-    agents: tuple[str, ...] = ("security", "healing", "scaling", "energy")
+    agents: tuple[str, ...] = ("security", "healing", "scaling", "energy", "rightsizing")
     predictive_drain: bool = False  # drain machines a failure predictor puts at risk
     failure_train_window_s: tuple[float, float] | None = None  # trace seconds, before the run
     trace_dir: str | None = None
@@ -113,6 +122,10 @@ class AutonomousSettings:
 
         if self.scaling_policy not in ("auto", "qtable", "target"):
             raise bad("scaling_policy", "'auto', 'qtable' or 'target'")
+        if not isinstance(self.scaling_plan, bool):
+            raise bad("scaling_plan", "true or false")
+        if not isinstance(self.consolidation_plan, bool):
+            raise bad("consolidation_plan", "true or false")
         if self.ppo_path is not None and (
             self.qtable_path is not None or self.scaling_policy == "target"
         ):
@@ -126,7 +139,7 @@ class AutonomousSettings:
             raise bad("approval_ttl_s", "a finite number of seconds > 0")
         if not 0 < self.escalate_risk <= 1.01:
             raise bad("escalate_risk", "a risk in (0, 1] (above 1: never escalate)")
-        allowed = {"security", "healing", "scaling", "energy"}
+        allowed = {"security", "healing", "scaling", "energy", "rightsizing"}
         if not set(self.agents) <= allowed or len(set(self.agents)) != len(self.agents):
             raise bad("agents", f"distinct names from {sorted(allowed)}")
         if self.placement not in ("requests", "reservations"):
@@ -154,6 +167,43 @@ def _scaling_policy(p: AutonomousSettings) -> Policy | None:
             field="scaling_policy",
         )
     return None  # ScalingAgent picks the Q-table (or says it fell back)
+
+
+def _planned_scaling(p: AutonomousSettings, gate: Gate) -> Policy | None:
+    """The one-step planner over the chosen target source, asking ``gate`` for its budget."""
+    if not p.scaling_plan or p.ppo_path is not None:
+        # a PPO actor decides its own steps, as it was trained to (no planner over it)
+        return _scaling_policy(p)
+    from autoinfra.policies.scaling.plan import ForecastTargets, QTableTargets, ScalingPlanner
+
+    chosen = _scaling_policy(p)
+    source: ForecastTargets | QTableTargets
+    if chosen is None and qtable_available():
+        # the study's table (qtable_path) or the shipped one, through the policy registry
+        source = QTableTargets(POLICIES.make(QTABLE_ID, path=p.qtable_path))
+    else:
+        source = ForecastTargets()
+    return ScalingPlanner(source, budget=lambda: gate.remaining_budget("scaling"))
+
+
+def _energy_agent(sim: Any, sensor: SimSensor, p: AutonomousSettings, gate: Gate) -> EnergyAgent:
+    """The energy agent; planned consolidation sized by the cluster's own boot delay."""
+    if not p.consolidation_plan:
+        return EnergyAgent(sensor)
+    from autoinfra.policies.consolidation_plan import (
+        PlannedConsolidationPolicy,
+        PlannedConsolidationSettings,
+    )
+    from autoinfra.policies.forecast import HoltSettings
+
+    boot_s = float(getattr(getattr(sim, "config", None), "boot_delay_s", 180.0))
+    settings = PlannedConsolidationSettings(boot_delay_s=boot_s, decision_period_s=60.0)
+    return EnergyAgent(
+        sensor,
+        forecast=HoltSettings(horizon_s=settings.horizon_s, per_service=False),
+        period_s=settings.decision_period_s,
+        policy=PlannedConsolidationPolicy(settings, budget=lambda: gate.remaining_budget("energy")),
+    )
 
 
 def _failure_policy(sim: Any, p: AutonomousSettings, seed: int) -> Policy:
@@ -190,15 +240,6 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
     store = MetricStore()
     sensor = SimSensor(reader, store=store)
     extra = [_failure_policy(sim, p, seed)] if p.predictive_drain else []
-    makers: dict[str, Any] = {
-        "security": lambda: SecurityAgent(sensor),
-        "healing": lambda: HealingAgent(sensor, extra_policies=extra),
-        "scaling": lambda: ScalingAgent(
-            sensor, policy=_scaling_policy(p), qtable_path=p.qtable_path
-        ),
-        "energy": lambda: EnergyAgent(sensor),
-    }
-    agents: list[Agent] = [makers[name]() for name in p.agents]
     gate = Gate(
         GateSettings(
             escalate_risk=p.escalate_risk,
@@ -211,6 +252,18 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         queue=ApprovalQueue(p.approval_queue_path, ttl_s=p.approval_ttl_s),
         approver=p.approver or AutoApproveAfter(p.approval_delay_s),
     )
+    makers: dict[str, Any] = {
+        "security": lambda: SecurityAgent(sensor),
+        "healing": lambda: HealingAgent(sensor, extra_policies=extra),
+        "scaling": lambda: ScalingAgent(
+            sensor, policy=_planned_scaling(p, gate), qtable_path=p.qtable_path
+        ),
+        "energy": lambda: _energy_agent(sim, sensor, p, gate),
+        "rightsizing": lambda: RightSizingAgent(
+            sensor, budget=lambda: gate.remaining_budget("rightsizing")
+        ),
+    }
+    agents: list[Agent] = [makers[name]() for name in p.agents]
     runtime = Runtime(
         agents,
         clock=clock,
@@ -240,7 +293,7 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         f"non-production work placed by {p.placement}. "
         + "; ".join(lines)
     )
-    if p.qtable_path is not None and any(f"({QTABLE_ID})" in a.description for a in agents):
+    if p.qtable_path is not None and any(QTABLE_ID in a.description for a in agents):
         description += f" Q-table: {Path(p.qtable_path).name} (trained on the training window)."
     if p.ppo_path is not None and "scaling" in p.agents:
         description += f" PPO actor: {Path(p.ppo_path).name} (trained on an earlier window)."

@@ -41,7 +41,7 @@ def _builtin() -> Registry[System]:
     registry.register(
         AGENTS_ID,
         "autoinfra.agents.presets:build_autonomous",
-        description="four autonomous agents, a priority arbiter, a risk gate, a keyed audit log",
+        description="five autonomous agents, a priority arbiter, a risk gate, a keyed audit log",
         aliases=("agents", "agents-v1"),
     )
     return registry

@@ -11,7 +11,7 @@ must all agree on what an action is. A policy that could subclass ``DrainMachine
 ``scale_service`` would pass a scaler's scope and the low risk of a scaling step while the actuator
 drained a machine. So:
 
-- the seven classes below are final: defining a subclass of any of them (or of ``Action``) raises
+- the eight classes below are final: defining a subclass of any of them (or of ``Action``) raises
   ``TypeError`` once this module has been imported;
 - ``kind``, ``target_kind`` and ``target_field`` are class constants that cannot be set on an
   instance (frozen, not fields) nor on the class (the metaclass refuses once the set is sealed);
@@ -19,7 +19,8 @@ drained a machine. So:
   ``type(action)``, never by ``isinstance``;
 - fields are checked on construction (:class:`InvalidAction`, naming the field): slots and replica
   deltas are integers, never ``bool``, floats, ``None`` or NaN; slots are non-negative; ``on`` is a
-  bool. NumPy integers are accepted and stored as ``int`` (policies index arrays);
+  bool; requests are finite floats in (0, 1] (never ``bool`` or NaN). NumPy integers are
+  accepted and stored as ``int`` (policies index arrays);
 - :func:`rebuild` re-checks an action a policy handed over and returns a fresh copy nobody else
   holds, so a value forced in with ``object.__setattr__`` after construction is caught, and the
   object the runtime admits cannot be changed behind its back.
@@ -45,6 +46,7 @@ __all__ = [
     "ACTION_KINDS",
     "ACTION_TYPES",
     "MAX_DELTA_REPLICAS",
+    "MAX_REQUEST",
     "MAX_SLOT",
     "Action",
     "DrainMachine",
@@ -53,6 +55,7 @@ __all__ = [
     "IsolateMachine",
     "KillProcess",
     "Reroute",
+    "ResizeRequests",
     "ScaleService",
     "SetMachinePower",
     "action_from_dict",
@@ -65,6 +68,9 @@ __all__ = [
 # step of more than a million replicas is no scaling decision any policy of ours makes
 MAX_SLOT = 2**31 - 1
 MAX_DELTA_REPLICAS = 1_000_000
+# requests are in the trace's normalised units (1.0 = the cell's largest machine): a replica asking
+# for more than a whole machine of either resource could never be placed
+MAX_REQUEST = 1.0
 
 _sealed = False  # set at the end of this module: from then on the set is closed
 
@@ -92,7 +98,7 @@ class _Final(type):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Action(metaclass=_Final):
-    """Base of all actions; not an action itself (the seven classes below are the whole set).
+    """Base of all actions; not an action itself (the eight classes below are the whole set).
 
     ``target`` is ``"machine:<slot>"``, ``"service:<idx>"`` or ``"rack:<idx>"``.
     """
@@ -156,6 +162,20 @@ class _Delta(_Check):
 
     def bounds(self, action: Action, name: str, value: Any) -> None:
         if not -MAX_DELTA_REPLICAS <= value <= MAX_DELTA_REPLICAS:
+            raise _invalid(action, name, self.expected, value)
+
+
+class _Request(_Check):
+    python_type = float
+    expected = f"a finite request in (0, {MAX_REQUEST:g}] (normalised units)"
+
+    def coerce(self, action: Action, name: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise _invalid(action, name, self.expected, value)
+        return float(value)
+
+    def bounds(self, action: Action, name: str, value: Any) -> None:
+        if not (math.isfinite(value) and 0.0 < value <= MAX_REQUEST):  # NaN fails this too
             raise _invalid(action, name, self.expected, value)
 
 
@@ -259,6 +279,22 @@ class Reroute(Action):
     target_field: ClassVar[str] = "rack"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResizeRequests(Action):
+    """Set the CPU and memory request of every replica of a service (right-sizing).
+
+    Requests are what placement reserves; a replica's limit follows its request, so usage above
+    the new request is throttled (CPU) or killed (memory). Normalised units, as the trace's.
+    """
+
+    kind: ClassVar[str] = "resize_requests"
+    service: int
+    cpu_request: float
+    mem_request: float
+    target_kind: ClassVar[str] = "service"
+    target_field: ClassVar[str] = "service"
+
+
 _CLASSES: tuple[type[Action], ...] = (
     ScaleService,
     SetMachinePower,
@@ -267,8 +303,9 @@ _CLASSES: tuple[type[Action], ...] = (
     KillProcess,
     IsolateMachine,
     Reroute,
+    ResizeRequests,
 )
-_SLOT, _DELTA, _FLAG = _Slot(), _Delta(), _Flag()
+_SLOT, _DELTA, _FLAG, _REQUEST = _Slot(), _Delta(), _Flag(), _Request()
 _SPEC: dict[type[Action], tuple[tuple[str, _Check], ...]] = {
     ScaleService: (("service", _SLOT), ("delta_replicas", _DELTA)),
     SetMachinePower: (("machine", _SLOT), ("on", _FLAG)),
@@ -277,6 +314,7 @@ _SPEC: dict[type[Action], tuple[tuple[str, _Check], ...]] = {
     KillProcess: (("machine", _SLOT),),
     IsolateMachine: (("machine", _SLOT),),
     Reroute: (("rack", _SLOT), ("away_from_link", _SLOT)),
+    ResizeRequests: (("service", _SLOT), ("cpu_request", _REQUEST), ("mem_request", _REQUEST)),
 }
 
 #: kind -> class, for decoding (audit records, approval files, the API)

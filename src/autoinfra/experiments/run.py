@@ -91,6 +91,26 @@ def submitted_count(records: list[ActionRecord]) -> int:
     return sum(1 for r in records if any(t.status == ActionStatus.SUBMITTED for t in r.history))
 
 
+def oversight_metrics(records: list[ActionRecord], summary: dict[str, Any]) -> dict[str, float]:
+    """Proposals made and refused by the gate (per kind that any were), and what request cuts
+    cost in the world (zero for a system that never resizes): for the note on issue 9."""
+    out: dict[str, float] = {"proposals": float(len(records))}
+    refused: dict[str, int] = {}
+    made: dict[str, int] = {}
+    for r in records:
+        made[r.action.kind] = made.get(r.action.kind, 0) + 1
+        last = r.history[-1] if r.history else None
+        if r.status == ActionStatus.REJECTED and last is not None and last.by == "gate":
+            refused[r.action.kind] = refused.get(r.action.kind, 0) + 1
+    out["gate_refused"] = float(sum(refused.values()))
+    for kind in ("scale_service", "resize_requests"):
+        out[f"proposals_{kind}"] = float(made.get(kind, 0))
+        out[f"gate_refused_{kind}"] = float(refused.get(kind, 0))
+    for key in ("resizes", "resize_oom_kills", "resize_throttled_ticks", "memory_kills"):
+        out[key] = float(summary.get(key, 0))
+    return out
+
+
 def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunResult:
     """Replay ``workload`` with ``run.system`` acting under ``run.scenario``, seeded by the run."""
     from autoinfra.agents import make_system
@@ -138,6 +158,7 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
         false_alarms=false_alarms,
         sim_counts={k: results.summary[k] for k in ("memory_kills", "throttled_machine_s")},
     )
+    metrics.update(oversight_metrics(records, results.summary))
     return RunResult(
         run=run,
         metrics=metrics,

@@ -10,8 +10,9 @@ Guards refuse outright what no one should do automatically, whatever its risk:
   distinct machines per ``window_s`` touched by one agent (drain, evict, kill, isolate, power
   off), and as many, across all agents together, whose capacity is removed (power off, drain,
   evict, isolate): one bad model, or one policy posing under many agent names, cannot take a row;
-- **headroom**: an action that removes capacity is refused when the schedulable CPU left afterwards
-  would not cover the requested plus pending CPU with ``min_headroom_share`` to spare.
+- **headroom**: an action that removes capacity, or a request resize that reserves more, is
+  refused when the schedulable CPU left afterwards would not cover the requested plus pending CPU
+  with ``min_headroom_share`` to spare.
 
 The guards count everything they let through, pending or approved (``oversight.guards``): an
 escalated request takes its budget when it is escalated and gives it back when it is denied or
@@ -22,14 +23,18 @@ frozen or spoofed picture cannot talk it into removing the cluster's headroom; t
 checked when built (``oversight.gate_settings``).
 
 What passes the guards is scored by the :class:`RiskModel`; low risk is approved at once, risk at
-or above ``escalate_risk`` goes to the :class:`ApprovalQueue` and the gate answers ESCALATE.
+or above ``escalate_risk`` goes to the :class:`ApprovalQueue` and the gate answers ESCALATE. So
+does a proposal whose justification asks for a person (``inputs["ask_human"] is True``): a
+policy may ask for more oversight than its risk needs, never for less.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
-from autoinfra.core.actions import Action
+from autoinfra.core.actions import Action, ResizeRequests, ScaleService
+from autoinfra.core.budget import GateBudget
 from autoinfra.core.clock import Clock
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Decision, Proposal, Verdict
@@ -68,6 +73,7 @@ class Gate:
         self.ledger = GuardLedger()
         self._waiting: dict[str, Proposal] = {}
         self.headroom = HeadroomGuard(self.settings)
+        self._cell_size: int | None = None  # machines + services last observed (the rate cap)
         # requests still waiting in a queue reloaded after a restart hold their budgets again
         for item in self.queue.pending():
             self.ledger.add(
@@ -92,7 +98,10 @@ class Gate:
         if refusal is not None:
             return Verdict(Decision.REJECT, refusal)
         risk = s.risk.score(proposal, observation)
-        escalate = risk >= s.escalate_risk
+        # a policy may ask for a person (never for less oversight): consolidation does so for a
+        # drain that would evict many tasks
+        asks = proposal.justification.inputs.get("ask_human") is True
+        escalate = risk >= s.escalate_risk or asks
         self._reserve(proposal, now, pending=escalate)
         if escalate:
             self._waiting[proposal.request_id] = proposal
@@ -110,9 +119,13 @@ class Gate:
                     confidence=proposal.confidence,
                 )
             )
-            return Verdict(
-                Decision.ESCALATE, f"risk {risk:.2f} >= {s.escalate_risk:.2f}: needs approval", risk
+            why = (
+                "the proposer asks for a person"
+                if asks and risk < s.escalate_risk
+                else (f"risk {risk:.2f} >= {s.escalate_risk:.2f}")
             )
+            return Verdict(Decision.ESCALATE, f"{why}: needs approval", risk)
+        self._note_cut(proposal.action, observation, now)
         return Verdict(Decision.APPROVE, f"risk {risk:.2f} below {s.escalate_risk:.2f}", risk)
 
     def recheck(
@@ -140,6 +153,50 @@ class Gate:
         else:
             self._reserve(proposal, now, pending=False)
         return None
+
+    # -- the budget, read only --------------------------------------------------------------------
+    def remaining_budget(self, agent: str) -> GateBudget:
+        """What ``agent`` may still ask for in the rate guard's window, without reserving it.
+
+        Planning policies read it so they propose only what will pass; the guards still review
+        every proposal. The per-agent cap is the one the rate guard applies to the cell as last
+        observed (it grows with machines + services).
+        """
+        now = self.clock.now_s()
+        self._expire(now)
+        s = self.settings
+        cap = s.max_actions_per_agent
+        obs, _ = self._observe()  # the cap grows with the cell; the headroom judges this picture
+        believed: float | None = None
+        blocked = obs is None
+        limit = s.max_machines_per_window
+        if obs is not None:
+            believed = self.headroom.believed_demand(obs)
+            blocked = self.headroom.demand_shown(obs) < believed - 1e-9
+            limit = max(limit, int(s.max_machines_share * obs.n_machines))
+        touched = len(self.ledger.touched.get(agent, {}))
+        if self._cell_size is not None:
+            cap = max(cap, int(s.max_actions_share * self._cell_size))
+        used = {t: n for (a, t), n in self.ledger.per_target.items() if a == agent and n > 0}
+        return GateBudget(
+            agent=agent,
+            at_s=now,
+            window_s=s.window_s,
+            actions_cap=cap,
+            actions_left=max(0, cap - self.ledger.per_agent[agent]),
+            per_target_limit=s.max_actions_per_target,
+            per_target_used=MappingProxyType(used),
+            escalate_risk=s.escalate_risk,
+            scale_base_risk=float(s.risk.base.get("scale_service", s.risk.unknown_kind_risk)),
+            size_weight=s.risk.size_weight,
+            confidence_weight=s.risk.confidence_weight,
+            believed_demand_cpu=believed,
+            min_headroom_share=s.min_headroom_share,
+            removals_blocked=blocked,
+            machines_left=max(0, limit - touched),
+            removals_left=max(0, limit - self.ledger.removed_count()),
+            machines_limit=limit,
+        )
 
     # -- the approval queue ----------------------------------------------------------------------
     def answers(self, now_s: float) -> list[Answer]:
@@ -193,6 +250,7 @@ class Gate:
                 self.ledger.add(held)
             else:
                 self._reserve(proposal, now_s, pending=False)
+            self._note_cut(proposal.action, observation, now_s)
             out.append(answer)
         return out
 
@@ -205,6 +263,7 @@ class Gate:
         except Exception as exc:  # no telemetry: nothing that removes capacity passes
             return None, f"{type(exc).__name__}: {exc}"
         self.headroom.note(obs)  # every new picture's demand, remembered for the belief
+        self._cell_size = obs.n_machines + int(obs.service_ids.shape[0])
         return obs, None
 
     def _guards(
@@ -250,7 +309,26 @@ class Gate:
                 )
         if removes and machine is not None and obs is not None:
             return self.headroom.refusal(obs, machine, ledger)
+        if type(action) is ResizeRequests:
+            if obs is None:  # a grow adds reserved capacity: no picture, no judgement
+                why = f"sensor raised {sensor_error}" if sensor_error else "the gate has no sensor"
+                return f"no telemetry to judge a request resize by ({why})"
+            return self.headroom.growth_refusal(obs, action, ledger)
         return None
+
+    def _note_cut(self, action: Action, obs: Observation | None, now: float) -> None:
+        """Tell the headroom guard how much reservation an approved scale-down or resize cuts."""
+        if obs is None or action.target_kind != "service":
+            return
+        svc = int(getattr(action, "service", -1))
+        if not 0 <= svc < obs.service_ids.shape[0]:
+            return
+        request = float(obs.service_cpu_request[svc])
+        if type(action) is ScaleService and action.delta_replicas < 0:
+            self.headroom.note_cut(now, -action.delta_replicas * request)
+        elif type(action) is ResizeRequests:
+            replicas = max(int(obs.service_replicas[svc]), 0)
+            self.headroom.note_cut(now, (request - action.cpu_request) * replicas)
 
     def _reserve(self, proposal: Proposal, now: float, *, pending: bool) -> None:
         action = proposal.action

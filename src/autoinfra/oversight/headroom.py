@@ -12,7 +12,17 @@ rather than on the picture alone:
   replay of the shipped trace falls faster (``telemetry.trust.DEMAND_FALL_MEASURED``). A picture
   showing less demand than that belief is one on which no capacity is removed at all: a spoofed
   idle cell looks exactly like that. A picture that lies by less can shave at most
-  ``demand_fall_share`` off the demand the headroom is kept for.
+  ``demand_fall_share`` off the demand the headroom is kept for. Reservation cuts the gate itself
+  approved (scale-downs, request resizes down: :meth:`HeadroomGuard.note_cut`) lower that floor
+  by what they cut, for a window: a fall the gate let happen is no sign of a spoofed picture. The
+  credit is capped at what the peak's own picture showed the services reserving (times
+  ``1 - demand_fall_share``): only services' reservations can be cut, and a later, lying picture
+  cannot size the cuts past that. What batch work reserves is never credited away.
+
+A request resize (``ResizeRequests``) that grows a service's reservation is judged the same way:
+the CPU it adds (new minus old request, times the replicas) is demand, and it passes only while
+the headroom is still there afterwards. A resize that shrinks a reservation frees capacity and
+always passes this guard (its costs, throttling and memory kills, are the risk model's to weigh).
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from collections import deque
 import numpy as np
 import numpy.typing as npt
 
+from autoinfra.core.actions import ResizeRequests
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.oversight.gate_settings import GateSettings
 from autoinfra.oversight.guards import GuardLedger
@@ -34,8 +45,23 @@ class HeadroomGuard:
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
-        self._demand: deque[tuple[float, float]] = deque()  # (observation time, believed CPU)
+        # (observation time, believed CPU, the services' reservations in that picture)
+        self._demand: deque[tuple[float, float, float]] = deque()
         self._seen_at: float | None = None
+        self._cuts: deque[tuple[float, float]] = deque()  # (when approved, CPU of reservation cut)
+
+    def note_cut(self, at_s: float, cpu: float) -> None:
+        """A reservation cut the gate approved (a scale-down, a request resize down): demand
+        falling by that much is the gate's own doing, not a spoofed picture."""
+        if cpu > 0:
+            self._cuts.append((float(at_s), float(cpu)))
+
+    def approved_cuts(self, now_s: float) -> float:
+        """CPU of the reservation cuts the gate approved in the last window."""
+        horizon = now_s - self.settings.window_s
+        while self._cuts and self._cuts[0][0] < horizon:
+            self._cuts.popleft()
+        return sum(c for _, c in self._cuts)
 
     def usable(self, obs: Observation) -> npt.NDArray[np.bool_]:
         usable = (obs.machine_state == MachineState.ON) & obs.schedulable
@@ -59,18 +85,38 @@ class HeadroomGuard:
         if self._seen_at == obs.time_s:
             return
         self._seen_at = obs.time_s
-        demand = self._believed_demand(obs, self._demand_of(obs))
+        shown = self._demand_of(obs)
+        demand = self._believed_demand(obs, shown)
+        services = min(shown, _service_reservations(obs))
         while self._demand and self._demand[-1][1] <= demand:
-            self._demand.pop()  # a monotone queue: its front is the window's peak
-        self._demand.append((obs.time_s, demand))
+            # a monotone queue: its front is the window's peak. The services' reservations it
+            # carries are the least any picture it replaces showed: a picture that matches the
+            # peak cannot raise what may be credited
+            services = min(services, self._demand.pop()[2])
+        self._demand.append((obs.time_s, demand, services))
 
     def _believed_demand(self, obs: Observation, demand: float) -> float:
-        """Observed demand, but no less than (1 - demand_fall_share) x the window's peak."""
+        """Observed demand, but no less than (1 - demand_fall_share) x the window's peak, less
+        the reservation cuts the gate itself approved in the window."""
         horizon = obs.time_s - self.settings.window_s
         while self._demand and self._demand[0][0] < horizon:
             self._demand.popleft()
         peak = self._demand[0][1] if self._demand else demand
-        return max(demand, (1.0 - self.settings.demand_fall_share) * peak)
+        services = self._demand[0][2] if self._demand else 0.0
+        fall = self.settings.demand_fall_share
+        # what the gate approved lowers the floor, but by no more than the services held in the
+        # peak's own picture: only services' reservations can be cut, and the cuts are sized on
+        # later pictures, which must not size them past what the peak showed
+        credit = min(self.approved_cuts(obs.time_s), (1.0 - fall) * services)
+        return max(demand, (1.0 - fall) * peak - credit)
+
+    def demand_shown(self, obs: Observation) -> float:
+        """The demand the picture shows (requested on running machines plus pending)."""
+        return self._demand_of(obs)
+
+    def believed_demand(self, obs: Observation) -> float:
+        """The demand the guard would judge a removal on now (read only, for planners)."""
+        return self._believed_demand(obs, self._demand_of(obs))
 
     def refusal(self, obs: Observation, machine: int, ledger: GuardLedger) -> str | None:
         """Why removing ``machine`` would take the headroom, or None."""
@@ -106,3 +152,33 @@ class HeadroomGuard:
                 f"(minimum {s.min_headroom_share:.0%}; {int(gone.sum())} machine(s) already let go)"
             )
         return None
+
+    def growth_refusal(
+        self, obs: Observation, action: ResizeRequests, ledger: GuardLedger
+    ) -> str | None:
+        """Why growing a service's requests would take the headroom, or None."""
+        s = action.service
+        if not 0 <= s < obs.service_ids.shape[0]:
+            return None  # the actuator reports an unknown service as a failed outcome
+        replicas = max(int(obs.service_replicas[s]), 0)
+        extra = (action.cpu_request - float(obs.service_cpu_request[s])) * replicas
+        if extra <= 0:
+            return None
+        st = self.settings
+        gone = ledger.removed_mask(obs.n_machines, obs.time_s, st.window_s)
+        cap = float(obs.cpu_capacity[self.usable(obs) & ~gone].sum())
+        demand = self._believed_demand(obs, self._demand_of(obs)) + extra
+        free_share = (cap - demand) / cap if cap > 0 else -1.0
+        if free_share < st.min_headroom_share:
+            return (
+                f"headroom guard: growing service:{s}'s requests by {extra:.3f} CPU would leave "
+                f"{free_share:.1%} of {cap:.2f} schedulable CPU free (minimum "
+                f"{st.min_headroom_share:.0%})"
+            )
+        return None
+
+
+def _service_reservations(obs: Observation) -> float:
+    """CPU the services' replicas reserve in a picture (replicas x request per replica)."""
+    replicas = np.maximum(obs.service_replicas.astype(np.float64), 0.0)
+    return float((replicas * obs.service_cpu_request.astype(np.float64)).sum())

@@ -6,7 +6,8 @@ to a human. The split needs a number: ``risk = base[kind] + size_weight * size +
 undo and how much it can hurt, not published figures: powering a machine on is cheap to undo;
 isolating one cuts a possibly healthy machine off the network. ``size`` is 0 for single-machine
 actions and, for a scaling step, the change relative to the current replica count (doubling a
-service counts 1.0), so big changes are riskier than small ones.
+service counts 1.0), so big changes are riskier than small ones; for a request resize, the
+change relative to the current CPU request.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from autoinfra.core.actions import ScaleService, SetMachinePower
+from autoinfra.core.actions import ResizeRequests, ScaleService, SetMachinePower
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Proposal
@@ -33,6 +34,9 @@ DEFAULT_BASE_RISK: Mapping[str, float] = MappingProxyType(
         "kill_process": 0.30,  # stops a process no task accounts for
         "reroute": 0.30,  # shifts a rack's traffic onto its other uplink
         "isolate_machine": 0.50,  # cuts a machine off; wrong when the finding was a false alarm
+        # new requests for every replica of a service: too small throttles or kills them, but a
+        # new resize undoes it; sized by the change in CPU request (a halving counts 0.5)
+        "resize_requests": 0.15,
     }
 )
 
@@ -60,6 +64,11 @@ class RiskModel:
 
     def size(self, proposal: Proposal, observation: Observation | None) -> float:
         action = proposal.action
+        if isinstance(action, ResizeRequests):
+            if observation is None or not 0 <= action.service < len(observation.service_ids):
+                return 1.0  # no picture to size the change by: as big as it gets
+            old = float(observation.service_cpu_request[action.service])
+            return min(1.0, abs(action.cpu_request - old) / old) if old > 0 else 1.0
         if not isinstance(action, ScaleService):
             return 0.0
         replicas = 1

@@ -108,30 +108,7 @@ class ConsolidationPolicy:
         s = self.settings
         obs = observation
         now = obs.time_s
-        n = obs.n_machines
-        if self._changed_s.shape[0] != n:
-            self._changed_s = np.full(n, -np.inf)
-            self._empty_since = np.full(n, np.nan)
-        state = obs.machine_state
-        alive = obs.heartbeat_age_s <= s.heartbeat_limit_s
-        on = ((state == MachineState.ON) | (state == MachineState.DRAINING)) & alive
-        usable = (state == MachineState.ON) & obs.schedulable & alive
-        booting = state == MachineState.BOOTING
-        # empty machines this policy may power off: schedulable ones, or ones it drained itself
-        # (a machine someone else cordoned, drained or isolated is theirs to bring back)
-        mine = np.zeros(n, dtype=bool)
-        for m in self._drained:
-            if m < n:
-                mine[m] = True
-        empty = on & (obs.tasks_running == 0) & (obs.schedulable | mine)
-        self._drained = {m for m in self._drained if state[m] != MachineState.OFF}
-        self._empty_since[empty & np.isnan(self._empty_since)] = now
-        self._empty_since[~empty] = np.nan
-        if obs.pending_tasks > 0:
-            self._pending_since = self._pending_since if self._pending_since is not None else now
-        else:
-            self._pending_since = None
-
+        on, usable, booting = self._track(obs)
         cap = obs.cpu_capacity.astype(np.float64)
         capacity = float(cap[usable].sum() + cap[booting].sum())
         demand = float(obs.cpu_requested[on].sum()) + float(obs.pending_cpu)
@@ -161,6 +138,38 @@ class ConsolidationPolicy:
             budget = capacity - need / (1 - s.target_free_share)
             return self._reduce(obs, budget, usable, dwell_ok, inputs)
         return []
+
+    def _track(
+        self, obs: Observation
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Update what the policy remembers (empty since, pending since, its drains); returns
+        the machines that are on (and heard from), usable for placement, and booting."""
+        s = self.settings
+        now = obs.time_s
+        n = obs.n_machines
+        if self._changed_s.shape[0] != n:
+            self._changed_s = np.full(n, -np.inf)
+            self._empty_since = np.full(n, np.nan)
+        state = obs.machine_state
+        alive = obs.heartbeat_age_s <= s.heartbeat_limit_s
+        on = ((state == MachineState.ON) | (state == MachineState.DRAINING)) & alive
+        usable = (state == MachineState.ON) & obs.schedulable & alive
+        booting = state == MachineState.BOOTING
+        # empty machines this policy may power off: schedulable ones, or ones it drained itself
+        # (a machine someone else cordoned, drained or isolated is theirs to bring back)
+        mine = np.zeros(n, dtype=bool)
+        for m in self._drained:
+            if m < n:
+                mine[m] = True
+        empty = on & (obs.tasks_running == 0) & (obs.schedulable | mine)
+        self._drained = {m for m in self._drained if state[m] != MachineState.OFF}
+        self._empty_since[empty & np.isnan(self._empty_since)] = now
+        self._empty_since[~empty] = np.nan
+        if obs.pending_tasks > 0:
+            self._pending_since = self._pending_since if self._pending_since is not None else now
+        else:
+            self._pending_since = None
+        return on, usable, booting
 
     def observe_outcomes(self, outcomes: Sequence[Outcome], proposals: Sequence[Proposal]) -> None:
         for outcome, proposal in zip(outcomes, proposals, strict=True):

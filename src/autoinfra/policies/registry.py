@@ -95,6 +95,24 @@ def _builtin() -> Registry[Any]:
         description="tabular Q-learning over replica utilisation and forecast trend",
     )
     r.register(
+        "scaling.plan-v1",
+        "autoinfra.policies.scaling.plan:ScalingPlanner",
+        kind=POLICY,
+        description="each service's target in one step, ranked by benefit, in the gate's budget",
+    )
+    r.register(
+        "consolidation.plan-v1",
+        "autoinfra.policies.consolidation_plan:PlannedConsolidationPolicy",
+        kind=POLICY,
+        description="consolidation on usage growth over a boot, savings against disruption",
+    )
+    r.register(
+        "rightsizing.percentile-v1",
+        "autoinfra.policies.rightsizing:RightSizingPolicy",
+        kind=POLICY,
+        description="requests follow a high percentile of usage plus a margin (Autopilot, VPA)",
+    )
+    r.register(
         "kubernetes.defaults-v1",
         "autoinfra.policies.kubernetes.policy:KubernetesPolicy",
         kind=POLICY,

@@ -38,6 +38,7 @@ class Role(enum.StrEnum):
     HEALER = "healer"  # repairs: evicts stranded tasks, kills hogs, drains, reroutes
     ENERGY = "energy"  # powers machines on and off, drains them to consolidate
     SECURITY = "security"  # isolates machines, kills intruding processes
+    RIGHTSIZER = "rightsizer"  # sets services' CPU and memory requests (nothing else)
     OPERATOR = "operator"  # may do anything: never a default; give agents narrow scopes
     OBSERVER = "observer"  # reads only: may propose nothing
 
@@ -93,6 +94,7 @@ _ROLE_KINDS: dict[Role, tuple[frozenset[str], tuple[str, ...]]] = {
     ),
     Role.ENERGY: (frozenset({"set_machine_power", "drain_machine"}), ("machine:*",)),
     Role.SECURITY: (frozenset({"isolate_machine", "kill_process"}), ("machine:*",)),
+    Role.RIGHTSIZER: (frozenset({"resize_requests"}), ("service:*",)),
     Role.OPERATOR: (frozenset({"*"}), ("*",)),
     Role.OBSERVER: (frozenset(), ()),
 }

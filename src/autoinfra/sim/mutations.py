@@ -44,6 +44,7 @@ from autoinfra.sim.layout import (
     V_MIN,
     V_PROF,
 )
+from autoinfra.sim.resize import Resizes
 from autoinfra.sim.results import EventLog
 from autoinfra.sim.state import ClusterState
 from autoinfra.sim.timeline import Timeline
@@ -64,6 +65,7 @@ class Mutations:
         counters: dict[str, int],
         timeline: Timeline,
         config: SimSettings,
+        resizes: Resizes | None = None,
     ) -> None:
         self._state = state
         self._faults = faults
@@ -71,6 +73,8 @@ class Mutations:
         self._counters = counters
         self._timeline = timeline
         self.config = config
+        # right-sizing: the requests in force and what cutting them costs (sim.resize)
+        self._resizes = resizes if resizes is not None else Resizes(state)
 
     @property
     def _now(self) -> float:
@@ -164,6 +168,22 @@ class Mutations:
             return None, f"share {before:.3f} -> {x:.3f}"
 
         self._act("set_service_share", f"service:{service}", by, do)
+
+    def resize_service_requests(
+        self, service: int, cpu_request: float, mem_request: float, by: str
+    ) -> None:
+        """Give every replica of a service new CPU and memory requests (``sim.resize``): placed
+        ones change in place (moved if they no longer fit), waiting ones are placed with them."""
+
+        def do() -> tuple[None, str]:
+            r = self._resizes.resize(service, cpu_request, mem_request)
+            self._counters["evictions"] += r.moved + r.oom_killed
+            return None, (
+                f"cpu {cpu_request:.4f} mem {mem_request:.4f}: {r.replicas} placed replicas, "
+                f"{r.moved} moved, {r.oom_killed} OOM-killed"
+            )
+
+        self._act("resize_service_requests", f"service:{service}", by, do)
 
     def _scale_down(self, s: int, alive: np.ndarray, k: int) -> None:
         w = self._state

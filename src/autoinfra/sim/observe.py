@@ -11,14 +11,22 @@ while the simulation moves on. Extra keys in ``Observation.extra``:
 - ``service_cpu_demand``: each service's CPU demand now (what its load asks for; a request-rate
   metric would show it),
 - ``service_max_replicas``, ``service_slo_violating`` (bool: served below the SLO share),
-- ``link_capacity_mbps``, ``tick_s``, ``machine_platform`` (index into the trace's platforms).
+- ``link_capacity_mbps``, ``tick_s``, ``machine_platform`` (index into the trace's platforms),
+- ``cpu_counted`` / ``mem_counted``: per machine, what placement counts as taken (requests, or
+  for non-production work its reservations when the run places by reservations),
+- ``service_mem_request`` (per replica) and ``service_mem_peak`` (the most memory any running
+  replica of the service uses, as a container runtime reports per container): right-sizing.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
+
 from autoinfra.core.observation import Observation
 from autoinfra.sim.kernels.observe import machine_view, service_view
 from autoinfra.sim.layout import T_POWER
+from autoinfra.sim.resize import service_memory_peak
 from autoinfra.sim.state import ClusterState
 
 
@@ -63,5 +71,19 @@ def build_observation(cluster: ClusterState, now: float) -> Observation:
             "tick_s": cluster.config.tick_s,
             "machine_platform": platform,
             "n_services": cluster.n_services,
+            "service_mem_request": cluster.svc_mem_req.copy(),
+            "service_mem_peak": service_memory_peak(cluster),
+            # what placement counts on each machine: requests of production work, and of the rest
+            # their reservations when the run places by reservations (consolidation packs these)
+            "cpu_counted": _counted(cluster, 0),
+            "mem_counted": _counted(cluster, 1),
         },
     )
+
+
+def _counted(cluster: ClusterState, resource: int) -> npt.NDArray[np.float32]:
+    """Per machine, the CPU (0) or memory (1) placement counts as taken."""
+    below = int(cluster.reclaim_below)
+    requests = cluster.mprio[:, resource, below:].sum(axis=1)
+    reserved = cluster.mprio[:, 2 + resource, :below].sum(axis=1) if below else 0.0
+    return np.asarray(requests + reserved, dtype=np.float32)

@@ -79,6 +79,7 @@ def next_event_s(sim: _Ticking) -> float:
         sim._time.stale
         or sim._mem_check
         or sim._faults.records  # faults are judged every tick
+        or bool(w.svc_resized.any())  # resized services' costs are counted every tick (sim.resize)
         or (w.n_services and bool(w.vi[V_DIRTY].any()))
         or (len(w.queue) and (w.queue.has_untried() or bool(w.mi[M_CHANGED].any())))
     ):

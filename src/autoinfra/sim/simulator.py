@@ -64,6 +64,7 @@ from autoinfra.sim.layout import (
 )
 from autoinfra.sim.mutations import Mutations
 from autoinfra.sim.observe import build_observation
+from autoinfra.sim.resize import Resizes
 from autoinfra.sim.results import EventLog, SimResults, TickRecorder
 from autoinfra.sim.state import ClusterState
 from autoinfra.sim.timeline import Timeline
@@ -92,6 +93,7 @@ class Simulator:
         self.seed = int(seed)
         place_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._state = ClusterState(workload, self.config, np.random.default_rng(place_seq))
+        self._resizes = Resizes(self._state)  # right-sizing: requests now, what cuts cost
         self.clock = SimClock(0.0)
         self._time = Timeline()
         self._end_s = (
@@ -125,8 +127,9 @@ class Simulator:
         self._mem_check = False
         self._events = EventLog()
         self._writer = Mutations(
-            self._state, self._faults, self._events, self._counters, self._time, self.config
-        )
+            self._state, self._faults, self._events, self._counters, self._time, self.config,
+            resizes=self._resizes,
+        )  # fmt: skip
         self._recorder = TickRecorder()
         self._record_every = self.config.record_every_s or self.config.tick_s
         self._next_record = 0.0
@@ -267,6 +270,8 @@ class Simulator:
             killed, _ = w.relieve_memory()
             self._counters["memory_kills"] += int(killed.shape[0])
             self._counters["evictions"] += int(killed.shape[0])
+        if self._resizes.resized.any():
+            self._counters["evictions"] += self._resizes.tick()  # OOM kills of cut requests
         w.respread_services()
         w.refresh(now)
         self._time.stale = False
@@ -500,6 +505,8 @@ class Simulator:
             "placement": self.config.placement,
             "unserved_cpu_s": self._unserved_cpu_s,
             "throttled_machine_s": self._throttled_machine_s,
+            # right-sizing: resizes, resize_moves, resize_oom_kills, resize_throttled_ticks
+            **self._resizes.counters,
             "stranded_evictions": c["stranded_evictions"],
             "trace_evictions": c["trace_evictions"],
             "work_lost_s": float(tasks["work_lost_s"].to_numpy(np.float64).sum())

@@ -189,6 +189,10 @@ class ClusterState:
         # the demand the trace gives each service; ``set_service_share`` scales from it
         self.trace_cpu_demand: F64 = np.array(svc.base_cpu_demand, dtype=np.float64)
         self.vf[V_MEM_PER] = svc.base_mem_demand / np.maximum(svc.initial_replicas, 1)
+        # each service's memory request per replica, and which services were resized (their
+        # replicas, the workload's own included, are placed with the requests now in force)
+        self.svc_mem_req: F64 = np.array(svc.mem_request, dtype=np.float64).reshape(ns)
+        self.svc_resized = np.zeros(ns, dtype=bool)
         self.vi[V_DESIRED] = svc.initial_replicas
         self.vi[V_MIN] = svc.min_replicas
         self.vi[V_MAX] = svc.max_replicas
@@ -309,7 +313,7 @@ class ClusterState:
     def _spec_created(self, ids: I32, qf: F32, qi: I32) -> None:
         s = self.rec.x_service[ids - self.rec.n_workload]
         qf[:, Q_CPU_REQ] = self.vf[V_CPU_REQ, s]
-        qf[:, Q_MEM_REQ] = self.workload.services.mem_request[s]
+        qf[:, Q_MEM_REQ] = self.svc_mem_req[s]
         qf[:, Q_WORK] = np.inf
         qf[:, Q_CPU_BASE] = 0.0
         qf[:, Q_MEM_USE] = self.vf[V_MEM_PER, s]
@@ -329,6 +333,12 @@ class ClusterState:
         qi[:, Q_PRIO] = t.priority[ids]
         qi[:, Q_PROF] = t.profile[ids]
         qi[:, Q_SVC] = t.service[ids]
+        if self.svc_resized.any():  # a resized service's replicas ask for its new requests
+            svc = qi[:, Q_SVC]
+            hit = svc >= 0
+            hit[hit] = self.svc_resized[svc[hit]]
+            qf[hit, Q_CPU_REQ] = self.vf[V_CPU_REQ, svc[hit]]
+            qf[hit, Q_MEM_REQ] = self.svc_mem_req[svc[hit]]
         if self._clip_tasks:  # out-of-range codes in the input (checked once, at start)
             np.clip(qi[:, Q_PRIO], 0, N_PRIO - 1, out=qi[:, Q_PRIO])
             np.clip(qi[:, Q_PROF], 0, self.shapes.shape[0] - 1, out=qi[:, Q_PROF])

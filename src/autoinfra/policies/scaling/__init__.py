@@ -8,7 +8,9 @@ algorithms: this package is what runs at decision time, ``autoinfra.learning`` i
 - ``artifacts``: the models' files, written atomically and read strictly (learners write here too);
 - ``qtable``: ``QTablePolicy`` (``scaling.qtable-v1``), the greedy action of a learned Q-table;
 - ``ppo``: ``PPOPolicy`` (``scaling.ppo-v1``), a trained PPO actor (the ``rl`` extra);
-- ``target``: ``TargetTrackingPolicy`` (``scaling.target-v1``), the forecast-driven HPA rule.
+- ``target``: ``TargetTrackingPolicy`` (``scaling.target-v1``), the forecast-driven HPA rule;
+- ``plan``: ``ScalingPlanner`` (``scaling.plan-v1``), each service's target in one step (from the
+  forecast or the Q-table's rollout), ranked by benefit, within the gate's remaining budget.
 
 Submodules are not imported here, so importing the package never loads torch.
 """
