@@ -54,6 +54,11 @@ def experiment(
     window_s: float | None = typer.Option(
         None, "--window-s", help="Override the scale's evaluated window length (seconds)."
     ),
+    burn_in_s: float | None = typer.Option(
+        None,
+        "--burn-in-s",
+        help="Seconds replayed before measuring, left out of every metric (default 900).",
+    ),
     spec_file: Path | None = typer.Option(
         None, "--spec", help="A YAML/JSON file with the same keys; options given here win."
     ),
@@ -83,6 +88,7 @@ def experiment(
         "ray_address": ray_address,
         "machines": machines,
         "window_s": window_s,
+        "burn_in_s": burn_in_s,
     }
     data.update({k: v for k, v in given.items() if v is not None})
     spec = build_spec(data, known_systems=ensure_registered(), source=source)

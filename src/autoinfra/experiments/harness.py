@@ -106,7 +106,8 @@ def run_experiment(
     stage("training the learned parts on the training window")
     training = ensure_trained(spec, inputs)
     settings = RunSettings(
-        window_s=inputs.evaluated[1] - inputs.evaluated[0],
+        window_s=spec.scale.window_s,
+        burn_in_s=spec.burn_in_s,
         tick_s=spec.tick_s,
         record_every_s=spec.record_every_s,
         system_params={k: dict(v) for k, v in spec.system_params.items()},
@@ -134,7 +135,14 @@ def run_experiment(
         scenarios=scenarios,
     )
     figures = plots.draw_all(
-        out_dir, ticks, summary["systems"], list(spec.systems), list(spec.faults)
+        out_dir,
+        ticks,
+        summary["systems"],
+        list(spec.systems),
+        list(spec.faults),
+        faults=combine(results, "faults"),
+        paired=summary.get("paired"),
+        burn_in_s=spec.burn_in_s,
     )
     write_json(out_dir / "summary.json", summary)
     write_report(out_dir, summary, figures)

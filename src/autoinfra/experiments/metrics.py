@@ -25,6 +25,9 @@ definitions are exact and the same for every system (``docs/evaluation.md`` repe
   never recovers from looking better than one that does. Only the scenario's faults count.
 - ``actions``: actions the system submitted; ``false_alarms``: findings on targets with no active
   fault (counted by the simulator's ``record_detection``).
+- Burn-in: with ``measure_from_s`` > 0 every figure covers ``[measure_from_s, end]`` only: ticks
+  from then on, energy and evictions as differences of their cumulative counters, tasks finished
+  then, scheduling delay of tasks submitted then. The start-up transient is nobody's doing.
 
 No figure is clamped, rounded toward or compared with the paper's inside this module.
 """
@@ -127,15 +130,23 @@ def tick_metrics(
     }
 
 
-def task_metrics(tasks: pd.DataFrame, window_end_s: float) -> dict[str, float]:
-    """Finished tasks, scheduling delay p95 (pending tasks censored at the end) and evictions."""
+def task_metrics(
+    tasks: pd.DataFrame, window_end_s: float, from_s: float = 0.0
+) -> dict[str, float]:
+    """Finished tasks, scheduling delay p95 (pending tasks censored at the end) and evictions.
+
+    Only what happened from ``from_s`` on: tasks that ended then, delays of tasks submitted then.
+    """
     if tasks.empty:
         return {"tasks_finished": 0.0, "scheduling_delay_p95_s": math.nan, "evictions": 0.0}
     start = tasks["start_s"].to_numpy(dtype=np.float64)
     submit = tasks["submit_s"].to_numpy(dtype=np.float64)
     delay = np.where(np.isnan(start), window_end_s - submit, start - submit)
-    delay = np.clip(delay, 0.0, None)
+    delay = np.clip(delay, 0.0, None)[submit >= from_s]
     reason = tasks["end_reason"].astype(str).str.lower()
+    if from_s > 0 and "end_s" in tasks:
+        # NaN end (still running) compares False: not finished in the window
+        reason = reason[tasks["end_s"].to_numpy(dtype=np.float64) >= from_s]
     # the workload's own endings: its work done (finish), or it failed, was killed or reached the
     # trace window's end (censored) as in the trace; not "scaled_down" by a system
     finished = int(reason.isin(WORKLOAD_ENDINGS).sum())
@@ -187,11 +198,30 @@ def run_metrics(
     window_end_s: float,
     actions: int,
     false_alarms: int,
+    measure_from_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Every metric of one run: scalars plus ``faults`` (per kind, see :func:`fault_metrics`)."""
+    """Every metric of one run: scalars plus ``faults`` (per kind, see :func:`fault_metrics`).
+
+    ``measure_from_s``: the end of the burn-in; what happened before it is not measured.
+    """
     metrics: dict[str, Any] = {}
-    metrics.update(tick_metrics(ticks, n_services))
-    metrics.update(task_metrics(tasks, window_end_s))
+    energy_before = 0.0
+    evictions_before = 0.0
+    if measure_from_s > 0 and not ticks.empty:
+        before = ticks[ticks["time_s"] <= measure_from_s]
+        if not before.empty:
+            column = "facility_energy_kwh" if "facility_energy_kwh" in ticks else "energy_kwh"
+            energy_before = float(before[column].iloc[-1])
+            if "evictions" in before:
+                evictions_before = float(before["evictions"].iloc[-1])
+        measured = ticks[ticks["time_s"] >= measure_from_s]
+    else:
+        measured = ticks
+    metrics.update(tick_metrics(measured, n_services, energy_before_kwh=energy_before))
+    metrics.update(task_metrics(tasks, window_end_s, from_s=measure_from_s))
+    if measure_from_s > 0 and "evictions" in measured and not measured.empty:
+        # the per-task counter cannot say when an eviction happened; the tick counter can
+        metrics["evictions"] = float(measured["evictions"].iloc[-1]) - evictions_before
     finished = metrics["tasks_finished"]
     metrics["energy_kwh_per_task"] = metrics["energy_kwh"] / finished if finished > 0 else math.nan
     metrics["actions"] = float(actions)

@@ -6,12 +6,16 @@ anywhere. The loop is the one ``docs/architecture.md`` describes: after every si
 system's runtime ticks; each incident finding the system reports goes to
 ``sim.record_detection`` so the fault timeline's detection time is the system's own, and findings
 that match no active fault are counted as false alarms.
+
+Each run replays ``burn_in_s + window_s`` seconds and measures the last ``window_s`` only: the
+scenario's fault times count from the end of the burn-in (``at_s: 600`` is 600 s into the
+measured part), and the metrics leave the burn-in out (``metrics.run_metrics(measure_from_s)``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from autoinfra.core.lifecycle import ActionRecord, ActionStatus
 from autoinfra.core.proposal import Finding
 from autoinfra.experiments.metrics import run_metrics
 from autoinfra.experiments.spec import RunSpec
+from autoinfra.faults.spec import FaultScenario
 from autoinfra.traces.tables import Workload
 
 
@@ -34,6 +39,7 @@ class RunSettings:
     record_every_s: float
     system_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)  # system -> trained Q-table artifact
+    burn_in_s: float = 0.0  # replayed before ``window_s``, not measured
 
 
 @dataclass(slots=True)
@@ -112,6 +118,14 @@ def use_table(system: Any, path: str) -> None:
         system.description += f" Q-table: {Path(path).name} (trained on the training window)."
 
 
+def after_burn_in(scenario: FaultScenario, burn_in_s: float) -> FaultScenario:
+    """The scenario with every fault time counted from the end of the burn-in."""
+    if burn_in_s <= 0:
+        return scenario
+    faults = tuple(replace(f, at_s=f.at_s + burn_in_s) for f in scenario.faults)
+    return replace(scenario, faults=faults)
+
+
 def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunResult:
     """Replay ``workload`` with ``run.system`` acting under ``run.scenario``, seeded by the run."""
     from autoinfra.agents import make_system
@@ -123,10 +137,11 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
     started = time.perf_counter()
     config = SimConfig(
         tick_s=settings.tick_s,
-        until_s=min(settings.window_s, workload.end_s - workload.start_s),
+        until_s=min(settings.burn_in_s + settings.window_s, workload.end_s - workload.start_s),
         record_every_s=settings.record_every_s,
     )
-    sim = Simulator(workload, config=config, scenario=load_scenario(run.scenario), seed=run.seed)
+    scenario = after_burn_in(load_scenario(run.scenario), settings.burn_in_s)
+    sim = Simulator(workload, config=config, scenario=scenario, seed=run.seed)
     params = settings.system_params.get(run.system)
     system = make_system(run.system, sim, seed=run.seed, params=params)
     if run.system in settings.tables:
@@ -153,6 +168,7 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
         window_end_s=end_s,
         actions=submitted_count(records),
         false_alarms=false_alarms,
+        measure_from_s=settings.burn_in_s,
     )
     return RunResult(
         run=run,
