@@ -1,4 +1,4 @@
-"""A new user's mistakes with ``autoinfra experiment`` and ``train``: one line, exit 2, no work done.
+"""A new user's mistakes with ``experiment`` and ``train``: one line, exit 2, no work done.
 
 Each case runs the real entry point in a subprocess, as a user's shell would, and checks the
 message names what was wrong (the file, the option, the field) and that nothing was written.
@@ -102,11 +102,15 @@ def test_ray_without_the_extra_fails_before_the_trace_loads(tmp_path: Path) -> N
 def test_trace_naming_a_file_or_an_empty_folder(tmp_path: Path) -> None:
     part = tmp_path / "part-00000-of-00500.csv.gz"
     shutil.copy(next((default_trace_dir() / "task_events").iterdir()), part)
-    line = _one_clean_line(_experiment("--quick", "--trace", str(part), "--out", str(tmp_path / "o")))
+    line = _one_clean_line(
+        _experiment("--quick", "--trace", str(part), "--out", str(tmp_path / "o"))
+    )
     assert part.name in line and "is a file" in line and "trace folder" in line
     empty = tmp_path / "empty"
     empty.mkdir()
-    line = _one_clean_line(_experiment("--quick", "--trace", str(empty), "--out", str(tmp_path / "o")))
+    line = _one_clean_line(
+        _experiment("--quick", "--trace", str(empty), "--out", str(tmp_path / "o"))
+    )
     assert "task_events" in line and "machine_events" in line
     assert not (tmp_path / "o").exists()
 

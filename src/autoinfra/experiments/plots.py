@@ -140,7 +140,8 @@ def _scalar_bars(
             capsize=3,
             color=[f"C{i}" for i in range(len(systems))],
         )
-        ax.set_xticks(x, systems, rotation=20, ha="right", fontsize=9)
+        # long names break at their hyphens: rotated labels' boxes overlap their neighbours
+        ax.set_xticks(x, [name.replace("-", "-\n") for name in systems], fontsize=9)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title)
