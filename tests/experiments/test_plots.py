@@ -1,4 +1,4 @@
-"""The figures show the comparison: log recovery axis, fault marks, whiskers in range, no overlap."""
+"""Figures that show the comparison: log recovery axis, fault marks, whiskers in range."""
 
 from __future__ import annotations
 
