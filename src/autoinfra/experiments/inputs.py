@@ -106,9 +106,7 @@ def cell_size(workload: Workload) -> int:
     return int(np.unique(workload.machines.machine_id).shape[0])
 
 
-def run_windows(
-    evaluation: tuple[float, float], run_s: float
-) -> tuple[tuple[float, float], ...]:
+def run_windows(evaluation: tuple[float, float], run_s: float) -> tuple[tuple[float, float], ...]:
     """Disjoint ``[start, end)`` windows of ``run_s`` seconds from the evaluation window's start.
 
     As many as fit; when not even one does, the whole evaluation window (shorter than asked).

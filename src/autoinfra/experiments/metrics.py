@@ -130,9 +130,7 @@ def tick_metrics(
     }
 
 
-def task_metrics(
-    tasks: pd.DataFrame, window_end_s: float, from_s: float = 0.0
-) -> dict[str, float]:
+def task_metrics(tasks: pd.DataFrame, window_end_s: float, from_s: float = 0.0) -> dict[str, float]:
     """Finished tasks, scheduling delay p95 (pending tasks censored at the end) and evictions.
 
     Only what happened from ``from_s`` on: tasks that ended then, delays of tasks submitted then.

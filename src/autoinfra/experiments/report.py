@@ -196,8 +196,13 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
         Paragraph(QUESTION),
         *answer_blocks(summary),
         *(
-            [Figure(plots["paired"].name, "agents minus each baseline per seed (grey), the mean "
-                    "and its 95 % interval; green side: agents better")]
+            [
+                Figure(
+                    plots["paired"].name,
+                    "agents minus each baseline per seed (grey), the mean "
+                    "and its 95 % interval; green side: agents better",
+                )
+            ]
             if "paired" in plots
             else []
         ),
