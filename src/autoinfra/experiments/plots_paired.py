@@ -71,11 +71,15 @@ def paired_figure(paired: Mapping[str, Any], path: Path, save: Any) -> Path | No
         ax.grid(axis="x", alpha=0.3)
     for j in range(len(keys), rows * cols):
         axes[j // cols][j % cols].set_visible(False)
-    fig.suptitle(
+    title = (
         "Paired difference per seed (grey), its mean and 95 % t interval; green side: agents "
-        "better (green interval: holds, red: reversed, blue: unclear)",
-        fontsize=10,
+        "better (green interval: holds, red: reversed, blue: unclear)"
     )
+    if all(
+        (e.get("n") or 0) < 2 for metrics in paired["baselines"].values() for e in metrics.values()
+    ):
+        title += "\none seed: no intervals, nothing shown to hold (run more seeds)"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     drawn: Path = save(fig, path)
     return drawn

@@ -92,9 +92,13 @@ def actions_frame(records: list[ActionRecord]) -> pd.DataFrame:
     )
 
 
-def submitted_count(records: list[ActionRecord]) -> int:
-    """Actions that reached the cluster (submitted to the actuator), whatever their outcome."""
-    return sum(1 for r in records if any(t.status == ActionStatus.SUBMITTED for t in r.history))
+def submitted_count(records: list[ActionRecord], from_s: float = 0.0) -> int:
+    """Actions that reached the cluster (submitted to the actuator) from ``from_s`` on."""
+    return sum(
+        1
+        for r in records
+        if any(t.status == ActionStatus.SUBMITTED and t.at_s >= from_s for t in r.history)
+    )
 
 
 def use_table(system: Any, path: str) -> None:
@@ -150,7 +154,8 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
 
     def on_finding(agent_id: str, finding: Finding) -> None:
         nonlocal false_alarms
-        if not sim.record_detection(finding.target, by=agent_id, kind=finding.kind):
+        matched = sim.record_detection(finding.target, by=agent_id, kind=finding.kind)
+        if not matched and sim.now_s >= settings.burn_in_s:  # the burn-in is not measured
             false_alarms += 1
 
     system.runtime.on_finding = on_finding
@@ -166,7 +171,7 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
         faults=results.faults,
         n_services=len(workload.services),
         window_end_s=end_s,
-        actions=submitted_count(records),
+        actions=submitted_count(records, from_s=settings.burn_in_s),
         false_alarms=false_alarms,
         measure_from_s=settings.burn_in_s,
     )
