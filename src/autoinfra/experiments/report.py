@@ -212,7 +212,8 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
                 f"Trace: {summary['inputs']['trace_dir']}; {len(summary['inputs']['files'])} input "
                 "files (trace parts and the Azure usage series), SHA-256 of each in summary.json.",
                 f"Scale `{spec['scale']['name']}`: {spec['scale']['description']}. Slice: "
-                f"{slice_['machines']} machines of the cell's {slice_['cell_machines']}, "
+                f"{slice_['machines']} machines of the cell's {slice_['cell_machines']:,} (the "
+                "machines in it at any time of the loaded trace window), "
                 f"{slice_['tasks']} task instances, {slice_['services']} services in the "
                 f"evaluated window; {slice_['slicing']}.",
                 f"Capacity mapping: {slice_['paper_mapping']}",

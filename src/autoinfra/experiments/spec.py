@@ -13,7 +13,7 @@ Scales (how big the simulated cluster is and how long it runs):
 - ``paper``: the paper's 10 nodes (section 6.4.1: "a 10-node cluster with 64 CPU cores and 256 GB
   of RAM"), 1 h, 3 seeds; the report maps the slice's normalised capacities onto 64 cores and
   256 GB (one normalised CPU unit = 64 / the slice's total CPU capacity cores).
-- ``cell``: the whole cell of the trace (about 12.5k machines), 1 h, 1 seed.
+- ``cell``: the whole cell of the trace window (12,495 machines in the shipped one), 1 h, 1 seed.
 
 Spec files are read by :mod:`autoinfra.core.documents` (size, depth and alias limits, duplicate
 keys refused) and validated by a pydantic model with unknown keys refused and every number
@@ -116,7 +116,7 @@ class RunSpec:
 # value far outside these is a typo (``seeds: 10000000`` asked for ten million runs and hung).
 MAX_SEEDS = 100  # seeds in one study: 5 is the default study, 100 already means 100x the runs
 MAX_SEED = 2**32 - 1  # NumPy seeds; larger ones only alias smaller streams
-MAX_MACHINES = 100_000  # the Google cell has about 12,500
+MAX_MACHINES = 100_000  # a bound on typos; the study refuses more than the trace's cell has
 MAX_WINDOW_S = 31 * 86_400.0  # the 2011 trace spans 29 days
 MAX_TICK_S = 3_600.0
 MAX_RECORD_EVERY_S = 86_400.0
