@@ -36,12 +36,20 @@ def test_burn_in_is_in_the_spec_bounded_and_defaults_to_15_minutes() -> None:
         build_spec({"burn_in_s": -1}, known_systems=known)
 
 
-def test_fault_times_count_from_the_end_of_the_burn_in() -> None:
+def test_no_fault_strikes_during_the_burn_in() -> None:
     storm = load_scenario("storm")
-    shifted = after_burn_in(storm, 900.0)
-    assert [f.at_s for f in shifted.faults] == [f.at_s + 900.0 for f in storm.faults]
+    first = min(f.at_s for f in storm.faults)
+    burn_in = first + 300.0
+    shifted = after_burn_in(storm, burn_in)
+    # all moved by the same amount, just enough: the first strikes as the burn-in ends
+    assert min(f.at_s for f in shifted.faults) == burn_in
+    assert [f.at_s - g.at_s for f, g in zip(shifted.faults, storm.faults, strict=True)] == [
+        300.0
+    ] * len(storm.faults)
     assert [f.kind for f in shifted.faults] == [f.kind for f in storm.faults]
     assert after_burn_in(storm, 0.0) is storm
+    assert after_burn_in(storm, first) is storm  # already after the burn-in: unchanged
+    assert after_burn_in(load_scenario("none"), 900.0).faults == ()
 
 
 def _run_tables() -> tuple[pd.DataFrame, pd.DataFrame]:

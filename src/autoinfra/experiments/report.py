@@ -223,7 +223,8 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
                 f"{len(win.get('run_windows', [])) or 1} disjoint run windows; "
                 + _seed_windows(win)
                 + f" The first {win.get('burn_in_s', 0.0):.0f} s of each run are a burn-in, "
-                "replayed but not measured, and the scenarios' fault times count from its end. "
+                "replayed but not measured; no fault strikes before its end (a scenario that "
+                "would is moved later, all its faults by the same amount). "
                 "Training and evaluation windows never overlap.",
                 f"Learned parts: {summary['training']['description']}",
                 f"Fault scenarios: {', '.join(spec['faults'])}; seeds: "

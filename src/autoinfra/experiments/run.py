@@ -7,9 +7,10 @@ system's runtime ticks; each incident finding the system reports goes to
 ``sim.record_detection`` so the fault timeline's detection time is the system's own, and findings
 that match no active fault are counted as false alarms.
 
-Each run replays ``burn_in_s + window_s`` seconds and measures the last ``window_s`` only: the
-scenario's fault times count from the end of the burn-in (``at_s: 600`` is 600 s into the
-measured part), and the metrics leave the burn-in out (``metrics.run_metrics(measure_from_s)``).
+Each run replays ``burn_in_s + window_s`` seconds and measures the last ``window_s`` only: no
+fault strikes during the burn-in (a scenario that would is moved later, all its faults by the same
+amount: ``after_burn_in``), and the metrics leave the burn-in out
+(``metrics.run_metrics(measure_from_s)``).
 """
 
 from __future__ import annotations
@@ -122,12 +123,31 @@ def use_table(system: Any, path: str) -> None:
         system.description += f" Q-table: {Path(path).name} (trained on the training window)."
 
 
+def _earliest_s(spec: Any) -> float:
+    window = getattr(spec, "window_s", None)  # a fault drawn in a window starts at its start
+    return float(window[0]) if window is not None else float(spec.at_s)
+
+
 def after_burn_in(scenario: FaultScenario, burn_in_s: float) -> FaultScenario:
-    """The scenario with every fault time counted from the end of the burn-in."""
-    if burn_in_s <= 0:
+    """The scenario moved later just enough that no fault strikes during the burn-in.
+
+    Every fault moves by the same amount (their spacing is the scenario's), and not at all when
+    the scenario already starts after the burn-in (scenarios written for the default 900 s).
+    """
+    if burn_in_s <= 0 or not scenario.faults:
         return scenario
-    faults = tuple(replace(f, at_s=f.at_s + burn_in_s) for f in scenario.faults)
-    return replace(scenario, faults=faults)
+    shift = max(0.0, burn_in_s - min(_earliest_s(f) for f in scenario.faults))
+    if shift == 0.0:
+        return scenario
+    moved = []
+    for f in scenario.faults:
+        changes: dict[str, Any] = {"at_s": f.at_s + shift}
+        window = getattr(f, "window_s", None)
+        if window is not None:
+            lo, hi = window
+            changes["window_s"] = (lo + shift, None if hi is None else hi + shift)
+        moved.append(replace(f, **changes))
+    return replace(scenario, faults=tuple(moved))
 
 
 def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunResult:
