@@ -7,13 +7,18 @@ plain picklable data: it is what a worker process or a Ray task receives.
 
 Scales (how big the simulated cluster is and how long it runs):
 
-- ``quick``: 40 machines, 30 min, 1 seed: a smoke test of the whole study in about a minute.
-- ``default``: 300 machines, 1 h, 5 seeds: the study, in under 10 minutes on 2 cores (about
-  2.5 minutes measured for 3 seeds on a shared 2-core machine, so about 4 for 5).
+- ``quick``: 40 machines, 30 min, 1 seed: a smoke test of the whole study (20 runs: 63 s
+  measured on a shared 2-core machine at load average 12).
+- ``default``: 300 machines, 1 h, 5 seeds: the study (100 runs: 10 min 16 s measured on the same
+  machine at load average 14-20, 1,104 s of run time over 2 jobs; the base commit's 1 h runs
+  without a burn-in took 368 s of run time when the machine was quieter).
 - ``paper``: the paper's 10 nodes (section 6.4.1: "a 10-node cluster with 64 CPU cores and 256 GB
   of RAM"), 1 h, 3 seeds; the report maps the slice's normalised capacities onto 64 cores and
   256 GB (one normalised CPU unit = 64 / the slice's total CPU capacity cores).
 - ``cell``: the whole cell of the trace window (12,495 machines in the shipped one), 1 h, 1 seed.
+
+Every scale replays a burn-in (``DEFAULT_BURN_IN_S``, 15 min) before its measured window, and
+each seed replays its own window of the evaluation part (``experiments.inputs``).
 
 Spec files are read by :mod:`autoinfra.core.documents` (size, depth and alias limits, duplicate
 keys refused) and validated by a pydantic model with unknown keys refused and every number
