@@ -126,7 +126,12 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     trace_dir = Path(spec.trace_dir) if spec.trace_dir is not None else default_trace_dir()
     if not trace_dir.is_dir():
         raise ConfigError(f"not a directory: {trace_dir}", field="trace")
-    full = load_workload(trace_dir, seed=0)
+
+    def draw(seed: int) -> Workload:
+        # the one place a seed's workload is loaded: every seed's usage draw is built alike
+        return load_workload(trace_dir, seed=seed)
+
+    full = draw(0)
     span = full.end_s - full.start_s
     split = split_windows(span, spec.train_fraction)
     e0, e1 = float(split.evaluation.start_s), float(split.evaluation.end_s)
@@ -150,7 +155,7 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     for seed in spec.seeds:
         # each seed its own usage draw (ratios and shapes) and its own window of the evaluation
         # part; load_workload caches each seed's build, so a second study reads it back
-        drawn = full if seed == 0 else load_workload(trace_dir, seed=seed)
+        drawn = full if seed == 0 else draw(seed)
         start, end = windows[seed % len(windows)]
         seed_windows[seed] = (start, end)
         evaluated = window(drawn, drawn.start_s + start, drawn.start_s + end)
