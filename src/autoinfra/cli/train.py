@@ -72,7 +72,12 @@ def train(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Train the scaling policy on the trace's training window and save a versioned artifact."""
+    """Train the scaling policy on the trace's training window and save a versioned artifact.
+
+    With the defaults (qlearning, 60 episodes of 30 min on 100 machines) it took 5 min 23 s on a
+    shared 2-core machine at load average 8-15; progress goes to stderr as a bar on a terminal,
+    as plain lines otherwise.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
