@@ -74,9 +74,7 @@ def train(
 ) -> None:
     """Train the scaling policy on the trace's training window and save a versioned artifact.
 
-    With the defaults (qlearning, 60 episodes of 30 min on 100 machines) it took 5 min 23 s on a
-    shared 2-core machine at load average 8-15; progress goes to stderr as a bar on a terminal,
-    as plain lines otherwise.
+    With the defaults: 5 min 23 s measured (a shared 2-core machine at load average 8-15).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
