@@ -53,7 +53,7 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
     from autoinfra.learning.marl import EnergyQLearner, EnergySettings, apply_energy_action
     from autoinfra.learning.marl import energy_state as e_state
     from autoinfra.learning.world import default_forecaster
-    from autoinfra.policies.qlearning import ReplicaBounds
+    from autoinfra.policies.scaling.space import ReplicaBounds
     from autoinfra.sim import SimConfig, Simulator
 
     scaling.bounds = ReplicaBounds(np.asarray(cell.services.max_replicas).tolist())

@@ -66,7 +66,8 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
     sim = world.sim
     assert sim is not None and world.observation is not None
     obs = world.observation
-    from autoinfra.policies.qlearning import encode, service_view
+    from autoinfra.policies.scaling.encoding import encode
+    from autoinfra.policies.scaling.space import service_view
 
     focal = env.focal
     lo = int(obs.service_min_replicas[focal])
@@ -102,7 +103,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
 
 def decision_latency(repeats: int, seed: int) -> dict[str, Any]:
     from autoinfra.learning.world import default_forecaster
-    from autoinfra.policies.qlearning import QTablePolicy
+    from autoinfra.policies.scaling.qtable import QTablePolicy
     from autoinfra.sim import SimConfig, Simulator
     from autoinfra.traces import load_workload
 

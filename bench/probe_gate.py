@@ -119,7 +119,6 @@ def _with_rogue(runtime: Any, rogue: Any) -> Any:
         "arbiter": runtime.arbiter,
         "gate": runtime.gate,
         "audit": runtime.audit,
-        "feedback": runtime.feedback,
         "settings": runtime.settings,
     }
     if getattr(runtime, "trust", None) is not None:

@@ -173,7 +173,7 @@ def run_case(
         rogue = _rogue(case, runtime.agents[0].sensor, sim.observe().n_machines, at_s)
         kwargs: dict[str, Any] = {
             "clock": runtime.clock, "actuator": runtime.actuator, "arbiter": runtime.arbiter,
-            "gate": runtime.gate, "audit": runtime.audit, "feedback": runtime.feedback,
+            "gate": runtime.gate, "audit": runtime.audit,
             "settings": runtime.settings,
         }  # fmt: skip
         if getattr(runtime, "trust", None) is not None:

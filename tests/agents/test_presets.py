@@ -7,11 +7,12 @@ import pytest
 from autoinfra.agents import list_systems, make_system, register_system
 from autoinfra.agents.autonomous import ScalingAgent
 from autoinfra.agents.presets import build_autonomous
-from autoinfra.agents.registry import SystemRegistry
+from autoinfra.agents.registry import AGENTS_ID
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.lifecycle import ActionStatus
+from autoinfra.core.registry import Registry
 from autoinfra.oversight import DelayedApprover
-from autoinfra.policies.scaling import TargetTrackingPolicy
+from autoinfra.policies.scaling.target import TargetTrackingPolicy
 from autoinfra.telemetry import SimSensor
 from tests.agents.fakes import FakeWorld
 
@@ -107,15 +108,19 @@ def test_registry_is_lazy_and_versioned() -> None:
     assert {"agents", "agents-v1"} <= set(list_systems())
     system = make_system("agents", FakeWorld(), seed=0, params={"scaling_policy": "target"})
     assert system.name == "agents-v1" and "healing" in system.description
-    reg = SystemRegistry()
-    reg.register("x", "no.such.module:build")
+    assert system.registry_id == AGENTS_ID  # the alias resolves to the one id, stamped
+    reg: Registry[object] = Registry("system")
+    reg.register("system.x-v1", "no.such.module:build")
     with pytest.raises(ConfigError, match="cannot import"):
-        reg.make("x", None, seed=0)
+        reg.make("system.x-v1", sim=None, seed=0)
     with pytest.raises(ConfigError, match="unknown system"):
         make_system("nope", None, seed=0)
     with pytest.raises(ConfigError, match="already registered"):
-        register_system("agents", "other.module:build")
-    register_system("agents", "autoinfra.agents.presets:build_autonomous")  # same entry: fine
+        register_system(AGENTS_ID, "other.module:build")
+    with pytest.raises(ConfigError, match="already stands for"):
+        register_system("system.other-v1", "other.module:build", aliases=("agents",))
+    assert "system.other-v1" not in list_systems()  # a refused registration leaves nothing
+    register_system(AGENTS_ID, "autoinfra.agents.presets:build_autonomous")  # same entry: fine
 
 
 def test_scaling_agent_falls_back_only_without_the_qtable_module(
@@ -142,3 +147,19 @@ def test_predictive_drain_trains_only_on_an_earlier_window() -> None:
     )
     (healing,) = system.agents
     assert "FailureDrainPolicy" in healing.description
+
+
+def test_a_trained_table_is_given_at_build_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from autoinfra.policies.scaling.qtable import QTablePolicy
+
+    path = QTablePolicy.zeros(provenance={"trained": "here"}).save(tmp_path / "study.json")
+    system = make_system("agents", FakeWorld(), seed=0, params={"qtable_path": str(path)})
+    (scaling,) = [a for a in system.agents if a.agent_id == "scaling"]
+    assert isinstance(scaling.policy, QTablePolicy)
+    assert scaling.policy.provenance == {"trained": "here"}  # this file, not the shipped table
+    assert scaling.policy.registry_id == "scaling.qtable-v1"  # type: ignore[attr-defined]
+    assert system.description.endswith("Q-table: study.json (trained on the training window).")
+    shipped = make_system("agents", FakeWorld(), seed=0)
+    (default,) = [a for a in shipped.agents if a.agent_id == "scaling"]
+    assert default.policy.provenance != {"trained": "here"}  # type: ignore[attr-defined]
+    assert "Q-table:" not in shipped.description

@@ -32,7 +32,7 @@ def test_agents_import_stays_light() -> None:
     code = (
         "import sys, autoinfra.agents, autoinfra.policies, autoinfra.actuators; "
         "heavy = [m for m in ('torch','stable_baselines3','ray','sklearn','autoinfra.experiments',"
-        "'autoinfra.policies.qlearning') if m in sys.modules]; print(','.join(heavy))"
+        "'autoinfra.policies.scaling.qtable') if m in sys.modules]; print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from autoinfra.cli.train import train
 from autoinfra.learning.pipeline import TrainSpec, training_windows
-from autoinfra.policies.qlearning import QTablePolicy
+from autoinfra.policies.scaling.qtable import QTablePolicy
 from autoinfra.traces import load_workload, split_windows
 
 SMALL = ["--episodes", "2", "--machines", "40", "--episode-s", "600", "--seed", "3"]

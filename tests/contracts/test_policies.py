@@ -1,6 +1,8 @@
 """Contract tests run against every registered policy and detector (plugins included).
 
-Each registered id must be constructible with no arguments, and must keep the seam's promises:
+Each registered id must be constructible through the registry with no arguments (or, for an entry
+that ``requires`` a model file, with one made here), carry its id once built, and keep the seam's
+promises:
 ``decide``/``analyze`` return lists of the right type, never touch the world, and every proposed
 action names a valid target.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,13 +25,33 @@ from tests.agents.fakes import FakeWorld
 TARGET = re.compile(r"^(machine|service|rack|link):\d+$|^cluster$")
 
 
-def _make(policy_id: str) -> object:
+@pytest.fixture(scope="module")
+def ppo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny trained PPO model: what ``scaling.ppo-v1`` needs to be built."""
+    pytest.importorskip("stable_baselines3")
+    from autoinfra.learning.env import ClusterEnv
+    from autoinfra.learning.ppo import PPOConfig, train_ppo
+    from autoinfra.learning.world import WorldConfig
+    from tests.learning.factories import small_workload
+
+    env = ClusterEnv(small_workload(), WorldConfig(episode_s=300.0))
+    config = PPOConfig(total_timesteps=64, n_steps=32, batch_size=32, n_epochs=1)
+    return train_ppo(env, tmp_path_factory.mktemp("ppo") / "ppo", seed=0, config=config)
+
+
+def _make(policy_id: str, request: pytest.FixtureRequest) -> object:
+    needs = policy_spec(policy_id).requires
+    overrides = {"path": request.getfixturevalue("ppo_model")} if "path" in needs else {}
     try:
-        return make_policy(policy_id)
+        built = make_policy(policy_id, **overrides)
     except ConfigError as exc:
         if "shipped Q-table is missing" in str(exc):
             pytest.skip(f"{policy_id}: its shipped artifact is not there yet ({exc})")
         raise
+    assert built.registry_id == policy_id  # type: ignore[attr-defined]
+    declared = getattr(built, "policy_id", policy_id)
+    assert declared == policy_id, f"{policy_id} builds something that calls itself {declared}"
+    return built
 
 
 def _findings(world: FakeWorld) -> list[Finding]:
@@ -56,8 +79,8 @@ def _findings(world: FakeWorld) -> list[Finding]:
 
 
 @pytest.mark.parametrize("policy_id", list_policies("policy"))
-def test_policy_contract(policy_id: str) -> None:
-    policy = _make(policy_id)
+def test_policy_contract(policy_id: str, request: pytest.FixtureRequest) -> None:
+    policy = _make(policy_id, request)
     assert callable(getattr(policy, "decide", None)), f"{policy_id} has no decide()"
     world = FakeWorld(n_machines=8, seed=4)
     world.tasks[6:] = 0
@@ -77,8 +100,8 @@ def test_policy_contract(policy_id: str) -> None:
 
 
 @pytest.mark.parametrize("policy_id", list_policies("detector"))
-def test_detector_contract(policy_id: str) -> None:
-    detector = _make(policy_id)
+def test_detector_contract(policy_id: str, request: pytest.FixtureRequest) -> None:
+    detector = _make(policy_id, request)
     world = FakeWorld(n_machines=8, seed=5)
     for _ in range(20):
         obs = world.observe()
@@ -92,8 +115,10 @@ def test_detector_contract(policy_id: str) -> None:
 
 
 @pytest.mark.parametrize("policy_id", list_policies("policy"))
-def test_policy_accepts_a_cluster_without_services(policy_id: str) -> None:
+def test_policy_accepts_a_cluster_without_services(
+    policy_id: str, request: pytest.FixtureRequest
+) -> None:
     world = FakeWorld(n_machines=4, n_services=0)
     obs = dataclasses.replace(world.observe(), service_ids=np.zeros(0, dtype=np.int64))
-    policy = _make(policy_id)
+    policy = _make(policy_id, request)
     assert isinstance(policy.decide(obs, []), list)  # type: ignore[attr-defined]

@@ -87,6 +87,9 @@ def test_same_seed_gives_the_same_report_figures(tmp_path: Path) -> None:
     assert first["systems"]["kubernetes-defaults"]["recovery_s"]["node_failure"]["faults"] == 1
     report = (tmp_path / "a" / "report.md").read_text()
     assert "paper claims" in report and "85 %" not in json.dumps(first["systems"])
+    # the report names what was typed and the versioned registry id it stands for
+    assert "`kubernetes-defaults` (`system.kubernetes-defaults-v1`)" in report
+    assert "`node-failure` (`fault.node-failure-v1`)" in report
 
 
 @pytest.mark.ray

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
 from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
-from autoinfra.policies.qlearning import ACTIONS, NOOP
+from autoinfra.policies.scaling.space import ACTIONS, NOOP
 from tests.learning.factories import small_workload
 
 CONFIG = WorldConfig(decision_period_s=30.0, tick_s=30.0, episode_s=600.0)
@@ -75,7 +75,7 @@ def test_info_state_is_the_q_table_state_of_the_focal_service() -> None:
     world = env.world
     assert world.view is not None
     k = int(np.searchsorted(world.view.index, 1))
-    from autoinfra.policies.qlearning import encode
+    from autoinfra.policies.scaling.encoding import encode
 
     assert info["state"] == int(encode(world.view, world.encoding)[k])
 

@@ -11,8 +11,9 @@ import pytest
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
 from autoinfra.learning.world import WorldConfig
-from autoinfra.policies.ppo import FEATURE_HIGH, PPOPolicy, service_features
-from autoinfra.policies.qlearning import ReplicaBounds, service_view
+from autoinfra.policies.scaling.encoding import FEATURE_HIGH, service_features
+from autoinfra.policies.scaling.ppo import PPOPolicy
+from autoinfra.policies.scaling.space import ReplicaBounds, service_view
 from tests.learning.factories import observation, small_workload
 
 pytestmark = pytest.mark.rl

@@ -14,7 +14,8 @@ from autoinfra.learning.qlearning import (
     evaluate,
     train_qlearning,
 )
-from autoinfra.policies.qlearning import ACTIONS, NOOP, QTablePolicy
+from autoinfra.policies.scaling.qtable import QTablePolicy
+from autoinfra.policies.scaling.space import ACTIONS, NOOP
 
 
 class ReplicaToy:

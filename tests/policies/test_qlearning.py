@@ -14,16 +14,9 @@ from autoinfra.core.actions import ScaleService
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.proposal import Finding
 from autoinfra.core.protocols import Policy
-from autoinfra.policies.qlearning import (
-    ACTIONS,
-    ENCODING_ID,
-    ENCODINGS,
-    NOOP,
-    QTablePolicy,
-    ReplicaBounds,
-    encode,
-    service_view,
-)
+from autoinfra.policies.scaling.encoding import ENCODING_ID, ENCODINGS, encode
+from autoinfra.policies.scaling.qtable import QTablePolicy
+from autoinfra.policies.scaling.space import ACTIONS, NOOP, ReplicaBounds, service_view
 from tests.learning.factories import observation
 
 ENC = ENCODINGS[ENCODING_ID]

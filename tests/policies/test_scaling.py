@@ -8,7 +8,7 @@ import numpy as np
 
 from autoinfra.core.actions import ScaleService
 from autoinfra.core.proposal import Finding
-from autoinfra.policies.scaling import TargetTrackingPolicy
+from autoinfra.policies.scaling.target import TargetTrackingPolicy
 from tests.agents.fakes import FakeWorld
 
 

@@ -7,7 +7,6 @@ stays cheap.
 """
 
 from autoinfra.agents.base import Agent, AgentTickResult, OutcomeAware
-from autoinfra.agents.feedback import FeedbackEntry, FeedbackStore
 from autoinfra.agents.registry import list_systems, make_system, register_system
 from autoinfra.agents.runtime import INCIDENT_KINDS, Runtime, RuntimeSettings, RuntimeTick
 from autoinfra.agents.system import System
@@ -16,8 +15,6 @@ __all__ = [
     "INCIDENT_KINDS",
     "Agent",
     "AgentTickResult",
-    "FeedbackEntry",
-    "FeedbackStore",
     "OutcomeAware",
     "Runtime",
     "RuntimeSettings",

@@ -7,9 +7,9 @@ a replica count, and a replica count more than a watt. Periods say how often eac
 need seconds, scaling follows 15 s load changes (the HPA's sync period), energy decisions take
 minutes to pay off (a boot is about 3 min), so it looks once a minute.
 
-- ``ScalingAgent``: Holt forecaster + the Q-table policy (``autoinfra.policies.qlearning``),
-  imported lazily; only when that module is absent does it fall back to the forecast-driven
-  target-tracking rule, and its description says so.
+- ``ScalingAgent``: Holt forecaster + the Q-table policy (``scaling.qtable-v1``, built through
+  the policy registry, with a given table file or the shipped one); only when its module is absent
+  does it fall back to the forecast-driven target-tracking rule, and its description says so.
 - ``HealingAgent``: heartbeat, CPU-hog and link-congestion detectors + repair rules; optionally a
   failure predictor that drains machines at risk (``extra_policies``).
 - ``EnergyAgent``: Holt forecaster (cluster demand) + first-fit-decreasing consolidation with
@@ -29,7 +29,7 @@ from autoinfra.core.protocols import Policy, Sensor
 from autoinfra.policies.consolidation import ConsolidationPolicy, ConsolidationSettings
 from autoinfra.policies.forecast import HoltForecaster, HoltSettings
 from autoinfra.policies.healing import HealingPolicy, HealingSettings, SecurityPolicy
-from autoinfra.policies.scaling import TargetTrackingPolicy
+from autoinfra.policies.registry import POLICIES
 from autoinfra.security.identity import Identity, Role
 from autoinfra.telemetry.detectors import (
     CpuHogDetector,
@@ -51,7 +51,9 @@ __all__ = [
     "qtable_available",
 ]
 
-QTABLE_MODULE = "autoinfra.policies.qlearning"
+QTABLE_ID = "scaling.qtable-v1"
+TARGET_ID = "scaling.target-v1"
+QTABLE_MODULE = "autoinfra.policies.scaling.qtable"
 
 
 def qtable_available() -> bool:
@@ -84,6 +86,7 @@ class ScalingAgent(Agent):
         sensor: Sensor,
         *,
         policy: Policy | None = None,
+        qtable_path: str | None = None,
         forecast: HoltSettings | None = None,
         period_s: float = 15.0,
         priority: int = 50,
@@ -92,14 +95,13 @@ class ScalingAgent(Agent):
         if policy is not None:
             chosen, note = policy, f"policy {type(policy).__name__} (given)"
         elif qtable_available():
-            from autoinfra.policies.qlearning import QTablePolicy
-
-            chosen, note = QTablePolicy.default(), "Q-table policy (autoinfra.policies.qlearning)"
+            chosen = POLICIES.make(QTABLE_ID, path=qtable_path)
+            note = f"Q-table policy ({QTABLE_ID})"
         else:
-            chosen = TargetTrackingPolicy()
+            chosen = POLICIES.make(TARGET_ID)
             note = (
-                "FALLBACK: autoinfra.policies.qlearning is not installed, so replicas follow the "
-                "forecast-driven target-tracking rule (scaling.target-v1)"
+                f"FALLBACK: {QTABLE_MODULE} is not installed, so replicas follow the "
+                f"forecast-driven target-tracking rule ({TARGET_ID})"
             )
         super().__init__(
             agent_id,

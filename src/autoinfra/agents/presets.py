@@ -1,12 +1,15 @@
 """The autonomous system the experiments compare: four agents, the arbiter, the gate, the audit log.
 
-``build_autonomous(sim, *, seed, params=None) -> System`` is the factory registered as ``agents``
-and ``agents-v1``. It wires one shared sensor (with a metric store) to the security, healing,
+``build_autonomous(sim, *, seed, params=None) -> System`` is the factory registered as
+``system.agents-v1`` (typed ``agents``). Its policies are built through the policy registry; a
+Q-table trained for the study is given at build time (``qtable_path``), never swapped in after.
+
+It wires one shared sensor (with a metric store) to the security, healing,
 scaling and energy agents, a priority arbiter, a gate whose approval queue is answered by an
 approver (in experiments no person is present: by default every escalated request is approved
 ``approval_delay_s`` after it was asked, a stated stand-in for an on-call human; pass ``approver``
 for a human-delay model), a simulated actuator with a stated API latency, and an in-memory audit
-log and feedback store (or files, when paths are given).
+log (or a file, when a path is given).
 
 ``params`` are validated: an unknown key or a bad value is a ``ConfigError`` naming it.
 """
@@ -22,6 +25,9 @@ from typing import Any, Literal
 
 from autoinfra.actuators.backend import actuator_for
 from autoinfra.agents.autonomous import (
+    QTABLE_ID,
+    QTABLE_MODULE,
+    TARGET_ID,
     EnergyAgent,
     HealingAgent,
     ScalingAgent,
@@ -29,7 +35,6 @@ from autoinfra.agents.autonomous import (
     qtable_available,
 )
 from autoinfra.agents.base import Agent
-from autoinfra.agents.feedback import FeedbackStore
 from autoinfra.agents.runtime import Runtime
 from autoinfra.agents.system import System
 from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
@@ -43,7 +48,7 @@ from autoinfra.oversight.approval import (
     AutoApproveAfter,
 )
 from autoinfra.oversight.gate import Gate, GateSettings
-from autoinfra.policies.scaling import TargetTrackingPolicy
+from autoinfra.policies.registry import POLICIES
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
@@ -57,6 +62,9 @@ PRESET_ID = "agents-v1"
 @dataclass(frozen=True, slots=True)
 class AutonomousParams:
     scaling_policy: Literal["auto", "qtable", "target"] = "auto"  # auto: qtable if installed
+    # the Q-table file the scaling agent decides with, trained on the study's training window
+    # (experiments.training); None: the shipped table. Unused when scaling_policy is "target".
+    qtable_path: str | None = None
     api_latency_s: float = 1.5  # see actuators.simulated
     approval_delay_s: float = 60.0  # the default approver's answer time for escalations
     approver: Approver | None = None  # overrides approval_delay_s (e.g. a human-delay model)
@@ -73,7 +81,6 @@ class AutonomousParams:
     # the audit chain's HMAC key file (created 0600 if missing); default: <AUTOINFRA_KEY_DIR or
     # ~/.config/autoinfra/keys>/<audit file name>.key, outside the log's directory on purpose
     audit_key_path: str | None = None
-    feedback_path: str | None = None
     approval_queue_path: str | None = None
     approval_ttl_s: float = DEFAULT_TTL_S  # unanswered escalations are denied after this
     extra: dict[str, Any] = field(default_factory=dict)
@@ -128,10 +135,11 @@ class AutonomousParams:
 
 def _scaling_policy(p: AutonomousParams) -> Policy | None:
     if p.scaling_policy == "target":
-        return TargetTrackingPolicy()
+        policy: Policy = POLICIES.make(TARGET_ID)
+        return policy
     if p.scaling_policy == "qtable" and not qtable_available():
         raise ConfigError(
-            "scaling_policy 'qtable' needs autoinfra.policies.qlearning, which is not installed",
+            f"scaling_policy 'qtable' needs {QTABLE_MODULE}, which is not installed",
             source=PRESET_ID,
             field="scaling_policy",
         )
@@ -175,7 +183,9 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
     makers: dict[str, Any] = {
         "security": lambda: SecurityAgent(sensor),
         "healing": lambda: HealingAgent(sensor, extra_policies=extra),
-        "scaling": lambda: ScalingAgent(sensor, policy=_scaling_policy(p)),
+        "scaling": lambda: ScalingAgent(
+            sensor, policy=_scaling_policy(p), qtable_path=p.qtable_path
+        ),
         "energy": lambda: EnergyAgent(sensor),
     }
     agents: list[Agent] = [makers[name]() for name in p.agents]
@@ -200,7 +210,6 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         ),
         gate=gate,
         audit=_audit_log(p),
-        feedback=FeedbackStore(p.feedback_path),
         trust=TrustMonitor(sensor),  # untrusted telemetry puts the runtime in safe mode
     )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
@@ -210,6 +219,8 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         f"answered by {type(gate.approver).__name__}) and a hash-chained audit log. "
         + "; ".join(lines)
     )
+    if p.qtable_path is not None and any(f"({QTABLE_ID})" in a.description for a in agents):
+        description += f" Q-table: {Path(p.qtable_path).name} (trained on the training window)."
     return System(
         PRESET_ID,
         runtime,

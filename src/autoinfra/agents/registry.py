@@ -1,34 +1,33 @@
-"""Systems by versioned name, with lazy ``"module:function"`` entries (like Gymnasium's ``make``).
+"""The systems an experiment compares, by versioned id, in one ``core.registry.Registry``.
 
-An entry is a factory ``build(sim, *, seed, params=None) -> System`` or a string naming one; strings
-are imported only when the system is made, so registering the baselines (which live in
-``autoinfra.experiments``, a layer above this one) never imports them from here.
+An entry is a factory ``build(sim, *, seed, params=None) -> System`` or a ``"module:function"``
+string naming one; strings are imported only when the system is made, so registering the
+baselines (which live in ``autoinfra.experiments``, a layer above this one) never imports them
+from here. ``make_system`` stamps the id on the ``System`` it returns (``System.registry_id``).
 
-``SystemRegistry`` is an ordinary class, so tests and tools can build their own. The module-level
-functions work on one shared instance because plugins must have one place to register into; it
-holds only names and entry points, never state of a run.
+Ids are ``system.<name>-vN``; the names people type (``--systems agents,kubernetes-defaults``)
+are aliases of those ids, and the experiment keeps keying its tables by what was typed.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from autoinfra.agents.system import System
 from autoinfra.core.errors import ConfigError
-from autoinfra.policies.registry import resolve_entry
+from autoinfra.core.registry import Registry
 
 __all__ = [
+    "AGENTS_ID",
+    "SYSTEMS",
     "SystemFactory",
-    "SystemRegistry",
     "list_systems",
     "make_system",
     "register_system",
-    "resolve_entry",
 ]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+AGENTS_ID = "system.agents-v1"
 
 
 class SystemFactory(Protocol):
@@ -37,62 +36,45 @@ class SystemFactory(Protocol):
     ) -> System: ...
 
 
-class SystemRegistry:
-    def __init__(self) -> None:
-        self._entries: dict[str, str | SystemFactory] = {}
-
-    def register(self, name: str, entry: str | SystemFactory, *, replace: bool = False) -> None:
-        if not _NAME.match(name):
-            raise ConfigError(
-                f"system name {name!r} must be lower-case letters, digits, '.', '_' or '-'",
-                field="name",
-            )
-        if name in self._entries and not replace and self._entries[name] != entry:
-            raise ConfigError(
-                f"system {name!r} is already registered as {self._entries[name]!r}", field="name"
-            )
-        self._entries[name] = entry
-
-    def make(
-        self, name: str, sim: Any, *, seed: int, params: Mapping[str, Any] | None = None
-    ) -> System:
-        entry = self._entries.get(name)
-        if entry is None:
-            raise ConfigError(
-                f"unknown system {name!r}; registered: {', '.join(self.names())}", field="system"
-            )
-        factory = resolve_entry(entry, what=f"system {name!r}")
-        system = factory(sim, seed=seed, params=params)
-        if not isinstance(system, System):
-            raise ConfigError(
-                f"system {name!r}: factory returned {type(system).__name__}, not a System"
-            )
-        return system
-
-    def names(self) -> list[str]:
-        return sorted(self._entries)
-
-
-def _builtin() -> SystemRegistry:
-    registry = SystemRegistry()
-    registry.register("agents-v1", "autoinfra.agents.presets:build_autonomous")
-    registry.register("agents", "autoinfra.agents.presets:build_autonomous")
+def _builtin() -> Registry[System]:
+    registry: Registry[System] = Registry("system")
+    registry.register(
+        AGENTS_ID,
+        "autoinfra.agents.presets:build_autonomous",
+        description="four autonomous agents, a priority arbiter, a risk gate, a keyed audit log",
+        aliases=("agents", "agents-v1"),
+    )
     return registry
 
 
-_REGISTRY = _builtin()
+SYSTEMS = _builtin()
 
 
-def register_system(name: str, entry: str | SystemFactory, *, replace: bool = False) -> None:
-    """Register a system factory (or a lazy ``"module:function"`` string) under ``name``."""
-    _REGISTRY.register(name, entry, replace=replace)
+def register_system(
+    system_id: str,
+    entry: str | SystemFactory,
+    *,
+    aliases: tuple[str, ...] = (),
+    description: str = "",
+    replace: bool = False,
+) -> None:
+    """Register a system factory (or a lazy ``"module:function"`` string) under ``system_id``."""
+    SYSTEMS.register(system_id, entry, aliases=aliases, description=description, replace=replace)
 
 
 def make_system(
     name: str, sim: Any, *, seed: int, params: Mapping[str, Any] | None = None
 ) -> System:
-    return _REGISTRY.make(name, sim, seed=seed, params=params)
+    """Build the system ``name`` (an id or an alias) on ``sim``; the result carries its id."""
+    system = SYSTEMS.make(name, sim=sim, seed=seed, params=params)
+    if not isinstance(system, System):
+        raise ConfigError(
+            f"system {SYSTEMS.resolve(name)!r}: factory returned {type(system).__name__}, "
+            "not a System"
+        )
+    return system
 
 
 def list_systems() -> list[str]:
-    return _REGISTRY.names()
+    """Registered ids and the aliases that stand for them, sorted."""
+    return sorted([*SYSTEMS.ids(), *SYSTEMS.aliases()])

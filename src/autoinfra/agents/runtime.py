@@ -13,8 +13,7 @@ One ``tick()`` (called by the harness after every simulator step, or by a timer 
 4. **review** each winner at the gate: approve, escalate to the approval queue, or reject; then take
    the queue's answers;
 5. **execute**: the executor (this runtime, nobody else) submits approved actions to the actuator;
-6. **poll** outcomes, move the records, feed outcomes back to the agents (``Agent.learn``) and
-   into the feedback store.
+6. **poll** outcomes, move the records, feed outcomes back to the agents (``Agent.learn``).
 
 Every step is written to the audit log and every action has an :class:`ActionRecord` whose history
 is the lifecycle of ``core.lifecycle``; ``records`` returns them all for metrics and reports.
@@ -31,7 +30,6 @@ from typing import Protocol, runtime_checkable
 from autoinfra.agents.admission import REFUSED, Admission, Registration
 from autoinfra.agents.base import Agent, AgentTickResult
 from autoinfra.agents.durable import RESTORED, may_submit, queue_closed, restored_history
-from autoinfra.agents.feedback import FeedbackEntry, FeedbackStore, observation_summary
 from autoinfra.core.actions import Action, action_to_dict
 from autoinfra.core.clock import Clock
 from autoinfra.core.errors import ConfigError, PermissionDenied
@@ -84,7 +82,6 @@ class RuntimeTick:
 @dataclass(slots=True)
 class _Meta:
     proposal: Proposal
-    before: dict[str, float]
 
 
 class Runtime:
@@ -98,7 +95,6 @@ class Runtime:
         gate: Gate | None = None,
         audit: AuditLog | None = None,
         on_finding: Callable[[str, Finding], None] | None = None,
-        feedback: FeedbackStore | None = None,
         settings: RuntimeSettings | None = None,
         trust: TrustMonitor | None = None,
     ) -> None:
@@ -112,7 +108,6 @@ class Runtime:
         self.gate = gate
         self._audit = audit if audit is not None else AuditLog()
         self.on_finding = on_finding
-        self.feedback = feedback if feedback is not None else FeedbackStore()
         self.settings = settings or RuntimeSettings()
         # telemetry must earn trust: while it does not, the runtime is in safe mode (no action
         # that removes capacity is admitted or executed); see _check_trust
@@ -130,7 +125,6 @@ class Runtime:
         self._in_flight: dict[Action, str] = {}
         self._to_submit: list[str] = []
         self._latest: Observation | None = None
-        self._summary_of: tuple[Observation | None, dict[str, float]] = (None, {})
         self._learn: dict[str, list[Outcome]] = {}  # outcomes to feed back at the end of a tick
         self.ticks = 0
         # the durable approval queue behind the gate, if any: requests survive a restart there
@@ -310,7 +304,7 @@ class Runtime:
                     continue
                 record = ActionRecord(rid, p.action, agent.agent_id)
                 self._records[rid] = record
-                self._meta[rid] = _Meta(p, self._summary(result.observation))
+                self._meta[rid] = _Meta(p)
                 self.audit.append(
                     "proposed",
                     actor=agent.agent_id,
@@ -449,7 +443,7 @@ class Runtime:
                 continue
             record = ActionRecord(rid, req.item.action, req.item.agent)
             self._records[rid] = record
-            self._meta[rid] = _Meta(req.item.proposal(), {})
+            self._meta[rid] = _Meta(req.item.proposal())
             self._in_flight.setdefault(req.item.action, rid)
             moves, unknown = restored_history(req, now)
             for status, by, why in moves:
@@ -473,11 +467,11 @@ class Runtime:
         why: str,
         outcome: Outcome | None = None,
     ) -> None:
-        """Move a record to a final status, audit it, feed it back to the agent and the store."""
+        """Move a record to a final status, audit it, and feed it back to the agent."""
         self._move(rid, to, at_s, by, why)
         queue_closed(self._queue, rid, to, at_s, why, outcome)
         rec = self._records[rid]
-        meta = self._meta.pop(rid)
+        self._meta.pop(rid)
         if self._in_flight.get(rec.action) == rid:
             del self._in_flight[rec.action]
         event = "outcome" if outcome is not None else ("denied" if by == "security" else "rejected")
@@ -486,22 +480,6 @@ class Runtime:
         )
         fed_back = outcome or Outcome(rid, False, at_s, f"not executed ({by}): {why}")
         self._learn.setdefault(rec.proposed_by, []).append(fed_back)
-        after = self._summary(self._latest) if outcome is not None else {}
-        self.feedback.append(
-            FeedbackEntry(
-                request_id=rid,
-                agent=rec.proposed_by,
-                action=action_to_dict(rec.action),
-                proposed_at_s=rec.history[0].at_s,
-                verdict=to.value,
-                verdict_by=by,
-                why=why,
-                succeeded=outcome.succeeded if outcome is not None else None,
-                outcome_at_s=outcome.at_s if outcome is not None else None,
-                effect={k: after[k] - v for k, v in meta.before.items() if k in after},
-                confidence=meta.proposal.confidence,
-            )
-        )
 
     def _feed_back(self) -> None:
         # one learn() per agent per tick, with everything that ended for it in this tick
@@ -510,12 +488,3 @@ class Runtime:
             agent = self._by_id.get(agent_id)
             if agent is not None:
                 agent.learn(outcomes)
-
-    def _summary(self, obs: Observation | None) -> dict[str, float]:
-        if obs is None:
-            return {}
-        cached_obs, cached = self._summary_of
-        if cached_obs is not obs:  # many proposals share one observation
-            cached = observation_summary(obs)
-            self._summary_of = (obs, cached)
-        return cached

@@ -31,6 +31,7 @@ class System:
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     metrics: MetricStore | None = None  # the time-series store its sensor fills, if any
+    registry_id: str = ""  # stamped by the system registry's make (``system.agents-v1``, ...)
 
     def tick(self) -> RuntimeTick:
         return self.runtime.tick()
@@ -50,6 +51,7 @@ class System:
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "registry_id": self.registry_id,
             "description": self.description,
             "params": dict(self.params),
             "agents": [a.describe() for a in self.agents],

@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from autoinfra.agents.feedback import observation_summary
 from autoinfra.agents.system import System
 from autoinfra.api.approvals import ApprovalMixin, ServiceSettings, action_digest
 from autoinfra.api.incidents import IncidentTracker, recommend
@@ -41,6 +40,20 @@ __all__ = ["ServiceSettings", "SimClusterService", "action_digest"]
 
 JSON = dict[str, Any]
 S = ActionStatus
+
+
+def _observation_summary(obs: Observation) -> dict[str, float]:
+    """A few cluster figures an operator sees beside an escalated proposal."""
+    on = obs.machine_state == MachineState.ON
+    n_on = int(on.sum())
+    return {
+        "time_s": float(obs.time_s),
+        "cpu_util": obs.cpu_utilization(),
+        "pending_tasks": float(obs.pending_tasks),
+        "power_w": float(obs.power_w),
+        "throttled_share": float(obs.cpu_throttled_share[on].mean()) if n_on else 0.0,
+        "machines_on": float(n_on),
+    }
 
 
 class SimClusterService(ApprovalMixin, OverrideMixin):
@@ -128,7 +141,7 @@ class SimClusterService(ApprovalMixin, OverrideMixin):
     def _seen(self, proposal: Proposal, verdict: Verdict) -> None:
         """Called by the PinGate for every proposal it reviews."""
         if verdict.decision == Decision.ESCALATE:
-            summary = observation_summary(self.sim.observe())
+            summary = _observation_summary(self.sim.observe())
             self._proposals[proposal.request_id] = (proposal, verdict, summary)
             if len(self._proposals) > 5000:
                 self._proposals.pop(next(iter(self._proposals)))

@@ -85,7 +85,7 @@ def train(
         score_on_evaluation_window,
         train_scaling_policy,
     )
-    from autoinfra.policies.qlearning import QTablePolicy
+    from autoinfra.policies.scaling.qtable import QTablePolicy
 
     if algo not in ("qlearning", "ppo"):
         raise typer.BadParameter(f"--algo must be qlearning or ppo, got {algo!r}")

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from autoinfra.agents.registry import SYSTEMS
+from autoinfra.core.registry import Registry
 from autoinfra.experiments.answer import answer_blocks
 from autoinfra.experiments.artifacts import write_text
 from autoinfra.experiments.plots import PLOTS
@@ -28,6 +30,8 @@ from autoinfra.experiments.render import (
     to_html,
     to_markdown,
 )
+from autoinfra.experiments.systems import ensure_registered
+from autoinfra.faults.registry import SCENARIOS
 
 QUESTION = (
     "Do autonomous agents run a compute cluster better than Kubernetes with its documented "
@@ -186,7 +190,16 @@ def _seed_windows(win: Mapping[str, Any]) -> str:
     return "the runs of " + ", ".join(parts) + "."
 
 
+def _registry_id(registry: Registry[Any], name: str) -> str:
+    """`` (`<id>`)`` when ``name`` is a registered alias: the report names the versioned thing."""
+    if name not in registry:
+        return ""  # a scenario file given by path, or a system registered by a plugin elsewhere
+    found = registry.resolve(name)
+    return "" if found == name else f" (`{found}`)"
+
+
 def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[Block]:
+    ensure_registered()  # the baselines' ids, for the systems section
     spec = summary["spec"]
     systems = list(spec["systems"])
     slice_ = summary["slice"]
@@ -234,9 +247,18 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
             )
         ),
         Heading("Systems", 3),
-        Bullets(tuple(f"`{s}`: {summary['systems'][s]['description']}" for s in systems)),
+        Bullets(
+            tuple(
+                f"`{s}`{_registry_id(SYSTEMS, s)}: {summary['systems'][s]['description']}"
+                for s in systems
+            )
+        ),
         Heading("Fault scenarios", 3),
-        Bullets(tuple(f"`{k}`: {v}" for k, v in summary["scenarios"].items())),
+        Bullets(
+            tuple(
+                f"`{k}`{_registry_id(SCENARIOS, k)}: {v}" for k, v in summary["scenarios"].items()
+            )
+        ),
         Heading("Workload model", 3),
         Paragraph(summary["workload_model"]["description"]),
         Heading("Results"),

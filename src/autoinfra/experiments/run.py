@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -39,7 +38,8 @@ class RunSettings:
     tick_s: float
     record_every_s: float
     system_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tables: dict[str, str] = field(default_factory=dict)  # system -> trained Q-table artifact
+    # system -> the Q-table artifact trained for the study, given to the build as ``qtable_path``
+    tables: dict[str, str] = field(default_factory=dict)
     burn_in_s: float = 0.0  # replayed before ``window_s``, not measured
 
 
@@ -102,27 +102,6 @@ def submitted_count(records: list[ActionRecord], from_s: float = 0.0) -> int:
     )
 
 
-def use_table(system: Any, path: str) -> None:
-    """Give the system's Q-table policies the table trained for this study.
-
-    The autonomous preset loads the package's shipped table; the study may have trained its own on
-    this trace's training window (``experiments.training``). Swapping the table object keeps every
-    other part of the preset as built; the description says which table decided.
-    """
-    from autoinfra.policies.qlearning import QTablePolicy
-
-    swapped = 0
-    for agent in system.agents:
-        if isinstance(agent.policy, QTablePolicy):
-            current = agent.policy
-            agent.policy = QTablePolicy.load(
-                path, agent=current.agent, priority=current.priority, bounds=current.bounds
-            )
-            swapped += 1
-    if swapped:
-        system.description += f" Q-table: {Path(path).name} (trained on the training window)."
-
-
 def _earliest_s(spec: Any) -> float:
     window = getattr(spec, "window_s", None)  # a fault drawn in a window starts at its start
     return float(window[0]) if window is not None else float(spec.at_s)
@@ -167,9 +146,10 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
     scenario = after_burn_in(load_scenario(run.scenario), settings.burn_in_s)
     sim = Simulator(workload, config=config, scenario=scenario, seed=run.seed)
     params = settings.system_params.get(run.system)
-    system = make_system(run.system, sim, seed=run.seed, params=params)
     if run.system in settings.tables:
-        use_table(system, settings.tables[run.system])
+        # the table trained for this study is part of the build, through the registry's make
+        params = {**(params or {}), "qtable_path": settings.tables[run.system]}
+    system = make_system(run.system, sim, seed=run.seed, params=params)
     false_alarms = 0
 
     def on_finding(agent_id: str, finding: Finding) -> None:

@@ -1,6 +1,6 @@
 """Learned parts are trained on the training window before the study evaluates on the other one.
 
-The autonomous agents' scaling policy is a Q-table (``autoinfra.policies.qlearning``). Before the
+The autonomous agents' scaling policy is a Q-table (``policies.scaling.qtable``). Before the
 runs, the harness makes sure a table trained on *this* trace's training window exists: the one
 shipped with the package when its provenance says it was made by the same training command on the
 same trace files, else one from the cache (keyed by the command and the trace's file hashes), else
@@ -29,13 +29,13 @@ RECIPE_FIELDS = ("episodes", "seed", "machines", "episode_s", "decision_period_s
 
 
 def _shipped_path() -> Path:
-    from autoinfra.policies.qlearning import DEFAULT_MODEL
+    from autoinfra.policies.scaling.artifacts import DEFAULT_MODEL
 
     return Path(__file__).resolve().parent.parent / "data" / "models" / DEFAULT_MODEL
 
 
 def _shipped_provenance() -> dict[str, Any]:
-    from autoinfra.policies.qlearning import read_artifact
+    from autoinfra.policies.scaling.artifacts import read_artifact
 
     path = _shipped_path()
     return dict(read_artifact(path).get("provenance", {})) if path.is_file() else {}
@@ -75,7 +75,7 @@ def ensure_trained(spec: ExperimentSpec, inputs: StudyInputs) -> dict[str, Any]:
     if not learned:
         return {"description": "none of the compared systems has learned parts", "systems": []}
     from autoinfra.learning.pipeline import train_scaling_policy
-    from autoinfra.policies.qlearning import read_artifact
+    from autoinfra.policies.scaling.artifacts import read_artifact
     from autoinfra.traces.cache import cache_root
 
     tspec = _train_spec(spec, inputs)

@@ -115,11 +115,22 @@ def builtin_scenarios() -> list[str]:
     )
 
 
-def load_scenario(path_or_name: str | Path) -> FaultScenario:
-    """Load a scenario from a YAML/JSON file, or a built-in one by name (see ``builtin_scenarios``).
+def builtin_scenario(name: str) -> FaultScenario:
+    """The shipped scenario file ``name`` (the entry point of ``faults.registry.SCENARIOS``)."""
+    entry = resources.files(_SCENARIO_PACKAGE).joinpath(f"{name}.yaml")
+    source = f"builtin:{name}"
+    data = parse_document(entry.read_bytes(), source=source, fmt="yaml")
+    return scenario_from_dict(data, source=source, default_name=name)
 
-    A path that exists wins over a built-in of the same name.
+
+def load_scenario(path_or_name: str | Path) -> FaultScenario:
+    """Load a scenario from a YAML/JSON file, or a registered one by id or name.
+
+    A path that exists wins over a built-in of the same name; built-ins are registered in
+    ``faults.registry.SCENARIOS`` as ``fault.<name>-v1`` with their file name as alias.
     """
+    from autoinfra.faults.registry import SCENARIOS
+
     path = Path(path_or_name)
     if path.is_file():
         if path.suffix.lower() not in {".yaml", ".yml", ".json"}:
@@ -130,14 +141,13 @@ def load_scenario(path_or_name: str | Path) -> FaultScenario:
             )
         return scenario_from_dict(load_document(path), source=str(path), default_name=path.stem)
     name = str(path_or_name)
-    if name in builtin_scenarios():
-        entry = resources.files(_SCENARIO_PACKAGE).joinpath(f"{name}.yaml")
-        source = f"builtin:{name}"
-        data = parse_document(entry.read_bytes(), source=source, fmt="yaml")
-        return scenario_from_dict(data, source=source, default_name=name)
+    if name in SCENARIOS:
+        return SCENARIOS.make(name)
+    near = SCENARIOS.near(name)
     raise ConfigError(
-        f"no scenario file {echo(name)} and no built-in of that name; built-ins are "
-        f"{', '.join(builtin_scenarios())}",
+        f"no scenario file {echo(name)} and no built-in of that name"
+        + (f" (did you mean {', '.join(near)}?)" if near else "")
+        + f"; built-ins are {', '.join(builtin_scenarios())}",
         source=echo(name)[1:-1],
     )
 

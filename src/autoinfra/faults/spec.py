@@ -95,6 +95,7 @@ class FaultScenario:
     faults: tuple[FaultSpec, ...]
     source: str
     description: str = ""
+    registry_id: str = ""  # ``fault.<name>-v1`` when built by ``faults.registry.SCENARIOS``
 
     def to_dict(self) -> dict[str, Any]:
         return {

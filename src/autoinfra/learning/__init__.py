@@ -1,11 +1,11 @@
-"""Learning, kept apart from inference: rewards, the tabular Q-learner, the online feedback loop,
-federated averaging, the Gymnasium environment over the simulator, PPO training, and the
-pipeline behind ``autoinfra train``.
+"""Learning, kept apart from inference: rewards, the tabular Q-learner (offline, and online
+behind ``core.Learner``), federated averaging, the environments (``learning.registry``), PPO
+training, and the pipeline behind ``autoinfra train``.
 
-The deciding halves live in ``autoinfra.policies.qlearning`` and ``autoinfra.policies.ppo``;
+The deciding halves live in ``autoinfra.policies.scaling`` (the Q-table and PPO policies);
 this package only makes and improves what they decide with. Names that pull in the simulator,
 Gymnasium or the trace readers (``ClusterEnv``, ``SimScalingWorld``, ``train_scaling_policy``,
-``train_ppo``) load on first use, so an agent importing the feedback loop stays light.
+``train_ppo``) load on first use, so importing the learners stays light.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import importlib
 from typing import Any
 
 from autoinfra.learning.federated import federated_average
-from autoinfra.learning.feedback import OnlineQPolicy
 from autoinfra.learning.qlearning import (
     EpisodeStats,
     QLearner,
@@ -42,7 +41,6 @@ __all__ = [
     "REWARDS",
     "ClusterEnv",
     "EpisodeStats",
-    "OnlineQPolicy",
     "PPOConfig",
     "QLearner",
     "QLearningConfig",

@@ -4,7 +4,7 @@ One episode scales one service (the *focal* service, drawn with the reset seed a
 bounds allow scaling, or fixed by the caller) of a small slice of the cell, while the simulator
 replays everything else; the other services keep their replicas. A step is one decision period
 of simulated time (``WorldConfig.decision_period_s``). The observation is the compact feature
-vector the deployed PPO policy computes (``policies.ppo.service_features``: cluster utilisation,
+vector the deployed PPO policy computes (``scaling.encoding.service_features``: cluster utilisation,
 pending work, the service's utilisation, forecast and headroom); the action space is the Q-table's
 ``ACTIONS`` (Discrete(5): -2..+2 replicas, clamped to the service's bounds); the reward is the
 world's per-service reward (``learning.rewards``, id in ``reward_id``).
@@ -29,8 +29,13 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Detector
 from autoinfra.learning.qlearning import WorldStep
 from autoinfra.learning.world import SimScalingWorld, WorldConfig
-from autoinfra.policies.ppo import FEATURE_HIGH, FEATURE_NAMES, FEATURES_ID, service_features
-from autoinfra.policies.qlearning import ACTIONS, NOOP
+from autoinfra.policies.scaling.encoding import (
+    FEATURE_HIGH,
+    FEATURE_NAMES,
+    FEATURES_ID,
+    service_features,
+)
+from autoinfra.policies.scaling.space import ACTIONS, NOOP
 from autoinfra.traces.tables import Workload
 
 F32 = npt.NDArray[np.float32]

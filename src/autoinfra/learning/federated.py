@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from autoinfra.core.errors import ConfigError
-from autoinfra.policies.qlearning import QTablePolicy
+from autoinfra.policies.scaling.qtable import QTablePolicy
 
 
 def federated_average(tables: Sequence[QTablePolicy]) -> QTablePolicy:

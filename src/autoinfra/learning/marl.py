@@ -7,7 +7,7 @@ learners adapting at once, which the comparison with the single-agent table meas
 assumes):
 
 - **scaling**: the shipped Q-table's learner, unchanged: one table shared by every service, the
-  state of ``policies.qlearning``, per-service rewards of ``learning.rewards``;
+  state of ``policies.scaling.encoding``, per-service rewards of ``learning.rewards``;
 - **energy**: one decision per period for the cell, over a small stated state
   (``energy_state``: free CPU share in 5 bins, pending work yes/no, empty machines yes/no) and
   four actions (``ENERGY_ACTIONS``): nothing, power on ``k`` machines, power off up to ``k``
@@ -33,7 +33,7 @@ from autoinfra.core.observation import MachineState, Observation
 from autoinfra.learning.qlearning import QLearningConfig, WorldStep, explore, q_update
 from autoinfra.learning.rewards import sample_from_observation, violation
 from autoinfra.learning.world import LEARNER_ID, SimScalingWorld
-from autoinfra.policies.qlearning import QTablePolicy
+from autoinfra.policies.scaling.qtable import QTablePolicy
 
 __all__ = [
     "ENERGY_ACTIONS",

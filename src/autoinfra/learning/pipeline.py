@@ -29,8 +29,9 @@ from autoinfra.learning.qlearning import (
     evaluate,
     train_qlearning,
 )
-from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
-from autoinfra.policies.qlearning import QTablePolicy
+from autoinfra.learning.registry import CLUSTER_ENV_ID, ENVIRONMENTS, SIM_WORLD_ID
+from autoinfra.learning.world import WorldConfig, default_forecaster
+from autoinfra.policies.scaling.qtable import QTablePolicy
 from autoinfra.traces import (
     default_azure_path,
     default_trace_dir,
@@ -143,8 +144,8 @@ def trace_files(trace_dir: str | None) -> dict[str, str]:
 
 
 # the code a trained table depends on: the world it learnt in and the learner itself
-_CODE = ("core", "traces", "sim", "faults", "learning", "policies/qlearning.py",
-         "policies/forecast.py", "policies/ppo.py")  # fmt: skip
+_CODE = ("core", "traces", "sim", "faults", "learning", "policies/scaling",
+         "policies/forecast.py")  # fmt: skip
 
 
 def code_fingerprint() -> str:
@@ -213,7 +214,9 @@ def score_on_evaluation_window(
     """Mean reward per service-period of the trained table's greedy choices and of doing nothing,
     on the evaluation window of the same slice. Read for scoring only, after training."""
     pieces, _ = _episode_windows(spec, "evaluation")
-    world = SimScalingWorld(pieces, spec.world_config(), forecaster=default_forecaster)
+    world = ENVIRONMENTS.make(
+        SIM_WORLD_ID, workloads=pieces, config=spec.world_config(), forecaster=default_forecaster
+    )
     seed = spec.seed + 1  # other episodes than any the trainer drew
     return {
         "trained": evaluate(world, policy, episodes=episodes, seed=seed),
@@ -255,7 +258,9 @@ def train_scaling_policy(
             "python": ".".join(platform.python_version_tuple()[:2]),
         },
     }
-    world = SimScalingWorld(pieces, config, forecaster=default_forecaster)
+    world = ENVIRONMENTS.make(
+        SIM_WORLD_ID, workloads=pieces, config=config, forecaster=default_forecaster
+    )
     if spec.algo == "ppo":
         return _train_ppo(spec, out, pieces, config, provenance, train_w, eval_w, on_ppo_progress)
     qconfig = QLearningConfig()
@@ -295,10 +300,11 @@ def _train_ppo(
     eval_w: tuple[float, float],
     on_progress: Callable[[int], None] | None,
 ) -> TrainResult:
-    from autoinfra.learning.env import ClusterEnv
     from autoinfra.learning.ppo import PPOConfig, train_ppo
 
-    env = ClusterEnv(pieces, config, forecaster=default_forecaster)
+    env = ENVIRONMENTS.make(
+        CLUSTER_ENV_ID, workloads=pieces, config=config, forecaster=default_forecaster
+    )
     ppo = PPOConfig(total_timesteps=spec.episodes * config.steps_per_episode)
     provenance["hyperparameters"] = {**asdict(ppo), "net_arch": list(ppo.net_arch)}
     path = train_ppo(env, out, seed=spec.seed, config=ppo, provenance=provenance,

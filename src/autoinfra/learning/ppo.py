@@ -3,7 +3,7 @@
 Trains Stable-Baselines3's PPO (Schulman et al. 2017) with a small MLP actor-critic in
 ``ClusterEnv`` and writes the model atomically (``<out>.zip``) with a JSON sidecar
 (``<out>.json``: features id, reward id, hyperparameters, provenance) that
-``policies.ppo.PPOPolicy.load`` checks. stable-baselines3 and torch are imported inside
+``policies.scaling.ppo.PPOPolicy.load`` checks. stable-baselines3 and torch are imported inside
 ``train_ppo`` only, so the rest of ``autoinfra.learning`` works without the extra.
 
 Determinism: SB3 seeds Python, NumPy and torch from ``seed`` and the environment is deterministic
@@ -23,8 +23,9 @@ from typing import Any
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.policies.ppo import FEATURES_ID, POLICY_ID
-from autoinfra.policies.qlearning import ACTIONS, write_json_atomic
+from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID, write_json_atomic
+from autoinfra.policies.scaling.encoding import FEATURES_ID
+from autoinfra.policies.scaling.space import ACTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ def train_ppo(
     write_json_atomic(
         out.with_suffix(".json"),
         {
-            "policy": POLICY_ID,
+            "policy": PPO_POLICY_ID,
             "features": FEATURES_ID,
             "reward": env.reward_id,
             "actions": list(ACTIONS),

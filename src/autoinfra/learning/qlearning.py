@@ -28,7 +28,8 @@ import numpy.typing as npt
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import LearnReport, Transition
-from autoinfra.policies.qlearning import ACTION_PREFERENCE, ACTIONS, QTablePolicy
+from autoinfra.policies.scaling.qtable import QTablePolicy
+from autoinfra.policies.scaling.space import ACTION_PREFERENCE, ACTIONS
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

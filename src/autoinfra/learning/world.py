@@ -7,7 +7,7 @@ next discrete states and the per-service rewards of ``learning.rewards``. The ta
 it directly (all services learn at once); ``ClusterEnv`` wraps it for one service at a time.
 
 The state each service is in is computed by the same code the deployed policy runs
-(``policies.qlearning.service_view`` / ``encode``) from the same kind of input (an
+(``policies.scaling.space.service_view`` / ``encoding.encode``) from the same kind of input (an
 ``Observation`` and forecast findings), so what is learnt here is what is decided with later.
 Forecast findings come from a ``Detector`` made fresh for each episode (the scaling agent's
 forecaster when given); without one, the trend part of the state is "steady" throughout.
@@ -32,17 +32,15 @@ from autoinfra.learning.rewards import (
     get_reward,
     sample_from_observation,
 )
-from autoinfra.policies.qlearning import (
+from autoinfra.policies.registry import make_policy
+from autoinfra.policies.scaling.encoding import ENCODING_ID, ENCODINGS, encode
+from autoinfra.policies.scaling.space import (
     ACTIONS,
-    ENCODING_ID,
-    ENCODINGS,
     ServiceView,
     clamp_deltas,
-    encode,
     feasible_actions,
     service_view,
 )
-from autoinfra.policies.registry import make_policy
 from autoinfra.sim import SimConfig, Simulator
 from autoinfra.traces.tables import Workload
 

@@ -4,7 +4,9 @@ One run (``LiveRunner.run``):
 
 1. start the exporter (``/metrics`` on 127.0.0.1), a Prometheus scraping it and an Alertmanager
    with our webhook receiver, unless ``prometheus_url`` / ``alertmanager_url`` name existing ones
-   (checked first: one that does not answer is an error, nothing left running);
+   (checked first: one that does not answer is an error, nothing left running); our own
+   Prometheus pushes each scrape to a remote-write receiver the sensor reads from memory, an
+   existing one is read with PromQL (``telemetry.prometheus``);
 2. for each system: a fresh backend (same seed, same faults), the system built on a view of it
    whose reader is the Prometheus sensor behind a ``TelemetryGuard``; then the loop: the backend
    advances, its observation is published to the exporter, the guard collects once from
@@ -28,6 +30,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import secrets
 import signal
 import threading
 import time
@@ -55,6 +58,7 @@ from autoinfra.security.audit_key import AuditKey
 from autoinfra.security.tokens import autoinfra_home
 from autoinfra.telemetry.exporter import ExporterServer, ObservationExporter, start_exporter
 from autoinfra.telemetry.prometheus import PrometheusClient, PrometheusSensor, StaleTelemetry
+from autoinfra.telemetry.remote_write import RemoteWriteReceiver, start_receiver
 from autoinfra.telemetry.store import MetricStore
 
 __all__ = ["LiveRunner", "LiveSettings", "SystemRun"]  # the last two from live.settings
@@ -78,6 +82,8 @@ class LiveRunner:
         self.prometheus: ManagedServer | None = None
         self.alertmanager: ManagedServer | None = None
         self.webhook: WebhookReceiver | None = None
+        # our own Prometheus pushes each scrape here (remote write); an existing one is queried
+        self.receiver: RemoteWriteReceiver | None = None
         self.prometheus_url = settings.prometheus_url or ""
         self.alertmanager_url = settings.alertmanager_url or ""
         self.runs: list[SystemRun] = []
@@ -129,8 +135,11 @@ class LiveRunner:
                 am.close()
         self.http = start_exporter(self.exporter, s.exporter_port)
         if not s.prometheus_url:
+            self.receiver = start_receiver(secrets.token_urlsafe(24))
             self.prometheus = start_prometheus(
-                [self.http.address], scrape_interval_s=s.scrape_interval_s
+                [self.http.address],
+                scrape_interval_s=s.scrape_interval_s,
+                remote_write=(self.receiver.url, self.receiver.token),
             )
             self.prometheus_url = self.prometheus.url
         # an existing Alertmanager needs the token in its config: take it from the environment
@@ -148,6 +157,7 @@ class LiveRunner:
             self.alertmanager.stop if self.alertmanager else None,
             self.webhook.stop if self.webhook else None,
             self.prometheus.stop if self.prometheus else None,
+            self.receiver.stop if self.receiver else None,
             self.http.stop if self.http else None,
         ):
             if stop is not None:
@@ -198,6 +208,7 @@ class LiveRunner:
                 # a Prometheus that hangs must not hold the loop for long: one interval, one retry
                 timeout_s=min(2.0, max(0.5, s.scrape_interval_s)),
                 retries=1,
+                pushed=self.receiver.samples if self.receiver else None,
             )
             guard = self.guard = TelemetryGuard(sensor, clock)
             alerts = IncidentAlerts(AlertmanagerClient(self.alertmanager_url), repost_s=60.0)

@@ -154,8 +154,14 @@ def start_prometheus(
     port: int = 0,
     job: str = "autoinfra",
     timeout_s: float = 20.0,
+    remote_write: tuple[str, str] | None = None,
 ) -> ManagedServer:
-    """Prometheus scraping ``targets`` (``host:port``) every ``scrape_interval_s``."""
+    """Prometheus scraping ``targets`` (``host:port``) every ``scrape_interval_s``.
+
+    ``remote_write`` is ``(url, bearer token)`` of a ``telemetry.remote_write`` receiver: the
+    job's ``autoinfra_*`` series and its ``up`` are pushed there as they are scraped, without the
+    ``instance`` and ``job`` labels (one target), in batches sent at least every 0.5 s.
+    """
     port = port or free_port()
     check_port(port, "prometheus")
     data_dir = Path(tempfile.mkdtemp(prefix="autoinfra-prometheus-"))
@@ -166,7 +172,22 @@ def start_prometheus(
         f"    scrape_timeout: {interval}\n    static_configs:\n"
         f"      - targets: [{', '.join(repr(t) for t in targets)}]\n"
     )
-    (data_dir / "prometheus.yml").write_text(config)
+    if remote_write is not None:
+        url, token = remote_write
+        config += (
+            f"remote_write:\n  - url: '{url}'\n    authorization:\n"
+            f"      credentials: '{token}'\n    write_relabel_configs:\n"
+            f"      - source_labels: [job]\n        regex: '{job}'\n        action: keep\n"
+            "      - source_labels: [__name__]\n        regex: 'autoinfra_.*|up'\n"
+            "        action: keep\n      - regex: 'instance|job'\n        action: labeldrop\n"
+            # one scrape of a cell is ~160,000 samples: few large batches, sent promptly
+            "    queue_config:\n      min_shards: 1\n      max_shards: 2\n"
+            "      max_samples_per_send: 20000\n      capacity: 60000\n"
+            "      batch_send_deadline: 500ms\n    metadata_config:\n      send: false\n"
+        )
+    config_path = data_dir / "prometheus.yml"
+    config_path.touch(mode=0o600)  # it may hold the receiver's token
+    config_path.write_text(config)
     argv = [
         PROMETHEUS_BIN,
         f"--config.file={data_dir / 'prometheus.yml'}",

@@ -18,6 +18,13 @@ only with the cell (capacities, racks, uplinks' racks, services' requests and mi
 ``STATIC_FIELDS``) is fetched every ``static_every_s`` and when the machine count changes; machine
 ids (``autoinfra_machine_info``) when the count changes.
 
+With ``pushed`` (a ``telemetry.remote_write.PushedSamples`` that Prometheus remote-writes into),
+``observe()`` reads the newest complete pushed scrape from memory instead of querying: the same
+fields, the same freshness rules (its timestamp against ``stale_after_intervals``, ``up``), and
+machine ids still from one PromQL query when the machine count changes. That is the path for cell
+scale, where reading every per-machine series back through the query API costs Prometheus about
+a CPU-second per collect (``bench/prometheus_collect.py`` measures both).
+
 A PromQL error (HTTP 400/422) is a ``PrometheusError`` naming the query and Prometheus' own
 message; an unreachable server a ``StaleTelemetry`` naming the URL.
 """
@@ -41,6 +48,7 @@ from autoinfra.telemetry.exporter import (
     SERVICE_FIELDS,
 )
 from autoinfra.telemetry.promql import PrometheusClient, PrometheusError, StaleTelemetry
+from autoinfra.telemetry.remote_write import PushedSamples
 from autoinfra.telemetry.store import MetricStore
 
 __all__ = ["PrometheusClient", "PrometheusError", "PrometheusSensor", "StaleTelemetry"]
@@ -87,6 +95,7 @@ class PrometheusSensor:
         store: MetricStore | None = None,
         parallel: int = 4,
         static_every_s: float = 60.0,
+        pushed: PushedSamples | None = None,
     ) -> None:
         self.client = PrometheusClient(url, timeout_s=timeout_s, retries=retries)
         self.clock = clock
@@ -101,6 +110,7 @@ class PrometheusSensor:
         self._static_at = 0.0
         self.collections = 0
         self.last_age_s: float = math.nan
+        self.pushed = pushed
 
     @property
     def url(self) -> str:
@@ -121,6 +131,8 @@ class PrometheusSensor:
         return obs
 
     def observe(self) -> Observation:
+        if self.pushed is not None:
+            return self._observe_pushed(self.pushed)
         at = time.time()
         sel = f'{{job="{self.job}"}}'
         static_due = self._static is None or at - self._static_at >= self.static_every_s
@@ -166,6 +178,60 @@ class PrometheusSensor:
             if arrays[field].shape[0] != n:  # a series lost mid-scrape: same length for all
                 arrays[field] = np.resize(arrays[field], n)
         cluster = {str(r["metric"]["__name__"]): float(r["value"][1]) for r in cluster_rows}
+        return self._build(arrays, cluster, n, at, age, read="promql")
+
+    def _observe_pushed(self, pushed: PushedSamples) -> Observation:
+        at = time.time()
+        scrape = pushed.latest()
+        if scrape is None or scrape.age_s(at) > self.stale_after_s:
+            self.client.query("1", at)  # a Prometheus that is gone says so: "unreachable"
+        if scrape is None:
+            raise StaleTelemetry(
+                f"no scrape pushed by Prometheus at {self.url} yet (remote write) for job "
+                f"{self.job!r}",
+                reason="no_data",
+            )
+        age = scrape.age_s(at)
+        self.last_age_s = age
+        if age > self.stale_after_s:
+            raise StaleTelemetry(
+                f"Prometheus at {self.url}: the newest pushed scrape is {age:.1f} s old, more "
+                f"than {self.stale_after_s:g} s "
+                f"({self.stale_after_s / self.scrape_interval_s:g} scrape intervals)",
+                reason="old_samples",
+                age_s=age,
+            )
+        up = scrape.scalars.get("up", math.nan)
+        if up == 0:
+            raise StaleTelemetry(
+                f"Prometheus at {self.url}: the exporter target of job {self.job!r} is down "
+                "(up == 0)",
+                reason="target_down",
+            )
+        arrays: dict[str, Any] = {}
+        for fields in (MACHINE_FIELDS, LINK_FIELDS, SERVICE_FIELDS):
+            for name, field in fields.items():
+                arrays[field] = scrape.series.get(name, np.zeros(0))
+        n = max(arrays[f].shape[0] for f in MACHINE_FIELDS.values())
+        for field in MACHINE_FIELDS.values():
+            have = arrays[field]
+            if have.shape[0] != n:  # a series missing from the scrape: NaN here, 0 in _build
+                padded = np.full(n, np.nan)
+                padded[: have.shape[0]] = have
+                arrays[field] = padded
+        cluster = {name: scrape.scalars[name] for name in CLUSTER_FIELDS if name in scrape.scalars}
+        return self._build(arrays, cluster, n, at, age, read="remote_write")
+
+    def _build(
+        self,
+        arrays: dict[str, Any],
+        cluster: dict[str, float],
+        n: int,
+        at: float,
+        age: float,
+        *,
+        read: str,
+    ) -> Observation:
         for field, values in list(arrays.items()):
             arrays[field] = np.nan_to_num(values, nan=0.0).astype(_DTYPES.get(field, np.float32))
         scal = {field: cluster.get(name, 0.0) for name, field in CLUSTER_FIELDS.items()}
@@ -178,7 +244,12 @@ class PrometheusSensor:
             pending_cpu=float(scal["pending_cpu"]),
             pending_mem=float(scal["pending_mem"]),
             power_w=float(scal["power_w"]),
-            extra={"source": "prometheus", "backend_time_s": scal["time_s"], "age_s": age},
+            extra={
+                "source": "prometheus",
+                "read": read,
+                "backend_time_s": scal["time_s"],
+                "age_s": age,
+            },
             **arrays,
         )
 

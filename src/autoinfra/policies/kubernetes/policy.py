@@ -44,7 +44,7 @@ class KubernetesSettings:
 class KubernetesPolicy:
     """Node lifecycle, HPA and Cluster Autoscaler run on one observation; actions in that order."""
 
-    policy_id = "kubernetes-defaults-v1"
+    policy_id = "kubernetes.defaults-v1"
 
     def __init__(
         self,

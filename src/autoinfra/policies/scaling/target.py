@@ -1,6 +1,6 @@
 """Forecast-driven target tracking of replica CPU utilisation: the scaling agent's fallback.
 
-The scaling agent prefers the Q-table policy (``autoinfra.policies.qlearning``); this rule runs when
+The scaling agent prefers the Q-table policy (``policies.scaling.qtable``); this rule runs when
 that module is absent. It is the Horizontal Pod Autoscaler's ratio rule (``desired = ceil(current x
 utilisation / target)``, kubernetes.io) applied to a *forecast* rather than the current value:
 

@@ -13,69 +13,29 @@ is absent; loading without it raises a ``ConfigError`` naming the extra.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from autoinfra.core.actions import ScaleService
 from autoinfra.core.errors import ConfigError
-from autoinfra.core.observation import MachineState, Observation
+from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
-from autoinfra.policies.qlearning import (
+from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID, read_sidecar
+from autoinfra.policies.scaling.encoding import FEATURE_NAMES, FEATURES_ID, service_features
+from autoinfra.policies.scaling.space import (
     ACTIONS,
     ReplicaBounds,
-    ServiceView,
     clamp_deltas,
     feasible_actions,
     service_view,
 )
 
-F32 = npt.NDArray[np.float32]
+__all__ = ["POLICY_ID", "PPOPolicy"]
 
-POLICY_ID = "scaling.ppo-v1"
-FEATURES_ID = "scale-features-v1"
-FEATURE_NAMES: tuple[str, ...] = (
-    "cluster_cpu_util",  # CPU used / capacity of powered machines
-    "cluster_mem_util",
-    "pending_cpu_share",  # CPU requested by pending tasks / powered CPU capacity
-    "replica_util",  # service CPU used / (running x request)
-    "forecast_util",  # forecast CPU / (replicas x request)
-    "forecast_rel_std",  # forecast std / (replicas x request)
-    "headroom",  # (replicas - min) / (max - min): 0 at min, 1 at max
-    "running_share",  # running / replicas
-)
-# Upper bounds of the observation box; features are clipped into [0, high] so the space holds.
-FEATURE_HIGH = np.array([2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 1.0, 1.0], dtype=np.float32)
-# powered = BOOTING, ON or DRAINING (consecutive values); plain ints, as enum attribute lookups
-# cost more than the comparison itself on every environment step
-_BOOTING, _DRAINING = int(MachineState.BOOTING), int(MachineState.DRAINING)
-
-
-def service_features(observation: Observation, view: ServiceView) -> F32:
-    """(n_services_in_view, 8) float32 features, clipped into the observation box."""
-    # one mask and four sums: Observation.cpu_utilization() and mem_utilization() would each
-    # rebuild the mask, and this runs on every environment step
-    s = observation.machine_state
-    powered = (s >= _BOOTING) & (s <= _DRAINING)
-    cpu_cap = float(observation.cpu_capacity[powered].sum())
-    mem_cap = float(observation.mem_capacity[powered].sum())
-    n = view.index.shape[0]
-    span = np.maximum(view.max_replicas - view.min_replicas, 1)
-    out = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
-    out[:, 0] = float(observation.cpu_used[powered].sum()) / cpu_cap if cpu_cap > 0 else 0.0
-    out[:, 1] = float(observation.mem_used[powered].sum()) / mem_cap if mem_cap > 0 else 0.0
-    out[:, 2] = observation.pending_cpu / cpu_cap if cpu_cap > 0 else 0.0
-    out[:, 3] = view.utilisation
-    out[:, 4] = view.forecast_utilisation
-    out[:, 5] = view.forecast_rel_std
-    out[:, 6] = (view.replicas - view.min_replicas) / span
-    out[:, 7] = view.running / np.maximum(view.replicas, 1)
-    np.minimum(np.maximum(out, 0.0, out=out), FEATURE_HIGH, out=out)
-    return out
+POLICY_ID = PPO_POLICY_ID
 
 
 class PPOPolicy:
@@ -150,22 +110,3 @@ class PPOPolicy:
                 )
             )
         return proposals
-
-
-def read_sidecar(path: Path) -> dict[str, Any]:
-    """The metadata written beside a PPO model; refuses models made for other features."""
-    side = path.with_suffix(".json")
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(
-            f"missing metadata file {side.name}: {exc.strerror}", source=str(side)
-        ) from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not JSON (line {exc.lineno}): {exc.msg}", source=str(side)) from exc
-    if not isinstance(meta, dict) or meta.get("features") != FEATURES_ID:
-        got = meta.get("features") if isinstance(meta, dict) else None
-        raise ConfigError(
-            f"features are {got!r}, expected {FEATURES_ID!r}", source=str(side), field="features"
-        )
-    return meta
