@@ -112,7 +112,7 @@ def _closed_loop(seed: int, policy: Any) -> dict[str, float]:
                 if isinstance(a, SetMachinePower):
                     (sim.power_on if a.on else sim.power_off)(a.machine, "bench")
                 elif isinstance(a, DrainMachine):
-                    moved += int(sim.drain(a.machine, "bench"))
+                    moved += int(sim.writer.drain(a.machine, "bench"))
                     drains += 1
             except SimulationError:
                 ok = False

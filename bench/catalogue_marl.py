@@ -52,7 +52,7 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
     from autoinfra.core.errors import SimulationError
     from autoinfra.learning.marl import EnergyQLearner, EnergySettings, apply_energy_action
     from autoinfra.learning.marl import energy_state as e_state
-    from autoinfra.learning.world import default_forecaster
+    from autoinfra.learning.scaling_env import default_forecaster
     from autoinfra.policies.scaling.space import ReplicaBounds
     from autoinfra.sim import SimConfig, Simulator
 
@@ -76,14 +76,14 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
             try:
                 if isinstance(a, ScaleService):
                     s = a.service
-                    sim.set_service_replicas(
+                    sim.writer.set_service_replicas(
                         s, int(obs.service_replicas[s]) + a.delta_replicas, "b"
                     )
                 elif isinstance(a, SetMachinePower):
                     (sim.power_on if a.on else sim.power_off)(a.machine, "bench")
                     changes += 1
                 elif isinstance(a, DrainMachine):
-                    sim.drain(a.machine, "bench")
+                    sim.writer.drain(a.machine, "bench")
                     changes += 1
             except SimulationError:
                 continue
@@ -97,18 +97,18 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
 
 
 def compare_marl(seed: int = 0) -> dict[str, Any]:
-    from autoinfra.learning.marl import MultiAgentWorld, train_independent
+    from autoinfra.learning.marl import MultiAgentEnv, train_independent
     from autoinfra.learning.qlearning import train_qlearning
-    from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
+    from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
     from autoinfra.policies.consolidation import ConsolidationPolicy
 
     train, evaluation = _cells(seed)
     cfg = WorldConfig(episode_s=EPISODE_S, decision_period_s=PERIOD_S, tick_s=PERIOD_S)
     single, _ = train_qlearning(
-        SimScalingWorld(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
+        SimScalingEnv(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
     )
     scaling, energy, report = train_independent(
-        MultiAgentWorld(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
+        MultiAgentEnv(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
     )
     alone = _evaluate(evaluation, single, None, seed)
     with_ffd = _evaluate(evaluation, single, ConsolidationPolicy(), seed)

@@ -72,24 +72,24 @@ def _run(cell: Any, seed: int, uplinks: int, policy: Any) -> dict[str, float]:
     sim = Simulator(cell, cfg, scenario=_scenario(seed, 2, uplinks), seed=seed)
     det = LinkCongestionDetector()
     reroutes, left, lost = 0, -1, 0.0
-    world = sim._world  # ground truth the policies never see (weights, slowdown)
+    state = sim._state  # ground truth the policies never see (weights, slowdown)
     while not sim.done:
         sim.step()
-        lost += float((world.rf[R_TASKS] * (1.0 - world.rf[R_NET])).sum()) * TICK_S
+        lost += float((state.rf[R_TASKS] * (1.0 - state.rf[R_NET])).sum()) * TICK_S
         obs = sim.observe()
         proposals = policy.decide(obs, det.analyze(obs))
         outcomes = []
         for i, p in enumerate(proposals):
             ok = True
             try:
-                sim.reroute(p.action.rack, p.action.away_from_link, by="bench")
+                sim.writer.reroute(p.action.rack, p.action.away_from_link, by="bench")
                 reroutes += 1
             except SimulationError:
                 ok = False
             outcomes.append(Outcome(f"r{i}", ok, obs.time_s))
         policy.observe_outcomes(outcomes, proposals)
         if left < 0 and obs.time_s >= INJECT_S + DURATION_S - TICK_S:
-            lf = world.lf
+            lf = state.lf
             left = int(np.count_nonzero((lf[L_WEIGHT] > 0) & (lf[L_UTIL] > 1.0)))
     res = sim.results()
     f = res.faults

@@ -40,7 +40,7 @@ SECTION_START = "<!-- decision-latency:start -->"
 SECTION_END = "<!-- decision-latency:end -->"
 
 
-class _SyntheticWorld:
+class _SyntheticCluster:
     """A world whose observation is a synthetic, slowly varying cell (no simulator)."""
 
     def __init__(self, machines: int, seed: int) -> None:
@@ -120,7 +120,7 @@ def build_world(machines: int, seed: int, synthetic: bool) -> tuple[Any, str]:
                 f"warmed to 600 s in {time.perf_counter() - t0:.1f} s"
             )
             return sim, source
-    return _SyntheticWorld(machines, seed), f"synthetic observation of {machines} machines"
+    return _SyntheticCluster(machines, seed), f"synthetic observation of {machines} machines"
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -140,7 +140,7 @@ def measure(
 
     world, source = build_world(machines, seed, synthetic)
     system = build_autonomous(world, seed=seed, params={"scaling_policy": scaling_policy})
-    if isinstance(world, _SyntheticWorld):
+    if isinstance(world, _SyntheticCluster):
         from autoinfra.actuators import DryRunActuator
 
         system.runtime.actuator = DryRunActuator(world.clock)  # nothing to act on

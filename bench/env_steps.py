@@ -40,7 +40,7 @@ def per_call_us(f: Callable[[], object], n: int) -> float:
 def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str, Any]:
     from autoinfra.learning.env import ClusterEnv
     from autoinfra.learning.pipeline import TrainSpec, training_windows
-    from autoinfra.learning.world import default_forecaster
+    from autoinfra.learning.scaling_env import default_forecaster
 
     spec = TrainSpec(machines=machines, seed=seed, episode_s=1800.0)
     pieces, _, _ = training_windows(spec)
@@ -62,7 +62,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
             env.reset()
             resets += 1
     wall = time.perf_counter() - t
-    world = env.world
+    world = env.scaling
     sim = world.sim
     assert sim is not None and world.observation is not None
     obs = world.observation
@@ -77,7 +77,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
         "sim_step_us": per_call_us(lambda: None if sim.done else sim.step(), 300),
         "sim_observe_us": per_call_us(sim.observe, 300),
         "set_replicas_us": per_call_us(
-            lambda: sim.set_service_replicas(focal, next(flip), by="bench"), 300
+            lambda: sim.writer.set_service_replicas(focal, next(flip), by="bench"), 300
         ),
         "encode_view_us": per_call_us(
             lambda: encode(service_view(obs, world.findings, world.max_replicas), world.encoding),
@@ -102,7 +102,7 @@ def env_speed(machines: int, steps: int, forecast: bool, seed: int) -> dict[str,
 
 
 def decision_latency(repeats: int, seed: int) -> dict[str, Any]:
-    from autoinfra.learning.world import default_forecaster
+    from autoinfra.learning.scaling_env import default_forecaster
     from autoinfra.policies.scaling.qtable import QTablePolicy
     from autoinfra.sim import SimConfig, Simulator
     from autoinfra.traces import load_workload

@@ -40,7 +40,7 @@ from output import update_section, write_json
 CASES = ("honest", "idle", "frozen", "escalate", "idle-gate-only", "frozen-gate-only")
 
 
-class SpoofedWorld:
+class SpoofedCluster:
     """The simulator as a sensor sees it, with the picture spoofed from ``from_s`` on."""
 
     def __init__(self, sim: Any, mode: str, from_s: float) -> None:
@@ -160,7 +160,7 @@ def run_case(
     sensor = runtime.agents[0].sensor
     spoof = case.removesuffix("-gate-only")
     if spoof in ("idle", "frozen"):
-        sensor.world = SpoofedWorld(sim, spoof, from_s)
+        sensor.cluster = SpoofedCluster(sim, spoof, from_s)
     if case.endswith("-gate-only"):
         runtime.trust = None
     if case == "escalate":

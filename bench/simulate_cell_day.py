@@ -106,7 +106,7 @@ def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
             zip(
                 ("considered", "remembered", "searched", "retried", "examined", "preempting",
                  "class_reused"),
-                sim._world.place_stats.tolist(),
+                sim._state.place_stats.tolist(),
                 strict=True,
             )
         ),

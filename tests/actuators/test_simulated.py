@@ -7,11 +7,11 @@ import pytest
 from autoinfra.actuators import SimulatedActuator
 from autoinfra.core.actions import EvictTasks, Reroute, ScaleService, SetMachinePower
 from autoinfra.core.errors import ActionError
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
 def test_scale_steps_compose_within_one_poll() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     act = SimulatedActuator(world, latency_s=0.0)
     act.submit("a", ScaleService(service=1, delta_replicas=2))
     act.submit("b", ScaleService(service=1, delta_replicas=-1))
@@ -20,7 +20,7 @@ def test_scale_steps_compose_within_one_poll() -> None:
 
 
 def test_power_on_makes_the_machine_schedulable_again() -> None:
-    world = FakeWorld(boot_delay_s=10.0)
+    world = FakeSim(boot_delay_s=10.0)
     world.state[2] = 1  # OFF
     world.schedulable[2] = False  # cordoned when it was drained, before it went off
     act = SimulatedActuator(world, latency_s=0.0)
@@ -33,7 +33,7 @@ def test_power_on_makes_the_machine_schedulable_again() -> None:
 
 
 def test_no_effect_within_the_timeout_is_a_failure() -> None:
-    world = FakeWorld(boot_delay_s=1000.0)
+    world = FakeSim(boot_delay_s=1000.0)
     world.state[2] = 1
     act = SimulatedActuator(world, latency_s=0.0, outcome_timeout_s=30.0)
     act.submit("on", SetMachinePower(machine=2, on=True))
@@ -47,7 +47,7 @@ def test_no_effect_within_the_timeout_is_a_failure() -> None:
 
 
 def test_evict_cordons_and_reroute_applies() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     world.fail(4)
     act = SimulatedActuator(world, latency_s=0.0)
     act.submit("e", EvictTasks(machine=4))
@@ -59,4 +59,4 @@ def test_evict_cordons_and_reroute_applies() -> None:
 
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ActionError, match="latency_s"):
-        SimulatedActuator(FakeWorld(), latency_s=-1.0)
+        SimulatedActuator(FakeSim(), latency_s=-1.0)

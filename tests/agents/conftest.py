@@ -9,7 +9,7 @@ import pytest
 from autoinfra.core.actions import Action
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
 class ScriptedPolicy:
@@ -40,5 +40,5 @@ class ScriptedPolicy:
 
 
 @pytest.fixture
-def world() -> FakeWorld:
-    return FakeWorld(seed=0)
+def world() -> FakeSim:
+    return FakeSim(seed=0)

@@ -18,7 +18,7 @@ from autoinfra.core.observation import MachineState, Observation
 
 
 @dataclass
-class FakeWorld:
+class FakeSim:
     n_machines: int = 8
     n_services: int = 2
     rack_size: int = 4

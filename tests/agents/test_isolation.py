@@ -31,7 +31,7 @@ from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 from autoinfra.security import AuditLog, Identity, Role
 from autoinfra.telemetry import SimSensor
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 REFUSED = "proposal_refused"
 HONEST = KillProcess(machine=1)
@@ -59,7 +59,7 @@ def _p(action: Any, **kw: Any) -> Proposal:
 
 
 def _setup(
-    world: FakeWorld, bad: Callable[[float], Any], actuator: Any = None
+    world: FakeSim, bad: Callable[[float], Any], actuator: Any = None
 ) -> tuple[Runtime, Any]:
     operator = Identity.for_role("bad", Role.OPERATOR)  # all kinds: only the shape is wrong
     agents = [
@@ -91,7 +91,7 @@ def _raises(exc: BaseException) -> Callable[[float], Any]:
 
 
 def test_a_raising_policy_is_refused_and_the_others_act() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     rt, actuator = _setup(world, _raises(ZeroDivisionError("division by zero")))
     rt.tick()
     _check_isolated(rt, actuator, why="raised ZeroDivisionError: division by zero")
@@ -101,14 +101,14 @@ def test_a_raising_policy_is_refused_and_the_others_act() -> None:
 
 
 def test_scale_service_with_a_float_slot_is_refused_naming_the_field() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     rt, actuator = _setup(world, lambda t: [_p(ScaleService(service=1.5, delta_replicas=1))])  # type: ignore[arg-type]
     rt.tick()
     _check_isolated(rt, actuator, why="ScaleService.service")
 
 
 def test_drain_machine_of_none_is_refused_naming_the_field() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     rt, actuator = _setup(world, lambda t: [_p(DrainMachine(machine=None))])  # type: ignore[arg-type]
     rt.tick()
     _check_isolated(rt, actuator, why="DrainMachine.machine")
@@ -129,7 +129,7 @@ def _forced(cls: type[Action], **values: Any) -> Action:
 
 
 def test_one_bad_proposal_among_good_ones_refuses_only_that_one() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     batch = [
         _p(DrainMachine(machine=3)),
         _p(_forced(DrainMachine, machine=None)),
@@ -148,7 +148,7 @@ def test_one_bad_proposal_among_good_ones_refuses_only_that_one() -> None:
 
 
 def test_a_policy_returning_no_list_is_refused() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     rt, actuator = _setup(world, lambda t: 42)
     rt.tick()
     _check_isolated(rt, actuator, why="raised TypeError")
@@ -157,7 +157,7 @@ def test_a_policy_returning_no_list_is_refused() -> None:
 def test_what_was_admitted_cannot_be_changed_afterwards() -> None:
     # the runtime and the actuator keep their own checked copies: changing the policy's object
     # after the tick does not change what reaches the world
-    world = FakeWorld()
+    world = FakeSim()
     mine = DrainMachine(machine=2)
     rt, _ = _setup(world, lambda t: [_p(mine)] if t == 0 else [],
                           actuator=SimulatedActuator(world, latency_s=1.0))  # fmt: skip
@@ -171,7 +171,7 @@ def test_what_was_admitted_cannot_be_changed_afterwards() -> None:
 
 
 def test_bad_findings_are_dropped_and_audited_good_ones_reported() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     reported: list[tuple[str, str]] = []
 
     class Detect:
@@ -193,7 +193,7 @@ def test_bad_findings_are_dropped_and_audited_good_ones_reported() -> None:
 
 
 def test_a_malformed_tick_result_is_refused() -> None:
-    world = FakeWorld()
+    world = FakeSim()
 
     class Broken(Agent):
         def tick(self, now_s: float) -> Any:
@@ -295,7 +295,7 @@ def _is_real(v: Any) -> bool:
 @settings(max_examples=150, deadline=None)
 @given(st.lists(malformed_proposals(), min_size=1, max_size=4))
 def test_any_malformed_proposal_is_refused_and_audited_and_never_raises(batch: list[Any]) -> None:
-    world = FakeWorld()
+    world = FakeSim()
     rt, actuator = _setup(world, lambda t: batch)
     rt.tick()  # must not raise
     refusals = rt.audit.where(REFUSED)
@@ -309,7 +309,7 @@ def test_any_malformed_proposal_is_refused_and_audited_and_never_raises(batch: l
 @given(st.sampled_from([ValueError, TypeError, KeyError, RuntimeError, AttributeError, IndexError]),
        st.one_of(st.text(max_size=500), st.builds(_Hostile)))  # fmt: skip
 def test_any_exception_from_a_policy_is_refused_and_audited(exc: type, arg: Any) -> None:
-    world = FakeWorld()
+    world = FakeSim()
     rt, actuator = _setup(world, _raises(exc(arg)))
     rt.tick()
     (refusal,) = rt.audit.where(REFUSED)
@@ -318,7 +318,7 @@ def test_any_exception_from_a_policy_is_refused_and_audited(exc: type, arg: Any)
 
 
 def test_hostile_claims_in_a_result_are_refused_without_raising() -> None:
-    world = FakeWorld()
+    world = FakeSim()
 
     class Claims(Agent):
         def tick(self, now_s: float) -> Any:

@@ -16,7 +16,7 @@ from autoinfra.core.proposal import Decision, Outcome, Proposal, Verdict
 from autoinfra.oversight.approval import Answer
 from autoinfra.telemetry import SimSensor
 from tests.agents.conftest import ScriptedPolicy
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 S = ActionStatus
 
@@ -63,7 +63,7 @@ class _RandomGate:
 
 
 class _RandomBackend:
-    def __init__(self, results: list[bool | None], world: FakeWorld) -> None:
+    def __init__(self, results: list[bool | None], world: FakeSim) -> None:
         self.results, self.world = results, world
         self.open: list[str] = []
         self.k = 0
@@ -97,7 +97,7 @@ class _RandomBackend:
 def test_runtime_records_follow_the_table(
     decisions: list[Decision], answers: list[bool], results: list[bool | None], n_ticks: int
 ) -> None:
-    world = FakeWorld()
+    world = FakeSim()
 
     def plan(t: float) -> Sequence[Action]:
         k = int(t // 5)

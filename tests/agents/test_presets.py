@@ -14,20 +14,20 @@ from autoinfra.core.registry import Registry
 from autoinfra.oversight import DelayedApprover
 from autoinfra.policies.scaling.target import TargetTrackingPolicy
 from autoinfra.telemetry import SimSensor
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 S = ActionStatus
 
 
-def _run(world: FakeWorld, system, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def _run(world: FakeSim, system, seconds: float) -> None:  # type: ignore[no-untyped-def]
     end = world.now_s + seconds
     while world.now_s < end:
         world.step()
         system.tick()
 
 
-def _world() -> FakeWorld:
-    return FakeWorld(n_machines=40, rack_size=10, noise=0.05, churn=True, seed=1)
+def _world() -> FakeSim:
+    return FakeSim(n_machines=40, rack_size=10, noise=0.05, churn=True, seed=1)
 
 
 def test_healing_evicts_a_lost_machine_within_seconds() -> None:
@@ -60,7 +60,7 @@ def test_hog_is_killed_and_intruder_isolated() -> None:
 
 
 def test_energy_agent_powers_off_idle_machines_and_keeps_headroom() -> None:
-    world = FakeWorld(n_machines=20, rack_size=10, seed=2)
+    world = FakeSim(n_machines=20, rack_size=10, seed=2)
     world.tasks[:] = 2
     world.tasks[10:] = 0  # half the cell idle
     system = build_autonomous(world, seed=0, params={"scaling_policy": "target"})
@@ -95,7 +95,7 @@ def test_escalations_wait_for_the_approver() -> None:
 
 
 def test_params_are_validated() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     with pytest.raises(ConfigError, match="unknown parameter"):
         build_autonomous(world, seed=0, params={"nope": 1})
     with pytest.raises(ConfigError, match="api_latency_s"):
@@ -106,7 +106,7 @@ def test_params_are_validated() -> None:
 
 def test_registry_is_lazy_and_versioned() -> None:
     assert {"agents", "agents-v1"} <= set(list_systems())
-    system = make_system("agents", FakeWorld(), seed=0, params={"scaling_policy": "target"})
+    system = make_system("agents", FakeSim(), seed=0, params={"scaling_policy": "target"})
     assert system.name == "agents-v1" and "healing" in system.description
     assert system.registry_id == AGENTS_ID  # the alias resolves to the one id, stamped
     reg: Registry[object] = Registry("system")
@@ -129,7 +129,7 @@ def test_scaling_agent_falls_back_only_without_the_qtable_module(
     import autoinfra.agents.autonomous as autonomous
 
     monkeypatch.setattr(autonomous, "qtable_available", lambda: False)
-    agent = ScalingAgent(SimSensor(FakeWorld()))
+    agent = ScalingAgent(SimSensor(FakeSim()))
     assert isinstance(agent.policy, TargetTrackingPolicy)
     assert "FALLBACK" in agent.description
 
@@ -137,7 +137,7 @@ def test_scaling_agent_falls_back_only_without_the_qtable_module(
 def test_predictive_drain_trains_only_on_an_earlier_window() -> None:
     from types import SimpleNamespace
 
-    world = FakeWorld()
+    world = FakeSim()
     params = {"agents": ["healing"], "predictive_drain": True}
     with pytest.raises(ConfigError, match="overlaps the run"):
         build_autonomous(world, seed=0, params={**params, "failure_train_window_s": [0, 86400]})
@@ -153,13 +153,13 @@ def test_a_trained_table_is_given_at_build_time(tmp_path) -> None:  # type: igno
     from autoinfra.policies.scaling.qtable import QTablePolicy
 
     path = QTablePolicy.zeros(provenance={"trained": "here"}).save(tmp_path / "study.json")
-    system = make_system("agents", FakeWorld(), seed=0, params={"qtable_path": str(path)})
+    system = make_system("agents", FakeSim(), seed=0, params={"qtable_path": str(path)})
     (scaling,) = [a for a in system.agents if a.agent_id == "scaling"]
     assert isinstance(scaling.policy, QTablePolicy)
     assert scaling.policy.provenance == {"trained": "here"}  # this file, not the shipped table
     assert scaling.policy.registry_id == "scaling.qtable-v1"  # type: ignore[attr-defined]
     assert system.description.endswith("Q-table: study.json (trained on the training window).")
-    shipped = make_system("agents", FakeWorld(), seed=0)
+    shipped = make_system("agents", FakeSim(), seed=0)
     (default,) = [a for a in shipped.agents if a.agent_id == "scaling"]
     assert default.policy.provenance != {"trained": "here"}  # type: ignore[attr-defined]
     assert "Q-table:" not in shipped.description

@@ -18,7 +18,7 @@ from autoinfra.security import Identity, Role
 from autoinfra.security.signing import AgentKey, Keyring
 from autoinfra.telemetry import SimSensor
 from tests.agents.conftest import ScriptedPolicy
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 VOTERS = ["healing", "energy", "security", "scaling"]
 
@@ -36,7 +36,7 @@ class _Says:
         return self.answer
 
 
-def _runtime(world: FakeWorld, honest: bool) -> tuple[Runtime, QuorumGate]:
+def _runtime(world: FakeSim, honest: bool) -> tuple[Runtime, QuorumGate]:
     keys = {n: AgentKey.generate(n) for n in [*VOTERS, "runtime"]}
     ring = Keyring()
     for key in keys.values():
@@ -64,7 +64,7 @@ def _path(rt: Runtime, kind: type) -> list[ActionStatus]:
     return [t.status for t in rec.history]
 
 
-def test_honest_majority_approves_the_drain_after_the_gate(world: FakeWorld) -> None:
+def test_honest_majority_approves_the_drain_after_the_gate(world: FakeSim) -> None:
     rt, gate = _runtime(world, honest=True)
     rt.tick()  # in-process voters answer within the tick; remote ones would take longer
     assert ActionStatus.AWAITING_APPROVAL not in _path(rt, ScaleService)  # not high impact
@@ -74,7 +74,7 @@ def test_honest_majority_approves_the_drain_after_the_gate(world: FakeWorld) -> 
     assert any(r.event == "answer" and r.actor == "quorum" for r in rt.audit.records)
 
 
-def test_one_liar_of_four_cannot_carry_a_drain_the_others_reject(world: FakeWorld) -> None:
+def test_one_liar_of_four_cannot_carry_a_drain_the_others_reject(world: FakeSim) -> None:
     rt, gate = _runtime(world, honest=False)
     rt.tick()
     assert _path(rt, DrainMachine)[-1] is ActionStatus.REJECTED

@@ -15,12 +15,12 @@ from autoinfra.core.proposal import Decision, Proposal, Verdict
 from autoinfra.security import AuditLog, Identity, Role
 from autoinfra.telemetry import SimSensor
 from tests.agents.conftest import ScriptedPolicy
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 S = ActionStatus
 
 
-def _agent(world: FakeWorld, name: str, policy: ScriptedPolicy, **kw: object) -> Agent:
+def _agent(world: FakeSim, name: str, policy: ScriptedPolicy, **kw: object) -> Agent:
     # these tests are about the loop, not scopes: an explicit operator identity (no default is one)
     kw.setdefault("identity", Identity.for_role(name, Role.OPERATOR))
     return Agent(
@@ -33,7 +33,7 @@ def _agent(world: FakeWorld, name: str, policy: ScriptedPolicy, **kw: object) ->
     )
 
 
-def test_each_agent_runs_on_its_own_period(world: FakeWorld) -> None:
+def test_each_agent_runs_on_its_own_period(world: FakeSim) -> None:
     fast, slow = ScriptedPolicy(lambda t: []), ScriptedPolicy(lambda t: [])
     rt = Runtime(
         [_agent(world, "fast", fast, period_s=10.0), _agent(world, "slow", slow, period_s=15.0)],
@@ -47,7 +47,7 @@ def test_each_agent_runs_on_its_own_period(world: FakeWorld) -> None:
     assert slow.calls == [0.0, 15.0, 30.0, 45.0, 60.0]
 
 
-def test_agent_tick_is_passive(world: FakeWorld) -> None:
+def test_agent_tick_is_passive(world: FakeSim) -> None:
     policy = ScriptedPolicy(lambda t: [DrainMachine(machine=1)])
     agent = _agent(world, "a", policy)
     result = agent.tick(0.0)
@@ -64,7 +64,7 @@ class _FixedGate:
         return Verdict(self.decisions[proposal.action.kind], "fixed")
 
 
-def test_only_approved_actions_are_submitted(world: FakeWorld) -> None:
+def test_only_approved_actions_are_submitted(world: FakeSim) -> None:
     policy = ScriptedPolicy(
         lambda t: (
             [
@@ -96,7 +96,7 @@ def test_only_approved_actions_are_submitted(world: FakeWorld) -> None:
     assert world.mutations == 0  # a dry run never acts
 
 
-def test_out_of_scope_proposals_are_refused_and_audited(world: FakeWorld) -> None:
+def test_out_of_scope_proposals_are_refused_and_audited(world: FakeSim) -> None:
     policy = ScriptedPolicy(lambda t: [SetMachinePower(machine=3, on=False)] if t == 0 else [])
     audit = AuditLog()
     actuator = DryRunActuator(world.clock)
@@ -112,7 +112,7 @@ def test_out_of_scope_proposals_are_refused_and_audited(world: FakeWorld) -> Non
     assert audit.verify()
 
 
-def test_simulated_actuator_is_idempotent_and_waits_for_effects(world: FakeWorld) -> None:
+def test_simulated_actuator_is_idempotent_and_waits_for_effects(world: FakeSim) -> None:
     act = SimulatedActuator(world, latency_s=1.5)
     world.tasks[5] = 0
     act.submit("r1", SetMachinePower(machine=5, on=False))
@@ -135,14 +135,14 @@ def test_simulated_actuator_is_idempotent_and_waits_for_effects(world: FakeWorld
     assert outcome.succeeded and world.machine_state(5).name == "ON"
 
 
-def test_refused_actions_come_back_as_failed_outcomes(world: FakeWorld) -> None:
+def test_refused_actions_come_back_as_failed_outcomes(world: FakeSim) -> None:
     act = SimulatedActuator(world, latency_s=0.0)
     act.submit("r", SetMachinePower(machine=0, on=False))  # machine 0 has tasks: refused
     (outcome,) = act.poll()
     assert not outcome.succeeded and "refused" in outcome.detail
 
 
-def test_drain_succeeds_when_empty_and_full_loop_feeds_back(world: FakeWorld) -> None:
+def test_drain_succeeds_when_empty_and_full_loop_feeds_back(world: FakeSim) -> None:
     policy = ScriptedPolicy(lambda t: [DrainMachine(machine=2)] if t == 0 else [])
     rt = Runtime(
         [_agent(world, "a", policy)],
@@ -158,7 +158,7 @@ def test_drain_succeeds_when_empty_and_full_loop_feeds_back(world: FakeWorld) ->
     assert policy.outcomes == [(rec.request_id, True)]
 
 
-def test_identical_action_in_flight_is_not_proposed_twice(world: FakeWorld) -> None:
+def test_identical_action_in_flight_is_not_proposed_twice(world: FakeSim) -> None:
     policy = ScriptedPolicy(lambda t: [SetMachinePower(machine=4, on=True)])
     world.state[4] = 1  # OFF
     actuator = SimulatedActuator(world, latency_s=1.0)
@@ -169,7 +169,7 @@ def test_identical_action_in_flight_is_not_proposed_twice(world: FakeWorld) -> N
     assert len(rt.records) == 1 and len(actuator.applied) == 1
 
 
-def test_agent_ids_must_be_unique(world: FakeWorld) -> None:
+def test_agent_ids_must_be_unique(world: FakeSim) -> None:
     p = ScriptedPolicy(lambda t: [])
     with pytest.raises(ConfigError, match="unique"):
         Runtime(
@@ -179,7 +179,7 @@ def test_agent_ids_must_be_unique(world: FakeWorld) -> None:
         )
 
 
-def test_findings_reported_once_per_appearance(world: FakeWorld) -> None:
+def test_findings_reported_once_per_appearance(world: FakeSim) -> None:
     from autoinfra.core.proposal import Finding
 
     class Flappy:
@@ -201,7 +201,7 @@ def test_findings_reported_once_per_appearance(world: FakeWorld) -> None:
     assert seen == [("h", 0.0), ("h", 40.0)]
 
 
-def test_every_record_history_follows_the_transition_table(world: FakeWorld) -> None:
+def test_every_record_history_follows_the_transition_table(world: FakeSim) -> None:
     policy = ScriptedPolicy(
         lambda t: [DrainMachine(machine=int(t // 5) % 8), KillProcess(machine=1)]
     )

@@ -28,7 +28,7 @@ def test_non_demo_build_uses_the_scenario_and_study_threshold(tmp_path: Path) ->
         ServeOptions(state_dir=tmp_path, demo=False, hours=1.0, scenario="node-failure")
     )
     assert service.sim.scenario.name == "node-failure"
-    assert service.runtime.gate.settings.escalate_risk == 0.7
+    assert service.runtime.gate.inner.settings.escalate_risk == 0.7  # the PinGate wraps it
     for _ in range(5):
         service.step()
     assert service.status()["ticks"] == 5 and service.status()["mode"] == "simulated"

@@ -10,9 +10,9 @@ from autoinfra.actuators import DryRunActuator, SimulatedActuator
 from autoinfra.core.actions import DrainMachine, KillProcess, SetMachinePower
 from autoinfra.core.proposal import Outcome
 from autoinfra.core.protocols import Actuator
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
-FACTORIES: dict[str, Callable[[FakeWorld], Actuator]] = {
+FACTORIES: dict[str, Callable[[FakeSim], Actuator]] = {
     "simulated": lambda w: SimulatedActuator(w, latency_s=1.0),
     "simulated-no-latency": lambda w: SimulatedActuator(w, latency_s=0.0),
     "dry-run": lambda w: DryRunActuator(w.clock),
@@ -21,7 +21,7 @@ FACTORIES: dict[str, Callable[[FakeWorld], Actuator]] = {
 
 @pytest.mark.parametrize("name", sorted(FACTORIES))
 def test_actuator_contract(name: str) -> None:
-    world = FakeWorld()
+    world = FakeSim()
     act = FACTORIES[name](world)
     assert isinstance(act, Actuator)
     act.submit("a", DrainMachine(machine=1))

@@ -20,7 +20,7 @@ from autoinfra.core.actions import ACTION_KINDS
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.proposal import Finding, Proposal
 from autoinfra.policies import list_policies, make_policy, policy_spec
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 TARGET = re.compile(r"^(machine|service|rack|link):\d+$|^cluster$")
 
@@ -31,7 +31,7 @@ def ppo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("stable_baselines3")
     from autoinfra.learning.env import ClusterEnv
     from autoinfra.learning.ppo import PPOConfig, train_ppo
-    from autoinfra.learning.world import WorldConfig
+    from autoinfra.learning.scaling_env import WorldConfig
     from tests.learning.factories import small_workload
 
     env = ClusterEnv(small_workload(), WorldConfig(episode_s=300.0))
@@ -54,7 +54,7 @@ def _make(policy_id: str, request: pytest.FixtureRequest) -> object:
     return built
 
 
-def _findings(world: FakeWorld) -> list[Finding]:
+def _findings(world: FakeSim) -> list[Finding]:
     t = world.now_s
     return [
         Finding("machine_down", "machine:1", 0.9, t, {"heartbeat_age_s": 60.0}),
@@ -82,7 +82,7 @@ def _findings(world: FakeWorld) -> list[Finding]:
 def test_policy_contract(policy_id: str, request: pytest.FixtureRequest) -> None:
     policy = _make(policy_id, request)
     assert callable(getattr(policy, "decide", None)), f"{policy_id} has no decide()"
-    world = FakeWorld(n_machines=8, seed=4)
+    world = FakeSim(n_machines=8, seed=4)
     world.tasks[6:] = 0
     for _ in range(30):
         out = policy.decide(world.observe(), _findings(world))  # type: ignore[attr-defined]
@@ -102,7 +102,7 @@ def test_policy_contract(policy_id: str, request: pytest.FixtureRequest) -> None
 @pytest.mark.parametrize("policy_id", list_policies("detector"))
 def test_detector_contract(policy_id: str, request: pytest.FixtureRequest) -> None:
     detector = _make(policy_id, request)
-    world = FakeWorld(n_machines=8, seed=5)
+    world = FakeSim(n_machines=8, seed=5)
     for _ in range(20):
         obs = world.observe()
         out = detector.analyze(obs)  # type: ignore[attr-defined]
@@ -118,7 +118,7 @@ def test_detector_contract(policy_id: str, request: pytest.FixtureRequest) -> No
 def test_policy_accepts_a_cluster_without_services(
     policy_id: str, request: pytest.FixtureRequest
 ) -> None:
-    world = FakeWorld(n_machines=4, n_services=0)
+    world = FakeSim(n_machines=4, n_services=0)
     obs = dataclasses.replace(world.observe(), service_ids=np.zeros(0, dtype=np.int64))
     policy = _make(policy_id, request)
     assert isinstance(policy.decide(obs, []), list)  # type: ignore[attr-defined]

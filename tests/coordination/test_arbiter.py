@@ -63,9 +63,9 @@ def test_winner_holds_its_target_for_a_while() -> None:
 
 def test_with_a_sensor_small_needs_do_not_block_energy() -> None:
     from autoinfra.telemetry import SimSensor
-    from tests.agents.fakes import FakeWorld
+    from tests.agents.fakes import FakeSim
 
-    world = FakeWorld(n_machines=10)  # 5.0 CPU, 2.0 requested: 3.0 free
+    world = FakeSim(n_machines=10)  # 5.0 CPU, 2.0 requested: 3.0 free
     arb = PriorityArbiter(sensor=SimSensor(world))
     small = _p(ScaleService(service=0, delta_replicas=2), "scaling", 50, "up")  # 0.1 CPU
     off = _p(DrainMachine(machine=7), "energy", 20, "d7")

@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.learning.world import SimScalingWorld, WorldConfig, default_forecaster
+from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
 from autoinfra.policies.scaling.space import ACTIONS, NOOP
 from tests.learning.factories import small_workload
 
@@ -72,7 +72,7 @@ def test_actions_scale_the_focal_service_within_its_bounds() -> None:
 def test_info_state_is_the_q_table_state_of_the_focal_service() -> None:
     env = make_env(service=1)
     _, info = env.reset(seed=3)
-    world = env.world
+    world = env.scaling
     assert world.view is not None
     k = int(np.searchsorted(world.view.index, 1))
     from autoinfra.policies.scaling.encoding import encode
@@ -97,7 +97,7 @@ def test_refuses_a_service_that_cannot_be_scaled() -> None:
 
 
 def test_world_serves_every_live_service_at_once() -> None:
-    world = SimScalingWorld(small_workload(), CONFIG)
+    world = SimScalingEnv(small_workload(), CONFIG)
     step = world.reset(seed=0)
     assert step.live.tolist() == [True] * 4
     nxt = world.step(np.full(4, ACTIONS.index(1)))

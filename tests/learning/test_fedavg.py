@@ -150,7 +150,7 @@ def test_global_model_drives_the_drain_policy() -> None:
     from autoinfra.core.actions import DrainMachine
     from autoinfra.learning.fedavg import FederatedFailurePredictor
     from autoinfra.policies.failure import FailureDrainPolicy, machine_history, snapshot
-    from tests.agents.fakes import FakeWorld
+    from tests.agents.fakes import FakeSim
 
     s = FedAvgSettings(rounds=3, seed=0)
     data = [_region_rows(k) for k in range(2)]
@@ -166,7 +166,7 @@ def test_global_model_drives_the_drain_policy() -> None:
     order = np.argsort(risk, kind="stable")
     pick = np.concatenate([order[:4], order[-4:]])  # the four safest and the four riskiest
     obs = dataclasses.replace(
-        FakeWorld(n_machines=8).observe(), machine_ids=ids[pick].astype(np.int64)
+        FakeSim(n_machines=8).observe(), machine_ids=ids[pick].astype(np.int64)
     )
     out = FailureDrainPolicy(pred, history, trace_offset_s=6 * day, max_drains=8).decide(obs, [])
     want = {slot for slot, k in enumerate(pick.tolist()) if risk[k] >= thr}

@@ -12,12 +12,12 @@ from autoinfra.learning.marl import (
     N_ENERGY_STATES,
     EnergyQLearner,
     EnergySettings,
-    MultiAgentWorld,
+    MultiAgentEnv,
     apply_energy_action,
     energy_state,
     train_independent,
 )
-from autoinfra.learning.world import WorldConfig
+from autoinfra.learning.scaling_env import WorldConfig
 from autoinfra.sim import SimConfig, Simulator
 from tests.experiments.observations import make_observation
 from tests.learning.factories import small_workload
@@ -77,7 +77,7 @@ def test_energy_learner_acts_only_on_what_it_tried_and_learns_toward_the_reward(
 
 def test_joint_training_is_deterministic_for_a_seed_and_learns_both_tables() -> None:
     def run(seed: int) -> tuple[np.ndarray, np.ndarray]:
-        world = MultiAgentWorld(small_workload(), CONFIG)
+        world = MultiAgentEnv(small_workload(), CONFIG)
         scaling, energy, report = train_independent(world, episodes=2, seed=seed)
         assert len(report.energy_reward) == 2 and all(r <= 0 for r in report.energy_reward)
         return scaling.q.copy(), energy.q.copy()
@@ -86,4 +86,4 @@ def test_joint_training_is_deterministic_for_a_seed_and_learns_both_tables() -> 
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert np.any(a[0] != 0) and np.any(a[1] != 0)
     with pytest.raises(ConfigError):
-        train_independent(MultiAgentWorld(small_workload(), CONFIG), episodes=0, seed=0)
+        train_independent(MultiAgentEnv(small_workload(), CONFIG), episodes=0, seed=0)

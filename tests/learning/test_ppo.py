@@ -10,7 +10,7 @@ import pytest
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.learning.world import WorldConfig
+from autoinfra.learning.scaling_env import WorldConfig
 from autoinfra.policies.scaling.encoding import FEATURE_HIGH, service_features
 from autoinfra.policies.scaling.ppo import PPOPolicy
 from autoinfra.policies.scaling.space import ReplicaBounds, service_view

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from autoinfra.core.errors import ConfigError
-from autoinfra.core.protocols import Learner, Transition
+from autoinfra.core.protocols import Experience, Learner
 from autoinfra.learning.qlearning import (
     QLearner,
     QLearningConfig,
-    WorldStep,
+    ScalingStep,
     evaluate,
     train_qlearning,
 )
@@ -29,11 +29,11 @@ class ReplicaToy:
         self.r = np.zeros(services, dtype=np.int64)
         self.t = 0
 
-    def _step(self, rewards: np.ndarray) -> WorldStep:
+    def _step(self, rewards: np.ndarray) -> ScalingStep:
         deltas = np.asarray(ACTIONS)
         target = self.r[:, None] + deltas[None, :]
         feasible = (deltas == 0) | ((target >= 0) & (target <= 4))
-        return WorldStep(
+        return ScalingStep(
             states=self.r.copy(),
             feasible=feasible,
             live=np.ones(self.n, dtype=bool),
@@ -41,12 +41,12 @@ class ReplicaToy:
             done=self.t >= self.horizon,
         )
 
-    def reset(self, seed: int) -> WorldStep:
+    def reset(self, seed: int) -> ScalingStep:
         self.r = np.random.default_rng(seed).integers(0, 5, self.n)
         self.t = 0
         return self._step(np.zeros(self.n))
 
-    def step(self, actions: np.ndarray) -> WorldStep:
+    def step(self, actions: np.ndarray) -> ScalingStep:
         delta = np.asarray(ACTIONS)[actions]
         self.r = np.clip(self.r + delta, 0, 4)
         self.t += 1
@@ -93,7 +93,7 @@ def test_online_learner_moves_the_table_toward_the_reward() -> None:
     assert isinstance(learner, Learner)
     up = ACTIONS.index(1)
     report = learner.learn(
-        [Transition(observation=7, action=up, reward=-1.0, next_observation=8, done=True)] * 2
+        [Experience(observation=7, action=up, reward=-1.0, next_observation=8, done=True)] * 2
     )
     assert report.transitions == 2 and report.mean_reward == -1.0
     assert policy.q[7, up] == pytest.approx(-0.75)  # -0.5, then -0.5 + 0.5 * (-1 + 0.5)
@@ -104,7 +104,7 @@ def test_online_learner_moves_the_table_toward_the_reward() -> None:
 def test_online_learner_rejects_transitions_it_cannot_read() -> None:
     learner = QLearner(QTablePolicy.zeros())
     with pytest.raises(ConfigError, match=r"transitions\[0\]"):
-        learner.learn([Transition(observation="hot", action=1, reward=0.0, next_observation=3)])
+        learner.learn([Experience(observation="hot", action=1, reward=0.0, next_observation=3)])
     assert learner.learn([]).transitions == 0
 
 

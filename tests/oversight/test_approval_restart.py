@@ -18,7 +18,7 @@ from autoinfra.oversight import ApprovalQueue, Gate, GateSettings
 from autoinfra.security import AuditKey, AuditLog, Identity, Role, verify_file
 from autoinfra.telemetry import SimSensor
 from tests.agents.conftest import ScriptedPolicy
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 S = ActionStatus
 
@@ -27,7 +27,7 @@ class _Process:
     """One 'process' of the system: everything built afresh over the same files."""
 
     def __init__(
-        self, world: FakeWorld, files: Path, key: AuditKey, *, propose: bool, latency_s: float = 0.0
+        self, world: FakeSim, files: Path, key: AuditKey, *, propose: bool, latency_s: float = 0.0
     ) -> None:
         self.queue = ApprovalQueue(files / "approvals.jsonl")
         self.audit = AuditLog(files / "audit.jsonl", key=key)
@@ -47,7 +47,7 @@ class _Process:
         self.runtime = Runtime([agent], clock=world.clock, actuator=self.actuator, gate=gate,
                                audit=self.audit)  # fmt: skip
 
-    def run(self, world: FakeWorld, ticks: int) -> None:
+    def run(self, world: FakeSim, ticks: int) -> None:
         for _ in range(ticks):
             self.runtime.tick()
             world.step()
@@ -57,16 +57,16 @@ class _Process:
         self.audit.close()
 
 
-def _drains(world: FakeWorld) -> int:
+def _drains(world: FakeSim) -> int:
     return sum(1 for _, _, op, target in world.events if op == "drain" and target == 1)
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[FakeWorld, Path, AuditKey]:
-    return FakeWorld(seed=0), tmp_path, AuditKey.load_or_create(tmp_path / "keys" / "audit.key")
+def setup(tmp_path: Path) -> tuple[FakeSim, Path, AuditKey]:
+    return FakeSim(seed=0), tmp_path, AuditKey.load_or_create(tmp_path / "keys" / "audit.key")
 
 
-def test_restart_then_approve_executes_once(setup: tuple[FakeWorld, Path, AuditKey]) -> None:
+def test_restart_then_approve_executes_once(setup: tuple[FakeSim, Path, AuditKey]) -> None:
     world, files, key = setup
     first = _Process(world, files, key, propose=True)
     first.run(world, 2)
@@ -97,7 +97,7 @@ def test_restart_then_approve_executes_once(setup: tuple[FakeWorld, Path, AuditK
     assert events.count("restored") == 1 and events.count("submitted") == 1
 
 
-def test_approved_before_restart_runs_once_after(setup: tuple[FakeWorld, Path, AuditKey]) -> None:
+def test_approved_before_restart_runs_once_after(setup: tuple[FakeSim, Path, AuditKey]) -> None:
     world, files, key = setup
     first = _Process(world, files, key, propose=True)
     first.run(world, 1)
@@ -117,7 +117,7 @@ def test_approved_before_restart_runs_once_after(setup: tuple[FakeWorld, Path, A
 
 
 def test_crash_between_submit_and_outcome_is_never_rerun(
-    setup: tuple[FakeWorld, Path, AuditKey],
+    setup: tuple[FakeSim, Path, AuditKey],
 ) -> None:
     world, files, key = setup
     first = _Process(world, files, key, propose=True, latency_s=30.0)
@@ -139,7 +139,7 @@ def test_crash_between_submit_and_outcome_is_never_rerun(
     second.stop()
 
 
-def test_unanswered_requests_expire_to_deny(setup: tuple[FakeWorld, Path, AuditKey]) -> None:
+def test_unanswered_requests_expire_to_deny(setup: tuple[FakeSim, Path, AuditKey]) -> None:
     world, files, key = setup
     first = _Process(world, files, key, propose=True)
     first.run(world, 1)

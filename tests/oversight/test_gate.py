@@ -19,7 +19,7 @@ from autoinfra.oversight import (
     RiskModel,
 )
 from autoinfra.telemetry import SimSensor
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
 def _p(action, agent: str = "a", conf: float = 1.0, rid: str | None = None) -> Proposal:  # type: ignore[no-untyped-def]
@@ -27,7 +27,7 @@ def _p(action, agent: str = "a", conf: float = 1.0, rid: str | None = None) -> P
 
 
 def test_rate_guard_per_agent() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     gate = Gate(GateSettings(max_actions_per_agent=2, window_s=60), clock=world.clock)
     verdicts = [gate.review(_p(KillProcess(machine=m), rid=f"k{m}")).decision for m in range(3)]
     assert verdicts == [Decision.APPROVE, Decision.APPROVE, Decision.REJECT]
@@ -37,7 +37,7 @@ def test_rate_guard_per_agent() -> None:
 
 
 def test_blast_radius_counts_distinct_machines_per_agent() -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     settings = GateSettings(max_machines_per_window=2, max_machines_share=0.05)
     gate = Gate(settings, clock=world.clock, sensor=SimSensor(world))
     assert gate.review(_p(KillProcess(machine=1), "x", rid="1")).decision == Decision.APPROVE
@@ -47,7 +47,7 @@ def test_blast_radius_counts_distinct_machines_per_agent() -> None:
     v = gate.review(_p(KillProcess(machine=3), "x", rid="4"))
     assert v.decision == Decision.REJECT and "blast-radius" in v.reason
     assert gate.review(_p(KillProcess(machine=3), "y", rid="5")).decision == Decision.APPROVE
-    big = Gate(settings, clock=world.clock, sensor=SimSensor(FakeWorld(n_machines=200)))
+    big = Gate(settings, clock=world.clock, sensor=SimSensor(FakeSim(n_machines=200)))
     decisions = [
         big.review(_p(KillProcess(machine=m), "x", rid=f"k{m}")).decision for m in range(11)
     ]
@@ -55,7 +55,7 @@ def test_blast_radius_counts_distinct_machines_per_agent() -> None:
 
 
 def test_headroom_guard_refuses_reductions_that_leave_too_little() -> None:
-    world = FakeWorld(n_machines=4)  # 4 x 0.5 CPU, 4 tasks x 0.05 each = 0.2 requested per machine
+    world = FakeSim(n_machines=4)  # 4 x 0.5 CPU, 4 tasks x 0.05 each = 0.2 requested per machine
     gate = Gate(GateSettings(min_headroom_share=0.5), clock=world.clock, sensor=SimSensor(world))
     # 0.8 requested of 2.0; without one machine 1.5 capacity: 47 % free < 50 %
     v = gate.review(_p(DrainMachine(machine=0)))
@@ -68,7 +68,7 @@ def test_headroom_guard_refuses_reductions_that_leave_too_little() -> None:
 
 
 def test_risk_escalates_big_or_unsure_actions() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     risk = RiskModel()
     obs = world.observe()
     small = _p(ScaleService(service=0, delta_replicas=1))
@@ -84,7 +84,7 @@ def test_risk_escalates_big_or_unsure_actions() -> None:
 
 
 def test_auto_approver_answers_after_its_delay() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     gate = Gate(clock=world.clock, approver=AutoApproveAfter(delay_s=30))
     assert gate.review(_p(IsolateMachine(machine=2), conf=0.2)).decision == Decision.ESCALATE
     world.clock.advance(25)
@@ -114,7 +114,7 @@ def test_delayed_approver_draws_each_delay_once_with_its_seed() -> None:
 
 
 def test_timeout_refuses_unanswered_requests() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     gate = Gate(GateSettings(approval_timeout_s=100), clock=world.clock)
     gate.review(_p(IsolateMachine(machine=1), conf=0.1))
     world.clock.advance(100)
@@ -126,7 +126,7 @@ def test_timeout_refuses_unanswered_requests() -> None:
 
 
 def test_rate_guard_per_target_catches_flapping() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     gate = Gate(GateSettings(max_actions_per_target=3), clock=world.clock, sensor=SimSensor(world))
     verdicts = []
     for k in range(4):

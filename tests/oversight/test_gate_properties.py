@@ -63,7 +63,7 @@ def _action(kind: str, machine: int) -> Action:
 
 
 @dataclass
-class World:
+class TinyCluster:
     cap: np.ndarray
     demand: float
     usable: np.ndarray
@@ -143,7 +143,7 @@ def test_removals_stay_within_the_radius_and_above_the_floor(
 ) -> None:
     rng = np.random.default_rng(seed)
     cap = np.asarray(caps[:n], dtype=np.float64)
-    world = World(cap, load * float(cap.sum()), np.ones(n, dtype=bool))
+    world = TinyCluster(cap, load * float(cap.sum()), np.ones(n, dtype=bool))
     sensor = ScriptedSensor(world.honest())
     settings_ = GateSettings(
         window_s=600.0,

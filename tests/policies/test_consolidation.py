@@ -13,7 +13,7 @@ from autoinfra.policies.consolidation import (
     ConsolidationSettings,
     first_fit_decreasing,
 )
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
 def test_ffd_places_largest_first_and_reports_misfits() -> None:
@@ -34,8 +34,8 @@ def test_ffd_places_largest_first_and_reports_misfits() -> None:
     )
 
 
-def _quiet_world() -> FakeWorld:
-    world = FakeWorld(n_machines=10)
+def _quiet_world() -> FakeSim:
+    world = FakeSim(n_machines=10)
     world.tasks[:] = 2  # 0.1 requested of 0.5 per machine: 20 %
     world.tasks[7:] = 0  # three empty machines
     return world
@@ -73,7 +73,7 @@ def test_pressure_powers_machines_on_and_dwell_prevents_flapping() -> None:
 
 
 def test_inside_the_band_nothing_happens_and_settings_are_checked() -> None:
-    world = FakeWorld(n_machines=10)
+    world = FakeSim(n_machines=10)
     world.tasks[:] = 7  # 70 % requested: 30 % free, exactly inside [10 %, 30 %]
     assert ConsolidationPolicy().decide(world.observe(), []) == []
     with pytest.raises(ConfigError, match="on_free_share"):

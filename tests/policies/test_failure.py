@@ -15,7 +15,7 @@ from autoinfra.policies.failure import (
     snapshot,
 )
 from autoinfra.traces.tables import MachineEventType, MachineTable
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 DAY = 86400.0
 
@@ -64,7 +64,7 @@ def test_predictor_beats_the_base_rate_on_a_later_window(history: MachineTable) 
 
 def test_drain_policy_proposes_drains_for_risky_present_machines(history: MachineTable) -> None:
     pred = FailurePredictor(threshold=0.0, seed=0).fit(history, 600.0, 4 * DAY, step_s=DAY)
-    world = FakeWorld(n_machines=8)
+    world = FakeSim(n_machines=8)
     ids, _, _ = snapshot(history, 6 * DAY, 3600.0)
     pol = FailureDrainPolicy(pred, history, trace_offset_s=6 * DAY, max_drains=2)
     obs = world.observe()

@@ -9,16 +9,16 @@ import pytest
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.policies.forecast import HoltForecaster, HoltSettings
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
-def _obs_with_service_use(world: FakeWorld, used: list[float]):  # type: ignore[no-untyped-def]
+def _obs_with_service_use(world: FakeSim, used: list[float]):  # type: ignore[no-untyped-def]
     obs = world.observe()
     return dataclasses.replace(obs, service_cpu_used=np.asarray(used, dtype=np.float32))
 
 
 def test_linear_trend_is_extrapolated() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     fc = HoltForecaster(HoltSettings(alpha=0.5, beta=0.3, horizon_s=60.0))
     findings = []
     for k in range(60):
@@ -37,7 +37,7 @@ def test_uncertainty_grows_with_noise_and_horizon() -> None:
     rng = np.random.default_rng(0)
     stds = {}
     for h in (30.0, 300.0):
-        world = FakeWorld()
+        world = FakeSim()
         fc = HoltForecaster(HoltSettings(horizon_s=h))
         for _ in range(100):
             out = fc.analyze(
@@ -50,7 +50,7 @@ def test_uncertainty_grows_with_noise_and_horizon() -> None:
 
 
 def test_no_forecast_before_enough_samples_and_bad_settings() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     fc = HoltForecaster()
     assert fc.analyze(world.observe()) == []
     with pytest.raises(ConfigError, match="alpha"):

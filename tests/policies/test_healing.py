@@ -5,7 +5,7 @@ from __future__ import annotations
 from autoinfra.core.actions import DrainMachine, EvictTasks, IsolateMachine, KillProcess, Reroute
 from autoinfra.core.proposal import Finding, Outcome
 from autoinfra.policies.healing import HealingPolicy, HealingSettings, SecurityPolicy
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
 def _f(kind: str, target: str, t: float, **detail: object) -> Finding:
@@ -13,7 +13,7 @@ def _f(kind: str, target: str, t: float, **detail: object) -> Finding:
 
 
 def test_each_finding_kind_maps_to_its_repair() -> None:
-    obs = FakeWorld().observe()
+    obs = FakeSim().observe()
     pol = HealingPolicy(kinds=frozenset({"machine_down", "cpu_hog", "link_congested", "intrusion"}))
     out = pol.decide(
         obs,
@@ -36,7 +36,7 @@ def test_each_finding_kind_maps_to_its_repair() -> None:
 
 
 def test_one_step_per_incident_then_retry_and_escalate() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     pol = HealingPolicy(HealingSettings(retry_s=30, escalate_after_s=60))
     hog = lambda t: [_f("cpu_hog", "machine:2", t)]  # noqa: E731
     (kill,) = pol.decide(world.observe(), hog(0))
@@ -57,7 +57,7 @@ def test_one_step_per_incident_then_retry_and_escalate() -> None:
 
 
 def test_a_cleared_incident_starts_over() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     pol = HealingPolicy()
     (first,) = pol.decide(world.observe(), [_f("machine_down", "machine:5", 0)])
     pol.observe_outcomes([Outcome("r", True, 1.0)], [first])
@@ -68,7 +68,7 @@ def test_a_cleared_incident_starts_over() -> None:
 
 
 def test_a_step_the_cluster_keeps_refusing_is_given_up() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     pol = HealingPolicy(HealingSettings(retry_s=10, max_attempts=2))
     hog = [_f("cpu_hog", "machine:3", 0)]
     tries = 0

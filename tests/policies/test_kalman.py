@@ -14,10 +14,10 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.policies.forecast import HoltForecaster
 from autoinfra.policies.kalman import KalmanForecaster, KalmanSettings, KalmanState
 from autoinfra.policies.registry import make_policy
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
-def _obs_with_service_use(world: FakeWorld, used: list[float]):  # type: ignore[no-untyped-def]
+def _obs_with_service_use(world: FakeSim, used: list[float]):  # type: ignore[no-untyped-def]
     obs = world.observe()
     return dataclasses.replace(obs, service_cpu_used=np.asarray(used, dtype=np.float32))
 
@@ -71,7 +71,7 @@ def test_same_findings_as_holt_and_registered() -> None:
     kalman = make_policy("forecast.kalman-v1")
     assert isinstance(kalman, KalmanForecaster) and kalman.policy_id == "forecast.kalman-v1"
     holt = HoltForecaster()
-    wk, wh = FakeWorld(), FakeWorld()
+    wk, wh = FakeSim(), FakeSim()
     out_k, out_h = [], []
     for k in range(40):
         use = [0.1 + 0.004 * k, 0.2]
@@ -90,7 +90,7 @@ def test_same_findings_as_holt_and_registered() -> None:
 
 
 def test_no_forecast_before_enough_samples_and_bad_settings() -> None:
-    assert KalmanForecaster().analyze(FakeWorld().observe()) == []
+    assert KalmanForecaster().analyze(FakeSim().observe()) == []
     with pytest.raises(ConfigError, match="q_level"):
         KalmanSettings(q_level=-1.0)
     with pytest.raises(ConfigError, match="noise_alpha"):

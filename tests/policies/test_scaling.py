@@ -9,15 +9,15 @@ import numpy as np
 from autoinfra.core.actions import ScaleService
 from autoinfra.core.proposal import Finding
 from autoinfra.policies.scaling.target import TargetTrackingPolicy
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
-def _obs(world: FakeWorld, used: list[float]):  # type: ignore[no-untyped-def]
+def _obs(world: FakeSim, used: list[float]):  # type: ignore[no-untyped-def]
     return dataclasses.replace(world.observe(), service_cpu_used=np.asarray(used, dtype=np.float32))
 
 
 def test_forecast_scales_up_before_the_load() -> None:
-    world = FakeWorld()  # 3 replicas of 0.05 CPU each: 0.15 capacity per service
+    world = FakeSim()  # 3 replicas of 0.05 CPU each: 0.15 capacity per service
     pol = TargetTrackingPolicy()
     fc = Finding("demand_forecast", "service:0", 0, 0, {"cpu_forecast": 0.14, "cpu_std": 0.0})
     (p,) = pol.decide(_obs(world, [0.09, 0.09]), [fc])  # 60 % now, 93 % expected
@@ -26,7 +26,7 @@ def test_forecast_scales_up_before_the_load() -> None:
 
 
 def test_saturated_grows_idle_shrinks_within_bounds() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     pol = TargetTrackingPolicy()
     out = {
         p.action.service: p.action.delta_replicas for p in pol.decide(_obs(world, [0.15, 0.01]), [])

@@ -24,7 +24,7 @@ from autoinfra.core.proposal import Finding, Justification, Proposal
 from autoinfra.oversight.gate import Gate, GateSettings
 from autoinfra.security import AuditLog, Identity, Role, Scope
 from autoinfra.telemetry import SimSensor
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 REFUSED = "proposal_refused"
 
@@ -46,7 +46,7 @@ class Plan:
 class RawAgent(Agent):
     """An agent whose tick returns what ``forge`` builds, bypassing the template's own stamping."""
 
-    def __init__(self, world: FakeWorld, name: str, forge: Any, **kw: Any) -> None:
+    def __init__(self, world: FakeSim, name: str, forge: Any, **kw: Any) -> None:
         super().__init__(name, sensor=SimSensor(world), period_s=5.0, priority=10, **kw)
         self.forge = forge
 
@@ -55,7 +55,7 @@ class RawAgent(Agent):
         return self.forge(obs, now_s)  # type: ignore[no-any-return]
 
 
-def _honest(world: FakeWorld, name: str = "healing", machine: int = 1) -> Agent:
+def _honest(world: FakeSim, name: str = "healing", machine: int = 1) -> Agent:
     return Agent(
         name,
         sensor=SimSensor(world),
@@ -66,7 +66,7 @@ def _honest(world: FakeWorld, name: str = "healing", machine: int = 1) -> Agent:
     )
 
 
-def _run(agents: list[Agent], world: FakeWorld, **kw: Any) -> tuple[Runtime, DryRunActuator]:
+def _run(agents: list[Agent], world: FakeSim, **kw: Any) -> tuple[Runtime, DryRunActuator]:
     actuator = DryRunActuator(world.clock)
     rt = Runtime(agents, clock=world.clock, actuator=actuator, audit=AuditLog(), **kw)
     rt.tick()
@@ -93,7 +93,7 @@ def test_subclass_posing_as_scale_service_cannot_exist_and_a_lookalike_is_refuse
         target_kind, target_field, service, delta_replicas = "service", "service", 0, 1
         target = "service:0"
 
-    world = FakeWorld()
+    world = FakeSim()
     scaler = Agent(
         "scaling",
         sensor=SimSensor(world),
@@ -112,7 +112,7 @@ def test_subclass_posing_as_scale_service_cannot_exist_and_a_lookalike_is_refuse
 
 # -- an observer returning agent_id="healing" ------------------------------------------------------
 def test_observer_claiming_to_be_the_healer_in_its_result_is_refused() -> None:
-    world = FakeWorld()
+    world = FakeSim()
 
     def forge(obs: Observation, now: float) -> AgentTickResult:
         p = Proposal(DrainMachine(machine=5), "healing", 80, Justification("forged"), 1.0, "x")
@@ -128,7 +128,7 @@ def test_observer_claiming_to_be_the_healer_in_its_result_is_refused() -> None:
 
 
 def test_observer_claiming_the_healer_per_proposal_is_refused() -> None:
-    world = FakeWorld()
+    world = FakeSim()
 
     def forge(obs: Observation, now: float) -> AgentTickResult:
         p = _proposal(DrainMachine(machine=5), agent="healing")
@@ -142,7 +142,7 @@ def test_observer_claiming_the_healer_per_proposal_is_refused() -> None:
 
 def test_a_policy_naming_the_healer_is_stamped_with_its_own_agent_and_denied() -> None:
     # through the template, a policy's claim is overwritten: the observer is still an observer
-    world = FakeWorld()
+    world = FakeSim()
     observer = Agent(
         "observer",
         sensor=SimSensor(world),
@@ -158,13 +158,13 @@ def test_a_policy_naming_the_healer_is_stamped_with_its_own_agent_and_denied() -
 
 
 # -- a different Proposal.agent on each of 200 proposals ------------------------------------------
-def _blast_gate(world: FakeWorld, limit: int) -> Gate:
+def _blast_gate(world: FakeSim, limit: int) -> Gate:
     settings = GateSettings(max_machines_per_window=limit, max_machines_share=0.0)
     return Gate(settings, clock=world.clock, sensor=SimSensor(world))
 
 
 def test_two_hundred_spoofed_agent_names_do_not_multiply_the_blast_radius() -> None:
-    world = FakeWorld(n_machines=240)
+    world = FakeSim(n_machines=240)
 
     def forge(obs: Observation, now: float) -> AgentTickResult:
         ps = tuple(_proposal(KillProcess(machine=m), agent=f"ghost-{m}") for m in range(200))
@@ -181,7 +181,7 @@ def test_two_hundred_spoofed_agent_names_do_not_multiply_the_blast_radius() -> N
 def test_unnamed_proposals_are_stamped_and_share_one_agents_budget() -> None:
     # the same 200 kills without a claim: stamped with the runtime's agent id, so the gate's
     # blast radius (per agent) stops them at 50 as it would any one agent
-    world = FakeWorld(n_machines=240)
+    world = FakeSim(n_machines=240)
 
     def forge(obs: Observation, now: float) -> AgentTickResult:
         ps = tuple(_proposal(KillProcess(machine=m)) for m in range(200))
@@ -198,7 +198,7 @@ def test_unnamed_proposals_are_stamped_and_share_one_agents_budget() -> None:
 
 
 def test_priority_claimed_by_an_agent_is_replaced_by_the_registered_one() -> None:
-    world = FakeWorld()
+    world = FakeSim()
 
     def forge(obs: Observation, now: float) -> AgentTickResult:
         p = Proposal(KillProcess(machine=2), "", 10_000, Justification("me first"), 1.0)
@@ -224,7 +224,7 @@ ID = re.compile(r"^(?P<agent>[\w-]+)/[0-9a-f]{32}$")
 def test_request_ids_are_random_and_namespaced_by_agent() -> None:
     ids = []
     for _ in range(2):  # two identical runs: the same proposals, different ids
-        world = FakeWorld()
+        world = FakeSim()
         _rt, actuator = _run([_honest(world, "healing")], world)
         ((rid, _),) = _submitted(actuator)
         match = ID.match(rid)
@@ -236,7 +236,7 @@ def test_request_ids_are_random_and_namespaced_by_agent() -> None:
 def test_squatting_another_agents_labels_is_refused_and_the_victim_still_acts() -> None:
     # the probe: a policy put the healer's predictable ids on its own proposals, first, and
     # the healer's real requests were dropped as replays with no audit record
-    world = FakeWorld()
+    world = FakeSim()
     victim_label = "healing@0.000#0"  # what the healer's template labels its first proposal
     squatter = Agent(
         "energy",
@@ -254,7 +254,7 @@ def test_squatting_another_agents_labels_is_refused_and_the_victim_still_acts() 
 
 
 def test_squatting_an_issued_request_id_is_refused() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     issued: list[str] = []
 
     def forge(obs: Observation, now: float) -> AgentTickResult:
@@ -283,7 +283,7 @@ def test_squatting_an_issued_request_id_is_refused() -> None:
 
 
 def test_an_agent_reusing_its_own_label_is_refused_as_a_replay() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     agent = Agent(
         "healing",
         sensor=SimSensor(world),
@@ -306,7 +306,7 @@ def test_a_request_id_collision_is_refused_and_audited_never_merged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(admission_module, "new_token", lambda: "0" * 32)
-    world = FakeWorld()
+    world = FakeSim()
     agent = Agent(
         "healing",
         sensor=SimSensor(world),
@@ -325,7 +325,7 @@ def test_a_request_id_collision_is_refused_and_audited_never_merged(
 
 # -- no default operator ---------------------------------------------------------------------------
 def test_an_agent_without_identity_may_propose_nothing() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     anon = Agent(
         "anon",
         sensor=SimSensor(world),
@@ -341,7 +341,7 @@ def test_an_agent_without_identity_may_propose_nothing() -> None:
 
 
 def test_widening_an_identity_after_registration_changes_nothing() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     anon = Agent(
         "anon",
         sensor=SimSensor(world),
@@ -378,7 +378,7 @@ def test_identity_and_scope_are_final_and_agents_refuse_lookalikes() -> None:
     from autoinfra.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="identity must be an Identity"):
-        Agent("x", sensor=SimSensor(FakeWorld()), period_s=5.0, priority=1, identity=FakeIdentity())  # type: ignore[arg-type]
+        Agent("x", sensor=SimSensor(FakeSim()), period_s=5.0, priority=1, identity=FakeIdentity())  # type: ignore[arg-type]
 
 
 def test_scopes_refuse_unknown_kinds() -> None:
@@ -389,7 +389,7 @@ def test_scopes_refuse_unknown_kinds() -> None:
 
 
 # -- presets and baselines give explicit, narrow identities ----------------------------------------
-def _systems(world: FakeWorld) -> dict[str, Any]:
+def _systems(world: FakeSim) -> dict[str, Any]:
     from autoinfra.agents.presets import build_autonomous
     from autoinfra.experiments.baselines import human, kubernetes
 
@@ -401,7 +401,7 @@ def _systems(world: FakeWorld) -> dict[str, Any]:
 
 
 def test_no_preset_or_baseline_agent_may_do_everything() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     kinds: dict[str, frozenset[str]] = {}
     for system in _systems(world).values():
         for agent in system.runtime.agents:
@@ -418,7 +418,7 @@ def test_no_preset_or_baseline_agent_may_do_everything() -> None:
 
 def test_the_clock_alone_is_not_an_identity() -> None:
     # a runtime given an agent-like object with no identity attribute registers an observer
-    world = FakeWorld()
+    world = FakeSim()
 
     class Bare:
         agent_id, period_s, priority = "bare", 5.0, 1
@@ -443,7 +443,7 @@ def test_the_clock_alone_is_not_an_identity() -> None:
 def test_agent_ids_that_would_blur_namespaces_are_refused(name: str) -> None:
     from autoinfra.core.errors import ConfigError
 
-    world = FakeWorld()
+    world = FakeSim()
     agent = Agent(name, sensor=SimSensor(world), period_s=5.0, priority=1)
     with pytest.raises(ConfigError, match="agent id"):
         Runtime([agent], clock=world.clock, actuator=DryRunActuator(world.clock))

@@ -62,7 +62,7 @@ def test_congestion_slows_the_racks_tasks_and_reroute_fixes_it() -> None:
     ticks = sim.results().ticks
     assert ticks["net_slowed_tasks"].iloc[-1] == 2
     assert ticks["max_link_util"].iloc[-1] == pytest.approx(1.54)
-    sim.reroute(0, away_from_link=0, by="agent")
+    sim.writer.reroute(0, away_from_link=0, by="agent")
     obs = sim.observe()
     assert obs.link_utilization[1] == pytest.approx(0.08)  # all traffic on the other uplink
     sim.run(until_s=60)
@@ -90,7 +90,7 @@ def test_a_service_short_of_replicas_violates_until_scaled_up() -> None:
     obs = sim.observe()
     assert obs.service_cpu_used[0] == pytest.approx(0.2)
     assert obs.extra["service_slo_violating"].tolist() == [True]
-    sim.set_service_replicas(0, 2, by="autoscaler")
+    sim.writer.set_service_replicas(0, 2, by="autoscaler")
     sim.step()
     obs = sim.observe()
     assert obs.service_running[0] == 2

@@ -38,7 +38,7 @@ def test_node_failure_strands_tasks_until_evicted_then_they_run_elsewhere() -> N
     assert ticks["stranded_tasks"].iloc[-1] == 4 and ticks["running_tasks"].iloc[-1] == 0
     assert sim.record_detection("machine:0", by="healer", kind="machine_down")
     assert not sim.record_detection("machine:2", by="healer")  # a false alarm
-    assert sim.evict_stranded(0, by="healer") == 4
+    assert sim.writer.evict_stranded(0, by="healer") == 4
     sim.step()
     f = _fault(sim)
     assert (f["kind"], f["target"], f["origin"]) == ("node_failure", "machine:0", "scenario")
@@ -78,7 +78,7 @@ def test_cpu_hog_throttles_until_killed() -> None:
     assert obs.cpu_used[0] == pytest.approx(0.5)
     assert obs.cpu_throttled_share[0] == pytest.approx(0.4 / 0.9)
     assert sim.record_detection("machine:0", by="watcher")
-    sim.kill_rogue(0, by="healer")
+    sim.writer.kill_rogue(0, by="healer")
     assert sim.observe().cpu_throttled_share[0] == 0.0
     f = _fault(sim)
     assert f["mitigated_op"] == "kill_rogue" and f["recovery_s"] == pytest.approx(20.0)
@@ -88,7 +88,7 @@ def test_cpu_hog_throttles_until_killed() -> None:
 def test_cpu_hog_recovers_when_its_tasks_move_away() -> None:
     sim = _sim([{"kind": "cpu_hog", "at_s": 10, "target": "machine:0"}])
     sim.run(until_s=20)
-    sim.drain(0, by="healer")
+    sim.writer.drain(0, by="healer")
     sim.step()
     f = _fault(sim)
     assert f["mitigated_op"] == "drain"
@@ -121,7 +121,7 @@ def test_intrusion_shows_as_cpu_and_egress_and_isolation_stops_it() -> None:
     assert obs.cpu_used[0] == pytest.approx(before.cpu_used[0] + 0.1)
     assert obs.egress_mbps[0] == pytest.approx(before.egress_mbps[0] + 500.0)
     assert obs.cpu_requested[0] == before.cpu_requested[0]  # no task accounts for it
-    moved = sim.isolate(0, by="security")
+    moved = sim.writer.isolate(0, by="security")
     assert moved == 4
     obs = sim.observe()
     assert obs.egress_mbps[0] == 0.0 and not obs.schedulable[0]

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoinfra.sim import kernels_slots as ks
+from autoinfra.sim.kernels import slots as ks
 from autoinfra.sim.layout import (
     N_QF,
     N_QI,

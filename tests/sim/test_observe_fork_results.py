@@ -41,7 +41,7 @@ def test_fork_is_independent_of_the_original() -> None:
     snapshot = sim.results()
     fork = sim.fork()
     fork.run(until_s=900)
-    fork.drain(0, by="what-if")
+    fork.writer.drain(0, by="what-if")
     assert sim.now_s == 300.0 and fork.now_s == 900.0
     again = sim.results()
     pd.testing.assert_frame_equal(again.ticks, snapshot.ticks)

@@ -47,9 +47,9 @@ def test_off_draws_nothing_booting_and_failed_draw_idle() -> None:
     wl = make_workload([(1.0, 1.0)] * 3, [], end_s=600)
     sim = Simulator(wl, SimConfig(boot_delay_s=60))
     assert sim.observe().power_w == pytest.approx(3 * 66.0)
-    sim.power_off(0, by="test")
+    sim.writer.power_off(0, by="test")
     assert sim.observe().power_w == pytest.approx(2 * 66.0)
-    sim.power_on(0, by="test")
+    sim.writer.power_on(0, by="test")
     assert sim.machine_state(0) == MachineState.BOOTING
     assert sim.observe().power_w == pytest.approx(3 * 66.0)
     sim.run(until_s=60)

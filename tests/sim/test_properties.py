@@ -83,19 +83,19 @@ def _act(sim: Simulator, action: tuple[str, int, int]) -> None:
     m %= sim.observe().n_machines
     try:
         if op in ("power_off", "power_on", "drain", "evict_stranded", "kill_rogue", "isolate"):
-            getattr(sim, op)(m, by="prop")
+            getattr(sim.writer, op)(m, by="prop")
         elif op in ("cordon", "uncordon"):
-            sim.cordon(m, op == "uncordon", by="prop")
+            sim.writer.cordon(m, op == "uncordon", by="prop")
         elif op == "reroute":
-            sim.reroute(0, away_from_link=k % 2, by="prop")
+            sim.writer.reroute(0, away_from_link=k % 2, by="prop")
         elif op == "scale" and sim.observe().service_ids.size:
-            sim.set_service_replicas(0, 1 + k % 3, by="prop")
+            sim.writer.set_service_replicas(0, 1 + k % 3, by="prop")
     except SimulationError:
         pass  # refused: the invariants must hold all the same
 
 
 def _check(sim: Simulator) -> None:
-    w = sim._world
+    w = sim._state
     mf, mi = w.mf, w.mi
     # allocations never exceed capacity on a machine that can take tasks
     assert np.all(mf[L.M_CPU_ALLOC] <= mf[L.M_CPU_CAP] + 1e-6)

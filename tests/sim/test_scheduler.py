@@ -93,8 +93,8 @@ def test_sampled_best_fit_still_places_everything_that_fits() -> None:
 def test_cordoned_and_off_machines_are_not_candidates() -> None:
     wl = make_workload(3, [T(10, 100, cpu=0.1), T(10, 100, cpu=0.1), T(10, 100, cpu=0.1)])
     sim = Simulator(wl, EXACT)
-    sim.cordon(0, False, by="test")
-    sim.power_off(1, by="test")
+    sim.writer.cordon(0, False, by="test")
+    sim.writer.power_off(1, by="test")
     sim.run(until_s=20)
     assert sim.machine_state(1) == MachineState.OFF
     assert [sim.machine_task_count(m) for m in range(3)] == [0, 0, 3]

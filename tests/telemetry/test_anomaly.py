@@ -16,11 +16,11 @@ from autoinfra.telemetry.anomaly import (
     fit_anomaly_model,
     machine_features,
 )
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
-def _trained(seed: int = 0, method: str = "both") -> tuple[FakeWorld, AnomalyDetector]:
-    world = FakeWorld(n_machines=32, noise=0.1, churn=True, seed=seed)
+def _trained(seed: int = 0, method: str = "both") -> tuple[FakeSim, AnomalyDetector]:
+    world = FakeSim(n_machines=32, noise=0.1, churn=True, seed=seed)
     rows = []
     for _ in range(80):
         world.step()
@@ -30,7 +30,7 @@ def _trained(seed: int = 0, method: str = "both") -> tuple[FakeWorld, AnomalyDet
     return world, AnomalyDetector(fit_anomaly_model(rows, s), s)
 
 
-def _run(world: FakeWorld, det: AnomalyDetector, ticks: int) -> set[str]:
+def _run(world: FakeSim, det: AnomalyDetector, ticks: int) -> set[str]:
     seen: set[str] = set()
     for _ in range(ticks):
         world.step()

@@ -10,10 +10,10 @@ from autoinfra.telemetry import (
     IntrusionDetector,
     LinkCongestionDetector,
 )
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
-def _run(world: FakeWorld, detector: Detector, seconds: float) -> list[tuple[float, str, str]]:
+def _run(world: FakeSim, detector: Detector, seconds: float) -> list[tuple[float, str, str]]:
     seen = []
     end = world.now_s + seconds
     while world.now_s < end:
@@ -23,8 +23,8 @@ def _run(world: FakeWorld, detector: Detector, seconds: float) -> list[tuple[flo
     return seen
 
 
-def _steady(seed: int = 3) -> FakeWorld:
-    return FakeWorld(n_machines=40, rack_size=10, noise=0.1, churn=True, seed=seed)
+def _steady(seed: int = 3) -> FakeSim:
+    return FakeSim(n_machines=40, rack_size=10, noise=0.1, churn=True, seed=seed)
 
 
 def test_detectors_are_quiet_on_a_steady_cluster() -> None:

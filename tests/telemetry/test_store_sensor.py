@@ -10,11 +10,11 @@ import pytest
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.telemetry import MetricStore, SimSensor
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
 def test_ring_keeps_the_latest_samples_in_order(tmp_path: Path) -> None:
-    world = FakeWorld(n_machines=6)
+    world = FakeSim(n_machines=6)
     store = MetricStore(capacity=5, machine_capacity=3)
     sensor = SimSensor(world, store=store)
     for _ in range(8):
@@ -44,7 +44,7 @@ def test_unknown_series_are_refused() -> None:
 
 
 def test_sensor_without_cache_observes_every_time() -> None:
-    world = FakeWorld()
+    world = FakeSim()
     sensor = SimSensor(world, cache=False)
     a, b = sensor.collect(), sensor.collect()
     assert a is not b and sensor.collections == 2

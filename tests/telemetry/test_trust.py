@@ -30,15 +30,15 @@ from autoinfra.telemetry.trust import (
     largest_fall,
 )
 from tests.agents.conftest import ScriptedPolicy
-from tests.agents.fakes import FakeWorld
+from tests.agents.fakes import FakeSim
 
 
-def _obs(world: FakeWorld, **changes: Any) -> Observation:
+def _obs(world: FakeSim, **changes: Any) -> Observation:
     return dataclasses.replace(world.observe(), **changes)
 
 
 def test_an_honest_picture_is_trusted() -> None:
-    world, check = FakeWorld(n_machines=40), TrustCheck()
+    world, check = FakeSim(n_machines=40), TrustCheck()
     for _ in range(5):
         verdict = check.assess(world.observe(), world.now_s)
         assert verdict.trusted and verdict.check == "ok", verdict
@@ -46,7 +46,7 @@ def test_an_honest_picture_is_trusted() -> None:
 
 
 def test_old_data_is_stale_and_a_frozen_sensor_goes_stale_with_the_clock() -> None:
-    world, check = FakeWorld(n_machines=40), TrustCheck(TrustSettings(max_age_s=30.0))
+    world, check = FakeSim(n_machines=40), TrustCheck(TrustSettings(max_age_s=30.0))
     world.clock.advance(100.0)
     lagging = _obs(world, collected_at_s=world.now_s - 31.0)
     verdict = check.assess(lagging, world.now_s)
@@ -59,42 +59,42 @@ def test_old_data_is_stale_and_a_frozen_sensor_goes_stale_with_the_clock() -> No
     assert check.assess(frozen, world.now_s).check == "stale"
 
 
-def _negative_pending(w: FakeWorld) -> Observation:
+def _negative_pending(w: FakeSim) -> Observation:
     return _obs(w, pending_cpu=-1.0, pending_tasks=1)
 
 
-def _used_above_capacity(w: FakeWorld) -> Observation:
+def _used_above_capacity(w: FakeSim) -> Observation:
     o = w.observe()
     used = o.cpu_used.copy()
     used[3] = o.cpu_capacity[3] * 1.5
     return dataclasses.replace(o, cpu_used=used)
 
 
-def _nan_requested(w: FakeWorld) -> Observation:
+def _nan_requested(w: FakeSim) -> Observation:
     o = w.observe()
     req = o.cpu_requested.copy()
     req[0] = np.nan
     return dataclasses.replace(o, cpu_requested=req)
 
 
-def _tasks_on_off_machines(w: FakeWorld) -> Observation:
+def _tasks_on_off_machines(w: FakeSim) -> Observation:
     o = w.observe()
     state = o.machine_state.copy()
     state[:2] = MachineState.OFF
     return dataclasses.replace(o, machine_state=state)
 
 
-def _replicas_but_no_tasks(w: FakeWorld) -> Observation:
+def _replicas_but_no_tasks(w: FakeSim) -> Observation:
     o = w.observe()
     return dataclasses.replace(o, tasks_running=np.zeros_like(o.tasks_running))
 
 
-def _short_array(w: FakeWorld) -> Observation:
+def _short_array(w: FakeSim) -> Observation:
     o = w.observe()
     return dataclasses.replace(o, cpu_used=o.cpu_used[:-1])
 
 
-def _from_the_future(w: FakeWorld) -> Observation:
+def _from_the_future(w: FakeSim) -> Observation:
     return _obs(w, collected_at_s=w.now_s + 3600.0)
 
 
@@ -111,15 +111,15 @@ def _from_the_future(w: FakeWorld) -> Observation:
     ],
 )
 def test_contradicting_counts_are_not_trusted(
-    make: Callable[[FakeWorld], Observation], words: str
+    make: Callable[[FakeSim], Observation], words: str
 ) -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     verdict = TrustCheck().assess(make(world), world.now_s)
     assert verdict.check == "contradiction" and words in verdict.reason, verdict
 
 
 def test_half_the_cell_silent_at_once_is_a_monitoring_outage() -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     world.clock.advance(60.0)
     o = world.observe()
     beats = o.heartbeat_age_s.copy()
@@ -132,18 +132,18 @@ def test_half_the_cell_silent_at_once_is_a_monitoring_outage() -> None:
 
 
 def test_every_machine_idle_at_once_is_implausible_but_small_cells_are_spared() -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     o = world.observe()
     idle = dataclasses.replace(o, cpu_used=np.zeros_like(o.cpu_used))
     assert TrustCheck().assess(idle, world.now_s).check == "all_idle"
-    tiny = FakeWorld(n_machines=4)
+    tiny = FakeSim(n_machines=4)
     t = tiny.observe()
     idle_tiny = dataclasses.replace(t, cpu_used=np.zeros_like(t.cpu_used))
     assert TrustCheck().assess(idle_tiny, tiny.now_s).trusted  # below min_machines
 
 
 def test_demand_falling_faster_than_any_trace_is_refused_until_it_holds_a_window() -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     check = TrustCheck(TrustSettings(fall_window_s=600.0))
     assert check.assess(world.observe(), world.now_s).trusted
     world.tasks[:] = 1  # demand and load drop to a quarter within 5 s
@@ -183,7 +183,7 @@ def test_settings_are_validated(name: str, value: Any) -> None:
 class Spoof:
     """The fake world as monitoring sees it: honest, or with ``picture`` applied."""
 
-    def __init__(self, world: FakeWorld) -> None:
+    def __init__(self, world: FakeSim) -> None:
         self.world = world
         self.picture: Callable[[Observation], Observation] | None = None
         self.error: Exception | None = None
@@ -208,7 +208,7 @@ def _silent(o: Observation) -> Observation:
     return dataclasses.replace(o, heartbeat_age_s=np.full_like(o.heartbeat_age_s, 90.0))
 
 
-def _system(world: FakeWorld) -> tuple[Runtime, Spoof, list[tuple[str, Finding]]]:
+def _system(world: FakeSim) -> tuple[Runtime, Spoof, list[tuple[str, Finding]]]:
     spoof = Spoof(world)
     sensor = SimSensor(spoof)
     # every tick: drain one machine (removes capacity) and power another on (adds it)
@@ -248,7 +248,7 @@ def _drains(runtime: Runtime, since_s: float) -> list[Any]:
 
 
 def test_untrusted_telemetry_puts_the_runtime_in_safe_mode_and_back() -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     runtime, spoof, found = _system(world)
     for _ in range(3):
         runtime.tick()
@@ -278,7 +278,7 @@ def test_untrusted_telemetry_puts_the_runtime_in_safe_mode_and_back() -> None:
 
 
 def test_a_sensor_exception_never_stops_the_runtime() -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     runtime, spoof, found = _system(world)
     runtime.tick()
     world.step()
@@ -294,7 +294,7 @@ def test_a_sensor_exception_never_stops_the_runtime() -> None:
 
 
 def test_mass_heartbeat_loss_is_one_monitoring_outage_not_forty_failures() -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     runtime, spoof, found = _system(world)
     runtime.tick()
     world.step()
@@ -340,7 +340,7 @@ def test_the_fall_bound_covers_an_honest_replay_of_the_shipped_slice() -> None:
 
 
 def test_a_machine_lost_during_safe_mode_is_reported_once_trust_returns() -> None:
-    world = FakeWorld(n_machines=40)
+    world = FakeSim(n_machines=40)
     runtime, spoof, found = _system(world)
     runtime.tick()
     world.step()

@@ -11,12 +11,8 @@ import pytest
 from autoinfra.core.errors import ConfigError
 from autoinfra.traces import TaskEnd, Workload, generate_cell
 from autoinfra.traces.archive import to_arrays
-from autoinfra.traces.calibration import (
-    _dumps,
-    calibration_from_workload,
-    km_table,
-    load_calibration,
-)
+from autoinfra.traces.calibration import _dumps, calibration_from_workload, km_table
+from autoinfra.traces.calibration_file import load_calibration
 
 
 def test_same_seed_same_cell_other_seed_other_cell(small_cell: Workload) -> None:

@@ -15,8 +15,8 @@ things a real control plane does and a direct function call would hide:
   succeeds only once the world shows its effect (a machine powered on is ON after its boot delay,
   a drained machine is empty), or fails after ``outcome_timeout_s``.
 
-Mapping of actions to the simulator's mutators (``by`` is the request id, so the fault timeline
-records which action mitigated a fault):
+Mapping of actions to the simulator's mutations (``sim.writer``; ``by`` is the request id, so the
+fault timeline records which action mitigated a fault):
 
 =====================  ==========================================  ==============================
 action                 mutator(s)                                  succeeds when
@@ -58,7 +58,7 @@ from autoinfra.core.actions import (
     SetMachinePower,
     rebuild,
 )
-from autoinfra.core.cluster import Cluster
+from autoinfra.core.cluster import ClusterReader, ClusterWriter, cluster_parts
 from autoinfra.core.errors import ActionError, SimulationError
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Outcome
@@ -66,12 +66,13 @@ from autoinfra.core.proposal import Outcome
 __all__ = ["SimBackend", "SimulatedActuator"]
 
 
-# the part of the simulator's surface an actuator uses: the reader and writer of core.cluster
-SimBackend = Cluster
+# what an actuator is handed: the simulator (``reader``, ``writer``, ``clock``), a
+# ``core.cluster.Backend``, or one object that reads and writes (a test's fake cluster)
+SimBackend = Any
 
 
 # a check of the world after the action was applied: True done, False failed, None not yet
-Check = Callable[["SimBackend"], "tuple[bool | None, str]"]
+Check = Callable[[ClusterWriter], "tuple[bool | None, str]"]
 
 
 @dataclass(slots=True)
@@ -100,6 +101,9 @@ class SimulatedActuator:
                 f"{outcome_timeout_s}"
             )
         self.sim = sim
+        self._reader: ClusterReader
+        self._writer: ClusterWriter
+        self._reader, self._writer, _ = cluster_parts(sim)
         self.latency_s = latency_s
         # a boot is 3-4 min on a public cloud (Cluster Autoscaler FAQ); 15 min covers it
         self.outcome_timeout_s = outcome_timeout_s
@@ -111,7 +115,7 @@ class SimulatedActuator:
     def submit(self, request_id: str, action: Action) -> None:
         if request_id in self._requests:
             return  # idempotent: the same request id is one request
-        now = float(self.sim.now_s)
+        now = float(self._reader.now_s)
         refused = ""
         try:
             action = rebuild(action)  # a copy no one else can change before it is applied
@@ -121,7 +125,7 @@ class SimulatedActuator:
         self._open.append(request_id)
 
     def poll(self) -> list[Outcome]:
-        now = float(self.sim.now_s)
+        now = float(self._reader.now_s)
         self._obs = None  # one snapshot per poll, built only if a scaling step needs it
         self._replicas: dict[int, int] = {}  # desired replicas set during this poll
         outcomes: list[Outcome] = []
@@ -142,7 +146,7 @@ class SimulatedActuator:
                     continue
                 req.applied_s = now
                 self.applied.append((now, rid, req.action))
-            done, detail = req.check(self.sim) if req.check is not None else (True, "applied")
+            done, detail = req.check(self._writer) if req.check is not None else (True, "applied")
             if done is None and now - req.submitted_s >= self.outcome_timeout_s:
                 done, detail = False, f"no effect after {self.outcome_timeout_s:g} s: {detail}"
             if done is None:
@@ -166,49 +170,48 @@ class SimulatedActuator:
         return handler(self, rid, action)
 
     def _scale(self, rid: str, action: ScaleService) -> Check | None:
-        sim = self.sim
         if self._obs is None:
-            self._obs = sim.observe()
+            self._obs = self._reader.observe()
         obs = self._obs
         if not 0 <= action.service < obs.service_replicas.shape[0]:
             raise SimulationError(f"no service {action.service}")
         # steps compose: a second step on a service in the same poll starts from the first
         current = self._replicas.get(action.service, int(obs.service_replicas[action.service]))
         replicas = max(0, current + action.delta_replicas)
-        sim.set_service_replicas(action.service, replicas, rid)
+        self._writer.set_service_replicas(action.service, replicas, rid)
         self._replicas[action.service] = replicas
         return None
 
     def _power(self, rid: str, action: SetMachinePower) -> Check | None:
         m = action.machine
         if action.on:
-            self.sim.power_on(m, rid)
+            self._writer.power_on(m, rid)
             return _powered_on(m, rid)
-        self.sim.power_off(m, rid)
+        self._writer.power_off(m, rid)
         return _state_is(m, MachineState.OFF)
 
     def _drain(self, rid: str, action: DrainMachine) -> Check | None:
-        self.sim.drain(action.machine, rid)
+        self._writer.drain(action.machine, rid)
         return _empty(action.machine)
 
     def _evict(self, rid: str, action: EvictTasks) -> Check | None:
-        self.sim.evict_stranded(action.machine, rid)
+        self._writer.evict_stranded(action.machine, rid)
         # nothing should be placed on a lost machine until someone has looked at it; the tasks
         # are resubmitted either way, and a failed machine may refuse the cordon
         with contextlib.suppress(SimulationError):
-            self.sim.cordon(action.machine, False, rid)
+            self._writer.cordon(action.machine, False, rid)
         return _empty(action.machine)
 
     def _kill(self, rid: str, action: KillProcess) -> Check | None:
-        self.sim.kill_rogue(action.machine, rid)
+        self._writer.kill_rogue(action.machine, rid)
         return None
 
     def _isolate(self, rid: str, action: IsolateMachine) -> Check | None:
-        self.sim.isolate(action.machine, rid)
+        self._writer.isolate(action.machine, rid)
         return _empty(action.machine)
 
     def _reroute(self, rid: str, action: Reroute) -> Check | None:
-        self.sim.reroute(action.rack, action.away_from_link, rid)
+        self._writer.reroute(action.rack, action.away_from_link, rid)
         return None
 
 
@@ -228,7 +231,7 @@ if set(_HANDLERS) != set(ACTION_TYPES):
 
 
 def _state_is(machine: int, want: MachineState) -> Check:
-    def check(sim: SimBackend) -> tuple[bool | None, str]:
+    def check(sim: ClusterWriter) -> tuple[bool | None, str]:
         state = MachineState(int(sim.machine_state(machine)))
         if state == want:
             return True, f"machine:{machine} is {want.name}"
@@ -242,7 +245,7 @@ def _state_is(machine: int, want: MachineState) -> Check:
 def _powered_on(machine: int, rid: str) -> Check:
     wait = _state_is(machine, MachineState.ON)
 
-    def check(sim: SimBackend) -> tuple[bool | None, str]:
+    def check(sim: ClusterWriter) -> tuple[bool | None, str]:
         done, detail = wait(sim)
         if done:
             # a machine powered on is meant to take work: lift a cordon left from before it was
@@ -254,7 +257,7 @@ def _powered_on(machine: int, rid: str) -> Check:
 
 
 def _empty(machine: int) -> Check:
-    def check(sim: SimBackend) -> tuple[bool | None, str]:
+    def check(sim: ClusterWriter) -> tuple[bool | None, str]:
         n = int(sim.machine_task_count(machine))
         if n == 0:
             return True, f"machine:{machine} has no tasks"

@@ -54,6 +54,7 @@ from autoinfra.core.actions import InvalidAction, rebuild
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
+from autoinfra.core.protocols import Accepting, Identified
 from autoinfra.security.audit import AuditLog
 from autoinfra.security.identity import Identity, Role
 
@@ -83,7 +84,7 @@ class Registration:
 
     @classmethod
     def of(cls, agent: Any) -> Registration:
-        identity = getattr(agent, "identity", None)
+        identity = agent.identity if isinstance(agent, Identified) else None
         agent_id = agent.agent_id
         if not isinstance(agent_id, str) or not _AGENT_ID.fullmatch(agent_id):
             raise ConfigError(
@@ -149,9 +150,8 @@ class Admission:
                 admitted.append(self._admit(reg, p))
             except _Refused as exc:
                 self._refuse(reg, now, str(exc), label=_label_of(p), index=index)
-        accept = getattr(agent, "accept", None)
-        if admitted and callable(accept):
-            accept(admitted)
+        if admitted and isinstance(agent, Accepting):
+            agent.accept(admitted)
         return AgentTickResult(result.observation, findings, tuple(admitted), reg.agent_id, now)
 
     def _findings(self, reg: Registration, raw: object, now: float) -> tuple[Finding, ...]:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from autoinfra.agents.base import Agent
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Outcome, Proposal
-from autoinfra.core.protocols import Policy, Sensor
+from autoinfra.core.protocols import OutcomeAware, Policy, Sensor
 from autoinfra.policies.consolidation import ConsolidationPolicy, ConsolidationSettings
 from autoinfra.policies.forecast import HoltForecaster, HoltSettings
 from autoinfra.policies.healing import HealingPolicy, HealingSettings, SecurityPolicy
@@ -75,9 +75,8 @@ class PolicyChain:
 
     def observe_outcomes(self, outcomes: Sequence[Outcome], proposals: Sequence[Proposal]) -> None:
         for policy in self.policies:
-            hook = getattr(policy, "observe_outcomes", None)
-            if hook is not None:
-                hook(outcomes, proposals)
+            if isinstance(policy, OutcomeAware):
+                policy.observe_outcomes(outcomes, proposals)
 
 
 class ScalingAgent(Agent):

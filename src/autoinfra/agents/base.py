@@ -25,12 +25,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Outcome, Proposal
-from autoinfra.core.protocols import Detector, Policy, Sensor
+from autoinfra.core.protocols import Detector, OutcomeAware, Policy, Sensor
 from autoinfra.security.identity import Identity, Role
 
 __all__ = ["Agent", "AgentTickResult", "OutcomeAware"]
@@ -45,15 +45,6 @@ class AgentTickResult:
     proposals: tuple[Proposal, ...]
     agent_id: str = ""
     at_s: float = 0.0
-
-
-@runtime_checkable
-class OutcomeAware(Protocol):
-    """A policy or detector that wants to hear how its past proposals turned out."""
-
-    def observe_outcomes(
-        self, outcomes: Sequence[Outcome], proposals: Sequence[Proposal]
-    ) -> None: ...
 
 
 class Agent:
@@ -132,9 +123,8 @@ class Agent:
         mine = [o for o, _ in pairs]
         proposals = [p for _, p in pairs]
         for part in (*self.detectors, self.policy):
-            hook = getattr(part, "observe_outcomes", None)  # OutcomeAware, without isinstance's
-            if hook is not None:  # protocol scan on every call
-                hook(mine, proposals)
+            if isinstance(part, OutcomeAware):
+                part.observe_outcomes(mine, proposals)
 
     def accept(self, proposals: Sequence[Proposal]) -> None:
         """The runtime admitted these (under its request ids): their outcomes will follow."""

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from autoinfra.coordination.consensus import BallotBox, Member
 from autoinfra.coordination.quorum import BallotResult
 from autoinfra.core.actions import action_to_dict, kind_of
 from autoinfra.core.observation import Observation
-from autoinfra.core.proposal import Decision, Proposal, Verdict
-from autoinfra.oversight.approval import Answer
+from autoinfra.core.proposal import Answer, Decision, Proposal, Verdict
+from autoinfra.core.protocols import Escalating, QueueHolding, Rechecking, Reviewer
 
 __all__ = ["QuorumGate", "kinds_are_high_impact"]
 
@@ -33,7 +32,7 @@ def kinds_are_high_impact(kinds: Sequence[str]) -> Callable[[Proposal], bool]:
 
 @dataclass
 class QuorumGate:
-    inner: Any  # the runtime's gate: review, and answers/recheck/queue when it has them
+    inner: Reviewer  # the runtime's gate: review, and answers/recheck/queue when it has them
     box: BallotBox
     high_impact: Callable[[Proposal], bool]
     members: Sequence[Member] = ()  # in-process voters stepped here; remote ones run elsewhere
@@ -41,8 +40,8 @@ class QuorumGate:
     decided: list[tuple[str, str, str]] = field(default_factory=list)  # (rid, result, why)
 
     @property
-    def queue(self) -> Any:
-        return getattr(self.inner, "queue", None)
+    def queue(self) -> object:
+        return self.inner.queue if isinstance(self.inner, QueueHolding) else None
 
     def review(self, proposal: Proposal) -> Verdict:
         verdict: Verdict = self.inner.review(proposal)
@@ -63,8 +62,9 @@ class QuorumGate:
         )
 
     def answers(self, now_s: float) -> list[Answer]:
-        inner_answers = getattr(self.inner, "answers", None)
-        out: list[Answer] = list(inner_answers(now_s)) if inner_answers is not None else []
+        out: list[Answer] = (
+            list(self.inner.answers(now_s)) if isinstance(self.inner, Escalating) else []
+        )
         for member in self.members:
             member.step()
         for d in self.box.collect():
@@ -79,5 +79,6 @@ class QuorumGate:
     def recheck(
         self, proposal: Proposal, now_s: float, observation: Observation | None = None
     ) -> str | None:
-        inner = getattr(self.inner, "recheck", None)
-        return inner(proposal, now_s, observation) if inner is not None else None
+        if isinstance(self.inner, Rechecking):
+            return self.inner.recheck(proposal, now_s, observation)
+        return None

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from autoinfra.agents.admission import REFUSED, Admission, Registration
 from autoinfra.agents.base import Agent, AgentTickResult
@@ -36,8 +35,16 @@ from autoinfra.core.errors import ConfigError, PermissionDenied
 from autoinfra.core.lifecycle import ActionRecord, ActionStatus
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Decision, Finding, Justification, Outcome, Proposal
-from autoinfra.core.protocols import Actuator, Arbiter, Gate
-from autoinfra.oversight.approval import Answer, ApprovalQueue
+from autoinfra.core.protocols import (
+    Actuator,
+    Arbiter,
+    Escalating,
+    QueueHolding,
+    Rechecking,
+    Reviewer,
+    RulingArbiter,
+)
+from autoinfra.oversight.approval import ApprovalQueue
 from autoinfra.oversight.guards import removes_capacity
 from autoinfra.security.audit import AuditLog
 from autoinfra.telemetry.trust import TrustMonitor, TrustVerdict
@@ -51,13 +58,6 @@ S = ActionStatus
 INCIDENT_KINDS: frozenset[str] = frozenset(
     {"machine_down", "cpu_hog", "link_congested", "intrusion"}
 )
-
-
-@runtime_checkable
-class AnsweringGate(Protocol):
-    """A gate with an approval queue whose answers the runtime collects every tick."""
-
-    def answers(self, now_s: float) -> list[Answer]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,7 @@ class Runtime:
         clock: Clock,
         actuator: Actuator,
         arbiter: Arbiter | None = None,
-        gate: Gate | None = None,
+        gate: Reviewer | None = None,
         audit: AuditLog | None = None,
         on_finding: Callable[[str, Finding], None] | None = None,
         settings: RuntimeSettings | None = None,
@@ -128,7 +128,7 @@ class Runtime:
         self._learn: dict[str, list[Outcome]] = {}  # outcomes to feed back at the end of a tick
         self.ticks = 0
         # the durable approval queue behind the gate, if any: requests survive a restart there
-        queue = getattr(gate, "queue", None)
+        queue = gate.queue if isinstance(gate, QueueHolding) else None
         self._queue: ApprovalQueue | None = queue if isinstance(queue, ApprovalQueue) else None
         if self._queue is not None:
             self._restore(self._queue, clock.now_s())
@@ -334,7 +334,7 @@ class Runtime:
             return proposals
         winners = self.arbiter.arbitrate(proposals)
         won = {p.request_id for p in winners}
-        rulings: dict[str, str] = getattr(self.arbiter, "rulings", {})
+        rulings = self.arbiter.rulings if isinstance(self.arbiter, RulingArbiter) else {}
         for p in proposals:
             if p.request_id not in won:
                 why = rulings.get(p.request_id, "lost arbitration")
@@ -372,7 +372,7 @@ class Runtime:
             self._close(rid, S.REJECTED, now, "gate", verdict.reason)
 
     def _take_answers(self, now: float) -> None:
-        if not isinstance(self.gate, AnsweringGate):
+        if not isinstance(self.gate, Escalating):
             return
         if self._queue is not None:
             self._queue.expire(now)  # unanswered past their deadline: denied, handed out below
@@ -398,7 +398,7 @@ class Runtime:
 
     def _execute(self, now: float) -> tuple[str, ...]:
         submitted = []
-        recheck = getattr(self.gate, "recheck", None)
+        recheck = self.gate.recheck if isinstance(self.gate, Rechecking) else None
         for rid in self._to_submit:
             rec = self._records[rid]
             # the last look before acting: safe mode, then the gate's guards once more

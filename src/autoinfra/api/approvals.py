@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from autoinfra.api.oversight import PendingItem as ApprovalItem
 from autoinfra.api.preference import state_bucket
 from autoinfra.api.service import Conflict, Gone, NotFound, SelfApproval
-from autoinfra.api.service_state import ServiceState
+from autoinfra.api.service_state import ServiceSettings, ServiceState
 from autoinfra.api.whatif import what_if
 from autoinfra.core.actions import action_to_dict
 from autoinfra.core.lifecycle import ActionStatus
@@ -28,16 +27,6 @@ __all__ = ["ApprovalMixin", "ServiceSettings", "action_digest"]
 
 JSON = dict[str, Any]
 S = ActionStatus
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceSettings:
-    speed: float = 20.0  # simulated seconds per wall second
-    approval_ttl_s: float = 900.0  # wall seconds a person has to answer
-    high_risk: float = 0.85  # at or above: needs ``approvers_required`` distinct approvers
-    approvers_required: int = 2
-    what_if_horizon_s: float = 300.0
-    metrics_keep: int = 2000
 
 
 def action_digest(item: ApprovalItem) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from autoinfra.agents.runtime import Runtime
 from autoinfra.api.incidents import IncidentTracker
@@ -18,12 +19,21 @@ from autoinfra.api.oversight import Oversight
 from autoinfra.api.preference import VerdictPreferences
 from autoinfra.api.state import StateStore
 
-if TYPE_CHECKING:
-    from autoinfra.api.approvals import ServiceSettings
-
-__all__ = ["JSON", "ServiceState"]
+__all__ = ["JSON", "ServiceSettings", "ServiceState"]
 
 JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """The simulated service's knobs, read by every part of it."""
+
+    speed: float = 20.0  # simulated seconds per wall second
+    approval_ttl_s: float = 900.0  # wall seconds a person has to answer
+    high_risk: float = 0.85  # at or above: needs ``approvers_required`` distinct approvers
+    approvers_required: int = 2
+    what_if_horizon_s: float = 300.0
+    metrics_keep: int = 2000
 
 
 class ServiceState:

@@ -15,14 +15,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from autoinfra.api.oversight import Answer
 from autoinfra.api.oversight import PendingItem as ApprovalItem
 from autoinfra.api.state import StateStore
 from autoinfra.core.actions import Action, action_to_dict
+from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Decision, Outcome, Proposal, Verdict
-from autoinfra.core.protocols import Actuator, Gate
+from autoinfra.core.protocols import Actuator, Escalating, QueueHolding, Rechecking, Reviewer
 
 __all__ = ["LedgerActuator", "NobodyApproves", "PinGate"]
 
@@ -37,7 +37,7 @@ class NobodyApproves:
 class PinGate:
     def __init__(
         self,
-        inner: Gate,
+        inner: Reviewer,
         *,
         pinned: Callable[[str], str | None],
         seen: Callable[[Proposal, Verdict], None],
@@ -55,14 +55,20 @@ class PinGate:
         self._seen(proposal, verdict)
         return verdict
 
+    # the inner gate's other faces, passed on only where it has them (core.protocols)
     def answers(self, now_s: float) -> list[Answer]:
-        hook = getattr(self.inner, "answers", None)
-        return list(hook(now_s)) if hook is not None else []
+        return list(self.inner.answers(now_s)) if isinstance(self.inner, Escalating) else []
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    def recheck(
+        self, proposal: Proposal, now_s: float, observation: Observation | None = None
+    ) -> str | None:
+        if isinstance(self.inner, Rechecking):
+            return self.inner.recheck(proposal, now_s, observation)
+        return None
+
+    @property
+    def queue(self) -> object:
+        return self.inner.queue if isinstance(self.inner, QueueHolding) else None
 
 
 class LedgerActuator:

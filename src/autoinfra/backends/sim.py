@@ -1,7 +1,8 @@
 """The simulator as a live backend: paced on the wall clock, N times real time, like a real cluster.
 
 ``SimClusterBackend`` wraps an unchanged ``autoinfra.sim.Simulator``. The simulator is its own
-reader and writer (it observes and it has the mutators); the adapter adds what a live run needs:
+reader, and its ``writer`` (the ``Mutations`` it owns) is the writer; the adapter adds what a live
+run needs:
 
 - **pacing**: ``advance()`` steps the simulator until its time has caught up with ``speed`` x the
   wall seconds since ``start()`` (``speed=None``: one tick per call, as fast as the caller calls,
@@ -73,7 +74,7 @@ class SimClusterBackend:
 
     @property
     def writer(self) -> ClusterWriter:
-        return self.sim
+        return self.sim.writer
 
     @property
     def done(self) -> bool:
@@ -107,24 +108,13 @@ class SimClusterBackend:
 
     def inject(self, fault: FaultLike) -> str:
         spec = fault if isinstance(fault, FaultSpec) else _as_spec(fault)
-        sim = self.sim
-        now = sim.now_s
-        # the simulator has no public "inject now": use its fault book as its own timed event
-        # does (the scenario's faults need none of this; they are injected by the simulator)
-        rec = sim._faults.inject(spec, now)
-        sim._events.add(
-            now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0, rec.detail
-        )
-        if spec.duration_s is not None and rec.active:
-            sim._schedule(now + spec.duration_s, "clear", rec.fault_id)
-        sim._dirty = True
-        return rec.target
+        return self.sim.inject(spec)
 
     def record_detection(self, target: str, by: str, kind: str | None = None) -> bool:
         return self.sim.record_detection(target, by=by, kind=kind)
 
     def fault_rows(self) -> Sequence[dict[str, Any]]:
-        frame = self.sim._faults.frame()
+        frame = self.sim.fault_frame()
         return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "WRITE_OPS",
     "Backend",
     "Cluster",
+    "ClusterHandle",
     "ClusterReader",
     "ClusterWriter",
     "FaultLike",
@@ -133,7 +134,19 @@ class FaultLike(Protocol):
 
 
 @runtime_checkable
-class Backend(Protocol):
+class ClusterHandle(Protocol):
+    """A cluster's three parts, each a property: the simulator is one, every ``Backend`` too."""
+
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def reader(self) -> ClusterReader: ...
+    @property
+    def writer(self) -> ClusterWriter: ...
+
+
+@runtime_checkable
+class Backend(ClusterHandle, Protocol):
     """A cluster under test: reader, writer, clock, lifecycle, faults and their ground truth.
 
     ``start`` brings it up (idempotent), ``stop`` tears everything it started down (idempotent,
@@ -148,12 +161,6 @@ class Backend(Protocol):
     name: str
 
     @property
-    def clock(self) -> Clock: ...
-    @property
-    def reader(self) -> ClusterReader: ...
-    @property
-    def writer(self) -> ClusterWriter: ...
-    @property
     def done(self) -> bool: ...
 
     def start(self) -> None: ...
@@ -165,8 +172,8 @@ class Backend(Protocol):
 
 
 def cluster_parts(cluster: Any) -> tuple[ClusterReader, ClusterWriter, Clock]:
-    """Reader, writer and clock of a ``Backend``, or of an object that is all three itself (the
-    simulator: it observes, mutates and carries its ``clock``). Presets build on either."""
-    if isinstance(cluster, Backend):
+    """Reader, writer and clock of a ``ClusterHandle`` (the simulator, every ``Backend``), or of
+    an object that is all three itself (a test's fake cluster). Presets build on either."""
+    if isinstance(cluster, ClusterHandle):
         return cluster.reader, cluster.writer, cluster.clock
     return cluster, cluster, cluster.clock

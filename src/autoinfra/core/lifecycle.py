@@ -47,7 +47,7 @@ TERMINAL: frozenset[ActionStatus] = frozenset(s for s, nxt in TRANSITIONS.items(
 
 
 @dataclass(frozen=True, slots=True)
-class Transition:
+class StatusChange:
     status: ActionStatus
     at_s: float
     by: str  # identity that moved it: an agent id, "gate", "executor", a human's name
@@ -61,7 +61,7 @@ class ActionRecord:
     request_id: str
     action: Action
     proposed_by: str
-    history: list[Transition] = field(default_factory=list)
+    history: list[StatusChange] = field(default_factory=list)
 
     @property
     def status(self) -> ActionStatus:
@@ -69,11 +69,11 @@ class ActionRecord:
 
     def move(self, to: ActionStatus, *, at_s: float, by: str, why: str) -> None:
         if not self.history:
-            first = Transition(ActionStatus.PROPOSED, at_s, self.proposed_by, "proposed")
+            first = StatusChange(ActionStatus.PROPOSED, at_s, self.proposed_by, "proposed")
             self.history.append(first)
         current = self.status
         if to not in TRANSITIONS[current]:
             raise IllegalTransition(
                 f"action {self.request_id} ({self.action.kind}) cannot move {current} -> {to}"
             )
-        self.history.append(Transition(to, at_s, by, why))
+        self.history.append(StatusChange(to, at_s, by, why))

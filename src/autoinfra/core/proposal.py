@@ -1,4 +1,4 @@
-"""Findings, proposals, verdicts and outcomes: what flows between the stages of a tick.
+"""Findings, proposals, verdicts, answers and outcomes: what flows between the stages of a tick.
 
 A ``Proposal`` carries its own justification (why, from which inputs, the expected effect) so a
 human asked to approve it, an arbiter settling a conflict, and the audit log all see the same
@@ -58,6 +58,17 @@ class Verdict:
     decision: Decision
     reason: str
     risk: float = 0.0  # 0..1
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to an escalated proposal: a person's, an approver policy's, or an expiry's."""
+
+    request_id: str
+    approved: bool
+    by: str  # a person's name, the approver policy's name, or "queue" for an expiry
+    why: str
+    at_s: float
 
 
 @dataclass(frozen=True, slots=True)

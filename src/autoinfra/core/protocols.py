@@ -7,31 +7,51 @@ Semantics that the signatures cannot say:
 - ``Actuator.submit`` is idempotent by ``request_id``: submitting the same id twice does one thing.
   Errors are not raised from ``submit`` for actions the backend later refuses; they come back from
   ``poll`` as failed outcomes (the backend is eventually consistent).
-- ``Gate.review`` may put a proposal in an approval queue; it then answers ESCALATE.
+- ``Reviewer.review`` (the gate) may put a proposal in an approval queue; it then answers
+  ESCALATE, and the answer comes back later from ``Escalating.answers``.
+
+The optional faces below are what the runtime asks of a collaborator beyond its one verb. The
+runtime checks them with ``isinstance`` (they are runtime-checkable), never by ``getattr`` on a
+name, so every side channel between the layers is declared here:
+
+- ``Escalating`` (a gate): the answers given to escalated proposals since it was last asked;
+- ``Rechecking`` (a gate): the last look just before an approved action is executed;
+- ``QueueHolding`` (a gate): the durable approval queue behind it, for exactly-once restarts;
+- ``RulingArbiter``: why each loser of the last ``arbitrate`` lost;
+- ``OutcomeAware`` (a policy or detector): how its past proposals turned out;
+- ``Accepting`` / ``Identified`` (an agent): which of its proposals the runtime admitted, and the
+  identity it was built with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from autoinfra.core.actions import Action
 from autoinfra.core.clock import Clock
 from autoinfra.core.observation import Observation
-from autoinfra.core.proposal import Finding, Outcome, Proposal, Verdict
+from autoinfra.core.proposal import Answer, Finding, Outcome, Proposal, Verdict
 
 __all__ = [
+    "Accepting",
     "Actuator",
     "Arbiter",
     "Clock",
     "Detector",
-    "Gate",
+    "Escalating",
+    "Experience",
+    "Identified",
     "LearnReport",
     "Learner",
+    "OutcomeAware",
     "Policy",
+    "QueueHolding",
+    "Rechecking",
+    "Reviewer",
+    "RulingArbiter",
     "Sensor",
-    "Transition",
 ]
 
 
@@ -51,7 +71,7 @@ class Policy(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Transition:
+class Experience:
     """One step of experience for a learner: what was seen, done, earned, and seen next."""
 
     observation: Any
@@ -70,7 +90,7 @@ class LearnReport:
 
 @runtime_checkable
 class Learner(Protocol):
-    def learn(self, transitions: Sequence[Transition]) -> LearnReport: ...
+    def learn(self, transitions: Sequence[Experience]) -> LearnReport: ...
 
 
 @runtime_checkable
@@ -79,8 +99,54 @@ class Arbiter(Protocol):
 
 
 @runtime_checkable
-class Gate(Protocol):
+class RulingArbiter(Arbiter, Protocol):
+    @property
+    def rulings(self) -> Mapping[str, str]: ...  # request id of a loser -> why it lost
+
+
+@runtime_checkable
+class Reviewer(Protocol):
+    """The gate: approve, reject or escalate one proposal (``oversight.gate.Gate`` is one)."""
+
     def review(self, proposal: Proposal) -> Verdict: ...
+
+
+@runtime_checkable
+class Escalating(Protocol):
+    def answers(self, now_s: float) -> list[Answer]: ...
+
+
+@runtime_checkable
+class Rechecking(Protocol):
+    def recheck(
+        self, proposal: Proposal, now_s: float, observation: Observation | None = None
+    ) -> str | None: ...  # None: still fine to execute; else why not
+
+
+@runtime_checkable
+class QueueHolding(Protocol):
+    @property
+    def queue(self) -> object: ...  # an oversight.approval.ApprovalQueue, or None
+
+
+@runtime_checkable
+class OutcomeAware(Protocol):
+    """A policy or detector that wants to hear how its past proposals turned out."""
+
+    def observe_outcomes(
+        self, outcomes: Sequence[Outcome], proposals: Sequence[Proposal]
+    ) -> None: ...
+
+
+@runtime_checkable
+class Accepting(Protocol):
+    def accept(self, proposals: Sequence[Proposal]) -> None: ...  # admitted, under runtime ids
+
+
+@runtime_checkable
+class Identified(Protocol):
+    @property
+    def identity(self) -> object: ...  # a security.identity.Identity, or None: an observer
 
 
 @runtime_checkable

@@ -4,7 +4,7 @@ training, and the pipeline behind ``autoinfra train``.
 
 The deciding halves live in ``autoinfra.policies.scaling`` (the Q-table and PPO policies);
 this package only makes and improves what they decide with. Names that pull in the simulator,
-Gymnasium or the trace readers (``ClusterEnv``, ``SimScalingWorld``, ``train_scaling_policy``,
+Gymnasium or the trace readers (``ClusterEnv``, ``SimScalingEnv``, ``train_scaling_policy``,
 ``train_ppo``) load on first use, so importing the learners stays light.
 """
 
@@ -18,17 +18,17 @@ from autoinfra.learning.qlearning import (
     EpisodeStats,
     QLearner,
     QLearningConfig,
-    ScalingWorld,
+    ScalingEnv,
+    ScalingStep,
     TrainReport,
-    WorldStep,
     train_qlearning,
 )
 from autoinfra.learning.rewards import DEFAULT_REWARD, REWARDS, RewardSpec, get_reward
 
 _LAZY = {
     "ClusterEnv": "autoinfra.learning.env",
-    "SimScalingWorld": "autoinfra.learning.world",
-    "WorldConfig": "autoinfra.learning.world",
+    "SimScalingEnv": "autoinfra.learning.scaling_env",
+    "WorldConfig": "autoinfra.learning.scaling_env",
     "TrainSpec": "autoinfra.learning.pipeline",
     "TrainResult": "autoinfra.learning.pipeline",
     "train_scaling_policy": "autoinfra.learning.pipeline",
@@ -45,13 +45,13 @@ __all__ = [
     "QLearner",
     "QLearningConfig",
     "RewardSpec",
-    "ScalingWorld",
-    "SimScalingWorld",
+    "ScalingEnv",
+    "ScalingStep",
+    "SimScalingEnv",
     "TrainReport",
     "TrainResult",
     "TrainSpec",
     "WorldConfig",
-    "WorldStep",
     "federated_average",
     "get_reward",
     "train_ppo",

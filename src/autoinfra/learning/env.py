@@ -7,7 +7,7 @@ of simulated time (``WorldConfig.decision_period_s``). The observation is the co
 vector the deployed PPO policy computes (``scaling.encoding.service_features``: cluster utilisation,
 pending work, the service's utilisation, forecast and headroom); the action space is the Q-table's
 ``ACTIONS`` (Discrete(5): -2..+2 replicas, clamped to the service's bounds); the reward is the
-world's per-service reward (``learning.rewards``, id in ``reward_id``).
+scaling environment's per-service reward (``learning.rewards``, id in ``reward_id``).
 
 An episode ends by truncation only (a time limit, ``WorldConfig.episode_s``): scaling has no
 terminal state. ``reset(seed=s)`` is deterministic: the same seed gives the same focal service,
@@ -27,8 +27,8 @@ from gymnasium import spaces
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Detector
-from autoinfra.learning.qlearning import WorldStep
-from autoinfra.learning.world import SimScalingWorld, WorldConfig
+from autoinfra.learning.qlearning import ScalingStep
+from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig
 from autoinfra.policies.scaling.encoding import (
     FEATURE_HIGH,
     FEATURE_NAMES,
@@ -54,11 +54,11 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         service: int | None = None,
         forecaster: Callable[[], Detector] | None = None,
     ) -> None:
-        self.world = SimScalingWorld(workloads, config, forecaster=forecaster)
-        self.config = self.world.config
+        self.scaling = SimScalingEnv(workloads, config, forecaster=forecaster)
+        self.config = self.scaling.config
         self.reward_id = self.config.reward
         self.features_id = FEATURES_ID
-        for k, w in enumerate(self.world.workloads):
+        for k, w in enumerate(self.scaling.workloads):
             ok = _scalable(w)
             if ok.shape[0] == 0 or (service is not None and service not in set(ok.tolist())):
                 what = "no service" if service is None else f"service {service} cannot be"
@@ -68,20 +68,20 @@ class ClusterEnv(gym.Env[F32, np.int64]):
                     field="service" if service is not None else "workloads",
                 )
         self.fixed_service = service
-        self.focal = int(_scalable(self.world.workload)[0]) if service is None else service
+        self.focal = int(_scalable(self.scaling.workload)[0]) if service is None else service
         self.action_space = spaces.Discrete(len(ACTIONS))
         self.observation_space = spaces.Box(
             low=np.zeros(len(FEATURE_NAMES), dtype=np.float32), high=FEATURE_HIGH, dtype=np.float32
         )
-        self._last: WorldStep | None = None
+        self._last: ScalingStep | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[F32, dict[str, Any]]:
         super().reset(seed=seed)
-        self._last = self.world.reset(seed=int(self.np_random.integers(2**31)))
+        self._last = self.scaling.reset(seed=int(self.np_random.integers(2**31)))
         if self.fixed_service is None:
-            self.focal = int(self.np_random.choice(_scalable(self.world.workload)))
+            self.focal = int(self.np_random.choice(_scalable(self.scaling.workload)))
         return self._features(), self._info(self._last, 0)
 
     def step(self, action: np.int64 | int) -> tuple[F32, float, bool, bool, dict[str, Any]]:
@@ -90,20 +90,20 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         a = int(action)
         if not 0 <= a < len(ACTIONS):
             raise ConfigError(f"action {action!r} is outside 0..{len(ACTIONS) - 1}", field="action")
-        actions = np.full(self.world.n_services, NOOP, dtype=np.int64)
+        actions = np.full(self.scaling.n_services, NOOP, dtype=np.int64)
         actions[self.focal] = a
         before = self._replicas()
-        self._last = self.world.step(actions)
+        self._last = self.scaling.step(actions)
         reward = float(self._last.rewards[self.focal])
         info = self._info(self._last, self._replicas() - before)
         return self._features(), reward, False, bool(self._last.done), info
 
     def _replicas(self) -> int:
-        obs = self.world.observation
+        obs = self.scaling.observation
         return int(obs.service_replicas[self.focal]) if obs is not None else 0
 
     def _features(self) -> F32:
-        view, obs = self.world.view, self.world.observation
+        view, obs = self.scaling.view, self.scaling.observation
         if view is None or obs is None:
             return np.zeros(len(FEATURE_NAMES), dtype=np.float32)
         k = int(np.searchsorted(view.index, self.focal))
@@ -112,14 +112,14 @@ class ClusterEnv(gym.Env[F32, np.int64]):
             return np.zeros(len(FEATURE_NAMES), dtype=np.float32)
         return service_features(obs, view)[k]
 
-    def _info(self, step: WorldStep, delta: int) -> dict[str, Any]:
+    def _info(self, step: ScalingStep, delta: int) -> dict[str, Any]:
         return {
             "service": self.focal,
             "state": int(step.states[self.focal]),
             "live": bool(step.live[self.focal]),
             "feasible": step.feasible[self.focal].copy(),
             "delta_replicas": int(delta),
-            "time_s": float(self.world.observation.time_s) if self.world.observation else 0.0,
+            "time_s": float(self.scaling.observation.time_s) if self.scaling.observation else 0.0,
         }
 
 

@@ -15,7 +15,7 @@ assumes):
   ``-(powered share) - w_slo x (share of services violating) - w_pending x (pending CPU share)``:
   energy, with the SLO the scaling agent is also paid for as the cost that keeps it honest.
 
-``MultiAgentWorld`` is ``SimScalingWorld`` with the energy agent's action applied before each
+``MultiAgentEnv`` is ``SimScalingEnv`` with the energy agent's action applied before each
 period and its state and reward after; ``train_independent`` trains both (epsilon-greedy, the same
 schedule and step sizes as ``QLearningConfig``), deterministic for a seed.
 """
@@ -30,16 +30,16 @@ import numpy.typing as npt
 
 from autoinfra.core.errors import ConfigError, SimulationError
 from autoinfra.core.observation import MachineState, Observation
-from autoinfra.learning.qlearning import QLearningConfig, WorldStep, explore, q_update
+from autoinfra.learning.qlearning import QLearningConfig, ScalingStep, explore, q_update
 from autoinfra.learning.rewards import sample_from_observation, violation
-from autoinfra.learning.world import LEARNER_ID, SimScalingWorld
+from autoinfra.learning.scaling_env import LEARNER_ID, SimScalingEnv
 from autoinfra.policies.scaling.qtable import QTablePolicy
 
 __all__ = [
     "ENERGY_ACTIONS",
     "EnergyQLearner",
     "EnergySettings",
-    "MultiAgentWorld",
+    "MultiAgentEnv",
     "apply_energy_action",
     "energy_state",
     "train_independent",
@@ -108,18 +108,18 @@ def apply_energy_action(
     for m in chosen.tolist():
         try:
             if name == "power_on":
-                sim.power_on(m, LEARNER_ID)  # type: ignore[attr-defined]
+                sim.writer.power_on(m, LEARNER_ID)  # type: ignore[attr-defined]
             elif name == "power_off_empty":
-                sim.power_off(m, LEARNER_ID)  # type: ignore[attr-defined]
+                sim.writer.power_off(m, LEARNER_ID)  # type: ignore[attr-defined]
             else:
-                sim.drain(m, LEARNER_ID)  # type: ignore[attr-defined]
+                sim.writer.drain(m, LEARNER_ID)  # type: ignore[attr-defined]
             done += 1
         except SimulationError:
             continue
     return done
 
 
-def energy_reward(obs: Observation, world: SimScalingWorld, settings: EnergySettings) -> float:
+def energy_reward(obs: Observation, world: SimScalingEnv, settings: EnergySettings) -> float:
     powered = float(obs.powered.sum()) / max(obs.n_machines, 1)
     sample = sample_from_observation(obs, world.max_replicas)
     v = violation(world.spec, sample)
@@ -158,14 +158,14 @@ class EnergyQLearner:
         self.visits[s, a] += 1
 
 
-class MultiAgentWorld(SimScalingWorld):
-    """``SimScalingWorld`` with an energy agent acting on the same simulator each period."""
+class MultiAgentEnv(SimScalingEnv):
+    """``SimScalingEnv`` with an energy agent acting on the same simulator each period."""
 
     energy_settings: EnergySettings = EnergySettings()
 
     def joint_step(
         self, scaling_actions: npt.NDArray[np.int64], energy_action: int
-    ) -> tuple[WorldStep, int, float]:
+    ) -> tuple[ScalingStep, int, float]:
         """Apply the energy action, then the scaling step; (scaling step, energy state, reward)."""
         sim, _ = self._require()
         if self.observation is not None:
@@ -177,7 +177,7 @@ class MultiAgentWorld(SimScalingWorld):
 
     def current_energy_state(self) -> int:
         if self.observation is None:
-            raise ConfigError("the world was stepped before reset()", source="MultiAgentWorld")
+            raise ConfigError("the world was stepped before reset()", source="MultiAgentEnv")
         return energy_state(self.observation)
 
 
@@ -188,7 +188,7 @@ class IndependentReport:
 
 
 def train_independent(
-    world: MultiAgentWorld,
+    world: MultiAgentEnv,
     *,
     episodes: int,
     seed: int,

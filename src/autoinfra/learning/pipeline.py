@@ -30,7 +30,7 @@ from autoinfra.learning.qlearning import (
     train_qlearning,
 )
 from autoinfra.learning.registry import CLUSTER_ENV_ID, ENVIRONMENTS, SIM_WORLD_ID
-from autoinfra.learning.world import WorldConfig, default_forecaster
+from autoinfra.learning.scaling_env import WorldConfig, default_forecaster
 from autoinfra.policies.scaling.qtable import QTablePolicy
 from autoinfra.traces import (
     default_azure_path,
@@ -65,7 +65,7 @@ class TrainSpec:
     train_fraction: float = 0.5  # the first half of the trace trains, the second evaluates
     trace_dir: str | None = None  # None: the slice of the Google 2011 trace shipped in the package
     episode_s: float = 1800.0  # simulated seconds per episode
-    decision_period_s: float = 15.0  # the scaling agent's period (learning.world.WorldConfig)
+    decision_period_s: float = 15.0  # the scaling agent's period (learning.scaling_env.WorldConfig)
 
     def __post_init__(self) -> None:
         if self.algo not in ("qlearning", "ppo"):

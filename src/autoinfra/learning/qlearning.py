@@ -1,10 +1,10 @@
 """Tabular Q-learning (Watkins 1989): the trainer that fills a ``QTablePolicy``'s table.
 
-The trainer runs over an abstract ``ScalingWorld``: anything that, for a fixed set of services,
+The trainer runs over an abstract ``ScalingEnv``: anything that, for a fixed set of services,
 hands out each service's discrete state and feasible actions, takes one action per service, and
-answers with per-service rewards. The simulator-backed world (``learning.world``) and the tiny toy
-MDPs of the tests are both worlds, so the learning rule is tested on problems whose answer is
-known before it is trusted on the cluster.
+answers with per-service rewards. The simulator-backed one (``learning.scaling_env``) and the
+tiny toy MDPs of the tests are both environments, so the learning rule is tested on problems whose
+answer is known before it is trusted on the cluster.
 
 All services share one table and learn in parallel (independent learners, shared parameters):
 every decision period of the simulator yields one transition per live service, which is where
@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.errors import ConfigError
-from autoinfra.core.protocols import LearnReport, Transition
+from autoinfra.core.protocols import Experience, LearnReport
 from autoinfra.policies.scaling.qtable import QTablePolicy
 from autoinfra.policies.scaling.space import ACTION_PREFERENCE, ACTIONS
 
@@ -80,8 +80,8 @@ class QLearningConfig:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class WorldStep:
-    """What a world says after a reset or a step, arrays aligned on service index."""
+class ScalingStep:
+    """What an environment says after a reset or a step, arrays aligned on service index."""
 
     states: I64  # discrete state per service
     feasible: Bool  # (n_services, n_actions): actions that move replicas within [min, max]
@@ -90,12 +90,12 @@ class WorldStep:
     done: bool  # the episode's time limit is reached
 
 
-class ScalingWorld(Protocol):
-    """A world the tabular trainer can learn in. ``reset`` is deterministic for a seed."""
+class ScalingEnv(Protocol):
+    """An environment the tabular trainer can learn in. ``reset`` is deterministic for a seed."""
 
-    def reset(self, seed: int) -> WorldStep: ...
+    def reset(self, seed: int) -> ScalingStep: ...
 
-    def step(self, actions: I64) -> WorldStep: ...
+    def step(self, actions: I64) -> ScalingStep: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,7 @@ def q_update(
 
 
 def train_qlearning(
-    world: ScalingWorld,
+    env: ScalingEnv,
     *,
     episodes: int,
     seed: int,
@@ -164,7 +164,7 @@ def train_qlearning(
     policy: QTablePolicy | None = None,
     on_episode: Callable[[EpisodeStats], None] | None = None,
 ) -> tuple[QTablePolicy, TrainReport]:
-    """Train a table in ``world`` for ``episodes`` episodes; deterministic for ``seed``."""
+    """Train a table in ``env`` for ``episodes`` episodes; deterministic for ``seed``."""
     if episodes < 1:
         raise ConfigError(f"episodes is {episodes}, expected at least 1", field="episodes")
     config = config or QLearningConfig()
@@ -173,12 +173,12 @@ def train_qlearning(
     report = TrainReport()
     for ep in range(episodes):
         epsilon = config.epsilon(ep, episodes)
-        step = world.reset(seed=int(rng.integers(2**31)))
+        step = env.reset(seed=int(rng.integers(2**31)))
         steps = transitions = 0
         reward_sum = 0.0
         while not step.done:
             actions = explore(policy.q, step.states, step.feasible, epsilon, rng)
-            nxt = world.step(actions)
+            nxt = env.step(actions)
             both = step.live & nxt.live
             q_update(
                 policy,
@@ -200,8 +200,8 @@ def train_qlearning(
     return policy, report
 
 
-def evaluate(world: ScalingWorld, policy: QTablePolicy, *, episodes: int, seed: int) -> float:
-    """Mean reward per service-period of ``policy``'s greedy choices in ``world`` (no learning).
+def evaluate(env: ScalingEnv, policy: QTablePolicy, *, episodes: int, seed: int) -> float:
+    """Mean reward per service-period of ``policy``'s greedy choices in ``env`` (no learning).
 
     An untrained table (``QTablePolicy.zeros()``) never acts, so it scores "do nothing": the
     baseline a trained table has to beat.
@@ -209,10 +209,10 @@ def evaluate(world: ScalingWorld, policy: QTablePolicy, *, episodes: int, seed: 
     rng = np.random.default_rng(seed)
     total, count = 0.0, 0
     for _ in range(episodes):
-        step = world.reset(seed=int(rng.integers(2**31)))
+        step = env.reset(seed=int(rng.integers(2**31)))
         while not step.done:
             actions = policy.greedy(step.states, step.feasible)
-            nxt = world.step(actions)
+            nxt = env.step(actions)
             both = step.live & nxt.live
             total += float(nxt.rewards[both].sum())
             count += int(both.sum())
@@ -233,7 +233,7 @@ class QLearner:
         self.policy = policy
         self.config = config or QLearningConfig()
 
-    def learn(self, transitions: Sequence[Transition]) -> LearnReport:
+    def learn(self, transitions: Sequence[Experience]) -> LearnReport:
         if not transitions:
             return LearnReport(transitions=0, mean_reward=0.0)
         n_states = self.policy.q.shape[0]

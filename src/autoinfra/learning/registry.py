@@ -23,7 +23,7 @@ def _builtin() -> Registry[Any]:
     registry: Registry[Any] = Registry("environment")
     registry.register(
         SIM_WORLD_ID,
-        "autoinfra.learning.world:SimScalingWorld",
+        "autoinfra.learning.scaling_env:SimScalingEnv",
         description="every service of the workloads, one decision period a step (Q-learning)",
         requires=("workloads",),
     )

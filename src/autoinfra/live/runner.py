@@ -49,7 +49,7 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.core.proposal import Finding
 from autoinfra.faults.loading import load_scenario
 from autoinfra.faults.spec import FaultScenario
-from autoinfra.live.safemode import LiveActuator, TelemetryGuard, Transition
+from autoinfra.live.safemode import LiveActuator, SafeModeChange, TelemetryGuard
 from autoinfra.live.servers import ManagedServer, start_alertmanager, start_prometheus
 from autoinfra.live.settings import BackendView, LiveSettings, SystemRun
 from autoinfra.oversight.alertmanager import AlertmanagerClient, IncidentAlerts, WebhookReceiver
@@ -249,7 +249,7 @@ class LiveRunner:
             acting.runtime.on_finding = on_finding
             shadow, shadow_seen = self._shadow(shadow_name, view, clock, out)
 
-            def on_guard(t: Transition) -> None:
+            def on_guard(t: SafeModeChange) -> None:
                 target = f"prometheus:{self.prometheus_url}"
                 acting.runtime.audit.append(
                     "safe_mode",

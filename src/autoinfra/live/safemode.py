@@ -29,7 +29,7 @@ from autoinfra.core.proposal import Outcome
 from autoinfra.core.protocols import Actuator
 from autoinfra.telemetry.prometheus import PrometheusSensor, StaleTelemetry
 
-__all__ = ["LiveActuator", "TelemetryGuard", "Transition", "holds_in_safe_mode"]
+__all__ = ["LiveActuator", "SafeModeChange", "TelemetryGuard", "holds_in_safe_mode"]
 
 
 def holds_in_safe_mode(action: Action) -> bool:
@@ -40,7 +40,7 @@ def holds_in_safe_mode(action: Action) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Transition:
+class SafeModeChange:
     at_s: float  # backend clock
     stale: bool
     reason: str
@@ -56,10 +56,10 @@ class TelemetryGuard:
         self.last: Observation | None = None
         self.stale = True  # until the first fresh collect
         self.reason = "no data yet"
-        self.transitions: list[Transition] = []
+        self.transitions: list[SafeModeChange] = []
         self.stale_s = 0.0  # backend seconds spent stale after the first fresh data
         self._since: float | None = None
-        self.on_change: Callable[[Transition], None] | None = None
+        self.on_change: Callable[[SafeModeChange], None] | None = None
 
     @property
     def now_s(self) -> float:
@@ -72,15 +72,15 @@ class TelemetryGuard:
             obs = self.sensor.collect()
         except StaleTelemetry as exc:
             if not self.stale:  # fresh -> stale (before the first fresh data: just waiting)
-                self._change(Transition(now, True, exc.reason, str(exc)))
+                self._change(SafeModeChange(now, True, exc.reason, str(exc)))
             self.reason = exc.reason
             return False
         if self.stale and self.last is not None:
-            self._change(Transition(now, False, "fresh", "telemetry fresh again"))
+            self._change(SafeModeChange(now, False, "fresh", "telemetry fresh again"))
         self.last, self.stale, self.reason = obs, False, "fresh"
         return True
 
-    def _change(self, t: Transition) -> None:
+    def _change(self, t: SafeModeChange) -> None:
         if t.stale and self._since is None:
             self._since = t.at_s
         if not t.stale and self._since is not None:

@@ -20,7 +20,7 @@ from autoinfra.core.clock import Clock
 from autoinfra.core.cluster import Backend, ClusterReader, ClusterWriter, FaultLike
 from autoinfra.core.errors import ConfigError
 from autoinfra.experiments.systems import ensure_registered
-from autoinfra.live.safemode import Transition
+from autoinfra.live.safemode import SafeModeChange
 from autoinfra.telemetry.store import MetricStore
 
 __all__ = ["BackendView", "LiveSettings", "SystemRun"]
@@ -124,7 +124,7 @@ class SystemRun:
     shadow: System | None
     faults: pd.DataFrame
     store: MetricStore
-    guard_transitions: list[Transition]
+    guard_transitions: list[SafeModeChange]
     stale_s: float
     held: int
     false_alarms: int

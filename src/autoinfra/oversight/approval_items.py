@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoinfra.core.actions import Action
-from autoinfra.core.proposal import Justification, Proposal
+
+# Answer lives in core (the runtime's gate seam returns it); named here too, where it is handed out
+from autoinfra.core.proposal import Answer, Justification, Proposal
 
 __all__ = ["Answer", "ApprovalItem"]
 
@@ -42,12 +44,3 @@ class ApprovalItem:
             self.confidence if self.confidence is not None else float("nan"),
             self.request_id,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    request_id: str
-    approved: bool
-    by: str  # a person's name, the approver policy's name, or "queue" for an expiry
-    why: str
-    at_s: float

@@ -3,8 +3,8 @@
 The network is a graph of racks, their uplinks and the aggregation layer (the spine): each rack
 reaches the spine only through its own uplinks, and its egress is split over them by weights
 (equal at start, as ECMP does). ``Reroute(rack, away_from_link)`` sets one uplink's weight to zero
-and shares it equally over the rack's other uplinks (``sim.mutators.reroute``). A rack's tasks are
-slowed while any uplink that carries its traffic runs above capacity.
+and shares it equally over the rack's other uplinks (``Mutations.reroute`` in ``sim``). A rack's
+tasks are slowed while any uplink that carries its traffic runs above capacity.
 
 The rule in ``policies.healing`` reroutes a rack off each congested link it sees. When the other
 uplinks are loaded too, that only moves the congestion (and a second finding moves it back). This
@@ -295,7 +295,7 @@ class AStarReroutePolicy:
             self._base.observe_outcomes([o for o, _ in rest], [p for _, p in rest])
 
     def _apply(self, rack: int, link: int) -> None:
-        """Mirror the backend's reroute in the belief (the same rule as ``mutators.reroute``)."""
+        """Mirror the backend's reroute in the belief (the same rule as ``Mutations.reroute``)."""
         links = self._links_of.get(rack, ())
         if link not in links or len(links) < 2:
             return

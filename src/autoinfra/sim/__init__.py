@@ -2,19 +2,20 @@
 
 ``Simulator(workload, config=SimConfig(...), scenario=None, seed=0)`` replays a
 ``autoinfra.traces.Workload`` (arrivals, requests, priorities, durations, machine additions and
-removals) and decides placement itself; the surface (stepping, observing, forking, mutators,
-results) is described in docs/architecture.md. State is struct-of-arrays NumPy (``layout``),
-sequential work is numba (``kernels_*``).
+removals) and decides placement itself; the surface (stepping, observing, forking, results, and
+``sim.writer``: the ``Mutations`` it owns) is described in docs/architecture.md. State is
+struct-of-arrays NumPy (``layout``, held by ``state.ClusterState``), sequential work is numba
+(``kernels/``).
 
 The models, each stated where it is implemented:
 
-- placement (``kernels_slots``): Borg-like feasibility on CPU and memory *requests*, best or
+- placement (``kernels.slots``): Borg-like feasibility on CPU and memory *requests*, best or
   first fit over a sampled scan, preemption of lower priorities (none within production);
-- usage (``world``, ``kernels_usage``): a task's CPU demand is request x ratio x
+- usage (``state``, ``kernels.usage``): a task's CPU demand is request x ratio x
   shape[profile, step], recomputed when the 5-minute step changes; a service's demand is
   base demand x shape, shared by its placed replicas up to their limit. Memory use is request x
   memory ratio, constant (the shapes are CPU series);
-- contention, network, power, service levels (``kernels_state``, ``power``): proportional CPU
+- contention, network, power, service levels (``kernels.tick``, ``power``): proportional CPU
   throttling, rack uplinks with weights and background load, SPECpower curves and a PUE;
 - faults and their timelines (``incidents``), what monitoring sees (``observe``), outputs
   (``results``), the settings and their sources (``config``).

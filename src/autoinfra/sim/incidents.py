@@ -60,7 +60,7 @@ from autoinfra.sim.layout import (
     ST_ENDED,
     ST_RUNNING,
 )
-from autoinfra.sim.world import World
+from autoinfra.sim.state import ClusterState
 
 NAN = math.nan
 # A finding that arrives this soon after its fault stopped is late, not false.
@@ -109,17 +109,19 @@ class FaultRecord:
 
 
 class FaultBook:
-    """Applies a scenario's faults to a ``World`` and keeps their timelines."""
+    """Applies a scenario's faults to a ``ClusterState`` and keeps their timelines."""
 
-    def __init__(self, scenario: FaultScenario, world: World, rng: np.random.Generator) -> None:
+    def __init__(
+        self, scenario: FaultScenario, state: ClusterState, rng: np.random.Generator
+    ) -> None:
         self.scenario = scenario
-        self.world = world
+        self.state = state
         self.rng = rng
         self.records: list[FaultRecord] = []
         self.false_alarms = 0
         for i, spec in enumerate(scenario.faults):
             idx = spec.target_index
-            limit = world.n_links if spec.kind == FaultKind.NETWORK_CONGESTION else world.n_machines
+            limit = state.n_links if spec.kind == FaultKind.NETWORK_CONGESTION else state.n_machines
             if idx is not None and idx >= limit:
                 raise ConfigError(
                     f"target {spec.target!r} does not exist: this cluster has {limit} "
@@ -131,7 +133,7 @@ class FaultBook:
     # --- injection and clearing ---
 
     def inject(self, spec: FaultSpec, now: float) -> FaultRecord:
-        w = self.world
+        w = self.state
         rec = FaultRecord(len(self.records), str(spec.kind), "scenario", spec, injected_s=now)
         self.records.append(rec)
         idx = spec.target_index
@@ -168,7 +170,7 @@ class FaultBook:
 
     def fail_machine(self, m: int, now: float) -> None:
         """The machine crashes: monitoring keeps its last report, its tasks are stranded."""
-        w = self.world
+        w = self.state
         mf = w.mf
         w.mi[M_PREV, m] = w.mi[M_STATE, m]
         mf[M_FZ_CPU, m] = mf[M_CPU_USED, m]
@@ -189,7 +191,7 @@ class FaultBook:
             rec.self_cleared = True
 
     def _remove_cause(self, rec: FaultRecord, now: float) -> None:
-        w = self.world
+        w = self.state
         rec.active = False
         rec.cleared_s = now
         if rec.kind == FaultKind.NETWORK_CONGESTION:
@@ -217,12 +219,12 @@ class FaultBook:
             ):
                 self._remove_cause(rec, now)
                 killed += 1
-        self.world.mf[M_HOG_CPU, m] = 0.0
-        self.world.mf[M_ROGUE_EGRESS, m] = 0.0
+        self.state.mf[M_HOG_CPU, m] = 0.0
+        self.state.mf[M_ROGUE_EGRESS, m] = 0.0
         return killed
 
     def _draw_target(self, kind: FaultKind) -> int:
-        w = self.world
+        w = self.state
         # distinct targets: one congestion per link, one machine fault per machine
         congestion = kind == FaultKind.NETWORK_CONGESTION
         taken = [
@@ -280,7 +282,7 @@ class FaultBook:
         link: int | None = None,
     ) -> None:
         """Record ``op`` as the mitigation of every open fault it addresses (first one wins)."""
-        w = self.world
+        w = self.state
         for rec in self.records:
             if rec.origin != "scenario" or rec.recovered or not math.isnan(rec.mitigated_s):
                 continue
@@ -329,7 +331,7 @@ class FaultBook:
 
     def check_recovery(self, now: float) -> None:
         """Mark recovered the faults whose damage the world no longer shows."""
-        w = self.world
+        w = self.state
         for rec in self.records:
             if rec.recovered or rec.index < 0:
                 continue
@@ -356,7 +358,7 @@ class FaultBook:
     def _tasks_back(self, tasks: I32) -> bool:
         if tasks.size == 0:
             return True
-        w = self.world
+        w = self.state
         st = w.rec.status[tasks]
         running = st == ST_RUNNING
         machines = w.pool.si[S_MACH, np.maximum(w.rec.slot[tasks], 0)]

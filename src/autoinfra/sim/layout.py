@@ -6,7 +6,7 @@ every machine), so a numba kernel takes a handful of arrays instead of forty (ar
 a fixed cost on every tick) while each column stays contiguous for vectorised NumPy. No Python
 object exists per task or per machine.
 
-The row numbers below are compiled into the numba kernels (``kernels_*.py``); each kernel
+The row numbers below are compiled into the numba kernels (``kernels/*.py``); each kernel
 module drops its cached machine code when this file is newer (``jit.drop_stale_cache``).
 """
 
@@ -185,7 +185,7 @@ class PendingQueue:
     priority, then submit time, as Borg's pending queue does. Each row carries what placing the
     task needs (``qf``: Q_CPU_REQ.., ``qi``: Q_ID..), so the placement kernel never looks into the
     workload tables. Changes are lazy: new rows are staged and dropped rows only marked, and one
-    linear merge (``kernels_queue.merge_rows``) applies them when the queue is next read.
+    linear merge (``kernels.queue.merge_rows``) applies them when the queue is next read.
     """
 
     def __init__(self) -> None:
@@ -235,7 +235,7 @@ class PendingQueue:
     def _merge(self) -> None:
         if not self._staged and self._keep is None:
             return
-        from autoinfra.sim.kernels_queue import merge_rows  # numba: loaded on first use
+        from autoinfra.sim.kernels.queue import merge_rows  # numba: loaded on first use
 
         if self._staged:
             new_key = np.concatenate([k for k, _, _ in self._staged])

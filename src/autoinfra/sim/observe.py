@@ -17,17 +17,19 @@ while the simulation moves on. Extra keys in ``Observation.extra``:
 from __future__ import annotations
 
 from autoinfra.core.observation import Observation
-from autoinfra.sim.kernels_observe import machine_view, service_view
+from autoinfra.sim.kernels.observe import machine_view, service_view
 from autoinfra.sim.layout import T_POWER
-from autoinfra.sim.world import World
+from autoinfra.sim.state import ClusterState
 
 
-def build_observation(world: World, now: float) -> Observation:
-    state, sched, f, tasks, platform = machine_view(now, world.mf, world.mi)
-    sf, si, links, pend_c, pend_m = service_view(world.vf, world.vi, world.lf, world.queue.qf)
+def build_observation(cluster: ClusterState, now: float) -> Observation:
+    state, sched, f, tasks, platform = machine_view(now, cluster.mf, cluster.mi)
+    sf, si, links, pend_c, pend_m = service_view(
+        cluster.vf, cluster.vi, cluster.lf, cluster.queue.qf
+    )
     return Observation(
         time_s=now,
-        machine_ids=world.machine_ids,
+        machine_ids=cluster.machine_ids,
         machine_state=state,
         schedulable=sched,
         cpu_capacity=f[0],
@@ -40,26 +42,26 @@ def build_observation(world: World, now: float) -> Observation:
         tasks_running=tasks,
         heartbeat_age_s=f[8],
         egress_mbps=f[7],
-        rack=world.machine_rack,
-        link_rack=world.link_rack,
+        rack=cluster.machine_rack,
+        link_rack=cluster.link_rack,
         link_utilization=links,
-        service_ids=world.service_ids,
+        service_ids=cluster.service_ids,
         service_replicas=si[0],
         service_running=si[1],
         service_cpu_request=sf[0],
         service_cpu_used=sf[1],
         service_min_replicas=si[2],
-        pending_tasks=len(world.queue),
+        pending_tasks=len(cluster.queue),
         pending_cpu=pend_c,
         pending_mem=pend_m,
-        power_w=float(world.tot[T_POWER]),
+        power_w=float(cluster.tot[T_POWER]),
         extra={
             "service_cpu_demand": sf[2],
             "service_max_replicas": si[3],
             "service_slo_violating": si[4] != 0,
-            "link_capacity_mbps": world.link_capacity_mbps,
-            "tick_s": world.config.tick_s,
+            "link_capacity_mbps": cluster.link_capacity_mbps,
+            "tick_s": cluster.config.tick_s,
             "machine_platform": platform,
-            "n_services": world.n_services,
+            "n_services": cluster.n_services,
         },
     )

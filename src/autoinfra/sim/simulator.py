@@ -1,4 +1,4 @@
-"""The simulator: a tick loop over the ``World``, the timed events, faults, and the outputs.
+"""The simulator: a tick loop over the ``ClusterState``, the timed events, faults, and the outputs.
 
 One tick (``step``) does, in order:
 
@@ -14,7 +14,8 @@ One tick (``step``) does, in order:
 5. recompute rates, network, power and service levels (one numba pass), judge fault recovery,
    and record a row when due.
 
-Mutators (``autoinfra.sim.mutators``) change the world between ticks and take effect at once.
+Mutations (``sim.writer``, an ``autoinfra.sim.mutations.Mutations`` the simulator owns) change
+the cluster between ticks and take effect at once.
 Randomness: one ``numpy.random.Generator`` per concern (placement, fault targets), spawned from
 the seed, so the same seed gives the same run and a ``fork`` carries its own copies.
 """
@@ -22,16 +23,17 @@ the seed, so the same seed gives the same run and a ``fork`` carries its own cop
 from __future__ import annotations
 
 import copy
-import heapq
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.faults import FaultScenario, load_scenario
+from autoinfra.faults.spec import FaultSpec
 from autoinfra.sim.config import SimConfig
 from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
@@ -57,17 +59,18 @@ from autoinfra.sim.layout import (
     T_USED_MEM,
     T_VIOLATING,
 )
-from autoinfra.sim.mutators import Mutators
+from autoinfra.sim.mutations import Mutations
 from autoinfra.sim.observe import build_observation
 from autoinfra.sim.results import EventLog, SimResults, TickRecorder
-from autoinfra.sim.world import World
+from autoinfra.sim.state import ClusterState
+from autoinfra.sim.timeline import Timeline
 from autoinfra.traces.tables import MachineEventType, Workload
 
 _J_PER_KWH = 3.6e6
 _ABSENT, _OFF, _BOOTING, _ON, _DRAINING, _FAILED = (int(s) for s in MachineState)
 
 
-class Simulator(Mutators):
+class Simulator:
     """A simulated cluster replaying a workload; see docs/architecture.md for the surface."""
 
     def __init__(
@@ -85,17 +88,15 @@ class Simulator(Mutators):
         self.scenario = scenario
         self.seed = int(seed)
         place_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(2)
-        self._world = World(workload, self.config, np.random.default_rng(place_seq))
-        self._faults = FaultBook(scenario, self._world, np.random.default_rng(fault_seq))
+        self._state = ClusterState(workload, self.config, np.random.default_rng(place_seq))
+        self._faults = FaultBook(scenario, self._state, np.random.default_rng(fault_seq))
         self.clock = SimClock(0.0)
-        self._now = 0.0
+        self._time = Timeline()
         self._end_s = (
             self.config.until_s
             if self.config.until_s is not None
             else max(0.0, workload.end_s - workload.start_s)
         )
-        self._timed: list[tuple[float, int, str, int]] = []
-        self._seq = 0
         self._mt_ptr = 0
         self._task_ptr = 0
         self._mt_time = workload.machines.time_s - workload.start_s
@@ -111,18 +112,34 @@ class Simulator(Mutators):
         }
         self._energy_j = 0.0
         self._ticks = 0
-        self._dirty = True
         self._mem_check = False
         self._events = EventLog()
+        self._writer = Mutations(
+            self._state, self._faults, self._events, self._counters, self._time, self.config
+        )
         self._recorder = TickRecorder()
         self._record_every = self.config.record_every_s or self.config.tick_s
         self._next_record = 0.0
         for i, spec in enumerate(scenario.faults):
-            self._schedule(spec.at_s, "inject", i)
+            self._time.schedule(spec.at_s, "inject", i)
         self._advance_world(0.0)
         self._record()
 
     # --- time ---
+
+    @property
+    def _now(self) -> float:
+        return self._time.now_s
+
+    @property
+    def writer(self) -> Mutations:
+        """Everything an actor may change (``core.cluster.ClusterWriter``), checked and logged."""
+        return self._writer
+
+    @property
+    def reader(self) -> Simulator:
+        """What monitoring reads (``core.cluster.ClusterReader``): the simulator itself."""
+        return self
 
     @property
     def now_s(self) -> float:
@@ -135,17 +152,17 @@ class Simulator(Mutators):
 
     @property
     def workload(self) -> Workload:
-        return self._world.workload
+        return self._state.workload
 
     def step(self) -> None:
         """Advance one tick (``config.tick_s``)."""
-        w = self._world
+        w = self._state
         dt = self.config.tick_s
-        if self._dirty:
+        if self._time.stale:
             w.refresh(self._now)
         self._energy_j += float(w.tot[T_POWER]) * dt
         w.mf[M_VCLOCK] += dt * w.mf[M_PROG]
-        self._now += dt
+        self._time.now_s += dt
         self.clock.advance_to(self._now)
         self._ticks += 1
         finished = w.complete(self._now, dt)
@@ -184,18 +201,13 @@ class Simulator(Mutators):
                     bar.update(task, completed=self._now - start)
             bar.update(task, completed=max(target - start, 1e-9))
 
-    def _schedule(self, t_s: float, kind: str, payload: int) -> None:
-        heapq.heappush(self._timed, (t_s, self._seq, kind, payload))
-        self._seq += 1
-
     def _advance_world(self, dt: float) -> None:
         """Everything that happens at the new time, after the interval was integrated."""
-        w = self._world
+        w = self._state
         now = self._now
         self._machine_events(now)
-        while self._timed and self._timed[0][0] <= now + 1e-9:
-            _, _, kind, payload = heapq.heappop(self._timed)
-            self._timed_event(kind, payload, now)
+        while (due := self._time.pop_due()) is not None:
+            self._timed_event(*due, now)
         self._arrivals(now)
         w.set_usage_step(self.workload.start_s + now)
         if len(w.queue):
@@ -211,7 +223,7 @@ class Simulator(Mutators):
             self._counters["evictions"] += int(killed.shape[0])
         w.respread_services()
         w.refresh(now)
-        self._dirty = False
+        self._time.stale = False
         if self._faults.records:
             self._faults.check_recovery(now)
 
@@ -224,7 +236,7 @@ class Simulator(Mutators):
         if j > self._task_ptr:
             ids = np.arange(self._task_ptr, j, dtype=np.int32)
             self._task_ptr = j
-            w = self._world
+            w = self._state
             ids = ids[w.rec.status[ids] == ST_FUTURE]  # replicas scaled away before they arrived
             w.enqueue(ids)
 
@@ -233,7 +245,7 @@ class Simulator(Mutators):
         if self._mt_ptr >= times.shape[0] or times[self._mt_ptr] > now + 1e-9:
             return  # the next machine event is later
         j = int(np.searchsorted(times, now + 1e-9, side="right"))
-        w = self._world
+        w = self._state
         mt = self.workload.machines
         rows = np.arange(self._mt_ptr, j)
         self._mt_ptr = j
@@ -264,7 +276,7 @@ class Simulator(Mutators):
                 self._faults.trace_readd(m, now)
 
     def _timed_event(self, kind: str, payload: int, now: float) -> None:
-        w = self._world
+        w = self._state
         if kind == "boot":
             m = payload
             if w.mi[M_STATE, m] == MachineState.BOOTING and w.mf[M_BOOT_DONE, m] <= now + 1e-9:
@@ -276,10 +288,10 @@ class Simulator(Mutators):
                 now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0, rec.detail
             )
             if spec.duration_s is not None and rec.active:
-                self._schedule(now + spec.duration_s, "clear", rec.fault_id)
+                self._time.schedule(now + spec.duration_s, "clear", rec.fault_id)
             delay = self.config.auto_evict_failed_after_s
             if rec.kind == "node_failure" and rec.active and delay is not None:
-                self._schedule(now + delay, "auto_evict", rec.index)
+                self._time.schedule(now + delay, "auto_evict", rec.index)
         elif kind == "clear":
             self._faults.clear(payload, now)
             rec = self._faults.records[payload]
@@ -287,23 +299,23 @@ class Simulator(Mutators):
         elif kind == "auto_evict":
             m = payload
             if w.mi[M_STATE, m] == MachineState.FAILED and w.mi[M_NTASKS, m] > 0:
-                self.evict_stranded(m, by="sim:auto-evict")
+                self._writer.evict_stranded(m, by="sim:auto-evict")
 
     # --- looking ---
 
     def observe(self) -> Observation:
         """What monitoring sees now (see ``autoinfra.sim.observe``)."""
-        if self._dirty:
-            self._world.refresh(self._now)
-            self._dirty = False
-        return build_observation(self._world, self._now)
+        if self._time.stale:
+            self._state.refresh(self._now)
+            self._time.stale = False
+        return build_observation(self._state, self._now)
 
     def machine_state(self, machine: int) -> MachineState:
         """The truth about a machine's state (FAILED included), for actuators' polls."""
-        return MachineState(int(self._world.mi[M_STATE, self._machine(machine)]))
+        return self._writer.machine_state(machine)
 
     def machine_task_count(self, machine: int) -> int:
-        return int(self._world.mi[M_NTASKS, self._machine(machine)])
+        return self._writer.machine_task_count(machine)
 
     def record_detection(self, target: str, by: str, kind: str | None = None) -> bool:
         """A finding on ``target`` ("machine:i", "link:j", "rack:r"). True if it matches an active
@@ -313,9 +325,29 @@ class Simulator(Mutators):
         self._events.add(self._now, by, "detect", target, ok, rec_kind)
         return ok
 
+    def inject(self, spec: FaultSpec) -> str:
+        """Inject one fault now, as the scenario's own timed events do; returns its target.
+
+        For live runs that inject faults on their own schedule (``backends.sim``); a scenario's
+        faults need none of this, the simulator injects them at their ``at_s``.
+        """
+        now = self._now
+        rec = self._faults.inject(spec, now)
+        self._events.add(
+            now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0, rec.detail
+        )
+        if spec.duration_s is not None and rec.active:
+            self._time.schedule(now + spec.duration_s, "clear", rec.fault_id)
+        self._time.stale = True
+        return rec.target
+
+    def fault_frame(self) -> pd.DataFrame:
+        """Every fault's timeline so far, one row each (``SimResults.faults`` without the rest)."""
+        return self._faults.frame()
+
     def fork(self) -> Simulator:
         """An independent deep copy (arrays copied; the read-only workload is shared)."""
-        w = self._world
+        w = self._state
         memo: dict[int, Any] = {
             id(w.workload): w.workload,
             id(self.scenario): self.scenario,
@@ -329,7 +361,7 @@ class Simulator(Mutators):
     # --- outputs ---
 
     def _record(self) -> None:
-        w = self._world
+        w = self._state
         t = w.tot.tolist()  # Python floats: indexing a list is far cheaper than an array
         c = self._counters
         cap_cpu, cap_mem, demand = t[T_CAP_CPU], t[T_CAP_MEM], t[T_DEMAND]
@@ -364,14 +396,14 @@ class Simulator(Mutators):
 
     def results(self) -> SimResults:
         """The outputs so far (callable mid-run)."""
-        tasks = self._world.rec.frame()
+        tasks = self._state.rec.frame()
         ticks = self._recorder.frame()
         faults = self._faults.frame()
         summary = self._summary(ticks, tasks, faults)
         return SimResults(ticks, tasks, faults, self._events.frame(), summary)
 
     def _summary(self, ticks: Any, tasks: Any, faults: Any) -> dict[str, Any]:
-        w = self._world
+        w = self._state
         c = self._counters
         scen = faults[faults["origin"] == "scenario"] if len(faults) else faults
         delays = tasks["sched_delay_s"].to_numpy(np.float64)

@@ -13,7 +13,7 @@ from autoinfra.telemetry.detectors import (
     LinkCongestionDetector,
     LinkCongestionSettings,
 )
-from autoinfra.telemetry.sensor import ObservableWorld, SimSensor
+from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import CLUSTER_SERIES, MACHINE_SERIES, MetricStore
 from autoinfra.telemetry.trust import TrustCheck, TrustMonitor, TrustSettings, TrustVerdict
 
@@ -29,7 +29,6 @@ __all__ = [
     "LinkCongestionDetector",
     "LinkCongestionSettings",
     "MetricStore",
-    "ObservableWorld",
     "SimSensor",
     "TrustCheck",
     "TrustMonitor",

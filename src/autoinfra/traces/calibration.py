@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import numpy.typing as npt
 
 from autoinfra.traces.archive import jsonable
 from autoinfra.traces.cache import atomic_path
+from autoinfra.traces.calibration_file import shipped_calibration_path
 from autoinfra.traces.tables import TaskEnd, Workload
 from autoinfra.traces.usage import BAND_NAMES, MIN_BAND_SAMPLES, priority_band
 
@@ -198,20 +198,12 @@ def compute_calibration(
     trace_dir: str | Path | None = None, *, lenient: bool = False
 ) -> dict[str, Any]:
     """Measure the calibration on a trace (the shipped slice by default)."""
+    # imported here: building a workload is only needed to regenerate the file
     from autoinfra.traces.workload import load_workload
 
     return calibration_from_workload(load_workload(trace_dir, lenient=lenient, seed=0))
 
 
-def shipped_calibration_path() -> Path:
-    return Path(str(resources.files("autoinfra.traces") / "calibration.json"))
-
-
-def load_calibration(path: str | Path | None = None) -> dict[str, Any]:
-    """The shipped calibration (or one written by :func:`write_calibration`)."""
-    p = Path(path) if path is not None else shipped_calibration_path()
-    data: dict[str, Any] = json.loads(p.read_text())
-    return data
 
 
 def _rounded(value: Any) -> Any:

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.errors import ConfigError
+from autoinfra.traces.calibration_file import load_calibration
 from autoinfra.traces.tables import (
     MachineEventType,
     MachineTable,
@@ -146,9 +147,6 @@ def generate_cell(
     if not hours > 0:
         raise ConfigError(f"hours must be > 0, got {hours}", field="hours")
     if calibration is None:
-        # imported here so ``python -m autoinfra.traces.calibration`` runs without a warning
-        from autoinfra.traces.calibration import load_calibration
-
         calibration = load_calibration()
     cal = calibration
     rng = np.random.default_rng(seed)

@@ -32,6 +32,7 @@ import pandas as pd
 from autoinfra.core.errors import ConfigError, TraceError
 from autoinfra.traces import archive
 from autoinfra.traces import cache as trace_cache
+from autoinfra.traces.calibration_file import load_calibration
 from autoinfra.traces.checks import SkipReport
 from autoinfra.traces.instances import task_instances
 from autoinfra.traces.machines import machine_table, machines_in_window
@@ -88,8 +89,6 @@ def _ratio_tables(
     root: Path, task_events: pd.DataFrame, lenient: bool, cache: bool, skipped: dict[str, Any]
 ) -> tuple[RatioTables, dict[str, Any], str]:
     if not has_table(root, "task_usage"):
-        from autoinfra.traces.calibration import load_calibration
-
         usage_cal = load_calibration()["usage"]
         return (
             RatioTables.from_dict(usage_cal["ratio_tables"]),

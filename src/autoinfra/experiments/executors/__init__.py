@@ -8,25 +8,8 @@ worker was faster.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
-
 from autoinfra.core.errors import ConfigError
-from autoinfra.experiments.run import RunResult, RunSettings
-from autoinfra.experiments.spec import RunSpec
-from autoinfra.traces.tables import Workload
-
-OnDone = Callable[[RunResult], None]
-
-
-class Executor(Protocol):
-    def map(
-        self,
-        runs: Sequence[RunSpec],
-        slices: Mapping[int, Workload],
-        settings: RunSettings,
-        on_done: OnDone,
-    ) -> list[RunResult]: ...
+from autoinfra.experiments.executors.base import Executor, OnDone
 
 
 def check_executor(name: str) -> None:

@@ -11,7 +11,7 @@ import multiprocessing
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-from autoinfra.experiments.executors import OnDone
+from autoinfra.experiments.executors.base import OnDone
 from autoinfra.experiments.run import RunResult, RunSettings, execute_run
 from autoinfra.experiments.spec import RunSpec
 from autoinfra.traces.tables import Workload

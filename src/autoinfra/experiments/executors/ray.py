@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from autoinfra.core.errors import ConfigError
-from autoinfra.experiments.executors import OnDone
+from autoinfra.experiments.executors.base import OnDone
 from autoinfra.experiments.run import RunResult, RunSettings, execute_run
 from autoinfra.experiments.spec import RunSpec
 from autoinfra.traces.tables import Workload

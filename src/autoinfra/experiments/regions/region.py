@@ -66,7 +66,7 @@ def run_region(args: argparse.Namespace) -> dict[str, Any]:
 
     def apply_share(share: float) -> None:
         for s in geo:
-            sim.set_service_share(s, share, by=f"shifter:{args.name}")
+            sim.writer.set_service_share(s, share, by=f"shifter:{args.name}")
 
     start_share = 1.0 / len(regions)
     apply_share(start_share)

@@ -1,15 +1,18 @@
-"""The simulator's mutators: what actors (agents, baselines, the human model) may do to the world.
+"""The simulator's mutations: what actors (agents, baselines, a human model) may do to the cluster.
 
 Each takes effect at once, is logged in ``SimResults.events`` (time, by, op, target, ok, detail),
 and raises ``SimulationError`` with a message naming the machine, rack or service when the world's
 state does not allow it (the failed call is logged too). After a change, rates and fault
 recovery are recomputed so the next observation and the fault timeline see it immediately.
 Whether a call mitigates an injected fault is decided by ``autoinfra.sim.incidents``.
+
+``Mutations`` is an object the ``Simulator`` owns (``sim.writer``), holding references to the
+state it changes: the ``ClusterState`` arrays, the fault book, the event log, the counters and
+the shared ``Timeline``. It is the simulator's ``core.cluster.ClusterWriter``.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -42,41 +45,61 @@ from autoinfra.sim.layout import (
     V_PROF,
 )
 from autoinfra.sim.results import EventLog
-from autoinfra.sim.world import World
+from autoinfra.sim.state import ClusterState
+from autoinfra.sim.timeline import Timeline
 
 T = TypeVar("T")
 _RUNNING = (MachineState.ON, MachineState.DRAINING)
 _FAILED = int(MachineState.FAILED)
 
 
-class Mutators:
-    """Mixed into ``Simulator``; the attributes below are set by its constructor."""
+class Mutations:
+    """Every change an actor may make to a simulated cluster, checked, applied and logged."""
 
-    config: SimConfig
-    _world: World
-    _faults: FaultBook
-    _events: EventLog
-    _counters: dict[str, int]
-    _now: float
-    _dirty: bool
-    _timed: list[tuple[float, int, str, int]]
-    _seq: int
+    def __init__(
+        self,
+        state: ClusterState,
+        faults: FaultBook,
+        events: EventLog,
+        counters: dict[str, int],
+        timeline: Timeline,
+        config: SimConfig,
+    ) -> None:
+        self._state = state
+        self._faults = faults
+        self._events = events
+        self._counters = counters
+        self._timeline = timeline
+        self.config = config
+
+    @property
+    def _now(self) -> float:
+        return self._timeline.now_s
+
+    # --- reads a writer needs (``ClusterWriter``): the truth, for actuators' polls ---
+
+    def machine_state(self, machine: int) -> MachineState:
+        """The truth about a machine's state (FAILED included), for actuators' polls."""
+        return MachineState(int(self._state.mi[M_STATE, self._machine(machine)]))
+
+    def machine_task_count(self, machine: int) -> int:
+        return int(self._state.mi[M_NTASKS, self._machine(machine)])
 
     def _machine(self, machine: int) -> int:
         m = int(machine)
-        if not 0 <= m < self._world.n_machines:
+        if not 0 <= m < self._state.n_machines:
             raise SimulationError(
-                f"no machine {machine}: slots are 0..{self._world.n_machines - 1}"
+                f"no machine {machine}: slots are 0..{self._state.n_machines - 1}"
             )
         return m
 
     def _state_name(self, m: int) -> str:
-        return MachineState(int(self._world.mi[M_STATE, m])).name
+        return MachineState(int(self._state.mi[M_STATE, m])).name
 
     def _after_mutation(self) -> None:
         """Rates, observation and fault recovery see a change at once."""
-        self._world.refresh(self._now)
-        self._dirty = False
+        self._state.refresh(self._now)
+        self._timeline.stale = False
         if self._faults.records:
             self._faults.check_recovery(self._now)
 
@@ -95,7 +118,7 @@ class Mutators:
     def set_service_replicas(self, service: int, replicas: int, by: str) -> None:
         """Set a service's desired replica count; new replicas queue now, surplus ones end
         (not-yet-placed ones first, then those on failed machines, then the newest)."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[None, str]:
             s = int(service)
@@ -123,7 +146,7 @@ class Mutators:
         share and the receiving region raises its own, so their sum stays the service's demand.
         The replicas stay as they are; the scaling policies see the new demand and act on it.
         """
-        w = self._world
+        w = self._state
 
         def do() -> tuple[None, str]:
             s = int(service)
@@ -143,7 +166,7 @@ class Mutators:
         self._act("set_service_share", f"service:{service}", by, do)
 
     def _scale_down(self, s: int, alive: np.ndarray, k: int) -> None:
-        w = self._world
+        w = self._state
         rec = w.rec
         # not yet submitted first, then pending, then stranded on a failed machine, then the
         # most recently started (a service has few replicas: plain Python is the fast way here)
@@ -176,7 +199,7 @@ class Mutators:
 
     def power_on(self, machine: int, by: str) -> None:
         """OFF -> BOOTING, and ON after ``config.boot_delay_s``."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[None, str]:
             m = self._machine(machine)
@@ -188,15 +211,14 @@ class Mutators:
                 return None, "on at once (boot_delay_s = 0)"
             w.set_state(m, MachineState.BOOTING)
             w.mf[M_BOOT_DONE, m] = self._now + delay
-            heapq.heappush(self._timed, (self._now + delay, self._seq, "boot", m))
-            self._seq += 1
+            self._timeline.schedule(self._now + delay, "boot", m)
             return None, f"booting, on at {self._now + delay:.0f} s"
 
         self._act("power_on", f"machine:{machine}", by, do)
 
     def power_off(self, machine: int, by: str) -> None:
         """An empty ON (or drained) machine -> OFF."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[None, str]:
             m = self._machine(machine)
@@ -212,7 +234,7 @@ class Mutators:
 
     def cordon(self, machine: int, schedulable: bool, by: str) -> None:
         """Mark a machine (un)schedulable. Uncordoning also ends a drain or an isolation."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[None, str]:
             m = self._machine(machine)
@@ -232,7 +254,7 @@ class Mutators:
 
     def drain(self, machine: int, by: str) -> int:
         """Cordon a machine and send its tasks back to the pending queue; returns how many."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[int, str]:
             m = self._machine(machine)
@@ -251,7 +273,7 @@ class Mutators:
 
     def evict_stranded(self, machine: int, by: str) -> int:
         """Resubmit the tasks stranded on a FAILED machine; returns how many."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[int, str]:
             m = self._machine(machine)
@@ -266,7 +288,7 @@ class Mutators:
         return self._act("evict_stranded", f"machine:{machine}", by, do)
 
     def _evict(self, m: int, *, stranded: bool) -> int:
-        ids, _ = self._world.evict_machine(m)
+        ids, _ = self._state.evict_machine(m)
         n = int(ids.shape[0])
         self._counters["evictions"] += n
         if stranded:
@@ -277,7 +299,7 @@ class Mutators:
 
     def kill_rogue(self, machine: int, by: str) -> None:
         """Stop a CPU hog or intruder process on the machine."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[None, str]:
             m = self._machine(machine)
@@ -294,7 +316,7 @@ class Mutators:
 
     def isolate(self, machine: int, by: str) -> int:
         """Cut the machine's network, stop rogue processes and drain it; returns tasks moved."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[int, str]:
             m = self._machine(machine)
@@ -317,7 +339,7 @@ class Mutators:
 
     def reroute(self, rack: int, away_from_link: int, by: str) -> None:
         """Move a rack's traffic off one of its uplinks, shared equally over its other uplinks."""
-        w = self._world
+        w = self._state
 
         def do() -> tuple[None, str]:
             r, link = int(rack), int(away_from_link)

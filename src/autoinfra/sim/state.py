@@ -1,6 +1,6 @@
 """The world's state and its mechanics: machines, tasks, services, racks and links.
 
-``World`` owns every array of the simulation and the operations that keep them consistent
+``ClusterState`` owns every array of the simulation and the operations that keep them consistent
 (enqueue, place, finish, evict, re-spread service demand, step the usage shape, recompute rates),
 each a thin wrapper over a numba kernel. It knows nothing about time-stepping, fault timelines or
 who asked for a change: that is the ``Simulator``'s job. Keeping the two apart keeps each small
@@ -14,11 +14,11 @@ import math
 import numpy as np
 
 from autoinfra.core.observation import MachineState
-from autoinfra.sim import kernels_search as ksr
-from autoinfra.sim import kernels_slots as ks
-from autoinfra.sim import kernels_state as kst
-from autoinfra.sim import kernels_usage as ku
 from autoinfra.sim.config import SimConfig
+from autoinfra.sim.kernels import search as ksr
+from autoinfra.sim.kernels import slots as ks
+from autoinfra.sim.kernels import tick as kst
+from autoinfra.sim.kernels import usage as ku
 from autoinfra.sim.layout import (
     F32,
     F64,
@@ -93,7 +93,7 @@ _NONE_I = np.zeros(0, dtype=np.int32)
 _NONE_F = np.zeros(0, dtype=np.float32)
 
 
-class World:
+class ClusterState:
     """Every array of one simulated cluster, and the operations that keep them consistent."""
 
     def __init__(self, workload: Workload, config: SimConfig, rng: np.random.Generator) -> None:
@@ -124,7 +124,7 @@ class World:
         self.shape_col = np.ascontiguousarray(self.shapes[:, 0])
         # the placement kernel's own xorshift state (random scan starts)
         self.rng_state = np.array([int(rng.integers(1, 2**63 - 1))], dtype=np.uint64)
-        # requests that fit nowhere, remembered across placement rounds (see kernels_slots)
+        # requests that fit nowhere, remembered across placement rounds (see kernels/slots.py)
         self.fail: F64 = np.zeros((3, ksr.FAIL_MEMORY), dtype=np.float64)
         self.nfail = np.zeros(1, dtype=np.int64)
         self.place_stats = np.zeros(ksr.N_STATS, dtype=np.int64)

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from autoinfra.sim import layout as L
-from autoinfra.sim.jit import drop_stale_cache
+from autoinfra.sim.kernels.jit import drop_stale_cache
 
 drop_stale_cache(__file__, L)
 

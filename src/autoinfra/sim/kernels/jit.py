@@ -2,7 +2,7 @@
 
 numba caches each compiled kernel next to its module (``__pycache__/<module>.<function>-*.nbi``)
 and invalidates it only when that module's own file changes. Our kernels also compile in code
-from other files (the row numbers of ``layout.py``, the search helpers of ``kernels_search.py``),
+from other files (the row numbers of ``layout.py``, the search helpers of ``search.py``),
 so an edit there would leave a kernel running stale machine code. ``drop_stale_cache`` deletes a
 kernel module's cache entries when any file it depends on is newer than they are; numba then
 recompiles once and writes fresh entries. It only ever deletes cache files, never source.

@@ -1,6 +1,6 @@
 """numba helpers of the placement round: finding a machine, and remembering what fits nowhere.
 
-These read the cluster's arrays and never move a task; ``kernels_slots.place`` calls them and
+These read the cluster's arrays and never move a task; ``slots.place`` calls them and
 does the moving. See that module for the placement rules (Borg-like sampling, preemption) and
 the exact shortcuts that keep a round over a full cell cheap.
 """
@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from autoinfra.sim import layout as L
-from autoinfra.sim.jit import drop_stale_cache
+from autoinfra.sim.kernels.jit import drop_stale_cache
 
 drop_stale_cache(__file__, L)
 
@@ -20,7 +20,7 @@ Arr = np.ndarray  # numba kernels take plain arrays; their shapes are in layout.
 EPS = 1e-9
 FAIL_MEMORY = 64  # size of the remembered set of requests that fit nowhere
 PRODUCTION = 9  # first production priority (2011 trace): no preemption within the band
-# placement statistics (cumulative counters in World.place_stats)
+# placement statistics (cumulative counters in ClusterState.place_stats)
 STAT_CONSIDERED, STAT_REMEMBERED, STAT_SEARCHED, STAT_RETRIED = 0, 1, 2, 3
 STAT_EXAMINED, STAT_PREEMPTIONS, STAT_CLASS_REUSED = 4, 5, 6
 N_STATS = 7

@@ -23,7 +23,7 @@ A full cell keeps thousands of tasks pending, so three exact shortcuts keep a ro
   placements only shrink free capacity and preemptible capacity only grows when a task leaves;
 - no schedulable machine has that much free at all (a maximum computed once per round).
 
-Compiled code from ``layout.py`` and ``kernels_search.py`` is baked in; ``jit.drop_stale_cache``
+Compiled code from ``layout.py`` and ``search.py`` is baked in; ``jit.drop_stale_cache``
 recompiles this module's kernels when either changes.
 """
 
@@ -32,10 +32,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from autoinfra.sim import kernels_search as ksr
 from autoinfra.sim import layout as L
-from autoinfra.sim.jit import drop_stale_cache
-from autoinfra.sim.kernels_search import (
+from autoinfra.sim.kernels import search as ksr
+from autoinfra.sim.kernels.jit import drop_stale_cache
+from autoinfra.sim.kernels.search import (
     EPS,
     STAT_CLASS_REUSED,
     STAT_CONSIDERED,

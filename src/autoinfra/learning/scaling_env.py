@@ -1,6 +1,6 @@
-"""The simulator as a world for scaling learners: every service of a workload, one period a step.
+"""The simulator as an environment for scaling learners: every service of a workload at once.
 
-``SimScalingWorld`` is the bridge between the simulator and the learners. A step applies one
+``SimScalingEnv`` is the bridge between the simulator and the learners. A step applies one
 replica change per service (clamped to its bounds), advances the simulator by one decision period,
 samples every service's SLO and reserved-but-idle CPU on each tick of the period, and returns the
 next discrete states and the per-service rewards of ``learning.rewards``. The tabular trainer uses
@@ -25,7 +25,7 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding
 from autoinfra.core.protocols import Detector
-from autoinfra.learning.qlearning import WorldStep
+from autoinfra.learning.qlearning import ScalingStep
 from autoinfra.learning.rewards import (
     DEFAULT_REWARD,
     PeriodMeter,
@@ -98,8 +98,8 @@ class WorldConfig:
         return max(1, int(self.episode_s // self.decision_period_s))
 
 
-class SimScalingWorld:
-    """A ``ScalingWorld`` (see ``learning.qlearning``) over the simulator.
+class SimScalingEnv:
+    """A ``ScalingEnv`` (see ``learning.qlearning``) over the simulator.
 
     ``workloads`` is one workload or several episode windows; each reset draws one of them with
     its seed, so the episodes of a training run cover the whole training window.
@@ -116,7 +116,7 @@ class SimScalingWorld:
         self.workloads = [workloads] if isinstance(workloads, Workload) else list(workloads)
         if not self.workloads:
             raise ConfigError(
-                "no workload to learn in", source="SimScalingWorld", field="workloads"
+                "no workload to learn in", source="SimScalingEnv", field="workloads"
             )
         self.config = config or WorldConfig()
         self.spec = get_reward(self.config.reward)
@@ -136,22 +136,22 @@ class SimScalingWorld:
         self._detector: Detector | None = None
         self._steps = 0
 
-    # --- the ScalingWorld protocol ---
+    # --- the ScalingEnv protocol ---
     def _use(self, workload: Workload) -> None:
         self.workload = workload
         self.n_services = len(workload.services)
         self.max_replicas = np.asarray(workload.services.max_replicas, dtype=np.int64)
 
-    def reset(self, seed: int) -> WorldStep:
+    def reset(self, seed: int) -> ScalingStep:
         rng = np.random.default_rng(seed)
         self._use(self.workloads[int(rng.integers(len(self.workloads)))])
         self.sim = Simulator(self.workload, config=self.sim_config, seed=int(rng.integers(2**31)))
         self._detector = self.forecaster() if self.forecaster is not None else None
         self._steps = 0
         self._look()
-        return self._world_step(np.zeros(self.n_services))
+        return self._scaling_step(np.zeros(self.n_services))
 
-    def step(self, actions: I64) -> WorldStep:
+    def step(self, actions: I64) -> ScalingStep:
         sim, view = self._require()
         full = np.full(self.n_services, ACTIONS.index(0), dtype=np.int64)
         full[view.index] = np.asarray(actions, dtype=np.int64)[view.index]
@@ -159,7 +159,7 @@ class SimScalingWorld:
         deltas[view.index] = clamp_deltas(view, full[view.index])
         for svc in np.flatnonzero(deltas).tolist():
             k = int(np.searchsorted(view.index, svc))
-            sim.set_service_replicas(svc, int(view.replicas[k] + deltas[svc]), by=LEARNER_ID)
+            sim.writer.set_service_replicas(svc, int(view.replicas[k] + deltas[svc]), by=LEARNER_ID)
         meter = PeriodMeter(self.spec)
         observation = None
         for _ in range(self.config.ticks_per_step):
@@ -172,7 +172,7 @@ class SimScalingWorld:
             meter.add(sample_from_observation(observation, self.max_replicas))
         self._steps += 1
         self._look(observation)
-        return self._world_step(meter.reward(deltas))
+        return self._scaling_step(meter.reward(deltas))
 
     def _look(self, observation: Observation | None = None) -> None:
         sim = self._require_sim()
@@ -180,7 +180,7 @@ class SimScalingWorld:
         self.findings = self._detector.analyze(self.observation) if self._detector else []
         self.view = service_view(self.observation, self.findings, self.max_replicas)
 
-    def _world_step(self, rewards: F64) -> WorldStep:
+    def _scaling_step(self, rewards: F64) -> ScalingStep:
         _, view = self._require()
         n = self.n_services
         states = np.zeros(n, dtype=np.int64)
@@ -191,15 +191,15 @@ class SimScalingWorld:
         feasible[view.index] = feasible_actions(view)
         live[view.index] = True
         done = self._steps >= self.config.steps_per_episode or self._require_sim().done
-        return WorldStep(states=states, feasible=feasible, live=live, rewards=rewards, done=done)
+        return ScalingStep(states=states, feasible=feasible, live=live, rewards=rewards, done=done)
 
     def _require_sim(self) -> Simulator:
         if self.sim is None:
-            raise ConfigError("the world was stepped before reset()", source="SimScalingWorld")
+            raise ConfigError("the world was stepped before reset()", source="SimScalingEnv")
         return self.sim
 
     def _require(self) -> tuple[Simulator, ServiceView]:
         sim = self._require_sim()
         if self.view is None:
-            raise ConfigError("the world was stepped before reset()", source="SimScalingWorld")
+            raise ConfigError("the world was stepped before reset()", source="SimScalingEnv")
         return sim, self.view

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from autoinfra.sim import layout
-from autoinfra.sim.jit import drop_stale_cache
+from autoinfra.sim.kernels.jit import drop_stale_cache
 from autoinfra.sim.layout import (
     L_BACKGROUND,
     L_OFFERED,
