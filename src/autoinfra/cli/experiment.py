@@ -20,8 +20,8 @@ def experiment(
     quick: bool = typer.Option(
         False,
         "--quick",
-        help="The whole study at a tiny scale (20 runs): 63 s measured on a shared 2-core "
-        "machine at load average 12.",
+        help="The whole study at a tiny scale (20 runs): 34 s measured on a shared 2-core "
+        "machine at load average 8, 63 s at 12.",
     ),
     scale: str | None = typer.Option(
         None,
