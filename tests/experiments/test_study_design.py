@@ -14,7 +14,7 @@ from autoinfra.experiments.answer import answer_blocks, answer_rows
 from autoinfra.experiments.inputs import run_windows
 from autoinfra.experiments.metrics import run_metrics
 from autoinfra.experiments.paired import paired_difference, paired_results, t975
-from autoinfra.experiments.render import Table
+from autoinfra.experiments.render import Bullets, Table
 from autoinfra.experiments.run import after_burn_in
 from autoinfra.experiments.spec import DEFAULT_BURN_IN_S, build_spec
 from autoinfra.experiments.systems import ensure_registered
@@ -170,4 +170,10 @@ def test_paired_results_pair_seeds_and_average_their_scenarios() -> None:
     summary = {"paired": out, "spec": {"seeds": [0, 1, 2], "burn_in_s": 900.0}}
     blocks = answer_blocks(summary)
     assert any(isinstance(b, Table) for b in blocks)
+    bullets = next(b for b in blocks if isinstance(b, Bullets))
+    assert bullets.items[0].startswith("vs `kubernetes-defaults`: the agents are better on")
+    one = paired_results([r for r in runs if r["seed"] == 0], ["agents", "kubernetes-defaults"])
+    single = answer_blocks({"paired": one, "spec": {"seeds": [0], "burn_in_s": 900.0}})
+    line = next(b for b in single if isinstance(b, Bullets)).items[0]
+    assert "not compared" in line and "one seed" in line
     assert paired_results(runs, ["kubernetes-defaults"])["baselines"] == {}

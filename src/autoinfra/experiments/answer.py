@@ -95,9 +95,18 @@ def _tally(metrics: Mapping[str, Any]) -> str:
     if groups["unclear"]:
         parts.append("not shown to differ on " + ", ".join(groups["unclear"]))
     rest = [k for k in groups if k not in ("holds", "reversed", "unclear") and groups[k]]
+    if rest and not parts:
+        return "not compared: " + "; ".join(rest) + " (more seeds give intervals: --seeds 5)"
     for k in rest:
-        parts.append(f"{k} for " + ", ".join(groups[k]))
+        parts.append(f"without an interval ({k}) on " + ", ".join(groups[k]))
     return "; ".join(parts) or "nothing measured"
+
+
+def _verdict_line(metrics: Mapping[str, Any]) -> str:
+    tally = _tally(metrics)
+    return (
+        tally if tally.startswith(("not compared", "nothing")) else f"the {REFERENCE} are {tally}"
+    )
 
 
 def answer_blocks(summary: Mapping[str, Any]) -> list[Block]:
@@ -118,9 +127,7 @@ def answer_blocks(summary: Mapping[str, Any]) -> list[Block]:
             f"{paired['method']}"
         )
     )
-    blocks.append(
-        Bullets(tuple(f"vs `{b}`: the {REFERENCE} are {_tally(m)}." for b, m in baselines.items()))
-    )
+    blocks.append(Bullets(tuple(f"vs `{b}`: {_verdict_line(m)}." for b, m in baselines.items())))
     blocks.append(
         Table(
             (
