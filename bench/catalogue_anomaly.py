@@ -117,14 +117,14 @@ def compare_anomaly(
     tick_s: float = 15.0,
     per_kind: int = 8,
 ) -> dict[str, Any]:
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.sim.incidents import DETECTION_GRACE_S
     from autoinfra.telemetry.anomaly import AnomalySettings, fit_anomaly_model, machine_features
     from autoinfra.traces import load_workload, sample_cell, split_windows, window
 
     wl = load_workload(None, seed=seed)
     split = split_windows(wl.end_s - wl.start_s, 0.5)
-    cfg = SimConfig(tick_s=tick_s, until_s=span_s, record_every_s=span_s)
+    cfg = SimSettings(tick_s=tick_s, until_s=span_s, record_every_s=span_s)
     train = sample_cell(window(wl, split.train.start_s, split.train.end_s), machines, seed)
     sim = Simulator(train, cfg, scenario="none", seed=seed)
     rows = []

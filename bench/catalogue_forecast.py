@@ -26,7 +26,7 @@ F64 = npt.NDArray[np.float64]
 
 
 def _observations(seed: int, machines: int, span_s: float, tick_s: float) -> tuple[list[Any], ...]:
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import load_workload, sample_cell, split_windows, window
 
     wl = load_workload(None, seed=seed)
@@ -35,7 +35,7 @@ def _observations(seed: int, machines: int, span_s: float, tick_s: float) -> tup
     for w in (split.train, split.evaluation):
         cell = sample_cell(window(wl, w.start_s, w.end_s), machines, seed)
         sim = Simulator(
-            cell, SimConfig(tick_s=tick_s, until_s=span_s, record_every_s=span_s), seed=seed
+            cell, SimSettings(tick_s=tick_s, until_s=span_s, record_every_s=span_s), seed=seed
         )
         obs = []
         while not sim.done:

@@ -51,11 +51,11 @@ def _static(seed: int, sample_every: int = 10, static_max_drains: int = 25) -> d
     from autoinfra.core.observation import MachineState
     from autoinfra.policies.consolidation import ConsolidationPolicy, ConsolidationSettings
     from autoinfra.policies.genetic import GeneticConsolidationPolicy, GeneticSettings
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     cell, span_s = _cell(seed)
     sim = Simulator(
-        cell, SimConfig(tick_s=TICK_S, until_s=span_s, record_every_s=span_s), seed=seed
+        cell, SimSettings(tick_s=TICK_S, until_s=span_s, record_every_s=span_s), seed=seed
     )
     cs = dataclasses.replace(ConsolidationSettings(), max_drains=static_max_drains)
     ffd = ConsolidationPolicy(cs)
@@ -93,11 +93,11 @@ def _closed_loop(seed: int, policy: Any) -> dict[str, float]:
     from autoinfra.core.actions import DrainMachine, SetMachinePower
     from autoinfra.core.errors import SimulationError
     from autoinfra.core.proposal import Outcome
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     cell, span_s = _cell(seed)
     sim = Simulator(
-        cell, SimConfig(tick_s=TICK_S, until_s=span_s, record_every_s=TICK_S), seed=seed
+        cell, SimSettings(tick_s=TICK_S, until_s=span_s, record_every_s=TICK_S), seed=seed
     )
     drains, moved, machines_on = 0, 0, []
     while not sim.done:

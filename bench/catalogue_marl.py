@@ -54,11 +54,11 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
     from autoinfra.learning.marl import energy_state as e_state
     from autoinfra.learning.scaling_env import default_forecaster
     from autoinfra.policies.scaling.space import ReplicaBounds
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     scaling.bounds = ReplicaBounds(np.asarray(cell.services.max_replicas).tolist())
     sim = Simulator(
-        cell, SimConfig(tick_s=PERIOD_S, until_s=EVAL_S, record_every_s=PERIOD_S), seed=seed
+        cell, SimSettings(tick_s=PERIOD_S, until_s=EVAL_S, record_every_s=PERIOD_S), seed=seed
     )
     fc = default_forecaster()
     changes = 0
@@ -99,11 +99,11 @@ def _evaluate(cell: Any, scaling: Any, energy: Any, seed: int) -> dict[str, floa
 def compare_marl(seed: int = 0) -> dict[str, Any]:
     from autoinfra.learning.marl import MultiAgentEnv, train_independent
     from autoinfra.learning.qlearning import train_qlearning
-    from autoinfra.learning.scaling_env import SimScalingEnv, WorldConfig, default_forecaster
+    from autoinfra.learning.scaling_env import ScalingEnvSettings, SimScalingEnv, default_forecaster
     from autoinfra.policies.consolidation import ConsolidationPolicy
 
     train, evaluation = _cells(seed)
-    cfg = WorldConfig(episode_s=EPISODE_S, decision_period_s=PERIOD_S, tick_s=PERIOD_S)
+    cfg = ScalingEnvSettings(episode_s=EPISODE_S, decision_period_s=PERIOD_S, tick_s=PERIOD_S)
     single, _ = train_qlearning(
         SimScalingEnv(train, cfg, forecaster=default_forecaster), episodes=EPISODES, seed=seed
     )

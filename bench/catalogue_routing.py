@@ -59,11 +59,11 @@ def _scenario(seed: int, n_racks: int, uplinks: int) -> Any:
 def _run(cell: Any, seed: int, uplinks: int, policy: Any) -> dict[str, float]:
     from autoinfra.core.errors import SimulationError
     from autoinfra.core.proposal import Outcome
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.sim.layout import L_UTIL, L_WEIGHT, R_NET, R_TASKS
     from autoinfra.telemetry.detectors import LinkCongestionDetector
 
-    cfg = SimConfig(
+    cfg = SimSettings(
         tick_s=TICK_S,
         until_s=INJECT_S + DURATION_S + 300.0,
         record_every_s=TICK_S,

@@ -104,7 +104,7 @@ def build_world(machines: int, seed: int, synthetic: bool) -> tuple[Any, str]:
     if not synthetic:
         try:
             from autoinfra.faults import load_scenario
-            from autoinfra.sim import SimConfig, Simulator
+            from autoinfra.sim import SimSettings, Simulator
             from autoinfra.traces import generate_cell
         except ImportError as exc:
             print(f"simulator not available ({exc}); using a synthetic observation")
@@ -112,7 +112,7 @@ def build_world(machines: int, seed: int, synthetic: bool) -> tuple[Any, str]:
             t0 = time.perf_counter()
             workload = generate_cell(machines=machines, hours=1.0, seed=seed)
             sim = Simulator(
-                workload, config=SimConfig(tick_s=5.0), scenario=load_scenario("none"), seed=seed
+                workload, config=SimSettings(tick_s=5.0), scenario=load_scenario("none"), seed=seed
             )
             sim.run(until_s=600.0)  # warm: tasks placed, services running
             source = (

@@ -148,11 +148,11 @@ def run_case(
     from autoinfra.core.actions import DrainMachine, SetMachinePower
     from autoinfra.core.lifecycle import ActionStatus
     from autoinfra.core.observation import MachineState
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     sim = Simulator(
         workload,
-        config=SimConfig(tick_s=5.0, until_s=min(window_s, workload.end_s - workload.start_s)),
+        config=SimSettings(tick_s=5.0, until_s=min(window_s, workload.end_s - workload.start_s)),
         seed=seed,
     )
     system = make_system("agents", sim, seed=seed)

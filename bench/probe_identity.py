@@ -163,10 +163,10 @@ def run_case(
 ) -> dict[str, Any]:
     from autoinfra.agents import make_system
     from autoinfra.agents.runtime import Runtime
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     until = min(window_s, workload.end_s - workload.start_s)
-    sim = Simulator(workload, config=SimConfig(tick_s=5.0, until_s=until), seed=seed)
+    sim = Simulator(workload, config=SimSettings(tick_s=5.0, until_s=until), seed=seed)
     system = make_system("agents", sim, seed=seed)
     runtime = system.runtime
     if case != "honest":

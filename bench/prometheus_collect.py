@@ -96,7 +96,7 @@ def measure(machines: int, samples: int, ticks: int, scrape_interval_s: float) -
     from autoinfra.live.safemode import TelemetryGuard
     from autoinfra.live.servers import start_prometheus
     from autoinfra.live.settings import BackendView
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.telemetry.exporter import ObservationExporter, render, start_exporter
     from autoinfra.telemetry.prometheus import PrometheusSensor, StaleTelemetry
     from autoinfra.telemetry.remote_write import start_receiver
@@ -104,7 +104,7 @@ def measure(machines: int, samples: int, ticks: int, scrape_interval_s: float) -
     from autoinfra.traces.synthetic import generate_cell
 
     ensure_registered()
-    sim = Simulator(generate_cell(machines, 2.0, seed=0), config=SimConfig(tick_s=5.0), seed=0)
+    sim = Simulator(generate_cell(machines, 2.0, seed=0), config=SimSettings(tick_s=5.0), seed=0)
     for _ in range(6):
         sim.step()
     backend = SimClusterBackend(sim, speed=None)

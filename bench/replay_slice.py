@@ -21,14 +21,14 @@ from simulate_cell_day import peak_rss_mb
 
 
 def run(trace: str | None, faults: str, tick_s: float, seed: int) -> dict[str, Any]:
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import load_workload
 
     t0 = time.perf_counter()
     workload = load_workload(trace, seed=seed)
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sim = Simulator(workload, SimConfig(tick_s=tick_s), scenario=faults, seed=seed)
+    sim = Simulator(workload, SimSettings(tick_s=tick_s), scenario=faults, seed=seed)
     sim.run()
     wall_s = time.perf_counter() - t0
     res = sim.results()

@@ -46,7 +46,7 @@ def workload_bytes(workload: Any) -> int:
 
 def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
         arrival_scale: float) -> dict[str, Any]:
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import generate_cell
 
     t0 = time.perf_counter()
@@ -54,7 +54,7 @@ def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
                              arrival_scale=arrival_scale)
     gen_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sim = Simulator(workload, SimConfig(tick_s=tick_s), scenario=faults, seed=seed)
+    sim = Simulator(workload, SimSettings(tick_s=tick_s), scenario=faults, seed=seed)
     init_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     sim.run()

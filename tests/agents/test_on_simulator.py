@@ -25,7 +25,7 @@ def workload() -> Any:
 def _run(workload: Any, scenario: str, until_s: float = 1200.0) -> tuple[Any, Any, list[Any]]:
     sim = sim_mod.Simulator(
         workload,
-        config=sim_mod.SimConfig(tick_s=5.0, until_s=until_s),
+        config=sim_mod.SimSettings(tick_s=5.0, until_s=until_s),
         scenario=faults_mod.load_scenario(scenario),
         seed=3,
     )

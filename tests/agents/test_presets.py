@@ -96,7 +96,7 @@ def test_escalations_wait_for_the_approver() -> None:
 
 def test_params_are_validated() -> None:
     world = FakeSim()
-    with pytest.raises(ConfigError, match="unknown parameter"):
+    with pytest.raises(ConfigError, match="'nope': unknown key"):
         build_autonomous(world, seed=0, params={"nope": 1})
     with pytest.raises(ConfigError, match="api_latency_s"):
         build_autonomous(world, seed=0, params={"api_latency_s": -1})

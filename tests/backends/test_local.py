@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from autoinfra.backends.local import build
-from autoinfra.backends.local.config import LocalConfig
+from autoinfra.backends.local.config import LocalSettings
 from autoinfra.core.errors import ActionError, ConfigError
 from autoinfra.testing import InjectedFault
 from tests.backends.local_factory import WHY_NOT, local_factory
@@ -129,10 +129,10 @@ def test_observation_says_which_limiter_and_congestion_is_refused_without_a_lab(
 
 
 def test_bad_options_are_one_line_errors() -> None:
-    with pytest.raises(ConfigError, match="unknown local backend option"):
+    with pytest.raises(ConfigError, match=r"'backend_options\.machiens': unknown key"):
         build(seed=0, scenario=None, options={"machiens": 3})
     with pytest.raises(ConfigError, match="machines"):
-        LocalConfig(machines=0)
+        LocalSettings(machines=0)
     with pytest.raises(ConfigError, match="duration_s"):
         build(seed=0, scenario=None, options={"duration_s": "forever"})
 

@@ -11,7 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from autoinfra.cli.main import _eof_is_a_bug
+from autoinfra.cli.errors import guard_commands
+from autoinfra.core.errors import ConfigError
 from autoinfra.traces import default_trace_dir
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "fuzz"
@@ -34,12 +35,32 @@ def test_an_eof_error_that_escapes_keeps_its_traceback() -> None:
     def other() -> None:
         """A second command, so Typer keeps them as subcommands."""
 
-    _eof_is_a_bug(app)
-    _eof_is_a_bug(app)  # idempotent: a command is wrapped once
+    guard_commands(app)
+    guard_commands(app)  # idempotent: a command is wrapped once
     result = CliRunner().invoke(app, ["read"])
     assert "Aborted" not in result.output
     assert isinstance(result.exception, RuntimeError)
     assert isinstance(result.exception.__cause__, EOFError)
+
+
+def test_our_errors_are_one_line_and_exit_2_in_any_app() -> None:
+    app = typer.Typer()
+
+    @app.command()
+    def read() -> None:
+        raise ConfigError("expected [a number], got 'x'", source="spec.yaml", field="seeds[1]")
+
+    @app.command()
+    def other() -> None:
+        """A second command, so Typer keeps them as subcommands."""
+
+    guard_commands(app)
+    result = CliRunner().invoke(app, ["read"])
+    assert result.exit_code == 2 and result.stdout == ""
+    # the brackets are printed as written (not read as console markup), on one line
+    assert result.stderr == (
+        "error: spec.yaml, field 'seeds[1]': expected [a number], got 'x'\n"
+    )
 
 
 def test_a_truncated_gzip_part_is_one_line_and_exit_2(tmp_path: Path) -> None:

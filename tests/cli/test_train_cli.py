@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from autoinfra.cli.train import train
-from autoinfra.learning.pipeline import TrainSpec, training_windows
+from autoinfra.learning.pipeline import TrainSettings, training_windows
 from autoinfra.policies.scaling.qtable import QTablePolicy
 from autoinfra.traces import load_workload, split_windows
 
@@ -56,7 +56,7 @@ def test_other_seed_other_table(app: typer.Typer, tmp_path: Path) -> None:
 
 
 def test_training_never_reads_the_evaluation_window() -> None:
-    spec = TrainSpec(episodes=1, machines=40, episode_s=600.0, seed=3)
+    spec = TrainSettings(episodes=1, machines=40, episode_s=600.0, seed=3)
     pieces, train_w, eval_w = training_windows(spec)
     full = load_workload(seed=3)
     split = split_windows(full.end_s - full.start_s, 0.5)
@@ -84,3 +84,22 @@ def test_the_shipped_table_is_documented_and_loads() -> None:
     )
     doc = json.loads((MODELS / "qtable-scaling-v1.json").read_text())
     assert doc["version"] == 1 and doc["encoding"] == "scale-state-v1"
+
+
+@pytest.mark.rl
+def test_ppo_writes_a_model_the_experiment_accepts(app: typer.Typer, tmp_path: Path) -> None:
+    pytest.importorskip("stable_baselines3")
+    from autoinfra.experiments.models import check_windows, describe_model
+
+    out = tmp_path / "ppo.zip"
+    args = ["--algo", "ppo", "--episodes", "1", "--machines", "20", "--episode-s", "300"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    model = describe_model(out)
+    assert model["kind"] == "ppo" and out.with_suffix(".json").is_file()
+    prov = model["provenance"]
+    assert prov["command"].startswith("autoinfra train --algo ppo")
+    # trained on the first half: an experiment evaluating the second half may use it
+    end = prov["windows"]["train_s"][1]
+    files = prov["trace"]["files_sha256"]
+    assert "before the evaluated window" in check_windows(model, files, (end, end + 1800.0))

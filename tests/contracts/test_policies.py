@@ -30,12 +30,12 @@ def ppo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny trained PPO model: what ``scaling.ppo-v1`` needs to be built."""
     pytest.importorskip("stable_baselines3")
     from autoinfra.learning.env import ClusterEnv
-    from autoinfra.learning.ppo import PPOConfig, train_ppo
-    from autoinfra.learning.scaling_env import WorldConfig
+    from autoinfra.learning.ppo import PPOSettings, train_ppo
+    from autoinfra.learning.scaling_env import ScalingEnvSettings
     from tests.learning.factories import small_workload
 
-    env = ClusterEnv(small_workload(), WorldConfig(episode_s=300.0))
-    config = PPOConfig(total_timesteps=64, n_steps=32, batch_size=32, n_epochs=1)
+    env = ClusterEnv(small_workload(), ScalingEnvSettings(episode_s=300.0))
+    config = PPOSettings(total_timesteps=64, n_steps=32, batch_size=32, n_epochs=1)
     return train_ppo(env, tmp_path_factory.mktemp("ppo") / "ppo", seed=0, config=config)
 
 

@@ -56,9 +56,9 @@ def test_every_registered_id_resolves_and_builds(kind: str, entry_id: str) -> No
     spec = registry.spec(entry_id)
     assert spec.id == entry_id and registry.resolve(entry_id) == entry_id
     if kind == "system":
-        from autoinfra.sim import SimConfig, Simulator
+        from autoinfra.sim import SimSettings, Simulator
 
-        sim = Simulator(small_workload(), SimConfig(tick_s=5.0), seed=0)
+        sim = Simulator(small_workload(), SimSettings(tick_s=5.0), seed=0)
         built = registry.make(entry_id, sim=sim, seed=0)
         assert isinstance(built, System)
         built.tick()  # built for real: it runs

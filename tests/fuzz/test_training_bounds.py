@@ -9,7 +9,7 @@ import pytest
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning import pipeline
-from autoinfra.learning.pipeline import MAX_EPISODE_WINDOWS, MAX_EPISODES, TrainSpec
+from autoinfra.learning.pipeline import MAX_EPISODE_WINDOWS, MAX_EPISODES, TrainSettings
 from autoinfra.traces import generate_cell
 
 
@@ -27,7 +27,7 @@ from autoinfra.traces import generate_cell
 )
 def test_train_spec_bounds(changes: dict[str, float], field: str) -> None:
     with pytest.raises(ConfigError) as info:
-        TrainSpec(**changes)  # type: ignore[arg-type]
+        TrainSettings(**changes)  # type: ignore[arg-type]
     assert info.value.field == field
 
 
@@ -42,5 +42,5 @@ def test_a_huge_trace_span_is_refused_before_any_window_is_cut(
     real_window = pipeline.window
     monkeypatch.setattr(pipeline, "window", lambda *a, **k: cut.append(a) or real_window(*a, **k))
     with pytest.raises(ConfigError, match=f"more than {MAX_EPISODE_WINDOWS} episodes"):
-        pipeline.training_windows(TrainSpec(machines=10))
+        pipeline.training_windows(TrainSettings(machines=10))
     assert len(cut) == 1  # the training window itself, never an episode

@@ -17,12 +17,12 @@ from autoinfra.learning.marl import (
     energy_state,
     train_independent,
 )
-from autoinfra.learning.scaling_env import WorldConfig
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.learning.scaling_env import ScalingEnvSettings
+from autoinfra.sim import SimSettings, Simulator
 from tests.experiments.observations import make_observation
 from tests.learning.factories import small_workload
 
-CONFIG = WorldConfig(episode_s=300.0, decision_period_s=30.0, tick_s=30.0)
+CONFIG = ScalingEnvSettings(episode_s=300.0, decision_period_s=30.0, tick_s=30.0)
 
 
 def test_energy_state_bins_free_share_pending_and_empty_machines() -> None:
@@ -40,7 +40,7 @@ def test_energy_state_bins_free_share_pending_and_empty_machines() -> None:
 
 
 def test_energy_actions_change_the_simulated_cell() -> None:
-    sim = Simulator(small_workload(machines=8), SimConfig(tick_s=30.0, until_s=600.0), seed=0)
+    sim = Simulator(small_workload(machines=8), SimSettings(tick_s=30.0, until_s=600.0), seed=0)
     for _ in range(4):
         sim.step()
     obs = sim.observe()

@@ -10,7 +10,7 @@ import pytest
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.learning.scaling_env import WorldConfig
+from autoinfra.learning.scaling_env import ScalingEnvSettings
 from autoinfra.policies.scaling.encoding import FEATURE_HIGH, service_features
 from autoinfra.policies.scaling.ppo import PPOPolicy
 from autoinfra.policies.scaling.space import ReplicaBounds, service_view
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.rl
 
 def test_train_save_load_decide(tmp_path: Path) -> None:
     pytest.importorskip("stable_baselines3")
-    from autoinfra.learning.ppo import PPOConfig, train_ppo
+    from autoinfra.learning.ppo import PPOSettings, train_ppo
 
-    env = ClusterEnv(small_workload(), WorldConfig(episode_s=600.0))
-    config = PPOConfig(total_timesteps=128, n_steps=64, batch_size=32, n_epochs=2)
+    env = ClusterEnv(small_workload(), ScalingEnvSettings(episode_s=600.0))
+    config = PPOSettings(total_timesteps=128, n_steps=64, batch_size=32, n_epochs=2)
     seen: list[int] = []
     path = train_ppo(env, tmp_path / "ppo", seed=1, config=config, on_progress=seen.append,
                      provenance={"command": "test"})  # fmt: skip

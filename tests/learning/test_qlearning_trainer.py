@@ -9,7 +9,7 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Experience, Learner
 from autoinfra.learning.qlearning import (
     QLearner,
-    QLearningConfig,
+    QLearningSettings,
     ScalingStep,
     evaluate,
     train_qlearning,
@@ -82,14 +82,14 @@ def test_infeasible_actions_are_never_explored() -> None:
 
 def test_config_rejects_out_of_range() -> None:
     with pytest.raises(ConfigError, match="discount"):
-        QLearningConfig(discount=1.0)
+        QLearningSettings(discount=1.0)
     with pytest.raises(ConfigError, match="episodes"):
         train_qlearning(ReplicaToy(), episodes=0, seed=0)
 
 
 def test_online_learner_moves_the_table_toward_the_reward() -> None:
     policy = QTablePolicy.zeros()
-    learner = QLearner(policy, QLearningConfig(learning_rate=0.5, learning_rate_decay=0.0))
+    learner = QLearner(policy, QLearningSettings(learning_rate=0.5, learning_rate_decay=0.0))
     assert isinstance(learner, Learner)
     up = ACTIONS.index(1)
     report = learner.learn(

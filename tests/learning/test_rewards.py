@@ -9,6 +9,7 @@ from autoinfra.core.errors import ConfigError
 from autoinfra.learning.rewards import (
     PeriodMeter,
     ServiceSample,
+    combine,
     get_reward,
     idle_footprint,
     sample_from_observation,
@@ -63,3 +64,22 @@ def test_samples_read_the_backend_demand_and_bounds() -> None:
 def test_unknown_reward_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown reward"):
         get_reward("slo-only-v9")
+
+
+def test_one_formula_offline_and_online() -> None:
+    # the period meter (offline) and the online feedback loop both go through combine: a meter
+    # fed one sample gives exactly what combine gives for that sample's terms
+    s = sample([0.5, 0.3, 0.0], [0.45, 0.1, 0.0], [0.5, 1.0, 0.0])
+    delta = np.array([1, -2, 0])
+    meter = PeriodMeter(SPEC)
+    meter.add(s)
+    online = combine(SPEC, violation(SPEC, s), idle_footprint(s), delta)
+    assert meter.reward(delta).tolist() == online.tolist()
+    # unserved (90 % of demand) with 5 % idle; unserved with 90 % idle; an idle service
+    assert online.tolist() == pytest.approx(
+        [
+            -(SPEC.w_slo + 0.05 * SPEC.w_energy + SPEC.w_action),
+            -(SPEC.w_slo + 0.9 * SPEC.w_energy + 2 * SPEC.w_action),
+            0.0,
+        ]
+    )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autoinfra.faults import scenario_from_dict
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from tests.sim.builders import S, T, make_workload
 
 
@@ -26,7 +26,7 @@ def test_cpu_demand_above_capacity_throttles_proportionally_and_slows_progress()
 def test_memory_above_capacity_kills_the_lowest_priority_first() -> None:
     # each task requests 0.2 of memory but uses 0.4: both fit by request, not by use
     tasks = [T(0, 1000, mem=0.2, mem_ratio=2.0, priority=4), T(0, 1000, mem=0.2, mem_ratio=2.0)]
-    sim = Simulator(make_workload([(1.0, 0.5)], tasks), SimConfig(candidates=0))
+    sim = Simulator(make_workload([(1.0, 0.5)], tasks), SimSettings(candidates=0))
     for _ in range(6):
         obs = sim.observe()
         assert obs.mem_used[0] <= obs.mem_capacity[0] + 1e-6
@@ -43,7 +43,7 @@ def _congested(load: float = 1.5) -> Simulator:
         {"faults": [{"kind": "network_congestion", "at_s": 10, "target": "link:0", "load": load}]}
     )
     wl = make_workload(4, [T(0, 10_000, cpu=0.4)] * 2, end_s=1000)
-    return Simulator(wl, SimConfig(candidates=0), scenario=scenario)
+    return Simulator(wl, SimSettings(candidates=0), scenario=scenario)
 
 
 def test_link_utilisation_is_offered_traffic_plus_background_over_capacity() -> None:
@@ -77,7 +77,7 @@ def test_slowed_tasks_progress_at_the_network_share() -> None:
         {"faults": [{"kind": "network_congestion", "at_s": 0, "target": "link:0", "load": 1.98}]}
     )
     wl = make_workload(2, [T(0, 100, cpu=0.4, cpu_ratio=1.0)], end_s=400)
-    sim = Simulator(wl, SimConfig(candidates=0), scenario=scenario)
+    sim = Simulator(wl, SimSettings(candidates=0), scenario=scenario)
     sim.run()
     # link 0 carries 200 Mbit/s + 19.8 Gbit/s background: utilisation 2.0, half speed
     assert sim.results().tasks["end_s"].iloc[0] == pytest.approx(200.0)

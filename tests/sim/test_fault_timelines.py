@@ -10,14 +10,14 @@ import pytest
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import MachineState
 from autoinfra.faults import scenario_from_dict
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from tests.sim.builders import T, make_workload
 
 
-def _sim(faults: list[dict[str, Any]], config: SimConfig | None = None, **kw: Any) -> Simulator:
+def _sim(faults: list[dict[str, Any]], config: SimSettings | None = None, **kw: Any) -> Simulator:
     tasks = [T(0, 100_000, cpu=0.1, mem=0.1)] * 4
     wl = make_workload(4, tasks, end_s=3600, **kw)
-    cfg = config or SimConfig(candidates=0)
+    cfg = config or SimSettings(candidates=0)
     return Simulator(wl, cfg, scenario=scenario_from_dict({"faults": faults}), seed=0)
 
 
@@ -62,7 +62,7 @@ def test_node_failure_with_a_duration_comes_back_and_counts_as_self_cleared() ->
 def test_auto_eviction_resubmits_stranded_tasks_by_itself() -> None:
     sim = _sim(
         [{"kind": "node_failure", "at_s": 10, "target": "machine:0"}],
-        SimConfig(candidates=0, auto_evict_failed_after_s=20),
+        SimSettings(candidates=0, auto_evict_failed_after_s=20),
     )
     sim.run(until_s=40)
     f = _fault(sim)
@@ -165,7 +165,7 @@ def test_the_traces_own_removals_resubmit_at_once_and_are_recorded() -> None:
     wl = make_workload(
         3, [T(0, 10_000, cpu=0.1)] * 2, end_s=200, machine_events=[(20.0, 0, 1, 0.5, 0.5)]
     )
-    sim = Simulator(wl, SimConfig(candidates=0))
+    sim = Simulator(wl, SimSettings(candidates=0))
     assert sim.machine_task_count(0) == 2
     sim.run(until_s=25)
     assert sim.machine_state(0) == MachineState.ABSENT

@@ -7,7 +7,7 @@ import pytest
 from autoinfra.core.cluster import WRITE_OPS, ClusterHandle, ClusterWriter, cluster_parts
 from autoinfra.core.errors import SimulationError
 from autoinfra.core.observation import MachineState
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from tests.sim.builders import S, T, make_workload
 
 
@@ -15,7 +15,7 @@ def _sim(**cfg: object) -> Simulator:
     wl = make_workload(
         4, [T(0, 10_000, cpu=0.1)] * 2, [S(replicas=2, min_replicas=1, max_replicas=4)], end_s=3600
     )
-    return Simulator(wl, SimConfig(candidates=0, **cfg))  # type: ignore[arg-type]
+    return Simulator(wl, SimSettings(candidates=0, **cfg))  # type: ignore[arg-type]
 
 
 def test_the_simulator_owns_its_mutations_and_hands_them_out_as_its_writer() -> None:

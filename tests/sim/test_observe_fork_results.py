@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from autoinfra.core.observation import Observation
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from autoinfra.sim.results import TICK_COLUMNS
 from tests.sim.builders import S, T, make_workload
 
@@ -17,7 +17,7 @@ from tests.sim.builders import S, T, make_workload
 def _sim(seed: int = 0) -> Simulator:
     tasks = [T(float(i), 200 + 10 * i, cpu=0.05, mem=0.05, priority=i % 3) for i in range(40)]
     wl = make_workload(6, tasks, [S(replicas=3)], end_s=900)
-    return Simulator(wl, SimConfig(), scenario="storm", seed=seed)
+    return Simulator(wl, SimSettings(), scenario="storm", seed=seed)
 
 
 def test_observation_has_the_right_shapes_and_is_a_snapshot() -> None:
@@ -107,13 +107,13 @@ def test_results_columns_and_parquet_round_trip(tmp_path: Path) -> None:
 
 def test_record_every_s_thins_the_tick_rows() -> None:
     wl = make_workload(2, [T(0, 100)], end_s=600)
-    sim = Simulator(wl, SimConfig(tick_s=5, record_every_s=60))
+    sim = Simulator(wl, SimSettings(tick_s=5, record_every_s=60))
     sim.run()
     assert sim.results().ticks["time_s"].tolist() == [60.0 * k for k in range(11)]
 
 
 @pytest.mark.parametrize("until", [0.0, 7.0])
 def test_until_s_ends_the_run(until: float) -> None:
-    sim = Simulator(make_workload(2, [T(0, 100)], end_s=600), SimConfig(until_s=until))
+    sim = Simulator(make_workload(2, [T(0, 100)], end_s=600), SimSettings(until_s=until))
     sim.run()
     assert sim.done and sim.now_s == (0.0 if until == 0 else 10.0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autoinfra.core.observation import MachineState
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from autoinfra.sim.power import (
     SPECPOWER_CURVES_W,
     curve_for_capacity,
@@ -45,7 +45,7 @@ def test_platforms_map_by_median_capacity() -> None:
 def test_off_draws_nothing_booting_and_failed_draw_idle() -> None:
     # three idle 1.0-CPU machines (IBM x3550 curve, 66 W idle)
     wl = make_workload([(1.0, 1.0)] * 3, [], end_s=600)
-    sim = Simulator(wl, SimConfig(boot_delay_s=60))
+    sim = Simulator(wl, SimSettings(boot_delay_s=60))
     assert sim.observe().power_w == pytest.approx(3 * 66.0)
     sim.writer.power_off(0, by="test")
     assert sim.observe().power_w == pytest.approx(2 * 66.0)
@@ -58,7 +58,7 @@ def test_off_draws_nothing_booting_and_failed_draw_idle() -> None:
 
 def test_energy_is_power_times_time_and_facility_adds_pue() -> None:
     wl = make_workload([(1.0, 1.0)], [T(0, 10_000, cpu=0.5, cpu_ratio=1.0)], end_s=3600)
-    sim = Simulator(wl, SimConfig(pue=1.5))
+    sim = Simulator(wl, SimSettings(pue=1.5))
     sim.run()
     ticks = sim.results().ticks
     assert ticks["power_w"].iloc[-1] == pytest.approx(156.0)  # 50 % load on the x3550 curve

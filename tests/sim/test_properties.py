@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from autoinfra.core.errors import SimulationError
 from autoinfra.core.observation import MachineState
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from autoinfra.sim import layout as L
 from tests.sim.builders import S, T, make_workload
 
@@ -68,7 +68,7 @@ _world = st.fixed_dictionaries(
 def _build(d: dict[str, Any]) -> Simulator:
     tasks = sorted(d["tasks"], key=lambda t: t.submit_s)
     wl = make_workload(d["machines"], tasks, d["services"], end_s=700)
-    cfg = SimConfig(
+    cfg = SimSettings(
         fit=d["fit"],
         candidates=d["candidates"],
         preemption=d["preemption"],

@@ -9,7 +9,7 @@ import autoinfra.sim as sim
 
 
 def test_sim_exports() -> None:
-    assert sorted(sim.__all__) == ["SimConfig", "SimResults", "Simulator"]
+    assert sorted(sim.__all__) == ["SimResults", "SimSettings", "Simulator"]
 
 
 def test_fault_exports() -> None:
@@ -30,9 +30,21 @@ def test_fault_exports() -> None:
 def test_simulator_surface_matches_the_architecture_page() -> None:
     methods = {
         "step": [],
-        "run": ["until_s", "on_tick", "progress"],
+        "run": ["until_s", "on_tick", "progress", "skip_quiet"],
         "observe": [],
         "fork": [],
+        "machine_state": ["machine"],
+        "machine_task_count": ["machine"],
+        "record_detection": ["target", "by", "kind"],
+        "results": [],
+    }
+    for name, params in methods.items():
+        sig = inspect.signature(getattr(sim.Simulator, name))
+        assert list(sig.parameters)[1:] == params, name
+    # what actors may change lives on ``sim.writer`` (``sim.mutations.Mutations``)
+    from autoinfra.sim.mutations import Mutations
+
+    mutations = {
         "set_service_replicas": ["service", "replicas", "by"],
         "power_on": ["machine", "by"],
         "power_off": ["machine", "by"],
@@ -42,13 +54,9 @@ def test_simulator_surface_matches_the_architecture_page() -> None:
         "kill_rogue": ["machine", "by"],
         "isolate": ["machine", "by"],
         "reroute": ["rack", "away_from_link", "by"],
-        "machine_state": ["machine"],
-        "machine_task_count": ["machine"],
-        "record_detection": ["target", "by", "kind"],
-        "results": [],
     }
-    for name, params in methods.items():
-        sig = inspect.signature(getattr(sim.Simulator, name))
+    for name, params in mutations.items():
+        sig = inspect.signature(getattr(Mutations, name))
         assert list(sig.parameters)[1:] == params, name
     init = inspect.signature(sim.Simulator)
     assert list(init.parameters) == ["workload", "config", "scenario", "seed"]

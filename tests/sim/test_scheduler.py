@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from autoinfra.core.observation import MachineState
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from tests.sim.builders import T, make_workload
 
-EXACT = SimConfig(candidates=0)  # scan every machine in slot order: exact first/best fit
+EXACT = SimSettings(candidates=0)  # scan every machine in slot order: exact first/best fit
 
 
 def _status(sim: Simulator) -> dict[int, str]:
@@ -33,7 +33,7 @@ def test_higher_priority_is_placed_first_then_earlier_submit() -> None:
         [(0.5, 0.5)],
         [T(0, cpu=0.4, priority=1), T(0, cpu=0.4, priority=5), T(0, cpu=0.4, priority=5)],
     )
-    sim = Simulator(wl, SimConfig(candidates=0, preemption=False))
+    sim = Simulator(wl, SimSettings(candidates=0, preemption=False))
     assert _status(sim) == {0: "pending", 1: "running", 2: "pending"}
 
 
@@ -60,7 +60,7 @@ def test_without_preemption_the_high_priority_task_waits() -> None:
         [(0.5, 0.5)],
         [T(0, 1000, cpu=0.4, priority=0), T(10, 50, cpu=0.4, priority=5)],
     )
-    sim = Simulator(wl, SimConfig(candidates=0, preemption=False))
+    sim = Simulator(wl, SimSettings(candidates=0, preemption=False))
     sim.run(until_s=30)
     assert _status(sim) == {0: "running", 1: "pending"}
 
@@ -78,14 +78,14 @@ def test_production_tasks_do_not_preempt_each_other() -> None:
 @pytest.mark.parametrize(("fit", "machine"), [("first", 0), ("best", 1)])
 def test_first_fit_takes_the_first_machine_best_fit_the_tightest(fit: str, machine: int) -> None:
     wl = make_workload([(0.5, 1.0), (0.2, 1.0), (0.3, 1.0)], [T(cpu=0.15, mem=0.01)])
-    sim = Simulator(wl, SimConfig(candidates=0, fit=fit))  # type: ignore[arg-type]
+    sim = Simulator(wl, SimSettings(candidates=0, fit=fit))  # type: ignore[arg-type]
     counts = [sim.machine_task_count(m) for m in range(3)]
     assert counts == [1 if m == machine else 0 for m in range(3)]
 
 
 def test_sampled_best_fit_still_places_everything_that_fits() -> None:
     tasks = [T(float(i), 500, cpu=0.1, mem=0.1) for i in range(30)]
-    sim = Simulator(make_workload(10, tasks), SimConfig(candidates=2, scan_limit=4), seed=3)
+    sim = Simulator(make_workload(10, tasks), SimSettings(candidates=2, scan_limit=4), seed=3)
     sim.run(until_s=40)
     assert set(_status(sim).values()) == {"running"}
 
@@ -113,7 +113,7 @@ def test_scheduling_delay_is_recorded_per_task() -> None:
 def test_equal_requests_spread_over_the_sample_rather_than_pile_up() -> None:
     # twelve identical tasks and four empty machines: best fit from one sample would stack them
     # on one machine; each machine of the sample takes one task per search instead
-    sim = Simulator(make_workload(4, [T(0, 500, cpu=0.05, mem=0.05)] * 12), SimConfig(), seed=1)
+    sim = Simulator(make_workload(4, [T(0, 500, cpu=0.05, mem=0.05)] * 12), SimSettings(), seed=1)
     counts = np.array([sim.machine_task_count(m) for m in range(4)])
     assert counts.sum() == 12
     assert counts.max() - counts.min() <= 1

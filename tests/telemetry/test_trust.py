@@ -319,12 +319,12 @@ def test_mass_heartbeat_loss_is_one_monitoring_outage_not_forty_failures() -> No
 def test_the_fall_bound_covers_an_honest_replay_of_the_shipped_slice() -> None:
     from autoinfra.experiments.inputs import load_inputs
     from autoinfra.experiments.spec import ExperimentSpec, Scale
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     # seed 4 at 40 machines is the worst case of the ten replays the bound was measured on
     scale = Scale("trust", 40, 3600.0, (4,), "40 machines, 1 h")
     workload = load_inputs(ExperimentSpec(seeds=(4,), scale=scale)).slices[4]
-    sim = Simulator(workload, config=SimConfig(tick_s=5.0, until_s=3600.0), seed=4)
+    sim = Simulator(workload, config=SimSettings(tick_s=5.0, until_s=3600.0), seed=4)
     check = TrustCheck()
     times, demand = [], []
     while not sim.done:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autoinfra.actuators.checks import Check, emptied, powered_on, state_is
 from autoinfra.core.actions import (
     Action,
     DrainMachine,
@@ -47,7 +47,6 @@ from autoinfra.core.protocols import Actuator
 __all__ = ["BackendActuator", "actuator_for", "interrupted_in"]
 
 # a check of the cluster after the action was applied: True done, False failed, None not yet
-Check = Callable[[ClusterWriter], "tuple[bool | None, str]"]
 
 
 @dataclass(slots=True)
@@ -188,23 +187,23 @@ class BackendActuator:
             m = action.machine
             if action.on:
                 w.power_on(m, rid)
-                return _powered_on(m, rid)
+                return powered_on(m, rid)
             w.power_off(m, rid)
-            return _state_is(m, MachineState.OFF)
+            return state_is(m, MachineState.OFF)
         if isinstance(action, DrainMachine):
             w.drain(action.machine, rid)
-            return _empty(action.machine)
+            return emptied(action.machine)
         if isinstance(action, EvictTasks):
             w.evict_stranded(action.machine, rid)
             with contextlib.suppress(AutoinfraError):  # a lost machine may refuse the cordon
                 w.cordon(action.machine, False, rid)
-            return _empty(action.machine)
+            return emptied(action.machine)
         if isinstance(action, KillProcess):
             w.kill_rogue(action.machine, rid)
             return None
         if isinstance(action, IsolateMachine):
             w.isolate(action.machine, rid)
-            return _empty(action.machine)
+            return emptied(action.machine)
         if isinstance(action, Reroute):
             w.reroute(action.rack, action.away_from_link, rid)
             return None
@@ -224,39 +223,6 @@ def interrupted_in(journal_path: str | Path) -> list[dict[str, Any]]:
             last[str(row["request_id"])] = row
     return [row for row in last.values() if row.get("step") == "applying"]
 
-
-def _state_is(machine: int, want: MachineState) -> Check:
-    def check(w: ClusterWriter) -> tuple[bool | None, str]:
-        state = MachineState(int(w.machine_state(machine)))
-        if state == want:
-            return True, f"machine:{machine} is {want.name}"
-        if state == MachineState.FAILED:
-            return False, f"machine:{machine} FAILED while waiting for {want.name}"
-        return None, f"machine:{machine} is {state.name}, waiting for {want.name}"
-
-    return check
-
-
-def _powered_on(machine: int, rid: str) -> Check:
-    wait = _state_is(machine, MachineState.ON)
-
-    def check(w: ClusterWriter) -> tuple[bool | None, str]:
-        done, detail = wait(w)
-        if done:  # a machine powered on is meant to take work: lift a cordon from before
-            w.cordon(machine, True, rid)
-        return done, detail
-
-    return check
-
-
-def _empty(machine: int) -> Check:
-    def check(w: ClusterWriter) -> tuple[bool | None, str]:
-        n = int(w.machine_task_count(machine))
-        if n == 0:
-            return True, f"machine:{machine} has no tasks"
-        return None, f"machine:{machine} still has {n} tasks"
-
-    return check
 
 
 def actuator_for(cluster: Any, *, latency_s: float = 1.5) -> Actuator:

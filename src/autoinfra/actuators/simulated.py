@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from autoinfra.actuators.checks import Check, emptied, powered_on, state_is
 from autoinfra.core.actions import (
     ACTION_TYPES,
     Action,
@@ -72,7 +73,6 @@ SimBackend = Any
 
 
 # a check of the world after the action was applied: True done, False failed, None not yet
-Check = Callable[[ClusterWriter], "tuple[bool | None, str]"]
 
 
 @dataclass(slots=True)
@@ -186,13 +186,13 @@ class SimulatedActuator:
         m = action.machine
         if action.on:
             self._writer.power_on(m, rid)
-            return _powered_on(m, rid)
+            return powered_on(m, rid)
         self._writer.power_off(m, rid)
-        return _state_is(m, MachineState.OFF)
+        return state_is(m, MachineState.OFF)
 
     def _drain(self, rid: str, action: DrainMachine) -> Check | None:
         self._writer.drain(action.machine, rid)
-        return _empty(action.machine)
+        return emptied(action.machine)
 
     def _evict(self, rid: str, action: EvictTasks) -> Check | None:
         self._writer.evict_stranded(action.machine, rid)
@@ -200,7 +200,7 @@ class SimulatedActuator:
         # are resubmitted either way, and a failed machine may refuse the cordon
         with contextlib.suppress(SimulationError):
             self._writer.cordon(action.machine, False, rid)
-        return _empty(action.machine)
+        return emptied(action.machine)
 
     def _kill(self, rid: str, action: KillProcess) -> Check | None:
         self._writer.kill_rogue(action.machine, rid)
@@ -208,7 +208,7 @@ class SimulatedActuator:
 
     def _isolate(self, rid: str, action: IsolateMachine) -> Check | None:
         self._writer.isolate(action.machine, rid)
-        return _empty(action.machine)
+        return emptied(action.machine)
 
     def _reroute(self, rid: str, action: Reroute) -> Check | None:
         self._writer.reroute(action.rack, action.away_from_link, rid)
@@ -228,39 +228,3 @@ _HANDLERS: Mapping[type[Action], _Handler] = {
 # the actuator and the closed set must name the same classes: a new action needs a handler
 if set(_HANDLERS) != set(ACTION_TYPES):
     raise ImportError("SimulatedActuator's handlers and core.actions.ACTION_TYPES disagree")
-
-
-def _state_is(machine: int, want: MachineState) -> Check:
-    def check(sim: ClusterWriter) -> tuple[bool | None, str]:
-        state = MachineState(int(sim.machine_state(machine)))
-        if state == want:
-            return True, f"machine:{machine} is {want.name}"
-        if state == MachineState.FAILED:
-            return False, f"machine:{machine} FAILED while waiting for {want.name}"
-        return None, f"machine:{machine} is {state.name}, waiting for {want.name}"
-
-    return check
-
-
-def _powered_on(machine: int, rid: str) -> Check:
-    wait = _state_is(machine, MachineState.ON)
-
-    def check(sim: ClusterWriter) -> tuple[bool | None, str]:
-        done, detail = wait(sim)
-        if done:
-            # a machine powered on is meant to take work: lift a cordon left from before it was
-            # powered off (a drain to consolidate cordons it, and the cordon outlives the power)
-            sim.cordon(machine, True, rid)
-        return done, detail
-
-    return check
-
-
-def _empty(machine: int) -> Check:
-    def check(sim: ClusterWriter) -> tuple[bool | None, str]:
-        n = int(sim.machine_task_count(machine))
-        if n == 0:
-            return True, f"machine:{machine} has no tasks"
-        return None, f"machine:{machine} still has {n} tasks"
-
-    return check

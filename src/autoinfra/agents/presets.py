@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ConfigDict
+
 from autoinfra.actuators.backend import actuator_for
 from autoinfra.agents.autonomous import (
     QTABLE_ID,
@@ -39,6 +41,7 @@ from autoinfra.agents.runtime import Runtime
 from autoinfra.agents.system import System
 from autoinfra.coordination.arbiter import ArbiterSettings, PriorityArbiter
 from autoinfra.core.cluster import cluster_parts
+from autoinfra.core.documents import with_overrides
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.protocols import Policy
 from autoinfra.oversight.approval import (
@@ -49,22 +52,28 @@ from autoinfra.oversight.approval import (
 )
 from autoinfra.oversight.gate import Gate, GateSettings
 from autoinfra.policies.registry import POLICIES
+from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID as PPO_ID
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
 from autoinfra.telemetry.trust import TrustMonitor
 
-__all__ = ["PRESET_ID", "AutonomousParams", "build_autonomous"]
+__all__ = ["PRESET_ID", "AutonomousSettings", "build_autonomous"]
 
 PRESET_ID = "agents-v1"
 
 
 @dataclass(frozen=True, slots=True)
-class AutonomousParams:
+class AutonomousSettings:
+    # unknown keys refused; an approver is any object with ``respond`` (checked by isinstance)
+    __pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
     scaling_policy: Literal["auto", "qtable", "target"] = "auto"  # auto: qtable if installed
     # the Q-table file the scaling agent decides with, trained on the study's training window
     # (experiments.training); None: the shipped table. Unused when scaling_policy is "target".
     qtable_path: str | None = None
+    # a PPO actor (``autoinfra train --algo ppo``) to decide with instead of the Q-table
+    ppo_path: str | None = None
     api_latency_s: float = 1.5  # see actuators.simulated
     approval_delay_s: float = 60.0  # the default approver's answer time for escalations
     approver: Approver | None = None  # overrides approval_delay_s (e.g. a human-delay model)
@@ -86,23 +95,12 @@ class AutonomousParams:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, params: Mapping[str, Any] | None) -> AutonomousParams:
-        raw = dict(params or {})
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown parameter(s) {unknown} for {PRESET_ID}; known: {sorted(known)}",
-                source=PRESET_ID,
-                field=unknown[0],
-            )
-        if "agents" in raw:
-            raw["agents"] = tuple(raw["agents"])
-        if raw.get("failure_train_window_s") is not None:
-            raw["failure_train_window_s"] = tuple(float(x) for x in raw["failure_train_window_s"])
-        p = cls(**raw)
-        p._check()
-        return p
+    def from_mapping(cls, params: Mapping[str, Any] | None) -> AutonomousSettings:
+        """The defaults overridden by ``params``, validated by pydantic (unknown keys refused)."""
+        return with_overrides(cls(), dict(params or {}), source=PRESET_ID)
+
+    def __post_init__(self) -> None:
+        self._check()
 
     def _check(self) -> None:
         def bad(name: str, expected: str) -> ConfigError:
@@ -112,6 +110,10 @@ class AutonomousParams:
 
         if self.scaling_policy not in ("auto", "qtable", "target"):
             raise bad("scaling_policy", "'auto', 'qtable' or 'target'")
+        if self.ppo_path is not None and (
+            self.qtable_path is not None or self.scaling_policy == "target"
+        ):
+            raise bad("ppo_path", "no qtable_path and no scaling_policy 'target' beside it")
         if self.api_latency_s < 0:
             raise bad("api_latency_s", "seconds >= 0")
         if self.approval_delay_s < 0:
@@ -133,7 +135,10 @@ class AutonomousParams:
         return out
 
 
-def _scaling_policy(p: AutonomousParams) -> Policy | None:
+def _scaling_policy(p: AutonomousSettings) -> Policy | None:
+    if p.ppo_path is not None:
+        ppo: Policy = POLICIES.make(PPO_ID, path=p.ppo_path)
+        return ppo
     if p.scaling_policy == "target":
         policy: Policy = POLICIES.make(TARGET_ID)
         return policy
@@ -146,7 +151,7 @@ def _scaling_policy(p: AutonomousParams) -> Policy | None:
     return None  # ScalingAgent picks the Q-table (or says it fell back)
 
 
-def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
+def _failure_policy(sim: Any, p: AutonomousSettings, seed: int) -> Policy:
     from autoinfra.policies.failure import FailureDrainPolicy, FailurePredictor, machine_history
 
     assert p.failure_train_window_s is not None
@@ -165,7 +170,7 @@ def _failure_policy(sim: Any, p: AutonomousParams, seed: int) -> Policy:
     return FailureDrainPolicy(predictor, history, trace_offset_s=offset)
 
 
-def _audit_log(p: AutonomousParams) -> AuditLog:
+def _audit_log(p: AutonomousSettings) -> AuditLog:
     if not p.audit_path:
         return AuditLog()  # in memory, with a random key: experiments
     path = Path(p.audit_path)
@@ -175,7 +180,7 @@ def _audit_log(p: AutonomousParams) -> AuditLog:
 
 def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:
     """The ``agents-v1`` system on ``sim``: a simulator, or any ``core.cluster.Backend``."""
-    p = AutonomousParams.from_mapping(params)
+    p = AutonomousSettings.from_mapping(params)
     reader, _, clock = cluster_parts(sim)
     store = MetricStore()
     sensor = SimSensor(reader, store=store)
@@ -221,6 +226,8 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
     )
     if p.qtable_path is not None and any(f"({QTABLE_ID})" in a.description for a in agents):
         description += f" Q-table: {Path(p.qtable_path).name} (trained on the training window)."
+    if p.ppo_path is not None and "scaling" in p.agents:
+        description += f" PPO actor: {Path(p.ppo_path).name} (trained on an earlier window)."
     return System(
         PRESET_ID,
         runtime,

@@ -70,13 +70,13 @@ def demo_scenario(hours: float, every_s: float = 900.0) -> Any:
 def build_sim_service(opts: ServeOptions) -> SimClusterService:
     from autoinfra.agents import make_system
     from autoinfra.faults import load_scenario
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces.synthetic import generate_cell
 
     opts.state_dir.mkdir(parents=True, exist_ok=True)
     workload = generate_cell(machines=opts.machines, hours=opts.hours, seed=opts.seed)
     scenario = demo_scenario(opts.hours) if opts.demo else load_scenario(opts.scenario)
-    sim = Simulator(workload, config=SimConfig(tick_s=5.0), scenario=scenario, seed=opts.seed)
+    sim = Simulator(workload, config=SimSettings(tick_s=5.0), scenario=scenario, seed=opts.seed)
     escalate = 0.45 if opts.demo else opts.escalate_risk
     system = make_system(
         "agents",

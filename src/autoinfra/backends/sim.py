@@ -28,9 +28,9 @@ from typing import Any
 from autoinfra.core.clock import Clock
 from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike
 from autoinfra.core.errors import ConfigError
-from autoinfra.faults.loading import load_scenario
+from autoinfra.faults.registry import load_scenario
 from autoinfra.faults.spec import FaultScenario, FaultSpec
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from autoinfra.traces.tables import Workload
 
 __all__ = ["OPTIONS", "SimClusterBackend", "build"]
@@ -144,7 +144,7 @@ def build(
         workload = generate_cell(int(o["machines"]), float(o["hours"]), seed=seed)
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
-    config = SimConfig(tick_s=float(o["tick_s"]), until_s=o.get("until_s"))
+    config = SimSettings(tick_s=float(o["tick_s"]), until_s=o.get("until_s"))
     sim = Simulator(workload, config=config, scenario=scenario, seed=seed)
     speed = o["speed"]
     return SimClusterBackend(sim, speed=None if speed is None else float(speed))

@@ -8,13 +8,16 @@ can run it.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
+from autoinfra.core.atomic import write_json
 
+
+@one_line_errors
 def chaos_test(
     trials: int = typer.Option(50, help="How many faults to inject, one after another."),
     seed: int = typer.Option(0, help="Seed of the fault schedule (which, when, how long)."),
@@ -41,7 +44,8 @@ def chaos_test(
             bar.update(task, completed=done, description=what[:40].ljust(40))
 
         report = run_campaign(home, settings, progress=step)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    # allow_nan as before: a NaN figure is still written, not a lost run
+    write_json(out / "report.json", report, allow_nan=True)
     keys = ("trials", "kills", "server_outages", "clock_jumps", "settled", "requests_approved",
             "approvals_lost", "actions_lost", "actions_duplicated", "outcomes_lost",
             "audit_records_lost", "resume_s_p50", "resume_s_max")  # fmt: skip

@@ -12,9 +12,12 @@ from typing import Any
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
+
 DEFAULT_OUT = Path("out/experiment")
 
 
+@one_line_errors
 def experiment(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for the report and raw data."),
     quick: bool = typer.Option(
@@ -63,6 +66,13 @@ def experiment(
         "--burn-in-s",
         help="Seconds replayed before measuring, left out of every metric (default 900).",
     ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="A model `autoinfra train` wrote (Q-table .json or PPO .zip) for the agents' "
+        "scaling, trained on an earlier window; default: train one on this trace's training "
+        "window.",
+    ),
     spec_file: Path | None = typer.Option(
         None, "--spec", help="A YAML/JSON file with the same keys; options given here win."
     ),
@@ -93,6 +103,7 @@ def experiment(
         "machines": machines,
         "window_s": window_s,
         "burn_in_s": burn_in_s,
+        "model": str(model) if model is not None else None,
     }
     data.update({k: v for k, v in given.items() if v is not None})
     spec = build_spec(data, known_systems=ensure_registered(), source=source)

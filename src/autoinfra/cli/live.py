@@ -14,9 +14,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from autoinfra.core.errors import AutoinfraError
+from autoinfra.cli.errors import one_line_errors
 
 
+@one_line_errors
 def live(
     backend: str = typer.Option("sim", "--backend", help="sim | local | kubernetes."),
     duration: float = typer.Option(60.0, "--duration", min=1.0, help="Wall seconds per system."),
@@ -53,40 +54,35 @@ def live(
     from autoinfra.live.report import write_live_report
     from autoinfra.live.runner import LiveRunner, LiveSettings
 
-    err = Console(stderr=True)
-    try:
-        settings = LiveSettings(
-            backend=backend,
-            duration_s=duration,
-            faults=faults,
-            systems=tuple(s.strip() for s in systems.split(",") if s.strip()),
-            mode=mode,  # type: ignore[arg-type]  # checked by LiveSettings.check
-            dry_run=dry_run,
-            speed=speed,
-            seed=seed,
-            machines=machines,
-            prometheus_url=prometheus,
-            alertmanager_url=alertmanager,
-            exporter_port=exporter_port,
-            scrape_interval_s=scrape_interval,
-            fault_lead_s=fault_lead,
-            out_dir=out,
-            backend_options=_options(backend_opt),
-        )
-        runner = LiveRunner(settings)
-        runner.install_signal_handlers()
-        runs = runner.run()
-        summary = write_live_report(
-            out,
-            settings,
-            runs,
-            prometheus=runner.prometheus_url,
-            alertmanager=runner.alertmanager_url,
-            webhook=runner.webhook.url if runner.webhook else "",
-        )
-    except AutoinfraError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
+    settings = LiveSettings(
+        backend=backend,
+        duration_s=duration,
+        faults=faults,
+        systems=tuple(s.strip() for s in systems.split(",") if s.strip()),
+        mode=mode,  # type: ignore[arg-type]  # checked by LiveSettings.check
+        dry_run=dry_run,
+        speed=speed,
+        seed=seed,
+        machines=machines,
+        prometheus_url=prometheus,
+        alertmanager_url=alertmanager,
+        exporter_port=exporter_port,
+        scrape_interval_s=scrape_interval,
+        fault_lead_s=fault_lead,
+        out_dir=out,
+        backend_options=_options(backend_opt),
+    )
+    runner = LiveRunner(settings)
+    runner.install_signal_handlers()
+    runs = runner.run()
+    summary = write_live_report(
+        out,
+        settings,
+        runs,
+        prometheus=runner.prometheus_url,
+        alertmanager=runner.alertmanager_url,
+        webhook=runner.webhook.url if runner.webhook else "",
+    )
     console = Console()
     for name in summary["spec"]["systems"]:
         rec = summary["systems"][name]["recovery_s"]

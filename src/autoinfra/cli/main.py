@@ -2,15 +2,10 @@
 
 Each subcommand lives in its own module and imports its heavy parts inside the command body, so
 ``autoinfra --help`` answers at once. Any ``AutoinfraError`` becomes one red line on stderr and
-exit code 2; anything else is a bug and keeps its traceback.
+exit code 2; anything else is a bug and keeps its traceback (both in :mod:`autoinfra.cli.errors`).
 """
 
 from __future__ import annotations
-
-import functools
-import sys
-from collections.abc import Callable
-from typing import Any
 
 import typer
 
@@ -24,7 +19,7 @@ from autoinfra.cli import simulate as simulate_cmd
 from autoinfra.cli import token as token_cmd
 from autoinfra.cli import trace as trace_cmd
 from autoinfra.cli import train as train_cmd
-from autoinfra.core.errors import AutoinfraError
+from autoinfra.cli.errors import guard_commands
 
 typer_app = typer.Typer(
     name="autoinfra",
@@ -63,45 +58,11 @@ def _root(
     """Autonomous agents for compute-cluster operations."""
 
 
+# every command, the sub-apps' included: our errors are one line and exit 2 (cli.errors)
+guard_commands(typer_app)
+
+
 def app() -> None:
-    """Console-script entry: run Typer, turning our own errors into clean one-line failures.
-
-    Typer runs in standalone mode, so usage errors and ``typer.Exit`` codes reach the shell as
-    Click sets them; only ``AutoinfraError`` needs translating here. Standalone mode also turns
-    *any* ``EOFError`` into a bare "Aborted!" naming nothing (a truncated gzip file deep in a
-    reader printed only that): :func:`_eof_is_a_bug` makes such an error keep its traceback.
-    """
-    _eof_is_a_bug(typer_app)
-    try:
-        typer_app()
-    except AutoinfraError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
-
-
-def _eof_is_a_bug(group: typer.Typer) -> None:
-    """Wrap every command so an ``EOFError`` escaping it surfaces as a bug with its traceback.
-
-    Our readers turn truncated input into ``TraceError``/``ConfigError``; an ``EOFError`` that
-    still escapes is a bug, and Typer would otherwise swallow it into "Aborted!".
-    """
-    for info in group.registered_commands:
-        if info.callback is not None and not hasattr(info.callback, "__eof_guarded__"):
-            info.callback = _guarded(info.callback)
-    for sub in group.registered_groups:
-        if sub.typer_instance is not None:
-            _eof_is_a_bug(sub.typer_instance)
-
-
-def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(command)  # Typer reads the options from the wrapped signature
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except EOFError as exc:
-            raise RuntimeError(
-                f"unexpected end of input (a bug, not a usage error): {exc}"
-            ) from exc
-
-    run.__eof_guarded__ = True  # type: ignore[attr-defined]
-    return run
+    """Console-script entry. Usage errors and ``typer.Exit`` codes reach the shell as Click
+    sets them; our own errors are already one line and exit 2 (:mod:`autoinfra.cli.errors`)."""
+    typer_app()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
+from autoinfra.core.atomic import write_json
 
+
+@one_line_errors
 def regions(
     machines: int = typer.Option(100, help="Machines per region."),
     minutes: float = typer.Option(60.0, help="Simulated minutes each region runs."),
@@ -25,7 +28,8 @@ def regions(
     check_region_options(machines, minutes, speed)
     typer.echo(f"running 3 regions x {minutes:g} simulated minutes at {speed:g}x, twice ...")
     summary = run_regions(out, machines=machines, minutes=minutes, speed=speed, seed=seed)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # allow_nan as before: a NaN figure is still written, not a lost run
+    write_json(out / "summary.json", summary, allow_nan=True)
     w, wo = summary["with_shift"], summary["without_shift"]
     typer.echo(f"energy kWh: {w['energy_kwh']} with shifting, {wo['energy_kwh']} without")
     typer.echo(f"energy cost: {w['energy_cost']} with shifting, {wo['energy_cost']} without")

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
 
+
+@one_line_errors
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback default)."),
     port: int = typer.Option(8000, "--port", help="Port to bind.", min=0, max=65535),

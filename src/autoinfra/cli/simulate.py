@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from autoinfra.core.errors import AutoinfraError
+from autoinfra.cli.errors import one_line_errors
 
 
 def _finite(value: float | None) -> float | None:
@@ -29,6 +29,7 @@ def _finite(value: float | None) -> float | None:
     return value
 
 
+@one_line_errors
 def simulate(
     trace: Path | None = typer.Option(
         None,
@@ -74,13 +75,8 @@ def simulate(
 ) -> None:
     """Replay a workload in the simulated cluster with a fault scenario and no agent acting
     (tasks of a failed machine are resubmitted at once, since nobody would evict them)."""
-    err = Console(stderr=True)
-    try:
-        results, wall_s = _run(trace, machines, hours, faults, seed, synthetic, tick_s)
-        paths = results.to_parquet(out) if out is not None else {}
-    except AutoinfraError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
+    results, wall_s = _run(trace, machines, hours, faults, seed, synthetic, tick_s)
+    paths = results.to_parquet(out) if out is not None else {}
     console = Console()
     console.print(_table(results.summary, wall_s))
     for name, path in paths.items():
@@ -99,7 +95,7 @@ def _run(
     import time
 
     from autoinfra.faults import load_scenario
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     scenario = load_scenario(faults)  # first: a bad scenario file fails before any heavy work
     if synthetic:
@@ -115,7 +111,7 @@ def _run(
             workload = window(workload, workload.start_s, end)
         if machines is not None:
             workload = sample_cell(workload, machines, seed)
-    config = SimConfig(tick_s=tick_s, auto_evict_failed_after_s=0.0)
+    config = SimSettings(tick_s=tick_s, auto_evict_failed_after_s=0.0)
     sim = Simulator(workload, config=config, scenario=scenario, seed=seed)
     t0 = time.perf_counter()
     sim.run(progress=True)

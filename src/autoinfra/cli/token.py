@@ -11,6 +11,8 @@ import datetime as dt
 
 import typer
 
+from autoinfra.cli.errors import one_line_errors
+
 app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 
 
@@ -21,6 +23,7 @@ def _when(ts: float | None) -> str:
 
 
 @app.command("create")
+@one_line_errors
 def create(
     role: str = typer.Option(..., "--role", help="viewer | operator | approver | admin"),
     name: str | None = typer.Option(None, "--name", help="Who holds it (the audit's actor)."),
@@ -39,6 +42,7 @@ def create(
 
 
 @app.command("list")
+@one_line_errors
 def list_tokens() -> None:
     """List tokens (ids, names, roles, expiry, revocation; never secrets)."""
     import time
@@ -54,6 +58,7 @@ def list_tokens() -> None:
 
 
 @app.command("revoke")
+@one_line_errors
 def revoke(token_id: str = typer.Argument(..., help="The token's id (from `token list`).")) -> None:
     """Revoke a token at once (a running server refuses it from the next request)."""
     from autoinfra.security.tokens import TokenStore

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from autoinfra.core.errors import AutoinfraError
+from autoinfra.cli.errors import one_line_errors
 
 app = typer.Typer(
     name="trace",
@@ -33,6 +33,7 @@ def _trace() -> None:
 
 
 @app.command("info")
+@one_line_errors
 def info(
     trace: Path | None = typer.Option(
         None,
@@ -50,11 +51,7 @@ def info(
     from autoinfra.traces.info import trace_info
 
     err = Console(stderr=True)
-    try:
-        data = trace_info(trace, lenient=lenient)
-    except AutoinfraError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
+    data = trace_info(trace, lenient=lenient)
     if data["skipped_rows"]:
         err.print(f"[yellow]lenient: {_skipped_line(data)}[/yellow]", soft_wrap=True)
     if as_json:
@@ -64,6 +61,7 @@ def info(
 
 
 @app.command("calibrate")
+@one_line_errors
 def calibrate(
     out: Path | None = typer.Option(
         None, "--out", help="Where to write (default: the calibration.json shipped in the package)."
@@ -78,11 +76,7 @@ def calibrate(
     """Measure the synthetic cell's calibration on a trace and write it (atomically)."""
     from autoinfra.traces.calibration import write_calibration
 
-    try:
-        written = write_calibration(out, trace)
-    except AutoinfraError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
+    written = write_calibration(out, trace)
     typer.echo(f"wrote {written}")
 
 

@@ -1,6 +1,6 @@
 """``autoinfra train``: train the scaling policy on the training window of a trace.
 
-Registered by ``cli/main.py``. The options map one to one onto ``learning.pipeline.TrainSpec``;
+Registered by ``cli/main.py``. The options map one to one onto ``learning.pipeline.TrainSettings``;
 the evaluation window of the trace (``split_windows``) is never read. The artifact records the
 canonical command that made it, which is also what ``src/autoinfra/data/models/README.md`` quotes
 for the shipped table. Heavy imports (simulator, traces, torch) happen inside the command so
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from autoinfra.cli.errors import one_line_errors
 
 
 class PlainProgress:
@@ -37,6 +39,7 @@ class PlainProgress:
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+@one_line_errors
 def train(
     trace: Path | None = typer.Option(
         None, "--trace", help="A Google 2011 trace folder (default: the shipped slice)."
@@ -44,10 +47,11 @@ def train(
     algo: str = typer.Option("qlearning", "--algo", help="qlearning | ppo (needs the rl extra)."),
     episodes: int = typer.Option(60, "--episodes", help="Training episodes.", min=1),
     seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
-    out: Path = typer.Option(
-        Path("out/models/qtable.json"),
+    out: Path | None = typer.Option(
+        None,
         "--out",
-        help="Artifact to write (JSON for qlearning; a .zip plus a .json sidecar for ppo).",
+        help="Artifact to write (JSON for qlearning; a .zip plus a .json sidecar for ppo). "
+        "Default: out/models/qtable.json or out/models/ppo.zip.",
     ),
     machines: int = typer.Option(
         100, "--machines", help="Machines in the slice drawn from the cell to learn on.", min=1
@@ -81,7 +85,7 @@ def train(
     from rich.table import Table
 
     from autoinfra.learning.pipeline import (
-        TrainSpec,
+        TrainSettings,
         score_on_evaluation_window,
         train_scaling_policy,
     )
@@ -89,7 +93,9 @@ def train(
 
     if algo not in ("qlearning", "ppo"):
         raise typer.BadParameter(f"--algo must be qlearning or ppo, got {algo!r}")
-    spec = TrainSpec(
+    if out is None:
+        out = Path("out/models/qtable.json" if algo == "qlearning" else "out/models/ppo.zip")
+    spec = TrainSettings(
         algo=algo,  # type: ignore[arg-type]  # checked just above
         episodes=episodes,
         seed=seed,

@@ -44,6 +44,7 @@ __all__ = [
     "ClusterReader",
     "ClusterWriter",
     "FaultLike",
+    "ReaderOf",
     "cluster_parts",
 ]
 
@@ -177,3 +178,24 @@ def cluster_parts(cluster: Any) -> tuple[ClusterReader, ClusterWriter, Clock]:
     if isinstance(cluster, ClusterHandle):
         return cluster.reader, cluster.writer, cluster.clock
     return cluster, cluster, cluster.clock
+
+
+class _Observing(Protocol):
+    @property
+    def clock(self) -> Clock: ...
+
+    def observe(self) -> Observation: ...
+
+
+class ReaderOf:
+    """The read side of a backend whose ``observe()`` and ``clock`` make its ``ClusterReader``."""
+
+    def __init__(self, backend: _Observing) -> None:
+        self._backend = backend
+
+    @property
+    def now_s(self) -> float:
+        return self._backend.clock.now_s()
+
+    def observe(self) -> Observation:
+        return self._backend.observe()

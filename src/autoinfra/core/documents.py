@@ -20,14 +20,17 @@ file and the dotted field path (``faults[2].at_s``), with the offending input tr
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import reprlib
-from collections.abc import Iterable
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError, create_model
 
 from autoinfra.core.errors import ConfigError
 
@@ -236,16 +239,28 @@ def field_path(loc: Iterable[Any], skip: frozenset[str] = frozenset()) -> str:
 
 
 def validation_error(
-    exc: ValidationError, *, source: str, skip: frozenset[str] = frozenset()
+    exc: ValidationError,
+    *,
+    source: str,
+    skip: frozenset[str] = frozenset(),
+    prefix: str = "",
+    known: Callable[[tuple[Any, ...]], Iterable[str]] | None = None,
 ) -> ConfigError:
-    """The first problem pydantic found, as a ``ConfigError`` naming the file and field path."""
+    """The first problem pydantic found, as a ``ConfigError`` naming the file and field path.
+
+    ``prefix`` is where the validated mapping sits in its document (``system_params.human``);
+    ``known(loc)``, when given, lists the keys allowed beside an unknown one.
+    """
     err = exc.errors(include_url=False)[0]
     path = field_path(err["loc"], skip)
+    if prefix:
+        path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
     kind = err["type"]
     if kind == "missing":
         message = "missing"
-    elif kind == "extra_forbidden":
-        message = "unknown key"
+    elif kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        names = sorted(known(tuple(err["loc"][:-1]))) if known is not None else []
+        message = f"unknown key; expected one of {names}" if names else "unknown key"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         # the tag names the variant ("kind: meteor"): the error is the tag field's
         ctx = err.get("ctx", {})
@@ -271,3 +286,117 @@ def validation_error(
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ConfigError(message, source=source, field=path or None)
+
+
+T = TypeVar("T")
+
+# A settings dataclass says ``__pydantic_config__ = UNKNOWN_KEYS_REFUSED`` so that reading it from a
+# mapping (:func:`validate_into`) refuses a misspelt key instead of dropping it without a word.
+UNKNOWN_KEYS_REFUSED = ConfigDict(extra="forbid")
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+_CHECKERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
+    if kind not in _ADAPTERS:  # building the validator is the slow part: once per class
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
+
+
+def validate_into(kind: type[T], data: Any, *, source: str, prefix: str = "") -> T:
+    """``data`` (a mapping from a file or the command line) validated by pydantic into ``kind``.
+
+    ``kind`` is a pydantic model or a dataclass; a dataclass refuses unknown keys when it says
+    ``__pydantic_config__ = ConfigDict(extra="forbid")``, and its ``__post_init__`` still runs.
+    Every problem is a ``ConfigError`` naming ``source`` and the dotted field path after
+    ``prefix``; this is the one place a validation error of a settings mapping is translated.
+    """
+    try:
+        return _adapter(kind).validate_python(data)
+    except ValidationError as exc:
+        known = functools.partial(_field_names, kind)
+        raise validation_error(exc, source=source, prefix=prefix, known=known) from None
+    except ConfigError as exc:
+        # a class's own check (``__post_init__``) knows its field, not the file or where it sits
+        if exc.source is not None:
+            raise
+        field = exc.field or ""
+        if prefix and not field.startswith(prefix):
+            field = f"{prefix}.{field}" if field else prefix
+        raise ConfigError(exc.message, source=source, field=field or None) from None
+
+
+def with_overrides(current: T, overrides: Mapping[str, Any], *, source: str, prefix: str = "") -> T:
+    """A copy of the dataclass ``current`` with ``overrides`` applied and the whole re-validated.
+
+    A mapping given for a field that holds a dataclass overrides only the keys it names (``hpa:
+    {sync_period_s: 30}`` keeps the HPA's other settings), at any depth.
+    """
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(
+            f"expected a mapping of settings, got {type(overrides).__name__}",
+            source=source,
+            field=prefix or None,
+        )
+    merged = _merged(current, overrides)
+    return validate_into(type(current), merged, source=source, prefix=prefix)
+
+
+def _merged(current: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = {f.name: getattr(current, f.name) for f in dataclasses.fields(current) if f.init}
+    for key, value in overrides.items():
+        now = out.get(key)
+        if dataclasses.is_dataclass(now) and isinstance(value, Mapping):
+            value = _merged(now, value)
+        out[key] = value  # unknown keys go through, for the validator to name
+    return out
+
+
+def _field_names(kind: type[Any], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at ``loc`` inside ``kind`` (a dataclass or a pydantic model)."""
+    node: Any = kind
+    for part in loc:
+        hints = _hints(node)
+        if not isinstance(part, str) or part not in hints:
+            return []
+        node = hints[part]
+    return sorted(_hints(node))
+
+
+def _hints(node: Any) -> dict[str, Any]:
+    if not isinstance(node, type):
+        return {}
+    if dataclasses.is_dataclass(node) or hasattr(node, "model_fields"):
+        try:
+            return typing.get_type_hints(node)
+        except (NameError, TypeError):  # an annotation only a type checker resolves
+            if dataclasses.is_dataclass(node):
+                return dict.fromkeys((f.name for f in dataclasses.fields(node)), Any)
+            return dict.fromkeys(node.model_fields, Any)
+    return {}
+
+
+def _checker(kind: type[Any]) -> TypeAdapter[Any]:
+    if kind not in _CHECKERS:
+        hints = typing.get_type_hints(kind, include_extras=True)
+        fields: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(kind)}
+        config = ConfigDict(arbitrary_types_allowed=True, allow_inf_nan=False)
+        model = create_model(f"{kind.__name__}Check", __config__=config, **fields)
+        _CHECKERS[kind] = TypeAdapter(model)
+    return _CHECKERS[kind]
+
+
+def check_fields(instance: Any) -> None:
+    """Check a dataclass's values against the constraints its annotations declare, for
+    ``__post_init__``: ``window_s: Annotated[float, Field(gt=0)]`` says the bound once, where the
+    field is, and this is the one checker. Strict (no bools for numbers, no strings for
+    numbers) and NaN or inf refused: every comparison with NaN is false, so a NaN bound is no
+    bound. A problem is a ``ConfigError`` naming the field (the class when no file is known).
+    """
+    values = {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+    try:
+        _checker(type(instance)).validate_python(values, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc, source=type(instance).__name__) from None

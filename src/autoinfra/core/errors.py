@@ -26,6 +26,7 @@ class ConfigError(AutoinfraError):
     """
 
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        self.message = message  # without the location, so a caller can re-place it
         self.source = source
         self.field = field
         where = ", ".join(p for p in (source, f"field {field!r}" if field else None) if p)

@@ -1,55 +1,32 @@
-"""Writing the experiment's files atomically: temporary file in the same folder, then rename.
+"""The experiment's file formats (JSON, Parquet) and the provenance every report records.
 
-A reader (a person, CI, a later run's cache check) never sees a half-written report, summary or
-Parquet table: either the old file or the complete new one. Also the provenance helpers every
-report records: file hashes of the inputs and the versions of what produced it.
+Files are written through :mod:`autoinfra.core.atomic` (temporary file, fsync, rename), so a reader
+never sees a half-written report, summary or table. The provenance helpers: file hashes of the
+inputs and the versions of what produced it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import platform
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` for a temporary path beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        # mkstemp makes the file private (0600); an output is for reading: 0644 as open() would
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text(path: Path, text: str) -> Path:
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    return atomic_write(path, write)
+from autoinfra.core import atomic
 
 
 def write_json(path: Path, data: Any) -> Path:
-    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False, default=_json_default)
-    return write_text(path, text + "\n")
+    """A report's JSON: indented, in insertion order, numpy scalars and paths as plain values."""
+    return atomic.write_json(path, data, indent=2, default=_json_default)
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> Path:
-    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    with atomic.atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return path
 
 
 def file_hashes(paths: Iterable[Path], root: Path | None = None) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoinfra.experiments.artifacts import atomic_write
+from autoinfra.core.atomic import atomic_path
 
 PLOTS = {
     "paired": "paired_differences.png",
@@ -41,7 +41,8 @@ def _pyplot() -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     plt = _pyplot()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
 

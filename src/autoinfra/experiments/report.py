@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from autoinfra.agents.registry import SYSTEMS
+from autoinfra.core.atomic import write_text
 from autoinfra.core.registry import Registry
 from autoinfra.experiments.answer import answer_blocks
-from autoinfra.experiments.artifacts import write_text
 from autoinfra.experiments.plots import PLOTS
 from autoinfra.experiments.render import (
     Block,

@@ -38,7 +38,7 @@ class RunSettings:
     tick_s: float
     record_every_s: float
     system_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # system -> the Q-table artifact trained for the study, given to the build as ``qtable_path``
+    # system -> the model trained for the study (or given), given to the build (``model_params``)
     tables: dict[str, str] = field(default_factory=dict)
     burn_in_s: float = 0.0  # replayed before ``window_s``, not measured
 
@@ -134,11 +134,11 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
     from autoinfra.agents import make_system
     from autoinfra.experiments.systems import ensure_registered
     from autoinfra.faults import load_scenario
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
 
     ensure_registered()
     started = time.perf_counter()
-    config = SimConfig(
+    config = SimSettings(
         tick_s=settings.tick_s,
         until_s=min(settings.burn_in_s + settings.window_s, workload.end_s - workload.start_s),
         record_every_s=settings.record_every_s,
@@ -147,8 +147,11 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
     sim = Simulator(workload, config=config, scenario=scenario, seed=run.seed)
     params = settings.system_params.get(run.system)
     if run.system in settings.tables:
-        # the table trained for this study is part of the build, through the registry's make
-        params = {**(params or {}), "qtable_path": settings.tables[run.system]}
+        # the model trained for this study (or given: --model) is part of the build, through the
+        # registry's make: a Q-table as ``qtable_path``, a PPO actor as ``ppo_path``
+        from autoinfra.experiments.models import model_params
+
+        params = {**(params or {}), **model_params(settings.tables[run.system])}
     system = make_system(run.system, sim, seed=run.seed, params=params)
     false_alarms = 0
 

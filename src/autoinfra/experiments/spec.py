@@ -31,13 +31,12 @@ that many machines uniformly at random, and each task with probability machines 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, ValidationError
 
 from autoinfra.core.documents import echo, load_document, validation_error
 from autoinfra.core.errors import ConfigError
@@ -75,7 +74,11 @@ PAPER_MEM_GB = 256
 
 @dataclass(frozen=True, slots=True)
 class ExperimentSpec:
-    """Everything that decides the numbers of a study (the output folder does not)."""
+    """Everything that decides the numbers of a study (the output folder does not).
+
+    ``Spec``, not ``Settings``: this is the schema of an experiment spec *file*, a document a
+    person writes; tunables classes are named ``...Settings``.
+    """
 
     systems: tuple[str, ...] = DEFAULT_SYSTEMS
     faults: tuple[str, ...] = DEFAULT_FAULTS
@@ -93,6 +96,7 @@ class ExperimentSpec:
     # simulated seconds replayed before measuring: the slice starts with an empty cluster and a
     # backlog, so its first minutes are a start-up transient no system is responsible for
     burn_in_s: float = DEFAULT_BURN_IN_S
+    model: Path | None = None  # a model `autoinfra train` wrote; None: the study trains its own
 
     def runs(self) -> list[RunSpec]:
         return [
@@ -105,7 +109,7 @@ class ExperimentSpec:
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:
-    """One cell of the grid."""
+    """One cell of the grid an experiment spec expands into (named with the spec it comes from)."""
 
     system: str
     scenario: str
@@ -185,7 +189,9 @@ _Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT)]
 class _SpecModel(BaseModel):
     """What a spec file or the command line may say; every number bounded, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: a NaN compares false with everything (``min_headroom_share: .nan`` would turn
+    # a guard off), so no number anywhere in a spec, system_params included, may be NaN or inf
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     systems: Annotated[tuple[str, ...], BeforeValidator(_names_of)] | None = None
     faults: Annotated[tuple[str, ...], BeforeValidator(_names_of)] | None = None
@@ -200,9 +206,11 @@ class _SpecModel(BaseModel):
     executor: Literal["local", "ray"] | None = None
     jobs: Annotated[_Int, Field(ge=1, le=MAX_JOBS)] = 2
     ray_address: _Text | None = None
-    system_params: Any = None
+    # system name -> its parameters (each system validates its own when it is built)
+    system_params: dict[str, dict[str, JsonValue]] | None = None
     train_episodes: Annotated[_Int, Field(ge=1, le=MAX_TRAIN_EPISODES)] | None = None
     burn_in_s: Annotated[_Float, Field(ge=0, le=MAX_WINDOW_S)] = DEFAULT_BURN_IN_S
+    model: _Text | None = None
 
 
 def build_spec(
@@ -214,7 +222,7 @@ def build_spec(
     try:
         model = _SpecModel.model_validate(dict(data))
     except ValidationError as exc:
-        raise validation_error(exc, source=source) from None
+        raise validation_error(exc, source=source, skip=_JSON_TAGS) from None
     scale = SCALES[model.scale or "default"]
     if model.machines is not None:
         scale = replace(scale, machines=model.machines, name=f"{scale.name}-custom")
@@ -229,6 +237,10 @@ def build_spec(
                 field=f"systems[{i}]",
             )
     params = _system_params(model.system_params, known_systems, source)
+    if model.model:  # checked now, not after the trace has loaded
+        from autoinfra.experiments.models import describe_model
+
+        describe_model(model.model)
     return ExperimentSpec(
         systems=systems,
         faults=model.faults if model.faults is not None else DEFAULT_FAULTS,
@@ -244,55 +256,27 @@ def build_spec(
         system_params=params,
         train_episodes=model.train_episodes,
         burn_in_s=model.burn_in_s,
+        model=Path(model.model) if model.model else None,
     )
 
 
-def _system_params(
-    raw: Any, known_systems: Sequence[str], source: str
-) -> dict[str, dict[str, Any]]:
-    """``system name -> parameters``: names must be known systems and every number finite.
+# pydantic names the branch of a JSON value it tried (``system_params.human.x.float``); a path
+# for a person leaves those out
+_JSON_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict"})
 
-    Each system validates its own parameters when it is built; what is checked here holds for
-    all of them: a misspelled system name would be ignored silently, and a NaN compares false
-    with everything, so ``min_headroom_share: .nan`` would turn a guard off.
-    """
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(
-            "expected a mapping of system name -> mapping of parameters",
-            source=source,
-            field="system_params",
-        )
-    out: dict[str, dict[str, Any]] = {}
-    for name, params in raw.items():
-        where = f"system_params.{name}"
-        if not isinstance(name, str) or name not in known_systems:
+
+def _system_params(
+    params: dict[str, dict[str, Any]] | None, known_systems: Sequence[str], source: str
+) -> dict[str, dict[str, Any]]:
+    """``system name -> parameters``, the names known systems (a misspelt one would be ignored)."""
+    for name in params or {}:
+        if name not in known_systems:
             raise ConfigError(
                 f"unknown system {echo(name)}; expected one of {sorted(known_systems)}",
                 source=source,
-                field=where,
+                field=f"system_params.{name}",
             )
-        if not isinstance(params, Mapping):
-            raise ConfigError(
-                f"expected a mapping of parameters, got {type(params).__name__}",
-                source=source,
-                field=where,
-            )
-        _finite_numbers(params, source, where)
-        out[name] = dict(params)
-    return out
-
-
-def _finite_numbers(value: Any, source: str, where: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"expected a finite number, got {value!r}", source=source, field=where)
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            _finite_numbers(v, source, f"{where}.{k}")
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            _finite_numbers(v, source, f"{where}[{i}]")
+    return {name: dict(p) for name, p in (params or {}).items()}
 
 
 def load_spec_file(path: Path) -> dict[str, Any]:

@@ -43,15 +43,15 @@ def _shipped_provenance() -> dict[str, Any]:
 
 def _train_spec(spec: ExperimentSpec, inputs: StudyInputs) -> Any:
     """The shipped table's recipe (or the pipeline's defaults) on this study's trace and split."""
-    from autoinfra.learning.pipeline import TrainSpec
+    from autoinfra.learning.pipeline import TrainSettings
 
-    base = TrainSpec()
+    base = TrainSettings()
     recipe = _shipped_provenance().get("spec", {})
     fields = {name: recipe.get(name, getattr(base, name)) for name in RECIPE_FIELDS}
     if spec.train_episodes is not None:
         fields["episodes"] = spec.train_episodes
     fields["machines"] = min(int(fields["machines"]), inputs.cell_machines)
-    return TrainSpec(
+    return TrainSettings(
         algo="qlearning",
         train_fraction=spec.train_fraction,
         trace_dir=str(spec.trace_dir) if spec.trace_dir is not None else None,
@@ -72,6 +72,8 @@ def _shipped_matches(command: str, files: dict[str, str]) -> Path | None:
 def ensure_trained(spec: ExperimentSpec, inputs: StudyInputs) -> dict[str, Any]:
     """Find or make the trained table; returns what the report says and the systems' params."""
     learned = sorted(s for s in spec.systems if s in LEARNED_SYSTEMS)
+    if spec.model is not None:
+        return _given_model(spec, inputs, learned)
     if not learned:
         return {"description": "none of the compared systems has learned parts", "systems": []}
     from autoinfra.learning.pipeline import train_scaling_policy
@@ -114,6 +116,38 @@ def ensure_trained(spec: ExperimentSpec, inputs: StudyInputs) -> dict[str, Any]:
         "source": source,
         "command": command,
         "train_window_s": list(train_w),
+        "evaluation_window_s": list(inputs.evaluation),
+        "systems": learned,
+    }
+
+
+def _given_model(spec: ExperimentSpec, inputs: StudyInputs, learned: list[str]) -> dict[str, Any]:
+    """``--model FILE``: a model ``autoinfra train`` wrote, trained before the evaluated window."""
+    from autoinfra.experiments.models import check_windows, describe_model
+
+    assert spec.model is not None
+    if not learned:
+        raise ConfigError(
+            f"none of the systems {list(spec.systems)} has a learned scaling policy to use it; "
+            f"add one of {sorted(LEARNED_SYSTEMS)}",
+            source=str(spec.model),
+            field="model",
+        )
+    model = describe_model(spec.model)
+    where = check_windows(model, inputs.files, inputs.evaluated)
+    kind = "Q-table" if model["kind"] == "qtable" else "PPO actor"
+    made_by = model["provenance"].get("command", "an unrecorded command")
+    train_w = model["provenance"].get("windows", {}).get("train_s")
+    return {
+        "description": (
+            f"the agents' scaling {kind} was given (--model {spec.model.name}), made by "
+            f"`{made_by}`, {where}; the runs replay the evaluation window only."
+        ),
+        "artifact": str(spec.model),
+        "source": "given (--model)",
+        "kind": model["kind"],
+        "command": made_by,
+        "train_window_s": list(train_w) if isinstance(train_w, list) else None,
         "evaluation_window_s": list(inputs.evaluation),
         "systems": learned,
     }

@@ -49,7 +49,8 @@ failure, high CPU load, network congestion). Their first fault is at 600 s so th
 evaluation window.
 """
 
-from autoinfra.faults.loading import builtin_scenarios, load_scenario, scenario_from_dict
+from autoinfra.faults.loading import builtin_scenarios, scenario_from_dict
+from autoinfra.faults.registry import load_scenario
 from autoinfra.faults.spec import DEFAULTS, TARGET_KIND, FaultKind, FaultScenario, FaultSpec
 
 __all__ = [

@@ -1,4 +1,6 @@
-"""Reading and validating fault scenarios (YAML or JSON files, or built-in names).
+"""Reading and validating fault scenarios (YAML or JSON files, and the shipped ones).
+
+Resolving a name or a path to a scenario is ``faults.registry.load_scenario``.
 
 Validation is strict on purpose: an unknown key or a field that does not apply to the fault's kind
 is an error, because a typo in a scenario file (``durtion_s``) would otherwise silently change an
@@ -18,12 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from autoinfra.core.documents import echo, load_document, parse_document, validation_error
+from autoinfra.core.documents import echo, parse_document, validation_error
 from autoinfra.core.errors import ConfigError
 from autoinfra.faults.spec import DEFAULTS, TARGET_KIND, FaultKind, FaultScenario, FaultSpec
 
@@ -121,35 +122,6 @@ def builtin_scenario(name: str) -> FaultScenario:
     source = f"builtin:{name}"
     data = parse_document(entry.read_bytes(), source=source, fmt="yaml")
     return scenario_from_dict(data, source=source, default_name=name)
-
-
-def load_scenario(path_or_name: str | Path) -> FaultScenario:
-    """Load a scenario from a YAML/JSON file, or a registered one by id or name.
-
-    A path that exists wins over a built-in of the same name; built-ins are registered in
-    ``faults.registry.SCENARIOS`` as ``fault.<name>-v1`` with their file name as alias.
-    """
-    from autoinfra.faults.registry import SCENARIOS
-
-    path = Path(path_or_name)
-    if path.is_file():
-        if path.suffix.lower() not in {".yaml", ".yml", ".json"}:
-            raise ConfigError(
-                f"unsupported scenario format {path.suffix.lower()!r}; expected .yaml, .yml or "
-                ".json",
-                source=str(path),
-            )
-        return scenario_from_dict(load_document(path), source=str(path), default_name=path.stem)
-    name = str(path_or_name)
-    if name in SCENARIOS:
-        return SCENARIOS.make(name)
-    near = SCENARIOS.near(name)
-    raise ConfigError(
-        f"no scenario file {echo(name)} and no built-in of that name"
-        + (f" (did you mean {', '.join(near)}?)" if near else "")
-        + f"; built-ins are {', '.join(builtin_scenarios())}",
-        source=echo(name)[1:-1],
-    )
 
 
 def scenario_from_dict(

@@ -8,11 +8,15 @@ built under (``FaultScenario.registry_id``). A changed built-in file needs a new
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from autoinfra.core.documents import echo, load_document
+from autoinfra.core.errors import ConfigError
 from autoinfra.core.registry import Registry
-from autoinfra.faults.loading import builtin_scenarios
+from autoinfra.faults.loading import builtin_scenarios, scenario_from_dict
 from autoinfra.faults.spec import FaultScenario
 
-__all__ = ["SCENARIOS", "scenario_id"]
+__all__ = ["SCENARIOS", "load_scenario", "scenario_id"]
 
 
 def scenario_id(name: str) -> str:
@@ -34,3 +38,30 @@ def _builtin() -> Registry[FaultScenario]:
 
 
 SCENARIOS = _builtin()
+
+
+def load_scenario(path_or_name: str | Path) -> FaultScenario:
+    """Load a scenario from a YAML/JSON file, or a registered one by id or name.
+
+    A path that exists wins over a built-in of the same name; built-ins are registered in
+    ``faults.registry.SCENARIOS`` as ``fault.<name>-v1`` with their file name as alias.
+    """
+    path = Path(path_or_name)
+    if path.is_file():
+        if path.suffix.lower() not in {".yaml", ".yml", ".json"}:
+            raise ConfigError(
+                f"unsupported scenario format {path.suffix.lower()!r}; expected .yaml, .yml or "
+                ".json",
+                source=str(path),
+            )
+        return scenario_from_dict(load_document(path), source=str(path), default_name=path.stem)
+    name = str(path_or_name)
+    if name in SCENARIOS:
+        return SCENARIOS.make(name)
+    near = SCENARIOS.near(name)
+    raise ConfigError(
+        f"no scenario file {echo(name)} and no built-in of that name"
+        + (f" (did you mean {', '.join(near)}?)" if near else "")
+        + f"; built-ins are {', '.join(builtin_scenarios())}",
+        source=echo(name)[1:-1],
+    )

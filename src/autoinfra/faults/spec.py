@@ -52,7 +52,8 @@ STRENGTH_FIELDS: tuple[str, ...] = ("cpu_share", "egress_mbps", "load")
 
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    """One fault to inject.
+    """One fault to inject: one entry of a scenario file (``Spec``: a spec file's schema, not
+    tunables, which are named ``...Settings``).
 
     ``target`` is ``"random"`` (drawn with the run's seed among eligible targets at injection
     time), ``"machine:<slot>"`` or ``"link:<idx>"``. ``duration_s`` None means the fault lasts until

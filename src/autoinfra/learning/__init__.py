@@ -1,6 +1,8 @@
 """Learning, kept apart from inference: rewards, the tabular Q-learner (offline, and online
 behind ``core.Learner``), federated averaging, the environments (``learning.registry``), PPO
-training, and the pipeline behind ``autoinfra train``.
+training, and the pipeline behind ``autoinfra train``. Importing the package registers the
+scaling environment with Gymnasium (``gymnasium.make("autoinfra/Scaling-v0")``;
+``learning.registration``).
 
 The deciding halves live in ``autoinfra.policies.scaling`` (the Q-table and PPO policies);
 this package only makes and improves what they decide with. Names that pull in the simulator,
@@ -17,7 +19,7 @@ from autoinfra.learning.federated import federated_average
 from autoinfra.learning.qlearning import (
     EpisodeStats,
     QLearner,
-    QLearningConfig,
+    QLearningSettings,
     ScalingEnv,
     ScalingStep,
     TrainReport,
@@ -28,12 +30,13 @@ from autoinfra.learning.rewards import DEFAULT_REWARD, REWARDS, RewardSpec, get_
 _LAZY = {
     "ClusterEnv": "autoinfra.learning.env",
     "SimScalingEnv": "autoinfra.learning.scaling_env",
-    "WorldConfig": "autoinfra.learning.scaling_env",
-    "TrainSpec": "autoinfra.learning.pipeline",
+    "ScalingEnvSettings": "autoinfra.learning.scaling_env",
+    "TrainSettings": "autoinfra.learning.pipeline",
     "TrainResult": "autoinfra.learning.pipeline",
     "train_scaling_policy": "autoinfra.learning.pipeline",
-    "PPOConfig": "autoinfra.learning.ppo",
+    "PPOSettings": "autoinfra.learning.ppo",
     "train_ppo": "autoinfra.learning.ppo",
+    "make_scaling_env": "autoinfra.learning.registration",
 }
 
 __all__ = [
@@ -41,19 +44,20 @@ __all__ = [
     "REWARDS",
     "ClusterEnv",
     "EpisodeStats",
-    "PPOConfig",
+    "PPOSettings",
     "QLearner",
-    "QLearningConfig",
+    "QLearningSettings",
     "RewardSpec",
     "ScalingEnv",
+    "ScalingEnvSettings",
     "ScalingStep",
     "SimScalingEnv",
     "TrainReport",
     "TrainResult",
-    "TrainSpec",
-    "WorldConfig",
+    "TrainSettings",
     "federated_average",
     "get_reward",
+    "make_scaling_env",
     "train_ppo",
     "train_qlearning",
     "train_scaling_policy",
@@ -65,3 +69,12 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'autoinfra.learning' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def _register() -> None:
+    from autoinfra.learning.registration import register_envs
+
+    register_envs()
+
+
+_register()

@@ -17,7 +17,7 @@ assumes):
 
 ``MultiAgentEnv`` is ``SimScalingEnv`` with the energy agent's action applied before each
 period and its state and reward after; ``train_independent`` trains both (epsilon-greedy, the same
-schedule and step sizes as ``QLearningConfig``), deterministic for a seed.
+schedule and step sizes as ``QLearningSettings``), deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from autoinfra.core.errors import ConfigError, SimulationError
 from autoinfra.core.observation import MachineState, Observation
-from autoinfra.learning.qlearning import QLearningConfig, ScalingStep, explore, q_update
+from autoinfra.learning.qlearning import QLearningSettings, ScalingStep, explore, q_update
 from autoinfra.learning.rewards import sample_from_observation, violation
 from autoinfra.learning.scaling_env import LEARNER_ID, SimScalingEnv
 from autoinfra.policies.scaling.qtable import QTablePolicy
@@ -133,7 +133,7 @@ def energy_reward(obs: Observation, world: SimScalingEnv, settings: EnergySettin
 class EnergyQLearner:
     """A tabular Q-learner for the energy role (its own table, visits and config)."""
 
-    config: QLearningConfig = field(default_factory=QLearningConfig)
+    config: QLearningSettings = field(default_factory=QLearningSettings)
     q: F64 = field(default_factory=lambda: np.zeros((N_ENERGY_STATES, len(ENERGY_ACTIONS))))
     visits: npt.NDArray[np.int64] = field(
         default_factory=lambda: np.zeros((N_ENERGY_STATES, len(ENERGY_ACTIONS)), dtype=np.int64)
@@ -192,14 +192,14 @@ def train_independent(
     *,
     episodes: int,
     seed: int,
-    config: QLearningConfig | None = None,
+    config: QLearningSettings | None = None,
     scaling: QTablePolicy | None = None,
     energy: EnergyQLearner | None = None,
 ) -> tuple[QTablePolicy, EnergyQLearner, IndependentReport]:
     """Train both learners together for ``episodes`` episodes; deterministic for ``seed``."""
     if episodes < 1:
         raise ConfigError(f"episodes is {episodes}, expected at least 1", field="episodes")
-    config = config or QLearningConfig()
+    config = config or QLearningSettings()
     scaling = scaling or QTablePolicy.zeros()
     energy = energy or EnergyQLearner(config)
     rng = np.random.default_rng(seed)

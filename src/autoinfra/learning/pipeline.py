@@ -24,13 +24,13 @@ from autoinfra import __version__
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.qlearning import (
     EpisodeStats,
-    QLearningConfig,
+    QLearningSettings,
     TrainReport,
     evaluate,
     train_qlearning,
 )
 from autoinfra.learning.registry import CLUSTER_ENV_ID, ENVIRONMENTS, SIM_WORLD_ID
-from autoinfra.learning.scaling_env import WorldConfig, default_forecaster
+from autoinfra.learning.scaling_env import ScalingEnvSettings, default_forecaster
 from autoinfra.policies.scaling.qtable import QTablePolicy
 from autoinfra.traces import (
     default_azure_path,
@@ -55,7 +55,7 @@ MAX_EPISODE_S = 31 * 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
-class TrainSpec:
+class TrainSettings:
     """Everything that determines a trained artifact (and nothing that does not)."""
 
     algo: Algo = "qlearning"
@@ -65,7 +65,7 @@ class TrainSpec:
     train_fraction: float = 0.5  # the first half of the trace trains, the second evaluates
     trace_dir: str | None = None  # None: the slice of the Google 2011 trace shipped in the package
     episode_s: float = 1800.0  # simulated seconds per episode
-    decision_period_s: float = 15.0  # the scaling agent's period (learning.scaling_env.WorldConfig)
+    decision_period_s: float = 15.0  # the scaling agent's period (ScalingEnvSettings)
 
     def __post_init__(self) -> None:
         if self.algo not in ("qlearning", "ppo"):
@@ -112,8 +112,8 @@ class TrainSpec:
         ]
         return " ".join(parts)
 
-    def world_config(self) -> WorldConfig:
-        return WorldConfig(
+    def world_config(self) -> ScalingEnvSettings:
+        return ScalingEnvSettings(
             decision_period_s=self.decision_period_s,
             tick_s=self.decision_period_s,
             episode_s=self.episode_s,
@@ -123,7 +123,7 @@ class TrainSpec:
 @dataclass(frozen=True, slots=True)
 class TrainResult:
     path: Path
-    spec: TrainSpec
+    spec: TrainSettings
     train_window_s: tuple[float, float]
     evaluation_window_s: tuple[float, float]
     episodes: int
@@ -174,7 +174,7 @@ def _sha256(path: Path) -> str:
 
 
 def training_windows(
-    spec: TrainSpec,
+    spec: TrainSettings,
 ) -> tuple[list[Workload], tuple[float, float], tuple[float, float]]:
     """The episode windows cut from the training window of the slice, and both windows."""
     pieces, split = _episode_windows(spec, "train")
@@ -182,7 +182,7 @@ def training_windows(
     return pieces, train, (split.evaluation.start_s, split.evaluation.end_s)
 
 
-def _episode_windows(spec: TrainSpec, which: str) -> tuple[list[Workload], Any]:
+def _episode_windows(spec: TrainSettings, which: str) -> tuple[list[Workload], Any]:
     full = load_workload(spec.trace_dir, seed=spec.seed)
     split = split_windows(full.end_s - full.start_s, spec.train_fraction)
     part = split.train if which == "train" else split.evaluation
@@ -209,7 +209,7 @@ def _episode_windows(spec: TrainSpec, which: str) -> tuple[list[Workload], Any]:
 
 
 def score_on_evaluation_window(
-    spec: TrainSpec, policy: QTablePolicy, *, episodes: int = 4
+    spec: TrainSettings, policy: QTablePolicy, *, episodes: int = 4
 ) -> dict[str, float]:
     """Mean reward per service-period of the trained table's greedy choices and of doing nothing,
     on the evaluation window of the same slice. Read for scoring only, after training."""
@@ -225,7 +225,7 @@ def score_on_evaluation_window(
 
 
 def train_scaling_policy(
-    spec: TrainSpec,
+    spec: TrainSettings,
     out: str | Path,
     *,
     on_episode: Callable[[EpisodeStats], None] | None = None,
@@ -263,7 +263,7 @@ def train_scaling_policy(
     )
     if spec.algo == "ppo":
         return _train_ppo(spec, out, pieces, config, provenance, train_w, eval_w, on_ppo_progress)
-    qconfig = QLearningConfig()
+    qconfig = QLearningSettings()
     provenance["hyperparameters"] = asdict(qconfig)
     policy, report = train_qlearning(
         world, episodes=spec.episodes, seed=spec.seed, config=qconfig, on_episode=on_episode
@@ -291,21 +291,21 @@ def _report_summary(report: TrainReport) -> dict[str, Any]:
 
 
 def _train_ppo(
-    spec: TrainSpec,
+    spec: TrainSettings,
     out: str | Path,
     pieces: list[Workload],
-    config: WorldConfig,
+    config: ScalingEnvSettings,
     provenance: dict[str, Any],
     train_w: tuple[float, float],
     eval_w: tuple[float, float],
     on_progress: Callable[[int], None] | None,
 ) -> TrainResult:
-    from autoinfra.learning.ppo import PPOConfig, train_ppo
+    from autoinfra.learning.ppo import PPOSettings, train_ppo
 
     env = ENVIRONMENTS.make(
         CLUSTER_ENV_ID, workloads=pieces, config=config, forecaster=default_forecaster
     )
-    ppo = PPOConfig(total_timesteps=spec.episodes * config.steps_per_episode)
+    ppo = PPOSettings(total_timesteps=spec.episodes * config.steps_per_episode)
     provenance["hyperparameters"] = {**asdict(ppo), "net_arch": list(ppo.net_arch)}
     path = train_ppo(env, out, seed=spec.seed, config=ppo, provenance=provenance,
                      on_progress=on_progress)  # fmt: skip

@@ -14,22 +14,21 @@ byte for byte (the Q-table is the byte-for-byte one).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from autoinfra.core.atomic import atomic_path, write_json
 from autoinfra.core.errors import ConfigError
 from autoinfra.learning.env import ClusterEnv
-from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID, write_json_atomic
+from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID
 from autoinfra.policies.scaling.encoding import FEATURES_ID
 from autoinfra.policies.scaling.space import ACTIONS
 
 
 @dataclass(frozen=True, slots=True)
-class PPOConfig:
+class PPOSettings:
     """PPO hyperparameters: SB3's defaults scaled down to a short, small problem."""
 
     total_timesteps: int = 20_000
@@ -37,7 +36,7 @@ class PPOConfig:
     batch_size: int = 64
     n_epochs: int = 10
     learning_rate: float = 3e-4
-    gamma: float = 0.95  # same horizon as the Q-learner (learning.qlearning.QLearningConfig)
+    gamma: float = 0.95  # same horizon as the Q-learner (learning.qlearning.QLearningSettings)
     ent_coef: float = 0.01  # a little entropy bonus keeps all five actions in play early on
     net_arch: tuple[int, ...] = (32, 32)
     torch_threads: int = 1  # the machines this runs on are small and shared
@@ -46,7 +45,7 @@ class PPOConfig:
         if self.total_timesteps < 1 or self.n_steps < 2 or self.batch_size < 2:
             raise ConfigError(
                 "total_timesteps >= 1, n_steps >= 2 and batch_size >= 2 expected",
-                source="PPOConfig",
+                source="PPOSettings",
             )
 
 
@@ -55,12 +54,12 @@ def train_ppo(
     out: str | Path,
     *,
     seed: int,
-    config: PPOConfig | None = None,
+    config: PPOSettings | None = None,
     provenance: Mapping[str, Any] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Train PPO in ``env`` and write ``out`` (``.zip``) plus its ``.json`` sidecar."""
-    config = config or PPOConfig()
+    config = config or PPOSettings()
     try:
         import torch
         from stable_baselines3 import PPO
@@ -95,17 +94,10 @@ def train_ppo(
     )
     model.learn(total_timesteps=config.total_timesteps, callback=_Progress())
     out = Path(out).with_suffix(".zip")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".zip", dir=out.parent)
-    os.close(fd)
-    try:
+    # Stable-Baselines3 adds ".zip" to a name without it, so the temporary name ends in .zip
+    with atomic_path(out, suffix=".zip") as tmp:
         model.save(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model is meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    write_json_atomic(
+    write_json(
         out.with_suffix(".json"),
         {
             "policy": PPO_POLICY_ID,
@@ -116,5 +108,7 @@ def train_ppo(
             "seed": seed,
             "provenance": dict(provenance or {}),
         },
+        indent=1,
+        sort_keys=True,
     )
     return out

@@ -37,7 +37,7 @@ Bool = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
-class QLearningConfig:
+class QLearningSettings:
     """Hyperparameters of the tabular learner (stated choices, recorded in every artifact)."""
 
     # step size alpha of an entry updated n times before: learning_rate x (n + 1)^-decay, never
@@ -136,7 +136,7 @@ def q_update(
     rewards: F64,
     next_states: I64,
     next_feasible: Bool,
-    config: QLearningConfig,
+    config: QLearningSettings,
     bootstrap: Bool | None = None,
 ) -> None:
     """Apply Q(s,a) += alpha_n (r + gamma max_a' Q(s',a') - Q(s,a)) for each transition in order.
@@ -160,14 +160,14 @@ def train_qlearning(
     *,
     episodes: int,
     seed: int,
-    config: QLearningConfig | None = None,
+    config: QLearningSettings | None = None,
     policy: QTablePolicy | None = None,
     on_episode: Callable[[EpisodeStats], None] | None = None,
 ) -> tuple[QTablePolicy, TrainReport]:
     """Train a table in ``env`` for ``episodes`` episodes; deterministic for ``seed``."""
     if episodes < 1:
         raise ConfigError(f"episodes is {episodes}, expected at least 1", field="episodes")
-    config = config or QLearningConfig()
+    config = config or QLearningSettings()
     policy = policy or QTablePolicy.zeros()
     rng = np.random.default_rng(seed)
     report = TrainReport()
@@ -229,9 +229,9 @@ class QLearner:
     state is known, so the target is the reward alone.
     """
 
-    def __init__(self, policy: QTablePolicy, config: QLearningConfig | None = None) -> None:
+    def __init__(self, policy: QTablePolicy, config: QLearningSettings | None = None) -> None:
         self.policy = policy
-        self.config = config or QLearningConfig()
+        self.config = config or QLearningSettings()
 
     def learn(self, transitions: Sequence[Experience]) -> LearnReport:
         if not transitions:

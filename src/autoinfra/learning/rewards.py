@@ -15,7 +15,7 @@ the greedy choice came down to that noise.
 
 - ``slo_violation`` in [0, 1]: share of the period's samples in which the service missed its SLO:
   less than 99 % of its demand was served (throttled, stranded, replicas not running or at their
-  limit: the simulator's own rule, ``SimConfig.slo_served_share``) or its replicas ran above
+  limit: the simulator's own rule, ``SimSettings.slo_served_share``) or its replicas ran above
   ``slo_utilisation`` of their CPU request. The latter is the latency proxy autoscalers use:
   queueing delay grows as 1 / (1 - utilisation), ten times the service time at 0.9.
 - ``idle_footprint`` in [0, 1]: reserved CPU (running replicas x request) left unused, as a share
@@ -36,6 +36,7 @@ costs 0.02, so a change must pay for itself within a few periods.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +50,11 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class RewardSpec:
-    """A versioned reward: the weights of its terms and the SLO threshold it judges by."""
+    """A versioned reward: the weights of its terms and the SLO threshold it judges by.
+
+    ``Spec``, not ``Settings``: a registry spec whose id (``slo-energy-v1``) fixes its meaning
+    for every artifact that records it; a change is a new id, never an edit of these values.
+    """
 
     id: str
     w_slo: float  # per unit of SLO-violation share
@@ -67,7 +72,7 @@ REWARDS: dict[str, RewardSpec] = {
         w_energy=1.0,
         w_action=0.02,
         slo_utilisation=0.9,
-        # the simulator's own SLO rule (SimConfig.slo_served_share), so both count the same misses
+        # the simulator's own SLO rule (SimSettings.slo_served_share), so both count the same misses
         slo_served_share=0.99,
         description=(
             "-(1.0 x SLO-violation share + 1.0 x idle reserved CPU as a share of max replicas x "
@@ -141,6 +146,34 @@ def idle_footprint(sample: ServiceSample) -> F64:
     return np.minimum(np.divide(idle, fp, out=np.zeros_like(idle), where=fp > 0), 1.0)
 
 
+@overload
+def combine(spec: RewardSpec, slo: F64, idle: F64, delta_replicas: I64) -> F64: ...
+
+
+@overload
+def combine(spec: RewardSpec, slo: float, idle: float, delta_replicas: int) -> float: ...
+
+
+def combine(
+    spec: RewardSpec, slo: F64 | float, idle: F64 | float, delta_replicas: I64 | int
+) -> F64 | float:
+    """The reward formula, written once: ``-(w_slo x slo + w_energy x idle + w_action x |delta|)``.
+
+    Per service: ``slo`` the violation share, ``idle`` the idle footprint share (each a mean over
+    a period offline, one sample online) and ``delta_replicas`` the replicas started or stopped.
+    Arrays (every service) or plain numbers (one service: ``ClusterEnv``), the same arithmetic.
+    """
+    if not isinstance(delta_replicas, np.ndarray):  # one service: plain floats, no array calls
+        return -(
+            spec.w_slo * slo + spec.w_energy * idle + spec.w_action * float(abs(delta_replicas))
+        )
+    return -(
+        spec.w_slo * slo
+        + spec.w_energy * idle
+        + spec.w_action * np.abs(delta_replicas).astype(np.float64)
+    )
+
+
 @dataclass(slots=True)
 class PeriodMeter:
     """Accumulates the samples of one decision period, then gives each service its reward."""
@@ -168,10 +201,5 @@ class PeriodMeter:
     def reward(self, delta_replicas: I64) -> F64:
         """Reward of each service for the period, then start a new period."""
         slo, idle = self.terms(delta_replicas.shape[0])
-        r = -(
-            self.spec.w_slo * slo
-            + self.spec.w_energy * idle
-            + self.spec.w_action * np.abs(delta_replicas).astype(np.float64)
-        )
         self._violation, self._idle, self._n = None, None, 0
-        return r
+        return combine(self.spec, slo, idle, delta_replicas)

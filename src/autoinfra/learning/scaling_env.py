@@ -41,7 +41,7 @@ from autoinfra.policies.scaling.space import (
     feasible_actions,
     service_view,
 )
-from autoinfra.sim import SimConfig, Simulator
+from autoinfra.sim import SimSettings, Simulator
 from autoinfra.traces.tables import Workload
 
 F64 = npt.NDArray[np.float64]
@@ -57,7 +57,7 @@ def default_forecaster() -> Detector:
 
 
 @dataclass(frozen=True, slots=True)
-class WorldConfig:
+class ScalingEnvSettings:
     """How a learning episode runs. Times in simulated seconds."""
 
     decision_period_s: float = 15.0
@@ -75,18 +75,18 @@ class WorldConfig:
     def __post_init__(self) -> None:
         if self.decision_period_s <= 0 or self.tick_s <= 0 or self.episode_s <= 0:
             raise ConfigError(
-                "decision_period_s, tick_s and episode_s must be > 0", source="WorldConfig"
+                "decision_period_s, tick_s and episode_s must be > 0", source="ScalingEnvSettings"
             )
         if self.decision_period_s < self.tick_s:
             raise ConfigError(
                 f"decision_period_s {self.decision_period_s} is shorter than tick_s {self.tick_s}",
-                source="WorldConfig",
+                source="ScalingEnvSettings",
                 field="decision_period_s",
             )
         get_reward(self.reward)
         if self.encoding not in ENCODINGS:
             raise ConfigError(
-                f"unknown encoding {self.encoding!r}", source="WorldConfig", field="encoding"
+                f"unknown encoding {self.encoding!r}", source="ScalingEnvSettings", field="encoding"
             )
 
     @property
@@ -108,22 +108,22 @@ class SimScalingEnv:
     def __init__(
         self,
         workloads: Workload | Sequence[Workload],
-        config: WorldConfig | None = None,
+        config: ScalingEnvSettings | None = None,
         *,
         forecaster: Callable[[], Detector] | None = None,
-        sim_config: SimConfig | None = None,
+        sim_config: SimSettings | None = None,
     ) -> None:
         self.workloads = [workloads] if isinstance(workloads, Workload) else list(workloads)
         if not self.workloads:
             raise ConfigError(
                 "no workload to learn in", source="SimScalingEnv", field="workloads"
             )
-        self.config = config or WorldConfig()
+        self.config = config or ScalingEnvSettings()
         self.spec = get_reward(self.config.reward)
         self.encoding = ENCODINGS[self.config.encoding]
         self.forecaster = forecaster
         # learners read observations, never the per-tick table: record it once an episode only
-        self.sim_config = sim_config or SimConfig(
+        self.sim_config = sim_config or SimSettings(
             tick_s=self.config.tick_s,
             until_s=self.config.episode_s,
             record_every_s=self.config.episode_s,

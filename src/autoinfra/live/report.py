@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from autoinfra.experiments.artifacts import versions, write_json, write_parquet, write_text
+from autoinfra.core.atomic import write_text
+from autoinfra.experiments.artifacts import versions, write_json, write_parquet
 from autoinfra.experiments.metrics import aggregate, fault_metrics
 from autoinfra.experiments.plots import _pyplot, _save
 from autoinfra.experiments.plots_recovery import recovery_figure

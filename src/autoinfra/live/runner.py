@@ -47,7 +47,7 @@ from autoinfra.core.clock import Clock
 from autoinfra.core.cluster import Backend
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.proposal import Finding
-from autoinfra.faults.loading import load_scenario
+from autoinfra.faults.registry import load_scenario
 from autoinfra.faults.spec import FaultScenario
 from autoinfra.live.safemode import LiveActuator, SafeModeChange, TelemetryGuard
 from autoinfra.live.servers import ManagedServer, start_alertmanager, start_prometheus

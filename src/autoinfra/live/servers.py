@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from autoinfra.core.atomic import write_text
 from autoinfra.core.errors import ConfigError
 
 __all__ = [
@@ -185,9 +186,7 @@ def start_prometheus(
             "      max_samples_per_send: 20000\n      capacity: 60000\n"
             "      batch_send_deadline: 500ms\n    metadata_config:\n      send: false\n"
         )
-    config_path = data_dir / "prometheus.yml"
-    config_path.touch(mode=0o600)  # it may hold the receiver's token
-    config_path.write_text(config)
+    write_text(data_dir / "prometheus.yml", config, mode=0o600)  # it may hold the receiver's token
     argv = [
         PROMETHEUS_BIN,
         f"--config.file={data_dir / 'prometheus.yml'}",
@@ -227,8 +226,7 @@ def start_alertmanager(
         f"receivers:\n{receiver}"
     )
     path = data_dir / "alertmanager.yml"
-    path.touch(mode=0o600)  # it may hold the webhook's token
-    path.write_text(config)
+    write_text(path, config, mode=0o600)  # it may hold the webhook's token
     argv = [
         ALERTMANAGER_BIN,
         f"--config.file={data_dir / 'alertmanager.yml'}",

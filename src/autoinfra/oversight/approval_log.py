@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+from autoinfra.core.atomic import remove_orphans, write_bytes
 from autoinfra.core.errors import ConfigError
 from autoinfra.oversight.approval_events import (
     HEADER,
@@ -36,7 +37,7 @@ from autoinfra.oversight.approval_events import (
     dump_event,
     parse_event,
 )
-from autoinfra.security.durable_files import WriterLock, remove_orphans, replace_atomically
+from autoinfra.security.durable_files import WriterLock
 
 __all__ = ["AnyEvent", "ApprovalLog", "ApprovalLogRecovered"]
 
@@ -69,11 +70,11 @@ class ApprovalLog:
     def _read(self) -> list[AnyEvent]:
         source = str(self.path)
         if not self.path.exists() or self.path.stat().st_size == 0:
-            replace_atomically(self.path, _HEADER_LINE, fsync=self.fsync, mode=0o600)
+            write_bytes(self.path, _HEADER_LINE, fsync=self.fsync, mode=0o600)
             return []
         data = self.path.read_bytes()
         if _HEADER_LINE.startswith(data):  # a header torn while creating: nothing was ever asked
-            replace_atomically(self.path, _HEADER_LINE, fsync=self.fsync, mode=0o600)
+            write_bytes(self.path, _HEADER_LINE, fsync=self.fsync, mode=0o600)
             return []
         # the header is checked before anything is repaired: a file that is not ours is left alone
         if not data.startswith(_HEADER_LINE):
@@ -104,7 +105,7 @@ class ApprovalLog:
         if self._fd is None:
             raise ConfigError("approval queue is closed", source=str(self.path))
         body = _HEADER_LINE + b"".join(dump_event(e) for e in events)
-        replace_atomically(self.path, body, fsync=self.fsync, mode=0o600)
+        write_bytes(self.path, body, fsync=self.fsync, mode=0o600)
         os.close(self._fd)  # the old inode is gone; append to the new file from now on
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 

@@ -55,7 +55,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class RoutingSettings:
-    link_capacity_mbps: float = 10_000.0  # SimConfig.link_capacity_gbps x 1000
+    link_capacity_mbps: float = 10_000.0  # SimSettings.link_capacity_gbps x 1000
     target_utilization: float = 0.95  # goal: every uplink carrying traffic at or below this
     max_reroutes: int = 3  # plan depth bound
     max_expansions: int = 2_000  # search budget per rack and decision

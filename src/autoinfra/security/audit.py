@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autoinfra.core.atomic import remove_orphans, write_bytes
 from autoinfra.core.errors import ConfigError
 from autoinfra.security.audit_format import (
     GENESIS,
@@ -50,7 +51,7 @@ from autoinfra.security.audit_format import (
     seal,
 )
 from autoinfra.security.audit_key import AuditKey
-from autoinfra.security.durable_files import WriterLock, remove_orphans, replace_atomically
+from autoinfra.security.durable_files import WriterLock
 
 __all__ = ["GENESIS", "AuditKey", "AuditLog", "AuditRecord", "AuditRecovered", "verify_file"]
 
@@ -190,7 +191,7 @@ class AuditLog:
         assert self.path is not None
         # the head may lag after a power cut (no directory fsync: a third of an append's cost);
         # a lagging head is harmless, since records past it still need the key to be valid
-        replace_atomically(head_path_of(self.path), head.to_bytes(self.key), fsync=self.fsync,
+        write_bytes(head_path_of(self.path), head.to_bytes(self.key), fsync=self.fsync,
                            sync_dir=False)  # fmt: skip
 
     # -- writing ---------------------------------------------------------------------------------

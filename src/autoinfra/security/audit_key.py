@@ -21,8 +21,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autoinfra.core.atomic import create_exclusive
 from autoinfra.core.errors import ConfigError
-from autoinfra.security.durable_files import TEMP_SUFFIX, fsync_dir
 
 __all__ = ["KEY_BYTES", "AuditKey", "default_key_dir"]
 
@@ -102,18 +102,6 @@ class AuditKey:
             return cls.load(path)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = cls.generate()
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(key.secret.hex() + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)  # fails if another process created it meanwhile
-            except FileExistsError:
-                return cls.load(path)
-            fsync_dir(path.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+        if not create_exclusive(path, (key.secret.hex() + "\n").encode("ascii"), mode=0o600):
+            return cls.load(path)  # another process created it meanwhile: use theirs
         return cls(key.secret, source=str(path))

@@ -1,6 +1,6 @@
 """The simulated cluster: the world the agents and baselines act on, fast enough for a full cell.
 
-``Simulator(workload, config=SimConfig(...), scenario=None, seed=0)`` replays a
+``Simulator(workload, config=SimSettings(...), scenario=None, seed=0)`` replays a
 ``autoinfra.traces.Workload`` (arrivals, requests, priorities, durations, machine additions and
 removals) and decides placement itself; the surface (stepping, observing, forking, results, and
 ``sim.writer``: the ``Mutations`` it owns) is described in docs/architecture.md. State is
@@ -21,8 +21,8 @@ The models, each stated where it is implemented:
   (``results``), the settings and their sources (``config``).
 """
 
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.results import SimResults
 from autoinfra.sim.simulator import Simulator
 
-__all__ = ["SimConfig", "SimResults", "Simulator"]
+__all__ = ["SimResults", "SimSettings", "Simulator"]

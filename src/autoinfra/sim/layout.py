@@ -229,8 +229,10 @@ class PendingQueue:
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         """Keep only the rows where ``mask`` (over the merged queue) is True."""
         self._merge()
-        self._keep = mask.astype(np.bool_, copy=True)
-        self._dropped = int(mask.shape[0] - np.count_nonzero(mask))
+        # nothing is staged after a merge, so compress now: three selections cost less than
+        # deferring to the merge kernel (its allocations and call), which a learner pays per step
+        keep = mask.astype(np.bool_, copy=False)
+        self._key, self._qf, self._qi = self._key[keep], self._qf[keep], self._qi[keep]
 
     def _merge(self) -> None:
         if not self._staged and self._keep is None:
@@ -238,11 +240,20 @@ class PendingQueue:
         from autoinfra.sim.kernels.queue import merge_rows  # numba: loaded on first use
 
         if self._staged:
-            new_key = np.concatenate([k for k, _, _ in self._staged])
+            if len(self._staged) == 1:  # the usual case: one batch since the last read
+                new_key, new_qf, new_qi = self._staged[0]
+            else:
+                new_key = np.concatenate([k for k, _, _ in self._staged])
+                new_qf = np.concatenate([f for _, f, _ in self._staged])
+                new_qi = np.concatenate([i for _, _, i in self._staged])
             order = np.argsort(new_key, kind="stable")
             new_key = np.take(new_key, order)
-            new_qf = np.take(np.concatenate([f for _, f, _ in self._staged]), order, axis=0)
-            new_qi = np.take(np.concatenate([i for _, _, i in self._staged]), order, axis=0)
+            new_qf = np.take(new_qf, order, axis=0)
+            new_qi = np.take(new_qi, order, axis=0)
+            if self._key.shape[0] == 0 and self._keep is None:  # nothing to merge with
+                self._key, self._qf, self._qi = new_key, new_qf, new_qi
+                self._staged, self._n_staged = [], 0
+                return
         else:
             new_key = np.zeros(0, dtype=np.int64)
             new_qf = np.zeros((0, N_QF), dtype=np.float32)

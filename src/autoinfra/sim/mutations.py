@@ -20,7 +20,7 @@ import numpy as np
 
 from autoinfra.core.errors import SimulationError
 from autoinfra.core.observation import MachineState
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
     END_SCALED_DOWN,
@@ -63,7 +63,7 @@ class Mutations:
         events: EventLog,
         counters: dict[str, int],
         timeline: Timeline,
-        config: SimConfig,
+        config: SimSettings,
     ) -> None:
         self._state = state
         self._faults = faults

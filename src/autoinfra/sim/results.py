@@ -22,15 +22,15 @@ states that draw power):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from autoinfra.core.atomic import atomic_path, write_text
 
 TICK_COLUMNS: tuple[str, ...] = (
     "time_s",
@@ -131,32 +131,12 @@ class SimResults:
         paths: dict[str, Path] = {}
         for name in ("ticks", "tasks", "faults", "events"):
             frame: pd.DataFrame = getattr(self, name)
-            paths[name] = _atomic(out / f"{name}.parquet", _parquet_writer(frame))
+            with atomic_path(out / f"{name}.parquet") as tmp:
+                frame.to_parquet(tmp, index=False)
+            paths[name] = out / f"{name}.parquet"
         text = json.dumps(self.summary, indent=2, sort_keys=True, default=_jsonable)
-        paths["summary"] = _atomic(
-            out / "summary.json", lambda p: p.write_text(text, encoding="utf-8")
-        )
+        paths["summary"] = write_text(out / "summary.json", text)
         return paths
-
-
-def _parquet_writer(frame: pd.DataFrame) -> Callable[[Path], object]:
-    def write(path: Path) -> None:
-        frame.to_parquet(path, index=False)
-
-    return write
-
-
-def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write to a temporary file in the same directory, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _jsonable(value: Any) -> Any:

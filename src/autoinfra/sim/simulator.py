@@ -34,7 +34,7 @@ from autoinfra.core.clock import SimClock
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.faults import FaultScenario, load_scenario
 from autoinfra.faults.spec import FaultSpec
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.incidents import FaultBook
 from autoinfra.sim.layout import (
     M_BOOT_DONE,
@@ -76,11 +76,11 @@ class Simulator:
     def __init__(
         self,
         workload: Workload,
-        config: SimConfig | None = None,
+        config: SimSettings | None = None,
         scenario: FaultScenario | str | None = None,
         seed: int = 0,
     ) -> None:
-        self.config = config if config is not None else SimConfig()
+        self.config = config if config is not None else SimSettings()
         if scenario is None:
             scenario = FaultScenario(name="none", faults=(), source="<none>")
         elif isinstance(scenario, str):
@@ -176,9 +176,22 @@ class Simulator:
         until_s: float | None = None,
         on_tick: Callable[[Simulator], object] | None = None,
         progress: bool = False,
+        skip_quiet: bool = False,
     ) -> None:
-        """Step until ``until_s`` (default: the end of the workload or ``config.until_s``)."""
+        """Step until ``until_s`` (default: the end of the workload or ``config.until_s``).
+
+        ``skip_quiet``: advance stretches of ticks in which nothing but time moves without
+        their per-tick passes (``sim.quiet``; the same run to the bit); only without ``on_tick``.
+        """
         target = self._end_s if until_s is None else float(until_s)
+        if skip_quiet and on_tick is None and not progress:
+            from autoinfra.sim.quiet import skip_quiet_ticks
+
+            while self._now < target - 1e-9:
+                skip_quiet_ticks(self, target)
+                if self._now < target - 1e-9:
+                    self.step()
+            return
         if not progress:
             while self._now < target - 1e-9:
                 self.step()
@@ -249,6 +262,18 @@ class Simulator:
         mt = self.workload.machines
         rows = np.arange(self._mt_ptr, j)
         self._mt_ptr = j
+        slots = w.event_slot[rows]
+        if (
+            rows.shape[0] > 1
+            and not self._faults.records  # no trace fault a re-add could clear
+            and bool(np.all(mt.event[rows] == MachineEventType.ADD))
+            and bool(np.all(w.mi[M_STATE, slots] == _ABSENT))
+            and np.unique(slots).shape[0] == slots.shape[0]
+        ):
+            # a batch of fresh machines (the whole cell at t = 0): the loop below, as arrays
+            w.add_machines(slots, mt.cpu[rows], mt.mem[rows], mt.platform[rows])
+            self._mem_check = True
+            return
         for r in rows:
             m = int(w.event_slot[r])
             ev = int(mt.event[r])

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from autoinfra.core.observation import MachineState
-from autoinfra.sim.config import SimConfig
+from autoinfra.sim.config import SimSettings
 from autoinfra.sim.kernels import search as ksr
 from autoinfra.sim.kernels import slots as ks
 from autoinfra.sim.kernels import tick as kst
@@ -96,7 +97,7 @@ _NONE_F = np.zeros(0, dtype=np.float32)
 class ClusterState:
     """Every array of one simulated cluster, and the operations that keep them consistent."""
 
-    def __init__(self, workload: Workload, config: SimConfig, rng: np.random.Generator) -> None:
+    def __init__(self, workload: Workload, config: SimSettings, rng: np.random.Generator) -> None:
         self.workload = workload
         self.config = config
         self._init_machines(workload, config)
@@ -136,7 +137,7 @@ class ClusterState:
         self._scratch_f = np.zeros(1024, dtype=np.float64)
         self._count = np.zeros(1, dtype=np.int64)
 
-    def _init_machines(self, workload: Workload, config: SimConfig) -> None:
+    def _init_machines(self, workload: Workload, config: SimSettings) -> None:
         mt = workload.machines
         ids, first = np.unique(mt.machine_id, return_index=True)
         self.machine_ids: I64 = ids[np.argsort(first, kind="stable")].astype(np.int64)
@@ -167,7 +168,7 @@ class ClusterState:
         self.link_rack.setflags(write=False)
         self.link_capacity_mbps = config.link_capacity_gbps * 1000.0
 
-    def _init_services(self, workload: Workload, config: SimConfig) -> None:
+    def _init_services(self, workload: Workload, config: SimSettings) -> None:
         svc = workload.services
         ns = self.n_services = len(svc)
         self.vf: F64 = np.zeros((N_VF, ns), dtype=np.float64)
@@ -226,6 +227,28 @@ class ClusterState:
             self.mi[M_CURVE, m] = self.platform_curve[platform]
         else:
             self.mi[M_CURVE, m] = curve_for_capacity(float(self.mf[M_CPU_CAP, m]))
+
+    def add_machines(
+        self, slots: npt.NDArray[np.int32], cpu: F32, mem: F32, platform: npt.NDArray[np.int16]
+    ) -> None:
+        """Trace ADDs of absent machines, all at once: ``set_capacity`` then ``set_state(ON)``
+        for each, as arrays (a whole cell is added at t = 0; one by one that took 0.5 s)."""
+        c = np.asarray(cpu, dtype=np.float64)
+        mm = np.asarray(mem, dtype=np.float64)
+        self.mf[M_CPU_CAP, slots] = np.where(np.isfinite(c), np.maximum(c, 0.0), 0.0)
+        self.mf[M_MEM_CAP, slots] = np.where(np.isfinite(mm), np.maximum(mm, 0.0), 0.0)
+        plat = np.asarray(platform, dtype=np.int64)
+        self.mi[M_PLATFORM, slots] = plat
+        known = (plat >= 0) & (plat < self.platform_curve.shape[0])
+        curve = np.empty(slots.shape[0], dtype=np.int64)
+        curve[known] = self.platform_curve[plat[known]]
+        for k in np.flatnonzero(~known).tolist():
+            curve[k] = curve_for_capacity(float(self.mf[M_CPU_CAP, slots[k]]))
+        self.mi[M_CURVE, slots] = curve
+        self.mi[M_STATE, slots] = int(MachineState.ON)
+        ok = (self.mi[M_CORDON, slots] == 0) & (self.mi[M_ISOLATED, slots] == 0)
+        self.mi[M_SCHED, slots] = ok.astype(self.mi.dtype)
+        self.mi[M_CHANGED, slots] = 1
 
     def machine_tasks(self, m: int) -> I32:
         """Ids of the tasks placed on machine m (stranded ones included)."""

@@ -33,3 +33,7 @@ class Timeline:
             _, _, kind, payload = heapq.heappop(self._heap)
             return kind, payload
         return None
+
+    def next_s(self) -> float:
+        """When the next timed event is due (inf: none is scheduled)."""
+        return self._heap[0][0] if self._heap else float("inf")

@@ -13,8 +13,6 @@ long: time, machine, one column per series), each file written under a temporary
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from autoinfra.core.atomic import atomic_path
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import MachineState, Observation
 
@@ -172,12 +171,6 @@ class MetricStore:
 
 
 def _write(frame: pd.DataFrame, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

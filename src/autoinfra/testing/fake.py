@@ -387,7 +387,7 @@ class FakeCluster:
 def build(*, seed: int, scenario: Any, options: Mapping[str, Any]) -> FakeCluster:
     """Factory with the backends' signature (``scenario``: a FaultScenario, a name or None)."""
     if isinstance(scenario, str):
-        from autoinfra.faults.loading import load_scenario
+        from autoinfra.faults.registry import load_scenario
 
         scenario = load_scenario(scenario)
     faults = tuple(scenario.faults) if scenario is not None else ()

@@ -19,13 +19,11 @@ unreadable entry counts as a miss and is rebuilt.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import uuid
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from autoinfra.core.atomic import atomic_path
 from autoinfra.core.errors import TraceError
 from autoinfra.traces.schema import SCHEMA_VERSION
 
@@ -94,19 +93,6 @@ def cache_key(
         default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; renamed over ``target`` if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name, not a created file: writers create it with the usual permissions (umask)
-    tmp_path = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def _table_path(key: str) -> Path:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from autoinfra.core.atomic import write_text
 from autoinfra.traces.archive import jsonable
-from autoinfra.traces.cache import atomic_path
 from autoinfra.traces.calibration_file import shipped_calibration_path
 from autoinfra.traces.tables import TaskEnd, Workload
 from autoinfra.traces.usage import BAND_NAMES, MIN_BAND_SAMPLES, priority_band
@@ -232,9 +232,7 @@ def write_calibration(out: str | Path | None = None, trace_dir: str | Path | Non
     """Compute the calibration and write it atomically (default: the shipped file)."""
     target = Path(out) if out is not None else shipped_calibration_path()
     data = compute_calibration(trace_dir)
-    with atomic_path(target) as tmp:
-        tmp.write_text(_dumps(data))
-    return target
+    return write_text(target, _dumps(data))
 
 
 def main(argv: list[str] | None = None) -> None:

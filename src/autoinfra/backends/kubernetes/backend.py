@@ -26,7 +26,7 @@ from autoinfra.backends.kubernetes.state import ClusterState
 from autoinfra.backends.kubernetes.writer import KubernetesWriter
 from autoinfra.backends.ledger import FaultLedger
 from autoinfra.core.clock import Clock, WallClock
-from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike
+from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike, ReaderOf
 from autoinfra.core.errors import ActionError
 from autoinfra.core.observation import MachineState, Observation
 
@@ -34,18 +34,6 @@ __all__ = ["KubernetesBackend"]
 
 # (backend, fault) -> the target it hit, "" when nothing was eligible
 Injector = Callable[["KubernetesBackend", FaultLike], str]
-
-
-class _Reader:
-    def __init__(self, backend: KubernetesBackend) -> None:
-        self._b = backend
-
-    @property
-    def now_s(self) -> float:
-        return self._b.clock.now_s()
-
-    def observe(self) -> Observation:
-        return self._b.observe()
 
 
 class KubernetesBackend:
@@ -74,7 +62,7 @@ class KubernetesBackend:
         self.ledger = FaultLedger()
         self.api: Api | None = None
         self._writer: KubernetesWriter | None = None
-        self._reader = _Reader(self)
+        self._reader = ReaderOf(self)
 
     @property
     def clock(self) -> Clock:

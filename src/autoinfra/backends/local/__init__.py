@@ -22,16 +22,16 @@ __all__ = ["build"]
 
 
 def build(*, seed: int, scenario: Any, options: Mapping[str, Any]) -> LocalBackend:
-    """The ``local`` backend (not started). Options: the fields of ``LocalConfig`` plus
+    """The ``local`` backend (not started). Options: the fields of ``LocalSettings`` plus
     ``journal`` (a path: the writer's request-id journal, so ids survive a restart)."""
     from autoinfra.backends.local.backend import LocalBackend
-    from autoinfra.backends.local.config import LocalConfig
+    from autoinfra.backends.local.config import LocalSettings
 
     opts = dict(options)
     journal = opts.pop("journal", None)
     if isinstance(scenario, str):
-        from autoinfra.faults.loading import load_scenario
+        from autoinfra.faults.registry import load_scenario
 
         scenario = load_scenario(scenario)
-    return LocalBackend(LocalConfig.from_options(opts), seed=seed, scenario=scenario,
+    return LocalBackend(LocalSettings.from_options(opts), seed=seed, scenario=scenario,
                         journal_path=journal)  # fmt: skip

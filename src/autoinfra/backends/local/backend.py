@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from autoinfra.backends.ledger import FaultLedger
-from autoinfra.backends.local.config import LocalConfig
+from autoinfra.backends.local.config import LocalSettings
 from autoinfra.backends.local.egress import EgressTap
 from autoinfra.backends.local.faults import Injector
 from autoinfra.backends.local.fleet import Fleet
@@ -34,7 +34,7 @@ from autoinfra.backends.local.procs import ProcessTable, forget, install_exit_ha
 from autoinfra.backends.local.traffic import HealthProber, LoadGenerator
 from autoinfra.backends.local.writer import LocalWriter
 from autoinfra.core.clock import Clock, WallClock
-from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike
+from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike, ReaderOf
 from autoinfra.core.errors import ActionError, AutoinfraError
 from autoinfra.core.observation import Observation
 
@@ -43,30 +43,18 @@ __all__ = ["LocalBackend"]
 _GRACE_S = 30.0  # processes outlive the run's duration by this much at most
 
 
-class _Reader:
-    def __init__(self, backend: LocalBackend) -> None:
-        self._b = backend
-
-    @property
-    def now_s(self) -> float:
-        return self._b.clock.now_s()
-
-    def observe(self) -> Observation:
-        return self._b.observe()
-
-
 class LocalBackend:
     name = "local"
 
     def __init__(
         self,
-        config: LocalConfig | None = None,
+        config: LocalSettings | None = None,
         *,
         seed: int = 0,
         scenario: Any = None,
         journal_path: str | Path | None = None,
     ) -> None:
-        self.config = config or LocalConfig()
+        self.config = config or LocalSettings()
         self.seed = seed
         self.scenario = scenario
         self.journal_path = Path(journal_path) if journal_path is not None else None
@@ -86,7 +74,7 @@ class LocalBackend:
         self.injector: Injector | None = None
         self._writer: LocalWriter | None = None
         self._observer: Observer | None = None
-        self._reader = _Reader(self)
+        self._reader = ReaderOf(self)
         self._last_obs: Observation | None = None
         self.started = False
 

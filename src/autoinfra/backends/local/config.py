@@ -9,16 +9,19 @@ if every other safety net failed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from autoinfra.core.documents import UNKNOWN_KEYS_REFUSED, validate_into
 from autoinfra.core.errors import ConfigError
 
-__all__ = ["LocalConfig"]
+__all__ = ["LocalSettings"]
 
 
 @dataclass(frozen=True, slots=True)
-class LocalConfig:
+class LocalSettings:
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt option is an error
+
     machines: int = 4
     racks: int = 2
     links_per_rack: int = 2
@@ -68,29 +71,9 @@ class LocalConfig:
                 )
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> LocalConfig:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"unknown local backend option(s) {unknown}; known: {sorted([*known, 'journal'])}",
-                field=f"backend_options.{unknown[0]}",
-            )
-        kwargs: dict[str, Any] = {}
-        for key, value in options.items():
-            default = known[key].default
-            try:
-                if isinstance(default, bool):
-                    kwargs[key] = value if isinstance(value, bool) else str(value).lower() in (
-                        "1", "true", "yes", "on")  # fmt: skip
-                else:
-                    kwargs[key] = type(default)(value)  # type: ignore[misc]
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"expected {type(default).__name__}, got {value!r}",
-                    field=f"backend_options.{key}",
-                ) from exc
-        return cls(**kwargs)
+    def from_options(cls, options: Mapping[str, Any]) -> LocalSettings:
+        """Options as the command line gives them (``machines=3``: strings are converted)."""
+        return validate_into(cls, dict(options), source="local backend", prefix="backend_options")
 
     @property
     def machines_per_rack(self) -> int:

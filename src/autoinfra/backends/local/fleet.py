@@ -16,7 +16,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from autoinfra.backends.local.config import LocalConfig
+from autoinfra.backends.local.config import LocalSettings
 from autoinfra.backends.local.limits import CpuLimiter, MachineGroup
 from autoinfra.backends.local.machine import Machine, Replica
 from autoinfra.backends.local.procs import ProcessTable, child_argv
@@ -35,7 +35,7 @@ class Service:
 
 class Fleet:
     def __init__(
-        self, config: LocalConfig, limiter: CpuLimiter, procs: ProcessTable, deadline: float
+        self, config: LocalSettings, limiter: CpuLimiter, procs: ProcessTable, deadline: float
     ) -> None:
         self.config = config
         self.procs = procs

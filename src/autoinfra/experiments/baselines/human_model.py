@@ -24,17 +24,19 @@ The calibration chain for how long an incident takes, from page to mitigation:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from autoinfra.core.errors import ConfigError
+from autoinfra.core.documents import UNKNOWN_KEYS_REFUSED, with_overrides
 
 
 @dataclass(frozen=True, slots=True)
 class LogNormalDelay:
     """A right-skewed delay with a given mean (seconds); ``sigma`` is the log-space spread."""
+
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt key in params is an error
 
     mean_s: float
     sigma: float
@@ -53,6 +55,8 @@ class LogNormalDelay:
 class UniformRange:
     """A quantity drawn uniformly from [low, high]."""
 
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt key in params is an error
+
     low: float
     high: float
     source: str
@@ -69,6 +73,8 @@ class UniformRange:
 @dataclass(frozen=True, slots=True)
 class AlertRule:
     """A Prometheus alerting rule: ``expr`` must hold for ``for_s`` before the alert fires."""
+
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt key in params is an error
 
     name: str
     for_s: float
@@ -111,6 +117,8 @@ def _default_alerts() -> tuple[AlertRule, ...]:
 @dataclass(frozen=True, slots=True)
 class HumanSettings:
     """Everything the operator model draws from; override fields through the system's params."""
+
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt key in params is an error
 
     # Prometheus global defaults: scrape_interval and evaluation_interval are 1m.
     rule_evaluation_s: float = 60.0
@@ -168,39 +176,20 @@ class HumanSettings:
     def with_params(
         self, params: dict[str, Any] | None, *, source: str = "params"
     ) -> HumanSettings:
-        """A copy with fields overridden by name; unknown names raise a ConfigError."""
+        """A copy with fields overridden by name, validated by pydantic (unknown names refused).
+
+        A nested mapping overrides only the keys it names (``ack_delay: {mean_s: 120}``); a
+        number given for a range fixes it (``start_hour_of_day: 3`` always starts at 03:00).
+        """
         if not params:
             return self
-        names = {f.name: f for f in fields(self)}
-        changes: dict[str, Any] = {}
+        overrides = dict(params)
         for key, value in params.items():
-            if key not in names:
-                raise ConfigError(
-                    f"unknown human-operator parameter; expected one of {sorted(names)}",
-                    source=source,
-                    field=key,
-                )
-            current = getattr(self, key)
-            try:
-                if isinstance(current, LogNormalDelay | UniformRange) and isinstance(value, dict):
-                    value = replace(current, **value)
-                elif isinstance(current, UniformRange) and isinstance(value, int | float):
-                    value = replace(
-                        current,
-                        low=float(value),
-                        high=float(value),
-                        source=f"fixed by params to {value}",
-                    )
-                elif key == "alerts":
-                    value = tuple(a if isinstance(a, AlertRule) else AlertRule(**a) for a in value)
-                elif isinstance(current, int | float) and not isinstance(value, bool):
-                    value = type(current)(value)
-                else:
-                    raise TypeError(f"expected a value like {current!r}, got {value!r}")
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(str(exc), source=source, field=key) from exc
-            changes[key] = value
-        return replace(self, **changes)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and isinstance(getattr(self, key, None), UniformRange):
+                fixed = f"fixed by params to {value}"
+                overrides[key] = {"low": value, "high": value, "source": fixed}
+        return with_overrides(self, overrides, source=source)
 
     def is_night(self, time_s: float, start_hour: float) -> bool:
         """Whether ``time_s`` after a start at ``start_hour`` (local) falls in the night hours."""

@@ -9,15 +9,14 @@ other system. Each agent's identity allows what its controller does and nothing 
 lifecycle: evict pods of lost nodes; HPA: replica counts; Cluster Autoscaler: power and drain of
 nodes), as the RBAC roles of the real controllers do.
 
-Parameters (``params``; unknown names are refused): ``target_cpu_utilization`` (the HPA target,
-which Kubernetes leaves to the user), or nested ``hpa`` / ``cluster_autoscaler`` / ``nodes``
-mappings of field overrides for the settings classes.
+Parameters (``params``, validated by pydantic; unknown names are refused):
+``target_cpu_utilization`` (the HPA target, which Kubernetes leaves to the user), or nested ``hpa``
+/ ``cluster_autoscaler`` / ``nodes`` mappings of field overrides for the settings classes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from autoinfra.actuators import actuator_for
 from autoinfra.agents import Agent, Runtime, System
 from autoinfra.core.cluster import cluster_parts
-from autoinfra.core.errors import ConfigError
+from autoinfra.core.documents import with_overrides
 from autoinfra.policies.kubernetes import KubernetesPolicy, KubernetesSettings
 from autoinfra.security.identity import Identity, Role
 from autoinfra.telemetry import SimSensor
@@ -34,33 +33,21 @@ NAME = "kubernetes-defaults"
 
 
 def settings_from_params(params: Mapping[str, Any] | None) -> KubernetesSettings:
-    """Defaults overridden by ``params``, with errors that name the bad field."""
-    settings = KubernetesSettings()
-    if not params:
-        return settings
-    for key, value in params.items():
-        where = f"system_params.{NAME}.{key}"
-        if key == "target_cpu_utilization":
-            target = float(value)
-            if not 0.0 < target <= 1.0:
-                raise ConfigError(f"expected a share in (0, 1], got {value!r}", field=where)
-            settings = replace(settings, hpa=replace(settings.hpa, target_cpu_utilization=target))
-        elif key in ("hpa", "cluster_autoscaler", "nodes") and isinstance(value, Mapping):
-            current = getattr(settings, key)
-            known = {f.name for f in fields(current)}
-            bad = sorted(set(value) - known)
-            if bad:
-                raise ConfigError(
-                    f"unknown field; expected one of {sorted(known)}", field=f"{where}.{bad[0]}"
-                )
-            settings = replace(settings, **{key: replace(current, **dict(value))})
-        else:
-            raise ConfigError(
-                "unknown parameter; expected target_cpu_utilization, hpa, cluster_autoscaler "
-                "or nodes",
-                field=where,
-            )
-    return settings
+    """Defaults overridden by ``params`` (validated by pydantic), errors naming the bad field.
+
+    ``target_cpu_utilization`` is a shorthand for ``hpa: {target_cpu_utilization: ...}``.
+    """
+    overrides = dict(params or {})
+    if "target_cpu_utilization" in overrides:
+        hpa = overrides.get("hpa")
+        hpa = dict(hpa) if isinstance(hpa, Mapping) else {}
+        overrides["hpa"] = {
+            **hpa,
+            "target_cpu_utilization": overrides.pop("target_cpu_utilization"),
+        }
+    return with_overrides(
+        KubernetesSettings(), overrides, source="system_params", prefix=f"system_params.{NAME}"
+    )
 
 
 def build(sim: Any, *, seed: int, params: Mapping[str, Any] | None = None) -> System:

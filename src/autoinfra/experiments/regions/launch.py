@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from autoinfra.coordination.local_servers import NatsServer
+from autoinfra.core.atomic import write_bytes, write_text
 from autoinfra.core.errors import AutoinfraError, ConfigError
 
 __all__ = ["REGIONS", "check_region_options", "run_regions"]
@@ -37,10 +38,11 @@ def _write_keys(keys: Path, names: list[str]) -> None:
     for name in names:
         private = Ed25519PrivateKey.generate()
         pem = keys / f"{name}.pem"
-        pem.write_bytes(private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-        pem.chmod(0o600)
+        # 0600 from the first byte: a private key is never readable by others, not even briefly
+        secret = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        write_bytes(pem, secret, mode=0o600)
         public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        (keys / f"{name}.pub").write_text(public.hex() + "\n")
+        write_text(keys / f"{name}.pub", public.hex() + "\n")
 
 
 def _child_env() -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from autoinfra.coordination.bus.nats import NatsBus
+from autoinfra.core.atomic import write_text
 from autoinfra.experiments.regions.prices import DiurnalPrice
 from autoinfra.experiments.regions.shifter import LoadShifter, ShifterSettings
 from autoinfra.security.signing import AgentKey, Keyring
@@ -47,7 +47,7 @@ def load_keys(keys: Path, me: str, regions: list[str]) -> tuple[AgentKey, Keyrin
 def run_region(args: argparse.Namespace) -> dict[str, Any]:
     from autoinfra.agents import make_system
     from autoinfra.experiments.systems import ensure_registered
-    from autoinfra.sim import SimConfig, Simulator
+    from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import load_workload
     from autoinfra.traces.slicing import sample_cell
 
@@ -59,7 +59,7 @@ def run_region(args: argparse.Namespace) -> dict[str, Any]:
     workload = sample_cell(load_workload(None, seed=args.seed), args.machines, seed=args.seed)
     window_s = args.minutes * 60.0
     sim = Simulator(
-        workload, SimConfig(tick_s=5.0, until_s=window_s), scenario=None, seed=args.seed
+        workload, SimSettings(tick_s=5.0, until_s=window_s), scenario=None, seed=args.seed
     )
     system = make_system("agents", sim, seed=args.seed)
     geo = range(len(workload.services))
@@ -131,9 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     result = run_region(args)
     out = Path(args.out)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out)
+    write_text(out, json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import numpy as np
 
 from autoinfra.coordination.etcd import EtcdGateway
 from autoinfra.coordination.local_servers import EtcdServer, NatsServer, free_port
+from autoinfra.core.atomic import write_text
 from autoinfra.core.errors import ConfigError
 from autoinfra.live.chaos.roles import ELECTION
 from autoinfra.live.chaos.target import JournalTarget
@@ -95,7 +96,7 @@ class Deployment:
         proc.wait(10)
 
     def stop_all(self) -> None:
-        (self.home / "stop").write_text("stop")
+        write_text(self.home / "stop", "stop")
         for proc in self.procs.values():
             try:
                 proc.wait(10)
@@ -157,7 +158,8 @@ def run_campaign(
             elif draw < settings.share_server_outages + settings.share_clock_jumps:
                 role = ROLES[int(rng.integers(len(ROLES)))]
                 jump = float(rng.uniform(-3600, 3600))
-                (home / f"clock-offset-{role}").write_text(f"{jump:.3f}")
+                # whole or not at all: the role reads it while running
+                write_text(home / f"clock-offset-{role}", f"{jump:.3f}")
                 what = f"clock of {role} jumped {jump:+.0f} s"
             else:
                 role = ROLES[kills % len(ROLES)]  # every process in turn
@@ -168,7 +170,7 @@ def run_campaign(
             trials.append({"trial": k, "at": at, "what": what})
             if progress is not None:
                 progress(k + 1, what)
-        (home / "no-more").write_text("no more asks")
+        write_text(home / "no-more", "no more asks")
         settled = _settle(home, etcd.url, settings.settle_s)
     finally:
         dep.stop_all()

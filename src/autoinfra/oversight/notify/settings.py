@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from autoinfra.core.documents import validate_into, validation_error
 from autoinfra.core.errors import ConfigError
 from autoinfra.oversight.notify.pagerduty import EVENTS_V2_URL
 
@@ -66,12 +67,7 @@ class NotifySettings(BaseModel):
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, source: str = "<settings>") -> NotifySettings:
-        try:
-            return cls.model_validate(dict(raw))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or None
-            raise ConfigError(err["msg"], source=source, field=field) from None
+        return validate_into(cls, dict(raw), source=source)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotifySettings:
@@ -88,11 +84,11 @@ class NotifySettings(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            name = str(err["loc"][0]) if err["loc"] else ""
+            error = validation_error(exc, source="environment")
             # name the variable a person set, not the field it feeds
-            field = _ENV_PREFIX + name.upper() if name in cls.model_fields else None
-            raise ConfigError(err["msg"], source="environment", field=field) from None
+            known = error.field if error.field in cls.model_fields else None
+            field = _ENV_PREFIX + known.upper() if known else None
+            raise ConfigError(error.message, source="environment", field=field) from None
 
 
 def _parse_users(text: str) -> dict[str, str]:

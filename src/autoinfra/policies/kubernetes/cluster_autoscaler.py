@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.actions import DrainMachine, SetMachinePower
+from autoinfra.core.documents import UNKNOWN_KEYS_REFUSED
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 
@@ -28,6 +29,8 @@ _ON = int(MachineState.ON)
 @dataclass(frozen=True, slots=True)
 class CASettings:
     """Cluster Autoscaler defaults (kubernetes/autoscaler, cluster-autoscaler/FAQ.md)."""
+
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt key in params is an error
 
     scan_interval_s: float = 10.0  # --scan-interval
     scale_down_utilization_threshold: float = 0.5  # max(cpu, mem) requested / allocatable

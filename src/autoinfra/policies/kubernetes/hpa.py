@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.actions import ScaleService
+from autoinfra.core.documents import UNKNOWN_KEYS_REFUSED
+from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 
@@ -25,6 +27,8 @@ from autoinfra.core.proposal import Finding, Justification, Proposal
 @dataclass(frozen=True, slots=True)
 class HPASettings:
     """HPA defaults (kubernetes.io, docs/tasks/run-application/horizontal-pod-autoscale)."""
+
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt key in params is an error
 
     # HPA has no default target. 0.5 is the value of the documentation's own walkthrough
     # (`kubectl autoscale deployment php-apache --cpu-percent=50`); override it per experiment.
@@ -37,6 +41,13 @@ class HPASettings:
     scale_up_pods: int = 4
     scale_down_percent: float = 100.0  # default scaleDown policy: 100 % per 15 s
     policy_period_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.target_cpu_utilization <= 1.0:
+            raise ConfigError(
+                f"expected a share in (0, 1], got {self.target_cpu_utilization!r}",
+                field="hpa.target_cpu_utilization",
+            )
 
 
 def hpa_desired_replicas(

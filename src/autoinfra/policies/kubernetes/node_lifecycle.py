@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.actions import EvictTasks
+from autoinfra.core.documents import UNKNOWN_KEYS_REFUSED
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 
@@ -33,6 +34,8 @@ _ON = int(MachineState.ON)
 @dataclass(frozen=True, slots=True)
 class NodeLifecycleSettings:
     """kube-controller-manager defaults (reference page; PR 126287 for the grace period)."""
+
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt key in params is an error
 
     monitor_period_s: float = 5.0  # --node-monitor-period
     grace_period_s: float = 40.0  # --node-monitor-grace-period (50 s from v1.32)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from autoinfra.core.documents import UNKNOWN_KEYS_REFUSED
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Proposal
 from autoinfra.policies.kubernetes.cluster_autoscaler import CASettings, ClusterAutoscaler
@@ -29,6 +30,8 @@ from autoinfra.policies.kubernetes.node_lifecycle import (
 @dataclass(frozen=True, slots=True)
 class KubernetesSettings:
     """Every default of the baseline in one place (each cited where its class is declared)."""
+
+    __pydantic_config__ = UNKNOWN_KEYS_REFUSED  # a misspelt key in params is an error
 
     hpa: HPASettings = field(default_factory=HPASettings)
     cluster_autoscaler: CASettings = field(default_factory=CASettings)

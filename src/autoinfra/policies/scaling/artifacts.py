@@ -9,9 +9,6 @@ through this module, the policies read through it: neither needs the other to to
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +26,6 @@ __all__ = [
     "QTABLE_POLICY_ID",
     "read_artifact",
     "read_sidecar",
-    "write_json_atomic",
 ]
 
 # the policy ids the files name, so a learner writes them without importing a policy module
@@ -38,25 +34,6 @@ PPO_POLICY_ID = "scaling.ppo-v1"
 DEFAULT_MODEL = "qtable-scaling-v1.json"
 ARTIFACT_FORMAT = "autoinfra.qtable"
 ARTIFACT_VERSION = 1  # bump when the file layout changes; older readers then refuse it clearly
-
-
-def write_json_atomic(path: str | Path, doc: Mapping[str, Any]) -> Path:
-    """Write ``doc`` as sorted, indented JSON through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; an artifact is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def read_artifact(path: str | Path) -> dict[str, Any]:

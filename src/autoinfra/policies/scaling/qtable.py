@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.actions import ScaleService
+from autoinfra.core.atomic import write_json
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
@@ -36,7 +37,6 @@ from autoinfra.policies.scaling.artifacts import (
     DEFAULT_MODEL,
     QTABLE_POLICY_ID,
     read_artifact,
-    write_json_atomic,
 )
 from autoinfra.policies.scaling.encoding import ENCODING_ID, ENCODINGS, encode
 from autoinfra.policies.scaling.space import (
@@ -155,7 +155,7 @@ class QTablePolicy:
             "visits": [[int(v) for v in row] for row in self.visits],
             "provenance": self.provenance,
         }
-        return write_json_atomic(path, doc)
+        return write_json(path, doc, indent=1, sort_keys=True)
 
     # --- inference ---
     def greedy(self, states: I64, feasible: Bool) -> I64:

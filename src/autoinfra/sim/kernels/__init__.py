@@ -5,8 +5,9 @@
 - ``queue``: merging the pending queue; ``usage``: re-spreading service demand, rebuilding usage;
 - ``tick``: the per-tick pass (contention, network, power, service levels, cluster totals);
 - ``observe``: what an ``Observation`` carries, in one pass over machines and services;
+- ``probe``: one service's figures and the powered totals, for ``sim.probe`` (a learner's step);
 - ``jit``: keeping numba's on-disk cache honest when a file a kernel compiles in changes.
 
-Only ``autoinfra.sim.state`` and ``autoinfra.sim.observe`` call these; nothing outside the
-simulator should (the row layouts they read are private to it).
+Only ``autoinfra.sim.state``, ``autoinfra.sim.observe`` and ``autoinfra.sim.probe`` call these;
+nothing outside the simulator should (the row layouts they read are private to it).
 """
