@@ -205,7 +205,7 @@ def run_case(
         "free_cpu_share_min": round(min_free, 4) if min_free is not None else None,
         "pending_tasks_end": int(truth.pending_tasks),
         "evictions": int(summary["evictions"]),
-        "machine_down_findings": sum(1 for f in findings if f[1] == "machine_down"),
+        "machine_down_findings": sum(1 for f in findings if f[1] == "node_failure"),
         "safe_mode_entered_s": entered,
         "safe_mode_delay_s": (entered - from_s) if entered is not None else None,
         "wall_s": round(wall_s, 2),

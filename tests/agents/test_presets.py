@@ -163,3 +163,29 @@ def test_a_trained_table_is_given_at_build_time(tmp_path) -> None:  # type: igno
     (default,) = [a for a in shipped.agents if a.agent_id == "scaling"]
     assert default.policy.provenance != {"trained": "here"}  # type: ignore[attr-defined]
     assert "Q-table:" not in shipped.description
+
+
+def test_agents_place_non_production_work_against_reservations_on_a_simulator() -> None:
+    from autoinfra.sim import Simulator
+    from autoinfra.traces import generate_cell
+
+    cell = generate_cell(machines=20, hours=0.2, seed=3)
+    sim = Simulator(cell, seed=0)
+    system = build_autonomous(sim, seed=0, params={"scaling_policy": "target"})
+    assert sim.config.placement == "reservations"
+    assert "placed by reservations" in system.description
+    assert system.runtime.trust is not None
+    assert system.runtime.trust.trust.settings.cpu_overcommit
+    (record,) = system.audit.where("placement_set")
+    assert record.data == {"placement": "reservations"} and system.audit.verify()
+    other = Simulator(cell, seed=0)
+    build_autonomous(other, seed=0, params={"scaling_policy": "target", "placement": "requests"})
+    assert other.config.placement == "requests"
+    from autoinfra.experiments.systems import ensure_registered
+
+    ensure_registered()
+    baseline = Simulator(cell, seed=0)
+    make_system("kubernetes-defaults", baseline, seed=0)
+    assert baseline.config.placement == "requests"  # Kubernetes places by requests
+    with pytest.raises(ConfigError, match="placement"):
+        build_autonomous(_world(), seed=0, params={"placement": "limits"})

@@ -80,7 +80,7 @@ def test_approvals_and_incidents_reach_the_webhook_and_pagerduty(
     key = f"autoinfra:approval:{item['request_id']}"
     assert [e["event_action"] for e in pd if e["dedup_key"] == key] == ["trigger", "resolve"]
 
-    # run on until a critical incident (machine_down or intrusion) opens and is triggered
+    # run on until a critical incident (node_failure or intrusion) opens and is triggered
     for _ in range(400):
         api.run(5)
         bridge.poll_once()
@@ -92,7 +92,7 @@ def test_approvals_and_incidents_reach_the_webhook_and_pagerduty(
     assert triggers, "no critical incident in the demo storm"
     first = triggers[0]
     assert first["event_action"] == "trigger" and first["payload"]["severity"] == "critical"
-    assert first["payload"]["class"] in ("machine_down", "intrusion")
+    assert first["payload"]["class"] in ("node_failure", "intrusion")
     assert outbox.counts()["dead"] == 0
 
 

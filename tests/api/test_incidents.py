@@ -11,7 +11,7 @@ def test_storm_opens_incidents_with_timelines_and_recommendations(api: Api) -> N
     all_ = api.client.get("/api/v1/incidents", headers=h).json()
     assert all_, "no incident in 1500 s of a fault storm"
     kinds = {i["kind"] for i in all_}
-    assert kinds & {"machine_down", "cpu_hog", "link_congested", "intrusion"}
+    assert kinds & {"node_failure", "cpu_hog", "network_congestion", "intrusion"}
     assert all(i["timeline"][0]["event"] == "detected" for i in all_)
     one = all_[0]
     by_kind = api.client.get(f"/api/v1/incidents?kind={one['kind']}", headers=h).json()

@@ -253,6 +253,7 @@ def test_drain_leaves_daemonset_and_mirror_pods_and_a_hog_recovers_when_deleted(
         b.inject(InjectedFault("cpu_hog", "machine:1"))
         b.advance()
         assert math.isnan(b.fault_rows()[0]["recovered_s"])  # the hog pod is still there
+        assert b.record_detection("machine:1", "k", "cpu_hog")
         b.writer.kill_rogue(1, "k")
         b.advance()
         row = b.fault_rows()[0]
@@ -270,6 +271,7 @@ def test_pods_of_a_lost_node_are_evicted_then_force_deleted() -> None:
         b.inject(InjectedFault("node_failure", "machine:0"))
         assert b.writer.machine_state(0) == MachineState.FAILED
         assert b.writer.machine_task_count(0) == 1
+        assert b.record_detection("machine:0", "e", "node_failure")
         result = b.writer.evict_stranded(0, "e")
         assert "1 force-deleted" in str(result)
         deletes = [r for r in b.emulated.emulator if str(r.method.value) == "DELETE"]

@@ -25,17 +25,20 @@ def test_simulates_a_sample_of_the_shipped_slice_and_writes_parquet(
     app: typer.Typer, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    args = ["--machines", "40", "--hours", "0.25", "--faults", "node-failure", "--out", str(out)]
+    args = ["--machines", "40", "--hours", "0.5", "--faults", "node-failure", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "SLO violation rate" in result.output and "node-failure" in result.output
     ticks = pd.read_parquet(out / "ticks.parquet")
-    assert ticks["time_s"].iloc[-1] == pytest.approx(900.0)
+    assert ticks["time_s"].iloc[-1] == pytest.approx(1800.0)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["machines"] == 40 and summary["faults_injected"] == 1
+    # node-failure: two machines fail at seeded times in [900 s, 1800 s - 600 s]
+    assert summary["machines"] == 40 and summary["faults_injected"] == 2
     assert summary["config"]["auto_evict_failed_after_s"] == 0.0  # nobody acts here
     faults = pd.read_parquet(out / "faults.parquet")
-    assert faults.loc[faults["origin"] == "scenario", "mitigated_by"].tolist() == ["sim:auto-evict"]
+    scen = faults[faults["origin"] == "scenario"]
+    assert scen["injected_s"].between(900.0, 1200.0).all()
+    assert scen["mitigated_by"].tolist() == ["sim:auto-evict"] * 2
 
 
 def test_simulates_a_synthetic_cell(app: typer.Typer) -> None:
@@ -52,3 +55,14 @@ def test_a_bad_scenario_file_fails_with_its_name(app: typer.Typer, tmp_path: Pat
     result = CliRunner().invoke(app, ["--synthetic", "--machines", "10", "--faults", str(bad)])
     assert result.exit_code == 2
     assert str(bad) in result.output and "faults[0].at_s" in result.output
+
+
+def test_placement_by_reservations_is_a_setting(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--machines", "40", "--hours", "0.25", "--placement", "reservations", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "placed by reservations" in result.output
+    assert json.loads((out / "summary.json").read_text())["config"]["placement"] == "reservations"
+    bad = CliRunner().invoke(app, ["--placement", "limits"])
+    assert bad.exit_code == 2 and "placement" in bad.output

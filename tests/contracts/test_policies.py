@@ -57,9 +57,9 @@ def _make(policy_id: str, request: pytest.FixtureRequest) -> object:
 def _findings(world: FakeSim) -> list[Finding]:
     t = world.now_s
     return [
-        Finding("machine_down", "machine:1", 0.9, t, {"heartbeat_age_s": 60.0}),
+        Finding("node_failure", "machine:1", 0.9, t, {"heartbeat_age_s": 60.0}),
         Finding("cpu_hog", "machine:2", 0.8, t, {}),
-        Finding("link_congested", "link:1", 0.7, t, {"rack": 0}),
+        Finding("network_congestion", "link:1", 0.7, t, {"rack": 0}),
         Finding("intrusion", "machine:3", 0.9, t, {}),
         Finding(
             "demand_forecast",

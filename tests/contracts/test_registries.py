@@ -41,12 +41,12 @@ def test_every_registry_holds_what_the_project_ships() -> None:
     } <= set(SYSTEMS.ids())
     assert {"scaling.qtable-v1", "scaling.ppo-v1", "scaling.target-v1"} <= set(POLICIES.ids())
     assert "kubernetes.defaults-v1" in POLICIES
-    assert {"fault.none-v1", "fault.storm-v1", "fault.node-failure-v1"} <= set(SCENARIOS.ids())
+    assert {"fault.none-v1", "fault.storm-v2", "fault.node-failure-v2"} <= set(SCENARIOS.ids())
     assert {"env.cluster-scaling-v1", "env.sim-scaling-v1"} <= set(ENVIRONMENTS.ids())
     # what people type stays working, as aliases of one id each
     for typed in ("agents", "agents-v1", "kubernetes-defaults", "human", "noop"):
         assert SYSTEMS.resolve(typed).startswith("system.")
-    assert SCENARIOS.resolve("cpu-hog") == "fault.cpu-hog-v1"
+    assert SCENARIOS.resolve("cpu-hog") == "fault.cpu-hog-v2"
 
 
 @pytest.mark.parametrize(("kind", "entry_id"), ALL)

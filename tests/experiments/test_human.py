@@ -94,7 +94,7 @@ def test_node_down_is_paged_after_for_and_group_wait_then_evicted_after_ack_and_
     findings, actions = _run(op, lambda t: _down(t), 3 * 3600.0)
     # heartbeat older than 60 s from t=65; rules run every 60 s (t=120 first sees it), must hold
     # 5 min (fires at t=420), then 30 s group wait
-    assert [(t, f.kind, f.target) for t, f in findings] == [(450.0, "machine_down", "machine:1")]
+    assert [(t, f.kind, f.target) for t, f in findings] == [(450.0, "node_failure", "machine:1")]
     incident = op.incidents[0]
     assert incident.acked_s > incident.notified_s
     evicts = [(t, a) for t, a in actions if isinstance(a, EvictTasks)]

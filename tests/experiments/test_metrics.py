@@ -88,6 +88,24 @@ def test_fault_metrics_per_kind_with_unrecovered_faults_as_lower_bounds() -> Non
     assert math.isnan(m["cpu_hog"]["detect_s"]) and m["cpu_hog"]["recovery_s"] == 900.0
 
 
+def test_no_effect_faults_are_counted_apart_and_left_out_of_the_times() -> None:
+    faults = pd.DataFrame(
+        {
+            "kind": ["cpu_hog"] * 3,
+            "injected_s": [900.0, 900.0, 1000.0],
+            "detect_s": [10.0, math.nan, math.nan],
+            "mitigate_s": [15.0, math.nan, math.nan],
+            "recovery_s": [20.0, 0.0, 900.0],
+            "self_cleared": [False, False, True],
+            "no_effect": [False, True, False],
+        }
+    )
+    hog = fault_metrics(faults, window_end_s=3600.0)["cpu_hog"]
+    assert hog["faults"] == 2 and hog["no_effect"] == 1 and hog["self_cleared"] == 1
+    assert hog["recovery_s"] == pytest.approx((20.0 + 900.0) / 2)  # the 0 s one is not in
+    assert hog["detected"] == 1 and hog["mitigated"] == 1
+
+
 def test_energy_per_task_and_run_metrics() -> None:
     tasks = pd.DataFrame(
         {

@@ -47,8 +47,8 @@ def test_incident_fires_dedups_reaches_webhook_and_resolves(
     am, hook = wired
     client = AlertmanagerClient(am.url)
     alerts = IncidentAlerts(client, repost_s=0.0)
-    alerts.fire("machine_down", "machine:3", agent="healing", severity=0.9, summary="no heartbeat")
-    alerts.fire("machine_down", "machine:3", agent="healing", severity=0.9, summary="again")
+    alerts.fire("node_failure", "machine:3", agent="healing", severity=0.9, summary="no heartbeat")
+    alerts.fire("node_failure", "machine:3", agent="healing", severity=0.9, summary="again")
     alerts.sync()  # a repost of the same labels
     _until(lambda: len(client.alerts()) == 1)
     (got,) = client.alerts()
@@ -56,7 +56,7 @@ def test_incident_fires_dedups_reaches_webhook_and_resolves(
     assert got["annotations"]["summary"] == "no heartbeat"
     _until(lambda: bool(hook.findings()))
     (finding,) = hook.findings()
-    assert (finding.kind, finding.target) == ("machine_down", "machine:3")
+    assert (finding.kind, finding.target) == ("node_failure", "machine:3")
     assert finding.detail["source"] == "alertmanager" and hook.refused == 0
     assert alerts.resolve_target("machine:3") == 1
     _until(lambda: not client.alerts())
@@ -92,7 +92,7 @@ def test_webhook_refuses_without_token_and_bad_payloads() -> None:
         )
         assert good.status_code == 200
         (f,) = hook.findings()
-        assert (f.kind, f.target) == ("machine_down", "machine:7")
+        assert (f.kind, f.target) == ("node_failure", "machine:7")
         assert hook.refused == 2
     finally:
         hook.stop()

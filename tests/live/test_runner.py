@@ -48,7 +48,9 @@ def test_agents_detect_and_recover_a_node_failure_through_prometheus(tmp_path: P
     runs = runner.run()
     summary = write_live_report(settings.out_dir, settings, runs, prometheus=runner.prometheus_url)
     rec = summary["systems"]["agents"]["recovery_s"]["node_failure"]
-    assert rec["faults"] == 1 and rec["detected"] == 1 and rec["recovered"] == 1, rec
+    # node-failure fails two machines (their times shifted to the live run's start together);
+    # the 8 s run leaves time for at least one to run its tasks elsewhere again
+    assert rec["faults"] == 2 and rec["detected"] == 2 and rec["recovered"] >= 1, rec
     assert 0 <= rec["detect_s"]["mean"] <= rec["recovery_s"]["mean"]
     live = summary["live"]["agents"]
     assert live["audit_chain_verified"] and live["audit_records"] > 0

@@ -57,7 +57,7 @@ def approval(rid: str = "r-1") -> ApprovalNotice:
 def incident(phase: str = "trigger") -> IncidentNotice:
     return IncidentNotice(
         incident_id="inc-9",
-        kind="machine_down",
+        kind="node_failure",
         target="machine:7",
         summary="no heartbeat",
         severity="critical",
@@ -183,7 +183,7 @@ def test_slack_message_has_buttons_and_escapes_text(tmp_path: Path, receiver: Re
     for block in msg["blocks"]:
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= 3000
-    assert "machine_down" in json.loads(reqs[1].body)["text"]
+    assert "node_failure" in json.loads(reqs[1].body)["text"]
     dispatcher.close()
 
 

@@ -118,7 +118,7 @@ def test_plans_are_shortest_and_reach_the_goal(bg_share: list[float], egress: fl
 
 
 def _congested(t: float, link: int) -> Finding:
-    return Finding("link_congested", f"link:{link}", 0.8, t, {"rack": 0})
+    return Finding("network_congestion", f"link:{link}", 0.8, t, {"rack": 0})
 
 
 def _obs(util: list[float], t: float = 0.0):  # type: ignore[no-untyped-def]

@@ -14,13 +14,15 @@ def _f(kind: str, target: str, t: float, **detail: object) -> Finding:
 
 def test_each_finding_kind_maps_to_its_repair() -> None:
     obs = FakeSim().observe()
-    pol = HealingPolicy(kinds=frozenset({"machine_down", "cpu_hog", "link_congested", "intrusion"}))
+    pol = HealingPolicy(
+        kinds=frozenset({"node_failure", "cpu_hog", "network_congestion", "intrusion"})
+    )
     out = pol.decide(
         obs,
         [
-            _f("machine_down", "machine:1", 0),
+            _f("node_failure", "machine:1", 0),
             _f("cpu_hog", "machine:2", 0),
-            _f("link_congested", "link:3", 0, rack=1),
+            _f("network_congestion", "link:3", 0, rack=1),
             _f("intrusion", "machine:4", 0),
             _f("demand_forecast", "cluster", 0),
         ],
@@ -59,11 +61,11 @@ def test_one_step_per_incident_then_retry_and_escalate() -> None:
 def test_a_cleared_incident_starts_over() -> None:
     world = FakeSim()
     pol = HealingPolicy()
-    (first,) = pol.decide(world.observe(), [_f("machine_down", "machine:5", 0)])
+    (first,) = pol.decide(world.observe(), [_f("node_failure", "machine:5", 0)])
     pol.observe_outcomes([Outcome("r", True, 1.0)], [first])
-    assert pol.decide(world.observe(), [_f("machine_down", "machine:5", 5)]) == []
+    assert pol.decide(world.observe(), [_f("node_failure", "machine:5", 5)]) == []
     assert pol.decide(world.observe(), []) == []  # heartbeats are back
-    (again,) = pol.decide(world.observe(), [_f("machine_down", "machine:5", 20)])
+    (again,) = pol.decide(world.observe(), [_f("node_failure", "machine:5", 20)])
     assert again.action == EvictTasks(machine=5)
 
 

@@ -24,6 +24,7 @@ from autoinfra.policies.kubernetes import (
     hpa_stabilized,
     liveness_restart_delay_s,
     machines_to_power_on,
+    pods_fit_elsewhere,
     requested_share,
 )
 from tests.experiments.observations import make_observation
@@ -109,8 +110,24 @@ def test_hpa_controller_clamps_to_max_and_min() -> None:
     up = hpa.decide(make_observation(service_cpu_used=[0.4]), [])
     assert up[0].action == ScaleService(service=0, delta_replicas=1)
     idle = HorizontalPodAutoscaler(HPASettings(), agent_id="k8s", max_replicas=np.array([3]))
-    down = idle.decide(make_observation(service_cpu_used=[0.0]), [])
+    assert idle.decide(make_observation(service_cpu_used=[0.0]), []) == []  # initial 2 held
+    down = idle.decide(make_observation(time_s=315.0, service_cpu_used=[0.0]), [])
     assert down[0].action == ScaleService(service=0, delta_replicas=-1)  # to min_replicas 1
+
+
+def test_the_initial_recommendation_holds_scale_down_for_the_first_300_s() -> None:
+    # kube-controller-manager records the replicas it first sees as a recommendation; the
+    # 300 s scale-down window then takes the highest, so nothing goes below them before 300 s
+    hpa = HorizontalPodAutoscaler(HPASettings(), agent_id="k8s", max_replicas=np.array([10]))
+    for t in range(0, 301, 15):
+        assert hpa.decide(make_observation(time_s=float(t), service_cpu_used=[0.0]), []) == []
+    (down,) = hpa.decide(make_observation(time_s=315.0, service_cpu_used=[0.0]), [])
+    assert down.action == ScaleService(service=0, delta_replicas=-1)
+    # scale-up is not held by it: a hot service grows at the first sync
+    hot = HorizontalPodAutoscaler(HPASettings(), agent_id="k8s", max_replicas=np.array([10]))
+    assert hot.decide(make_observation(service_cpu_used=[0.4]), [])[0].action.delta_replicas > 0
+    assert hpa_stabilized(5, [(300.0, 1)], 300.0, HPASettings(), initial=(0.0, 5)) == 5
+    assert hpa_stabilized(5, [(301.0, 1)], 301.0, HPASettings(), initial=(0.0, 5)) == 1
 
 
 # -- Cluster Autoscaler ---------------------------------------------------------------------------
@@ -168,6 +185,37 @@ def test_autoscaler_drains_an_underused_node_after_ten_minutes_then_powers_it_of
     assert [p.action for p in ca.decide(empty, [])] == [SetMachinePower(machine=0, on=False)]
 
 
+def test_pods_must_fit_on_one_node_each_not_in_the_sum_of_free_space() -> None:
+    # two nodes with 0.3 free each: the sum (0.6) would take a 0.4 pod, no single node does
+    assert not pods_fit_elsewhere([0.4], [0.1], [0.3, 0.3], [0.5, 0.5])
+    assert pods_fit_elsewhere([0.3], [0.1], [0.3, 0.3], [0.5, 0.5])
+    # each placed pod takes its space: three 0.2 pods into 0.3 + 0.3 leave one over
+    assert not pods_fit_elsewhere([0.2] * 3, [0.0] * 3, [0.3, 0.3], [0.5, 0.5])
+    assert pods_fit_elsewhere([0.2] * 2, [0.0] * 2, [0.3, 0.3], [0.5, 0.5])
+    # memory is checked on the same node as the CPU
+    assert not pods_fit_elsewhere([0.1], [0.4], [0.3, 0.0], [0.1, 0.5])
+    assert pods_fit_elsewhere([], [], [], [])  # an empty node fits anywhere
+
+
+def test_autoscaler_keeps_a_node_whose_pods_fit_only_in_the_sum_of_the_others() -> None:
+    # node 0 requests 0.2 CPU in one pod; the others have 0.1 free each (0.3 together)
+    ca = ClusterAutoscaler(CASettings(), agent_id="k8s")
+    tight = {
+        "tasks_running": [1, 3, 3, 3],
+        "cpu_requested": [0.2, 0.4, 0.4, 0.4],
+        "mem_requested": [0.05, 0.1, 0.1, 0.1],
+    }
+    for t in (0.0, 300.0, 600.0, 900.0):
+        out = ca.decide(make_observation(time_s=t, **tight), [])
+        assert not any(isinstance(p.action, DrainMachine) for p in out)
+    # with two pods of 0.1 the same node fits (one on each of two others): drained at 600 s
+    ca = ClusterAutoscaler(CASettings(), agent_id="k8s")
+    loose = {**tight, "tasks_running": [2, 3, 3, 3]}
+    assert ca.decide(make_observation(time_s=0.0, **loose), []) == []
+    out = ca.decide(make_observation(time_s=600.0, **loose), [])
+    assert [p.action for p in out] == [DrainMachine(machine=0)]
+
+
 def test_autoscaler_waits_ten_minutes_after_a_scale_up() -> None:
     ca = ClusterAutoscaler(CASettings(), agent_id="k8s")
     state = [MachineState.ON, MachineState.ON, MachineState.ON, MachineState.OFF]
@@ -197,7 +245,7 @@ def test_node_not_ready_after_grace_then_evicted_after_toleration() -> None:
     assert nodes.analyze(ok) == []
     late = make_observation(time_s=45.0, heartbeat_age_s=[0, 45, 0, 0])
     findings = nodes.analyze(late)
-    assert [(f.kind, f.target) for f in findings] == [("machine_down", "machine:1")]
+    assert [(f.kind, f.target) for f in findings] == [("node_failure", "machine:1")]
     assert nodes.decide(late, findings) == []
     before = make_observation(time_s=344.0, heartbeat_age_s=[0, 344, 0, 0])
     nodes.analyze(before)

@@ -62,6 +62,7 @@ def test_congestion_slows_the_racks_tasks_and_reroute_fixes_it() -> None:
     ticks = sim.results().ticks
     assert ticks["net_slowed_tasks"].iloc[-1] == 2
     assert ticks["max_link_util"].iloc[-1] == pytest.approx(1.54)
+    assert sim.record_detection("link:0", by="agent", kind="network_congestion")
     sim.writer.reroute(0, away_from_link=0, by="agent")
     obs = sim.observe()
     assert obs.link_utilization[1] == pytest.approx(0.08)  # all traffic on the other uplink
@@ -107,3 +108,20 @@ def test_service_demand_follows_the_usage_shape() -> None:
     obs = sim.observe()
     assert obs.extra["service_cpu_demand"][0] == pytest.approx(0.6)
     assert obs.service_cpu_used[0] == pytest.approx(0.6)
+
+
+def test_a_hogs_cpu_is_not_utilisation_but_it_draws_power() -> None:
+    def run(faults: list[dict[str, object]]) -> tuple[float, float]:
+        wl = make_workload(2, [T(0, 10_000, cpu=0.1, cpu_ratio=1.0)], end_s=1000)
+        scenario = scenario_from_dict({"faults": faults})
+        sim = Simulator(wl, SimSettings(candidates=0), scenario=scenario)
+        sim.run(until_s=60)
+        last = sim.results().ticks.iloc[-1]
+        return float(last["cpu_util"]), float(last["power_w"])
+
+    calm_util, calm_w = run([])
+    hog_util, hog_w = run(
+        [{"kind": "cpu_hog", "at_s": 10, "target": "machine:0", "cpu_share": 0.5}]
+    )
+    assert hog_util == pytest.approx(calm_util) and calm_util > 0  # the task's 0.1 only
+    assert hog_w > calm_w  # the hog still heats the machine

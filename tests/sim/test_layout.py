@@ -30,8 +30,13 @@ def _rows(ids: list[int], prio: list[int]) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 500), st.integers(0, 11)), unique_by=lambda x: x[0],
-                max_size=40), st.integers(1, 4), st.data())
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 500), st.integers(0, 11)), unique_by=lambda x: x[0], max_size=40
+    ),
+    st.integers(1, 4),
+    st.data(),
+)
 def test_queue_keeps_priority_then_submit_order(
     tasks: list[tuple[int, int]], batches: int, data: st.DataObject
 ) -> None:

@@ -58,6 +58,7 @@ _world = st.fixed_dictionaries(
         "fit": st.sampled_from(["first", "best"]),
         "candidates": st.integers(0, 3),
         "preemption": st.booleans(),
+        "placement": st.sampled_from(["requests", "reservations"]),
         "scenario": st.sampled_from(["none", "storm", "intrusion"]),
         "seed": st.integers(0, 2**16),
         "actions": st.lists(_action, max_size=8),
@@ -74,6 +75,8 @@ def _build(d: dict[str, Any]) -> Simulator:
         preemption=d["preemption"],
         boot_delay_s=30,
         scan_limit=2,
+        placement=d.get("placement", "requests"),
+        reclaim="cpu+memory",  # the strictest case: both resources overcommitted
     )
     return Simulator(wl, cfg, scenario=d["scenario"], seed=d["seed"])
 
@@ -97,9 +100,23 @@ def _act(sim: Simulator, action: tuple[str, int, int]) -> None:
 def _check(sim: Simulator) -> None:
     w = sim._state
     mf, mi = w.mf, w.mi
-    # allocations never exceed capacity on a machine that can take tasks
-    assert np.all(mf[L.M_CPU_ALLOC] <= mf[L.M_CPU_CAP] + 1e-6)
-    assert np.all(mf[L.M_MEM_ALLOC] <= mf[L.M_MEM_CAP] + 1e-6)
+    # allocations never exceed capacity on a machine that can take tasks; placed against
+    # reservations, non-production work may overcommit, production never does
+    prod = slice(9, L.N_PRIO)
+    if sim.config.placement == "requests":
+        assert np.all(mf[L.M_CPU_ALLOC] <= mf[L.M_CPU_CAP] + 1e-6)
+        assert np.all(mf[L.M_MEM_ALLOC] <= mf[L.M_MEM_CAP] + 1e-6)
+    assert np.all(w.mprio[:, 0, prod].sum(axis=1) <= mf[L.M_CPU_CAP] + 1e-6)
+    assert np.all(w.mprio[:, 1, prod].sum(axis=1) <= mf[L.M_MEM_CAP] + 1e-6)
+    # reservations: the machine sums are the slots' own, and never above the requests
+    sf, si = w.pool.sf, w.pool.si
+    live = si[L.S_TASK] >= 0
+    for row, srow, k in ((L.M_CPU_RSV, L.S_CPU_RSV, 2), (L.M_MEM_RSV, L.S_MEM_RSV, 3)):
+        per = np.bincount(si[L.S_MACH, live], weights=sf[srow, live], minlength=w.n_machines)
+        np.testing.assert_allclose(mf[row], per, atol=1e-5)
+        np.testing.assert_allclose(w.mprio[:, k, :].sum(axis=1), per, atol=1e-5)
+    assert np.all(sf[L.S_CPU_RSV, live] <= sf[L.S_CPU_REQ, live] + 1e-7)
+    assert np.all(sf[L.S_MEM_RSV, live] <= sf[L.S_MEM_REQ, live] + 1e-7)
     # every submitted task is pending, running or ended with a reason; the structures agree
     rec = w.rec
     st_ = rec.status[: rec.n]

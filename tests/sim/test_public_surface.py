@@ -21,6 +21,7 @@ def test_fault_exports() -> None:
             "FaultScenario",
             "FaultSpec",
             "builtin_scenarios",
+            "draw_schedule",
             "load_scenario",
             "scenario_from_dict",
         ]

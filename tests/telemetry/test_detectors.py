@@ -43,7 +43,7 @@ def test_heartbeat_loss_is_found_within_threshold_plus_a_period() -> None:
     world.fail(7)
     seen = _run(world, det, 60.0)
     first = seen[0]
-    assert first[1:] == ("machine_down", "machine:7")
+    assert first[1:] == ("node_failure", "machine:7")
     assert first[0] - 100.0 <= 15.0 + world.tick_s
     assert {t for _, _, t in seen} == {"machine:7"}
 
@@ -76,7 +76,7 @@ def test_link_congestion_is_confirmed_not_a_blip() -> None:
     assert _run(world, det, 20.0) == []
     world.link_load[3] = 1.4
     seen = _run(world, det, 30.0)
-    assert seen[0][1:] == ("link_congested", "link:3")
+    assert seen[0][1:] == ("network_congestion", "link:3")
     assert seen[0][0] - 75.0 <= 10.0 + world.tick_s
 
 

@@ -118,6 +118,26 @@ def test_contradicting_counts_are_not_trusted(
     assert verdict.check == "contradiction" and words in verdict.reason, verdict
 
 
+def test_cpu_requested_above_capacity_is_trusted_only_from_a_system_that_overcommits() -> None:
+    world = FakeSim(n_machines=40)
+    o = world.observe()
+    requested = o.cpu_requested.copy()
+    requested[3] = o.cpu_capacity[3] * 1.5  # non-production work placed against reservations
+    over = dataclasses.replace(o, cpu_requested=requested)
+    strict = TrustCheck().assess(over, world.now_s)
+    assert strict.check == "contradiction" and "cpu_requested above" in strict.reason
+    assert TrustCheck(TrustSettings(cpu_overcommit=True)).assess(over, world.now_s).trusted
+    # memory is never overcommitted, and CPU used is still bounded by the machine
+    mem = o.mem_requested.copy()
+    mem[3] = o.mem_capacity[3] * 1.5
+    verdict = TrustCheck(TrustSettings(cpu_overcommit=True)).assess(
+        dataclasses.replace(o, mem_requested=mem), world.now_s
+    )
+    assert verdict.check == "contradiction" and "mem_requested above" in verdict.reason
+    used = _used_above_capacity(world)
+    assert not TrustCheck(TrustSettings(cpu_overcommit=True)).assess(used, world.now_s).trusted
+
+
 def test_half_the_cell_silent_at_once_is_a_monitoring_outage() -> None:
     world = FakeSim(n_machines=40)
     world.clock.advance(60.0)
@@ -303,7 +323,7 @@ def test_mass_heartbeat_loss_is_one_monitoring_outage_not_forty_failures() -> No
         runtime.tick()
         world.step()
     kinds = [f.kind for _, f in found]
-    assert kinds.count("telemetry_untrusted") == 1 and "machine_down" not in kinds
+    assert kinds.count("telemetry_untrusted") == 1 and "node_failure" not in kinds
     healing = runtime.agents[0]
     assert healing.last is not None
     assert [f.kind for f in healing.last.findings if f.kind != "demand_forecast"] == [
@@ -353,10 +373,10 @@ def test_a_machine_lost_during_safe_mode_is_reported_once_trust_returns() -> Non
         runtime.tick()
         world.step()
     assert runtime.safe_mode is not None
-    assert "machine_down" not in [f.kind for _, f in found]  # held back while untrusted
+    assert "node_failure" not in [f.kind for _, f in found]  # held back while untrusted
     spoof.picture = None
     runtime.tick()
     assert runtime.safe_mode is None
-    assert [(f.kind, f.target) for _, f in found if f.kind == "machine_down"] == [
-        ("machine_down", "machine:3")
+    assert [(f.kind, f.target) for _, f in found if f.kind == "node_failure"] == [
+        ("node_failure", "machine:3")
     ]

@@ -56,7 +56,7 @@ from autoinfra.policies.scaling.artifacts import PPO_POLICY_ID as PPO_ID
 from autoinfra.security.audit import AuditKey, AuditLog
 from autoinfra.telemetry.sensor import SimSensor
 from autoinfra.telemetry.store import MetricStore
-from autoinfra.telemetry.trust import TrustMonitor
+from autoinfra.telemetry.trust import TrustMonitor, TrustSettings
 
 __all__ = ["PRESET_ID", "AutonomousSettings", "build_autonomous"]
 
@@ -92,6 +92,9 @@ class AutonomousSettings:
     audit_key_path: str | None = None
     approval_queue_path: str | None = None
     approval_ttl_s: float = DEFAULT_TTL_S  # unanswered escalations are denied after this
+    # non-production work placed against reservations (usage estimate + margin), as Borg does
+    # (Verma et al., EuroSys 2015, 5.5); production stays placed by requests. See SimSettings.
+    placement: Literal["requests", "reservations"] = "reservations"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -126,6 +129,8 @@ class AutonomousSettings:
         allowed = {"security", "healing", "scaling", "energy"}
         if not set(self.agents) <= allowed or len(set(self.agents)) != len(self.agents):
             raise bad("agents", f"distinct names from {sorted(allowed)}")
+        if self.placement not in ("requests", "reservations"):
+            raise bad("placement", "'requests' or 'reservations'")
         if self.predictive_drain and self.failure_train_window_s is None:
             raise bad("failure_train_window_s", "a (start_s, end_s) trace window before the run")
 
@@ -215,13 +220,24 @@ def build_autonomous(sim: Any, *, seed: int, params: Mapping[str, Any] | None = 
         ),
         gate=gate,
         audit=_audit_log(p),
-        trust=TrustMonitor(sensor),  # untrusted telemetry puts the runtime in safe mode
+        # untrusted telemetry puts the runtime in safe mode; CPU requested above capacity is
+        # this system's own overcommit when it places by reservations
+        trust=TrustMonitor(
+            sensor, TrustSettings(cpu_overcommit=p.placement == "reservations")
+        ),
     )
+    set_placement = getattr(sim, "set_placement", None)  # a simulator; a live cluster has its own
+    if set_placement is not None:
+        set_placement(p.placement, by=PRESET_ID)
+        runtime.audit.append(
+            "placement_set", actor=PRESET_ID, at_s=clock.now_s(), data={"placement": p.placement}
+        )
     lines = [f"{a.agent_id} (every {a.period_s:g} s, priority {a.priority}): {a.description}"
              for a in agents]  # fmt: skip
     description = (
         f"{PRESET_ID}: autonomous agents with a priority arbiter, a risk gate (escalations "
-        f"answered by {type(gate.approver).__name__}) and a hash-chained audit log. "
+        f"answered by {type(gate.approver).__name__}) and a hash-chained audit log; "
+        f"non-production work placed by {p.placement}. "
         + "; ".join(lines)
     )
     if p.qtable_path is not None and any(f"({QTABLE_ID})" in a.description for a in agents):

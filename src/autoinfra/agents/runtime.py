@@ -32,6 +32,7 @@ from autoinfra.agents.durable import RESTORED, may_submit, queue_closed, restore
 from autoinfra.core.actions import Action, action_to_dict
 from autoinfra.core.clock import Clock
 from autoinfra.core.errors import ConfigError, PermissionDenied
+from autoinfra.core.incidents import INCIDENT_KINDS, IncidentKind
 from autoinfra.core.lifecycle import ActionRecord, ActionStatus
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Decision, Finding, Justification, Outcome, Proposal
@@ -53,11 +54,9 @@ __all__ = ["INCIDENT_KINDS", "Runtime", "RuntimeSettings", "RuntimeTick"]
 
 S = ActionStatus
 
-# findings that claim something is wrong right now; the harness turns them into detections of
-# faults (forecasts and risk predictions are not claims of a fault and would count as false alarms)
-INCIDENT_KINDS: frozenset[str] = frozenset(
-    {"machine_down", "cpu_hog", "link_congested", "intrusion"}
-)
+# INCIDENT_KINDS (core.incidents): findings that claim something is wrong right now; the harness
+# turns them into detections of faults (forecasts and risk predictions are not claims of a fault
+# and would count as false alarms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +268,7 @@ class Runtime:
             key = (f.kind, f.target)
             if key in previous or key in reported or (kinds is not None and f.kind not in kinds):
                 continue
-            if self.safe_mode is not None and f.kind == "machine_down":
+            if self.safe_mode is not None and f.kind == IncidentKind.NODE_FAILURE:
                 # silence seen through untrusted monitoring is not a machine failure; held back,
                 # not forgotten: still there once telemetry is trusted again, it is reported then
                 self._seen_findings[agent_id].discard(key)

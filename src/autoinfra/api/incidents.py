@@ -1,7 +1,7 @@
 """Incidents as monitoring sees them, each with its timeline, and what history recommends.
 
-An incident opens when an agent first reports an incident finding (``machine_down``, ``cpu_hog``,
-``link_congested``, ``intrusion``) on a target, and is *recovered* once no agent has reported it
+An incident opens when an agent first reports an incident finding (``node_failure``, ``cpu_hog``,
+``network_congestion``, ``intrusion``) on a target, and is *recovered* once no agent has reported it
 for ``recovery_grace_s`` (what monitoring can say without the simulator's truth, so a live
 backend is judged the same way). Between the two, proposals citing the incident's finding add
 ``escalated`` / ``approved`` / ``rejected`` / ``mitigated`` (the action succeeded) entries. Every
@@ -20,11 +20,10 @@ from statistics import median
 from typing import Any
 
 from autoinfra.api.state import StateStore
+from autoinfra.core.incidents import INCIDENT_KINDS
 from autoinfra.core.proposal import Finding, Proposal
 
 __all__ = ["IncidentTracker", "recommend"]
-
-INCIDENT_KINDS = frozenset({"machine_down", "cpu_hog", "link_congested", "intrusion"})
 
 
 @dataclass

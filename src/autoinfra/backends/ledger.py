@@ -8,7 +8,10 @@ the local fleet and Kubernetes, and writes rows with ``core.cluster.FAULT_COLUMN
 experiment's metrics read them unchanged.
 
 Which operation mitigates which kind follows the simulator (``sim.incidents``): a reroute
-mitigates congestion of the link it moves traffic away from.
+mitigates congestion of the link it moves traffic away from, and only an operation on a fault
+the system had detected (a finding of its kind on its target) earns the credit: one that happens
+to touch an undetected fault is not a mitigation. A fault that recovers without a credited
+mitigation is ``self_cleared``.
 """
 
 from __future__ import annotations
@@ -102,23 +105,26 @@ class FaultLedger:
             live = not e.recovered or now_s - e.recovered_s <= DETECTION_GRACE_S
             if e.target == target and live and now_s >= e.injected_s:
                 hit = True
-                if math.isnan(e.detected_s):
+                if math.isnan(e.detected_s) and (kind is None or kind == e.kind):
                     e.detected_s, e.detected_by = float(now_s), by
         if not hit:
             self.false_alarms += 1
         return hit
 
     def mitigate(self, op: str, target: str, by: str, now_s: float) -> None:
-        """An operation ``op`` hit ``target``; mark the active faults it fixes as mitigated."""
+        """An operation ``op`` hit ``target``; mark the active, detected faults it fixes as
+        mitigated."""
         for e in self.active():
             fixes = op in MITIGATIONS.get(e.kind, frozenset())
-            if e.target == target and fixes and math.isnan(e.mitigated_s):
+            aimed = fixes and not math.isnan(e.detected_s)
+            if e.target == target and aimed and math.isnan(e.mitigated_s):
                 e.mitigated_s, e.mitigated_by, e.mitigated_op = float(now_s), by, op
 
-    def recover(self, entry: LedgerEntry, now_s: float, *, self_cleared: bool = False) -> None:
+    def recover(self, entry: LedgerEntry, now_s: float) -> None:
         if not entry.recovered:
             entry.recovered_s = float(now_s)
-            entry.self_cleared = self_cleared and math.isnan(entry.mitigated_s)
+            # nobody fixed it: it expired, or the world healed without a credited action
+            entry.self_cleared = math.isnan(entry.mitigated_s)
             if math.isnan(entry.cleared_s):
                 entry.cleared_s = float(now_s)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from autoinfra.core.clock import Clock
-from autoinfra.core.cluster import ClusterReader, ClusterWriter, FaultLike
+from autoinfra.core.cluster import FAULT_COLUMNS, ClusterReader, ClusterWriter, FaultLike
 from autoinfra.core.errors import ConfigError
 from autoinfra.faults.registry import load_scenario
 from autoinfra.faults.spec import FaultScenario, FaultSpec
@@ -114,7 +114,8 @@ class SimClusterBackend:
         return self.sim.record_detection(target, by=by, kind=kind)
 
     def fault_rows(self) -> Sequence[dict[str, Any]]:
-        frame = self.sim.fault_frame()
+        # the columns every backend writes (the simulator's frame has a few more of its own)
+        frame = self.sim.fault_frame()[list(FAULT_COLUMNS)]
         return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
@@ -123,7 +124,15 @@ def _as_spec(fault: FaultLike) -> FaultSpec:
 
     kind = FaultKind(str(fault.kind))
     strengths = {k: float(getattr(fault, k, v)) for k, v in DEFAULTS[kind].items()}
-    return FaultSpec(kind, float(fault.at_s), fault.target, fault.duration_s, **strengths)
+    return FaultSpec(
+        kind=kind,
+        at_s=float(fault.at_s),
+        target=fault.target,
+        duration_s=fault.duration_s,
+        cpu_share=strengths.get("cpu_share", 0.0),
+        egress_mbps=strengths.get("egress_mbps", 0.0),
+        load=strengths.get("load", 0.0),
+    )
 
 
 def build(

@@ -72,10 +72,16 @@ def simulate(
     tick_s: float = typer.Option(
         5.0, "--tick-s", min=0.1, max=3600.0, callback=_finite, help="Simulated seconds per tick."
     ),
+    placement: str = typer.Option(
+        "requests",
+        "--placement",
+        help="requests (Kubernetes) | reservations (non-production work against usage + margin, "
+        "as Borg).",
+    ),
 ) -> None:
     """Replay a workload in the simulated cluster with a fault scenario and no agent acting
     (tasks of a failed machine are resubmitted at once, since nobody would evict them)."""
-    results, wall_s = _run(trace, machines, hours, faults, seed, synthetic, tick_s)
+    results, wall_s = _run(trace, machines, hours, faults, seed, synthetic, tick_s, placement)
     paths = results.to_parquet(out) if out is not None else {}
     console = Console()
     console.print(_table(results.summary, wall_s))
@@ -91,13 +97,20 @@ def _run(
     seed: int,
     synthetic: bool,
     tick_s: float,
+    placement: str = "requests",
 ) -> tuple[Any, float]:
     import time
 
     from autoinfra.faults import load_scenario
     from autoinfra.sim import SimSettings, Simulator
 
-    scenario = load_scenario(faults)  # first: a bad scenario file fails before any heavy work
+    # first: a bad setting or scenario file fails before any heavy work
+    config = SimSettings(
+        tick_s=tick_s,
+        auto_evict_failed_after_s=0.0,
+        placement=placement,  # type: ignore[arg-type]  # checked by SimSettings
+    )
+    scenario = load_scenario(faults)
     if synthetic:
         from autoinfra.traces import generate_cell
 
@@ -111,7 +124,6 @@ def _run(
             workload = window(workload, workload.start_s, end)
         if machines is not None:
             workload = sample_cell(workload, machines, seed)
-    config = SimSettings(tick_s=tick_s, auto_evict_failed_after_s=0.0)
     sim = Simulator(workload, config=config, scenario=scenario, seed=seed)
     t0 = time.perf_counter()
     sim.run(progress=True)
@@ -144,6 +156,10 @@ def _table(summary: dict[str, Any], wall_s: float) -> Table:
             f"{summary['mean_sched_delay_s']:.1f} s / {summary['p90_sched_delay_s']:.1f} s",
         ),
         ("evictions (preemptions)", f"{summary['evictions']:,} ({summary['preemptions']:,})"),
+        (
+            f"placed by {summary['placement']}: throttled / memory kills",
+            f"{summary['throttled_machine_s']:,.0f} machine-s / {summary['memory_kills']:,}",
+        ),
         ("work lost", f"{summary['work_lost_s'] / 3600:,.1f} task-hours"),
         ("SLO violation rate", f"{summary['slo_violation_rate']:.2%}"),
         (

@@ -18,7 +18,7 @@ from autoinfra.core.actions import Action
 class Finding:
     """Something a detector noticed. ``target`` uses the action target form, e.g. ``machine:12``."""
 
-    kind: str  # e.g. "machine_down", "cpu_hog", "link_congested", "intrusion", "demand_rising"
+    kind: str  # an IncidentKind (core.incidents) or e.g. "demand_forecast", "monitoring_outage"
     target: str
     severity: float  # 0..1
     at_s: float

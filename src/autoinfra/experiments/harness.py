@@ -37,8 +37,7 @@ def describe_scenarios(names: Sequence[str]) -> dict[str, str]:
         scenario = load_scenario(name)
         parts = []
         for f in scenario.faults:
-            dur = "until mitigated" if f.duration_s is None else f"for {f.duration_s:.0f} s"
-            parts.append(f"{f.kind} at {f.at_s:.0f} s on {f.target}, {dur}")
+            parts.append(f.describe())
         out[name] = "; ".join(parts) if parts else "no faults (steady state)"
     return out
 

@@ -128,8 +128,9 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
         raise ConfigError(f"not a directory: {trace_dir}", field="trace")
 
     def draw(seed: int) -> Workload:
-        # the one place a seed's workload is loaded: every seed's usage draw is built alike
-        return load_workload(trace_dir, seed=seed)
+        # the one place a seed's workload is loaded: every seed's usage draw is built alike, and
+        # the usage model learns from measurements inside the training window only
+        return load_workload(trace_dir, seed=seed, usage_fit_share=spec.train_fraction)
 
     full = draw(0)
     span = full.end_s - full.start_s

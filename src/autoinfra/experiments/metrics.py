@@ -5,8 +5,8 @@ Every figure of the report comes from here, from the DataFrames the simulator wr
 definitions are exact and the same for every system (``docs/evaluation.md`` repeats them):
 
 - ``utilization_cpu`` / ``utilization_mem``: time-weighted mean over the evaluation window of CPU
-  (memory) used / capacity of powered machines (booting, on, draining, failed: all that draw
-  power): the paper's metric.
+  (memory) used by tasks / capacity of powered machines (booting, on, draining, failed: all that
+  draw power): the paper's metric. A hog's or intruder's CPU is not utilisation.
 - ``slack_cpu``: Autopilot-style slack, 1 - used / requested over the same machines (mean of ticks).
 - ``energy_kwh``: facility energy (IT power x PUE) integrated over the window.
 - ``energy_kwh_per_task``: ``energy_kwh`` / tasks that completed in the window (their work done
@@ -17,17 +17,29 @@ definitions are exact and the same for every system (``docs/evaluation.md`` repe
 - ``scheduling_delay_p95_s``: 95th percentile of submit-to-first-start delay over the tasks
   submitted in the window; a task still pending at the end counts with its delay so far (a lower
   bound), so a system that never places work cannot look fast.
-- per fault kind: ``detect_s``, ``mitigate_s``, ``recovery_s`` (from injection, as the simulator
-  judged them), averaged over the faults of that kind that got there; ``recovered`` / ``faults``
-  count them (``self_cleared``: faults with a duration that ended by themselves before anyone
-  fixed them; the simulator counts them recovered then); ``recovery_lower_bound_s`` counts
-  unrecovered faults as recovering at the window's end, a lower bound that keeps a system that
-  never recovers from looking better than one that does. Only the scenario's faults count.
+- per fault kind: ``detect_s`` (to the system's first finding of that kind on the target),
+  ``mitigate_s`` (to the first action aimed at the detected fault: its target, a remedy for its
+  kind; an action that happened to touch an undetected fault earns nothing) and ``recovery_s``
+  (to the world showing no damage, as the simulator judged it from the state alone), each from
+  injection and averaged over the faults of that kind that got there; ``detected``,
+  ``mitigated``, ``recovered`` / ``faults`` count them; ``self_cleared`` counts the recovered
+  ones nobody fixed (their duration ran out, or the world healed without a credited action);
+  ``no_effect`` counts faults that found nothing to harm (their machine was off or failed, or
+  nothing was throttled, slowed or stranded when they struck): they are left out of every time
+  and of ``faults``, since a recovery from no damage says nothing about a system.
+  ``recovery_lower_bound_s`` counts unrecovered faults as recovering at the window's end, a
+  lower bound that keeps a system that never recovers from looking better than one that does.
+  Only the scenario's faults count.
 - ``actions``: actions the system submitted; ``false_alarms``: findings on targets with no active
   fault (counted by the simulator's ``record_detection``).
 - Burn-in: with ``measure_from_s`` > 0 every figure covers ``[measure_from_s, end]`` only: ticks
   from then on, energy and evictions as differences of their cumulative counters, tasks finished
   then, scheduling delay of tasks submitted then. The start-up transient is nobody's doing.
+  (``throttled_machine_s`` and ``memory_kills`` are the simulator's whole-run counters.)
+- the price of overcommit: ``cpu_throttled_share``, time-weighted mean share of running tasks' CPU
+  demand not served (throttled by contention: overcommit or a hog); ``throttled_machine_s``,
+  machine-seconds spent throttled; ``memory_kills``, tasks killed because memory used exceeded a
+  machine's capacity (the last two are the simulator's counters).
 
 No figure is clamped, rounded toward or compared with the paper's inside this module.
 """
@@ -54,9 +66,20 @@ SCALAR_METRICS: tuple[str, ...] = (
     "evictions",
     "actions",
     "false_alarms",
+    "cpu_throttled_share",
+    "throttled_machine_s",
+    "memory_kills",
 )
 WORKLOAD_ENDINGS = ("finish", "fail", "kill", "censored")
 FAULT_FIELDS: tuple[str, ...] = ("detect_s", "mitigate_s", "recovery_s", "recovery_lower_bound_s")
+FAULT_COUNTS: tuple[str, ...] = (
+    "faults",
+    "detected",
+    "mitigated",
+    "recovered",
+    "self_cleared",
+    "no_effect",
+)
 
 
 def time_weighted_mean(time_s: pd.Series | np.ndarray, values: pd.Series | np.ndarray) -> float:
@@ -94,6 +117,7 @@ def tick_metrics(
             "slack_cpu",
             "energy_kwh",
             "pending_tasks_mean",
+            "cpu_throttled_share",
         )
         return {**{k: math.nan for k in names}, "slo_violation_rate": math.nan}
     t = ticks["time_s"]
@@ -120,7 +144,11 @@ def tick_metrics(
     pending = (
         time_weighted_mean(t, ticks["pending_tasks"]) if "pending_tasks" in ticks else math.nan
     )
+    throttled = (
+        time_weighted_mean(t, ticks["throttled_share"]) if "throttled_share" in ticks else math.nan
+    )
     return {
+        "cpu_throttled_share": throttled,
         "pending_tasks_mean": pending,
         "utilization_cpu": cpu,
         "utilization_mem": mem,
@@ -167,12 +195,19 @@ def fault_metrics(faults: pd.DataFrame, window_end_s: float) -> dict[str, dict[s
         faults = faults[faults["origin"] == "scenario"]
     if "target" in faults:
         faults = faults[faults["target"].astype(str) != ""]
-    for kind, group in faults.groupby("kind", sort=True):
+    for kind, everything in faults.groupby("kind", sort=True):
+        harmless = (
+            everything["no_effect"].astype(bool)
+            if "no_effect" in everything
+            else pd.Series(False, index=everything.index)
+        )
+        group = everything[~harmless]
         rec = group["recovery_s"].to_numpy(dtype=np.float64)
         injected = group["injected_s"].to_numpy(dtype=np.float64)
         lower = np.where(np.isnan(rec), window_end_s - injected, rec)
         out[str(kind)] = {
             "faults": float(len(group)),
+            "no_effect": float(harmless.sum()),
             "detected": float(group["detect_s"].notna().sum()),
             "mitigated": float(group["mitigate_s"].notna().sum()),
             "recovered": float(np.count_nonzero(~np.isnan(rec))),
@@ -197,12 +232,16 @@ def run_metrics(
     actions: int,
     false_alarms: int,
     measure_from_s: float = 0.0,
+    sim_counts: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Every metric of one run: scalars plus ``faults`` (per kind, see :func:`fault_metrics`).
 
     ``measure_from_s``: the end of the burn-in; what happened before it is not measured.
+    ``sim_counts``: the simulator's ``memory_kills`` and ``throttled_machine_s`` (NaN without).
     """
     metrics: dict[str, Any] = {}
+    for name in ("memory_kills", "throttled_machine_s"):
+        metrics[name] = float((sim_counts or {}).get(name, math.nan))
     energy_before = 0.0
     evictions_before = 0.0
     if measure_from_s > 0 and not ticks.empty:
@@ -274,7 +313,7 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
                     )
                     for rs in seeds.values()
                 )
-            for count in ("faults", "detected", "mitigated", "recovered", "self_cleared"):
+            for count in FAULT_COUNTS:
                 per_kind[count] = int(
                     sum(
                         r["metrics"]["faults"][kind].get(count, 0)

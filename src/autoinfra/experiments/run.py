@@ -177,6 +177,7 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
         actions=submitted_count(records, from_s=settings.burn_in_s),
         false_alarms=false_alarms,
         measure_from_s=settings.burn_in_s,
+        sim_counts={k: results.summary[k] for k in ("memory_kills", "throttled_machine_s")},
     )
     return RunResult(
         run=run,

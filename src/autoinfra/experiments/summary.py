@@ -23,9 +23,9 @@ from autoinfra.experiments.spec import ExperimentSpec
 SCHEMA = "autoinfra-experiment-summary-v1"
 
 METRIC_DEFINITIONS: tuple[str, ...] = (
-    "utilization_cpu / utilization_mem: time-weighted mean over the run of CPU (memory) used / "
-    "capacity of powered machines (booting, on, draining, failed: all that draw power) - the "
-    "paper's metric.",
+    "utilization_cpu / utilization_mem: time-weighted mean over the run of CPU (memory) used by "
+    "tasks / capacity of powered machines (booting, on, draining, failed: all that draw power) - "
+    "the paper's metric; a hog's or intruder's CPU is not utilisation.",
     "slack_cpu: 1 - CPU used / CPU requested on powered machines (Autopilot-style slack).",
     "energy_kwh: facility energy (IT power from the SPECpower-style curves x PUE) over the run; "
     "energy_kwh_per_task divides it by the tasks that finished in the run.",
@@ -34,11 +34,21 @@ METRIC_DEFINITIONS: tuple[str, ...] = (
     "scheduling_delay_p95_s: p95 of submit-to-first-start over tasks submitted in the run; tasks "
     "still pending at the end count with their delay so far (a lower bound).",
     "detect_s / mitigate_s / recovery_s: seconds from a fault's injection to the system's first "
-    "finding on its target, to the first action that addresses it, and to the world being "
-    "healthy again as the simulator judges it (never the system itself); averaged over the faults "
-    "that got there. recovery_lower_bound_s counts unrecovered faults as recovering at the end.",
+    "finding of the fault's kind on its target, to the first action aimed at the detected fault "
+    "(its target, a remedy for its kind; an action that happened to touch an undetected fault "
+    "earns no credit), and to the world being healthy again as the simulator judges it from the "
+    "state (never the system itself); averaged over the faults that got there. Counts: faults, "
+    "detected, mitigated, recovered, self_cleared (recovered with nobody fixing them: their "
+    "duration ran out or the world healed by itself) and no_effect (found nothing to harm, e.g. "
+    "a machine that was off; left out of the times and of faults). recovery_lower_bound_s counts "
+    "unrecovered faults as recovering at the end. Fault times and targets are drawn from the "
+    "seed and the trace alone: every system of a seed meets the same faults.",
     "actions: actions the system submitted to the cluster; false_alarms: incident findings on "
     "targets with no active fault.",
+    "cpu_throttled_share: time-weighted mean share of running tasks' CPU demand not served "
+    "(contention from overcommit or a hog); throttled_machine_s: machine-seconds throttled; "
+    "memory_kills: tasks killed because memory used exceeded a machine's capacity - the price of "
+    "placing work against reservations rather than requests.",
     "Spread: each seed's value is the mean over the seed's scenarios (fault kinds: over the "
     "scenarios containing the kind); mean, std (ddof 1), min, max and n are across seeds.",
 )
@@ -57,6 +67,12 @@ CAVEATS: tuple[str, ...] = (
     "human delays); more seeds narrow it.",
     "Energy covers the machines of the slice only (no network gear, no storage) and uses one "
     "PUE for the facility.",
+    "Placement is each system's own: kubernetes-defaults, human and noop place every task by "
+    "requests (Kubernetes semantics); agents, unless its system_params say placement: requests, "
+    "places non-production tasks against reservations "
+    "(request for 300 s, then decaying towards CPU usage x 1.15; Borg, Verma et al. 2015, 5.5) "
+    "and production by requests. Only CPU is reclaimed (memory use does not move in the usage "
+    "model); the price is in the overcommit table (throttling, memory kills).",
 )
 
 

@@ -14,17 +14,27 @@ Scenario schema (JSON-schema-like)::
         "description": {"type": "string", "default": ""},
         "faults": {"type": "array", "default": [], "items": {
           "type": "object", "additionalProperties": false,
-          "required": ["kind", "at_s"],
+          "required": ["kind"], "oneOf": [{"required": ["at_s"]}, {"required": ["window_s"]}],
           "properties": {
-            "kind":        {"enum": ["node_failure", "cpu_hog", "network_congestion", "intrusion"]},
+            "kind":        {"enum": ["node_failure", "cpu_hog", "network_congestion", "intrusion"],
+                            "description": "core.incidents.IncidentKind"},
             "at_s":        {"type": "number", "minimum": 0,
                             "description": "seconds after the run's start"},
+            "window_s":    {"type": "array", "items": [{"type": "number", "minimum": 0},
+                                                       {"type": ["number", "null"]}],
+                            "description": "[start_s, end_s]: each fault's time is drawn
+                                            uniformly in it with the run's seed; end_s null: the
+                                            run's end less duration_s (600 s without one)"},
+            "count":       {"type": "integer", "minimum": 1, "default": 1,
+                            "description": "how many such faults; above 1 the target must be
+                                            random (distinct targets are drawn)"},
             "target":      {"type": "string", "default": "random",
                             "pattern": "random | machine:<slot> | link:<idx>",
                             "description": "machine targets for node_failure, cpu_hog, intrusion;
                                             link targets for network_congestion; random is drawn
-                                            with the run's seed among eligible targets (machines
-                                            ON with tasks, links carrying traffic) when injected"},
+                                            before the run from the seed and the trace alone
+                                            (a machine the trace has in the cell then, or an
+                                            uplink of its rack): faults.schedule"},
             "duration_s":  {"type": ["number", "null"], "exclusiveMinimum": 0, "default": null,
                             "description": "null: lasts until mitigated; a number: clears itself"},
             "cpu_share":   {"type": "number", "exclusiveMinimum": 0,
@@ -45,12 +55,13 @@ number is also bounded above (times and durations at most 31 days, ``cpu_share``
 10,000 faults; NaN and infinities refused); :mod:`autoinfra.faults.loading` says why.
 Built-ins (``builtin_scenarios()``): ``none``, ``node-failure``, ``cpu-hog``,
 ``network-congestion``, ``intrusion`` and ``storm`` (the paper's three faults together: node
-failure, high CPU load, network congestion). Their first fault is at 600 s so they fit a one-hour
-evaluation window.
+failure, high CPU load, network congestion). Each injects two faults of each kind it names, at
+times drawn from 900 s on (after a 15-minute burn-in), so they fit a one-hour evaluation window.
 """
 
 from autoinfra.faults.loading import builtin_scenarios, scenario_from_dict
 from autoinfra.faults.registry import load_scenario
+from autoinfra.faults.schedule import draw_schedule
 from autoinfra.faults.spec import DEFAULTS, TARGET_KIND, FaultKind, FaultScenario, FaultSpec
 
 __all__ = [
@@ -60,6 +71,7 @@ __all__ = [
     "FaultScenario",
     "FaultSpec",
     "builtin_scenarios",
+    "draw_schedule",
     "load_scenario",
     "scenario_from_dict",
 ]

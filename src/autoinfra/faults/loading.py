@@ -22,7 +22,14 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from autoinfra.core.documents import echo, parse_document, validation_error
 from autoinfra.core.errors import ConfigError
@@ -67,8 +74,24 @@ LinkTarget = Annotated[_Target, _target_of("link")]
 class _Fault(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    at_s: Seconds
+    at_s: Seconds | None = None
+    window_s: tuple[Seconds, Seconds | None] | None = None
+    count: Annotated[int, Field(strict=True, ge=1, le=MAX_FAULTS)] = 1
     duration_s: Duration | None = None
+
+    @model_validator(mode="after")
+    def _when(self) -> _Fault:
+        # exactly one way of saying when: a fixed time, or a window the times are drawn in
+        if (self.at_s is None) == (self.window_s is None):
+            raise ValueError("give either at_s (a fixed time) or window_s ([start_s, end_s])")
+        if self.window_s is not None:
+            lo, hi = self.window_s
+            if hi is not None and hi < lo:
+                raise ValueError(f"window_s ends ({hi:g} s) before it starts ({lo:g} s)")
+        target = getattr(self, "target", "random")
+        if self.count > 1 and target != "random":
+            raise ValueError(f"count {self.count} needs target 'random' (got {target!r})")
+        return self
 
 
 class _NodeFailure(_Fault):
@@ -141,6 +164,13 @@ def scenario_from_dict(
     except ValidationError as exc:
         raise validation_error(exc, source=source, skip=_KIND_TAGS) from None
     faults = [_spec(f) for f in model.faults or []]
+    total = sum(f.count for f in faults)
+    if total > MAX_FAULTS:
+        raise ConfigError(
+            f"the counts add up to {total} faults; at most {MAX_FAULTS}",
+            source=source,
+            field="faults",
+        )
     faults.sort(key=lambda f: f.at_s)  # stable: equal times keep the file's order
     return FaultScenario(
         name=model.name if model.name is not None else default_name,
@@ -182,10 +212,17 @@ def _spec(model: _NodeFailure | _CpuHog | _Congestion | _Intrusion) -> FaultSpec
         prefix, _, index = target.partition(":")
         assert prefix == TARGET_KIND[kind]  # the model's pattern says so
         target = f"{prefix}:{int(index)}"
+    window: tuple[float, float | None] | None = None
+    if model.window_s is not None:
+        lo, hi = model.window_s
+        window = (float(lo), None if hi is None else float(hi))
     return FaultSpec(
         kind=kind,
-        at_s=float(model.at_s),
+        # a drawn time is no earlier than its window's start; sorting by at_s keeps that order
+        at_s=float(model.at_s) if model.at_s is not None else window[0] if window else 0.0,
         target=target,
         duration_s=None if model.duration_s is None else float(model.duration_s),
+        count=int(model.count),
+        window_s=window,
         **strengths,
     )

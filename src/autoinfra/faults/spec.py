@@ -11,18 +11,14 @@ reader of the spec sees the same resolved value.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any
 
+from autoinfra.core.incidents import IncidentKind
 
-class FaultKind(enum.StrEnum):
-    """The fault kinds the simulator knows (the paper's three plus an intrusion)."""
-
-    NODE_FAILURE = "node_failure"  # the machine crashes; its tasks are stranded
-    CPU_HOG = "cpu_hog"  # a process no task accounts for eats CPU on a machine
-    NETWORK_CONGESTION = "network_congestion"  # background load on a rack uplink
-    INTRUSION = "intrusion"  # hidden CPU use plus unusual egress on a machine
+# The fault kinds are the incident kinds (``core.incidents``): faults, findings and metrics share
+# one vocabulary. ``FaultKind`` stays as the name this package has always used.
+FaultKind = IncidentKind
 
 
 # What a target names, per kind: machines for the first three kinds, links for congestion.
@@ -52,12 +48,16 @@ STRENGTH_FIELDS: tuple[str, ...] = ("cpu_share", "egress_mbps", "load")
 
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    """One fault to inject: one entry of a scenario file (``Spec``: a spec file's schema, not
-    tunables, which are named ``...Settings``).
+    """One fault to inject, or ``count`` of them at times drawn in ``window_s``: one entry of a
+    scenario file (``Spec``: a spec file's schema, not tunables, which are named ``...Settings``).
 
-    ``target`` is ``"random"`` (drawn with the run's seed among eligible targets at injection
-    time), ``"machine:<slot>"`` or ``"link:<idx>"``. ``duration_s`` None means the fault lasts until
-    someone mitigates it (a node failure stays failed); a number makes it clear by itself.
+    ``target`` is ``"random"`` (drawn with the run's seed alone, before the run starts, among the
+    machines the trace has in the cell at the fault's time or the uplinks of their racks; see
+    ``faults.schedule``), ``"machine:<slot>"`` or ``"link:<idx>"``. ``duration_s`` None means the
+    fault lasts until someone mitigates it (a node failure stays failed); a number makes it clear
+    by itself. With ``window_s = (start_s, end_s)`` the injection times are drawn uniformly in it
+    with the run's seed; ``end_s`` None means the run's end less the time the fault needs to play
+    out (``faults.schedule.hold_s``), and ``at_s`` is then the window's start.
     """
 
     kind: FaultKind
@@ -67,6 +67,25 @@ class FaultSpec:
     cpu_share: float = 0.0  # cpu_hog, intrusion: extra CPU demand, share of the machine's capacity
     egress_mbps: float = 0.0  # intrusion: unusual egress, Mbit/s
     load: float = 0.0  # network_congestion: background load, share of the link's capacity
+    count: int = 1  # how many faults of this kind and strength
+    window_s: tuple[float, float | None] | None = None  # draw each one's time in it; None: at_s
+
+    @property
+    def drawn_time(self) -> bool:
+        """True when the injection times are drawn in ``window_s`` rather than fixed."""
+        return self.window_s is not None
+
+    def describe(self) -> str:
+        """One phrase for reports: what, when, where, for how long."""
+        dur = "until mitigated" if self.duration_s is None else f"for {self.duration_s:.0f} s"
+        many = f"{self.count} x " if self.count != 1 else ""
+        if self.window_s is None:
+            when = f"at {self.at_s:.0f} s"
+        else:
+            lo, hi = self.window_s
+            end = "the run's end" if hi is None else f"{hi:.0f} s"
+            when = f"at seeded random times in [{lo:.0f} s, {end}]"
+        return f"{many}{self.kind} {when} on {self.target}, {dur}"
 
     @property
     def target_index(self) -> int | None:
@@ -83,6 +102,11 @@ class FaultSpec:
             "target": self.target,
             "duration_s": self.duration_s,
         }
+        if self.count != 1:
+            out["count"] = self.count
+        if self.window_s is not None:
+            del out["at_s"]
+            out["window_s"] = list(self.window_s)
         for name in DEFAULTS[self.kind]:
             out[name] = getattr(self, name)
         return out
@@ -96,7 +120,7 @@ class FaultScenario:
     faults: tuple[FaultSpec, ...]
     source: str
     description: str = ""
-    registry_id: str = ""  # ``fault.<name>-v1`` when built by ``faults.registry.SCENARIOS``
+    registry_id: str = ""  # ``fault.<name>-v<N>`` when built by ``faults.registry.SCENARIOS``
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from autoinfra.actuators import BackendActuator, DryRunActuator
@@ -46,8 +47,10 @@ from autoinfra.backends import make_backend
 from autoinfra.core.clock import Clock
 from autoinfra.core.cluster import Backend
 from autoinfra.core.errors import ConfigError
+from autoinfra.core.incidents import INCIDENT_KINDS
 from autoinfra.core.proposal import Finding
 from autoinfra.faults.registry import load_scenario
+from autoinfra.faults.schedule import draw_times
 from autoinfra.faults.spec import FaultScenario
 from autoinfra.live.safemode import LiveActuator, SafeModeChange, TelemetryGuard
 from autoinfra.live.servers import ManagedServer, start_alertmanager, start_prometheus
@@ -63,7 +66,7 @@ from autoinfra.telemetry.store import MetricStore
 
 __all__ = ["LiveRunner", "LiveSettings", "SystemRun"]  # the last two from live.settings
 
-INCIDENTS = frozenset({"machine_down", "cpu_hog", "link_congested", "intrusion"})
+INCIDENTS = INCIDENT_KINDS
 
 
 def _audit_key() -> AuditKey:
@@ -170,6 +173,11 @@ class LiveRunner:
         if not scenario.faults:
             return scenario
         per_wall = self.s.speed if self.s.backend == "sim" else 1.0
+        # windows and counts become fixed times first (seeded), then the whole set is shifted
+        timed = draw_times(
+            scenario, np.random.default_rng(self.s.seed), run_end_s=self.s.duration_s * per_wall
+        )
+        scenario = dataclasses.replace(scenario, faults=timed)
         shift = scenario.faults[0].at_s - self.s.fault_lead_s * per_wall
         moved = tuple(
             dataclasses.replace(f, at_s=max(0.0, f.at_s - shift)) for f in scenario.faults

@@ -22,18 +22,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from autoinfra.core.errors import ConfigError
+from autoinfra.core.incidents import IncidentKind, incident_kind
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding
 
 __all__ = ["KIND_BY_ALERTNAME", "WebhookReceiver", "parse_webhook"]
 
 KIND_BY_ALERTNAME: dict[str, str] = {
-    "NodeDown": "machine_down",
-    "InstanceDown": "machine_down",
-    "NodeCPUHog": "cpu_hog",
-    "HighCPU": "cpu_hog",
-    "LinkCongested": "link_congested",
-    "UnusualEgress": "intrusion",
+    "NodeDown": IncidentKind.NODE_FAILURE,
+    "InstanceDown": IncidentKind.NODE_FAILURE,
+    "NodeCPUHog": IncidentKind.CPU_HOG,
+    "HighCPU": IncidentKind.CPU_HOG,
+    "LinkCongested": IncidentKind.NETWORK_CONGESTION,
+    "UnusualEgress": IncidentKind.INTRUSION,
 }
 _REQUIRED = ("version", "status", "receiver", "alerts")
 _ALERT_REQUIRED = ("status", "labels", "annotations", "startsAt", "fingerprint")
@@ -74,6 +75,7 @@ def parse_webhook(
             f"machine:{labels['machine']}" if "machine" in labels else ""
         )
         kind = labels.get("kind") or KIND_BY_ALERTNAME.get(labels.get("alertname", ""), "")
+        kind = incident_kind(kind) or kind  # older rules say machine_down / link_congested
         if not target or not kind:
             continue  # an alert about something the agents cannot address
         severity = {"critical": 1.0, "warning": 0.6}.get(labels.get("severity", ""), 0.5)

@@ -3,10 +3,10 @@
 =================  ===============================  =========================================
 finding            first action                     if it persists after the first succeeded
 =================  ===============================  =========================================
-machine_down       EvictTasks (the actuator also    nothing more: the machine is lost until
+node_failure       EvictTasks (the actuator also    nothing more: the machine is lost until
                    cordons the machine)             its heartbeats come back
 cpu_hog            KillProcess                      DrainMachine after ``escalate_after_s``
-link_congested     Reroute the rack off that link   nothing more (the other uplink took it)
+network_congestion Reroute the rack off that link   nothing more (the other uplink took it)
 intrusion          IsolateMachine                   nothing more
 =================  ===============================  =========================================
 
@@ -36,12 +36,15 @@ from autoinfra.core.actions import (
     KillProcess,
     Reroute,
 )
+from autoinfra.core.incidents import IncidentKind
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Outcome, Proposal
 
 __all__ = ["HealingPolicy", "HealingSettings", "SecurityPolicy"]
 
-REPAIR_KINDS = frozenset({"machine_down", "cpu_hog", "link_congested"})
+REPAIR_KINDS = frozenset(
+    {IncidentKind.NODE_FAILURE, IncidentKind.CPU_HOG, IncidentKind.NETWORK_CONGESTION}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,20 +134,20 @@ class HealingPolicy:
         return inc.failed_at_s is None or now - inc.failed_at_s >= s.retry_s
 
     def _next_step(self, f: Finding, inc: _Incident, now: float) -> Action | None:
-        if f.kind == "machine_down":
+        if f.kind == IncidentKind.NODE_FAILURE:
             return EvictTasks(machine=_slot(f.target)) if inc.stage == 0 else None
-        if f.kind == "cpu_hog":
+        if f.kind == IncidentKind.CPU_HOG:
             if inc.stage == 0:
                 return KillProcess(machine=_slot(f.target))
             late = (
                 inc.done_at_s is not None and now - inc.done_at_s >= self.settings.escalate_after_s
             )
             return DrainMachine(machine=_slot(f.target)) if inc.stage == 1 and late else None
-        if f.kind == "link_congested":
+        if f.kind == IncidentKind.NETWORK_CONGESTION:
             if inc.stage > 0 or "rack" not in f.detail:
                 return None
             return Reroute(rack=int(f.detail["rack"]), away_from_link=_slot(f.target))
-        if f.kind == "intrusion":
+        if f.kind == IncidentKind.INTRUSION:
             return IsolateMachine(machine=_slot(f.target)) if inc.stage == 0 else None
         return None
 
@@ -155,7 +158,7 @@ class SecurityPolicy(HealingPolicy):
     policy_id = "security.isolate-v1"
 
     def __init__(self, settings: HealingSettings | None = None) -> None:
-        super().__init__(settings, kinds=frozenset({"intrusion"}))
+        super().__init__(settings, kinds=frozenset({IncidentKind.INTRUSION}))
 
 
 _EFFECT = {

@@ -43,6 +43,7 @@ import numpy as np
 
 from autoinfra.core.actions import Reroute
 from autoinfra.core.errors import ConfigError
+from autoinfra.core.incidents import IncidentKind
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Outcome, Proposal
 from autoinfra.policies.healing import REPAIR_KINDS, HealingPolicy, HealingSettings
@@ -229,7 +230,7 @@ class AStarReroutePolicy:
         self, settings: RoutingSettings | None = None, healing: HealingSettings | None = None
     ) -> None:
         self.settings = settings or RoutingSettings()
-        self._base = HealingPolicy(healing, kinds=REPAIR_KINDS - {"link_congested"})
+        self._base = HealingPolicy(healing, kinds=REPAIR_KINDS - {IncidentKind.NETWORK_CONGESTION})
         self.weights: dict[int, float] = {}  # believed uplink weights, by link index
         self._racks: dict[int, _RackState] = {}
         self._links_of: dict[int, tuple[int, ...]] = {}
@@ -237,7 +238,9 @@ class AStarReroutePolicy:
     def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
         s, now = self.settings, observation.time_s
         out = self._base.decide(observation, findings)
-        congested = [f for f in findings if f.kind == "link_congested" and "rack" in f.detail]
+        congested = [
+            f for f in findings if f.kind == IncidentKind.NETWORK_CONGESTION and "rack" in f.detail
+        ]
         for rack in sorted({int(f.detail["rack"]) for f in congested}):
             st = self._racks.setdefault(rack, _RackState())
             if st.pending_since_s is not None and now - st.pending_since_s < s.wait_timeout_s:

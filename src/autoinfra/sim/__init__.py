@@ -10,7 +10,10 @@ struct-of-arrays NumPy (``layout``, held by ``state.ClusterState``), sequential 
 The models, each stated where it is implemented:
 
 - placement (``kernels.slots``): Borg-like feasibility on CPU and memory *requests*, best or
-  first fit over a sampled scan, preemption of lower priorities (none within production);
+  first fit over a sampled scan, preemption of lower priorities (none within production); with
+  ``SimSettings.placement = "reservations"`` non-production work is checked against the placed
+  tasks' reservations instead (usage + margin, Borg's resource reclamation), production still
+  against requests (``Simulator.set_placement`` lets a system choose);
 - usage (``state``, ``kernels.usage``): a task's CPU demand is request x ratio x
   shape[profile, step], recomputed when the 5-minute step changes; a service's demand is
   base demand x shape, shared by its placed replicas up to their limit. Memory use is request x

@@ -58,6 +58,32 @@ class SimSettings:
     preemption: bool = True
     """A task that fits nowhere may evict strictly lower-priority tasks from one machine (lowest
     priority first); the evicted return to the pending queue and their work so far is lost."""
+    placement: Literal["requests", "reservations"] = "requests"
+    """``requests``: every task is placed against the requests of the tasks already on a machine,
+    as Kubernetes' scheduler does. ``reservations``: non-production tasks (priority < 9) are placed
+    against those tasks' reservations instead, so they can use resources that are requested but
+    not used; production tasks stay placed by requests and never rely on reclaimed resources (Borg:
+    Verma et al., EuroSys 2015, section 5.5). The price is contention when usage rises above the
+    reservations: CPU throttling (every task on the machine served capacity / demand) and memory
+    kills (lowest priority first). A system may switch it with ``Simulator.set_placement``."""
+    reclaim: Literal["cpu", "cpu+memory"] = "cpu"
+    """What reservations reclaim. Borg reclaims both, but in this simulator a task's memory use
+    never moves (``autoinfra.traces.usage``: memory stays at request x ratio), so a memory
+    reservation below the request would overcommit memory at no modelled price (no task could
+    ever be killed for it). ``cpu``: memory reservations stay at the request, and only CPU, whose
+    price (throttling when the usage shape rises) the simulator models, is reclaimed."""
+    reservation_margin: Annotated[float, Field(ge=0)] = 0.15
+    """A reservation tends to usage x (1 + margin), capped at the request. Borg publishes no
+    margin; 15 % is the margin the Kubernetes Vertical Pod Autoscaler's recommender documents
+    on top of its usage estimate."""
+    reservation_delay_s: Annotated[float, Field(ge=0)] = 300.0
+    """A placed task's reservation stays at its request this long (Borg, section 5.5: "after 300 s,
+    to allow for startup transients, it decays slowly towards the actual usage plus a safety
+    margin")."""
+    reservation_decay_s: Annotated[float, Field(gt=0)] = 600.0
+    """Time constant of that decay: each usage step (300 s) closes 1 - exp(-300 / 600), about 39 %,
+    of the gap between a reservation and usage x (1 + margin); a rise above it is followed at once
+    (Borg: "rapidly increased if the usage exceeds it"). Borg says only "slowly": an assumption."""
 
     # --- usage and service levels ---
     service_cpu_limit_ratio: Annotated[float, Field(gt=0)] = 1.0

@@ -1,43 +1,54 @@
 """Faults in the world: their effects, and each one's timeline.
 
-A fault's timeline has four marks. *Injected* when the scenario says. *Detected* when the system
-under test reports a finding on the fault's target while the fault is active
+The schedule (every fault's time and target) is drawn before the run from the seed and the trace
+alone (``faults.schedule``), so every system of a seed meets the same faults. A fault's timeline
+has four marks. *Injected* when the schedule says. *Detected* when the system under test reports
+a finding of the fault's kind on its target while the fault is active
 (``Simulator.record_detection``); a finding that matches no active fault is a false alarm.
-*Mitigated* by the first mutator call that addresses it (the table below). *Recovered* when the
-world shows the damage is gone, judged here from the state and never from what an actor claims:
+*Mitigated* by the first mutator call that is aimed at the fault: its target and a remedy for
+its kind (the table below) after the system detected it. An action that happens to touch a
+fault nobody detected (the Cluster Autoscaler draining a hog's machine to save power) earns no
+credit; its effect still shows in the world. *Recovered* when the world shows the damage is
+gone, judged here from the state and never from what an actor claims:
 
 - node_failure: mitigated by evict_stranded, drain or isolate of the machine; recovered when
   every task that was on it runs again (elsewhere) or has ended.
 - cpu_hog: mitigated by kill_rogue, drain or isolate of the machine; recovered when the machine's
   tasks are no longer throttled (hog gone or tasks moved).
-- network_congestion: mitigated by a reroute of the link's rack away from that link, or a drain
-  of a machine in that rack; recovered when the rack's tasks are no longer slowed.
+- network_congestion: mitigated by a reroute of the link's rack away from that link (draining a
+  machine of the rack is not a remedy for an uplink); recovered when the rack's tasks are no
+  longer slowed.
 - intrusion: mitigated by kill_rogue or isolate of the machine; recovered when the rogue process
   is stopped.
 
-A fault with ``duration_s`` clears by itself then; if it had not recovered yet it counts as
-recovered at that moment, with ``self_cleared`` set. The trace's own machine removals are recorded
-too, with ``origin == "trace"``: their tasks are resubmitted at once, as Borg did, so they are
-mitigated on injection and recover when those tasks run again.
+Each fault ends with a ``resolution``: ``mitigated`` (recovered after a credited mitigation),
+``expired`` (its ``duration_s`` ran out first), ``incidental`` (the world healed without a
+credited action: its tasks ended or were moved by an action aimed elsewhere), ``no_effect``
+(it found nothing to harm: its machine was not running, or nothing was throttled, slowed or
+stranded when it struck; left out of the recovery figures) or ``open`` (not recovered yet).
+``self_cleared`` marks ``expired`` and ``incidental``: faults that cleared without anyone fixing
+them. The simulator's own mechanisms (``by`` starting ``sim:``, e.g. auto-eviction) are the
+world's control plane and earn credit without a detection. The trace's own machine removals are
+recorded too, with ``origin == "trace"``: their tasks are resubmitted at once, as Borg did, so
+they are mitigated on injection and recover when those tasks run again.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.observation import MachineState
 from autoinfra.faults import FaultKind, FaultScenario, FaultSpec
+from autoinfra.faults.schedule import draw_schedule
+from autoinfra.sim.fault_records import FaultRecord, records_frame
 from autoinfra.sim.layout import (
     I32,
     L_BACKGROUND,
-    L_OFFERED,
-    L_WEIGHT,
     M_CPU_CAP,
     M_CPU_USED,
     M_EGRESS,
@@ -50,7 +61,6 @@ from autoinfra.sim.layout import (
     M_MEM_USE,
     M_NTASKS,
     M_PREV,
-    M_RACK,
     M_ROGUE_EGRESS,
     M_STATE,
     M_THROTTLE,
@@ -61,8 +71,8 @@ from autoinfra.sim.layout import (
     ST_RUNNING,
 )
 from autoinfra.sim.state import ClusterState
+from autoinfra.traces.tables import MachineEventType
 
-NAN = math.nan
 # A finding that arrives this soon after its fault stopped is late, not false.
 DETECTION_GRACE_S = 60.0
 
@@ -76,43 +86,16 @@ _MACHINE_MITIGATIONS: dict[str, frozenset[str]] = {
 _RUNNING = (MachineState.ON, MachineState.DRAINING)
 
 
-@dataclass(slots=True)
-class FaultRecord:
-    """One fault's target, effect bookkeeping and timeline (times in simulated seconds)."""
-
-    fault_id: int
-    kind: str
-    origin: str  # "scenario" or "trace"
-    spec: FaultSpec | None
-    target: str = ""
-    index: int = -1  # machine slot or link index; -1 when no target was eligible
-    rack: int = -1
-    injected_s: float = NAN
-    detected_s: float = NAN
-    detected_by: str = ""
-    mitigated_s: float = NAN
-    mitigated_by: str = ""
-    mitigated_op: str = ""
-    recovered_s: float = NAN
-    cleared_s: float = NAN  # when its cause left the world (killed, rerouted away, cleared)
-    self_cleared: bool = False
-    active: bool = False  # its cause is present in the world now
-    cpu_added: float = 0.0
-    egress_added: float = 0.0
-    load_added: float = 0.0
-    tasks: I32 = field(default_factory=lambda: np.zeros(0, np.int32))
-    detail: str = ""
-
-    @property
-    def recovered(self) -> bool:
-        return not math.isnan(self.recovered_s)
-
-
 class FaultBook:
     """Applies a scenario's faults to a ``ClusterState`` and keeps their timelines."""
 
     def __init__(
-        self, scenario: FaultScenario, state: ClusterState, rng: np.random.Generator
+        self,
+        scenario: FaultScenario,
+        state: ClusterState,
+        rng: np.random.Generator,
+        *,
+        run_end_s: float = math.inf,
     ) -> None:
         self.scenario = scenario
         self.state = state
@@ -129,19 +112,55 @@ class FaultBook:
                     source=scenario.source,
                     field=f"faults[{i}].target",
                 )
+        mt = state.workload.machines
+        self._event_time = mt.time_s - state.workload.start_s
+        self._run_end_s = run_end_s
+        # drawn now, before any system acts: the seed and the trace decide, nothing else
+        self.schedule: tuple[FaultSpec, ...] = draw_schedule(
+            scenario,
+            rng,
+            run_end_s=run_end_s,
+            machines_at=self.machines_at,
+            link_rack=state.link_rack,
+            machine_rack=state.machine_rack,
+            granularity_s=state.config.tick_s,
+        )
+
+    def machines_at(self, t_s: float) -> npt.NDArray[np.int64]:
+        """Slots the trace has in the cell at ``t_s`` (its last ADD/REMOVE up to then is ADD)."""
+        w = self.state
+        ev = w.workload.machines.event
+        rows = np.flatnonzero((self._event_time <= t_s + 1e-9) & (ev != MachineEventType.UPDATE))
+        last = np.full(w.n_machines, -1, dtype=np.int64)
+        np.maximum.at(last, w.event_slot[rows], rows)  # rows are in time order
+        seen = last >= 0
+        present = np.zeros(w.n_machines, dtype=bool)
+        present[seen] = ev[last[seen]] == MachineEventType.ADD
+        return np.flatnonzero(present).astype(np.int64)
 
     # --- injection and clearing ---
 
     def inject(self, spec: FaultSpec, now: float) -> FaultRecord:
+        """Apply one fault now. Scheduled faults come with their target; a ``random`` one (a
+        live injection through ``backends.sim``) is drawn like the schedule's, from the trace."""
         w = self.state
+        if spec.target == "random":
+            one = FaultScenario(self.scenario.name, (spec,), self.scenario.source)
+            (spec,) = draw_schedule(
+                one,
+                self.rng,
+                run_end_s=self._run_end_s,
+                machines_at=lambda _t: self.machines_at(now),
+                link_rack=w.link_rack,
+                machine_rack=w.machine_rack,
+            )
         rec = FaultRecord(len(self.records), str(spec.kind), "scenario", spec, injected_s=now)
         self.records.append(rec)
-        idx = spec.target_index
-        if idx is None:
-            idx = self._draw_target(spec.kind)
-        if idx < 0:
-            rec.target, rec.detail, rec.recovered_s = "none", "no eligible target at injection", now
+        if spec.target == "none":
+            rec.target, rec.detail = "none", "no machine in the cell to target"
+            self._no_effect(rec, now)
             return rec
+        idx = int(spec.target.split(":", 1)[1])
         if spec.kind == FaultKind.NETWORK_CONGESTION:
             rec.target, rec.index = f"link:{idx}", idx
             rec.rack = int(w.link_rack[idx])
@@ -154,11 +173,16 @@ class FaultBook:
         if spec.kind == FaultKind.NODE_FAILURE:
             if state not in (*_RUNNING, MachineState.BOOTING):
                 rec.detail = f"machine was {MachineState(state).name}: nothing to fail"
-                rec.recovered_s = now
+                self._no_effect(rec, now)
                 return rec
             rec.tasks = w.machine_tasks(idx)
             self.fail_machine(idx, now)
             rec.active = True
+            return rec
+        if state not in _RUNNING:
+            # no process runs on a machine that is off, booting, failed or out of the cell
+            rec.detail = f"machine was {MachineState(state).name}: nothing runs there"
+            self._no_effect(rec, now)
             return rec
         rec.cpu_added = spec.cpu_share * float(w.mf[M_CPU_CAP, idx])
         w.mf[M_HOG_CPU, idx] += rec.cpu_added
@@ -167,6 +191,9 @@ class FaultBook:
             w.mf[M_ROGUE_EGRESS, idx] += rec.egress_added
         rec.active = True
         return rec
+
+    def _no_effect(self, rec: FaultRecord, now: float) -> None:
+        rec.no_effect, rec.resolution, rec.recovered_s = True, "no_effect", now
 
     def fail_machine(self, m: int, now: float) -> None:
         """The machine crashes: monitoring keeps its last report, its tasks are stranded."""
@@ -181,14 +208,14 @@ class FaultBook:
         w.set_state(m, MachineState.FAILED)
 
     def clear(self, fault_id: int, now: float) -> None:
-        """The fault's duration is over: its cause leaves the world."""
+        """The fault's duration is over: its cause leaves the state."""
         rec = self.records[fault_id]
         if not rec.active:
             return
         self._remove_cause(rec, now)
         if not rec.recovered:
             rec.recovered_s = now
-            rec.self_cleared = True
+            rec.self_cleared, rec.resolution = True, "expired"
 
     def _remove_cause(self, rec: FaultRecord, now: float) -> None:
         w = self.state
@@ -222,26 +249,6 @@ class FaultBook:
         self.state.mf[M_HOG_CPU, m] = 0.0
         self.state.mf[M_ROGUE_EGRESS, m] = 0.0
         return killed
-
-    def _draw_target(self, kind: FaultKind) -> int:
-        w = self.state
-        # distinct targets: one congestion per link, one machine fault per machine
-        congestion = kind == FaultKind.NETWORK_CONGESTION
-        taken = [
-            r.index
-            for r in self.records
-            if r.active and (r.kind == FaultKind.NETWORK_CONGESTION) == congestion
-        ]
-        if kind == FaultKind.NETWORK_CONGESTION:
-            ok = (w.lf[L_WEIGHT] > 0) & (w.lf[L_OFFERED] > 0)
-        else:
-            st = w.mi[M_STATE]
-            ok = ((st == MachineState.ON) | (st == MachineState.DRAINING)) & (w.mi[M_NTASKS] > 0)
-        cand = np.flatnonzero(ok)
-        cand = cand[~np.isin(cand, np.asarray(taken, dtype=np.int64))]
-        if cand.size == 0:
-            return -1
-        return int(self.rng.choice(cand))
 
     # --- the trace's own machine removals ---
 
@@ -281,27 +288,34 @@ class FaultBook:
         rack: int | None = None,
         link: int | None = None,
     ) -> None:
-        """Record ``op`` as the mitigation of every open fault it addresses (first one wins)."""
-        w = self.state
+        """Record ``op`` as the mitigation of every open fault it is aimed at (first one wins).
+
+        Aimed at: the fault's own target, an op that remedies its kind, and a fault the system
+        had detected (the world's own mechanisms, ``sim:...``, need no detection). Otherwise the
+        first such op is kept as ``incidental`` for the record, and earns nothing.
+        """
         for rec in self.records:
-            if rec.origin != "scenario" or rec.recovered or not math.isnan(rec.mitigated_s):
+            if rec.origin != "scenario" or rec.index < 0 or not math.isnan(rec.mitigated_s):
                 continue
-            if rec.index < 0:
+            # a no-effect fault whose cause is still there keeps its timeline (not its figures)
+            if rec.recovered and not (rec.no_effect and rec.active):
                 continue
-            hit = False
             if rec.kind == FaultKind.NETWORK_CONGESTION:
-                if op == "reroute" and rack == rec.rack and link == rec.index:
-                    hit = True
-                elif op in ("drain", "isolate") and machine is not None:
-                    hit = int(w.mi[M_RACK, machine]) == rec.rack
-            elif machine == rec.index and rec.kind in _MACHINE_MITIGATIONS.get(op, frozenset()):
-                hit = True
-            if hit:
+                hit = op == "reroute" and rack == rec.rack and link == rec.index
+            else:
+                hit = machine == rec.index and rec.kind in _MACHINE_MITIGATIONS.get(op, frozenset())
+            if not hit:
+                continue
+            if not math.isnan(rec.detected_s) or by.startswith("sim:"):
                 rec.mitigated_s, rec.mitigated_by, rec.mitigated_op = now, by, op
+            elif math.isnan(rec.incidental_s):
+                rec.incidental_s, rec.incidental_by, rec.incidental_op = now, by, op
 
     def detect(self, target: str, by: str, kind: str | None, now: float) -> bool:
-        """A finding on ``target``: True (and the first detection recorded) if it matches a
-        fault that is active, or stopped less than DETECTION_GRACE_S ago; else a false alarm."""
+        """A finding on ``target``: True if it matches a fault that is active, or stopped less
+        than DETECTION_GRACE_S ago; else a false alarm. The fault's detection time is set by the
+        first finding of its own kind (or of no stated kind): a ``cpu_hog`` finding about an
+        intruder's machine is not a false alarm, but it does not detect the intrusion."""
         matches = []
         for rec in self.records:
             if rec.index < 0 or math.isnan(rec.injected_s):
@@ -320,7 +334,7 @@ class FaultBook:
             )
         )
         rec = matches[0]
-        if rec.active and math.isnan(rec.detected_s):
+        if rec.active and math.isnan(rec.detected_s) and (kind is None or rec.kind == kind):
             rec.detected_s, rec.detected_by = now, by
         return True
 
@@ -352,8 +366,18 @@ class FaultBook:
                 )
             else:
                 ok = not rec.active
-            if ok:
-                rec.recovered_s = now
+            if not ok:
+                continue
+            rec.recovered_s = now
+            if rec.origin != "scenario":
+                rec.resolution = "mitigated"  # the trace's removals: resubmitted on injection
+            elif now <= rec.injected_s and math.isnan(rec.mitigated_s):
+                # healthy the instant it struck: nothing to recover from (an idle machine's hog)
+                rec.no_effect, rec.resolution = True, "no_effect"
+            elif not math.isnan(rec.mitigated_s):
+                rec.resolution = "mitigated"
+            else:
+                rec.self_cleared, rec.resolution = True, "incidental"
 
     def _tasks_back(self, tasks: I32) -> bool:
         if tasks.size == 0:
@@ -369,50 +393,4 @@ class FaultBook:
         return sum(1 for r in self.records if not r.recovered and r.index >= 0)
 
     def frame(self) -> pd.DataFrame:
-        rows: list[dict[str, Any]] = []
-        for r in self.records:
-            rows.append(
-                {
-                    "fault_id": r.fault_id,
-                    "kind": r.kind,
-                    "origin": r.origin,
-                    "target": r.target,
-                    "injected_s": r.injected_s,
-                    "detected_s": r.detected_s,
-                    "detected_by": r.detected_by,
-                    "mitigated_s": r.mitigated_s,
-                    "mitigated_by": r.mitigated_by,
-                    "mitigated_op": r.mitigated_op,
-                    "recovered_s": r.recovered_s,
-                    "cleared_s": r.cleared_s,
-                    "self_cleared": r.self_cleared,
-                    "active": r.active,
-                    "detect_s": r.detected_s - r.injected_s,
-                    "mitigate_s": r.mitigated_s - r.injected_s,
-                    "recovery_s": r.recovered_s - r.injected_s,
-                    "tasks_affected": int(r.tasks.size),
-                    "detail": r.detail,
-                }
-            )
-        cols = [
-            "fault_id",
-            "kind",
-            "origin",
-            "target",
-            "injected_s",
-            "detected_s",
-            "detected_by",
-            "mitigated_s",
-            "mitigated_by",
-            "mitigated_op",
-            "recovered_s",
-            "cleared_s",
-            "self_cleared",
-            "active",
-            "detect_s",
-            "mitigate_s",
-            "recovery_s",
-            "tasks_affected",
-            "detail",
-        ]
-        return pd.DataFrame(rows, columns=cols)
+        return records_frame(self.records)

@@ -31,7 +31,10 @@ M_VCLOCK, M_RATE, M_NET, M_PROG = 8, 9, 10, 11  # PROG = progress speed = RATE x
 M_CPU_USED, M_EGRESS, M_POWER, M_BOOT_DONE = 12, 13, 14, 15
 M_HEARTBEAT, M_FAILED_AT, M_FZ_CPU, M_FZ_MEM = 16, 17, 18, 19
 M_FZ_EGRESS, M_FZ_THROTTLE, M_THROTTLE = 20, 21, 22
-N_MF = 23
+# sums of the placed tasks' reservations (usage estimate + margin; Verma et al. 2015, 5.5): what
+# non-production work is placed against when the run places by reservations (SimSettings.placement)
+M_CPU_RSV, M_MEM_RSV = 23, 24
+N_MF = 25
 # --- machines: mi (int32 rows) ---
 M_STATE, M_PREV, M_CORDON, M_ISOLATED, M_HEAD = 0, 1, 2, 3, 4
 M_NTASKS, M_RACK, M_CURVE, M_PLATFORM, M_SCHED = 5, 6, 7, 8, 9
@@ -40,7 +43,8 @@ N_MI = 11
 
 # --- slots (running tasks): sf (float32 rows), si (int32 rows), sv (float64 start clock) ---
 S_WORK, S_CPU_DEM, S_CPU_BASE, S_MEM_USE, S_CPU_REQ, S_MEM_REQ = 0, 1, 2, 3, 4, 5
-N_SF = 6
+S_CPU_RSV, S_MEM_RSV, S_PLACED = 6, 7, 8  # reservations; when the slot was placed (seconds)
+N_SF = 9
 S_TASK, S_MACH, S_NEXT, S_PREV, S_SVC = 0, 1, 2, 3, 4
 S_SNEXT, S_SPREV, S_PRIO, S_PROF, S_GEN = 5, 6, 7, 8, 9
 N_SI = 10

@@ -30,8 +30,10 @@ from autoinfra.sim.layout import (
     M_HEARTBEAT,
     M_PROG,
     M_STATE,
+    M_THROTTLE,
     M_VCLOCK,
     T_POWER,
+    T_UNSERVED,
     V_DIRTY,
 )
 from autoinfra.sim.state import ClusterState
@@ -55,6 +57,8 @@ class _Ticking(Protocol):
     _mt_ptr: int
     _mt_time: npt.NDArray[np.float64]
     _energy_j: float
+    _unserved_cpu_s: float
+    _throttled_machine_s: float
     _ticks: int
 
     @property
@@ -117,8 +121,13 @@ def skip_quiet_ticks(sim: _Ticking, target_s: float) -> int:
     w = sim._state
     power = float(w.tot[T_POWER])
     prog = w.mf[M_PROG] * dt
+    unserved = float(w.tot[T_UNSERVED])  # the price of overcommit, integrated as a tick does
+    throttled = float(np.count_nonzero(w.mf[M_THROTTLE] > 0.0)) if unserved > 0.0 else 0.0
     for _ in range(k):  # the same additions as k ticks, in their order: bit for bit the same run
         sim._energy_j += power * dt
+        if unserved > 0.0:
+            sim._unserved_cpu_s += unserved * dt
+            sim._throttled_machine_s += throttled * dt
         w.mf[M_VCLOCK] += prog
     sim._time.now_s = now
     sim._ticks += k

@@ -4,8 +4,9 @@ and a summary; written as Parquet (atomically) for the experiments and reports.
 ``ticks`` columns (one row per recorded tick; "powered" = BOOTING, ON, DRAINING or FAILED, the
 states that draw power):
 
-- ``time_s``; ``cpu_util`` / ``mem_util``: CPU (hogs included) / memory used over the capacity of
-  powered machines; ``cpu_alloc`` / ``mem_alloc``: requests placed over that capacity;
+- ``time_s``; ``cpu_util`` / ``mem_util``: CPU the tasks were served (hogs and intruders are
+  not utilisation) / memory used over the capacity of powered machines; ``cpu_alloc`` /
+  ``mem_alloc``: requests placed over that capacity;
 - ``power_w``: IT power now; ``facility_power_w`` = power_w x PUE; ``energy_kwh`` and
   ``facility_energy_kwh``: cumulative since the start;
 - ``machines_<state>`` for on, draining, booting, off, failed, absent;

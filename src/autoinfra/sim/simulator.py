@@ -23,6 +23,7 @@ the seed, so the same seed gives the same run and a ``fork`` carries its own cop
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from autoinfra.core.clock import SimClock
+from autoinfra.core.errors import SimulationError
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.faults import FaultScenario, load_scenario
 from autoinfra.faults.spec import FaultSpec
@@ -41,6 +43,7 @@ from autoinfra.sim.layout import (
     M_NTASKS,
     M_PROG,
     M_STATE,
+    M_THROTTLE,
     M_VCLOCK,
     ST_FUTURE,
     T_ALLOC_CPU,
@@ -89,13 +92,16 @@ class Simulator:
         self.seed = int(seed)
         place_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._state = ClusterState(workload, self.config, np.random.default_rng(place_seq))
-        self._faults = FaultBook(scenario, self._state, np.random.default_rng(fault_seq))
         self.clock = SimClock(0.0)
         self._time = Timeline()
         self._end_s = (
             self.config.until_s
             if self.config.until_s is not None
             else max(0.0, workload.end_s - workload.start_s)
+        )
+        # the fault schedule is drawn here, from the seed and the trace alone (faults.schedule)
+        self._faults = FaultBook(
+            scenario, self._state, np.random.default_rng(fault_seq), run_end_s=self._end_s
         )
         self._mt_ptr = 0
         self._task_ptr = 0
@@ -111,6 +117,10 @@ class Simulator:
             "scaled_down": 0,
         }
         self._energy_j = 0.0
+        # the price of overcommit: CPU demand not served (normalised CPU x s) and the seconds
+        # machines spent throttled, integrated like energy
+        self._unserved_cpu_s = 0.0
+        self._throttled_machine_s = 0.0
         self._ticks = 0
         self._mem_check = False
         self._events = EventLog()
@@ -120,7 +130,7 @@ class Simulator:
         self._recorder = TickRecorder()
         self._record_every = self.config.record_every_s or self.config.tick_s
         self._next_record = 0.0
-        for i, spec in enumerate(scenario.faults):
+        for i, spec in enumerate(self._faults.schedule):
             self._time.schedule(spec.at_s, "inject", i)
         self._advance_world(0.0)
         self._record()
@@ -151,8 +161,28 @@ class Simulator:
         return self._now >= self._end_s - 1e-9
 
     @property
+    def fault_schedule(self) -> tuple[FaultSpec, ...]:
+        """Every fault of the run with its time and target, drawn from the seed and the trace
+        when the simulator was built (``faults.schedule``): the same for every system."""
+        return self._faults.schedule
+
+    @property
     def workload(self) -> Workload:
         return self._state.workload
+
+    def set_placement(self, placement: str, by: str) -> None:
+        """How the scheduler places work from now on: ``requests`` or ``reservations`` (see
+        ``SimSettings.placement``). The system under test owns its scheduler's policy; the change
+        is logged like any mutator call."""
+        if placement not in ("requests", "reservations"):
+            self._events.add(self._now, by, "set_placement", "scheduler", False, placement)
+            raise SimulationError(
+                f"placement must be 'requests' or 'reservations', got {placement!r}"
+            )
+        self.config = dataclasses.replace(self.config, placement=placement)  # type: ignore[arg-type]
+        self._state.set_placement(self.config)
+        self._writer.config = self.config  # one configuration for all the simulator's parts
+        self._events.add(self._now, by, "set_placement", "scheduler", True, placement)
 
     def step(self) -> None:
         """Advance one tick (``config.tick_s``)."""
@@ -161,6 +191,9 @@ class Simulator:
         if self._time.stale:
             w.refresh(self._now)
         self._energy_j += float(w.tot[T_POWER]) * dt
+        if w.tot[T_UNSERVED] > 0.0:  # some machine is throttled (rare: counted only then)
+            self._unserved_cpu_s += float(w.tot[T_UNSERVED]) * dt
+            self._throttled_machine_s += float(np.count_nonzero(w.mf[M_THROTTLE] > 0.0)) * dt
         w.mf[M_VCLOCK] += dt * w.mf[M_PROG]
         self._time.now_s += dt
         self.clock.advance_to(self._now)
@@ -307,7 +340,7 @@ class Simulator:
             if w.mi[M_STATE, m] == MachineState.BOOTING and w.mf[M_BOOT_DONE, m] <= now + 1e-9:
                 w.set_state(m, MachineState.ON)
         elif kind == "inject":
-            spec = self.scenario.faults[payload]
+            spec = self._faults.schedule[payload]
             rec = self._faults.inject(spec, now)
             self._events.add(
                 now, "scenario", f"inject_{rec.kind}", rec.target, rec.index >= 0, rec.detail
@@ -392,31 +425,37 @@ class Simulator:
         cap_cpu, cap_mem, demand = t[T_CAP_CPU], t[T_CAP_MEM], t[T_DEMAND]
         pue = self.config.pue
         n = T_N_STATE
-        self._recorder.add((
-            self._now,
-            t[T_USED_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
-            t[T_USED_MEM] / cap_mem if cap_mem > 0 else 0.0,
-            t[T_ALLOC_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
-            t[T_ALLOC_MEM] / cap_mem if cap_mem > 0 else 0.0,
-            t[T_POWER],
-            t[T_POWER] * pue,
-            self._energy_j / _J_PER_KWH,
-            self._energy_j * pue / _J_PER_KWH,
-            t[n + _ON], t[n + _DRAINING], t[n + _BOOTING], t[n + _OFF], t[n + _FAILED],
-            t[n + _ABSENT],
-            t[T_RUNNING],
-            t[T_STRANDED],
-            len(w.queue),
-            t[T_UNSERVED] / demand if demand > 0 else 0.0,
-            t[T_NET_SLOWED],
-            t[T_MAX_LINK],
-            c["finished"],
-            c["evictions"],
-            c["preemptions"],
-            c["placements"],
-            t[T_VIOLATING],
-            w.n_services,
-        ))
+        self._recorder.add(
+            (
+                self._now,
+                t[T_USED_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
+                t[T_USED_MEM] / cap_mem if cap_mem > 0 else 0.0,
+                t[T_ALLOC_CPU] / cap_cpu if cap_cpu > 0 else 0.0,
+                t[T_ALLOC_MEM] / cap_mem if cap_mem > 0 else 0.0,
+                t[T_POWER],
+                t[T_POWER] * pue,
+                self._energy_j / _J_PER_KWH,
+                self._energy_j * pue / _J_PER_KWH,
+                t[n + _ON],
+                t[n + _DRAINING],
+                t[n + _BOOTING],
+                t[n + _OFF],
+                t[n + _FAILED],
+                t[n + _ABSENT],
+                t[T_RUNNING],
+                t[T_STRANDED],
+                len(w.queue),
+                t[T_UNSERVED] / demand if demand > 0 else 0.0,
+                t[T_NET_SLOWED],
+                t[T_MAX_LINK],
+                c["finished"],
+                c["evictions"],
+                c["preemptions"],
+                c["placements"],
+                t[T_VIOLATING],
+                w.n_services,
+            )
+        )
         self._next_record = self._now + self._record_every
 
     def results(self) -> SimResults:
@@ -458,6 +497,9 @@ class Simulator:
             "evictions": c["evictions"],
             "preemptions": c["preemptions"],
             "memory_kills": c["memory_kills"],
+            "placement": self.config.placement,
+            "unserved_cpu_s": self._unserved_cpu_s,
+            "throttled_machine_s": self._throttled_machine_s,
             "stranded_evictions": c["stranded_evictions"],
             "trace_evictions": c["trace_evictions"],
             "work_lost_s": float(tasks["work_lost_s"].to_numpy(np.float64).sum())

@@ -100,6 +100,8 @@ class ClusterState:
     def __init__(self, workload: Workload, config: SimSettings, rng: np.random.Generator) -> None:
         self.workload = workload
         self.config = config
+        self.reclaim_below = 0  # tasks of priority below it are placed by reservations
+        self.set_placement(config)
         self._init_machines(workload, config)
         self._init_services(workload, config)
         self.rec = TaskRecords(workload)
@@ -126,16 +128,23 @@ class ClusterState:
         # the placement kernel's own xorshift state (random scan starts)
         self.rng_state = np.array([int(rng.integers(1, 2**63 - 1))], dtype=np.uint64)
         # requests that fit nowhere, remembered across placement rounds (see kernels/slots.py)
-        self.fail: F64 = np.zeros((3, ksr.FAIL_MEMORY), dtype=np.float64)
-        self.nfail = np.zeros(1, dtype=np.int64)
+        # (one set placing by requests, one by reservations)
+        self.fail: F64 = np.zeros((2, 3, ksr.FAIL_MEMORY), dtype=np.float64)
+        self.nfail = np.zeros(2, dtype=np.int64)
         self.place_stats = np.zeros(ksr.N_STATS, dtype=np.int64)
-        # per machine: free CPU, free memory (-inf: not schedulable), 1/capacities (see place)
-        self.room: F64 = np.full((self.n_machines, 4), -np.inf, dtype=np.float64)
-        self.room[:, 2:] = 0.0
+        # per machine: free CPU, free memory (-inf: not schedulable), 1/capacities, free CPU and
+        # memory by reservations (see place)
+        self.room: F64 = np.full((self.n_machines, 6), -np.inf, dtype=np.float64)
+        self.room[:, 2:4] = 0.0
         self.scan_scratch = np.zeros((2, self.n_machines), dtype=np.int64)
         self._scratch_i = np.zeros(1024, dtype=np.int32)
         self._scratch_f = np.zeros(1024, dtype=np.float64)
         self._count = np.zeros(1, dtype=np.int64)
+
+    def set_placement(self, config: SimSettings) -> None:
+        """Place by ``config.placement`` from the next round on (see ``SimSettings.placement``)."""
+        self.config = config
+        self.reclaim_below = ksr.PRODUCTION if config.placement == "reservations" else 0
 
     def _init_machines(self, workload: Workload, config: SimSettings) -> None:
         mt = workload.machines
@@ -152,7 +161,8 @@ class ClusterState:
         self.mi[M_HEAD] = -1
         self.mi[M_STATE] = MachineState.ABSENT
         self.mi[M_PREV] = MachineState.ABSENT
-        self.mprio: F64 = np.zeros((n, 2, N_PRIO), dtype=np.float64)
+        # per machine and priority: CPU and memory requests placed [0, 1], reservations [2, 3]
+        self.mprio: F64 = np.zeros((n, 4, N_PRIO), dtype=np.float64)
         self.platform_curve: I32 = platform_curves(mt.platform, mt.cpu, len(mt.platforms))
         self.curves: F64 = curve_points(config.power_model)
         # machines are racked in slot order; each rack has uplinks_per_rack links to the spine
@@ -361,7 +371,7 @@ class ClusterState:
             p.free, p.nfree, h.t, h.s, h.n, self.rng_state, self.fail, self.nfail,
             self.shape_col, now, cfg.fit == "best", cfg.candidates, cfg.scan_limit,
             cfg.preemption, self.room, self.scan_scratch, out_slot, out_ids, out_slots, vic_task,
-            vic_lost, self._count, self.place_stats,
+            vic_lost, self._count, self.place_stats, self.reclaim_below,
         )  # fmt: skip
         nv = int(self._count[0])
         victims = vic_task[:nv].copy()
@@ -458,6 +468,14 @@ class ClusterState:
             self.vi[V_DIRTY] = 0
         p = self.pool
         ku.recompute_sums(self.shape_col, self.vf, self.mf, self.mi, self.mprio, p.sf, p.si)
+        if self.reclaim_below:  # usage moved: so do the reservations placement counts
+            cfg = self.config
+            keep = math.exp(-usage.step_s / cfg.reservation_decay_s) if usage.step_s > 0 else 1.0
+            ku.update_reservations(
+                t_s - self.workload.start_s, self.mf, self.mi, self.mprio, p.sf, p.si,
+                cfg.reservation_margin, cfg.reservation_delay_s, keep,
+                cfg.reclaim == "cpu+memory",
+            )  # fmt: skip
         return True
 
     def respread_services(self) -> None:

@@ -3,7 +3,7 @@
 All four look only at what monitoring would report (``core.Observation``), never at the
 simulator's truth, and each states how long it takes to raise a finding:
 
-- ``HeartbeatDetector`` -> ``machine_down``: a machine that should be reporting (ON or DRAINING)
+- ``HeartbeatDetector`` -> ``node_failure``: a machine that should be reporting (ON or DRAINING)
   whose last heartbeat is older than ``threshold_s`` (15 s by default: three missed 5 s beats;
   Kubernetes waits 40 s, its ``node-monitor-grace-period``). Detects within ``threshold_s`` plus
   one agent period. When at least ``outage_share`` of the reporting machines (and at least
@@ -23,7 +23,7 @@ simulator's truth, and each states how long it takes to raise a finding:
   long hog is not learned as normal. It cannot tell a hog from a sudden burst of the machine's
   own tasks far above their requests (the observation has no per-task usage); such bursts are
   its false alarms.
-- ``LinkCongestionDetector`` -> ``link_congested``: uplink utilisation above ``threshold`` for
+- ``LinkCongestionDetector`` -> ``network_congestion``: uplink utilisation above ``threshold`` for
   ``confirm_s`` seconds.
 - ``IntrusionDetector`` -> ``intrusion``: egress far above what the machine's CPU use explains.
   The cluster's egress per unit CPU is re-estimated every sample as a median ratio (robust to the
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from autoinfra.core.incidents import IncidentKind
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding
 
@@ -126,7 +127,7 @@ class HeartbeatDetector:
             age = float(observation.heartbeat_age_s[m])
             out.append(
                 Finding(
-                    "machine_down",
+                    IncidentKind.NODE_FAILURE,
                     f"machine:{m}",
                     min(1.0, age / (4 * thr)),
                     observation.time_s,
@@ -193,7 +194,7 @@ class CpuHogDetector:
             return []
         return [
             Finding(
-                "cpu_hog",
+                IncidentKind.CPU_HOG,
                 f"machine:{m}",
                 float(min(1.0, excess[m] / max(float(cap[m]), 1e-9))),
                 obs.time_s,
@@ -229,7 +230,7 @@ class LinkCongestionDetector:
             siblings = np.flatnonzero(observation.link_rack == rack)
             out.append(
                 Finding(
-                    "link_congested",
+                    IncidentKind.NETWORK_CONGESTION,
                     f"link:{link}",
                     float(min(1.0, util[link] - s.threshold + 0.5)),
                     observation.time_s,
@@ -274,7 +275,7 @@ class IntrusionDetector:
         flagged = self._persist.update(obs.time_s, suspect, s.confirm_s)
         return [
             Finding(
-                "intrusion",
+                IncidentKind.INTRUSION,
                 f"machine:{m}",
                 float(min(1.0, excess[m] / (4 * max(threshold, 1e-9)))),
                 obs.time_s,

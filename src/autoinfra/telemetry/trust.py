@@ -76,6 +76,9 @@ class TrustSettings:
     fall_window_s: float = 600.0
     min_machines: int = 10  # the outage, idle and fall rules need this many reporting machines
     capacity_tolerance: float = 0.01  # used or requested may exceed capacity by this share
+    # the system places work against reservations (sim.config.SimSettings.placement): CPU requests
+    # above a machine's capacity are then its own overcommit, not a contradiction
+    cpu_overcommit: bool = False
 
     def __post_init__(self) -> None:
         positive = ("max_age_s", "heartbeat_limit_s", "fall_window_s")
@@ -121,7 +124,7 @@ def _reporting(obs: Observation) -> npt.NDArray[np.bool_]:
 _NOISE = 1e-6  # CPU or memory units: float rounding, not a contradiction
 
 
-def _contradiction(obs: Observation, tol: float) -> str | None:
+def _contradiction(obs: Observation, tol: float, cpu_overcommit: bool = False) -> str | None:
     n = obs.n_machines
     per_machine = (
         "machine_state", "schedulable", "cpu_capacity", "mem_capacity", "cpu_requested",
@@ -148,6 +151,8 @@ def _contradiction(obs: Observation, tol: float) -> str | None:
         return "tasks_running holds negative counts"
     for used, cap in (("cpu_used", "cpu_capacity"), ("cpu_requested", "cpu_capacity"),
                       ("mem_used", "mem_capacity"), ("mem_requested", "mem_capacity")):  # fmt: skip
+        if cpu_overcommit and used == "cpu_requested":
+            continue
         over = getattr(obs, used) > getattr(obs, cap) * np.float32(1 + tol) + np.float32(1e-6)
         if over.any():
             m = int(np.flatnonzero(over)[0])
@@ -184,7 +189,7 @@ class TrustCheck:
         def no(check: str, reason: str) -> TrustVerdict:
             return TrustVerdict(False, check, reason, now_s, age)
 
-        why = _contradiction(obs, s.capacity_tolerance)
+        why = _contradiction(obs, s.capacity_tolerance, s.cpu_overcommit)
         if why is not None:
             return no("contradiction", why)
         if age < -s.max_age_s:

@@ -254,8 +254,8 @@ def check_node_failure(factory: BackendFactory) -> None:
             timeout_s=_settle(factory),
         )
         assert int(_obs(b).machine_state[m]) != MachineState.FAILED, "reported as last known"
-        assert b.record_detection(f"machine:{m}", "conformance", "machine_down")
-        assert not b.record_detection(f"machine:{healthy}", "conformance", "machine_down")
+        assert b.record_detection(f"machine:{m}", "conformance", "node_failure")
+        assert not b.record_detection(f"machine:{healthy}", "conformance", "node_failure")
         b.writer.evict_stranded(m, "conformance-evict")
         eventually(
             b,
@@ -282,6 +282,7 @@ def check_kill_rogue(factory: BackendFactory) -> None:
             "the hog shows as CPU",
             timeout_s=_settle(factory),
         )
+        assert b.record_detection(f"machine:{m}", "conformance", "cpu_hog")
         b.writer.kill_rogue(m, "conformance-kill")
         eventually(
             b,
@@ -334,6 +335,7 @@ def check_reroute(factory: BackendFactory) -> None:
             "congestion shows",
             timeout_s=_settle(factory),
         )
+        assert b.record_detection(f"link:{link}", "conformance", "network_congestion")
         b.writer.reroute(rack, link, "conformance-reroute")
         eventually(
             b,

@@ -271,9 +271,9 @@ def _assemble(
         ratios, shapes, cal["usage"]["ratio_stats"], ratio_source=cal["usage"]["ratio_source"]
     )
     n_svc = replicas.shape[0]
-    svc_cpu_ratio, svc_mem_ratio = ratios.draw(svc_prio, rng)
+    svc_cpu_ratio, svc_mem_ratio = ratios.draw(svc_prio, svc_cpu, svc_mem, rng)
     svc_profile = rng.integers(0, int(shapes.shape[0]), size=int(n_svc)).astype(np.int16)
-    cpu_ratio, mem_ratio = ratios.draw(cols["priority"], rng)
+    cpu_ratio, mem_ratio = ratios.draw(cols["priority"], cols["cpu"], cols["mem"], rng)
     profile = rng.integers(0, int(shapes.shape[0]), size=int(cols["job"].shape[0])).astype(np.int16)
     svc_of = np.where(is_svc, cols["job"], -1).astype(np.int32)
     cpu_ratio[is_svc] = svc_cpu_ratio[svc_of[is_svc]]

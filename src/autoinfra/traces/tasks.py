@@ -25,6 +25,7 @@ so requests lie in (0, 1].
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,9 +83,17 @@ def _fill_requests(inst: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def build_task_tables(
-    inst: pd.DataFrame, ratios: RatioTables, n_profiles: int, rng: np.random.Generator
+    inst: pd.DataFrame,
+    ratios: RatioTables,
+    n_profiles: int,
+    rng: np.random.Generator,
+    measured: pd.DataFrame | None = None,
 ) -> TaskTables:
-    """Rows sorted by submit time; random draws (ratios, profiles) in a fixed order from ``rng``."""
+    """Rows sorted by submit time; random draws (ratios, profiles) in a fixed order from ``rng``.
+
+    ``measured`` (``usage.measured_ratios``): tasks whose ratios the trace measured keep them
+    instead of the draw, and a service whose replicas were measured takes their mean; the draws
+    are made for every row all the same, so the random stream does not depend on it."""
     inst, info = _fill_requests(inst)
     is_service_job = service_jobs(inst)
     service_mask = inst["job_id"].map(is_service_job).fillna(False).to_numpy(bool)
@@ -136,7 +145,25 @@ def build_task_tables(
     )
 
     priority = rows["priority"].to_numpy(np.int8)
-    cpu_ratio, mem_ratio = ratios.draw(priority, rng)
+    cpu_req = rows["cpu_request"].to_numpy(np.float64)
+    mem_req = rows["mem_request"].to_numpy(np.float64)
+    cpu_ratio, mem_ratio = ratios.draw(priority, cpu_req, mem_req, rng)
+    replayed = _replay(rows, measured, cpu_ratio, mem_ratio)
+    if replayed.any():  # a service's measured replicas speak for its one demand curve
+        sv = service[replayed & is_svc]
+        if sv.size:
+            hits = np.bincount(sv, minlength=len(services)).astype(np.float64)
+            has = hits > 0
+            for res, svc_ratio in (("cpu", svc_cpu_ratio), ("mem", svc_mem_ratio)):
+                src = cpu_ratio if res == "cpu" else mem_ratio
+                total = np.bincount(sv, weights=src[replayed & is_svc], minlength=len(services))
+                svc_ratio[has] = (total[has] / hits[has]).astype(svc_ratio.dtype)
+            init = services.initial_replicas
+            services = dataclasses.replace(
+                services,
+                base_cpu_demand=(init * services.cpu_request * svc_cpu_ratio).astype(np.float32),
+                base_mem_demand=(init * services.mem_request * svc_mem_ratio).astype(np.float32),
+            )
     profile = rng.integers(0, n_profiles, size=len(rows)).astype(np.int16)
     # a service's replicas share its ratio and profile (its demand is one curve, spread thin)
     cpu_ratio[is_svc] = svc_cpu_ratio[service[is_svc]]
@@ -165,8 +192,25 @@ def build_task_tables(
         "service_rows": int(is_svc.sum()),
         "services": len(services),
         "batch_ends": ends,
+        "replayed_ratios": int(replayed.sum()),
     }
     return TaskTables(tasks, services, job_ids, info)
+
+
+def _replay(
+    rows: pd.DataFrame, measured: pd.DataFrame | None, cpu_ratio: np.ndarray, mem_ratio: np.ndarray
+) -> np.ndarray:
+    """Overwrite the drawn ratios of measured tasks with their measured ones; True where so."""
+    if measured is None or measured.empty or rows.empty:
+        return np.zeros(len(rows), dtype=bool)
+    keys = pd.MultiIndex.from_arrays(
+        [rows["job_id"].to_numpy(np.int64), rows["task_index"].to_numpy(np.int64)]
+    )
+    at = measured.index.get_indexer(keys)
+    hit = at >= 0
+    cpu_ratio[hit] = measured["cpu_ratio"].to_numpy()[at[hit]]
+    mem_ratio[hit] = measured["mem_ratio"].to_numpy()[at[hit]]
+    return hit
 
 
 def _service_table(
@@ -193,7 +237,7 @@ def _service_table(
     priority = per["priority"].max().to_numpy(np.int8)
     cpu = per["cpu"].median().to_numpy(np.float32)
     mem = per["mem"].median().to_numpy(np.float32)
-    cpu_ratio, mem_ratio = ratios.draw(priority, rng)
+    cpu_ratio, mem_ratio = ratios.draw(priority, cpu, mem, rng)
     profile = rng.integers(0, n_profiles, size=int(svc_jobs.shape[0])).astype(np.int16)
     table = ServiceTable(
         job=svc_jobs.astype(np.int32),

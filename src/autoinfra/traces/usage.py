@@ -3,11 +3,15 @@
 Why this shape: the shipped Google slice measures usage in one 5-minute window only (600-900 s,
 10,000 tasks), enough to say how usage relates to requests, not how it moves. So
 
-- ``ratio`` (usage / request) is drawn once per task from the empirical distribution observed in
-  that window for the task's priority band (free 0-1, middle 2-8, production 9-11). CPU and memory
-  ratios are drawn independently (their rank correlation in the window is weak, about 0.27). A band
-  with fewer than ``MIN_BAND_SAMPLES`` measured tasks uses the distribution of all tasks (the
-  excerpt has 5 middle-band tasks), and says so in the calibration.
+- ``ratio`` (usage / request) is, for a task that window measured, its own measured ratio
+  (replayed), and for every other task drawn once from the empirical distribution observed in
+  that window for the task's priority band (free 0-1, middle 2-8, production 9-11) and the size
+  bin of its request within the band (:mod:`autoinfra.traces.ratios`: the ratio rises with the
+  request, Spearman about 0.43 for CPU, and a model that ignores it halves the cell's aggregate
+  usage/request). CPU and memory ratios are drawn independently given their bins (their rank
+  correlation in the window is weak, about 0.27). The measurements come from the trace's first
+  5-minute window, inside the training window of any study (``load_workload(usage_fit_share=)``
+  refuses measurements beyond it).
 - ``shape(t)`` is a row of the Azure Public Dataset V1 CPU readings (Cortez et al., "Resource
   Central", SOSP 2017): 100 VMs, 5-minute steps over 27.8 days, each divided by its own mean so
   every row has mean 1.0. It carries real daily cycles and bursts the Google slice lacks. A task's
@@ -26,9 +30,7 @@ request give no ratio and are left out of the distributions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,35 +38,50 @@ import pandas as pd
 
 from autoinfra.core.errors import TraceError
 from autoinfra.traces.paths import default_azure_path
+from autoinfra.traces.ratios import (
+    BAND_NAMES,
+    CPU_RATIO_MAX,
+    MAX_BINS,
+    MEM_RATIO_MAX,
+    MIN_BAND_SAMPLES,
+    MIN_BIN_SAMPLES,
+    RatioTables,
+    priority_band,
+)
 from autoinfra.traces.tables import UsageModel
+
+__all__ = [
+    "BAND_NAMES",
+    "CPU_RATIO_MAX",
+    "MEM_RATIO_MAX",
+    "MIN_BAND_SAMPLES",
+    "RatioTables",
+    "azure_shapes",
+    "build_usage_model",
+    "measured_ratios",
+    "observed_ratios",
+    "priority_band",
+    "ratio_stats",
+]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-BAND_NAMES = ("free", "middle", "production")
-CPU_RATIO_MAX = 2.0
-MEM_RATIO_MAX = 1.0
-MIN_BAND_SAMPLES = 50
 SHAPE_STEP_S = 300.0  # the Azure V1 readings are 5-minute averages
-MODEL_NAME = "google2011-ratio-x-azure2017-shape"
-_QUANTILE_PROBS = np.linspace(0.0, 1.0, 201)
-
-
-def priority_band(priority: npt.ArrayLike) -> npt.NDArray[np.int8]:
-    """0 free (priorities 0-1), 1 middle (2-8), 2 production (9-11)."""
-    p = np.asarray(priority)
-    return np.where(p >= 9, 2, np.where(p >= 2, 1, 0)).astype(np.int8)
+MODEL_NAME = "google2011-binned-ratio-x-azure2017-shape"
 
 
 def observed_ratios(task_usage: pd.DataFrame, task_events: pd.DataFrame) -> pd.DataFrame:
-    """usage / request per measured task: columns ``priority, band, cpu_ratio, mem_ratio``.
+    """usage / request per measured task: columns ``job_id, task_index, priority, band,
+    cpu_request, mem_request, cpu_ratio, mem_ratio``.
 
     Usage is the task's mean CPU rate and canonical memory usage over its measurement windows;
     the request is the latest one in task_events at or before the end of those windows. Ratios
     are NaN where the request is zero or missing (no ratio exists), and not clipped here.
     """
+    cols = ["job_id", "task_index", "priority", "band", "cpu_request", "mem_request"]
     if task_usage.empty:
-        return pd.DataFrame({"priority": [], "band": [], "cpu_ratio": [], "mem_ratio": []})
+        return pd.DataFrame({c: [] for c in [*cols, "cpu_ratio", "mem_ratio"]})
     end_us = int(task_usage["end_time"].max())
     ev = task_events.loc[task_events["time"] <= end_us]
     keys = ["job_id", "task_index"]
@@ -81,16 +98,39 @@ def observed_ratios(task_usage: pd.DataFrame, task_events: pd.DataFrame) -> pd.D
     mem_req = joined["memory_request"].where(joined["memory_request"] > 0)
     return pd.DataFrame(
         {
+            "job_id": joined.index.get_level_values(0).to_numpy(np.int64),
+            "task_index": joined.index.get_level_values(1).to_numpy(np.int64),
             "priority": joined["priority"].to_numpy(np.int64),
             "band": priority_band(joined["priority"].to_numpy()),
+            "cpu_request": cpu_req.to_numpy(np.float64),
+            "mem_request": mem_req.to_numpy(np.float64),
             "cpu_ratio": (joined["cpu"] / cpu_req).to_numpy(np.float64),
             "mem_ratio": (joined["mem"] / mem_req).to_numpy(np.float64),
         }
     )
 
 
+def measured_ratios(ratios: pd.DataFrame) -> pd.DataFrame:
+    """The clipped (cpu, mem) ratios of the tasks measured on both resources, indexed by
+    ``(job_id, task_index)``: the ratios replayed for those tasks instead of drawn."""
+    both = np.isfinite(ratios["cpu_ratio"]) & np.isfinite(ratios["mem_ratio"])
+    rows = ratios.loc[both]
+    return pd.DataFrame(
+        {
+            "cpu_ratio": np.clip(rows["cpu_ratio"].to_numpy(np.float64), 0.0, CPU_RATIO_MAX),
+            "mem_ratio": np.clip(rows["mem_ratio"].to_numpy(np.float64), 0.0, MEM_RATIO_MAX),
+        },
+        index=pd.MultiIndex.from_arrays(
+            [rows["job_id"].to_numpy(np.int64), rows["task_index"].to_numpy(np.int64)],
+            names=["job_id", "task_index"],
+        ),
+    )
+
+
 def ratio_stats(ratios: pd.DataFrame) -> dict[str, dict[str, float | int]]:
-    """Median and p90 of the observed (unclipped) ratios, overall and per priority band."""
+    """Figures of the observed (unclipped) ratios, overall and per priority band: median and p90
+    of each ratio; ``*_aggregate``, total usage / total request; ``*_spearman``, the rank
+    correlation between request and ratio (the dependence the binned model keeps)."""
     out: dict[str, dict[str, float | int]] = {}
     groups = {"overall": np.ones(len(ratios), dtype=np.bool_)}
     groups |= {name: (ratios["band"] == b).to_numpy() for b, name in enumerate(BAND_NAMES)}
@@ -98,84 +138,19 @@ def ratio_stats(ratios: pd.DataFrame) -> dict[str, dict[str, float | int]]:
         row: dict[str, float | int] = {"tasks": int(mask.sum())}
         for res in ("cpu", "mem"):
             vals = ratios.loc[mask, f"{res}_ratio"].to_numpy(np.float64)
-            vals = vals[np.isfinite(vals)]
+            ok = np.isfinite(vals)
+            vals = vals[ok]
             row[f"{res}_median"] = float(np.median(vals)) if vals.size else float("nan")
             row[f"{res}_p90"] = float(np.quantile(vals, 0.9)) if vals.size else float("nan")
+            col = f"{res}_request"
+            if col in ratios:
+                req = ratios.loc[mask, col].to_numpy(np.float64)[ok]
+                total = float(req.sum())
+                row[f"{res}_aggregate"] = float((vals * req).sum()) / total if total > 0 else 0.0
+                rho = pd.Series(req).corr(pd.Series(vals), method="spearman") if ok.sum() > 2 else 0
+                row[f"{res}_spearman"] = float(rho) if np.isfinite(rho) else 0.0
         out[name] = row
     return out
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class RatioTables:
-    """Quantile tables of the clipped usage/request ratios per band, for inverse-CDF draws."""
-
-    probs: F64  # (q,)
-    cpu: F64  # (3, q) per band
-    mem: F64  # (3, q)
-    samples: tuple[int, ...]  # measured tasks per band
-    pooled: tuple[bool, ...]  # True where a band uses all tasks' distribution (too few samples)
-
-    @classmethod
-    def from_ratios(cls, ratios: pd.DataFrame) -> RatioTables:
-        cpu_all = np.clip(ratios["cpu_ratio"].to_numpy(np.float64), 0.0, CPU_RATIO_MAX)
-        mem_all = np.clip(ratios["mem_ratio"].to_numpy(np.float64), 0.0, MEM_RATIO_MAX)
-        bands = ratios["band"].to_numpy()
-        cpu_rows, mem_rows, samples, pooled = [], [], [], []
-        for b in range(len(BAND_NAMES)):
-            in_band = bands == b
-            n = int(in_band.sum())
-            use = in_band if n >= MIN_BAND_SAMPLES else np.ones_like(in_band)
-            cpu_rows.append(_quantiles(cpu_all[use]))
-            mem_rows.append(_quantiles(mem_all[use]))
-            samples.append(n)
-            pooled.append(n < MIN_BAND_SAMPLES)
-        return cls(
-            _QUANTILE_PROBS.copy(),
-            np.vstack(cpu_rows),
-            np.vstack(mem_rows),
-            tuple(samples),
-            tuple(pooled),
-        )
-
-    def draw(self, priority: npt.ArrayLike, rng: np.random.Generator) -> tuple[F32, F32]:
-        """One (cpu, mem) ratio per task, from its band's distribution (independent draws)."""
-        band = priority_band(priority)
-        n = int(band.shape[0])
-        u_cpu = rng.random(size=n)
-        u_mem = rng.random(size=n)
-        cpu = np.empty(n, dtype=np.float32)
-        mem = np.empty(n, dtype=np.float32)
-        for b in range(len(BAND_NAMES)):
-            m = band == b
-            cpu[m] = np.interp(u_cpu[m], self.probs, self.cpu[b])
-            mem[m] = np.interp(u_mem[m], self.probs, self.mem[b])
-        return cpu, mem
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "probs": [round(float(p), 6) for p in self.probs],
-            "cpu": {n: [float(v) for v in self.cpu[b]] for b, n in enumerate(BAND_NAMES)},
-            "mem": {n: [float(v) for v in self.mem[b]] for b, n in enumerate(BAND_NAMES)},
-            "samples": dict(zip(BAND_NAMES, self.samples, strict=True)),
-            "pooled": dict(zip(BAND_NAMES, self.pooled, strict=True)),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RatioTables:
-        return cls(
-            np.asarray(data["probs"], dtype=np.float64),
-            np.vstack([np.asarray(data["cpu"][n], dtype=np.float64) for n in BAND_NAMES]),
-            np.vstack([np.asarray(data["mem"][n], dtype=np.float64) for n in BAND_NAMES]),
-            tuple(int(data["samples"][n]) for n in BAND_NAMES),
-            tuple(bool(data["pooled"][n]) for n in BAND_NAMES),
-        )
-
-
-def _quantiles(values: F64) -> F64:
-    v = values[np.isfinite(values)]
-    if v.size == 0:  # nothing measured: usage equal to request is the neutral assumption
-        return np.ones_like(_QUANTILE_PROBS)
-    return np.quantile(v, _QUANTILE_PROBS)
 
 
 def azure_shapes(path: str | Path | None = None) -> F32:
@@ -218,24 +193,40 @@ def build_usage_model(
     stats: dict[str, dict[str, float | int]],
     *,
     ratio_source: str,
+    replayed_tasks: int = 0,
 ) -> UsageModel:
     """The :class:`UsageModel` with its description and the figures it was fitted on."""
     pooled = [n for n, p in zip(BAND_NAMES, tables.pooled, strict=True) if p]
     pooled_note = (
-        f" Bands with fewer than {MIN_BAND_SAMPLES} measured tasks use all tasks' distribution: "
+        f" Bands with fewer than {MIN_BAND_SAMPLES} measured tasks use all tasks' bins: "
         f"{', '.join(pooled)}."
         if pooled
         else ""
     )
+    replay_note = (
+        f" The {replayed_tasks} tasks the usage table measured keep their own measured ratios "
+        "(replayed, not drawn)."
+        if replayed_tasks
+        else ""
+    )
     overall = stats.get("overall", {})
+    nan = float("nan")
+    bins = tables.bins()
     description = (
         "usage = request x ratio x shape(t). ratio: drawn once per task from the empirical "
-        f"usage/request distribution of {ratio_source} for the task's priority band (free 0-1, "
-        "middle 2-8, production 9-11); CPU and memory drawn independently; CPU clipped to "
+        f"usage/request distribution of {ratio_source} conditional on the task's priority band "
+        "(free 0-1, middle 2-8, production 9-11) and on its request's size bin within that band "
+        f"(equal-count bins of at least {MIN_BIN_SAMPLES} measured tasks, at most {MAX_BINS}; "
+        f"CPU bins per band {bins['cpu']}, memory {bins['mem']}): the CPU ratio by the CPU "
+        "request's bin, the memory ratio by the memory request's, independently given the bins."
+        f"{replay_note}{pooled_note} CPU clipped to "
         f"[0, {CPU_RATIO_MAX:g}] (compressible: tasks may use idle CPU above their request), "
-        f"memory to [0, {MEM_RATIO_MAX:g}] (above its limit a task is killed)."
-        f"{pooled_note} Observed medians: CPU {overall.get('cpu_median', float('nan')):.3f}, "
-        f"memory {overall.get('mem_median', float('nan')):.3f}. shape: one of "
+        f"memory to [0, {MEM_RATIO_MAX:g}] (above its limit a task is killed). Observed: median "
+        f"CPU ratio {overall.get('cpu_median', nan):.3f}, memory "
+        f"{overall.get('mem_median', nan):.3f}; aggregate usage/request CPU "
+        f"{overall.get('cpu_aggregate', nan):.3f}, memory {overall.get('mem_aggregate', nan):.3f};"
+        f" Spearman(request, ratio) CPU {overall.get('cpu_spearman', nan):.2f}, memory "
+        f"{overall.get('mem_spearman', nan):.2f}. shape: one of "
         f"{shapes.shape[0]} Azure Public Dataset V1 VM CPU profiles (Cortez et al., SOSP 2017), "
         f"each normalised to mean 1.0, {SHAPE_STEP_S:g} s steps, {shapes.shape[1]} steps then "
         "repeating, drawn uniformly per task; it moves CPU only, memory stays at request x ratio."
@@ -247,6 +238,9 @@ def build_usage_model(
         "cpu_ratio_max": CPU_RATIO_MAX,
         "mem_ratio_max": MEM_RATIO_MAX,
         "min_band_samples": MIN_BAND_SAMPLES,
+        "min_bin_samples": MIN_BIN_SAMPLES,
+        "max_bins": MAX_BINS,
+        "replayed_tasks": int(replayed_tasks),
         "profiles": int(shapes.shape[0]),
         "steps": int(shapes.shape[1]),
         "memory_follows_shape": False,

@@ -12,7 +12,8 @@ workload covers a window of trace time; inside it, times are **relative to the w
 - Tasks: one row per task instance (:mod:`autoinfra.traces.instances` says what an instance is
   and how its run time is counted); tasks already there at the window start enter at 0.
 - Services: the rule in :mod:`autoinfra.traces.tasks`.
-- Usage: :mod:`autoinfra.traces.usage`; per-task ratios and profiles are drawn with ``seed``.
+- Usage: :mod:`autoinfra.traces.usage`; per-task ratios and profiles are drawn with ``seed``
+  (ratios by request size within priority band; tasks the usage table measured keep theirs).
 
 The built workload is cached (see :mod:`autoinfra.traces.cache`), keyed by the input files, the
 window, the lenient flag and the seed. :func:`window`, :func:`sample_cell` and
@@ -51,6 +52,7 @@ from autoinfra.traces.usage import (
     RatioTables,
     azure_shapes,
     build_usage_model,
+    measured_ratios,
     observed_ratios,
     ratio_stats,
 )
@@ -58,7 +60,7 @@ from autoinfra.traces.usage import (
 __all__ = ["load_workload", "sample_cell", "split_windows", "window"]
 
 # bump when the workload built from the same files changes (it keys the workload cache)
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: ratios by request bin within band, measured tasks replayed
 
 
 def _window_us(events: pd.DataFrame, start_s: float | None, end_s: float | None) -> tuple[int, int]:
@@ -86,24 +88,41 @@ def _window_us(events: pd.DataFrame, start_s: float | None, end_s: float | None)
 
 
 def _ratio_tables(
-    root: Path, task_events: pd.DataFrame, lenient: bool, cache: bool, skipped: dict[str, Any]
-) -> tuple[RatioTables, dict[str, Any], str]:
+    root: Path,
+    task_events: pd.DataFrame,
+    lenient: bool,
+    cache: bool,
+    skipped: dict[str, Any],
+    fit_until_us: int,
+) -> tuple[RatioTables, dict[str, Any], str, pd.DataFrame | None]:
+    """The ratio tables, their figures, where they come from, and the measured tasks' ratios
+    (None without a task_usage table). Only measurement windows that end by ``fit_until_us``
+    are used: a study fits the usage model on its training window alone."""
     if not has_table(root, "task_usage"):
         usage_cal = load_calibration()["usage"]
         return (
             RatioTables.from_dict(usage_cal["ratio_tables"]),
             usage_cal["ratio_stats"],
             "the shipped calibration (this trace has no task_usage table)",
+            None,
         )
     # only the first part: it is all the slice has, and a full download's 500 parts of usage
     # (about 45 GB) would not fit in memory for a figure that needs a few thousand tasks
     first = part_files(root, "task_usage")[0]
     usage, report = read_table("task_usage", first, lenient, cache=cache)
     skipped["task_usage"] = report.to_dict()
+    usage = usage.loc[usage["end_time"] <= fit_until_us]
+    if usage.empty:
+        raise TraceError(
+            f"no task_usage measurement ends by trace second {fit_until_us / US_PER_S:g} (the "
+            "end of the training window): the usage model has nothing to be fitted on",
+            path=str(first),
+            kind="empty",
+        )
     ratios = observed_ratios(usage, task_events)
     lo, hi = usage["start_time"].min() / US_PER_S, usage["end_time"].max() / US_PER_S
     source = f"Google 2011 task_usage {first.name} ({len(ratios)} tasks, {lo:g}-{hi:g} s)"
-    return RatioTables.from_ratios(ratios), ratio_stats(ratios), source
+    return RatioTables.from_ratios(ratios), ratio_stats(ratios), source, measured_ratios(ratios)
 
 
 def _input_files(root: Path) -> list[Path]:
@@ -121,8 +140,13 @@ def load_workload(
     lenient: bool = False,
     seed: int = 0,
     cache: bool = True,
+    usage_fit_share: float = 1.0,
 ) -> Workload:
     """The workload of a trace window; ``start_s``/``end_s`` are trace seconds (None: defaults).
+
+    ``usage_fit_share``: the usage model is fitted only on task_usage measurements that end in
+    the first this share of the window (a study passes its ``train_fraction``, so the model of
+    the evaluated window never learns from it).
 
     Raises ``TraceError`` for bad trace files (``lenient=True`` skips bad rows and reports them in
     ``meta["skipped"]``) and ``ConfigError`` for a window outside the trace.
@@ -134,20 +158,31 @@ def load_workload(
         "lenient": lenient,
         "seed": seed,
         "model": MODEL_VERSION,
+        "usage_fit_share": usage_fit_share,
     }
+    if not 0.0 < usage_fit_share <= 1.0:
+        raise ConfigError(
+            f"expected a share in (0, 1], got {usage_fit_share!r}", field="usage_fit_share"
+        )
     key = trace_cache.cache_key("workload", _input_files(root), params)
     if cache:
         hit = trace_cache.load_arrays(key)
         if hit is not None:
             return archive.from_arrays(*hit)
-    workload = _build(root, start_s, end_s, lenient, seed, cache)
+    workload = _build(root, start_s, end_s, lenient, seed, cache, usage_fit_share)
     if cache:
         trace_cache.store_arrays(key, *archive.to_arrays(workload))
     return workload
 
 
 def _build(
-    root: Path, start_s: float | None, end_s: float | None, lenient: bool, seed: int, cache: bool
+    root: Path,
+    start_s: float | None,
+    end_s: float | None,
+    lenient: bool,
+    seed: int,
+    cache: bool,
+    usage_fit_share: float,
 ) -> Workload:
     t0 = time.perf_counter()
     skipped: dict[str, Any] = {}
@@ -162,11 +197,20 @@ def _build(
     all_machines, machine_info = machine_table(machine_events, start_us)
     machines = machines_in_window(all_machines, 0.0, length_s)
     instances, anomalies = task_instances(events, start_us, end_us)
-    tables_, stats, source = _ratio_tables(root, events, lenient, cache, skipped)
+    fit_until_us = start_us + round(usage_fit_share * (end_us - start_us))
+    tables_, stats, source, measured = _ratio_tables(
+        root, events, lenient, cache, skipped, fit_until_us
+    )
     shapes = azure_shapes()
-    usage = build_usage_model(tables_, shapes, stats, ratio_source=source)
     rng = np.random.default_rng(seed)
-    built = build_task_tables(instances, tables_, shapes.shape[0], rng)
+    built = build_task_tables(instances, tables_, shapes.shape[0], rng, measured)
+    usage = build_usage_model(
+        tables_,
+        shapes,
+        stats,
+        ratio_source=source,
+        replayed_tasks=int(built.info["replayed_ratios"]),
+    )
 
     meta = {
         "trace_offset_s": start_us / US_PER_S,

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from autoinfra.api.service import ClusterService, NotFound
+from autoinfra.core.incidents import IncidentKind
 from autoinfra.oversight.notify import ApprovalNotice, IncidentNotice, Notifier, NotifySettings
 from autoinfra.oversight.notify.notices import IncidentPhase
 
 __all__ = ["CRITICAL_KINDS", "NotificationBridge", "lifespan", "what_if_summary"]
 
 _log = logging.getLogger(__name__)
-CRITICAL_KINDS = frozenset({"machine_down", "intrusion"})
+CRITICAL_KINDS = frozenset({IncidentKind.NODE_FAILURE, IncidentKind.INTRUSION})
 JSON = dict[str, Any]
 
 

@@ -208,7 +208,7 @@ class Injector:
             if t >= f.clear_at and f.link >= 0 and self.net is not None:
                 self.net.unshape(f.link)
             if self._healed(f, link_util) or (f.link >= 0 and t >= f.clear_at):
-                self.ledger.recover(f.entry, now_s, self_cleared=t >= f.clear_at)
+                self.ledger.recover(f.entry, now_s)
                 if f.link >= 0 and self.net is not None:
                     self.net.unshape(f.link)
                 self.live.remove(f)

@@ -44,6 +44,7 @@ from autoinfra.core.actions import (
     SetMachinePower,
 )
 from autoinfra.core.errors import ConfigError
+from autoinfra.core.incidents import IncidentKind
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 from autoinfra.experiments.baselines.human_model import HumanSettings
@@ -59,10 +60,10 @@ _ON = int(MachineState.ON)
 NAME = "human"
 # alert -> (finding kind, what the target is)
 _ALERT_KINDS: dict[str, tuple[str, str]] = {
-    "NodeDown": ("machine_down", "machine"),
-    "NodeCPUSaturated": ("cpu_hog", "machine"),
-    "UplinkSaturated": ("link_congested", "link"),
-    "EgressAnomaly": ("intrusion", "machine"),
+    "NodeDown": (IncidentKind.NODE_FAILURE, "machine"),
+    "NodeCPUSaturated": (IncidentKind.CPU_HOG, "machine"),
+    "UplinkSaturated": (IncidentKind.NETWORK_CONGESTION, "link"),
+    "EgressAnomaly": (IncidentKind.INTRUSION, "machine"),
 }
 # share of a machine's capacity in use that its tasks' requests do not account for, above which
 # the operator (looking at `top`) sees a process that is not a task: a judgement call, stated

@@ -46,7 +46,7 @@ class IncidentNotice:
     """An incident at one phase of its life; ``incident_id`` is stable across phases."""
 
     incident_id: str
-    kind: str  # e.g. machine_down, intrusion
+    kind: str  # an IncidentKind value, e.g. node_failure, intrusion
     target: str  # e.g. machine:12
     summary: str
     severity: Severity = "critical"

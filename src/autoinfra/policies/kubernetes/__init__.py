@@ -6,12 +6,14 @@ strawman. Four controllers, each with the defaults its documentation states (fig
 
 - Horizontal Pod Autoscaler (kubernetes.io, docs/tasks/run-application/horizontal-pod-autoscale):
   ``desired = ceil(current x metric / target)`` with a 0.1 tolerance, every 15 s, a 300 s
-  scale-down stabilisation window (the highest recommendation of the window wins), scale-up by at
+  scale-down stabilisation window (the highest recommendation of the window wins, the replicas
+  the controller first saw among them, so nothing scales down in its first 300 s), scale-up by at
   most max(100 %, 4 pods) and scale-down by at most 100 % per 15 s; not-ready pods count as 0 %
   when scaling up. HPA has no default target: the target is a parameter (see ``HPASettings``).
 - Cluster Autoscaler (kubernetes/autoscaler, cluster-autoscaler/FAQ.md): a 10 s scan; pending pods
   power on OFF machines (the boot delay is the simulator's); a node whose requested share
-  max(cpu, mem) stays below 0.5 for 10 min is drained and powered off; no scale-down for 10 min
+  max(cpu, mem) stays below 0.5 for 10 min is drained and powered off if its pods fit on the
+  other nodes, placed one pod at a time (the removal simulation); no scale-down for 10 min
   after a scale-up; empty nodes go 10 at a time, others one at a time; it halts when more than
   45 % of nodes are unready.
 - Node lifecycle controller (kube-controller-manager reference): heartbeats checked every 5 s; a
@@ -36,6 +38,7 @@ from autoinfra.policies.kubernetes.cluster_autoscaler import (
     ClusterAutoscaler,
     cluster_unready_halt,
     machines_to_power_on,
+    pods_fit_elsewhere,
     requested_share,
 )
 from autoinfra.policies.kubernetes.hpa import (
@@ -77,6 +80,7 @@ __all__ = [
     "liveness_restart_delay_s",
     "machines_to_power_on",
     "node_not_ready",
+    "pods_fit_elsewhere",
     "rate_limited",
     "requested_share",
     "stabilized",

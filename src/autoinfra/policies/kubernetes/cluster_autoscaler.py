@@ -80,6 +80,39 @@ def machines_to_power_on(
     return chosen
 
 
+def pods_fit_elsewhere(
+    pod_cpu: npt.ArrayLike,
+    pod_mem: npt.ArrayLike,
+    free_cpu: npt.ArrayLike,
+    free_mem: npt.ArrayLike,
+) -> bool:
+    """True when every pod can be placed on the destination nodes, one pod at a time.
+
+    The Cluster Autoscaler's removal simulation (cluster-autoscaler/simulator/removal.go,
+    ``SimulateNodeRemoval`` -> ``findPlaceFor`` -> ``TrySchedulePods``) takes the node's pods one
+    by one and runs the scheduler's filters against a snapshot of the other nodes; each placed
+    pod stays in the snapshot, so the next one sees the space it took. The resource filter
+    (NodeResourcesFit) asks that the pod's requests fit the node's allocatable less what is
+    already requested there. A pod fits on a node, not in the sum of the free space: two half
+    free nodes do not take one pod of a whole node. Here the first node that fits takes the pod
+    (the hinting simulator tries nodes in snapshot order); larger pods go first, so a spread of
+    small free gaps cannot hide that a big pod fits nowhere.
+    """
+    cpu = np.asarray(pod_cpu, dtype=np.float64).ravel()
+    mem = np.asarray(pod_mem, dtype=np.float64).ravel()
+    fc = np.array(free_cpu, dtype=np.float64).ravel()
+    fm = np.array(free_mem, dtype=np.float64).ravel()
+    eps = 1e-6  # requests are float32 sums (about 7 digits): a pod that fits exactly fits
+    for k in np.lexsort((-mem, -cpu)).tolist():
+        fits = np.flatnonzero((fc + eps >= cpu[k]) & (fm + eps >= mem[k]))
+        if fits.size == 0:
+            return False
+        n = int(fits[0])
+        fc[n] -= cpu[k]
+        fm[n] -= mem[k]
+    return True
+
+
 def cluster_unready_halt(n_nodes: int, n_unready: int, settings: CASettings) -> bool:
     """True when the autoscaler stops acting: unready nodes above 45 % and above the ok count."""
     if n_nodes <= 0:
@@ -201,13 +234,19 @@ class ClusterAutoscaler:
         busy = [m for m in due if m not in empty]
         if busy and not self._draining:
             m = min(busy, key=lambda k: float(share[k]))
+            # destinations: every ready, schedulable node but the one to remove (other unneeded
+            # nodes too: the real simulation only drops nodes it already chose to delete)
             others = ready & obs.schedulable & (state == _ON)
             others[m] = False
-            others[due] = False
-            free_cpu = float((obs.cpu_capacity - obs.cpu_requested)[others].sum())
-            free_mem = float((obs.mem_capacity - obs.mem_requested)[others].sum())
+            # the observation carries each node's requests as sums and a pod count, not each
+            # pod: the node's pods are taken at their mean request (a stated approximation)
+            n_pods = int(obs.tasks_running[m])
+            pod_cpu = np.full(n_pods, float(obs.cpu_requested[m]) / max(n_pods, 1))
+            pod_mem = np.full(n_pods, float(obs.mem_requested[m]) / max(n_pods, 1))
+            free_cpu = (obs.cpu_capacity - obs.cpu_requested)[others]
+            free_mem = (obs.mem_capacity - obs.mem_requested)[others]
             # the autoscaler removes a node only when its pods can be placed elsewhere
-            if obs.cpu_requested[m] <= free_cpu and obs.mem_requested[m] <= free_mem:
+            if pods_fit_elsewhere(pod_cpu, pod_mem, free_cpu, free_mem):
                 out.append(
                     self._proposal(
                         DrainMachine(machine=m),

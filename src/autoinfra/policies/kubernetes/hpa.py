@@ -5,6 +5,17 @@ docs/tasks/run-application/horizontal-pod-autoscale ("algorithm details", "defau
 The rules are free functions over plain numbers so the tests can check them against the
 documentation's worked examples; the controller keeps only what the real one keeps: per-service
 recommendations of the stabilisation window and recent changes for the rate-limiting policies.
+
+The initial recommendation, as kube-controller-manager does it
+(pkg/controller/podautoscaler/horizontal.go, ``recordInitialRecommendation``, called from
+``reconcileAutoscaler`` before anything is computed): the first time the controller sees an HPA
+it records the target's current replica count as a recommendation, stamped then. The
+scale-down stabilisation (``--horizontal-pod-autoscaler-downscale-stabilization``, 300 s, or
+``behavior.scaleDown.stabilizationWindowSeconds``) takes the highest recommendation of its
+window, so for the first 300 s after the controller starts no service goes below the replicas it
+started with. Scale-up is not held by it: the up window (0 s by default) only counts
+recommendations strictly newer than its cutoff, and the initial one is older than the first
+computed one.
 """
 
 from __future__ import annotations
@@ -115,11 +126,14 @@ def stabilized(
     recommendations: Sequence[tuple[float, npt.ArrayLike]],
     now_s: float,
     settings: HPASettings,
+    initial: tuple[float, npt.ArrayLike] | None = None,
 ) -> IntArray:
     """Apply the stabilisation windows to the recommendations of the recent past (incl. now).
 
     Scale-up uses the lowest recommendation of the up-window (0 s by default: the newest), and
     scale-down the highest of the down-window (300 s), so a brief dip does not remove pods.
+    ``initial`` is the controller's initial recommendation (the replicas when it first saw the
+    service, and when): it counts in the down-window only (see the module's docstring).
     """
     cur = np.asarray(current, dtype=np.int64)
     up = [
@@ -128,6 +142,8 @@ def stabilized(
     down = [
         np.asarray(r) for t, r in recommendations if now_s - t <= settings.downscale_stabilization_s
     ]
+    if initial is not None and now_s - initial[0] <= settings.downscale_stabilization_s:
+        down.append(np.asarray(initial[1]))
     up_rec = np.min(up, axis=0) if up else cur
     down_rec = np.max(down, axis=0) if down else cur
     return np.where(cur < up_rec, up_rec, np.where(cur > down_rec, down_rec, cur)).astype(np.int64)
@@ -138,10 +154,12 @@ def hpa_stabilized(
     recommendations: Sequence[tuple[float, int]],
     now_s: float,
     settings: HPASettings,
+    initial: tuple[float, int] | None = None,
 ) -> int:
     """:func:`stabilized` for one service."""
     recs = [(t, [r]) for t, r in recommendations]
-    return int(stabilized([current_replicas], recs, now_s, settings)[0])
+    first = None if initial is None else (initial[0], [initial[1]])
+    return int(stabilized([current_replicas], recs, now_s, settings, first)[0])
 
 
 def rate_limited(
@@ -192,6 +210,7 @@ class HorizontalPodAutoscaler:
         self._history: deque[tuple[float, IntArray]] = deque()
         self._changes: deque[tuple[float, IntArray, npt.NDArray[np.bool_]]] = deque()
         self._last_sync_s = -math.inf
+        self._initial: tuple[float, IntArray] | None = None  # recordInitialRecommendation
 
     def decide(self, observation: Observation, findings: Sequence[Finding]) -> list[Proposal]:
         now = observation.time_s
@@ -200,6 +219,9 @@ class HorizontalPodAutoscaler:
             return []
         self._last_sync_s = now
         current = observation.service_replicas.astype(np.int64)
+        if self._initial is None or self._initial[1].shape != current.shape:
+            # the replicas when the controller first saw the services (a new set: seen anew)
+            self._initial = (now, current.copy())
         ready = np.minimum(observation.service_running, current).astype(np.int64)
         request = observation.service_cpu_request.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -219,7 +241,7 @@ class HorizontalPodAutoscaler:
         while self._history and now - self._history[0][0] > horizon:
             self._history.popleft()
         history = [(t, r) for t, r in self._history if r.shape == current.shape]
-        target = stabilized(current, history, now, s)
+        target = stabilized(current, history, now, s, self._initial)
         while self._changes and now - self._changes[0][0] >= s.policy_period_s:
             self._changes.popleft()
         start = current.copy()

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from autoinfra.core.actions import EvictTasks
 from autoinfra.core.documents import UNKNOWN_KEYS_REFUSED
+from autoinfra.core.incidents import IncidentKind
 from autoinfra.core.observation import MachineState, Observation
 from autoinfra.core.proposal import Finding, Justification, Proposal
 
@@ -90,7 +91,7 @@ class NodeLifecycleController:
                 self._not_ready_since[m] = now
                 findings.append(
                     Finding(
-                        kind="machine_down",
+                        kind=IncidentKind.NODE_FAILURE,
                         target=f"machine:{m}",
                         severity=1.0,
                         at_s=now,

@@ -1,7 +1,7 @@
 """The three Kubernetes controllers behind one Detector + Policy face.
 
 The baseline agent perceives once per tick and hands the same observation to the node lifecycle
-controller (which reports NotReady nodes as ``machine_down`` findings and evicts after the
+controller (which reports NotReady nodes as ``node_failure`` findings and evicts after the
 toleration), the Horizontal Pod Autoscaler and the Cluster Autoscaler. Each controller keeps its own
 documented period (5 s, 15 s, 10 s) from ``observation.time_s``, so the agent may tick at the
 simulator's tick without changing how often each controller acts.

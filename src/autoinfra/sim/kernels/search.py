@@ -3,6 +3,10 @@
 These read the cluster's arrays and never move a task; ``slots.place`` calls them and
 does the moving. See that module for the placement rules (Borg-like sampling, preemption) and
 the exact shortcuts that keep a round over a full cell cheap.
+
+Every helper takes ``rsv``: False checks a task against the requests (limits) of what is placed,
+True against their reservations (``M_CPU_RSV``, ``room`` columns 4-5, ``mprio`` rows 2-3), which is
+how non-production work is placed when a run places by reservations.
 """
 
 from __future__ import annotations
@@ -47,14 +51,17 @@ def preempt_below(p: int, preempt: bool) -> int:
 
 
 @njit(cache=True)
-def spare(m: int, c: float, mm: float, below: int, mf: Arr, mprio: Arr) -> tuple[float, float]:
+def spare(m: int, c: float, mm: float, below: int, mf: Arr, mprio: Arr,
+          rsv: bool) -> tuple[float, float]:
     """Free CPU and memory on m after placing (c, mm), counting tasks of priority < below as
-    free (below = 0: no preemption)."""
-    fc = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m] - c
-    fm = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m] - mm
+    free (below = 0: no preemption); by reservations when ``rsv``."""
+    a = L.M_CPU_RSV if rsv else L.M_CPU_ALLOC  # the memory row follows the CPU row
+    k = 2 if rsv else 0
+    fc = mf[L.M_CPU_CAP, m] - mf[a, m] - c
+    fm = mf[L.M_MEM_CAP, m] - mf[a + 1, m] - mm
     for q in range(below):
-        fc += mprio[m, 0, q]
-        fm += mprio[m, 1, q]
+        fc += mprio[m, k, q]
+        fm += mprio[m, k + 1, q]
     return fc, fm
 
 
@@ -63,9 +70,13 @@ def room_row(m: int, mf: Arr, mi: Arr, room: Arr) -> None:
     if mi[L.M_SCHED, m] == 0:
         room[m, 0] = -np.inf
         room[m, 1] = -np.inf
+        room[m, 4] = -np.inf
+        room[m, 5] = -np.inf
     else:
         room[m, 0] = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m]
         room[m, 1] = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m]
+        room[m, 4] = mf[L.M_CPU_CAP, m] - mf[L.M_CPU_RSV, m]
+        room[m, 5] = mf[L.M_MEM_CAP, m] - mf[L.M_MEM_RSV, m]
     room[m, 2] = 1.0 / max(mf[L.M_CPU_CAP, m], EPS)
     room[m, 3] = 1.0 / max(mf[L.M_MEM_CAP, m], EPS)
 
@@ -73,7 +84,7 @@ def room_row(m: int, mf: Arr, mi: Arr, room: Arr) -> None:
 @njit(cache=True)
 def find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool, room: Arr,
           mf: Arr, mprio: Arr, rng: Arr, best_fit: bool, candidates: int, scan_limit: int,
-          stats: Arr, eq: Arr, neq: Arr) -> tuple[int, bool]:
+          stats: Arr, eq: Arr, neq: Arr, rsv: bool) -> tuple[int, bool]:
     """A machine for a (c, mm) request: (machine, needs preemption), or (-1, False).
 
     Scans ``cand[:ncand]`` (use_cand) or every machine, in slot order from a random start (from
@@ -85,6 +96,7 @@ def find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool,
     finds nothing has been tried against every machine: it really fits nowhere. The machines with
     room that it saw are left in ``eq[:neq[0]]`` for the next task with the same requests."""
     neq[0] = 0
+    o = 4 if rsv else 0  # room's free CPU column; free memory is the next one
     n = ncand if use_cand else mf.shape[1]
     if n == 0:
         return -1, False
@@ -99,8 +111,8 @@ def find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool,
             if idx >= n:
                 idx -= n
             m = int(cand[idx]) if use_cand else idx
-            fc = room[m, 0] - c  # -inf when the machine is not schedulable
-            fm = room[m, 1] - mm
+            fc = room[m, o] - c  # -inf when the machine is not schedulable
+            fm = room[m, o + 1] - mm
             if fc < -EPS or fm < -EPS:
                 continue
             eq[neq[0]] = m
@@ -126,12 +138,12 @@ def find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool,
                 m = int(cand[idx]) if use_cand else idx
                 if room[m, 0] == -np.inf:
                     continue
-                pc, pm = spare(m, c, mm, below, mf, mprio)
+                pc, pm = spare(m, c, mm, below, mf, mprio, rsv)
                 if pc < -EPS or pm < -EPS:
                     continue
                 # the least lower-priority work to evict is best
-                score = (max(c - room[m, 0], 0.0) * room[m, 2]
-                         + max(mm - room[m, 1], 0.0) * room[m, 3])
+                score = (max(c - room[m, o], 0.0) * room[m, 2]
+                         + max(mm - room[m, o + 1], 0.0) * room[m, 3])
                 if not best_fit:
                     stats[STAT_EXAMINED] += k - lo + 1
                     return m, True
@@ -149,16 +161,17 @@ def find(c: float, mm: float, below: int, cand: Arr, ncand: int, use_cand: bool,
 
 
 @njit(cache=True)
-def pick(c: float, mm: float, eq: Arr, neq: Arr, room: Arr, best_fit: bool) -> int:
+def pick(c: float, mm: float, eq: Arr, neq: Arr, room: Arr, best_fit: bool, rsv: bool) -> int:
     """The best machine with room among those the last search for the same requests found, and
     not yet given a task of this class (Borg's equivalence classes: one feasibility check and
     scoring per class). Taking each machine once keeps the class spread as independent samples
     would; packing a class onto the same few machines strands their other resource."""
     best, best_score, at = -1, np.inf, -1
+    o = 4 if rsv else 0
     for j in range(neq[0]):
         m = eq[j]
-        fc = room[m, 0] - c
-        fm = room[m, 1] - mm
+        fc = room[m, o] - c
+        fm = room[m, o + 1] - mm
         if fc < -EPS or fm < -EPS:
             continue
         score = fc * room[m, 2] + fm * room[m, 3]

@@ -14,6 +14,13 @@ which keeps it in cache. A task that fits nowhere may preempt: it evicts tasks o
 from one machine, lowest priority first; as in Borg (section 2.5), production tasks (priority
 9-11 in the 2011 trace) do not preempt one another.
 
+Reservations (Borg, section 5.5): every slot carries a reservation, set to its request when it is
+placed and moved towards its usage plus a margin by ``kernels.usage.update_reservations``. With
+``reclaim_below`` > 0, a task of priority below it is placed against the reservations of what is
+on a machine (it may use resources reclaimed from tasks that request more than they use); tasks
+at or above it, production, are placed against requests and never rely on reclaimed resources.
+The shortcuts below are kept per mode (``fail`` has one set per mode).
+
 A full cell keeps thousands of tasks pending, so three exact shortcuts keep a round cheap:
 - requests known to fit nowhere are remembered across rounds (``fail``: a small set of minimal
   (cpu, mem, preemption rights) points); a task needing at least that much, with no more
@@ -120,6 +127,10 @@ def remove_slot(slot: int, mf: Arr, mi: Arr, mprio: Arr, sf: Arr, si: Arr, vi: A
     mf[L.M_MEM_ALLOC, m] -= mreq
     mprio[m, 0, p] -= creq
     mprio[m, 1, p] -= mreq
+    mf[L.M_CPU_RSV, m] -= sf[L.S_CPU_RSV, slot]
+    mf[L.M_MEM_RSV, m] -= sf[L.S_MEM_RSV, slot]
+    mprio[m, 2, p] -= sf[L.S_CPU_RSV, slot]
+    mprio[m, 3, p] -= sf[L.S_MEM_RSV, slot]
     mf[L.M_CPU_DEM, m] -= sf[L.S_CPU_DEM, slot]
     mf[L.M_MEM_USE, m] -= sf[L.S_MEM_USE, slot]
     mi[L.M_NTASKS, m] -= 1
@@ -153,10 +164,11 @@ def remove_slot(slot: int, mf: Arr, mi: Arr, mprio: Arr, sf: Arr, si: Arr, vi: A
 @njit(cache=True)
 def _evict_victims(m: int, need_c: float, need_m: float, below: int, by_mem: bool, mf: Arr,
                    mi: Arr, mprio: Arr, sv: Arr, sf: Arr, si: Arr, vi: Arr, free: Arr, nfree: Arr,
-                   out_task: Arr, out_lost: Arr, nout: Arr) -> None:
+                   out_task: Arr, out_lost: Arr, nout: Arr, rsv: bool) -> None:
     """Evict tasks of priority < ``below`` from machine m, lowest priority first and, within a
     priority, the most recently started first (least work lost), until need_c/need_m are free
-    (``by_mem``: until the memory *used* fits the capacity)."""
+    (by reservations when ``rsv``; ``by_mem``: until the memory *used* fits the capacity)."""
+    a = L.M_CPU_RSV if rsv else L.M_CPU_ALLOC
     k = mi[L.M_NTASKS, m]
     cand = np.empty(k, dtype=np.int64)
     keys = np.empty(k, dtype=np.float64)
@@ -173,8 +185,8 @@ def _evict_victims(m: int, need_c: float, need_m: float, below: int, by_mem: boo
         if by_mem:
             if mf[L.M_MEM_USE, m] <= mf[L.M_MEM_CAP, m] + EPS:
                 break
-        elif (mf[L.M_CPU_CAP, m] - mf[L.M_CPU_ALLOC, m] >= need_c - EPS
-              and mf[L.M_MEM_CAP, m] - mf[L.M_MEM_ALLOC, m] >= need_m - EPS):
+        elif (mf[L.M_CPU_CAP, m] - mf[a, m] >= need_c - EPS
+              and mf[L.M_MEM_CAP, m] - mf[a + 1, m] >= need_m - EPS):
             break
         v = cand[order[j]]
         out_task[nout[0]] = si[L.S_TASK, v]
@@ -188,12 +200,16 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
           si: Arr, vf: Arr, vi: Arr, free: Arr, nfree: Arr, ht: Arr, hs: Arr, hn: Arr, rng: Arr,
           fail: Arr, nfail: Arr, shape_col: Arr, now: float, best_fit: bool, candidates: int,
           scan_limit: int, preempt: bool, room: Arr, scratch: Arr, out_slot: Arr, out_ids: Arr,
-          out_slots: Arr, vic_task: Arr, vic_lost: Arr, nvic: Arr, stats: Arr) -> int:
+          out_slots: Arr, vic_task: Arr, vic_lost: Arr, nvic: Arr, stats: Arr,
+          reclaim_below: int) -> int:
     """Place the pending queue (rows sorted by priority, then submit time). Returns how many
     were placed; out_slot[row] is each row's slot (-1: still pending), out_ids/out_slots list
     the placed ones. Preempted tasks go to vic_*.
-    ``room`` (n, 4): free CPU, free memory (-inf when not schedulable), 1/capacities per machine,
-    packed for the scans and kept current across rounds; ``scratch`` (2, n) is working space.
+    ``room`` (n, 6): free CPU, free memory (-inf when not schedulable), 1/capacities, free CPU
+    and memory by reservations per machine, packed for the scans and kept current across rounds;
+    ``scratch`` (2, n) is working space; ``fail`` (2, 3, k) and ``nfail`` (2,): the remembered
+    requests that fit nowhere, by requests [0] and by reservations [1]. Tasks of priority below
+    ``reclaim_below`` are placed by reservations (0: none).
     ``stats`` counts (cumulatively) tasks considered, rejected by memory, searched in full,
     searched among grown machines only, machines examined, preemptions, placed by reusing the
     candidates of the previous task with the same requests (see STAT_*)."""
@@ -202,9 +218,10 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
     eq = scratch[1]
     # rows of ``room`` are kept up to date for machines whose state or allocation changed
     nchg = 0
-    # chg_c[b], chg_m[b]: the most any grown machine offers, tasks of priority < b counted free
-    chg_c = np.full(ksr.PRODUCTION + 1, -1.0)
-    chg_m = np.full(ksr.PRODUCTION + 1, -1.0)
+    # chg_c[r, b], chg_m[r, b]: the most any grown machine offers, tasks of priority < b counted
+    # free; r = 0 by requests, 1 by reservations
+    chg_c = np.full((2, ksr.PRODUCTION + 1), -1.0)
+    chg_m = np.full((2, ksr.PRODUCTION + 1), -1.0)
     for m in range(n):
         if mi[L.M_CHANGED, m] == 0:
             continue
@@ -213,33 +230,41 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
         if mi[L.M_SCHED, m] != 0:
             changed[nchg] = m
             nchg += 1
-            fc, fm = room[m, 0], room[m, 1]
-            for b in range(ksr.PRODUCTION + 1):
-                chg_c[b] = max(chg_c[b], fc)
-                chg_m[b] = max(chg_m[b], fm)
-                fc += mprio[m, 0, b]
-                fm += mprio[m, 1, b]
-    max_c, max_m = -1.0, -1.0
+            for r in range(2):
+                fc, fm = room[m, 4 * r], room[m, 4 * r + 1]
+                for b in range(ksr.PRODUCTION + 1):
+                    chg_c[r, b] = max(chg_c[r, b], fc)
+                    chg_m[r, b] = max(chg_m[r, b], fm)
+                    fc += mprio[m, 2 * r, b]
+                    fm += mprio[m, 2 * r + 1, b]
+    max_c = np.full(2, -1.0)
+    max_m = np.full(2, -1.0)
     for m in range(n):  # room is packed: this pass is cheap
-        max_c = max(max_c, room[m, 0])
-        max_m = max(max_m, room[m, 1])
+        for r in range(2):
+            max_c[r] = max(max_c[r], room[m, 4 * r])
+            max_m[r] = max(max_m[r], room[m, 4 * r + 1])
     # forget remembered failures that a machine with grown capacity could now take
-    k = 0
-    for e in range(nfail[0]):
-        c, mm, below = fail[0, e], fail[1, e], int(fail[2, e])
-        valid = True
-        for j in range(nchg):
-            fc, fm = spare(changed[j], c, mm, below, mf, mprio)
-            if fc >= -EPS and fm >= -EPS:
-                valid = False
-                break
-        if valid:
-            fail[:, k] = fail[:, e]
-            k += 1
-    nfail[0] = k
+    for r in range(2):
+        k = 0
+        for e in range(nfail[r]):
+            c, mm, below = fail[r, 0, e], fail[r, 1, e], int(fail[r, 2, e])
+            valid = True
+            for j in range(nchg):
+                fc, fm = spare(changed[j], c, mm, below, mf, mprio, r == 1)
+                if fc >= -EPS and fm >= -EPS:
+                    valid = False
+                    break
+            if valid:
+                fail[r, :, k] = fail[r, :, e]
+                k += 1
+        nfail[r] = k
+    # the two modes' memos as views made once (a slice made per task costs more than the check)
+    fail_q, fail_r = fail[0], fail[1]
+    nfail_q, nfail_r = nfail[0:1], nfail[1:2]
     neq = np.zeros(1, dtype=np.int64)
-    eq_c, eq_m = -1.0, -1.0
-    last_c, last_m, last_below = -1.0, -1.0, -1  # the last request found to fit nowhere
+    eq_c, eq_m, eq_r = -1.0, -1.0, -1
+    # the last request found to fit nowhere, and its mode
+    last_c, last_m, last_below, last_r = -1.0, -1.0, -1, -1
     placed = 0
     nq = qf.shape[0]
     # counters kept in locals inside the loop (an array element would be reloaded each time)
@@ -255,8 +280,10 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
         if not tried:
             qi[i, L.Q_TRIED] = 1
         below = preempt_below(p, preempt)
-        if candidates > 0 and neq[0] > 0 and c == eq_c and mm == eq_m:  # not in exact mode
-            m = pick(c, mm, eq, neq, room, best_fit)
+        r = 1 if p < reclaim_below else 0
+        rsv = r == 1
+        if candidates > 0 and neq[0] > 0 and c == eq_c and mm == eq_m and r == eq_r:
+            m = pick(c, mm, eq, neq, room, best_fit, rsv)  # (not in exact mode)
             if m >= 0:
                 n_reused += 1
                 out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free,
@@ -264,18 +291,19 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
                 room_row(m, mf, mi, room)
                 placed += 1
                 continue
-        if c == last_c and mm == last_m and below <= last_below:
+        if c == last_c and mm == last_m and below <= last_below and r == last_r:
             n_remembered += 1  # the same request as a task just refused: refused
             continue
         if tried:  # only machines that grew since it was refused can take it now
-            hope = c <= chg_c[below] + EPS and mm <= chg_m[below] + EPS
+            hope = c <= chg_c[r, below] + EPS and mm <= chg_m[r, below] + EPS
         else:  # no cheap bound on what preemption can free: remembered failures do that
-            hope = below > 0 or (c <= max_c + EPS and mm <= max_m + EPS)
-        if hope and dominated(fail, nfail, c, mm, below):
+            hope = below > 0 or (c <= max_c[r] + EPS and mm <= max_m[r] + EPS)
+        if hope and dominated(fail_r if rsv else fail_q, nfail_r if rsv else nfail_q, c, mm,
+                              below):
             hope = False
         if not hope:
             n_remembered += 1
-            last_c, last_m, last_below = c, mm, below
+            last_c, last_m, last_below, last_r = c, mm, below, r
             continue
         m = -1
         if hope:
@@ -284,8 +312,8 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
             else:
                 n_searched += 1
             m, evict = find(c, mm, below, changed, nchg, tried, room, mf, mprio, rng, best_fit,
-                             candidates, scan_limit, stats, eq, neq)
-            eq_c, eq_m = c, mm
+                             candidates, scan_limit, stats, eq, neq, rsv)
+            eq_c, eq_m, eq_r = c, mm, r
             for j in range(neq[0]):  # the chosen machine is taken for this class's round
                 if eq[j] == m:
                     neq[0] -= 1
@@ -294,10 +322,10 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
             if evict:
                 stats[STAT_PREEMPTIONS] += 1
                 _evict_victims(m, c, mm, below, False, mf, mi, mprio, sv, sf, si, vi, free,
-                               nfree, vic_task, vic_lost, nvic)
+                               nfree, vic_task, vic_lost, nvic, rsv)
         if m < 0:
-            remember(fail, nfail, c, mm, below)
-            last_c, last_m, last_below = c, mm, below
+            remember(fail_r if rsv else fail_q, nfail_r if rsv else nfail_q, c, mm, below)
+            last_c, last_m, last_below, last_r = c, mm, below, r
             continue
         out_slot[i] = _occupy(i, m, qf, qi, mf, mi, mprio, sv, sf, si, vf, vi, free, nfree, ht,
                               hs, hn, shape_col, now)
@@ -339,6 +367,9 @@ def _occupy(i: int, m: int, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: 
     sf[L.S_MEM_USE, slot] = qf[i, L.Q_MEM_USE]
     sf[L.S_CPU_REQ, slot] = c
     sf[L.S_MEM_REQ, slot] = mm
+    sf[L.S_CPU_RSV, slot] = c  # Borg: a new task's reservation is its limit, for 300 s at least
+    sf[L.S_MEM_RSV, slot] = mm
+    sf[L.S_PLACED, slot] = now
     # a service replica takes its share of the service's demand (re-spread after the round)
     sf[L.S_CPU_DEM, slot] = vf[L.V_PER, s] if s >= 0 else qf[i, L.Q_CPU_BASE] * shape_col[prof]
     sv[slot] = mf[L.M_VCLOCK, m]
@@ -346,6 +377,10 @@ def _occupy(i: int, m: int, qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: 
     mf[L.M_MEM_ALLOC, m] += mm
     mprio[m, 0, p] += c
     mprio[m, 1, p] += mm
+    mf[L.M_CPU_RSV, m] += c
+    mf[L.M_MEM_RSV, m] += mm
+    mprio[m, 2, p] += c
+    mprio[m, 3, p] += mm
     mf[L.M_CPU_DEM, m] += sf[L.S_CPU_DEM, slot]
     mf[L.M_MEM_USE, m] += sf[L.S_MEM_USE, slot]
     mi[L.M_NTASKS, m] += 1
@@ -432,4 +467,4 @@ def relieve_memory(running_states: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, s
         if mf[L.M_MEM_USE, m] <= mf[L.M_MEM_CAP, m] + EPS or running_states[mi[L.M_STATE, m]] == 0:
             continue
         _evict_victims(m, 0.0, 0.0, L.N_PRIO, True, mf, mi, mprio, sv, sf, si, vi, free, nfree,
-                       out_task, out_lost, nout)
+                       out_task, out_lost, nout, False)

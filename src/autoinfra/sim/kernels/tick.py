@@ -147,6 +147,9 @@ def refresh_state(
             running += ntasks
             demand += tasks_dem
             unserved += tasks_dem * (1.0 - rate)
+            # utilisation is the tasks' served CPU only: a hog's or intruder's CPU heats the
+            # machine (power above) but is no work, so leaving one running must not raise it
+            used_cpu += tasks_dem * rate
             used_mem += mf[M_MEM_USE, m]
             r = mi[M_RACK, m]
             rf[R_EGRESS, r] += egress
@@ -167,7 +170,6 @@ def refresh_state(
         mf[M_EGRESS, m] = egress
         mf[M_THROTTLE, m] = throttle
         mf[M_POWER, m] = power
-        used_cpu += used
         power_sum += power
     tot[T_RUNNING] = running
     tot[T_STRANDED] = stranded

@@ -7,6 +7,11 @@ machine sums from the slots, which also cancels the drift of incremental float u
 service's replica count changes (``respread_services`` walks only that service's replicas).
 Nothing recomputes usage per task per tick.
 
+Reservations (Verma et al., EuroSys 2015, section 5.5) move at the same steps
+(``update_reservations``): a slot's reservation starts at its request; once the slot has run
+``delay_s`` (Borg: 300 s, for start-up transients) it moves towards usage x (1 + margin), capped at
+the request: up at once when usage rose above it (Borg increases it "rapidly"), down by the share
+``1 - keep`` of the gap per update (Borg: "decays slowly").
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ def recompute_sums(shape_col: Arr, vf: Arr, mf: Arr, mi: Arr, mprio: Arr, sf: Ar
     mf[L.M_MEM_ALLOC, :] = 0.0
     mf[L.M_CPU_DEM, :] = 0.0
     mf[L.M_MEM_USE, :] = 0.0
+    mf[L.M_CPU_RSV, :] = 0.0
+    mf[L.M_MEM_RSV, :] = 0.0
     mprio[:, :, :] = 0.0
     mi[L.M_NTASKS, :] = 0
     for slot in range(si.shape[1]):
@@ -62,6 +69,48 @@ def recompute_sums(shape_col: Arr, vf: Arr, mf: Arr, mi: Arr, mprio: Arr, sf: Ar
         mf[L.M_MEM_ALLOC, m] += sf[L.S_MEM_REQ, slot]
         mprio[m, 0, p] += sf[L.S_CPU_REQ, slot]
         mprio[m, 1, p] += sf[L.S_MEM_REQ, slot]
+        mf[L.M_CPU_RSV, m] += sf[L.S_CPU_RSV, slot]
+        mf[L.M_MEM_RSV, m] += sf[L.S_MEM_RSV, slot]
+        mprio[m, 2, p] += sf[L.S_CPU_RSV, slot]
+        mprio[m, 3, p] += sf[L.S_MEM_RSV, slot]
         mf[L.M_CPU_DEM, m] += sf[L.S_CPU_DEM, slot]
         mf[L.M_MEM_USE, m] += sf[L.S_MEM_USE, slot]
         mi[L.M_NTASKS, m] += 1
+
+
+@njit(cache=True)
+def _toward(rsv: float, use: float, req: float, margin: float, keep: float) -> float:
+    target = min(use * (1.0 + margin), req)
+    if target >= rsv:
+        return target
+    return target + (rsv - target) * keep
+
+
+@njit(cache=True)
+def update_reservations(now: float, mf: Arr, mi: Arr, mprio: Arr, sf: Arr, si: Arr,
+                        margin: float, delay_s: float, keep: float, memory: bool) -> None:
+    """Move every slot placed at least ``delay_s`` ago towards its usage plus ``margin`` (CPU,
+    and memory when ``memory``), and keep the machine sums in step; a machine whose reservations
+    fell is marked for placement."""
+    for slot in range(si.shape[1]):
+        if si[L.S_TASK, slot] < 0 or now - sf[L.S_PLACED, slot] < delay_s:
+            continue
+        m = si[L.S_MACH, slot]
+        p = si[L.S_PRIO, slot]
+        old_c = sf[L.S_CPU_RSV, slot]
+        old_m = sf[L.S_MEM_RSV, slot]
+        new_c = _toward(old_c, sf[L.S_CPU_DEM, slot], sf[L.S_CPU_REQ, slot], margin, keep)
+        new_m = old_m
+        if memory:
+            new_m = _toward(old_m, sf[L.S_MEM_USE, slot], sf[L.S_MEM_REQ, slot], margin, keep)
+        sf[L.S_CPU_RSV, slot] = new_c
+        sf[L.S_MEM_RSV, slot] = new_m
+        # the float32 slot values, re-read, so the sums subtract exactly what they added
+        dc = np.float64(sf[L.S_CPU_RSV, slot]) - old_c
+        dm = np.float64(sf[L.S_MEM_RSV, slot]) - old_m
+        mf[L.M_CPU_RSV, m] += dc
+        mf[L.M_MEM_RSV, m] += dm
+        mprio[m, 2, p] += dc
+        mprio[m, 3, p] += dm
+        if dc < 0.0 or dm < 0.0:
+            mi[L.M_CHANGED, m] = 1
