@@ -7,11 +7,11 @@ plain picklable data: it is what a worker process or a Ray task receives.
 
 Scales (how big the simulated cluster is and how long it runs):
 
-- ``quick``: 40 machines, 30 min, 1 seed: a smoke test of the whole study (20 runs: 34 s
-  measured on a shared 2-core machine at load average 8, 63 s at 12).
-- ``default``: 300 machines, 1 h, 5 seeds: the study (100 runs: 10 min 16 s measured on the same
-  machine at load average 14-20, 1,104 s of run time over 2 jobs; the base commit's 1 h runs
-  without a burn-in took 368 s of run time when the machine was quieter).
+- ``quick``: 40 machines, 30 min, 1 seed: a smoke test of the whole study (20 runs: 15 s
+  measured on a shared 2-core machine at load average 2).
+- ``default``: 300 machines, 1 h, 5 seeds: the study (100 runs: 1 min 17 s measured on the same
+  machine at load average 2; 10 min 16 s at load average 14-20 before the simulator skipped
+  quiet ticks).
 - ``paper``: the paper's 10 nodes (section 6.4.1: "a 10-node cluster with 64 CPU cores and 256 GB
   of RAM"), 1 h, 3 seeds; the report maps the slice's normalised capacities onto 64 cores and
   256 GB (one normalised CPU unit = 64 / the slice's total CPU capacity cores).
