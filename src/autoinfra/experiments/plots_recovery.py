@@ -43,7 +43,7 @@ def run_ends(ticks: pd.DataFrame) -> dict[tuple[str, str, int], float]:
 
 
 def scenario_faults(faults: pd.DataFrame) -> pd.DataFrame:
-    """The scenario's faults that found a target (not the trace's own machine removals)."""
+    """The scenario's faults that found a target and did harm (not the trace's own removals)."""
     if faults.empty:
         return faults
     out = faults
@@ -51,6 +51,9 @@ def scenario_faults(faults: pd.DataFrame) -> pd.DataFrame:
         out = out[out["origin"] == "scenario"]
     if "target" in out:
         out = out[out["target"].astype(str) != ""]
+    if "no_effect" in out:
+        # a fault that found nothing to harm is left out of every time, as in the metrics
+        out = out[~out["no_effect"].astype(bool)]
     return out
 
 
