@@ -22,6 +22,7 @@ FILES = (
     "recovery_time.png",
     "energy.png",
     "scheduling_and_slo.png",
+    "paired_differences.png",
 )
 SUMMARY_KEYS = (
     "utilization_cpu",
@@ -54,6 +55,8 @@ def test_quick_writes_every_promised_file(tmp_path: Path) -> None:
         "10",
         "--window-s",
         "900",
+        "--burn-in-s",
+        "300",  # a short burn-in keeps the test fast on a loaded machine
         "--faults",
         "none,storm",
         "--systems",
@@ -76,7 +79,7 @@ def test_quick_writes_every_promised_file(tmp_path: Path) -> None:
             assert stat in entry["utilization_cpu"]
         for kind in ("node_failure", "cpu_hog", "network_congestion"):
             assert {"recovery_s", "detect_s", "mitigate_s"} <= set(entry["recovery_s"][kind])
-    assert summary["spec"]["seeds"] == [0]
+    assert summary["spec"]["seeds"] == [0] and summary["spec"]["burn_in_s"] == 300.0
     assert {"autoinfra", "numpy", "python"} <= set(summary["versions"])
     assert summary["inputs"]["files"] and summary["workload_model"]["description"]
     windows = summary["windows"]
@@ -85,6 +88,13 @@ def test_quick_writes_every_promised_file(tmp_path: Path) -> None:
     assert summary["training"]["systems"] == ["agents"]
     assert summary["training"]["train_window_s"][1] <= windows["evaluated"][0]
     assert "<img" in (out / "report.html").read_text()
+    # the answer: agents against each baseline, one seed here, so no interval and no verdict
+    paired = summary["paired"]["baselines"]
+    assert set(paired) == {"kubernetes-defaults", "human", "noop"}
+    cpu = paired["kubernetes-defaults"]["utilization_cpu"]
+    assert cpu["n"] == 1 and cpu["ci95"] is None and cpu["holds"] is None
+    report = (out / "report.md").read_text()
+    assert report.index("## Answer") < report.index("## Setup")
 
 
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:

@@ -58,9 +58,7 @@ def test_our_errors_are_one_line_and_exit_2_in_any_app() -> None:
     result = CliRunner().invoke(app, ["read"])
     assert result.exit_code == 2 and result.stdout == ""
     # the brackets are printed as written (not read as console markup), on one line
-    assert result.stderr == (
-        "error: spec.yaml, field 'seeds[1]': expected [a number], got 'x'\n"
-    )
+    assert result.stderr == ("error: spec.yaml, field 'seeds[1]': expected [a number], got 'x'\n")
 
 
 def test_a_truncated_gzip_part_is_one_line_and_exit_2(tmp_path: Path) -> None:

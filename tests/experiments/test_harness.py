@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -39,13 +40,21 @@ def test_baselines_are_registered_lazily() -> None:
 
 def test_training_and_evaluation_windows_never_overlap() -> None:
     inputs = load_inputs(tiny(seeds="0,1"))
-    (t0, t1), (e0, e1), (r0, r1) = inputs.train, inputs.evaluation, inputs.evaluated
+    (t0, t1), (e0, e1) = inputs.train, inputs.evaluation
     assert t0 < t1 <= e0 < e1
-    assert e0 <= r0 < r1 <= e1 and r1 - r0 == pytest.approx(900.0)
+    burn_in = inputs.burn_in_s
+    assert burn_in == 900.0  # the default, stated in the report
+    # each seed its own window of burn-in + 900 s, disjoint, inside the evaluation part
+    (a0, a1), (b0, b1) = inputs.seed_windows[0], inputs.seed_windows[1]
+    assert e0 <= a0 < a1 <= b0 < b1 <= e1
+    assert a1 - a0 == pytest.approx(burn_in + 900.0) == b1 - b0
+    assert inputs.evaluated == (a0, b1)
     assert sorted(inputs.slices) == [0, 1]
     for w in inputs.slices.values():
         assert len({int(m) for m in w.machines.machine_id}) == 12
-        assert w.end_s - w.start_s == pytest.approx(900.0)
+        assert w.end_s - w.start_s == pytest.approx(burn_in + 900.0)
+    # the seeds replay different hours, so their tasks differ
+    assert not np.array_equal(inputs.slices[0].tasks.submit_s, inputs.slices[1].tasks.submit_s)
 
 
 def test_a_bad_scenario_fails_before_any_work(tmp_path: Path) -> None:

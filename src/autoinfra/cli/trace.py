@@ -110,7 +110,7 @@ def _render(data: dict[str, Any], out: Console) -> None:
             f"{table} rows", "[yellow]missing[/yellow]" if missing else _fmt(data[table])
         )
     for key, label in (
-        ("machines", "machines"),
+        ("machines", "machines (machine_events, all its span)"),
         ("jobs", "jobs (task_events)"),
         ("tasks", "tasks (job, index)"),
         ("start_s", "task_events from (s)"),

@@ -2,7 +2,9 @@
 
 ``run_experiment(spec, out_dir)`` is what ``autoinfra experiment`` calls. In order:
 
-1. check every fault scenario loads (fail before any work, with the file and field named);
+1. check what can be checked before any work (``preflight``): the output folder is not a file,
+   the executor can run here, the trace folder holds a trace, every fault scenario loads; each
+   failure one line naming the option or file;
 2. load the trace and draw each seed's slice (``experiments.inputs``);
 3. make sure the learned parts are trained on the training window (``experiments.training``);
 4. run systems x scenarios x seeds on the chosen executor, with a progress bar;
@@ -17,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from autoinfra.core.errors import ConfigError
 from autoinfra.experiments.artifacts import write_json, write_parquet
 from autoinfra.experiments.executors import make_executor
 from autoinfra.experiments.inputs import StudyInputs, load_inputs
@@ -37,6 +40,48 @@ def describe_scenarios(names: Sequence[str]) -> dict[str, str]:
             parts.append(f.describe())
         out[name] = "; ".join(parts) if parts else "no faults (steady state)"
     return out
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """The output must be a folder (new or existing): a file there, or above it, is refused."""
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "is a file" if path == out_dir else f"is inside {path}, which is a file"
+                raise ConfigError(
+                    f"{out_dir} {what}; expected a folder for the report (new or existing)",
+                    field="out",
+                )
+            return
+
+
+def check_trace_dir(trace_dir: Path | None) -> None:
+    """A trace given must be a folder with ``task_events/`` and ``machine_events/`` part files."""
+    if trace_dir is None:
+        return
+    from autoinfra.traces.reader import has_table
+
+    expected = "a Google 2011 trace folder with task_events/ and machine_events/ part files"
+    if not trace_dir.exists():
+        raise ConfigError(f"{trace_dir} does not exist; expected {expected}", field="trace")
+    if not trace_dir.is_dir():
+        raise ConfigError(f"{trace_dir} is a file; expected {expected}", field="trace")
+    missing = [t for t in ("task_events", "machine_events") if not has_table(trace_dir, t)]
+    if missing:
+        raise ConfigError(
+            f"{trace_dir} has no {' or '.join(missing)} part files; expected {expected}",
+            field="trace",
+        )
+
+
+def preflight(spec: ExperimentSpec, out_dir: Path) -> dict[str, str]:
+    """Every check that needs no trace loaded; returns the scenarios' descriptions."""
+    from autoinfra.experiments.executors import check_executor
+
+    check_out_dir(out_dir)
+    check_executor(spec.executor)
+    check_trace_dir(spec.trace_dir)
+    return describe_scenarios(spec.faults)
 
 
 def combine(results: Sequence[RunResult], table: str) -> pd.DataFrame:
@@ -99,13 +144,14 @@ def run_experiment(
 
     stage = on_stage or (lambda _msg: None)
     ensure_registered()
-    scenarios = describe_scenarios(spec.faults)
+    scenarios = preflight(spec, out_dir)
     stage("loading the trace and drawing the slices")
     inputs: StudyInputs = load_inputs(spec)
     stage("training the learned parts on the training window")
     training = ensure_trained(spec, inputs)
     settings = RunSettings(
-        window_s=inputs.evaluated[1] - inputs.evaluated[0],
+        window_s=spec.scale.window_s,
+        burn_in_s=spec.burn_in_s,
         tick_s=spec.tick_s,
         record_every_s=spec.record_every_s,
         system_params={k: dict(v) for k, v in spec.system_params.items()},
@@ -133,7 +179,14 @@ def run_experiment(
         scenarios=scenarios,
     )
     figures = plots.draw_all(
-        out_dir, ticks, summary["systems"], list(spec.systems), list(spec.faults)
+        out_dir,
+        ticks,
+        summary["systems"],
+        list(spec.systems),
+        list(spec.faults),
+        faults=combine(results, "faults"),
+        paired=summary.get("paired"),
+        burn_in_s=spec.burn_in_s,
     )
     write_json(out_dir / "summary.json", summary)
     write_report(out_dir, summary, figures)

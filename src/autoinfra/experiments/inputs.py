@@ -1,20 +1,24 @@
 """The study's inputs: the trace, its training and evaluation windows, each seed's slice.
 
 Loaded once in the parent process, so every run of a seed replays exactly the same slice of the
-same window (systems and scenarios differ, the world does not), and so the report can name the
-trace files (with their hashes), the windows and how the slice was drawn.
+same window (systems and scenarios differ, the world does not: the comparison is paired), and so
+the report can name the trace files (with their hashes), the windows and how each slice was drawn.
 
 - The trace's span is split by ``autoinfra.traces.split_windows`` into a training window (its start)
   and an evaluation window (the rest); learned parts are trained on the first only.
-- Each run replays the first ``scale.window_s`` seconds of the evaluation window (or all of it
-  when shorter), cut with ``autoinfra.traces.window``.
-- The cluster is ``autoinfra.traces.sample_cell(evaluated, machines, seed)``: ``machines`` drawn
-  uniformly from the cell with the run's seed, each task kept with probability machines / cell.
+- The evaluation window is cut into as many disjoint run windows of ``burn_in_s + window_s`` as fit
+  (:func:`run_windows`); seed ``s`` replays window ``s mod n``, so seeds vary the hour evaluated,
+  not only the machines drawn. A window shorter than one run is replayed whole, shortened.
+- Each seed draws its own usage (``load_workload(seed=s)``: per-task ratios and shapes), its own
+  machines and tasks (``sample_cell(evaluated, machines, s)``: ``machines`` drawn uniformly, each
+  task kept with probability machines / cell) and, in the simulator, its own fault draw.
+- The first ``burn_in_s`` of every run are replayed but not measured (``experiments.run``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +39,13 @@ class StudyInputs:
     full: Workload  # the whole trace window as loaded
     train: tuple[float, float]
     evaluation: tuple[float, float]
-    evaluated: tuple[float, float]  # the part of the evaluation window each run replays
+    evaluated: tuple[float, float]  # the span of the evaluation window the runs replay
     slices: dict[int, Workload]  # seed -> the cluster slice the runs of that seed replay
-    cell_machines: int
+    cell_machines: int  # machines of the loaded trace window (see cell_size)
+    # seed -> the [start, end) seconds its runs replay (burn-in included), and the windows in all
+    seed_windows: dict[int, tuple[float, float]] = field(default_factory=dict)
+    windows: tuple[tuple[float, float], ...] = ()
+    burn_in_s: float = 0.0
 
     def slice_info(self) -> dict[str, Any]:
         seed = min(self.slices)
@@ -87,6 +95,29 @@ def _input_hashes(trace_dir: Path) -> dict[str, str]:
     return files
 
 
+def cell_size(workload: Workload) -> int:
+    """The cell's size as the study uses it: the machines of the loaded trace window.
+
+    Three counts of the shipped trace are easy to confuse, so each has one name: 12,583 machines
+    appear in its ``machine_events`` over all 29 days (``trace info``: machines), 12,477 are in the
+    cell at the loaded window's start (``machines_at_start``), and 12,495 are in the cell at some
+    time within the loaded window: the machines a slice is drawn from, so the cell's size here.
+    """
+    return int(np.unique(workload.machines.machine_id).shape[0])
+
+
+def run_windows(evaluation: tuple[float, float], run_s: float) -> tuple[tuple[float, float], ...]:
+    """Disjoint ``[start, end)`` windows of ``run_s`` seconds from the evaluation window's start.
+
+    As many as fit; when not even one does, the whole evaluation window (shorter than asked).
+    """
+    e0, e1 = evaluation
+    n = math.floor((e1 - e0) / run_s) if run_s > 0 else 0
+    if n < 1:
+        return ((e0, e1),)
+    return tuple((e0 + k * run_s, e0 + (k + 1) * run_s) for k in range(n))
+
+
 def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     """Load the trace, split its windows and draw every seed's slice."""
     from autoinfra.traces import load_workload, sample_cell, split_windows, window
@@ -95,33 +126,55 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     trace_dir = Path(spec.trace_dir) if spec.trace_dir is not None else default_trace_dir()
     if not trace_dir.is_dir():
         raise ConfigError(f"not a directory: {trace_dir}", field="trace")
-    # the usage model learns from measurements inside the training window only
-    full = load_workload(trace_dir, seed=0, usage_fit_share=spec.train_fraction)
+
+    def draw(seed: int) -> Workload:
+        # the one place a seed's workload is loaded: every seed's usage draw is built alike, and
+        # the usage model learns from measurements inside the training window only
+        return load_workload(trace_dir, seed=seed, usage_fit_share=spec.train_fraction)
+
+    full = draw(0)
     span = full.end_s - full.start_s
     split = split_windows(span, spec.train_fraction)
     e0, e1 = float(split.evaluation.start_s), float(split.evaluation.end_s)
-    end = min(e1, e0 + spec.scale.window_s)
-    if end - e0 < 60.0:
+    windows = run_windows((e0, e1), spec.burn_in_s + spec.scale.window_s)
+    if windows[0][1] - windows[0][0] - spec.burn_in_s < 60.0:
         raise ConfigError(
-            f"the evaluation window [{e0:.0f}, {e1:.0f}) s is too short to run in",
+            f"the evaluation window [{e0:.0f}, {e1:.0f}) s is too short to run in after a "
+            f"burn-in of {spec.burn_in_s:.0f} s",
             field="train_fraction",
         )
-    evaluated = window(full, full.start_s + e0, full.start_s + end)
-    cell = int(np.unique(full.machines.machine_id).shape[0])
+    cell = cell_size(full)
+    machines = spec.scale.machines
+    if machines is not None and machines > cell:
+        raise ConfigError(
+            f"{machines} machines asked for, but the cell of this trace window has {cell}; "
+            f"expected 1..{cell}",
+            field="machines",
+        )
     slices: dict[int, Workload] = {}
+    seed_windows: dict[int, tuple[float, float]] = {}
     for seed in spec.seeds:
-        machines = spec.scale.machines
+        # each seed its own usage draw (ratios and shapes) and its own window of the evaluation
+        # part; load_workload caches each seed's build, so a second study reads it back
+        drawn = full if seed == 0 else draw(seed)
+        start, end = windows[seed % len(windows)]
+        seed_windows[seed] = (start, end)
+        evaluated = window(drawn, drawn.start_s + start, drawn.start_s + end)
         if machines is None or machines >= cell:
             slices[seed] = evaluated
         else:
             slices[seed] = sample_cell(evaluated, machines, seed)
+    used = sorted(set(seed_windows.values()))
     return StudyInputs(
         trace_dir=trace_dir,
         files=_input_hashes(trace_dir),
         full=full,
         train=(float(split.train.start_s), float(split.train.end_s)),
         evaluation=(e0, e1),
-        evaluated=(e0, end),
+        evaluated=(used[0][0], used[-1][1]),
         slices=slices,
         cell_machines=cell,
+        seed_windows=seed_windows,
+        windows=windows,
+        burn_in_s=spec.burn_in_s,
     )

@@ -32,6 +32,10 @@ definitions are exact and the same for every system (``docs/evaluation.md`` repe
   Only the scenario's faults count.
 - ``actions``: actions the system submitted; ``false_alarms``: findings on targets with no active
   fault (counted by the simulator's ``record_detection``).
+- Burn-in: with ``measure_from_s`` > 0 every figure covers ``[measure_from_s, end]`` only: ticks
+  from then on, energy and evictions as differences of their cumulative counters, tasks finished
+  then, scheduling delay of tasks submitted then. The start-up transient is nobody's doing.
+  (``throttled_machine_s`` and ``memory_kills`` are the simulator's whole-run counters.)
 - the price of overcommit: ``cpu_throttled_share``, time-weighted mean share of running tasks' CPU
   demand not served (throttled by contention: overcommit or a hog); ``throttled_machine_s``,
   machine-seconds spent throttled; ``memory_kills``, tasks killed because memory used exceeded a
@@ -154,15 +158,21 @@ def tick_metrics(
     }
 
 
-def task_metrics(tasks: pd.DataFrame, window_end_s: float) -> dict[str, float]:
-    """Finished tasks, scheduling delay p95 (pending tasks censored at the end) and evictions."""
+def task_metrics(tasks: pd.DataFrame, window_end_s: float, from_s: float = 0.0) -> dict[str, float]:
+    """Finished tasks, scheduling delay p95 (pending tasks censored at the end) and evictions.
+
+    Only what happened from ``from_s`` on: tasks that ended then, delays of tasks submitted then.
+    """
     if tasks.empty:
         return {"tasks_finished": 0.0, "scheduling_delay_p95_s": math.nan, "evictions": 0.0}
     start = tasks["start_s"].to_numpy(dtype=np.float64)
     submit = tasks["submit_s"].to_numpy(dtype=np.float64)
     delay = np.where(np.isnan(start), window_end_s - submit, start - submit)
-    delay = np.clip(delay, 0.0, None)
+    delay = np.clip(delay, 0.0, None)[submit >= from_s]
     reason = tasks["end_reason"].astype(str).str.lower()
+    if from_s > 0 and "end_s" in tasks:
+        # NaN end (still running) compares False: not finished in the window
+        reason = reason[tasks["end_s"].to_numpy(dtype=np.float64) >= from_s]
     # the workload's own endings: its work done (finish), or it failed, was killed or reached the
     # trace window's end (censored) as in the trace; not "scaled_down" by a system
     finished = int(reason.isin(WORKLOAD_ENDINGS).sum())
@@ -221,16 +231,34 @@ def run_metrics(
     window_end_s: float,
     actions: int,
     false_alarms: int,
+    measure_from_s: float = 0.0,
     sim_counts: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Every metric of one run: scalars plus ``faults`` (per kind, see :func:`fault_metrics`).
 
-    ``sim_counts``: the simulator's ``memory_kills`` and ``throttled_machine_s`` (NaN without)."""
+    ``measure_from_s``: the end of the burn-in; what happened before it is not measured.
+    ``sim_counts``: the simulator's ``memory_kills`` and ``throttled_machine_s`` (NaN without).
+    """
     metrics: dict[str, Any] = {}
     for name in ("memory_kills", "throttled_machine_s"):
         metrics[name] = float((sim_counts or {}).get(name, math.nan))
-    metrics.update(tick_metrics(ticks, n_services))
-    metrics.update(task_metrics(tasks, window_end_s))
+    energy_before = 0.0
+    evictions_before = 0.0
+    if measure_from_s > 0 and not ticks.empty:
+        before = ticks[ticks["time_s"] <= measure_from_s]
+        if not before.empty:
+            column = "facility_energy_kwh" if "facility_energy_kwh" in ticks else "energy_kwh"
+            energy_before = float(before[column].iloc[-1])
+            if "evictions" in before:
+                evictions_before = float(before["evictions"].iloc[-1])
+        measured = ticks[ticks["time_s"] >= measure_from_s]
+    else:
+        measured = ticks
+    metrics.update(tick_metrics(measured, n_services, energy_before_kwh=energy_before))
+    metrics.update(task_metrics(tasks, window_end_s, from_s=measure_from_s))
+    if measure_from_s > 0 and "evictions" in measured and not measured.empty:
+        # the per-task counter cannot say when an eviction happened; the tick counter can
+        metrics["evictions"] = float(measured["evictions"].iloc[-1]) - evictions_before
     finished = metrics["tasks_finished"]
     metrics["energy_kwh_per_task"] = metrics["energy_kwh"] / finished if finished > 0 else math.nan
     metrics["actions"] = float(actions)

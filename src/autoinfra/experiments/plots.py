@@ -1,10 +1,13 @@
 """The report's figures, drawn with matplotlib (Agg, no display) from the combined run tables.
 
-Four PNGs, each answering one question of the study: how busy the powered machines were over time
-(per system, per scenario), how long each system took to detect, mitigate and recover from each
-fault kind, how much energy each used, and what the service saw (scheduling delay, SLO
-violations). Error bars are the standard deviation across seeds; a bar that is hatched is a lower
-bound (some faults were not recovered within the window).
+Five PNGs, each answering one question of the study: the answer itself (agents minus each
+baseline, paired by seed, with 95 % intervals: ``plots_paired``), how busy the powered machines were
+over time (per system, per scenario, with the burn-in shaded and every fault's injection marked),
+how long each system took to detect, mitigate and recover from each fault (``plots_recovery``: one
+point per fault on a log axis, self-cleared and unrecovered faults marked), how much energy each
+used, and what the service saw (scheduling delay, SLO violations). Bars are means over seeds with
+whiskers from the smallest to the largest seed's value, so a whisker never leaves the data's range
+(a standard deviation bar can reach below zero for a quantity that cannot).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pandas as pd
 from autoinfra.core.atomic import atomic_path
 
 PLOTS = {
+    "paired": "paired_differences.png",
     "utilization": "utilization_over_time.png",
     "recovery": "recovery_time.png",
     "energy": "energy.png",
@@ -43,22 +47,47 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def injection_times(faults: pd.DataFrame | None, scenario: str) -> list[float]:
+    """Distinct injection seconds of a scenario's faults (over systems and seeds)."""
+    if faults is None or faults.empty or "injected_s" not in faults:
+        return []
+    rows = faults[faults["scenario"] == scenario]
+    if "origin" in rows:
+        rows = rows[rows["origin"] == "scenario"]
+    return sorted({float(t) for t in rows["injected_s"].dropna()})
+
+
 def utilization_over_time(
-    ticks: pd.DataFrame, systems: Sequence[str], scenarios: Sequence[str], path: Path
+    ticks: pd.DataFrame,
+    systems: Sequence[str],
+    scenarios: Sequence[str],
+    path: Path,
+    *,
+    faults: pd.DataFrame | None = None,
+    burn_in_s: float = 0.0,
 ) -> Path:
-    """CPU and memory utilisation of powered machines, mean over seeds; one column per scenario."""
+    """CPU and memory utilisation of powered machines, mean over seeds; one column per scenario.
+
+    The burn-in is shaded grey (replayed, not measured) and each fault injection is a dashed
+    vertical line, so a dip can be read against what caused it.
+    """
     plt = _pyplot()
     cols = max(1, len(scenarios))
     fig, axes = plt.subplots(2, cols, figsize=(3.6 * cols + 1, 5.6), sharex=True, squeeze=False)
     for j, scenario in enumerate(scenarios):
+        times = injection_times(faults, scenario)
         for i, (column, label) in enumerate((("cpu_util", "CPU"), ("mem_util", "memory"))):
             ax = axes[i][j]
-            for system in systems:
+            if burn_in_s > 0:
+                ax.axvspan(0.0, burn_in_s / 60.0, color="0.85", alpha=0.6, lw=0)
+            for t in times:
+                ax.axvline(t / 60.0, color="black", ls="--", lw=0.8, alpha=0.7)
+            for k, system in enumerate(systems):
                 rows = ticks[(ticks["system"] == system) & (ticks["scenario"] == scenario)]
                 if rows.empty:
                     continue
                 mean = rows.groupby("time_s")[column].mean()
-                ax.plot(mean.index / 60.0, mean.to_numpy() * 100.0, label=system, lw=1.2)
+                ax.plot(mean.index / 60.0, mean.to_numpy() * 100.0, color=f"C{k}", lw=1.2)
             ax.set_ylim(0, 100)
             ax.grid(alpha=0.3)
             if i == 0:
@@ -67,84 +96,17 @@ def utilization_over_time(
                 ax.set_ylabel(f"{label} used / capacity (%)")
             if i == 1:
                 ax.set_xlabel("minutes")
-    axes[0][0].legend(fontsize=8, loc="best")
-    fig.suptitle("Utilisation of powered machines over time (mean over seeds)")
-    return _save(fig, path)
-
-
-def _bars(
-    ax: Any,
-    groups: Sequence[str],
-    systems: Sequence[str],
-    values: Mapping[tuple[str, str], tuple[float, float, bool]],
-    ylabel: str,
-) -> None:
-    width = 0.8 / max(1, len(systems))
-    x = np.arange(len(groups))
-    for k, system in enumerate(systems):
-        means, errs, hatches = [], [], []
-        for g in groups:
-            mean, std, lower_bound = values.get((g, system), (np.nan, 0.0, False))
-            means.append(mean)
-            errs.append(std)
-            hatches.append(lower_bound)
-        bars = ax.bar(
-            x + k * width,
-            np.nan_to_num(means),
-            width,
-            yerr=errs,
-            label=system,
-            capsize=2,
-            color=f"C{k}",
-        )
-        for bar, hatch, mean in zip(bars, hatches, means, strict=True):
-            if hatch:
-                bar.set_hatch("//")
-            if np.isnan(mean):
-                bar.set_alpha(0.0)
-    ax.set_xticks(x + width * (len(systems) - 1) / 2, groups, fontsize=9)
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", alpha=0.3)
-
-
-def _legend(ax: Any, systems: Sequence[str]) -> None:
-    # handles drawn here: a system whose first bar is missing would otherwise get an invisible one
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=f"C{k}", label=s) for k, s in enumerate(systems)]
-    ax.legend(handles=handles, fontsize=8)
-
-
-def recovery_time(summary: Mapping[str, Any], systems: Sequence[str], path: Path) -> Path:
-    """Detect, mitigate and recover times per fault kind and system (hatched: lower bound)."""
-    plt = _pyplot()
-    kinds = sorted({k for s in systems for k in summary[s]["recovery_s"]})
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), squeeze=False)
-    for ax, field, title in zip(
-        axes[0],
-        ("detect_s", "mitigate_s", "recovery_s"),
-        ("time to detect", "time to mitigate", "time to recover"),
-        strict=True,
-    ):
-        values: dict[tuple[str, str], tuple[float, float, bool]] = {}
-        for system in systems:
-            for kind in kinds:
-                entry = summary[system]["recovery_s"].get(kind)
-                if entry is None:
-                    continue
-                stat = entry[field]
-                lower = False
-                if field == "recovery_s" and entry["recovered"] < entry["faults"]:
-                    stat, lower = entry["recovery_lower_bound_s"], True
-                mean = np.nan if stat["mean"] is None else stat["mean"]
-                values[(kind, system)] = (mean, stat["std"] or 0.0, lower)
-        _bars(ax, kinds, systems, values, "seconds after injection")
-        ax.set_title(title)
-    _legend(axes[0][0], systems)
-    fig.suptitle(
-        "Faults: mean over seeds, std as error bars; hatched = some not recovered "
-        "(lower bound); missing bar = never happened"
-    )
+    handles: list[Any] = [Line2D([], [], color=f"C{k}", label=s) for k, s in enumerate(systems)]
+    handles.append(Line2D([], [], color="black", ls="--", lw=0.8, label="fault injected"))
+    if burn_in_s > 0:
+        handles.append(Patch(color="0.85", label="burn-in (not measured)"))
+    # below the panels: a legend inside one would cover its lines
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle("Utilisation of powered machines over time (mean over seeds)")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, path)
 
 
@@ -158,20 +120,33 @@ def _scalar_bars(
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     for ax, (metric, label, factor) in zip(axes[0], metrics, strict=True):
-        means = [summary[s][metric]["mean"] for s in systems]
-        stds = [summary[s][metric]["std"] or 0.0 for s in systems]
-        y = [np.nan if m is None else m * factor for m in means]
+        y, below, above = [], [], []
+        for s in systems:
+            stat = summary[s][metric]
+            if stat["mean"] is None:
+                y.append(np.nan)
+                below.append(0.0)
+                above.append(0.0)
+                continue
+            mean = stat["mean"] * factor
+            y.append(mean)
+            # whiskers from the smallest to the largest seed: never outside the data
+            below.append(mean - stat["min"] * factor)
+            above.append(stat["max"] * factor - mean)
+        x = np.arange(len(systems))
         ax.bar(
-            systems,
+            x,
             np.nan_to_num(y),
-            yerr=[e * factor for e in stds],
+            yerr=[below, above],
             capsize=3,
             color=[f"C{i}" for i in range(len(systems))],
         )
+        # long names break at their hyphens: rotated labels' boxes overlap their neighbours
+        ax.set_xticks(x, [name.replace("-", "-\n") for name in systems], fontsize=9)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
-        ax.tick_params(axis="x", labelrotation=15)
     fig.suptitle(title)
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -183,7 +158,7 @@ def energy(summary: Mapping[str, Any], systems: Sequence[str], path: Path) -> Pa
             ("energy_kwh", "facility energy (kWh)", 1.0),
             ("energy_kwh_per_task", "kWh per finished task", 1.0),
         ],
-        "Energy per system (mean over seeds, std as error bars)",
+        "Energy per system (mean over seeds; whiskers: min to max seed)",
         path,
     )
 
@@ -196,7 +171,7 @@ def service(summary: Mapping[str, Any], systems: Sequence[str], path: Path) -> P
             ("scheduling_delay_p95_s", "scheduling delay p95 (s)", 1.0),
             ("slo_violation_rate", "service-ticks violating the SLO (%)", 100.0),
         ],
-        "What the workload saw (mean over seeds, std as error bars)",
+        "What the workload saw (mean over seeds; whiskers: min to max seed)",
         path,
     )
 
@@ -207,13 +182,31 @@ def draw_all(
     summary: Mapping[str, Any],
     systems: Sequence[str],
     scenarios: Sequence[str],
+    *,
+    faults: pd.DataFrame | None = None,
+    paired: Mapping[str, Any] | None = None,
+    burn_in_s: float = 0.0,
 ) -> dict[str, Path]:
     """Every figure of the report, written under ``out_dir``; returns name -> path."""
-    return {
+    from autoinfra.experiments.plots_paired import paired_figure
+    from autoinfra.experiments.plots_recovery import recovery_figure
+
+    _pyplot()  # selects the Agg backend before the other modules import pyplot
+    frame = faults if faults is not None else pd.DataFrame()
+    out = {
         "utilization": utilization_over_time(
-            ticks, systems, scenarios, out_dir / PLOTS["utilization"]
+            ticks,
+            systems,
+            scenarios,
+            out_dir / PLOTS["utilization"],
+            faults=faults,
+            burn_in_s=burn_in_s,
         ),
-        "recovery": recovery_time(summary, systems, out_dir / PLOTS["recovery"]),
+        "recovery": recovery_figure(frame, ticks, systems, out_dir / PLOTS["recovery"], _save),
         "energy": energy(summary, systems, out_dir / PLOTS["energy"]),
         "service": service(summary, systems, out_dir / PLOTS["service"]),
     }
+    drawn = paired_figure(paired or {}, out_dir / PLOTS["paired"], _save)
+    if drawn is not None:
+        out["paired"] = drawn
+    return out

@@ -18,6 +18,7 @@ from typing import Any
 from autoinfra.agents.registry import SYSTEMS
 from autoinfra.core.atomic import write_text
 from autoinfra.core.registry import Registry
+from autoinfra.experiments.answer import answer_blocks
 from autoinfra.experiments.plots import PLOTS
 from autoinfra.experiments.render import (
     Block,
@@ -205,6 +206,14 @@ def _claims_table(summary: Mapping[str, Any], systems: Sequence[str]) -> Table:
     )
 
 
+def _seed_windows(win: Mapping[str, Any]) -> str:
+    per_seed = win.get("per_seed") or {}
+    if not per_seed:
+        return f"each run replays {win['evaluated'][0]:.0f}-{win['evaluated'][1]:.0f}."
+    parts = [f"seed {s}: {w[0]:.0f}-{w[1]:.0f}" for s, w in per_seed.items()]
+    return "the runs of " + ", ".join(parts) + "."
+
+
 def _registry_id(registry: Registry[Any], name: str) -> str:
     """`` (`<id>`)`` when ``name`` is a registered alias: the report names the versioned thing."""
     if name not in registry:
@@ -221,22 +230,39 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
     win = summary["windows"]
     blocks: list[Block] = [
         Heading("autoinfra experiment report", 1),
-        Heading("Question"),
         Paragraph(QUESTION),
+        *answer_blocks(summary),
+        *(
+            [
+                Figure(
+                    plots["paired"].name,
+                    "agents minus each baseline per seed (grey), the mean "
+                    "and its 95 % interval; green side: agents better",
+                )
+            ]
+            if "paired" in plots
+            else []
+        ),
         Heading("Setup"),
         Bullets(
             (
                 f"Trace: {summary['inputs']['trace_dir']}; {len(summary['inputs']['files'])} input "
                 "files (trace parts and the Azure usage series), SHA-256 of each in summary.json.",
                 f"Scale `{spec['scale']['name']}`: {spec['scale']['description']}. Slice: "
-                f"{slice_['machines']} machines of the cell's {slice_['cell_machines']}, "
+                f"{slice_['machines']} machines of the cell's {slice_['cell_machines']:,} (the "
+                "machines in it at any time of the loaded trace window), "
                 f"{slice_['tasks']} task instances, {slice_['services']} services in the "
                 f"evaluated window; {slice_['slicing']}.",
                 f"Capacity mapping: {slice_['paper_mapping']}",
                 f"Windows (seconds from the trace window's start): training "
                 f"{win['train'][0]:.0f}-{win['train'][1]:.0f}, evaluation "
-                f"{win['evaluation'][0]:.0f}-{win['evaluation'][1]:.0f}; each run replays "
-                f"{win['evaluated'][0]:.0f}-{win['evaluated'][1]:.0f}. The windows never overlap.",
+                f"{win['evaluation'][0]:.0f}-{win['evaluation'][1]:.0f}, cut into "
+                f"{len(win.get('run_windows', [])) or 1} disjoint run windows; "
+                + _seed_windows(win)
+                + f" The first {win.get('burn_in_s', 0.0):.0f} s of each run are a burn-in, "
+                "replayed but not measured; no fault strikes before its end (a scenario that "
+                "would is moved later, all its faults by the same amount). "
+                "Training and evaluation windows never overlap.",
                 f"Learned parts: {summary['training']['description']}",
                 f"Fault scenarios: {', '.join(spec['faults'])}; seeds: "
                 f"{', '.join(str(s) for s in spec['seeds'])}; simulator tick {spec['tick_s']} s, "
@@ -268,13 +294,16 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
         Heading("Figures"),
     ]
     captions = {
-        "utilization": "CPU and memory used / capacity of powered machines over time, per scenario",
-        "recovery": "time to detect, mitigate and recover per fault kind and system",
-        "energy": "facility energy and energy per finished task per system",
-        "service": "scheduling delay (p95) and SLO violations per system",
+        "paired": "the answer: agents minus each baseline per seed, mean and 95 % interval",
+        "utilization": "CPU and memory used / capacity of powered machines over time, per "
+        "scenario; burn-in shaded, fault injections dashed",
+        "recovery": "every fault's time to detect, mitigate and recover (log axis); triangles: "
+        "not by the window's end, crosses: cleared by itself",
+        "energy": "facility energy and energy per finished task per system (whiskers: min-max)",
+        "service": "scheduling delay (p95) and SLO violations per system (whiskers: min-max)",
     }
     for key in PLOTS:
-        if key in plots:
+        if key in plots and key != "paired":  # the answer's figure opens the report
             blocks.append(Figure(plots[key].name, captions[key]))
     blocks += [
         Heading("Metrics, exactly"),

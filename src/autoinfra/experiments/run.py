@@ -6,12 +6,17 @@ anywhere. The loop is the one ``docs/architecture.md`` describes: after every si
 system's runtime ticks; each incident finding the system reports goes to
 ``sim.record_detection`` so the fault timeline's detection time is the system's own, and findings
 that match no active fault are counted as false alarms.
+
+Each run replays ``burn_in_s + window_s`` seconds and measures the last ``window_s`` only: no
+fault strikes during the burn-in (a scenario that would is moved later, all its faults by the same
+amount: ``after_burn_in``), and the metrics leave the burn-in out
+(``metrics.run_metrics(measure_from_s)``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -21,6 +26,7 @@ from autoinfra.core.lifecycle import ActionRecord, ActionStatus
 from autoinfra.core.proposal import Finding
 from autoinfra.experiments.metrics import run_metrics
 from autoinfra.experiments.spec import RunSpec
+from autoinfra.faults.spec import FaultScenario
 from autoinfra.traces.tables import Workload
 
 
@@ -34,6 +40,7 @@ class RunSettings:
     system_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     # system -> the model trained for the study (or given), given to the build (``model_params``)
     tables: dict[str, str] = field(default_factory=dict)
+    burn_in_s: float = 0.0  # replayed before ``window_s``, not measured
 
 
 @dataclass(slots=True)
@@ -86,9 +93,40 @@ def actions_frame(records: list[ActionRecord]) -> pd.DataFrame:
     )
 
 
-def submitted_count(records: list[ActionRecord]) -> int:
-    """Actions that reached the cluster (submitted to the actuator), whatever their outcome."""
-    return sum(1 for r in records if any(t.status == ActionStatus.SUBMITTED for t in r.history))
+def submitted_count(records: list[ActionRecord], from_s: float = 0.0) -> int:
+    """Actions that reached the cluster (submitted to the actuator) from ``from_s`` on."""
+    return sum(
+        1
+        for r in records
+        if any(t.status == ActionStatus.SUBMITTED and t.at_s >= from_s for t in r.history)
+    )
+
+
+def _earliest_s(spec: Any) -> float:
+    window = getattr(spec, "window_s", None)  # a fault drawn in a window starts at its start
+    return float(window[0]) if window is not None else float(spec.at_s)
+
+
+def after_burn_in(scenario: FaultScenario, burn_in_s: float) -> FaultScenario:
+    """The scenario moved later just enough that no fault strikes during the burn-in.
+
+    Every fault moves by the same amount (their spacing is the scenario's), and not at all when
+    the scenario already starts after the burn-in (scenarios written for the default 900 s).
+    """
+    if burn_in_s <= 0 or not scenario.faults:
+        return scenario
+    shift = max(0.0, burn_in_s - min(_earliest_s(f) for f in scenario.faults))
+    if shift == 0.0:
+        return scenario
+    moved = []
+    for f in scenario.faults:
+        changes: dict[str, Any] = {"at_s": f.at_s + shift}
+        window = getattr(f, "window_s", None)
+        if window is not None:
+            lo, hi = window
+            changes["window_s"] = (lo + shift, None if hi is None else hi + shift)
+        moved.append(replace(f, **changes))
+    return replace(scenario, faults=tuple(moved))
 
 
 def oversight_metrics(records: list[ActionRecord], summary: dict[str, Any]) -> dict[str, float]:
@@ -122,10 +160,11 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
     started = time.perf_counter()
     config = SimSettings(
         tick_s=settings.tick_s,
-        until_s=min(settings.window_s, workload.end_s - workload.start_s),
+        until_s=min(settings.burn_in_s + settings.window_s, workload.end_s - workload.start_s),
         record_every_s=settings.record_every_s,
     )
-    sim = Simulator(workload, config=config, scenario=load_scenario(run.scenario), seed=run.seed)
+    scenario = after_burn_in(load_scenario(run.scenario), settings.burn_in_s)
+    sim = Simulator(workload, config=config, scenario=scenario, seed=run.seed)
     params = settings.system_params.get(run.system)
     if run.system in settings.tables:
         # the model trained for this study (or given: --model) is part of the build, through the
@@ -138,7 +177,8 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
 
     def on_finding(agent_id: str, finding: Finding) -> None:
         nonlocal false_alarms
-        if not sim.record_detection(finding.target, by=agent_id, kind=finding.kind):
+        matched = sim.record_detection(finding.target, by=agent_id, kind=finding.kind)
+        if not matched and sim.now_s >= settings.burn_in_s:  # the burn-in is not measured
             false_alarms += 1
 
     system.runtime.on_finding = on_finding
@@ -154,8 +194,9 @@ def execute_run(run: RunSpec, workload: Workload, settings: RunSettings) -> RunR
         faults=results.faults,
         n_services=len(workload.services),
         window_end_s=end_s,
-        actions=submitted_count(records),
+        actions=submitted_count(records, from_s=settings.burn_in_s),
         false_alarms=false_alarms,
+        measure_from_s=settings.burn_in_s,
         sim_counts={k: results.summary[k] for k in ("memory_kills", "throttled_machine_s")},
     )
     metrics.update(oversight_metrics(records, results.summary))

@@ -7,13 +7,18 @@ plain picklable data: it is what a worker process or a Ray task receives.
 
 Scales (how big the simulated cluster is and how long it runs):
 
-- ``quick``: 40 machines, 30 min, 1 seed: a smoke test of the whole study in about a minute.
-- ``default``: 300 machines, 1 h, 5 seeds: the study, in under 10 minutes on 2 cores (about
-  2.5 minutes measured for 3 seeds on a shared 2-core machine, so about 4 for 5).
+- ``quick``: 40 machines, 30 min, 1 seed: a smoke test of the whole study (20 runs: 15 s
+  measured on a shared 2-core machine at load average 2).
+- ``default``: 300 machines, 1 h, 5 seeds: the study (100 runs: 1 min 17 s measured on the same
+  machine at load average 2; 10 min 16 s at load average 14-20 before the simulator skipped
+  quiet ticks).
 - ``paper``: the paper's 10 nodes (section 6.4.1: "a 10-node cluster with 64 CPU cores and 256 GB
   of RAM"), 1 h, 3 seeds; the report maps the slice's normalised capacities onto 64 cores and
   256 GB (one normalised CPU unit = 64 / the slice's total CPU capacity cores).
-- ``cell``: the whole cell of the trace (about 12.5k machines), 1 h, 1 seed.
+- ``cell``: the whole cell of the trace window (12,495 machines in the shipped one), 1 h, 1 seed.
+
+Every scale replays a burn-in (``DEFAULT_BURN_IN_S``, 15 min) before its measured window, and
+each seed replays its own window of the evaluation part (``experiments.inputs``).
 
 Spec files are read by :mod:`autoinfra.core.documents` (size, depth and alias limits, duplicate
 keys refused) and validated by a pydantic model with unknown keys refused and every number
@@ -57,6 +62,11 @@ SCALES: dict[str, Scale] = {
 DEFAULT_SYSTEMS: tuple[str, ...] = ("agents", "kubernetes-defaults", "human", "noop")
 DEFAULT_FAULTS: tuple[str, ...] = ("none", "node-failure", "cpu-hog", "network-congestion", "storm")
 EXECUTORS: tuple[str, ...] = ("local", "ray")
+# The start-up transient the metrics leave out (see ExperimentSpec.burn_in_s): 15 min, long
+# enough for the cluster to place its initial backlog (about 1.27x the cell's CPU asks at a
+# window's start, docs/architecture.md) and for every controller's stabilisation window (the
+# HPA's is 5 min) to have passed once.
+DEFAULT_BURN_IN_S = 900.0
 # the paper's cluster (section 6.4.1), for mapping normalised capacities in the report
 PAPER_CORES = 64
 PAPER_MEM_GB = 256
@@ -83,6 +93,9 @@ class ExperimentSpec:
     ray_address: str | None = None
     system_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     train_episodes: int | None = None  # None: the learning package's default
+    # simulated seconds replayed before measuring: the slice starts with an empty cluster and a
+    # backlog, so its first minutes are a start-up transient no system is responsible for
+    burn_in_s: float = DEFAULT_BURN_IN_S
     model: Path | None = None  # a model `autoinfra train` wrote; None: the study trains its own
 
     def runs(self) -> list[RunSpec]:
@@ -112,7 +125,7 @@ class RunSpec:
 # value far outside these is a typo (``seeds: 10000000`` asked for ten million runs and hung).
 MAX_SEEDS = 100  # seeds in one study: 5 is the default study, 100 already means 100x the runs
 MAX_SEED = 2**32 - 1  # NumPy seeds; larger ones only alias smaller streams
-MAX_MACHINES = 100_000  # the Google cell has about 12,500
+MAX_MACHINES = 100_000  # a bound on typos; the study refuses more than the trace's cell has
 MAX_WINDOW_S = 31 * 86_400.0  # the 2011 trace spans 29 days
 MAX_TICK_S = 3_600.0
 MAX_RECORD_EVERY_S = 86_400.0
@@ -196,6 +209,7 @@ class _SpecModel(BaseModel):
     # system name -> its parameters (each system validates its own when it is built)
     system_params: dict[str, dict[str, JsonValue]] | None = None
     train_episodes: Annotated[_Int, Field(ge=1, le=MAX_TRAIN_EPISODES)] | None = None
+    burn_in_s: Annotated[_Float, Field(ge=0, le=MAX_WINDOW_S)] = DEFAULT_BURN_IN_S
     model: _Text | None = None
 
 
@@ -241,6 +255,7 @@ def build_spec(
         ray_address=model.ray_address or None,
         system_params=params,
         train_episodes=model.train_episodes,
+        burn_in_s=model.burn_in_s,
         model=Path(model.model) if model.model else None,
     )
 

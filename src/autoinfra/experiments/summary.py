@@ -16,6 +16,7 @@ from typing import Any
 from autoinfra.experiments.artifacts import versions
 from autoinfra.experiments.inputs import StudyInputs
 from autoinfra.experiments.metrics import SCALAR_METRICS, aggregate, spread
+from autoinfra.experiments.paired import paired_results
 from autoinfra.experiments.run import RunResult
 from autoinfra.experiments.spec import ExperimentSpec
 
@@ -149,6 +150,7 @@ def build_summary(
             "executor": spec.executor,
             "jobs": spec.jobs,
             "system_params": spec.system_params,
+            "burn_in_s": spec.burn_in_s,
         },
         "inputs": {"trace_dir": str(inputs.trace_dir), "files": inputs.files},
         "workload_model": {"name": usage.name, "description": usage.description},
@@ -157,12 +159,17 @@ def build_summary(
             "train": list(inputs.train),
             "evaluation": list(inputs.evaluation),
             "evaluated": list(inputs.evaluated),
+            "run_windows": [list(w) for w in inputs.windows],
+            "per_seed": {str(k): list(v) for k, v in sorted(inputs.seed_windows.items())},
+            "burn_in_s": inputs.burn_in_s,
             "units": "seconds from the start of the loaded trace window",
         },
         "training": dict(training),
         "versions": versions(),
         "scenarios": dict(scenarios),
         "systems": systems,
+        # the answer: agents minus each baseline, paired by seed, with 95 % CIs (experiments.paired)
+        "paired": paired_results(runs, list(spec.systems)),
         "by_scenario": by_scenario(results),
         "runs": [
             {

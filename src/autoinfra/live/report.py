@@ -25,7 +25,8 @@ import numpy as np
 from autoinfra.core.atomic import write_text
 from autoinfra.experiments.artifacts import versions, write_json, write_parquet
 from autoinfra.experiments.metrics import aggregate, fault_metrics
-from autoinfra.experiments.plots import _pyplot, _save, recovery_time
+from autoinfra.experiments.plots import _pyplot, _save
+from autoinfra.experiments.plots_recovery import recovery_figure
 from autoinfra.experiments.render import Bullets, Figure, Heading, Paragraph, Table, to_markdown
 from autoinfra.experiments.report import _fault_table
 from autoinfra.experiments.run import actions_frame, submitted_count
@@ -178,12 +179,30 @@ def write_live_report(
     names = [r.name for r in runs]
     plots: dict[str, Path] = {}
     if any(summary["systems"][n]["recovery_s"] for n in names):
-        plots["recovery"] = recovery_time(summary["systems"], names, out_dir / "recovery.png")
+        plots["recovery"] = _recovery_plot(runs, settings, out_dir / "recovery.png")
     if any(len(r.store) for r in runs):
         plots["utilization"] = _utilization_plot(runs, out_dir / "utilization.png")
     write_json(out_dir / "summary.json", summary)
     write_text(out_dir / "report.md", to_markdown(_blocks(summary, names, plots)))
     return summary
+
+
+def _recovery_plot(runs: Sequence[SystemRun], settings: LiveSettings, path: Path) -> Path:
+    """The experiment's fault figure over the live runs (one scenario, one seed)."""
+    import pandas as pd
+
+    scenario, seed = str(settings.faults), int(settings.seed)
+    frames: list[pd.DataFrame] = [
+        r.faults.assign(system=r.name, scenario=scenario, seed=seed) for r in runs if len(r.faults)
+    ]
+    faults = pd.concat(frames, ignore_index=True)
+    ends = pd.DataFrame(
+        [
+            {"system": r.name, "scenario": scenario, "seed": seed, "time_s": float(r.end_s)}
+            for r in runs
+        ]
+    )
+    return recovery_figure(faults, ends, [r.name for r in runs], path, _save)
 
 
 def _utilization_plot(runs: Sequence[SystemRun], path: Path) -> Path:

@@ -8,9 +8,10 @@ simulator's truth, and each states how long it takes to raise a finding:
   Kubernetes waits 40 s, its ``node-monitor-grace-period``). Detects within ``threshold_s`` plus
   one agent period. When at least ``outage_share`` of the reporting machines (and at least
   ``outage_min_machines``) are late at once, that is one ``monitoring_outage`` on ``cluster``, not
-  that many failures: the shipped trace never loses more than 6 of its 12,495 machines within
-  10 minutes, so half a cell going silent together is the monitoring that failed (the runtime's
-  trust check puts it in safe mode for the same reason, ``telemetry.trust``).
+  that many failures: in the shipped window the cell (12,495 machines) never loses more than 6
+  within 10 minutes, and over the machine table's 29 days (12,583 machines) at most 76, so half a
+  cell going silent together is the monitoring that failed (the runtime's trust check puts it in
+  safe mode for the same reason, ``telemetry.trust``).
 - ``CpuHogDetector`` -> ``cpu_hog``: CPU used that the machine's tasks do not explain. Expected use
   is the requested CPU times the cluster's current used/requested ratio; the unexplained rest is
   tracked per machine with an exponentially weighted mean and variance (EWMA z-score). A machine is

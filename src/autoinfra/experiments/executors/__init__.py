@@ -8,7 +8,21 @@ worker was faster.
 
 from __future__ import annotations
 
+from autoinfra.core.errors import ConfigError
 from autoinfra.experiments.executors.base import Executor, OnDone
+
+
+def check_executor(name: str) -> None:
+    """Fail now, with the fix, when the executor cannot run here (before any trace is loaded)."""
+    if name == "ray":
+        import importlib.util
+
+        # find_spec looks for the package without importing it (importing ray takes seconds)
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(
+                "the ray executor needs the 'ray' extra: pip install 'autoinfra[ray]'",
+                field="executor",
+            )
 
 
 def make_executor(name: str, *, jobs: int, ray_address: str | None = None) -> Executor:
@@ -21,4 +35,4 @@ def make_executor(name: str, *, jobs: int, ray_address: str | None = None) -> Ex
     return LocalExecutor(jobs=jobs)
 
 
-__all__ = ["Executor", "OnDone", "make_executor"]
+__all__ = ["Executor", "OnDone", "check_executor", "make_executor"]
