@@ -50,6 +50,17 @@ def test_node_failure_strands_tasks_until_evicted_then_they_run_elsewhere() -> N
     assert sim.results().tasks["work_lost_s"].tolist() == pytest.approx([10.0] * 4)
 
 
+def test_node_failure_of_a_machine_holding_no_tasks_is_no_effect_not_open_forever() -> None:
+    # found by the default study: a failure of an empty (consolidated) machine stayed "open"
+    sim = _sim([{"kind": "node_failure", "at_s": 10, "target": "machine:3"}])
+    assert sim.machine_task_count(3) == 0  # exact first fit packed everything on machine 0
+    sim.run(until_s=60)
+    assert sim.machine_state(3) == MachineState.FAILED
+    f = _fault(sim)
+    assert f["no_effect"] and f["resolution"] == "no_effect", f.to_dict()
+    assert f["recovered_s"] == pytest.approx(10.0)
+
+
 def test_node_failure_with_a_duration_comes_back_and_counts_as_self_cleared() -> None:
     sim = _sim([{"kind": "node_failure", "at_s": 10, "target": "machine:0", "duration_s": 30}])
     sim.run(until_s=45)

@@ -353,7 +353,8 @@ class FaultBook:
                 m = rec.index
                 # cheap first: while the machine is down holding all its tasks, nothing is back
                 down = w.mi[M_STATE, m] == MachineState.FAILED
-                held = down and w.mi[M_NTASKS, m] == len(rec.tasks)
+                # (a machine that held nothing when it failed holds nothing back: recovered)
+                held = down and rec.tasks.size > 0 and w.mi[M_NTASKS, m] == rec.tasks.size
                 ok = not held and self._tasks_back(rec.tasks)
             elif rec.kind == FaultKind.CPU_HOG:
                 m = rec.index
