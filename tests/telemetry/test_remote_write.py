@@ -32,7 +32,6 @@ def _rows(
             name_hash=np.full(n, fnv1a(raw), np.uint64),
             name_start=np.zeros(n, np.int64),
             name_len=np.full(n, len(raw), np.int64),
-            label_hash=np.zeros(n, np.uint64),
             index=np.asarray(index, np.int64),
             value=np.asarray(values, float),
             timestamp_ms=np.full(n, ts, np.int64),

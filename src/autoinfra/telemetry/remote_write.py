@@ -23,7 +23,6 @@ Prometheus side is configured by ``live.servers.start_prometheus(remote_write=..
 from __future__ import annotations
 
 import hmac
-import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -71,7 +70,6 @@ class PushedSamples:
         self._names: dict[int, str] = {}
         self._stages: dict[int, _Stage] = {}
         self._complete: PushedScrape | None = None
-        self.requests = 0
         self.rows_received = 0
 
     def apply(self, decoded: DecodedSamples, raw: bytes, *, now: float | None = None) -> None:
@@ -80,14 +78,11 @@ class PushedSamples:
         keep = decoded.index != -2  # a series with a label we do not export is not ours
         hashes = decoded.name_hash[keep]
         if hashes.size == 0:
-            with self._lock:
-                self.requests += 1
             return
         uniq, first = np.unique(hashes, return_index=True)
         starts, lens = decoded.name_start[keep], decoded.name_len[keep]
         index, value, stamp = decoded.index[keep], decoded.value[keep], decoded.timestamp_ms[keep]
         with self._lock:
-            self.requests += 1
             self.rows_received += int(index.shape[0])
             for h, i in zip(uniq.tolist(), first.tolist(), strict=True):
                 if h not in self._names:
@@ -288,7 +283,3 @@ def start_receiver(
     server = _Server(("127.0.0.1", port), samples or PushedSamples(), token)
     return RemoteWriteReceiver(server)
 
-
-def scrape_age_s(scrape: PushedScrape | None) -> float:
-    """Seconds since the scrape's timestamp; infinite when there is none."""
-    return math.inf if scrape is None else scrape.age_s()

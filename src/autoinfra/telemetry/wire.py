@@ -48,7 +48,6 @@ class DecodedSamples:
     name_hash: npt.NDArray[np.uint64]
     name_start: npt.NDArray[np.int64]
     name_len: npt.NDArray[np.int64]
-    label_hash: npt.NDArray[np.uint64]
     index: npt.NDArray[np.int64]
     value: npt.NDArray[np.float64]
     timestamp_ms: npt.NDArray[np.int64]
@@ -133,7 +132,6 @@ def _walk(
     name_hash: npt.NDArray[np.uint64],
     name_start: npt.NDArray[np.int64],
     name_len: npt.NDArray[np.int64],
-    label_hash: npt.NDArray[np.uint64],
     index: npt.NDArray[np.int64],
     bits: npt.NDArray[np.uint64],
     stamp: npt.NDArray[np.int64],
@@ -160,7 +158,6 @@ def _walk(
         name_hash[rows] = 0
         name_start[rows] = 0
         name_len[rows] = 0
-        label_hash[rows] = 0
         index[rows] = -1
         bits[rows] = 0
         stamp[rows] = 0
@@ -210,7 +207,6 @@ def _walk(
                         if key == h:
                             known = True
                     if known and index[rows] == -1:
-                        label_hash[rows] = key
                         index[rows] = _digits(buf, v0, v1)
                     else:
                         index[rows] = -2  # a label we do not export: not one of our series
@@ -274,12 +270,11 @@ def decode_write_request(raw: bytes) -> DecodedSamples:
     name_hash = np.empty(cap, np.uint64)
     name_start = np.empty(cap, np.int64)
     name_len = np.empty(cap, np.int64)
-    label_hash = np.empty(cap, np.uint64)
     index = np.empty(cap, np.int64)
     bits = np.empty(cap, np.uint64)
     stamp = np.empty(cap, np.int64)
     rows = int(
-        _walk(buf, _INDEX_HASHES, name_hash, name_start, name_len, label_hash, index, bits, stamp)
+        _walk(buf, _INDEX_HASHES, name_hash, name_start, name_len, index, bits, stamp)
     )
     if rows < 0:
         raise WireError(
@@ -290,7 +285,6 @@ def decode_write_request(raw: bytes) -> DecodedSamples:
         name_hash=name_hash[:rows].copy(),
         name_start=name_start[:rows].copy(),
         name_len=name_len[:rows].copy(),
-        label_hash=label_hash[:rows].copy(),
         index=index[:rows].copy(),
         value=bits[:rows].view(np.float64).copy(),
         timestamp_ms=stamp[:rows].copy(),
