@@ -16,7 +16,8 @@ Three cases, each beside an honest run of the same slice with the shipped ``agen
 switched off, to measure what the gate's guards hold on their own.
 
 For each it prints machines drained and powered off, usable machines at the end and the least
-usable at any time, the least free CPU share of the usable machines, pending tasks at the end, the
+usable at any time, the least free CPU share of the usable machines (free of what placement counts:
+requests, or reservations for the work placed by them), pending tasks at the end, the
 simulator's evictions, and when the runtime entered safe mode (if it has one). Everything is
 measured from the simulator's truth (``sim.observe()``), not from the spoofed sensor.
 """
@@ -147,7 +148,7 @@ def run_case(
     from autoinfra.agents import make_system
     from autoinfra.core.actions import DrainMachine, SetMachinePower
     from autoinfra.core.lifecycle import ActionStatus
-    from autoinfra.core.observation import MachineState
+    from autoinfra.core.observation import MachineState, placement_counted
     from autoinfra.sim import SimSettings, Simulator
 
     sim = Simulator(
@@ -179,7 +180,10 @@ def run_case(
             truth = sim.observe()
             usable = (truth.machine_state == MachineState.ON) & truth.schedulable
             cap = float(truth.cpu_capacity[usable].sum())
-            demand = float(truth.cpu_requested[usable].sum()) + float(truth.pending_cpu)
+            # what the scheduler counts as taken: requests, or for non-production work its
+            # reservations when the system places by reservations (agents-v1 does)
+            counted = placement_counted(truth)
+            demand = float(counted[usable].sum()) + float(truth.pending_cpu)
             free = (cap - demand) / cap if cap > 0 else -1.0
             count = int(usable.sum())
             min_usable = count if min_usable is None else min(min_usable, count)

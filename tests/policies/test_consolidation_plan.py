@@ -129,3 +129,24 @@ def test_removals_stay_within_the_blast_radius_and_leave_half_to_repairs() -> No
     assert run(2, 50) == 2  # what this agent may still touch
     assert run(50, 27) == 2  # 25 of the 50 cluster-wide removals are kept for repairs
     assert run(50, 20) == 0
+
+
+@pytest.mark.parametrize("planned", [False, True], ids=["ffd", "plan"])
+def test_a_drained_machine_is_powered_off_once_empty_even_inside_the_band(planned: bool) -> None:
+    from autoinfra.policies.consolidation import ConsolidationPolicy, ConsolidationSettings
+
+    world = FakeSim(n_machines=10)
+    world.tasks[:] = 8  # 0.4 of 0.5 requested: 20 % free, inside both policies' bands
+    world.tasks[3] = 0
+    world.state[3] = MachineState.DRAINING  # this policy drained it; its tasks have moved
+    world.schedulable[3] = False
+    policy = (
+        PlannedConsolidationPolicy(SETTINGS)
+        if planned
+        else ConsolidationPolicy(ConsolidationSettings(idle_s=60.0))
+    )
+    policy._drained.add(3)
+    assert policy.decide(world.observe(), []) == []  # empty, but not yet for idle_s
+    world.clock.advance(60)
+    out = [p.action for p in policy.decide(world.observe(), [])]
+    assert out == [SetMachinePower(machine=3, on=False)]

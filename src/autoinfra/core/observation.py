@@ -115,3 +115,23 @@ class Observation:
         p = self.powered
         cap = float(self.mem_capacity[p].sum())
         return float(self.mem_used[p].sum()) / cap if cap > 0 else 0.0
+
+
+def placement_counted(obs: Observation, resource: str = "cpu") -> F32:
+    """Per machine, what placement counts as taken: the backend's ``<resource>_counted`` when it
+    places some work by reservations (``sim.observe``: production requests plus the rest's
+    reservations), else the requests."""
+    fallback = obs.cpu_requested if resource == "cpu" else obs.mem_requested
+    counted = obs.extra.get(f"{resource}_counted")
+    if isinstance(counted, np.ndarray) and counted.shape == fallback.shape:
+        return counted
+    return fallback
+
+
+def reservation_decay_s(obs: Observation) -> float | None:
+    """The time constant the backend says its reservations decay with (None: it declares none,
+    or places by requests). A reservation the backend reports may fall no faster than this."""
+    value = obs.extra.get("reservation_decay_s")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None

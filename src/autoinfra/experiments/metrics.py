@@ -35,11 +35,12 @@ definitions are exact and the same for every system (``docs/evaluation.md`` repe
 - Burn-in: with ``measure_from_s`` > 0 every figure covers ``[measure_from_s, end]`` only: ticks
   from then on, energy and evictions as differences of their cumulative counters, tasks finished
   then, scheduling delay of tasks submitted then. The start-up transient is nobody's doing.
-  (``throttled_machine_s`` and ``memory_kills`` are the simulator's whole-run counters.)
+  (``throttled_machine_s`` and ``memory_kills``, the simulator's cumulative counters, as
+  differences from the burn-in's end: ``experiments.run``.)
 - the price of overcommit: ``cpu_throttled_share``, time-weighted mean share of running tasks' CPU
   demand not served (throttled by contention: overcommit or a hog); ``throttled_machine_s``,
   machine-seconds spent throttled; ``memory_kills``, tasks killed because memory used exceeded a
-  machine's capacity (the last two are the simulator's counters).
+  machine's capacity (the last two from the simulator's counters, after the burn-in).
 
 No figure is clamped, rounded toward or compared with the paper's inside this module.
 """
@@ -237,7 +238,8 @@ def run_metrics(
     """Every metric of one run: scalars plus ``faults`` (per kind, see :func:`fault_metrics`).
 
     ``measure_from_s``: the end of the burn-in; what happened before it is not measured.
-    ``sim_counts``: the simulator's ``memory_kills`` and ``throttled_machine_s`` (NaN without).
+    ``sim_counts``: ``memory_kills`` and ``throttled_machine_s`` over the measured span (NaN
+    without).
     """
     metrics: dict[str, Any] = {}
     for name in ("memory_kills", "throttled_machine_s"):

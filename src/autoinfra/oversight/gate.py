@@ -172,7 +172,7 @@ class Gate:
         limit = s.max_machines_per_window
         if obs is not None:
             believed = self.headroom.believed_demand(obs)
-            blocked = self.headroom.demand_shown(obs) < believed - 1e-9
+            blocked = self.headroom.removals_blocked(obs)
             limit = max(limit, int(s.max_machines_share * obs.n_machines))
         touched = len(self.ledger.touched.get(agent, {}))
         if self._cell_size is not None:

@@ -19,6 +19,21 @@ rather than on the picture alone:
   ``1 - demand_fall_share``): only services' reservations can be cut, and a later, lying picture
   cannot size the cuts past that. What batch work reserves is never credited away.
 
+**Placement by reservations.** A backend that places some work against reservations (usage plus
+a margin, Borg's resource reclamation; ``sim.config.SimSettings.placement``) reports per machine
+what placement counts as taken (``core.observation.placement_counted``) and the time constant
+its reservations decay with. Room is then judged on that counted demand: the believed requests
+times the share of them placement counts. That share is believed to fall no faster than the
+declared decay (``share >= peak share x exp(-elapsed / decay)``, over remembered beliefs, so
+compounded): reservations only fall by decaying, and a picture that claims more reclaimed than
+that is believed only that far. A backend that declares no decay is judged on requests alone.
+Removing a machine moves its tasks, and a task placed anew reserves its whole request again: the
+CPU the reservations of the machines let go had reclaimed counts as demand on what is left.
+Honest falls of the share (fresh tasks leaving) only make the belief cautious for a while.
+
+Memory gets the same room, judged on the picture (what placement counts plus pending): once CPU
+is placed by reservations, memory, still placed by requests, is what binds.
+
 A request resize (``ResizeRequests``) that grows a service's reservation is judged the same way:
 the CPU it adds (new minus old request, times the replicas) is demand, and it passes only while
 the headroom is still there afterwards. A resize that shrinks a reservation frees capacity and
@@ -27,13 +42,19 @@ always passes this guard (its costs, throttling and memory kills, are the risk m
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
 import numpy.typing as npt
 
 from autoinfra.core.actions import ResizeRequests
-from autoinfra.core.observation import MachineState, Observation
+from autoinfra.core.observation import (
+    MachineState,
+    Observation,
+    placement_counted,
+    reservation_decay_s,
+)
 from autoinfra.oversight.gate_settings import GateSettings
 from autoinfra.oversight.guards import GuardLedger
 
@@ -49,6 +70,10 @@ class HeadroomGuard:
         self._demand: deque[tuple[float, float, float]] = deque()
         self._seen_at: float | None = None
         self._cuts: deque[tuple[float, float]] = deque()  # (when approved, CPU of reservation cut)
+        # believed counted shares: (observation time, log share + time / decay), a monotone queue
+        # whose front gives the floor ``exp(key - now / decay)``
+        self._share: deque[tuple[float, float]] = deque()
+        self._share_seen_at: float | None = None
 
     def note_cut(self, at_s: float, cpu: float) -> None:
         """A reservation cut the gate approved (a scale-down, a request resize down): demand
@@ -75,6 +100,38 @@ class HeadroomGuard:
         running = (s == MachineState.ON) | (s == MachineState.DRAINING)
         return float(obs.cpu_requested[running].sum()) + float(obs.pending_cpu)
 
+    @staticmethod
+    def _running(obs: Observation) -> npt.NDArray[np.bool_]:
+        s = obs.machine_state
+        return (s == MachineState.ON) | (s == MachineState.DRAINING)
+
+    def _counted_share(self, obs: Observation) -> float:
+        """The believed share of the requested (plus pending) CPU that placement counts: 1 for
+        a backend that places by requests; never below the declared decay of an earlier belief."""
+        decay = reservation_decay_s(obs)
+        if decay is None:
+            return 1.0
+        running = self._running(obs)
+        requested = float(obs.cpu_requested[running].sum()) + float(obs.pending_cpu)
+        counted = float(placement_counted(obs)[running].sum()) + float(obs.pending_cpu)
+        shown = min(1.0, counted / requested) if requested > 1e-12 else 1.0
+        horizon = obs.time_s - self.settings.window_s
+        while len(self._share) > 1 and self._share[0][0] < horizon:
+            self._share.popleft()  # the newest belief always stays: it carries the bound on
+        floor = math.exp(self._share[0][1] - obs.time_s / decay) if self._share else 0.0
+        return min(1.0, max(shown, floor))
+
+    def _note_share(self, obs: Observation) -> None:
+        decay = reservation_decay_s(obs)
+        if decay is None or self._share_seen_at == obs.time_s:
+            return
+        self._share_seen_at = obs.time_s
+        share = self._counted_share(obs)
+        key = math.log(max(share, 1e-12)) + obs.time_s / decay
+        while self._share and self._share[-1][1] <= key:
+            self._share.pop()
+        self._share.append((obs.time_s, key))
+
     def note(self, obs: Observation) -> None:
         """Remember what was believed of each new observation's demand.
 
@@ -82,6 +139,7 @@ class HeadroomGuard:
         ``demand_fall_share`` per window, compounded, however long a spoofed picture lasts
         (honest demand, which never falls that fast, is always believed as it is).
         """
+        self._note_share(obs)
         if self._seen_at == obs.time_s:
             return
         self._seen_at = obs.time_s
@@ -115,8 +173,14 @@ class HeadroomGuard:
         return self._demand_of(obs)
 
     def believed_demand(self, obs: Observation) -> float:
-        """The demand the guard would judge a removal on now (read only, for planners)."""
-        return self._believed_demand(obs, self._demand_of(obs))
+        """The demand the guard would judge a removal on now, as placement counts it (read only,
+        for planners)."""
+        return self._believed_demand(obs, self._demand_of(obs)) * self._counted_share(obs)
+
+    def removals_blocked(self, obs: Observation) -> bool:
+        """Whether the picture shows requests falling faster than the guard believes them to,
+        so that no capacity is removed on it at all (read only, for planners)."""
+        return self._demand_of(obs) < self._believed_demand(obs, self._demand_of(obs)) - 1e-9
 
     def refusal(self, obs: Observation, machine: int, ledger: GuardLedger) -> str | None:
         """Why removing ``machine`` would take the headroom, or None."""
@@ -143,13 +207,55 @@ class HeadroomGuard:
                 f"{demand:.2f} believed); no capacity is removed on that picture"
             )
         counted[machine] = False
+        share = self._counted_share(obs)
+        demand *= share
+        if share < 1.0:
+            # a drained machine's tasks are placed again, and a task placed anew reserves its
+            # whole request until its reservation has decayed again: they come back at requests.
+            # So for this machine and every one the gate already let go (a machine monitoring
+            # shows drained holds no tasks, and adds nothing)
+            moving = gone.copy()
+            moving[machine] = True
+            reclaimed = obs.cpu_requested[moving] - placement_counted(obs)[moving]
+            demand += float(np.maximum(reclaimed, 0.0).sum())
         cap = float(obs.cpu_capacity[counted].sum())
         free_share = (cap - demand) / cap if cap > 0 else -1.0
         if free_share < s.min_headroom_share:
+            what = "requested+pending"
+            if share < 1.0:
+                what = f"counted+pending ({share:.0%} of requests)"
             return (
                 f"headroom guard: without machine:{machine} schedulable CPU {cap:.2f} would leave "
-                f"{free_share:.1%} free for {demand:.2f} requested+pending "
+                f"{free_share:.1%} free for {demand:.2f} {what} "
                 f"(minimum {s.min_headroom_share:.0%}; {int(gone.sum())} machine(s) already let go)"
+            )
+        return self._memory_refusal(obs, machine, counted, gone)
+
+    def _memory_refusal(
+        self,
+        obs: Observation,
+        machine: int,
+        counted: npt.NDArray[np.bool_],
+        gone: npt.NDArray[np.bool_],
+    ) -> str | None:
+        """The same room for memory, judged on the picture: once CPU is placed by reservations
+        (and memory by requests, ``sim.config.SimSettings.reclaim``), memory is what binds, and
+        tasks moved to machines without the memory for them wait. Memory has no fall belief:
+        a picture that hides memory hides the CPU requests too, and the CPU check refuses it."""
+        st = self.settings
+        running = self._running(obs)
+        mem = placement_counted(obs, "mem")
+        demand = float(mem[running].sum()) + float(obs.pending_mem)
+        moving = gone.copy()
+        moving[machine] = True
+        demand += float(np.maximum(obs.mem_requested[moving] - mem[moving], 0.0).sum())
+        cap = float(obs.mem_capacity[counted].sum())
+        free_share = (cap - demand) / cap if cap > 0 else -1.0
+        if free_share < st.min_headroom_share:
+            return (
+                f"headroom guard: without machine:{machine} schedulable memory {cap:.2f} would "
+                f"leave {free_share:.1%} free for {demand:.2f} placed+pending (minimum "
+                f"{st.min_headroom_share:.0%})"
             )
         return None
 
@@ -167,7 +273,7 @@ class HeadroomGuard:
         st = self.settings
         gone = ledger.removed_mask(obs.n_machines, obs.time_s, st.window_s)
         cap = float(obs.cpu_capacity[self.usable(obs) & ~gone].sum())
-        demand = self._believed_demand(obs, self._demand_of(obs)) + extra
+        demand = self.believed_demand(obs) + extra
         free_share = (cap - demand) / cap if cap > 0 else -1.0
         if free_share < st.min_headroom_share:
             return (

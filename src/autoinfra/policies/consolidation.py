@@ -19,7 +19,8 @@ Each decision:
    lightly loaded machines (requested share below ``drain_below_share``) when first-fit decreasing
    of their loads (requested CPU and memory, largest first) into the free room of the machines
    that stay (filled to at most ``1 - bin_headroom_share``) places every one. Drained machines
-   empty out and are powered off by step 3 of a later decision.
+   empty out and are powered off once empty for ``idle_s``, in whatever band the cell is then
+   (a drained machine is no capacity, only idle power).
 4. **Dwell**: no machine changes power twice within ``min_dwell_s`` (a drain is not a power change:
    a drained machine is powered off as soon as it has been empty for ``idle_s``); per-decision caps
    bound how much changes at once.
@@ -133,11 +134,13 @@ class ConsolidationPolicy:
             want = need / (1 - s.target_free_share) - capacity
             if waited:
                 want = max(want, float(obs.pending_cpu), 1e-9)
-            return self._power_on(obs, want, dwell_ok, inputs)
+            return self._power_on(obs, want, dwell_ok, inputs) + self._drained_offs(
+                obs, dwell_ok, inputs
+            )
         if free_share > s.off_free_share:
             budget = capacity - need / (1 - s.target_free_share)
             return self._reduce(obs, budget, usable, dwell_ok, inputs)
-        return []
+        return self._drained_offs(obs, dwell_ok, inputs)
 
     def _track(
         self, obs: Observation
@@ -175,6 +178,29 @@ class ConsolidationPolicy:
         for outcome, proposal in zip(outcomes, proposals, strict=True):
             if isinstance(proposal.action, DrainMachine) and not outcome.succeeded:
                 self._drained.discard(proposal.action.machine)
+
+    def _drained_offs(
+        self, obs: Observation, dwell_ok: npt.NDArray[np.bool_], inputs: dict[str, float]
+    ) -> list[Proposal]:
+        """Power off the machines this policy drained once they have been empty for ``idle_s``,
+        whatever the band says: a drained machine is no capacity, only idle power. (Before,
+        they were powered off only by a later reduction, so a cell that settled inside the band
+        kept its drained machines on, empty, to the end of the run.)"""
+        s = self.settings
+        now = obs.time_s
+        state = obs.machine_state
+        out: list[Proposal] = []
+        for m in sorted(self._drained):
+            if len(out) >= s.max_power_off:
+                break
+            if m >= obs.n_machines or state[m] != MachineState.DRAINING or not dwell_ok[m]:
+                continue
+            since = self._empty_since[m]
+            if np.isnan(since) or now - since < s.idle_s:
+                continue
+            reason = f"drained and empty for {now - since:.0f} s: no capacity, only idle power"
+            out.append(self._proposal(SetMachinePower(machine=m, on=False), now, reason, inputs))
+        return out
 
     # -- more capacity ---------------------------------------------------------------------------
     def _power_on(

@@ -25,6 +25,12 @@ for and how it picks:
    above ``ask_human_tasks`` is proposed with ``ask_human`` set, and the gate escalates it to a
    person whatever its risk.
 
+On a backend that places by reservations the staying machines are packed against what placement
+counts (reservations for non-production work), but a drained machine's tasks move at their
+requests: a task placed anew reserves its whole request until its reservation decays again. A
+machine it drained is powered off once empty, whatever the band (it is no capacity, only idle
+power).
+
 Capacity above the target by ``hysteresis_share`` is removed down to it: the band keeps a
 decision from undoing the last. With the gate's ``remaining_budget`` (``core.budget``) the plan
 never counts on less demand than the gate's headroom guard believes, proposes no removal while
@@ -44,7 +50,7 @@ import numpy.typing as npt
 
 from autoinfra.core.actions import DrainMachine, SetMachinePower
 from autoinfra.core.budget import GateBudget
-from autoinfra.core.observation import Observation
+from autoinfra.core.observation import Observation, placement_counted
 from autoinfra.core.proposal import Finding, Proposal
 from autoinfra.policies.consolidation import (
     ConsolidationPolicy,
@@ -102,7 +108,7 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
         on, usable, booting = self._track(obs)
         cap = obs.cpu_capacity.astype(np.float64)
         capacity = float(cap[usable].sum() + cap[booting].sum())
-        counted = _counted(obs)
+        counted = placement_counted(obs)
         reserved = float(counted[on].sum()) + float(obs.pending_cpu)
         growth = self._growth(obs, findings, reserved)
         need = reserved * growth
@@ -128,22 +134,33 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
             want = target - capacity
             if waited:
                 want = max(want, float(obs.pending_cpu), 1e-9)
-            return self._power_on(obs, want, dwell_ok, inputs)
+            offs = self._drained_offs(obs, dwell_ok, inputs)
+            return self._power_on(obs, want, dwell_ok, inputs) + self._within_radius(budget, offs)
         if capacity > target * (1.0 + s.hysteresis_share):
             if budget is not None and budget.removals_blocked:
                 return []  # the gate would refuse every removal on this picture: wait
             out = self._reduce(obs, capacity - target, usable, dwell_ok, inputs)
-            return out[: self._removals_allowed(budget, len(out))]
-        return []
+        else:
+            out = self._drained_offs(obs, dwell_ok, inputs)
+        return self._within_radius(budget, out)
 
-    def _removals_allowed(self, budget: GateBudget | None, wanted: int) -> int:
-        """Removals the blast-radius guard will take from this agent now, keeping
+    def _within_radius(self, budget: GateBudget | None, wanted: list[Proposal]) -> list[Proposal]:
+        """The removals the blast-radius guard will take from this agent now, keeping
         ``repair_reserve_share`` of the cluster-wide budget for repairs (an eviction of a lost
-        machine must never wait for a consolidation)."""
+        machine must never wait for a consolidation). A machine this agent already acted on in
+        the window (the power-off of a machine it drained) is no new machine for the guard."""
         if budget is None or budget.machines_left is None or budget.removals_left is None:
             return wanted
         reserve = int(np.ceil(self.plan.repair_reserve_share * (budget.machines_limit or 0)))
-        return max(0, min(wanted, budget.machines_left, budget.removals_left - reserve))
+        room = max(0, min(budget.machines_left, budget.removals_left - reserve))
+        out: list[Proposal] = []
+        for p in wanted:
+            if p.action.target not in budget.per_target_used:
+                if room <= 0:
+                    continue
+                room -= 1
+            out.append(p)
+        return out
 
     def _growth(self, obs: Observation, findings: Sequence[Finding], reserved: float) -> float:
         """How much the workload's own load is forecast to grow over the horizon (>= 1)."""
@@ -166,8 +183,12 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
         load in the room of the machines that stay; drains above the threshold ask a person."""
         s = self.plan
         cap = obs.cpu_capacity.astype(np.float64)
-        req_cpu = _counted(obs).astype(np.float64)
-        req_mem = _counted(obs, "mem").astype(np.float64)
+        # the staying machines hold what placement counts; a drained machine's tasks are placed
+        # anew, and a task placed anew reserves its whole request: they move at their requests
+        held_cpu = placement_counted(obs).astype(np.float64)
+        held_mem = placement_counted(obs, "mem").astype(np.float64)
+        req_cpu = obs.cpu_requested.astype(np.float64)
+        req_mem = obs.mem_requested.astype(np.float64)
         score = drain_score(cap, obs.tasks_running)
         candidates = candidates[np.argsort(-score[candidates], kind="stable")]
         room = 1.0 - s.bin_headroom_share
@@ -181,8 +202,8 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
             trial = [*drains, m]
             stay = stay_base.copy()
             stay[trial] = False
-            bins_cpu = np.maximum(0.0, cap * room - req_cpu)[stay]
-            bins_mem = np.maximum(0.0, obs.mem_capacity.astype(np.float64) * room - req_mem)[stay]
+            bins_cpu = np.maximum(0.0, cap * room - held_cpu)[stay]
+            bins_mem = np.maximum(0.0, obs.mem_capacity.astype(np.float64) * room - held_mem)[stay]
             if first_fit_decreasing(req_cpu[trial], req_mem[trial], bins_cpu, bins_mem) is None:
                 continue
             drains.append(m)
@@ -211,13 +232,3 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
             inputs={**p.justification.inputs, "disruption_tasks": tasks, "ask_human": True},
         )
         return dataclasses.replace(p, justification=why)
-
-
-def _counted(obs: Observation, resource: str = "cpu") -> npt.NDArray[np.float32]:
-    """What placement counts as taken per machine: the backend's ``<resource>_counted`` when it
-    places some work by reservations (``sim.observe``), else the requests."""
-    fallback = obs.cpu_requested if resource == "cpu" else obs.mem_requested
-    counted = obs.extra.get(f"{resource}_counted")
-    if isinstance(counted, np.ndarray) and counted.shape == fallback.shape:
-        return counted
-    return fallback

@@ -14,6 +14,8 @@ while the simulation moves on. Extra keys in ``Observation.extra``:
 - ``link_capacity_mbps``, ``tick_s``, ``machine_platform`` (index into the trace's platforms),
 - ``cpu_counted`` / ``mem_counted``: per machine, what placement counts as taken (requests, or
   for non-production work its reservations when the run places by reservations),
+- ``reservation_decay_s`` (only when placing by reservations): the time constant reservations
+  decay with (``SimSettings.reservation_decay_s``); no reservation falls faster,
 - ``service_mem_request`` (per replica) and ``service_mem_peak`` (the most memory any running
   replica of the service uses, as a container runtime reports per container): right-sizing.
 """
@@ -77,8 +79,17 @@ def build_observation(cluster: ClusterState, now: float) -> Observation:
             # their reservations when the run places by reservations (consolidation packs these)
             "cpu_counted": _counted(cluster, 0),
             "mem_counted": _counted(cluster, 1),
+            **_reservation_model(cluster),
         },
     )
+
+
+def _reservation_model(cluster: ClusterState) -> dict[str, object]:
+    """What the backend declares of its reservations: how fast they may fall (the gate believes
+    a reported fall of what placement counts no faster than this; ``oversight.headroom``)."""
+    if not cluster.reclaim_below:
+        return {}
+    return {"reservation_decay_s": float(cluster.config.reservation_decay_s)}
 
 
 def _counted(cluster: ClusterState, resource: int) -> npt.NDArray[np.float32]:

@@ -380,6 +380,14 @@ class Simulator:
     def machine_task_count(self, machine: int) -> int:
         return self._writer.machine_task_count(machine)
 
+    def price_counters(self) -> dict[str, float]:
+        """The price of overcommit so far (cumulative): tasks killed for memory, and
+        machine-seconds throttled. A study subtracts the burn-in's from the run's end."""
+        return {
+            "memory_kills": float(self._counters["memory_kills"]),
+            "throttled_machine_s": float(self._throttled_machine_s),
+        }
+
     def record_detection(self, target: str, by: str, kind: str | None = None) -> bool:
         """A finding on ``target`` ("machine:i", "link:j", "rack:r"). True if it matches an active
         fault (the first such finding sets its detection time); otherwise a false alarm."""
