@@ -164,9 +164,20 @@ def test_paired_results_pair_seeds_and_average_their_scenarios() -> None:
     assert k8s["recovery_s.node_failure"]["differences"] == pytest.approx([-280, -279, -278])
     assert k8s["recovery_s.node_failure"]["verdict"] == "holds"
     assert k8s["energy_kwh"]["mean_difference"] == 0.0 and k8s["energy_kwh"]["verdict"] != "holds"
+    # beyond the spread: a margin of 0.10 against per-seed values spread by sd 0.05 (both systems)
+    cpu = k8s["utilization_cpu"]
+    assert cpu["reference_sd"] == pytest.approx(0.05) and cpu["baseline_sd"] == pytest.approx(0.05)
+    assert cpu["beyond_spread"] is True and k8s["energy_kwh"]["beyond_spread"] is False
+    narrow = paired_results(
+        [r for r in runs if r["system"] == "agents"]
+        + [_run("kubernetes-defaults", "none", s, v, None) for s, v in enumerate((0.1, 0.3, 0.5))],
+        ["agents", "kubernetes-defaults"],
+    )["baselines"]["kubernetes-defaults"]["utilization_cpu"]
+    assert narrow["baseline_sd"] == pytest.approx(0.2) and narrow["beyond_spread"] is False
     # the report opens with these rows; the paper's claims stand beside them as claims
     rows = answer_rows(out)
     assert rows[0][0] == "CPU utilisation" and rows[0][-1].startswith("85 % vs 68 %")
+    assert rows[0][-2] == "yes (sd 5.0 pts)"
     summary = {"paired": out, "spec": {"seeds": [0, 1, 2], "burn_in_s": 900.0}}
     blocks = answer_blocks(summary)
     assert any(isinstance(b, Table) for b in blocks)

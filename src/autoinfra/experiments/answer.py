@@ -77,10 +77,20 @@ def answer_rows(paired: Mapping[str, Any]) -> tuple[tuple[str, ...], ...]:
                     f"{diff}{rel_text} {interval}",
                     str(e.get("n", 0)),
                     VERDICTS.get(str(e.get("verdict")), str(e.get("verdict"))),
+                    _beyond(e, unit, factor),
                     _claim(key, baseline),
                 )
             )
     return tuple(rows)
+
+
+def _beyond(e: Mapping[str, Any], unit: str, factor: float) -> str:
+    """Whether the margin is larger than the spread of either system's values across seeds."""
+    beyond = e.get("beyond_spread")
+    if beyond is None:
+        return "n/a"
+    spread = max(float(e.get("reference_sd") or 0.0), float(e.get("baseline_sd") or 0.0))
+    return f"{'yes' if beyond else 'no'} (sd {_value(spread, unit, factor).replace(' %', ' pts')})"
 
 
 def _tally(metrics: Mapping[str, Any]) -> str:
@@ -139,11 +149,14 @@ def answer_blocks(summary: Mapping[str, Any]) -> list[Block]:
                 f"{REFERENCE} - baseline [95 % CI]",
                 "seeds",
                 "holds?",
+                "beyond the seeds' spread?",
                 "paper claims",
             ),
             answer_rows(paired),
             "means over seeds; recovery counts an unrecovered fault as recovering at the "
-            "window's end (a lower bound); the paper's figures are claims, not measurements",
+            "window's end (a lower bound); beyond the seeds' spread: the margin is larger than "
+            "the standard deviation over seeds of either system's values (a stricter test than "
+            "the interval); the paper's figures are claims, not measurements",
         )
     )
     return blocks

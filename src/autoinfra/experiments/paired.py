@@ -13,6 +13,12 @@ higher is better (utilisation), below it where lower is better (energy, SLO viol
 it is *reversed* when the whole interval lies on the baseline's side, and *unclear* otherwise.
 With one seed there is no interval and nothing holds or fails: the entry says so.
 
+Beside the interval, each entry says whether the mean difference is *beyond the spread across
+seeds*: larger, on the agents' side, than the standard deviation over seeds of either system's own
+values (``reference_sd``, ``baseline_sd``). That is a stricter test than the interval: the seeds'
+windows differ (one is busier than another), and this asks for a margin larger than what changing
+the window alone changes, not only one the pairing can resolve.
+
 A seed's value of a metric is the mean over that seed's scenarios, as in ``metrics.aggregate``.
 Recovery per fault kind uses the censored lower bound (an unrecovered fault counts as recovering at
 the window's end), so a system that never recovers cannot look faster by having no recovery time.
@@ -133,6 +139,9 @@ def paired_difference(
         "mean_difference": float(diffs.mean()) if seeds else None,
         "relative_difference": None,
         "sd": None,
+        "reference_sd": None,
+        "baseline_sd": None,
+        "beyond_spread": None,
         "ci95": None,
         "holds": None,
         "verdict": "one seed: no interval" if len(seeds) == 1 else "no seeds with a value",
@@ -145,6 +154,10 @@ def paired_difference(
     half = t975(len(seeds) - 1) * sd / math.sqrt(len(seeds))
     lo, hi = float(diffs.mean()) - half, float(diffs.mean()) + half
     out["sd"] = sd
+    spread = max(float(ref.std(ddof=1)), float(base.std(ddof=1)))
+    out["reference_sd"], out["baseline_sd"] = float(ref.std(ddof=1)), float(base.std(ddof=1))
+    margin = float(diffs.mean()) if better == "higher" else -float(diffs.mean())
+    out["beyond_spread"] = bool(margin > spread)
     out["ci95"] = [lo, hi]
     favours = lo > 0 if better == "higher" else hi < 0
     against = hi < 0 if better == "higher" else lo > 0

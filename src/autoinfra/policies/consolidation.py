@@ -16,7 +16,8 @@ Each decision:
    ``target_free_share``), above it removes capacity down to ``target_free_share``, inside it does
    nothing. Pending work that has waited ``pending_grace_s`` also powers machines on.
 3. **Removing capacity**: first power off machines that have been empty for ``idle_s``; then drain
-   lightly loaded machines (requested share below ``drain_below_share``) when first-fit decreasing
+   lightly loaded machines (share taken below ``drain_below_share``, as placement counts it:
+   requests, or reservations for work placed by them) when first-fit decreasing
    of their loads (requested CPU and memory, largest first) into the free room of the machines
    that stay (filled to at most ``1 - bin_headroom_share``) places every one. Drained machines
    empty out and are powered off once empty for ``idle_s``, in whatever band the cell is then
@@ -39,7 +40,7 @@ import numpy.typing as npt
 
 from autoinfra.core.actions import DrainMachine, SetMachinePower
 from autoinfra.core.errors import ConfigError
-from autoinfra.core.observation import MachineState, Observation
+from autoinfra.core.observation import MachineState, Observation, placement_counted
 from autoinfra.core.proposal import Finding, Justification, Outcome, Proposal
 
 __all__ = ["ConsolidationPolicy", "ConsolidationSettings", "first_fit_decreasing"]
@@ -258,7 +259,9 @@ class ConsolidationPolicy:
             out.append(
                 self._proposal(SetMachinePower(machine=int(m), on=False), now, reason, inputs)
             )
-        req_cpu = obs.cpu_requested.astype(np.float64)
+        # lightly loaded by what placement counts as taken (requests, or reservations for work
+        # placed by them): a machine full of requests that use little is no fuller to a scheduler
+        req_cpu = placement_counted(obs).astype(np.float64)
         light = usable & ~removed & dwell_ok & (obs.tasks_running > 0)
         light &= req_cpu < s.drain_below_share * cap
         drains = self._choose_drains(obs, np.flatnonzero(light), usable & ~removed, budget)
@@ -266,7 +269,7 @@ class ConsolidationPolicy:
             self._drained.add(m)
             share = req_cpu[m] / cap[m]
             reason = (
-                f"lightly loaded ({share:.0%} requested); its tasks fit elsewhere "
+                f"lightly loaded ({share:.0%} of its CPU taken); its tasks fit elsewhere "
                 f"({self.drain_planner})"
             )
             out.append(self._proposal(DrainMachine(machine=m), now, reason, inputs))
