@@ -260,7 +260,10 @@ def section(out: dict[str, Any], before: dict[str, Any] | None) -> str:
             "the default study's 300-machine slice (seed 0, 1 h); spoofs from 600 s, the rogue's "
             "300 low-confidence drains at 1500 s, approved by the 60 s auto-approver. Figures "
             "from the simulator's truth. `before -> after` where a before run was given "
-            "(`--before`, the same script on the code before the fix).",
+            "(`--before`, the same script on the code before the fix). Min free CPU share is of "
+            "what placement counts: requests, and for the non-production work `agents` places by "
+            "reservations, its reservations (before issue 9's counted headroom, the probe "
+            "measured requests only, which placement by reservations overcommits by design).",
             "",
             *lines,
             END,
