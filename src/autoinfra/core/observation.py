@@ -135,3 +135,18 @@ def reservation_decay_s(obs: Observation) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
     return None
+
+
+def taken_after_moves(obs: Observation, moving: Bool, resource: str = "cpu") -> float:
+    """What placement will count as taken once the tasks of the ``moving`` machines (drained or
+    powered off) are placed again: all that running machines hold now, plus what waits, plus the
+    part of the moved tasks' requests their reservations had reclaimed, since a task placed anew
+    reserves its whole request (``sim.config.SimSettings.reservation_delay_s``)."""
+    s = obs.machine_state
+    running = (s == MachineState.ON) | (s == MachineState.DRAINING)
+    held = placement_counted(obs, resource)
+    requested = obs.cpu_requested if resource == "cpu" else obs.mem_requested
+    pending = obs.pending_cpu if resource == "cpu" else obs.pending_mem
+    reclaimed = np.maximum(requested[moving] - held[moving], 0.0)
+    return float(held[running].sum()) + float(pending) + float(reclaimed.sum())
+

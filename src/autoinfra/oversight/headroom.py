@@ -54,6 +54,7 @@ from autoinfra.core.observation import (
     Observation,
     placement_counted,
     reservation_decay_s,
+    taken_after_moves,
 )
 from autoinfra.oversight.gate_settings import GateSettings
 from autoinfra.oversight.guards import GuardLedger
@@ -243,12 +244,9 @@ class HeadroomGuard:
         tasks moved to machines without the memory for them wait. Memory has no fall belief:
         a picture that hides memory hides the CPU requests too, and the CPU check refuses it."""
         st = self.settings
-        running = self._running(obs)
-        mem = placement_counted(obs, "mem")
-        demand = float(mem[running].sum()) + float(obs.pending_mem)
         moving = gone.copy()
         moving[machine] = True
-        demand += float(np.maximum(obs.mem_requested[moving] - mem[moving], 0.0).sum())
+        demand = taken_after_moves(obs, moving, "mem")
         cap = float(obs.mem_capacity[counted].sum())
         free_share = (cap - demand) / cap if cap > 0 else -1.0
         if free_share < st.min_headroom_share:

@@ -50,7 +50,7 @@ import numpy.typing as npt
 
 from autoinfra.core.actions import DrainMachine, SetMachinePower
 from autoinfra.core.budget import GateBudget
-from autoinfra.core.observation import MachineState, Observation, placement_counted
+from autoinfra.core.observation import Observation, placement_counted, taken_after_moves
 from autoinfra.core.proposal import Finding, Proposal
 from autoinfra.policies.consolidation import (
     ConsolidationPolicy,
@@ -206,7 +206,7 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
             bins_mem = np.maximum(0.0, obs.mem_capacity.astype(np.float64) * room - held_mem)[stay]
             if first_fit_decreasing(req_cpu[trial], req_mem[trial], bins_cpu, bins_mem) is None:
                 continue
-            if not self._memory_room(obs, stay, trial, held_mem):
+            if not self._memory_room(obs, stay, trial):
                 continue
             drains.append(m)
             budget -= float(cap[m])
@@ -215,16 +215,13 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
                 self._ask[m] = tasks
         return drains
 
-    def _memory_room(
-        self, obs: Observation, stay: npt.NDArray[np.bool_], trial: list[int], held_mem: F64
-    ) -> bool:
+    def _memory_room(self, obs: Observation, stay: npt.NDArray[np.bool_], trial: list[int]) -> bool:
         """Whether the machines that stay keep ``min_free_share`` of their memory free for what
         is placed, what waits and the drained tasks at their requests: placed by requests,
         memory is what binds once CPU is placed by reservations (the gate checks the same)."""
-        st = obs.machine_state
-        running = (st == MachineState.ON) | (st == MachineState.DRAINING)
-        demand = float(held_mem[running].sum()) + float(obs.pending_mem)
-        demand += float(np.maximum(obs.mem_requested[trial] - held_mem[trial], 0.0).sum())
+        moving = np.zeros(obs.n_machines, dtype=bool)
+        moving[trial] = True
+        demand = taken_after_moves(obs, moving, "mem")
         cap = float(obs.mem_capacity[stay].sum())
         return cap > 0 and (cap - demand) / cap >= self.plan.min_free_share
 
