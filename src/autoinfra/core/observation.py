@@ -149,4 +149,3 @@ def taken_after_moves(obs: Observation, moving: Bool, resource: str = "cpu") -> 
     pending = obs.pending_cpu if resource == "cpu" else obs.pending_mem
     reclaimed = np.maximum(requested[moving] - held[moving], 0.0)
     return float(held[running].sum()) + float(pending) + float(reclaimed.sum())
-
