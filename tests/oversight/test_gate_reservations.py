@@ -8,6 +8,8 @@ import dataclasses
 import math
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autoinfra.core.actions import DrainMachine
 from autoinfra.core.clock import SimClock
@@ -106,3 +108,32 @@ def test_memory_gets_the_same_room() -> None:
     assert verdict.decision == Decision.REJECT and "memory" in verdict.reason
     roomy, _, _ = _gate(_cell(0.0, 0.9, 0.1, mem=0.5))
     assert roomy.review(_drain(0)).decision == Decision.APPROVE
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0.0, 900.0), st.floats(0.0, 1.0)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_the_believed_share_never_falls_faster_than_the_declared_decay(
+    steps: list[tuple[float, float]],
+) -> None:
+    """Whatever share of its requests each picture claims placement counts, and however the
+    pictures are spaced, the demand the gate believes falls no faster than exp(-dt / decay)
+    between two pictures, and is never below what the picture shows."""
+    gate, sensor, clock = _gate(_cell(0.0, 0.5, 0.5))
+    previous = gate.remaining_budget("energy").believed_demand_cpu
+    t = 0.0
+    for dt, share in steps:
+        t += dt
+        clock.advance(dt)
+        sensor.obs = _cell(t, 0.5, 0.5 * share)
+        believed = gate.remaining_budget("energy").believed_demand_cpu
+        assert believed is not None and previous is not None
+        assert believed >= 5.0 * share - 1e-4  # at least what the picture shows
+        assert believed >= previous * math.exp(-dt / DECAY_S) - 1e-4
+        assert believed <= 5.0 + 1e-4  # never above the requests
+        previous = believed

@@ -74,7 +74,6 @@ class HeadroomGuard:
         # believed counted shares: (observation time, log share + time / decay), a monotone queue
         # whose front gives the floor ``exp(key - now / decay)``
         self._share: deque[tuple[float, float]] = deque()
-        self._share_seen_at: float | None = None
 
     def note_cut(self, at_s: float, cpu: float) -> None:
         """A reservation cut the gate approved (a scale-down, a request resize down): demand
@@ -124,9 +123,10 @@ class HeadroomGuard:
 
     def _note_share(self, obs: Observation) -> None:
         decay = reservation_decay_s(obs)
-        if decay is None or self._share_seen_at == obs.time_s:
+        if decay is None:
             return
-        self._share_seen_at = obs.time_s
+        # every picture is noted, even two of one timestamp: noting one twice changes nothing
+        # (the queue keeps the larger key), and a second, higher one must not be forgotten
         share = self._counted_share(obs)
         key = math.log(max(share, 1e-12)) + obs.time_s / decay
         while self._share and self._share[-1][1] <= key:
