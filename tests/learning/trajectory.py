@@ -8,7 +8,7 @@ replays the actions and compares with the reference file bit for bit.
 
 The reference was written by this module on the code before the speed work (commit fb4a009):
 
-    PYTHONPATH=src python -m tests.learning.trajectory tests/data/learning/scaling_v0_trajectories.json
+    PYTHONPATH=src python -m tests.learning.trajectory  # writes REFERENCE
 
 Regenerate it only for a change that is meant to move the environment's results, and say so.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "learning" / "scaling_v0_trajectories.json"
+REFERENCE = Path(__file__).resolve().parents[1] / "data/learning/scaling_v0_trajectories.json"
 
 # (name, keywords of gymnasium.make, reset seed, action seed, steps): the registered defaults,
 # the same without the forecaster, and a larger slice drawn with another seed. 1800 s episodes
@@ -57,7 +57,9 @@ def record(kwargs: dict[str, Any], reset_seed: int, action_seed: int, steps: int
     return {"actions": actions, "rows": rows}
 
 
-def _row(obs: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> list[Any]:
+def _row(
+    obs: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]
+) -> list[Any]:
     # float32 -> Python float is exact, and JSON keeps a float's repr: the file is bit-exact
     return [
         [float(x) for x in np.asarray(obs, dtype=np.float32)],
