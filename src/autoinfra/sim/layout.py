@@ -250,10 +250,13 @@ class PendingQueue:
                 new_key = np.concatenate([k for k, _, _ in self._staged])
                 new_qf = np.concatenate([f for _, f, _ in self._staged])
                 new_qi = np.concatenate([i for _, _, i in self._staged])
-            order = np.argsort(new_key, kind="stable")
-            new_key = np.take(new_key, order)
-            new_qf = np.take(new_qf, order, axis=0)
-            new_qi = np.take(new_qi, order, axis=0)
+            if new_key.shape[0] > 8 or not _ascending(new_key.tolist()):
+                order = np.argsort(new_key, kind="stable")
+                new_key = np.take(new_key, order)
+                new_qf = np.take(new_qf, order, axis=0)
+                new_qi = np.take(new_qi, order, axis=0)
+            # (a few rows already in key order, as a scale-up's replicas are: a stable sort
+            # would leave them as they are, so skip its four calls)
             if self._key.shape[0] == 0 and self._keep is None:  # nothing to merge with
                 self._key, self._qf, self._qi = new_key, new_qf, new_qi
                 self._staged, self._n_staged = [], 0
@@ -275,6 +278,10 @@ class PendingQueue:
     def nbytes(self) -> int:
         self._merge()
         return int(self._key.nbytes + self._qf.nbytes + self._qi.nbytes)
+
+
+def _ascending(keys: list[int]) -> bool:
+    return all(a <= b for a, b in zip(keys, keys[1:], strict=False))
 
 
 def queue_key(priority: npt.NDArray[np.integer], task_id: npt.NDArray[np.integer]) -> I64:

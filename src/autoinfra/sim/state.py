@@ -92,6 +92,7 @@ RUNNING_STATES = np.zeros(6, dtype=np.int8)
 RUNNING_STATES[[MachineState.ON, MachineState.DRAINING]] = 1
 _NONE_I = np.zeros(0, dtype=np.int32)
 _NONE_F = np.zeros(0, dtype=np.float32)
+_FEW_ROWS = 8  # up to this many tasks, ``enqueue`` builds their rows in Python (``_spec_few``)
 
 
 class ClusterState:
@@ -288,6 +289,11 @@ class ClusterState:
             return
         ids = ids.astype(np.int32)
         k = ids.shape[0]
+        if k <= _FEW_ROWS:  # a scale-up or a few evictions: rows from scalars, same values
+            self.rec.status[ids] = ST_PENDING
+            self.rec.slot[ids] = -1
+            self.queue.push(*self._spec_few(ids.tolist()))
+            return
         qf = np.empty((k, N_QF), dtype=np.float32)
         qi = np.empty((k, N_QI), dtype=np.int32)
         qi[:, Q_ID] = ids
@@ -309,6 +315,39 @@ class ClusterState:
         self.rec.status[ids] = ST_PENDING
         self.rec.slot[ids] = -1
         self.queue.push(queue_key(qi[:, Q_PRIO], ids), qf, qi)
+
+    def _spec_few(self, ids: list[int]) -> tuple[I64, F32, I32]:
+        """Key, ``qf`` and ``qi`` rows of a few tasks: ``_spec_workload`` / ``_spec_created``
+        row by row. Each NumPy call on a whole column costs about a microsecond whatever its
+        length, and a learner scaling one service enqueues one or two replicas a step."""
+        t, vf, vi, x_service = self.workload.tasks, self.vf, self.vi, self.rec.x_service
+        n_workload, resized = self.rec.n_workload, self.svc_resized
+        rows_f, rows_i, keys = [], [], []
+        for tid in ids:
+            if tid < n_workload:
+                cpu, mem = t.cpu_request[tid], t.mem_request[tid]
+                # the products in the columns' own dtype, as the array version computes them
+                base, mem_use = cpu * t.cpu_usage_ratio[tid], mem * t.mem_usage_ratio[tid]
+                prio, prof, svc = int(t.priority[tid]), int(t.profile[tid]), int(t.service[tid])
+                cpu_req, mem_req = float(cpu), float(mem)
+                if svc >= 0 and resized[svc]:  # a resized service's replicas: its new requests
+                    cpu_req, mem_req = float(vf[V_CPU_REQ, svc]), float(self.svc_mem_req[svc])
+                if self._clip_tasks:
+                    prio = min(max(prio, 0), N_PRIO - 1)
+                    prof = min(max(prof, 0), self.shapes.shape[0] - 1)
+                rows_f.append((cpu_req, mem_req, float(t.duration_s[tid]), float(base),
+                               float(mem_use)))  # fmt: skip
+            else:
+                svc = int(x_service[tid - n_workload])
+                prio, prof = int(vi[V_PRIO, svc]), int(vi[V_PROF, svc])
+                rows_f.append((float(vf[V_CPU_REQ, svc]), float(self.svc_mem_req[svc]), np.inf,
+                               0.0, float(vf[V_MEM_PER, svc])))  # fmt: skip
+            rows_i.append((tid, prio, prof, svc, 0))
+            keys.append(((N_PRIO - 1 - prio) << 32) | tid)  # queue_key, in Python integers
+        # float64 -> float32 on conversion: the rounding a column assignment makes
+        qf = np.array(rows_f, dtype=np.float32).reshape(len(ids), N_QF)
+        qi = np.array(rows_i, dtype=np.int32).reshape(len(ids), N_QI)
+        return np.array(keys, dtype=np.int64), qf, qi
 
     def _spec_created(self, ids: I32, qf: F32, qi: I32) -> None:
         s = self.rec.x_service[ids - self.rec.n_workload]
