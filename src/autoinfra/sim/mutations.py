@@ -202,16 +202,17 @@ class Mutations:
                 group = 1
             else:
                 group = 2 if state[machine[slot]] == _FAILED else 3
-            ranked.append((group, -(start if start == start else 0.0), tid))
+            ranked.append((group, -(start if start == start else 0.0), tid, st))
         ranked.sort()
-        victims = np.array([tid for _, _, tid in ranked[:k]], dtype=np.int32)
-        status = rec.status[victims]
-        running = victims[status == ST_RUNNING]
-        waiting = victims[status == ST_PENDING]
-        if running.size:
-            w.remove_running(running)
-        if waiting.size:
-            w.drop_pending(waiting)
+        chosen = ranked[:k]
+        victims = np.array([row[2] for row in chosen], dtype=np.int32)
+        # each victim's status is the one read above: split them without reading it again
+        running = [row[2] for row in chosen if row[3] == ST_RUNNING]
+        waiting = [row[2] for row in chosen if row[3] == ST_PENDING]
+        if running:
+            w.remove_running(np.array(running, dtype=np.int32))
+        if waiting:
+            w.drop_pending(np.array(waiting, dtype=np.int32))
         rec.finish(victims, self._now, END_SCALED_DOWN)
         self._counters["scaled_down"] += int(victims.shape[0])
 
