@@ -75,6 +75,9 @@ class Mutations:
         self.config = config
         # right-sizing: the requests in force and what cutting them costs (sim.resize)
         self._resizes = resizes if resizes is not None else Resizes(state)
+        # set by a mutation that changed nothing the state pass reads (see _after_mutation)
+        self._rates_kept = False
+        self._stopped_placed = False  # the last scale-down stopped a placed replica
 
     @property
     def _now(self) -> float:
@@ -102,8 +105,13 @@ class Mutations:
 
     def _after_mutation(self) -> None:
         """Rates, observation and fault recovery see a change at once."""
-        self._state.refresh(self._now)
-        self._timeline.stale = False
+        if self._rates_kept and not self._timeline.stale:
+            # the change touched only what the state pass does not read (pending or not yet
+            # submitted replicas, desired counts): the pass would write what it wrote last time
+            self._rates_kept = False
+        else:
+            self._state.refresh(self._now)
+            self._timeline.stale = False
         if self._faults.records:
             self._faults.check_recovery(self._now)
 
@@ -139,6 +147,8 @@ class Mutations:
                 w.enqueue(w.create_replicas(s, diff, self._now))
             elif diff < 0:
                 self._scale_down(s, alive, -diff)
+            # new replicas wait in the queue; only stopping a placed one changes the rates
+            self._rates_kept = diff >= 0 or not self._stopped_placed
             return None, f"{int(alive.shape[0])} -> {r} replicas"
 
         self._act("set_service_replicas", f"service:{service}", by, do)
@@ -209,6 +219,7 @@ class Mutations:
         # each victim's status is the one read above: split them without reading it again
         running = [row[2] for row in chosen if row[3] == ST_RUNNING]
         waiting = [row[2] for row in chosen if row[3] == ST_PENDING]
+        self._stopped_placed = bool(running)
         if running:
             w.remove_running(np.array(running, dtype=np.int32))
         if waiting:
