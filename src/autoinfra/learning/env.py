@@ -126,7 +126,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
             # (HoltForecaster without per-service forecasts: the trend stays "steady")
         self._steps = 0
         self._look(self._probe.read())
-        return self._features.copy(), self._info(0)
+        return self._features, self._info(0)
 
     def step(self, action: np.int64 | int) -> tuple[F32, float, bool, bool, dict[str, Any]]:
         sim, probe, view = self.sim, self._probe, self._view
@@ -160,7 +160,8 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         # the project's one reward formula (learning.rewards.combine), on this service's terms
         reward = combine(spec, slo, idle, delta)
         done = self._steps >= self._steps_per_episode or sim.done
-        return self._features.copy(), float(reward), False, bool(done), self._info(delta)
+        # _look made a fresh array: the caller may keep or change it, the env never reads it
+        return self._features, float(reward), False, bool(done), self._info(delta)
 
     def _look(self, r: list[float]) -> None:
         """The next decision's inputs from a probe reading (``SimScalingEnv._look``)."""
@@ -183,12 +184,11 @@ class ClusterEnv(gym.Env[F32, np.int64]):
             r[P.USED], forecast,
         )  # fmt: skip
         if replicas <= 0:  # the service has no replicas at all: nothing to observe
-            self._features[:] = 0.0
+            self._features = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
             return
-        fc.features(
-            view, r[P.CPU_USED], r[P.CPU_CAP], r[P.MEM_USED], r[P.MEM_CAP], r[P.PENDING_CPU],
-            self._features,
-        )  # fmt: skip
+        self._features = fc.features(
+            view, r[P.CPU_USED], r[P.CPU_CAP], r[P.MEM_USED], r[P.MEM_CAP], r[P.PENDING_CPU]
+        )
 
     def _info(self, delta: int) -> dict[str, Any]:
         view = self._view
