@@ -203,9 +203,14 @@ class Mutations:
         state = w.mi[M_STATE]
         machine = w.pool.si[S_MACH]
         ranked = []
-        for tid, st, slot, start in zip(alive.tolist(), rec.status[alive].tolist(),
-                                        rec.slot[alive].tolist(), rec.start[alive].tolist(),
-                                        strict=True):
+        if alive.shape[0] <= 8:  # element look-ups: cheaper than three gathers for a few
+            status_of, slot_of, start_of = rec.status, rec.slot, rec.start
+            rows = [(tid, int(status_of[tid]), int(slot_of[tid]), float(start_of[tid]))
+                    for tid in alive.tolist()]  # fmt: skip
+        else:
+            rows = list(zip(alive.tolist(), rec.status[alive].tolist(), rec.slot[alive].tolist(),
+                            rec.start[alive].tolist(), strict=True))  # fmt: skip
+        for tid, st, slot, start in rows:
             if st == ST_FUTURE:
                 group = 0
             elif st == ST_PENDING:
