@@ -290,9 +290,12 @@ class ClusterState:
         ids = ids.astype(np.int32)
         k = ids.shape[0]
         if k <= _FEW_ROWS:  # a scale-up or a few evictions: rows from scalars, same values
-            self.rec.status[ids] = ST_PENDING
-            self.rec.slot[ids] = -1
-            self.queue.push(*self._spec_few(ids.tolist()))
+            few = ids.tolist()
+            status, slot = self.rec.status, self.rec.slot
+            for tid in few:
+                status[tid] = ST_PENDING
+                slot[tid] = -1
+            self.queue.push(*self._spec_few(few))
             return
         qf = np.empty((k, N_QF), dtype=np.float32)
         qi = np.empty((k, N_QI), dtype=np.int32)
