@@ -19,7 +19,12 @@ Speed: a step reads the ten figures it needs through ``sim.probe.FocalProbe`` in
 an ``Observation``, and computes features, state, reward and the Holt forecast for the focal
 service alone (``learning.focal``, the same formulas in scalar arithmetic). The forecaster is the
 scaling agent's own (``forecast.holt-v1``, or any ``HoltForecaster`` with its settings); another
-``Detector`` still works, through a full observation each step, only slower.
+``Detector`` still works, through a full observation each step, only slower. Each step returns a
+fresh observation array (the caller may keep or change it). Under a step, the simulator's own
+paths for a few tasks (a scale-up's replicas, a scale-down, a tick's finished or evicted tasks)
+work element by element rather than through whole-array NumPy calls, each of which costs about
+a microsecond whatever its size; ``tests/learning/test_env_exact.py`` replays trajectories
+recorded before that work, bit for bit (``python bench/env_steps.py``: steps/s).
 """
 
 from __future__ import annotations
