@@ -105,11 +105,10 @@ class Mutations:
 
     def _after_mutation(self) -> None:
         """Rates, observation and fault recovery see a change at once."""
-        if self._rates_kept and not self._timeline.stale:
-            # the change touched only what the state pass does not read (pending or not yet
-            # submitted replicas, desired counts): the pass would write what it wrote last time
-            self._rates_kept = False
-        else:
+        kept, self._rates_kept = self._rates_kept, False  # set by this change alone, if at all
+        # a change to what the state pass does not read (pending or not yet submitted replicas,
+        # desired counts) after a pass at this instant: the pass would rewrite its own figures
+        if not kept or self._timeline.stale:
             self._state.refresh(self._now)
             self._timeline.stale = False
         if self._faults.records:
