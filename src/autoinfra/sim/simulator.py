@@ -192,9 +192,9 @@ class Simulator:
         """Advance one tick (``config.tick_s``)."""
         w = self._state
         dt = self.config.tick_s
-        time = self._time
-        if time.stale:
-            w.refresh(time.now_s)
+        timeline = self._time
+        if timeline.stale:
+            w.refresh(timeline.now_s)
         tot = w.tot
         self._energy_j += float(tot[T_POWER]) * dt
         if tot[T_UNSERVED] > 0.0:  # some machine is throttled (rare: counted only then)
@@ -203,7 +203,7 @@ class Simulator:
         # vclock += dt x prog, the same two roundings, without the temporary and the write-back
         vclock = w.mf[M_VCLOCK]
         np.add(vclock, np.multiply(w.mf[M_PROG], dt, out=self._prog_dt), out=vclock)
-        now = time.now_s = time.now_s + dt
+        now = timeline.now_s = timeline.now_s + dt
         self.clock.advance_to(now)
         self._ticks += 1
         finished = w.complete(now, dt)
