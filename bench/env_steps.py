@@ -222,7 +222,7 @@ def verdict(env: list[dict[str, Any]], before: dict[str, Any] | None = None) -> 
     if before is not None:  # a run of this script on the code before the change, same session
         old = next(run for run in before["env"] if run["forecaster"])
         words += [
-            f"The same command on {before.get('label', 'the previous code')} just before:",
+            f"This script on {before.get('label', 'the previous code')}, run just before:",
             f"{old['cpu_steps_per_s']:,.0f} CPU steps/s ({old['us_per_step_cpu']:,.0f} µs a step;",
             f"this run {default['us_per_step_cpu'] / old['us_per_step_cpu']:.2f} of it).",
         ]  # fmt: skip
