@@ -19,7 +19,12 @@ Speed: a step reads the ten figures it needs through ``sim.probe.FocalProbe`` in
 an ``Observation``, and computes features, state, reward and the Holt forecast for the focal
 service alone (``learning.focal``, the same formulas in scalar arithmetic). The forecaster is the
 scaling agent's own (``forecast.holt-v1``, or any ``HoltForecaster`` with its settings); another
-``Detector`` still works, through a full observation each step, only slower.
+``Detector`` still works, through a full observation each step, only slower. Each step returns a
+fresh observation array (the caller may keep or change it). Under a step, the simulator's own
+paths for a few tasks (a scale-up's replicas, a scale-down, a tick's finished or evicted tasks)
+work element by element rather than through whole-array NumPy calls, each of which costs about
+a microsecond whatever its size; ``tests/learning/test_env_exact.py`` replays trajectories
+recorded before that work, bit for bit (``python bench/env_steps.py``: steps/s).
 """
 
 from __future__ import annotations
@@ -126,7 +131,7 @@ class ClusterEnv(gym.Env[F32, np.int64]):
             # (HoltForecaster without per-service forecasts: the trend stays "steady")
         self._steps = 0
         self._look(self._probe.read())
-        return self._features.copy(), self._info(0)
+        return self._features, self._info(0)
 
     def step(self, action: np.int64 | int) -> tuple[F32, float, bool, bool, dict[str, Any]]:
         sim, probe, view = self.sim, self._probe, self._view
@@ -160,7 +165,8 @@ class ClusterEnv(gym.Env[F32, np.int64]):
         # the project's one reward formula (learning.rewards.combine), on this service's terms
         reward = combine(spec, slo, idle, delta)
         done = self._steps >= self._steps_per_episode or sim.done
-        return self._features.copy(), float(reward), False, bool(done), self._info(delta)
+        # _look made a fresh array: the caller may keep or change it, the env never reads it
+        return self._features, float(reward), False, bool(done), self._info(delta)
 
     def _look(self, r: list[float]) -> None:
         """The next decision's inputs from a probe reading (``SimScalingEnv._look``)."""
@@ -183,12 +189,11 @@ class ClusterEnv(gym.Env[F32, np.int64]):
             r[P.USED], forecast,
         )  # fmt: skip
         if replicas <= 0:  # the service has no replicas at all: nothing to observe
-            self._features[:] = 0.0
+            self._features = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
             return
-        fc.features(
-            view, r[P.CPU_USED], r[P.CPU_CAP], r[P.MEM_USED], r[P.MEM_CAP], r[P.PENDING_CPU],
-            self._features,
-        )  # fmt: skip
+        self._features = fc.features(
+            view, r[P.CPU_USED], r[P.CPU_CAP], r[P.MEM_USED], r[P.MEM_CAP], r[P.PENDING_CPU]
+        )
 
     def _info(self, delta: int) -> dict[str, Any]:
         view = self._view

@@ -75,6 +75,9 @@ class Mutations:
         self.config = config
         # right-sizing: the requests in force and what cutting them costs (sim.resize)
         self._resizes = resizes if resizes is not None else Resizes(state)
+        # set by a mutation that changed nothing the state pass reads (see _after_mutation)
+        self._rates_kept = False
+        self._stopped_placed = False  # the last scale-down stopped a placed replica
 
     @property
     def _now(self) -> float:
@@ -102,8 +105,12 @@ class Mutations:
 
     def _after_mutation(self) -> None:
         """Rates, observation and fault recovery see a change at once."""
-        self._state.refresh(self._now)
-        self._timeline.stale = False
+        kept, self._rates_kept = self._rates_kept, False  # set by this change alone, if at all
+        # a change to what the state pass does not read (pending or not yet submitted replicas,
+        # desired counts) after a pass at this instant: the pass would rewrite its own figures
+        if not kept or self._timeline.stale:
+            self._state.refresh(self._now)
+            self._timeline.stale = False
         if self._faults.records:
             self._faults.check_recovery(self._now)
 
@@ -139,6 +146,8 @@ class Mutations:
                 w.enqueue(w.create_replicas(s, diff, self._now))
             elif diff < 0:
                 self._scale_down(s, alive, -diff)
+            # new replicas wait in the queue; only stopping a placed one changes the rates
+            self._rates_kept = diff >= 0 or not self._stopped_placed
             return None, f"{int(alive.shape[0])} -> {r} replicas"
 
         self._act("set_service_replicas", f"service:{service}", by, do)
@@ -193,25 +202,32 @@ class Mutations:
         state = w.mi[M_STATE]
         machine = w.pool.si[S_MACH]
         ranked = []
-        for tid, st, slot, start in zip(alive.tolist(), rec.status[alive].tolist(),
-                                        rec.slot[alive].tolist(), rec.start[alive].tolist(),
-                                        strict=True):
+        if alive.shape[0] <= 8:  # element look-ups: cheaper than three gathers for a few
+            status_of, slot_of, start_of = rec.status, rec.slot, rec.start
+            rows = [(tid, int(status_of[tid]), int(slot_of[tid]), float(start_of[tid]))
+                    for tid in alive.tolist()]  # fmt: skip
+        else:
+            rows = list(zip(alive.tolist(), rec.status[alive].tolist(), rec.slot[alive].tolist(),
+                            rec.start[alive].tolist(), strict=True))  # fmt: skip
+        for tid, st, slot, start in rows:
             if st == ST_FUTURE:
                 group = 0
             elif st == ST_PENDING:
                 group = 1
             else:
                 group = 2 if state[machine[slot]] == _FAILED else 3
-            ranked.append((group, -(start if start == start else 0.0), tid))
+            ranked.append((group, -(start if start == start else 0.0), tid, st))
         ranked.sort()
-        victims = np.array([tid for _, _, tid in ranked[:k]], dtype=np.int32)
-        status = rec.status[victims]
-        running = victims[status == ST_RUNNING]
-        waiting = victims[status == ST_PENDING]
-        if running.size:
-            w.remove_running(running)
-        if waiting.size:
-            w.drop_pending(waiting)
+        chosen = ranked[:k]
+        victims = np.array([row[2] for row in chosen], dtype=np.int32)
+        # each victim's status is the one read above: split them without reading it again
+        running = [row[2] for row in chosen if row[3] == ST_RUNNING]
+        waiting = [row[2] for row in chosen if row[3] == ST_PENDING]
+        self._stopped_placed = bool(running)
+        if running:
+            w.remove_running(np.array(running, dtype=np.int32))
+        if waiting:
+            w.drop_pending(np.array(waiting, dtype=np.int32))
         rec.finish(victims, self._now, END_SCALED_DOWN)
         self._counters["scaled_down"] += int(victims.shape[0])
 

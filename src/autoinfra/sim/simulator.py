@@ -119,6 +119,7 @@ class Simulator:
             "scaled_down": 0,
         }
         self._energy_j = 0.0
+        self._prog_dt = np.empty(self._state.n_machines, dtype=np.float64)  # step()'s scratch
         # the price of overcommit: CPU demand not served (normalised CPU x s) and the seconds
         # machines spent throttled, integrated like energy
         self._unserved_cpu_s = 0.0
@@ -191,20 +192,25 @@ class Simulator:
         """Advance one tick (``config.tick_s``)."""
         w = self._state
         dt = self.config.tick_s
-        if self._time.stale:
-            w.refresh(self._now)
-        self._energy_j += float(w.tot[T_POWER]) * dt
-        if w.tot[T_UNSERVED] > 0.0:  # some machine is throttled (rare: counted only then)
-            self._unserved_cpu_s += float(w.tot[T_UNSERVED]) * dt
+        timeline = self._time
+        if timeline.stale:
+            w.refresh(timeline.now_s)
+        tot = w.tot
+        self._energy_j += float(tot[T_POWER]) * dt
+        if tot[T_UNSERVED] > 0.0:  # some machine is throttled (rare: counted only then)
+            self._unserved_cpu_s += float(tot[T_UNSERVED]) * dt
             self._throttled_machine_s += float(np.count_nonzero(w.mf[M_THROTTLE] > 0.0)) * dt
-        w.mf[M_VCLOCK] += dt * w.mf[M_PROG]
-        self._time.now_s += dt
-        self.clock.advance_to(self._now)
+        # vclock += dt x prog, the same two roundings, without the temporary and the write-back
+        vclock = w.mf[M_VCLOCK]
+        np.add(vclock, np.multiply(w.mf[M_PROG], dt, out=self._prog_dt), out=vclock)
+        now = timeline.now_s = timeline.now_s + dt
+        self.clock.advance_to(now)
         self._ticks += 1
-        finished = w.complete(self._now, dt)
-        self._counters["finished"] += int(finished.shape[0])
+        finished = w.complete(now, dt)
+        if finished.shape[0]:
+            self._counters["finished"] += int(finished.shape[0])
         self._advance_world(dt)
-        if self._now >= self._next_record - 1e-9:
+        if now >= self._next_record - 1e-9:
             self._record()
 
     def run(
@@ -270,7 +276,7 @@ class Simulator:
             killed, _ = w.relieve_memory()
             self._counters["memory_kills"] += int(killed.shape[0])
             self._counters["evictions"] += int(killed.shape[0])
-        if self._resizes.resized.any():
+        if np.count_nonzero(self._resizes.resized):  # (.any() costs twice this, every tick)
             self._counters["evictions"] += self._resizes.tick()  # OOM kills of cut requests
         w.respread_services()
         w.refresh(now)

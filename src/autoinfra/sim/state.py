@@ -92,6 +92,7 @@ RUNNING_STATES = np.zeros(6, dtype=np.int8)
 RUNNING_STATES[[MachineState.ON, MachineState.DRAINING]] = 1
 _NONE_I = np.zeros(0, dtype=np.int32)
 _NONE_F = np.zeros(0, dtype=np.float32)
+_FEW_ROWS = 8  # up to this many tasks, ``enqueue`` builds their rows in Python (``_spec_few``)
 
 
 class ClusterState:
@@ -288,6 +289,14 @@ class ClusterState:
             return
         ids = ids.astype(np.int32)
         k = ids.shape[0]
+        if k <= _FEW_ROWS:  # a scale-up or a few evictions: rows from scalars, same values
+            few = ids.tolist()
+            status, slot = self.rec.status, self.rec.slot
+            for tid in few:
+                status[tid] = ST_PENDING
+                slot[tid] = -1
+            self.queue.push(*self._spec_few(few))
+            return
         qf = np.empty((k, N_QF), dtype=np.float32)
         qi = np.empty((k, N_QI), dtype=np.int32)
         qi[:, Q_ID] = ids
@@ -309,6 +318,39 @@ class ClusterState:
         self.rec.status[ids] = ST_PENDING
         self.rec.slot[ids] = -1
         self.queue.push(queue_key(qi[:, Q_PRIO], ids), qf, qi)
+
+    def _spec_few(self, ids: list[int]) -> tuple[I64, F32, I32]:
+        """Key, ``qf`` and ``qi`` rows of a few tasks: ``_spec_workload`` / ``_spec_created``
+        row by row. Each NumPy call on a whole column costs about a microsecond whatever its
+        length, and a learner scaling one service enqueues one or two replicas a step."""
+        t, vf, vi, x_service = self.workload.tasks, self.vf, self.vi, self.rec.x_service
+        n_workload, resized = self.rec.n_workload, self.svc_resized
+        rows_f, rows_i, keys = [], [], []
+        for tid in ids:
+            if tid < n_workload:
+                cpu, mem = t.cpu_request[tid], t.mem_request[tid]
+                # the products in the columns' own dtype, as the array version computes them
+                base, mem_use = cpu * t.cpu_usage_ratio[tid], mem * t.mem_usage_ratio[tid]
+                prio, prof, svc = int(t.priority[tid]), int(t.profile[tid]), int(t.service[tid])
+                cpu_req, mem_req = float(cpu), float(mem)
+                if svc >= 0 and resized[svc]:  # a resized service's replicas: its new requests
+                    cpu_req, mem_req = float(vf[V_CPU_REQ, svc]), float(self.svc_mem_req[svc])
+                if self._clip_tasks:
+                    prio = min(max(prio, 0), N_PRIO - 1)
+                    prof = min(max(prof, 0), self.shapes.shape[0] - 1)
+                rows_f.append((cpu_req, mem_req, float(t.duration_s[tid]), float(base),
+                               float(mem_use)))  # fmt: skip
+            else:
+                svc = int(x_service[tid - n_workload])
+                prio, prof = int(vi[V_PRIO, svc]), int(vi[V_PROF, svc])
+                rows_f.append((float(vf[V_CPU_REQ, svc]), float(self.svc_mem_req[svc]), np.inf,
+                               0.0, float(vf[V_MEM_PER, svc])))  # fmt: skip
+            rows_i.append((tid, prio, prof, svc, 0))
+            keys.append(((N_PRIO - 1 - prio) << 32) | tid)  # queue_key, in Python integers
+        # float64 -> float32 on conversion: the rounding a column assignment makes
+        qf = np.array(rows_f, dtype=np.float32).reshape(len(ids), N_QF)
+        qi = np.array(rows_i, dtype=np.int32).reshape(len(ids), N_QI)
+        return np.array(keys, dtype=np.int64), qf, qi
 
     def _spec_created(self, ids: I32, qf: F32, qi: I32) -> None:
         s = self.rec.x_service[ids - self.rec.n_workload]
@@ -346,7 +388,8 @@ class ClusterState:
     def place(self, now: float) -> tuple[int, I32, F32]:
         """Place what fits; returns (placed count, preempted task ids, their work lost)."""
         q = self.queue
-        if len(q) == 0 or (not q.has_untried() and not self.mi[M_CHANGED].any()):
+        # (count_nonzero: the same answer as .any(), at a third of its fixed cost a call)
+        if len(q) == 0 or (not q.has_untried() and not np.count_nonzero(self.mi[M_CHANGED])):
             return 0, _NONE_I, _NONE_F  # every waiting task was refused and nothing changed
         placed, victims, lost = self._place_round(now)
         while self.pool.nfree[0] == 0 and len(self.queue):
@@ -367,8 +410,11 @@ class ClusterState:
             return 0, _NONE_I, _NONE_F
         p, h, cfg = self.pool, self.heap, self.config
         # room for a round's placements (grown and re-run by ``place`` if it runs out)
-        p.ensure_free(min(nq, max(1024, p.used // 8)))
-        if int(h.n[0]) > 2 * p.used + 4096:
+        used = p.used
+        if int(p.nfree[0]) < min(nq, max(1024, used // 8)):
+            p.ensure_free(min(nq, max(1024, used // 8)))
+            used = p.used
+        if int(h.n[0]) > 2 * used + 4096:
             h.purge(p.si)  # evicted tasks leave stale entries behind
         h.ensure_room(min(nq, int(p.nfree[0])))  # at most one entry per placement
         out_slot = np.empty(nq, dtype=np.int32)
@@ -384,15 +430,28 @@ class ClusterState:
             vic_lost, self._count, self.place_stats, self.reclaim_below,
         )  # fmt: skip
         nv = int(self._count[0])
-        victims = vic_task[:nv].copy()
-        lost = vic_lost[:nv].astype(np.float32)
+        if nv:
+            victims = vic_task[:nv].copy()
+            lost = vic_lost[:nv].astype(np.float32)
+        else:  # the usual round: nobody preempted (the empty results are never written to)
+            victims, lost = _NONE_I, _NONE_F
         if placed:
             q.keep(out_slot < 0)
-            ids = out_ids[:placed]
-            self.rec.status[ids] = ST_RUNNING
-            self.rec.slot[ids] = out_slots[:placed]
-            first = np.isnan(self.rec.start[ids])
-            self.rec.start[ids[first]] = now
+            rec = self.rec
+            if placed <= _FEW_ROWS:  # element by element: five array calls cost more
+                status, slot_of, start = rec.status, rec.slot, rec.start
+                for tid, slot in zip(out_ids[:placed].tolist(), out_slots[:placed].tolist(),
+                                     strict=True):  # fmt: skip
+                    status[tid] = ST_RUNNING
+                    slot_of[tid] = slot
+                    if math.isnan(start[tid]):
+                        start[tid] = now
+            else:
+                ids = out_ids[:placed]
+                rec.status[ids] = ST_RUNNING
+                rec.slot[ids] = out_slots[:placed]
+                first = np.isnan(rec.start[ids])
+                rec.start[ids[first]] = now
         return placed, victims, lost
 
     def requeue_evicted(self, ids: I32, lost: F32) -> None:
@@ -489,7 +548,7 @@ class ClusterState:
         return True
 
     def respread_services(self) -> None:
-        if self.n_services and self.vi[V_DIRTY].any():
+        if self.n_services and np.count_nonzero(self.vi[V_DIRTY]):
             ku.respread_services(self.vf, self.vi, self.mf, self.pool.sf, self.pool.si)
 
     def refresh(self, now: float) -> None:
@@ -506,6 +565,12 @@ class ClusterState:
     def alive_replicas(self, service: int) -> I32:
         """Replicas of a service not ended (not yet submitted, pending or placed), oldest first."""
         members = self.svc_tasks[service]
+        if len(members) <= 2 * _FEW_ROWS:  # a few replicas: one status look-up each
+            status = self.rec.status
+            kept = [tid for tid in members if status[tid] != ST_ENDED]
+            if len(members) > 2 * len(kept) + 8:  # forget replicas long gone
+                self.svc_tasks[service] = kept
+            return np.array(kept, dtype=np.int32)
         ids = np.asarray(members, dtype=np.int32)
         alive = ids[self.rec.status[ids] != ST_ENDED]
         if len(members) > 2 * alive.shape[0] + 8:  # forget replicas long gone
