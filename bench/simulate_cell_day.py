@@ -9,10 +9,11 @@ day). Events are counted the way the trace counts task events: one SUBMIT, one S
 placement, one EVICT per eviction, one end (FINISH/FAIL/KILL) per task ending.
 
 Output (stdout and ``--json``): wall_s (the simulation only; generation is reported apart),
-events, events_per_s, placements_per_s, peak_rss_mb, bytes_per_task (simulator state per task
-instance: records, running slots, completion heap, pending queue; the workload's input columns
-are reported apart as workload_bytes_per_task), and the machine (CPU model, cores, Python, NumPy,
-numba). No assertion on time: this measures, it does not judge.
+cpu_s (this process's CPU seconds over the same span: on a shared machine the figure that
+compares across runs), events, events_per_s, placements_per_s, peak_rss_mb, bytes_per_task
+(simulator state per task instance: records, running slots, completion heap, pending queue;
+the workload's input columns are reported apart as workload_bytes_per_task), and the machine
+(CPU model, cores, Python, NumPy, numba). No assertion on time: this measures, it does not judge.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
     workload = generate_cell(machines=machines, hours=hours, seed=seed,
                              arrival_scale=arrival_scale)
     gen_s = time.perf_counter() - t0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     sim = Simulator(workload, SimSettings(tick_s=tick_s), scenario=faults, seed=seed)
     init_s = time.perf_counter() - t0
@@ -60,6 +62,9 @@ def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
     sim.run()
     run_s = time.perf_counter() - t0
     wall_s = init_s + run_s
+    # CPU seconds of this process over the same span: what one core did, whatever else the
+    # shared machine ran (wall_s counts the waits for the core as well)
+    cpu_s = time.process_time() - c0
     res = sim.results()
     s = res.summary
     ended = int((res.tasks["status"] == "ended").sum())
@@ -76,6 +81,7 @@ def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
         "init_s": round(init_s, 3),
         "run_s": round(run_s, 3),
         "wall_s": round(wall_s, 3),
+        "cpu_s": round(cpu_s, 3),
         "ticks": s["ticks"],
         "ms_per_tick": round(1e3 * run_s / max(s["ticks"], 1), 3),
         "events": int(events),
