@@ -501,6 +501,11 @@ class ClusterState:
             cfg.slo_served_share, self.tot,
         )  # fmt: skip
 
+    def advance_quiet(self, dt: float, k: int, now: float) -> None:
+        """``k`` quiet ticks of ``dt`` ending at ``now`` (``sim.quiet``): progress clocks and
+        heartbeats as k ticks would leave them (``kernels.tick.advance_quiet``)."""
+        kst.advance_quiet(self.mf, self.mi, dt, k, now)
+
     # --- accounting ---
 
     def alive_replicas(self, service: int) -> I32:
