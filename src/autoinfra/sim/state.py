@@ -410,7 +410,9 @@ class ClusterState:
         if cnt == 0:
             return _NONE_I
         ids = out_task[:cnt].copy()
-        self.rec.finish(ids, out_end[:cnt], None)
+        rec = self.rec  # rec.finish(ids, ends, None), compiled: this runs every tick
+        ks.finish_records(ids, out_end, rec.status, rec.slot, rec.end, rec.end_reason,
+                          self.workload.tasks.end, rec.n_workload)  # fmt: skip
         return ids
 
     def evict_machine(self, m: int) -> tuple[I32, F32]:
