@@ -268,9 +268,10 @@ NOTE = (
     "pass cannot be cut to the changed machines without moving results: its totals (power, "
     "capacity, allocation, demand) are floating-point sums over every machine in slot order, and "
     "a change at one slot re-rounds every partial sum after it; first fit puts the changes at the "
-    "lowest slots. Skipping the unchanged machines' own arithmetic alone (comparing each "
-    "machine's inputs with the last pass's) measured no faster: the comparisons cost what the "
-    "arithmetic did."
+    "lowest slots. Skipping only the unchanged machines' own arithmetic (their inputs compared, "
+    "bit for bit, with the last pass's) was tried and not kept: about 15 % off a pass in which "
+    "nothing changed, 40 % more on one in which everything did (comparing and remembering the "
+    "inputs costs about what the arithmetic saves)."
 )
 
 
