@@ -96,9 +96,8 @@ class TaskRecords:
         else:
             self.end_reason[ids] = reason
 
-    def evicted(self, ids: I32, lost: F32) -> None:
-        np.add.at(self.evictions, ids, 1)
-        np.add.at(self.lost, ids, lost)
+    # evictions and work lost are counted by ``ClusterState.requeue_evicted`` (a compiled
+    # ``np.add.at``: ``kernels.queue.add_evictions``)
 
     def counts(self) -> dict[str, int]:
         st = self.status[: self.n]

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from autoinfra.core.observation import MachineState
 from autoinfra.sim.config import SimSettings
+from autoinfra.sim.kernels import queue as kq
 from autoinfra.sim.kernels import search as ksr
 from autoinfra.sim.kernels import slots as ks
 from autoinfra.sim.kernels import tick as kst
@@ -323,16 +324,10 @@ class ClusterState:
 
     def _spec_workload(self, ids: I32, qf: F32, qi: I32) -> None:
         t = self.workload.tasks
-        cpu = t.cpu_request[ids]
-        mem = t.mem_request[ids]
-        qf[:, Q_CPU_REQ] = cpu
-        qf[:, Q_MEM_REQ] = mem
-        qf[:, Q_WORK] = t.duration_s[ids]
-        qf[:, Q_CPU_BASE] = cpu * t.cpu_usage_ratio[ids]
-        qf[:, Q_MEM_USE] = mem * t.mem_usage_ratio[ids]
-        qi[:, Q_PRIO] = t.priority[ids]
-        qi[:, Q_PROF] = t.profile[ids]
-        qi[:, Q_SVC] = t.service[ids]
+        kq.workload_rows(
+            ids, qf, qi, t.duration_s, t.cpu_request, t.mem_request, t.cpu_usage_ratio,
+            t.mem_usage_ratio, t.priority, t.profile, t.service,
+        )  # fmt: skip
         if self.svc_resized.any():  # a resized service's replicas ask for its new requests
             svc = qi[:, Q_SVC]
             hit = svc >= 0
@@ -397,7 +392,7 @@ class ClusterState:
 
     def requeue_evicted(self, ids: I32, lost: F32) -> None:
         """Tasks thrown off their machine go back to the queue; their progress is lost."""
-        self.rec.evicted(ids, lost)
+        kq.add_evictions(ids, lost, self.rec.evictions, self.rec.lost)  # rec.evicted, compiled
         self.enqueue(ids)
 
     def complete(self, now: float, dt: float) -> I32:
