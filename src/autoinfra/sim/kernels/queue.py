@@ -4,9 +4,10 @@ and the rows of arriving tasks (and the eviction counts of returning ones) in on
 The queue is thousands of rows on a busy cell and changes every tick (arrivals, evictions,
 placements). Re-sorting it with NumPy, or inserting into it, costs milliseconds at that size;
 a single linear merge of two sorted runs costs one copy. Between changes the rows mostly stay
-where they were (a tick places or adds a few hundred of 30,000), so the pass copies *runs* of
-rows, each run as one contiguous block, rather than row by row and column by column: on a
-full cell-day that took the merge from 0.28 ms to a fraction of it per tick.
+in order (a tick places or adds a few hundred of 30,000), so the pass copies *runs* of rows,
+each run as one contiguous block, rather than row by row and column by column: on the full
+cell-day that took the merge from about 0.28 ms to 0.18 ms a tick (cProfile), which is about
+what copying the queue's 1.6 MB costs on this machine.
 """
 
 from __future__ import annotations
