@@ -17,7 +17,6 @@ skipped there rather than failing for a reason that is not ours.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -101,27 +100,21 @@ def _slice() -> Workload:
     return sample_cell(load_workload(seed=0), machines=300, seed=1)
 
 
-def _cases() -> dict[str, Callable[[], dict[str, str]]]:
-    peer_jobs = read_cloudsimpy_jobs()
-
-    def peer() -> dict[str, str]:
-        w = cloudsimpy_workload(peer_jobs, n_jobs=100, machines=12_500)
+def _case(name: str) -> dict[str, str]:
+    """Run the case ``name`` (a key of ``RECORDED``) and digest it."""
+    if name == "peer-100-jobs":
+        w = cloudsimpy_workload(read_cloudsimpy_jobs(), n_jobs=100, machines=12_500)
         cfg = SimSettings(tick_s=1.0, until_s=w.end_s, record_every_s=30.0, fit="first",
                           candidates=0, preemption=False, egress_mbps_per_cpu=0.0)  # fmt: skip
         return _run_digest(w, cfg, "none", 0, skip_quiet=True)
-
-    cases: dict[str, Callable[[], dict[str, str]]] = {"peer-100-jobs": peer}
-    for mode in ("requests", "reservations"):
-        cases[f"slice300-storm-{mode}"] = lambda mode=mode: _run_digest(  # type: ignore[misc]
-            _slice(), SimSettings(tick_s=5.0, placement=mode, until_s=3600.0), "storm", 1
-        )
-        cases[f"cell400-storm-{mode}"] = lambda mode=mode: _run_digest(  # type: ignore[misc]
-            generate_cell(machines=400, hours=2.0, seed=3, arrival_scale=2.0),
-            SimSettings(tick_s=5.0, placement=mode),
-            "storm",
-            3,
-        )
-    return cases
+    kind, scenario, mode = name.split("-")
+    if kind == "slice300":
+        config = SimSettings(tick_s=5.0, placement=mode, until_s=3600.0)  # type: ignore[arg-type]
+        return _run_digest(_slice(), config, scenario, 1)
+    assert kind == "cell400", name
+    cell = generate_cell(machines=400, hours=2.0, seed=3, arrival_scale=2.0)
+    config = SimSettings(tick_s=5.0, placement=mode)  # type: ignore[arg-type]
+    return _run_digest(cell, config, scenario, 3)
 
 
 def _versions_match() -> bool:
@@ -129,7 +122,7 @@ def _versions_match() -> bool:
 
 
 @pytest.mark.parametrize("long_queue_path", [False, True], ids=["as-is", "long-queue-path"])
-@pytest.mark.parametrize("case", sorted(_cases()))
+@pytest.mark.parametrize("case", sorted(RECORDED))
 def test_a_run_is_the_same_to_the_bit_as_before_the_speed_work(
     case: str, long_queue_path: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,4 +130,4 @@ def test_a_run_is_the_same_to_the_bit_as_before_the_speed_work(
         pytest.skip(f"digests recorded with {RECORDED_WITH}; rounding may differ elsewhere")
     if long_queue_path:
         monkeypatch.setattr(L, "_SELECT_ROWS", 0)
-    assert _cases()[case]() == RECORDED[case]
+    assert _case(case) == RECORDED[case]
