@@ -97,7 +97,7 @@ class TaskRecords:
             self.end_reason[ids] = reason
 
     # evictions and work lost are counted by ``ClusterState.requeue_evicted`` (a compiled
-    # ``np.add.at``: ``kernels.queue.add_evictions``)
+    # ``np.add.at``: ``kernels.records.add_evictions``)
 
     def counts(self) -> dict[str, int]:
         st = self.status[: self.n]

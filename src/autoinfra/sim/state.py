@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from autoinfra.core.observation import MachineState
 from autoinfra.sim.config import SimSettings
-from autoinfra.sim.kernels import queue as kq
+from autoinfra.sim.kernels import records as kr
 from autoinfra.sim.kernels import search as ksr
 from autoinfra.sim.kernels import slots as ks
 from autoinfra.sim.kernels import tick as kst
@@ -324,7 +324,7 @@ class ClusterState:
 
     def _spec_workload(self, ids: I32, qf: F32, qi: I32) -> None:
         t = self.workload.tasks
-        kq.workload_rows(
+        kr.workload_rows(
             ids, qf, qi, t.duration_s, t.cpu_request, t.mem_request, t.cpu_usage_ratio,
             t.mem_usage_ratio, t.priority, t.profile, t.service,
         )  # fmt: skip
@@ -392,7 +392,7 @@ class ClusterState:
 
     def requeue_evicted(self, ids: I32, lost: F32) -> None:
         """Tasks thrown off their machine go back to the queue; their progress is lost."""
-        kq.add_evictions(ids, lost, self.rec.evictions, self.rec.lost)  # rec.evicted, compiled
+        kr.add_evictions(ids, lost, self.rec.evictions, self.rec.lost)  # rec.evicted, compiled
         self.enqueue(ids)
 
     def complete(self, now: float, dt: float) -> I32:
@@ -406,7 +406,7 @@ class ClusterState:
             return _NONE_I
         ids = out_task[:cnt].copy()
         rec = self.rec  # rec.finish(ids, ends, None), compiled: this runs every tick
-        ks.finish_records(ids, out_end, rec.status, rec.slot, rec.end, rec.end_reason,
+        kr.finish_records(ids, out_end, rec.status, rec.slot, rec.end, rec.end_reason,
                           self.workload.tasks.end, rec.n_workload)  # fmt: skip
         return ids
 

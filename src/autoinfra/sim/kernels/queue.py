@@ -1,5 +1,4 @@
-"""numba kernels of the pending queue: one pass that drops placed rows and merges new ones in,
-and the rows of arriving tasks (and the eviction counts of returning ones) in one pass each.
+"""numba kernel of the pending queue: one pass that drops placed rows and merges new ones in.
 
 The queue is thousands of rows on a busy cell and changes every tick (arrivals, evictions,
 placements). Re-sorting it with NumPy, or inserting into it, costs milliseconds at that size;
@@ -15,41 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from autoinfra.sim import layout as L
-from autoinfra.sim.kernels.jit import drop_stale_cache
-
-drop_stale_cache(__file__, L)
-
 Arr = np.ndarray
-
-
-@njit(cache=True)
-def workload_rows(ids: Arr, qf: Arr, qi: Arr, duration: Arr, cpu_req: Arr, mem_req: Arr,
-                  cpu_ratio: Arr, mem_ratio: Arr, prio: Arr, prof: Arr, service: Arr) -> None:
-    """The queue rows of workload tasks ``ids`` from the workload's columns: requests, work,
-    base CPU and memory use (request x usage ratio, in the columns' own precision, as NumPy
-    multiplies them), priority, usage profile and service. One pass instead of a dozen gathers
-    (the cell-day enqueues every tick)."""
-    for j in range(ids.shape[0]):
-        t = ids[j]
-        cpu = cpu_req[t]
-        mem = mem_req[t]
-        qf[j, L.Q_CPU_REQ] = cpu
-        qf[j, L.Q_MEM_REQ] = mem
-        qf[j, L.Q_WORK] = duration[t]
-        qf[j, L.Q_CPU_BASE] = cpu * cpu_ratio[t]
-        qf[j, L.Q_MEM_USE] = mem * mem_ratio[t]
-        qi[j, L.Q_PRIO] = prio[t]
-        qi[j, L.Q_PROF] = prof[t]
-        qi[j, L.Q_SVC] = service[t]
-
-
-@njit(cache=True)
-def add_evictions(ids: Arr, lost: Arr, evictions: Arr, lost_total: Arr) -> None:
-    """One eviction and its work lost for each of ``ids``, in order (``np.add.at``'s sums)."""
-    for j in range(ids.shape[0]):
-        evictions[ids[j]] += 1
-        lost_total[ids[j]] += lost[j]
 
 
 @njit(cache=True)

@@ -440,20 +440,6 @@ def complete(now: float, dt: float, ht: Arr, hs: Arr, hn: Arr, mf: Arr, mi: Arr,
 
 
 @njit(cache=True)
-def finish_records(ids: Arr, end_s: Arr, status: Arr, slot: Arr, end: Arr, end_reason: Arr,
-                   workload_end: Arr, n_workload: int) -> None:
-    """The records of tasks that finished (``complete``'s ids and ends): ended, no slot, the
-    end time, and the reason the workload gives (TaskEnd + 1; a created replica: finish). What
-    ``TaskRecords.finish(ids, end_s, None)`` does, in one pass instead of a dozen NumPy ops."""
-    for j in range(ids.shape[0]):
-        t = ids[j]
-        status[t] = L.ST_ENDED
-        slot[t] = -1
-        end[t] = end_s[j]
-        end_reason[t] = workload_end[t] + 1 if t < n_workload else L.END_FINISH
-
-
-@njit(cache=True)
 def evict_machine(m: int, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr, si: Arr, vi: Arr,
                   free: Arr, nfree: Arr, out_task: Arr, out_lost: Arr) -> int:
     """Remove every task on machine m; returns how many (ids and work lost out)."""
