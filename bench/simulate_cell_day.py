@@ -9,10 +9,12 @@ day). Events are counted the way the trace counts task events: one SUBMIT, one S
 placement, one EVICT per eviction, one end (FINISH/FAIL/KILL) per task ending.
 
 Output (stdout and ``--json``): wall_s (the simulation only; generation is reported apart),
-events, events_per_s, placements_per_s, peak_rss_mb, bytes_per_task (simulator state per task
-instance: records, running slots, completion heap, pending queue; the workload's input columns
-are reported apart as workload_bytes_per_task), and the machine (CPU model, cores, Python, NumPy,
-numba). No assertion on time: this measures, it does not judge.
+cpu_s (this process's CPU seconds over the same span: on a shared machine the figure that
+compares across runs), events, events_per_s, placements_per_s, peak_rss_mb, bytes_per_task
+(simulator state per task instance: records, running slots, completion heap, pending queue;
+the workload's input columns are reported apart as workload_bytes_per_task), and the machine
+(CPU model, cores, Python, NumPy, numba). No assertion on time: this measures, it does not judge.
+``--profile`` adds ``profile_cpu_s``: the run's CPU time by part under cProfile.
 """
 
 from __future__ import annotations
@@ -44,8 +46,42 @@ def workload_bytes(workload: Any) -> int:
     return total
 
 
+# the compiled kernels a profile names apart: (file, function) -> part
+_PARTS = {
+    ("kernels/slots.py", "place"): "placement kernel",
+    ("kernels/queue.py", "merge_rows"): "queue merge kernel",
+    ("kernels/tick.py", "refresh_state"): "state pass kernel",
+    ("kernels/slots.py", "complete"): "finishing kernel",
+    ("kernels/usage.py", "recompute_sums"): "usage step and respread kernels",
+    ("kernels/usage.py", "respread_services"): "usage step and respread kernels",
+    ("kernels/usage.py", "update_reservations"): "usage step and respread kernels",
+}
+
+
+def profiled_run(sim: Any) -> dict[str, float]:
+    """Run ``sim`` under cProfile (thread CPU time) and split the time by part: the kernels
+    above, and everything else (Python per tick, small kernels, the profiler's own cost)."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile(time.thread_time)
+    prof.enable()
+    sim.run()
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values())
+    split: dict[str, float] = {}
+    for (path, _, fn), v in stats.items():
+        for (file, name), part in _PARTS.items():
+            if path.replace("\\", "/").endswith(file) and fn == name:
+                split[part] = split.get(part, 0.0) + v[2]
+    split["everything else"] = total - sum(split.values())
+    split["total"] = total
+    return {k: round(v, 2) for k, v in split.items()}
+
+
 def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
-        arrival_scale: float) -> dict[str, Any]:
+        arrival_scale: float, profile: bool = False) -> dict[str, Any]:
     from autoinfra.sim import SimSettings, Simulator
     from autoinfra.traces import generate_cell
 
@@ -53,13 +89,19 @@ def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
     workload = generate_cell(machines=machines, hours=hours, seed=seed,
                              arrival_scale=arrival_scale)
     gen_s = time.perf_counter() - t0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     sim = Simulator(workload, SimSettings(tick_s=tick_s), scenario=faults, seed=seed)
     init_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sim.run()
+    split = profiled_run(sim) if profile else None
+    if split is None:
+        sim.run()
     run_s = time.perf_counter() - t0
     wall_s = init_s + run_s
+    # CPU seconds of this process over the same span: what one core did, whatever else the
+    # shared machine ran (wall_s counts the waits for the core as well)
+    cpu_s = time.process_time() - c0
     res = sim.results()
     s = res.summary
     ended = int((res.tasks["status"] == "ended").sum())
@@ -76,6 +118,7 @@ def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
         "init_s": round(init_s, 3),
         "run_s": round(run_s, 3),
         "wall_s": round(wall_s, 3),
+        "cpu_s": round(cpu_s, 3),
         "ticks": s["ticks"],
         "ms_per_tick": round(1e3 * run_s / max(s["ticks"], 1), 3),
         "events": int(events),
@@ -111,6 +154,7 @@ def run(machines: int, hours: float, seed: int, faults: str, tick_s: float,
             )
         ),
         "machine": machine_info(),
+        **({"profile_cpu_s": split} if split is not None else {}),
     }
 
 
@@ -123,8 +167,12 @@ def main() -> None:
     ap.add_argument("--tick-s", type=float, default=5.0)
     ap.add_argument("--arrival-scale", type=float, default=2.0)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--profile", action="store_true",
+                    help="run under cProfile and split the CPU time by part (slower: the "
+                         "timings then include the profiler's cost)")  # fmt: skip
     args = ap.parse_args()
-    out = run(args.machines, args.hours, args.seed, args.faults, args.tick_s, args.arrival_scale)
+    out = run(args.machines, args.hours, args.seed, args.faults, args.tick_s, args.arrival_scale,
+              args.profile)  # fmt: skip
     print(json.dumps(out, indent=2))
     if args.json is not None:
         write_json(args.json, out)

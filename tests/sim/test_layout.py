@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autoinfra.sim import layout as L
 from autoinfra.sim.kernels import slots as ks
 from autoinfra.sim.layout import (
     N_QF,
@@ -51,6 +52,45 @@ def test_queue_keeps_priority_then_submit_order(
     prio = dict(tasks)
     assert ids == sorted(ids, key=lambda t: (-prio[t], t))
     assert q.key.tolist() == sorted(q.key.tolist()) and len(q) == len(ids)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 500), st.integers(0, 11)), unique_by=lambda x: x[0], max_size=60
+    ),
+    st.integers(1, 5),
+    st.data(),
+)
+def test_a_long_queue_drops_rows_in_the_next_merge_and_keeps_each_rows_payload(
+    tasks: list[tuple[int, int]], batches: int, data: st.DataObject
+) -> None:
+    """With the short-queue shortcut off, ``keep`` only marks rows and the next read merges
+    (runs of rows copied into reused buffers); the queue must equal a plain sorted list that
+    drops and adds the same rows, payloads included."""
+    saved = L._SELECT_ROWS
+    L._SELECT_ROWS = 0  # every queue takes the long-queue path
+    try:
+        q = PendingQueue()
+        prio = dict(tasks)
+        expected: list[int] = []
+        for part in np.array_split(np.arange(len(tasks)), batches):
+            chosen = [tasks[i] for i in part]
+            key, qf, qi = _rows([t for t, _ in chosen], [p for _, p in chosen])
+            qf[:, 0] = qi[:, Q_ID] * 0.5  # a payload that names its row
+            q.push(key, qf, qi)
+            expected = sorted(expected + [t for t, _ in chosen], key=lambda t: (-prio[t], t))
+            if len(q):
+                drop = data.draw(st.lists(st.booleans(), min_size=len(q), max_size=len(q)))
+                assert q.qi[:, Q_ID].tolist() == expected
+                q.keep(~np.asarray(drop, dtype=bool))
+                expected = [t for t, gone in zip(expected, drop, strict=True) if not gone]
+                assert len(q) == len(expected)
+        assert q.qi[:, Q_ID].tolist() == expected
+        assert q.qf[:, 0].tolist() == [t * 0.5 for t in expected]
+        assert q.key.tolist() == sorted(q.key.tolist())
+    finally:
+        L._SELECT_ROWS = saved
 
 
 def test_heap_purge_drops_stale_entries_and_stays_a_heap() -> None:

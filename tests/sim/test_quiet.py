@@ -68,3 +68,33 @@ def test_nothing_is_skipped_while_the_state_is_unsettled() -> None:
     sim.writer.set_service_replicas(0, int(w.services.max_replicas[0]), by="test")
     assert Q.next_event_s(sim) == -np.inf
     assert Q.skip_quiet_ticks(sim, w.end_s) == 0
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 40])
+def test_the_quiet_pass_adds_each_ticks_progress_one_addition_at_a_time(k: int) -> None:
+    """``kernels.tick.advance_quiet`` must leave the clocks as k ticks' additions would (not
+    k x progress, which rounds differently for fractional progress) and stamp heartbeats on
+    powered machines only."""
+    from autoinfra.core.observation import MachineState
+    from autoinfra.sim.kernels.tick import advance_quiet
+    from autoinfra.sim.layout import M_HEARTBEAT, M_PROG, M_STATE, M_VCLOCK, N_MF, N_MI
+
+    rng = np.random.default_rng(k)
+    n = 64
+    mf = np.zeros((N_MF, n))
+    mi = np.zeros((N_MI, n), dtype=np.int32)
+    mf[M_PROG] = rng.uniform(0.0, 1.0, n)  # throttled or slowed machines: fractional progress
+    mf[M_VCLOCK] = rng.uniform(0.0, 1e4, n)
+    mf[M_HEARTBEAT] = -1.0
+    mi[M_STATE] = rng.integers(0, 6, n)
+    start = mf[M_VCLOCK].copy()
+    step = mf[M_PROG] * 5.0
+    expected = start.copy()
+    for _ in range(k):
+        expected += step
+    advance_quiet(mf, mi, 5.0, k, 123.0)
+    assert np.array_equal(mf[M_VCLOCK], expected)  # to the bit
+    if k >= 7:  # the shortcut this must not take would differ here: the test can tell
+        assert not np.array_equal(expected, start + step * k)
+    powered = (mi[M_STATE] >= MachineState.BOOTING) & (mi[M_STATE] <= MachineState.DRAINING)
+    assert np.all(mf[M_HEARTBEAT][powered] == 123.0) and np.all(mf[M_HEARTBEAT][~powered] == -1.0)

@@ -184,6 +184,11 @@ class CompletionHeap:
         return int(self.t.nbytes + self.s.nbytes)
 
 
+# up to this many rows, ``PendingQueue.keep`` selects at once; above, the next merge drops them
+_SELECT_ROWS = 512
+_Buffers = tuple[I64, F32, I32]  # a merge's output blocks (key, qf, qi), with room to grow
+
+
 class PendingQueue:
     """Tasks waiting for a machine, one row each, sorted by key = (11 - priority) << 32 | task id.
 
@@ -202,6 +207,11 @@ class PendingQueue:
         self._dropped = 0
         self._staged: list[tuple[I64, F32, I32]] = []
         self._n_staged = 0
+        # the merge writes into buffers it keeps (the rows are views of their first rows): the
+        # ones the rows are in now, and a spare set from the merge before, reused as the next
+        # output, so a full cell's queue (1.6 MB) is not allocated anew every tick
+        self._bufs: _Buffers | None = None
+        self._spare: _Buffers | None = None
         self._all = np.ones(64, np.bool_)  # all-true, for merges that drop nothing
 
     def __len__(self) -> int:
@@ -236,13 +246,23 @@ class PendingQueue:
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         """Keep only the rows where ``mask`` (over the merged queue) is True."""
         self._merge()
-        # nothing is staged after a merge, so compress now: three selections cost less than
-        # deferring to the merge kernel (its allocations and call), which a learner pays per step
-        keep = mask.astype(np.bool_, copy=False)
-        # compress: boolean indexing's result, at about half its cost on the 2-D blocks
-        self._key = self._key.compress(keep)
-        self._qf = self._qf.compress(keep, axis=0)
-        self._qi = self._qi.compress(keep, axis=0)
+        keep = np.array(mask, dtype=np.bool_)  # our own copy: applied later
+        n = int(self._key.shape[0])
+        if n <= _SELECT_ROWS:
+            # a short queue (a learner's cell): compressing now costs less than the merge
+            # kernel's allocations and call, which a learner would pay per step (compress:
+            # boolean indexing's result, at about half its cost on the 2-D blocks)
+            self._key = self._key.compress(keep)
+            self._qf = self._qf.compress(keep, axis=0)
+            self._qi = self._qi.compress(keep, axis=0)
+            self._release()
+            return
+        dropped = n - int(np.count_nonzero(keep))
+        if dropped:
+            # a long queue (a full cell): selecting rows of a 2-D block costs about 10 ns a row
+            # (0.9 ms a tick at 33,000 rows); the next merge drops them in the copy it makes
+            # anyway, with whatever arrived in between
+            self._keep, self._dropped = keep, dropped
 
     def _merge(self) -> None:
         if not self._staged and self._keep is None:
@@ -267,6 +287,7 @@ class PendingQueue:
             if self._key.shape[0] == 0 and self._keep is None:  # nothing to merge with
                 self._key, self._qf, self._qi = new_key, new_qf, new_qi
                 self._staged, self._n_staged = [], 0
+                self._release()
                 return
         else:
             new_key = np.zeros(0, dtype=np.int64)
@@ -279,13 +300,27 @@ class PendingQueue:
                 self._all = np.ones(2 * self._key.shape[0], np.bool_)
             keep = self._all[: self._key.shape[0]]
         n = len(self)
-        out_key = np.empty(n, dtype=np.int64)
-        out_qf = np.empty((n, N_QF), dtype=np.float32)
-        out_qi = np.empty((n, N_QI), dtype=np.int32)
-        merge_rows(self._key, self._qf, self._qi, keep, new_key, new_qf, new_qi, out_key,
-                   out_qf, out_qi)  # fmt: skip
+        bufs = self._spare
+        if bufs is None or bufs[0].shape[0] < n:
+            cap = n + n // 4 + 64  # room to grow before the next allocation
+            bufs = (
+                np.empty(cap, dtype=np.int64),
+                np.empty((cap, N_QF), dtype=np.float32),
+                np.empty((cap, N_QI), dtype=np.int32),
+            )
+        out_key, out_qf, out_qi = bufs[0][:n], bufs[1][:n], bufs[2][:n]
+        merge_rows(self._key, np.ascontiguousarray(self._qf), np.ascontiguousarray(self._qi),
+                   keep, new_key, np.ascontiguousarray(new_qf), np.ascontiguousarray(new_qi),
+                   out_key, out_qf, out_qi)  # fmt: skip
+        # the rows just read become the spare (never the buffers being written)
+        self._spare, self._bufs = self._bufs, bufs
         self._key, self._qf, self._qi = out_key, out_qf, out_qi
         self._keep, self._dropped, self._staged, self._n_staged = None, 0, [], 0
+
+    def _release(self) -> None:
+        """The rows now live outside the merge buffers: the current pair becomes the spare."""
+        if self._bufs is not None:
+            self._spare, self._bufs = self._bufs, None
 
     def nbytes(self) -> int:
         self._merge()

@@ -114,15 +114,8 @@ class TaskRecords:
         else:
             self.end_reason[ids] = reason
 
-    def evicted(self, ids: I32, lost: F32) -> None:
-        if ids.shape[0] <= 8:  # a few: element adds in the columns' dtypes (np.add.at's cost
-            evictions, lost_s = self.evictions, self.lost  # is ~2 µs a call whatever its size)
-            for j, tid in enumerate(ids.tolist()):
-                evictions[tid] += 1
-                lost_s[tid] += lost[j]  # float32 + float32, as np.add.at adds
-            return
-        np.add.at(self.evictions, ids, 1)
-        np.add.at(self.lost, ids, lost)
+    # evictions and work lost are counted by ``ClusterState.requeue_evicted`` (a compiled
+    # ``np.add.at``: ``kernels.records.add_evictions``)
 
     def counts(self) -> dict[str, int]:
         st = self.status[: self.n]

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from autoinfra.core.observation import MachineState
 from autoinfra.sim.config import SimSettings
+from autoinfra.sim.kernels import records as kr
 from autoinfra.sim.kernels import search as ksr
 from autoinfra.sim.kernels import slots as ks
 from autoinfra.sim.kernels import tick as kst
@@ -365,16 +366,10 @@ class ClusterState:
 
     def _spec_workload(self, ids: I32, qf: F32, qi: I32) -> None:
         t = self.workload.tasks
-        cpu = t.cpu_request[ids]
-        mem = t.mem_request[ids]
-        qf[:, Q_CPU_REQ] = cpu
-        qf[:, Q_MEM_REQ] = mem
-        qf[:, Q_WORK] = t.duration_s[ids]
-        qf[:, Q_CPU_BASE] = cpu * t.cpu_usage_ratio[ids]
-        qf[:, Q_MEM_USE] = mem * t.mem_usage_ratio[ids]
-        qi[:, Q_PRIO] = t.priority[ids]
-        qi[:, Q_PROF] = t.profile[ids]
-        qi[:, Q_SVC] = t.service[ids]
+        kr.workload_rows(
+            ids, qf, qi, t.duration_s, t.cpu_request, t.mem_request, t.cpu_usage_ratio,
+            t.mem_usage_ratio, t.priority, t.profile, t.service,
+        )  # fmt: skip
         if self.svc_resized.any():  # a resized service's replicas ask for its new requests
             svc = qi[:, Q_SVC]
             hit = svc >= 0
@@ -456,7 +451,7 @@ class ClusterState:
 
     def requeue_evicted(self, ids: I32, lost: F32) -> None:
         """Tasks thrown off their machine go back to the queue; their progress is lost."""
-        self.rec.evicted(ids, lost)
+        kr.add_evictions(ids, lost, self.rec.evictions, self.rec.lost)  # rec.evicted, compiled
         self.enqueue(ids)
 
     def complete(self, now: float, dt: float) -> I32:
@@ -469,7 +464,9 @@ class ClusterState:
         if cnt == 0:
             return _NONE_I
         ids = out_task[:cnt].copy()
-        self.rec.finish(ids, out_end[:cnt], None)
+        rec = self.rec  # rec.finish(ids, ends, None), compiled: this runs every tick
+        kr.finish_records(ids, out_end, rec.status, rec.slot, rec.end, rec.end_reason,
+                          self.workload.tasks.end, rec.n_workload)  # fmt: skip
         return ids
 
     def evict_machine(self, m: int) -> tuple[I32, F32]:
@@ -559,6 +556,11 @@ class ClusterState:
             self.vi, cfg.uplinks_per_rack, self.link_capacity_mbps, cfg.egress_mbps_per_cpu,
             cfg.slo_served_share, self.tot,
         )  # fmt: skip
+
+    def advance_quiet(self, dt: float, k: int, now: float) -> None:
+        """``k`` quiet ticks of ``dt`` ending at ``now`` (``sim.quiet``): progress clocks and
+        heartbeats as k ticks would leave them (``kernels.tick.advance_quiet``)."""
+        kst.advance_quiet(self.mf, self.mi, dt, k, now)
 
     # --- accounting ---
 

@@ -237,12 +237,17 @@ def place(qf: Arr, qi: Arr, mf: Arr, mi: Arr, mprio: Arr, sv: Arr, sf: Arr,
                     chg_m[r, b] = max(chg_m[r, b], fm)
                     fc += mprio[m, 2 * r, b]
                     fm += mprio[m, 2 * r + 1, b]
-    max_c = np.full(2, -1.0)
-    max_m = np.full(2, -1.0)
+    # the most any machine has free, by requests and by reservations: four running maxima in
+    # locals (kept in arrays, each step waited on the store of the one before: about 40 us more
+    # a round at 12,500 machines); the same max() calls in the same order
+    mc0 = mm0 = mc1 = mm1 = -1.0
     for m in range(n):  # room is packed: this pass is cheap
-        for r in range(2):
-            max_c[r] = max(max_c[r], room[m, 4 * r])
-            max_m[r] = max(max_m[r], room[m, 4 * r + 1])
+        mc0 = max(mc0, room[m, 0])
+        mm0 = max(mm0, room[m, 1])
+        mc1 = max(mc1, room[m, 4])
+        mm1 = max(mm1, room[m, 5])
+    max_c = np.array([mc0, mc1])
+    max_m = np.array([mm0, mm1])
     # forget remembered failures that a machine with grown capacity could now take
     for r in range(2):
         k = 0
