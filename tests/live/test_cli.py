@@ -164,6 +164,7 @@ def test_promql_error_from_the_given_prometheus(tmp_path: Path) -> None:
     assert f"Prometheus at {url} refused query '1'" in err and "parse error" in err
 
 
+@pytest.mark.timeout(300)  # a live run, a kill, the servers' clean shutdown and a second run
 def test_kill_9_leaves_no_server_and_a_restart_reconciles(tmp_path: Path) -> None:
     mark = uuid.uuid4().hex
     out = tmp_path / "out"
@@ -193,7 +194,9 @@ def test_kill_9_leaves_no_server_and_a_restart_reconciles(tmp_path: Path) -> Non
         time.sleep(0.2)
     proc.kill()
     proc.communicate(timeout=30)
-    deadline = time.monotonic() + 15
+    # SIGTERM from the kernel lets Prometheus flush its head block, which on a loaded 2-core
+    # machine took 15.1-15.2 s twice: the bound is how long a clean shutdown may take, not a pace
+    deadline = time.monotonic() + 60
     while _marked(mark):  # the servers die with their parent (PR_SET_PDEATHSIG)
         assert time.monotonic() < deadline, [p.cmdline() for p in _marked(mark)]
         time.sleep(0.2)
