@@ -15,8 +15,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autoinfra.core.cluster import FAULT_COLUMNS
 from autoinfra.faults import FaultSpec
 from autoinfra.sim.layout import I32
+
+# every backend's fault columns, with what only the simulator can judge from its state (a fault
+# that found nothing to harm, how it ended, an action that touched it undetected) before ``active``
+_AT = FAULT_COLUMNS.index("active")
+SIM_FAULT_COLUMNS: tuple[str, ...] = (
+    *FAULT_COLUMNS[:_AT],
+    "no_effect",
+    "resolution",
+    "incidental_s",
+    "incidental_by",
+    "incidental_op",
+    *FAULT_COLUMNS[_AT:],
+)
 
 __all__ = ["FaultRecord", "records_frame"]
 
@@ -92,30 +106,4 @@ def records_frame(records: Sequence[FaultRecord]) -> pd.DataFrame:
                 "detail": r.detail,
             }
         )
-    cols = [
-        "fault_id",
-        "kind",
-        "origin",
-        "target",
-        "injected_s",
-        "detected_s",
-        "detected_by",
-        "mitigated_s",
-        "mitigated_by",
-        "mitigated_op",
-        "recovered_s",
-        "cleared_s",
-        "self_cleared",
-        "no_effect",
-        "resolution",
-        "incidental_s",
-        "incidental_by",
-        "incidental_op",
-        "active",
-        "detect_s",
-        "mitigate_s",
-        "recovery_s",
-        "tasks_affected",
-        "detail",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=SIM_FAULT_COLUMNS)
