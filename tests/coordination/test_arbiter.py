@@ -74,3 +74,19 @@ def test_with_a_sensor_small_needs_do_not_block_energy() -> None:
     off2 = _p(DrainMachine(machine=8), "energy", 20, "d8")
     assert arb.arbitrate([off2, big]) == [big]
     assert "below the 10% margin" in arb.rulings["d8"]
+
+
+def test_switching_off_an_empty_drained_machine_never_loses_on_capacity() -> None:
+    from autoinfra.telemetry import SimSensor
+    from tests.agents.fakes import FakeSim
+
+    world = FakeSim(n_machines=10)
+    world.drain(7, by="test")  # cordoned and emptied: it counts in no one's free CPU
+    arb = PriorityArbiter(sensor=SimSensor(world))
+    big = _p(ScaleService(service=0, delta_replicas=50), "scaling", 50, "big")  # 2.5 CPU
+    off = _p(SetMachinePower(machine=7, on=False), "energy", 20, "off7")
+    busy = _p(DrainMachine(machine=8), "energy", 20, "d8")
+    # 4.5 CPU usable, 1.8 requested, 0.2 pending, 2.5 for the scale-up: nothing is left
+    assert arb.arbitrate([off, busy, big]) == [off, big]
+    assert "below the 10% margin" in arb.rulings["d8"]
+    assert "off7" not in arb.rulings

@@ -14,8 +14,10 @@ Two kinds of conflict are settled here (paper section 5.5, "coordinate actions")
    that must be placed again). With a sensor, the arbiter estimates what the winners need (a scale
    step: replicas x the service's CPU request; an eviction: the machine's requested CPU, or an
    average machine's when the lost machine reports none) and the reduction loses only if the free
-   schedulable CPU left after both would fall below ``capacity_margin_share`` of the capacity;
-   without a sensor any such pair is a conflict and the reduction loses.
+   schedulable CPU left after both would fall below ``capacity_margin_share`` of the capacity.
+   Free is counted as placement counts it (``core.observation.placement_counted``), and a
+   reduction that takes nothing (switching off a drained, empty machine) never loses; without a
+   sensor any such pair is a conflict and the reduction loses.
 
 The runtime copies each loser's ruling (``rulings[request_id]``) into its action record, so the
 audit log and the reports show why it did not happen.
@@ -34,7 +36,7 @@ from autoinfra.core.actions import (
     SetMachinePower,
 )
 from autoinfra.core.clock import Clock
-from autoinfra.core.observation import MachineState, Observation
+from autoinfra.core.observation import MachineState, Observation, placement_counted
 from autoinfra.core.proposal import Proposal
 from autoinfra.core.protocols import Sensor
 
@@ -159,6 +161,8 @@ class PriorityArbiter:
             self._budget.add_needs(obs, needy)
         machine = int(getattr(p.action, "machine", -1))
         loss = self._budget.loss(obs, machine)
+        if loss <= 0.0:
+            return None  # an empty drained machine: switching it off takes nothing anyone counts
         left = self._budget.free - loss
         margin = self.settings.capacity_margin_share * self._budget.capacity
         if left < margin:
@@ -186,7 +190,10 @@ class _Budget:
     def of(cls, obs: Observation, needy: Sequence[Proposal]) -> _Budget:
         usable = (obs.machine_state == MachineState.ON) & obs.schedulable
         capacity = float(obs.cpu_capacity[usable].sum())
-        free = capacity - float(obs.cpu_requested[usable].sum()) - float(obs.pending_cpu)
+        # what placement counts as taken (requests, or reservations for reclaimable work), the
+        # same measure the gate's headroom and the planner use
+        taken = float(placement_counted(obs)[usable].sum())
+        free = capacity - taken - float(obs.pending_cpu)
         budget = cls(capacity, free)
         budget.add_needs(obs, needy)
         return budget
@@ -201,10 +208,17 @@ class _Budget:
             self.free -= need
 
     def loss(self, obs: Observation, machine: int) -> float:
+        """Free CPU the reduction takes: a schedulable machine's capacity, less what its tasks
+        hold now, plus their requests (a task placed anew reserves its whole request); a machine
+        already unschedulable takes only the requests of the tasks still on it."""
         if not 0 <= machine < obs.n_machines:
             return 0.0
+        requested = float(obs.cpu_requested[machine])
         usable = obs.machine_state[machine] == MachineState.ON and obs.schedulable[machine]
-        return float(obs.cpu_capacity[machine]) if usable else 0.0
+        if not usable:
+            return requested if obs.tasks_running[machine] > 0 else 0.0
+        held = float(placement_counted(obs)[machine])
+        return float(obs.cpu_capacity[machine]) - held + requested
 
 
 def _need_cpu(obs: Observation, action: Action) -> float:
