@@ -71,3 +71,28 @@ def test_every_mutation_leaves_the_state_pass_current() -> None:
         sim._state.refresh(sim.now_s)
         assert _rates(sim) == after
         sim.step()
+
+
+def test_observing_between_mutations_and_steps_does_not_change_the_run() -> None:
+    """Monitoring reads the world; it must not steer it. A read of the pending queue once
+    merged its new rows and made the next placement round skip them (a scale-up's replicas
+    then waited for some machine to change)."""
+    from autoinfra.learning.pipeline import TrainSettings, training_windows
+    from autoinfra.sim import SimSettings, Simulator
+
+    pieces, _, _ = training_windows(TrainSettings(machines=40, seed=2, episode_s=900.0))
+    runs = []
+    for observe in (False, True):
+        sim = Simulator(pieces[0], SimSettings(tick_s=15.0, until_s=900.0), seed=0)
+        rng = np.random.default_rng(0)
+        svc = pieces[0].services
+        scalable = np.flatnonzero(svc.max_replicas > svc.min_replicas)
+        while not sim.done:
+            s = int(rng.choice(scalable))
+            hi = int(svc.max_replicas[s])
+            sim.writer.set_service_replicas(s, int(rng.integers(1, hi + 1)), by="test")
+            if observe:
+                sim.observe()
+            sim.step()
+        runs.append((sim.results().summary["placements"], _rates(sim)))
+    assert runs[0] == runs[1]

@@ -118,3 +118,19 @@ def test_slot_pool_grows_keeping_used_slots() -> None:
     free = set(pool.free[: pool.nfree[0]].tolist())
     assert not free & set(taken.tolist()) and (pool.si[S_TASK, taken] == 7).all()
     assert len(free) == int(pool.nfree[0]) == pool.capacity - 10
+
+
+def test_a_read_of_the_queue_does_not_mark_its_new_rows_as_tried() -> None:
+    # an observation's pending totals read the queue (a merge); the placement round that comes
+    # next must still try what was pushed, or those tasks wait until some machine changes
+    q = PendingQueue()
+    q.push(*_rows([1, 2], [0, 9]))
+    assert q.has_untried()
+    assert q.qf.shape[0] == 2  # merged by the read
+    assert q.has_untried()
+    q.tried()
+    assert not q.has_untried()
+    q.keep(np.array([True, False]))
+    assert not q.has_untried()  # dropping rows adds nothing new
+    q.push(*_rows([3], [5]))
+    assert q.has_untried()

@@ -207,6 +207,10 @@ class PendingQueue:
         self._dropped = 0
         self._staged: list[tuple[I64, F32, I32]] = []
         self._n_staged = 0
+        # rows pushed since the last placement round: counted apart from the staging, since a
+        # read of the queue (an observation's pending totals) merges staged rows without trying
+        # them, and a placement round skipped for that would leave them waiting unseen
+        self._untried = 0
         # the merge writes into buffers it keeps (the rows are views of their first rows): the
         # ones the rows are in now, and a spare set from the merge before, reused as the next
         # output, so a full cell's queue (1.6 MB) is not allocated anew every tick
@@ -235,13 +239,18 @@ class PendingQueue:
     def has_untried(self) -> bool:
         """Are there rows no placement round has looked at yet? (A round looks at every row,
         so only rows pushed since can be new.)"""
-        return self._n_staged > 0
+        return self._untried > 0
+
+    def tried(self) -> None:
+        """A placement round has looked at every row."""
+        self._untried = 0
 
     def push(self, key: I64, qf: F32, qi: I32) -> None:
         """Stage rows (qf: (k, N_QF), qi: (k, N_QI)) for the next merge."""
         if key.size:
             self._staged.append((key, qf, qi))
             self._n_staged += int(key.size)
+            self._untried += int(key.size)
 
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         """Keep only the rows where ``mask`` (over the merged queue) is True."""

@@ -424,6 +424,7 @@ class ClusterState:
             cfg.preemption, self.room, self.scan_scratch, out_slot, out_ids, out_slots, vic_task,
             vic_lost, self._count, self.place_stats, self.reclaim_below,
         )  # fmt: skip
+        q.tried()
         nv = int(self._count[0])
         if nv:
             victims = vic_task[:nv].copy()
