@@ -190,7 +190,9 @@ def run_case(
             min_free = free if min_free is None else min(min_free, free)
     wall_s = time.perf_counter() - started
     truth = sim.observe()
-    usable_end = int(((truth.machine_state == MachineState.ON) & truth.schedulable).sum())
+    usable_now = (truth.machine_state == MachineState.ON) & truth.schedulable
+    usable_end = int(usable_now.sum())
+    cap_end = float(truth.cpu_capacity[usable_now].sum())
     done = [r for r in runtime.records if r.status == ActionStatus.SUCCEEDED]
     drained = {r.action.machine for r in done if isinstance(r.action, DrainMachine)}
     off = {
@@ -208,6 +210,9 @@ def run_case(
         "usable_min": min_usable,
         "free_cpu_share_min": round(min_free, 4) if min_free is not None else None,
         "pending_tasks_end": int(truth.pending_tasks),
+        # what waits, against the usable CPU: the gate keeps aggregate headroom, so work left
+        # waiting by fragmentation (no single machine has room) must still fit that headroom
+        "pending_cpu_share_end": round(float(truth.pending_cpu) / cap_end, 4) if cap_end else None,
         "evictions": int(summary["evictions"]),
         "machine_down_findings": sum(1 for f in findings if f[1] == "node_failure"),
         "safe_mode_entered_s": entered,

@@ -112,23 +112,37 @@ def test_no_removal_while_the_gate_would_refuse_every_one() -> None:
     assert policy.last_need["need_cpu"] == 7.0
 
 
-def test_removals_stay_within_the_blast_radius_and_leave_half_to_repairs() -> None:
-    def run(machines_left: int, removals_left: int) -> int:
-        world = FakeSim(n_machines=20)
-        world.tasks[:] = 1
-        world.tasks[10:] = 0  # ten idle machines
-        budget = GateBudget("energy", 0.0, 600.0, 60, 60, 10, MappingProxyType({}),
-                            believed_demand_cpu=0.0, machines_left=machines_left,
-                            removals_left=removals_left, machines_limit=50)  # fmt: skip
-        policy = PlannedConsolidationPolicy(SETTINGS, budget=lambda: budget)
-        policy.decide(world.observe(), [])
-        world.clock.advance(60)
-        return len(policy.decide(world.observe(), []))
+def _radius_run(machines_left: int, removals_left: int, idle: int) -> list[Action]:
+    world = FakeSim(n_machines=20)
+    world.tasks[:] = 1  # lightly loaded: drain candidates
+    world.tasks[20 - idle :] = 0  # and these run nothing
+    budget = GateBudget("energy", 0.0, 600.0, 60, 60, 10, MappingProxyType({}),
+                        believed_demand_cpu=0.0, machines_left=machines_left,
+                        removals_left=removals_left, machines_limit=50)  # fmt: skip
+    policy = PlannedConsolidationPolicy(SETTINGS, budget=lambda: budget)
+    policy.decide(world.observe(), [])
+    world.clock.advance(60)
+    return [p.action for p in policy.decide(world.observe(), [])]
 
-    assert run(50, 50) > 2
-    assert run(2, 50) == 2  # what this agent may still touch
-    assert run(50, 27) == 2  # 25 of the 50 cluster-wide removals are kept for repairs
-    assert run(50, 20) == 0
+
+def test_drains_stay_within_the_blast_radius_and_leave_half_to_repairs() -> None:
+    def drains(machines_left: int, removals_left: int) -> int:
+        out = _radius_run(machines_left, removals_left, idle=0)
+        assert all(isinstance(a, DrainMachine) for a in out)
+        return len(out)
+
+    assert drains(50, 50) > 2
+    assert drains(2, 50) == 2  # what this agent may still touch
+    assert drains(50, 27) == 2  # 25 of the 50 cluster-wide removals are kept for repairs
+    assert drains(50, 20) == 0
+
+
+def test_switching_off_machines_that_run_nothing_takes_no_radius() -> None:
+    # the gate does not count them (oversight.guards.counts_for_radius): no room is needed
+    out = _radius_run(0, 0, idle=10)
+    offs = [a for a in out if isinstance(a, SetMachinePower) and not a.on]
+    assert len(offs) == 10 and not any(isinstance(a, DrainMachine) for a in out)
+    assert {a.machine for a in offs} == set(range(10, 20))
 
 
 @pytest.mark.parametrize("planned", [False, True], ids=["ffd", "plan"])

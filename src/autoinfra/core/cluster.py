@@ -100,6 +100,10 @@ class ClusterReader(Protocol):
 class ClusterWriter(Protocol):
     """The mutators an actuator drives; each raises an ``AutoinfraError`` when impossible.
 
+    ``power_off`` refuses a machine that still runs anything (tasks, replicas, pods): only a
+    drained or empty machine is switched off. The gate relies on it: a power-off of a machine a
+    picture shows empty is judged on capacity alone (``core.observation.runs_nothing``).
+
     What a mutator returns (the simulator returns counts) is the backend's own; callers ignore it.
     """
 

@@ -149,3 +149,17 @@ def taken_after_moves(obs: Observation, moving: Bool, resource: str = "cpu") -> 
     pending = obs.pending_cpu if resource == "cpu" else obs.pending_mem
     reclaimed = np.maximum(requested[moving] - held[moving], 0.0)
     return float(held[running].sum()) + float(pending) + float(reclaimed.sum())
+
+
+def runs_nothing(obs: Observation, machine: int) -> bool:
+    """The picture shows ``machine`` running and holding nothing: no tasks, no CPU or memory
+    requested. Powering such a machine off disrupts no work; and since every ``ClusterWriter``
+    refuses to power off a machine that runs anything (``core.cluster``), a picture that lies
+    about it buys a refused action, not an outage."""
+    if not 0 <= machine < obs.n_machines:
+        return False
+    return bool(
+        obs.tasks_running[machine] == 0
+        and obs.cpu_requested[machine] <= 0.0
+        and obs.mem_requested[machine] <= 0.0
+    )

@@ -102,7 +102,7 @@ class Gate:
         # drain that would evict many tasks
         asks = proposal.justification.inputs.get("ask_human") is True
         escalate = risk >= s.escalate_risk or asks
-        self._reserve(proposal, now, pending=escalate)
+        self._reserve(proposal, now, pending=escalate, obs=observation)
         if escalate:
             self._waiting[proposal.request_id] = proposal
             self.queue.ask(
@@ -151,7 +151,7 @@ class Gate:
             held.at_s, held.pending = now, False  # it acts now: the window counts from now
             self.ledger.add(held)
         else:
-            self._reserve(proposal, now, pending=False)
+            self._reserve(proposal, now, pending=False, obs=observation)
         return None
 
     # -- the budget, read only --------------------------------------------------------------------
@@ -249,7 +249,7 @@ class Gate:
                 held.at_s, held.pending = now_s, False
                 self.ledger.add(held)
             else:
-                self._reserve(proposal, now_s, pending=False)
+                self._reserve(proposal, now_s, pending=False, obs=observation)
             self._note_cut(proposal.action, observation, now_s)
             out.append(answer)
         return out
@@ -295,7 +295,7 @@ class Gate:
         limit = s.max_machines_per_window
         if obs is not None:
             limit = max(limit, int(s.max_machines_share * obs.n_machines))
-        if machine is not None and counts_for_radius(action):
+        if machine is not None and counts_for_radius(action, obs):
             touched: Mapping[int, int] = ledger.touched.get(agent, {})
             if machine not in touched and len(touched) >= limit:
                 return (
@@ -330,9 +330,14 @@ class Gate:
             replicas = max(int(obs.service_replicas[svc]), 0)
             self.headroom.note_cut(now, (request - action.cpu_request) * replicas)
 
-    def _reserve(self, proposal: Proposal, now: float, *, pending: bool) -> None:
+    def _reserve(
+        self, proposal: Proposal, now: float, *, pending: bool, obs: Observation | None
+    ) -> None:
         action = proposal.action
-        machine = machine_of(action) if counts_for_radius(action) else None
+        machine = machine_of(action)
+        in_radius = counts_for_radius(action, obs)
+        if not in_radius and not removes_capacity(action):
+            machine = None  # powering on: neither the radius nor the headroom counts it
         self.ledger.add(
             Reservation(
                 proposal.request_id,
@@ -342,6 +347,7 @@ class Gate:
                 removes_capacity(action),
                 now,
                 pending,
+                in_radius,
             )
         )
 

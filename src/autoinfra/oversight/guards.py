@@ -34,6 +34,7 @@ from autoinfra.core.actions import (
     IsolateMachine,
     SetMachinePower,
 )
+from autoinfra.core.observation import Observation, runs_nothing
 
 __all__ = ["GuardLedger", "Reservation", "counts_for_radius", "machine_of", "removes_capacity"]
 
@@ -66,12 +67,22 @@ def removes_capacity(action: Action) -> bool:
     )
 
 
-def counts_for_radius(action: Action) -> bool:
-    """Machine actions the blast radius counts: all but powering a machine on."""
-    if machine_of(action) is None:
+def counts_for_radius(action: Action, obs: Observation | None = None) -> bool:
+    """Machine actions the blast radius counts: all but powering a machine on, and powering
+    off a machine that ``obs`` shows running nothing.
+
+    The radius bounds the work one agent's mistakes can disrupt at once. Switching off an empty
+    machine disrupts none, and the backend refuses it on a machine that runs anything
+    (``core.observation.runs_nothing``), so it takes only capacity: the headroom guard still
+    judges it and still remembers the machine as gone. Without a picture it counts.
+    """
+    machine = machine_of(action)
+    if machine is None:
         return False
     if isinstance(action, SetMachinePower) or action.kind == "set_machine_power":
-        return removes_capacity(action)
+        if not removes_capacity(action):
+            return False
+        return obs is None or not runs_nothing(obs, machine)
     return True
 
 
@@ -82,10 +93,11 @@ class Reservation:
     request_id: str
     agent: str
     target: str
-    machine: int | None  # counted by the blast radius (None: not a machine it counts)
+    machine: int | None  # the machine it acts on (None: a service or rack action)
     removes: bool  # takes capacity away (headroom, and the cluster-wide removal budget)
     at_s: float  # when it was approved, or escalated while it is pending
     pending: bool
+    in_radius: bool = True  # counted by the blast radius (see counts_for_radius)
 
 
 class GuardLedger:
@@ -98,6 +110,7 @@ class GuardLedger:
         self.per_target: Counter[tuple[str, str]] = Counter()
         self.touched: dict[str, Counter[int]] = {}  # per agent, machines in the radius
         self.removing: Counter[int] = Counter()  # cluster-wide, machines whose capacity goes
+        self._radius_removing: Counter[int] = Counter()  # of those, the ones the radius counts
         self._removed_at: dict[int, tuple[float, str]] = {}  # machine -> (when, by which request)
 
     def __contains__(self, request_id: str) -> bool:
@@ -117,9 +130,12 @@ class GuardLedger:
         self.per_agent[res.agent] += 1
         self.per_target[(res.agent, res.target)] += 1
         if res.machine is not None:
-            self.touched.setdefault(res.agent, Counter())[res.machine] += 1
+            if res.in_radius:
+                self.touched.setdefault(res.agent, Counter())[res.machine] += 1
             if res.removes:
                 self.removing[res.machine] += 1
+                if res.in_radius:
+                    self._radius_removing[res.machine] += 1
                 if not res.pending:
                     self._removed_at[res.machine] = (res.at_s, res.request_id)
         if not res.pending:
@@ -133,11 +149,14 @@ class GuardLedger:
         _drop(self.per_agent, res.agent)
         _drop(self.per_target, (res.agent, res.target))
         if res.machine is not None:
-            _drop(self.touched[res.agent], res.machine)
-            if not self.touched[res.agent]:
-                del self.touched[res.agent]
+            if res.in_radius:
+                _drop(self.touched[res.agent], res.machine)
+                if not self.touched[res.agent]:
+                    del self.touched[res.agent]
             if res.removes:
                 _drop(self.removing, res.machine)
+                if res.in_radius:
+                    _drop(self._radius_removing, res.machine)
                 held = self._removed_at.get(res.machine)
                 if forget_removal and held is not None and held[1] == request_id:
                     del self._removed_at[res.machine]
@@ -175,8 +194,8 @@ class GuardLedger:
         return mask
 
     def removed_count(self) -> int:
-        """Distinct machines in the window whose capacity the gate let be removed (any agent)."""
-        return len(self.removing)
+        """Distinct machines in the window whose removal the blast radius counts (any agent)."""
+        return len(self._radius_removing)
 
 
 Bool = npt.NDArray[np.bool_]

@@ -22,9 +22,12 @@ Each decision:
    that stay (filled to at most ``1 - bin_headroom_share``) places every one. Drained machines
    empty out and are powered off once empty for ``idle_s``, in whatever band the cell is then
    (a drained machine is no capacity, only idle power).
-4. **Dwell**: no machine changes power twice within ``min_dwell_s`` (a drain is not a power change:
-   a drained machine is powered off as soon as it has been empty for ``idle_s``); per-decision caps
-   bound how much changes at once.
+4. **Dwell**: no machine is removed (powered off or drained) within ``min_dwell_s`` of its last
+   power change (a drain is not a power change: a drained machine is powered off as soon as it
+   has been empty for ``idle_s``). Powering on is never held back: a cell short of capacity
+   takes a machine switched off a minute ago, as the Cluster Autoscaler delays scale-downs after
+   a scale-up (``scale-down-delay-after-add``, ``published-figures.md``) but never a scale-up.
+   Per-decision caps bound how much changes at once.
 
 Thresholds are our choices for a cell that must absorb a burst while machines boot (about 3 min);
 none is tuned toward a published energy figure.
@@ -135,9 +138,7 @@ class ConsolidationPolicy:
             want = need / (1 - s.target_free_share) - capacity
             if waited:
                 want = max(want, float(obs.pending_cpu), 1e-9)
-            return self._power_on(obs, want, dwell_ok, inputs) + self._drained_offs(
-                obs, dwell_ok, inputs
-            )
+            return self._power_on(obs, want, inputs) + self._drained_offs(obs, dwell_ok, inputs)
         if free_share > s.off_free_share:
             budget = capacity - need / (1 - s.target_free_share)
             return self._reduce(obs, budget, usable, dwell_ok, inputs)
@@ -204,14 +205,9 @@ class ConsolidationPolicy:
         return out
 
     # -- more capacity ---------------------------------------------------------------------------
-    def _power_on(
-        self,
-        obs: Observation,
-        want: float,
-        dwell_ok: npt.NDArray[np.bool_],
-        inputs: dict[str, float],
-    ) -> list[Proposal]:
-        off = np.flatnonzero((obs.machine_state == MachineState.OFF) & dwell_ok)
+    def _power_on(self, obs: Observation, want: float, inputs: dict[str, float]) -> list[Proposal]:
+        # never held back by the dwell (see the module docstring)
+        off = np.flatnonzero(obs.machine_state == MachineState.OFF)
         if want <= 0 or off.size == 0:
             return []
         cap = obs.cpu_capacity

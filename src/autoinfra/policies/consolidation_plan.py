@@ -50,7 +50,12 @@ import numpy.typing as npt
 
 from autoinfra.core.actions import DrainMachine, SetMachinePower
 from autoinfra.core.budget import GateBudget
-from autoinfra.core.observation import Observation, placement_counted, taken_after_moves
+from autoinfra.core.observation import (
+    Observation,
+    placement_counted,
+    runs_nothing,
+    taken_after_moves,
+)
 from autoinfra.core.proposal import Finding, Proposal
 from autoinfra.policies.consolidation import (
     ConsolidationPolicy,
@@ -135,26 +140,35 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
             if waited:
                 want = max(want, float(obs.pending_cpu), 1e-9)
             offs = self._drained_offs(obs, dwell_ok, inputs)
-            return self._power_on(obs, want, dwell_ok, inputs) + self._within_radius(budget, offs)
+            ons = self._power_on(obs, want, inputs)
+            return ons + self._within_radius(budget, offs, obs)
         if capacity > target * (1.0 + s.hysteresis_share):
             if budget is not None and budget.removals_blocked:
                 return []  # the gate would refuse every removal on this picture: wait
             out = self._reduce(obs, capacity - target, usable, dwell_ok, inputs)
         else:
             out = self._drained_offs(obs, dwell_ok, inputs)
-        return self._within_radius(budget, out)
+        return self._within_radius(budget, out, obs)
 
-    def _within_radius(self, budget: GateBudget | None, wanted: list[Proposal]) -> list[Proposal]:
+    def _within_radius(
+        self, budget: GateBudget | None, wanted: list[Proposal], obs: Observation
+    ) -> list[Proposal]:
         """The removals the blast-radius guard will take from this agent now, keeping
         ``repair_reserve_share`` of the cluster-wide budget for repairs (an eviction of a lost
         machine must never wait for a consolidation). A machine this agent already acted on in
-        the window (the power-off of a machine it drained) is no new machine for the guard."""
+        the window (the power-off of a machine it drained) is no new machine for the guard, and
+        switching off a machine that runs nothing is none at all (``oversight.guards
+        .counts_for_radius``)."""
         if budget is None or budget.machines_left is None or budget.removals_left is None:
             return wanted
         reserve = int(np.ceil(self.plan.repair_reserve_share * (budget.machines_limit or 0)))
         room = max(0, min(budget.machines_left, budget.removals_left - reserve))
         out: list[Proposal] = []
         for p in wanted:
+            act = p.action
+            if isinstance(act, SetMachinePower) and not act.on and runs_nothing(obs, act.machine):
+                out.append(p)
+                continue
             if p.action.target not in budget.per_target_used:
                 if room <= 0:
                     continue
