@@ -112,23 +112,45 @@ def test_recheck_of_an_unknown_proposal_checks_and_reserves_it() -> None:
     assert gate.review(_p(DrainMachine(machine=4))).decision == Decision.REJECT
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda m: SetMachinePower(machine=m, on=False),
-        lambda m: EvictTasks(machine=m),
-        lambda m: IsolateMachine(machine=m),
-        lambda m: DrainMachine(machine=m),
-    ],
-    ids=["power-off", "evict", "isolate", "drain"],
-)
-def test_every_removing_kind_counts_for_radius_and_headroom(make: Any) -> None:
+_REMOVING = {
+    "power-off": lambda m: SetMachinePower(machine=m, on=False),
+    "evict": lambda m: EvictTasks(machine=m),
+    "isolate": lambda m: IsolateMachine(machine=m),
+    "drain": lambda m: DrainMachine(machine=m),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_REMOVING))
+def test_every_removing_kind_counts_for_headroom_and_all_but_evictions_for_radius(
+    kind: str,
+) -> None:
+    make = _REMOVING[kind]
     gate, _, _ = _gate(max_machines_per_window=2)
     decisions = [gate.review(_p(make(m), conf=0.95)).decision for m in range(3)]
-    assert decisions == [Decision.APPROVE, Decision.APPROVE, Decision.REJECT]
+    third = Decision.APPROVE if kind == "evict" else Decision.REJECT
+    assert decisions == [Decision.APPROVE, Decision.APPROVE, third]
     tight, _, _ = _gate(_cell(demand=7.0))  # 7 / 0.9 = 7.8: two machines may go, not three
     decisions = [tight.review(_p(make(m), conf=0.95)).decision for m in range(3)]
     assert decisions == [Decision.APPROVE, Decision.APPROVE, Decision.REJECT]
+
+
+def test_a_flood_of_drains_cannot_hold_back_a_repair() -> None:
+    # the window's radius spent by one agent's drains (a rogue, or consolidation): evicting a
+    # lost machine's tasks still passes, since every backend refuses it on a machine that has
+    # not failed (autoinfra.testing.conformance) and it disrupts nothing still running
+    beats = np.zeros(N)
+    beats[[7, 8]] = 120.0  # silent for two minutes: lost, not capacity
+    gate, _, _ = _gate(_cell(demand=5.0, beats=beats), max_machines_per_window=2)
+    for m in (0, 1):
+        assert gate.review(_p(DrainMachine(machine=m), "rogue")).decision == Decision.APPROVE
+    third = gate.review(_p(DrainMachine(machine=2), "rogue"))
+    assert third.decision == Decision.REJECT and "blast-radius" in third.reason
+    for m in (7, 8):
+        verdict = gate.review(_p(EvictTasks(machine=m), "healing"))
+        assert verdict.decision == Decision.APPROVE, verdict.reason
+    # what may disrupt work still counts: the window's removals are spent
+    drain = gate.review(_p(DrainMachine(machine=4), "healing"))
+    assert drain.decision == Decision.REJECT and "blast-radius" in drain.reason
 
 
 def test_power_on_and_kill_remove_no_capacity() -> None:

@@ -171,7 +171,13 @@ def test_removals_stay_within_the_radius_and_above_the_floor(
 
     def execute(p: Proposal, now: float) -> None:
         if gate.recheck(p, now) is None and removes_capacity(p.action):
-            m = int(p.action.machine)
+            act = p.action
+            if isinstance(act, (EvictTasks, SetMachinePower)):
+                # every machine here runs work and none has failed: the backend refuses both
+                # (autoinfra.testing.conformance checks it of every backend), which is what the
+                # gate counts on when it leaves them out of the radius on a picture of idle
+                return
+            m = int(act.machine)
             world.usable[m] = False
             removed_at.append((now, m))
             in_window = {mm for t, mm in removed_at if t > now - settings_.window_s}

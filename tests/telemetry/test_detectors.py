@@ -88,3 +88,15 @@ def test_intrusion_egress_is_found() -> None:
     seen = _run(world, det, 40.0)
     assert seen and seen[0][1:] == ("intrusion", "machine:21")
     assert seen[0][0] - 100.0 <= 10.0 + world.tick_s
+
+
+def test_a_hog_that_starves_no_task_yet_is_not_learned_as_normal() -> None:
+    # a hog that leaves its machine's tasks just enough (throttling under the 5 % the detector
+    # asks for) must still be found once the tasks need more: it was never the machine's normal
+    world, det = FakeSim(n_machines=40, rack_size=10, noise=0.1, seed=3), CpuHogDetector()
+    assert _run(world, det, 300.0) == []
+    world.hog[11] = 0.66  # with its tasks, the machine at about its capacity
+    assert _run(world, det, 300.0) == []
+    world.tasks[11] += 3  # the tasks want more now: the hog starves them
+    seen = _run(world, det, 60.0)
+    assert seen and {t for _, _, t in seen} == {"machine:11"}

@@ -42,6 +42,10 @@ __all__ = ["GuardLedger", "Reservation", "counts_for_radius", "machine_of", "rem
 _REMOVING_KINDS = frozenset({"drain_machine", "evict_tasks", "isolate_machine"})
 
 
+# actions that act only on what has already broken (see counts_for_radius)
+_REPAIRS_OF_THE_BROKEN: frozenset[type[Action]] = frozenset({EvictTasks})
+
+
 def machine_of(action: Action) -> int | None:
     """The machine slot an action targets, or None for service and rack actions."""
     if action.target_kind != "machine":
@@ -68,16 +72,25 @@ def removes_capacity(action: Action) -> bool:
 
 
 def counts_for_radius(action: Action, obs: Observation | None = None) -> bool:
-    """Machine actions the blast radius counts: all but powering a machine on, and powering
-    off a machine that ``obs`` shows running nothing.
+    """Machine actions the blast radius counts: all but powering a machine on, powering off a
+    machine that ``obs`` shows running nothing, and evicting the tasks of a lost machine.
 
-    The radius bounds the work one agent's mistakes can disrupt at once. Switching off an empty
-    machine disrupts none, and the backend refuses it on a machine that runs anything
-    (``core.observation.runs_nothing``), so it takes only capacity: the headroom guard still
-    judges it and still remembers the machine as gone. Without a picture it counts.
+    The radius bounds the work one agent's mistakes can disrupt at once. What every backend
+    refuses on working machines disrupts none (``autoinfra.testing.conformance`` checks each):
+
+    - switching off a machine that runs nothing (refused on a busy one,
+      ``core.observation.runs_nothing``; without a picture it counts). It takes only capacity:
+      the headroom guard still judges it and still remembers the machine as gone;
+    - evicting the tasks of a machine (refused unless it has failed: they are lost already).
+
+    So a flood of drains that spends the window's radius cannot hold back the repair of a failed
+    machine. Killing a rogue process still counts: what a backend calls unaccounted for (on
+    Kubernetes, a pod no controller owns) may be someone's work.
     """
     machine = machine_of(action)
     if machine is None:
+        return False
+    if type(action) in _REPAIRS_OF_THE_BROKEN and action.kind == type(action).kind:
         return False
     if isinstance(action, SetMachinePower) or action.kind == "set_machine_power":
         if not removes_capacity(action):

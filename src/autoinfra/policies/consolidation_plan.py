@@ -154,8 +154,9 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
         self, budget: GateBudget | None, wanted: list[Proposal], obs: Observation
     ) -> list[Proposal]:
         """The removals the blast-radius guard will take from this agent now, keeping
-        ``repair_reserve_share`` of the cluster-wide budget for repairs (an eviction of a lost
-        machine must never wait for a consolidation). A machine this agent already acted on in
+        ``repair_reserve_share`` of the cluster-wide budget for the repairs it counts (isolating
+        an intruded machine, killing a rogue process, draining one a hog keeps busy; evicting a
+        lost machine's tasks is outside it). A machine this agent already acted on in
         the window (the power-off of a machine it drained) is no new machine for the guard, and
         switching off a machine that runs nothing is none at all (``oversight.guards
         .counts_for_radius``)."""

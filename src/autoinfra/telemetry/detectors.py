@@ -19,10 +19,11 @@ simulator's truth, and each states how long it takes to raise a finding:
   the machine (``min_excess_share``), and either starves tasks (throttling) or takes nearly the
   whole machine (``whole_machine_share``: a hog on an almost empty machine starves nobody yet), for
   ``confirm_s`` seconds. Tasks may use up to twice their request, so CPU above the requests alone
-  is not evidence: a few busy tasks do that. While flagged, a machine's baseline is frozen so a
-  long hog is not learned as normal. It cannot tell a hog from a sudden burst of the machine's
-  own tasks far above their requests (the observation has no per-task usage); such bursts are
-  its false alarms.
+  is not evidence: a few busy tasks do that. While the rest is that far above its normal, a
+  machine's baseline is frozen, flagged or not, so a long hog is not learned as normal (nor one
+  that starves no task yet). It cannot tell a hog from a sudden burst of the machine's own tasks
+  far above their requests (the observation has no per-task usage); such bursts are its false
+  alarms.
 - ``LinkCongestionDetector`` -> ``network_congestion``: uplink utilisation above ``threshold`` for
   ``confirm_s`` seconds.
 - ``IntrusionDetector`` -> ``intrusion``: egress far above what the machine's CPU use explains.
@@ -183,8 +184,11 @@ class CpuHogDetector:
             excess >= np.float32(s.whole_machine_share) * cap
         )
         flagged = self._persist.update(obs.time_s, suspect, s.confirm_s)
-        # learn the normal only from machines that look normal
-        learn = live & ~suspect
+        # learn the normal only from machines that look normal: a jump that harms no task yet
+        # (a hog that leaves its machine's tasks just enough) is not normal either, or it would
+        # be learned before the tasks it starves made it a suspect (a machine still warming up
+        # learns every sample: its normal is not known yet)
+        learn = live & ((self._n < s.warmup_samples) | (z < s.z_threshold))
         a = np.float32(s.alpha)
         self._mean = np.where(learn, self._mean + a * d, self._mean)
         self._var = np.where(learn, (1 - a) * (self._var + a * d * d), self._var)
