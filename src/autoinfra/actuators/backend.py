@@ -5,7 +5,10 @@ so this actuator applies a request at the first ``poll`` after ``submit`` and th
 cluster (through the writer's read-backs) until the action has had its effect. The mapping of
 actions to writer calls is the simulated actuator's (see ``actuators.simulated``), so the same
 agents do the same things on every backend; ``by`` is the request id, so a backend's fault
-timeline can say which action mitigated a fault.
+timeline can say which action mitigated a fault. ``ResizeRequests`` needs a writer that is
+``core.cluster.RequestResizing`` (the simulator's, Kubernetes'; others refuse it) and is done
+when the reader shows the service's CPU request within 1 % of the one asked
+(``checks.cpu_request_is``).
 
 Idempotency by request id survives a restart: with ``journal_path`` every request is written to an
 append-only JSON-lines journal *before* it is applied (``applying``) and after (``applied`` or
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoinfra.actuators.checks import Check, emptied, powered_on, state_is
+from autoinfra.actuators.checks import Check, cpu_request_is, emptied, powered_on, state_is
 from autoinfra.core.actions import (
     Action,
     DrainMachine,
@@ -34,11 +37,12 @@ from autoinfra.core.actions import (
     IsolateMachine,
     KillProcess,
     Reroute,
+    ResizeRequests,
     ScaleService,
     SetMachinePower,
 )
 from autoinfra.core.clock import Clock
-from autoinfra.core.cluster import ClusterReader, ClusterWriter
+from autoinfra.core.cluster import ClusterReader, ClusterWriter, RequestResizing
 from autoinfra.core.errors import ActionError, AutoinfraError
 from autoinfra.core.observation import MachineState
 from autoinfra.core.proposal import Outcome
@@ -207,6 +211,12 @@ class BackendActuator:
         if isinstance(action, Reroute):
             w.reroute(action.rack, action.away_from_link, rid)
             return None
+        if isinstance(action, ResizeRequests):
+            # not part of core.cluster's writer: only backends that model per-replica requests
+            if not isinstance(w, RequestResizing):
+                raise ActionError(f"{type(w).__name__} cannot resize a service's requests")
+            w.resize_service_requests(action.service, action.cpu_request, action.mem_request, rid)
+            return cpu_request_is(self.reader, action.service, action.cpu_request)
         raise ActionError(f"the backend actuator has no mapping for {action.kind!r}")
 
 

@@ -3,17 +3,20 @@
 A power transition takes a boot or shutdown delay on any cluster, so the actuator returns a
 ``Check`` the runtime polls until it says done (True), failed (False) or still waiting (None),
 with a detail for the record. The simulator's actuator and the backend actuator poll the same
-checks through the ``ClusterWriter`` they act on.
+checks through the ``ClusterWriter`` they act on; a check of what only the observation shows (a
+service's requests) reads the ``ClusterReader`` it was built with.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from numbers import Real
 
-from autoinfra.core.cluster import ClusterWriter
+from autoinfra.core.cluster import ClusterReader, ClusterWriter
 from autoinfra.core.observation import MachineState
 
-__all__ = ["Check", "emptied", "powered_on", "state_is"]
+__all__ = ["Check", "cpu_request_is", "emptied", "powered_on", "state_is"]
 
 Check = Callable[[ClusterWriter], "tuple[bool | None, str]"]
 
@@ -57,5 +60,26 @@ def emptied(machine: int) -> Check:
         if n == 0:
             return True, f"machine:{machine} has no tasks"
         return None, f"machine:{machine} still has {n} tasks"
+
+    return check
+
+
+def cpu_request_is(
+    reader: ClusterReader, service: int, cpu_request: float, rel_tol: float = 0.01
+) -> Check:
+    """Done when ``service``'s CPU request, read back from the observation, is within ``rel_tol``
+    of ``cpu_request``, or within the backend's request quantum when that is coarser (a
+    Kubernetes request is whole millicores: ``extra["cpu_request_quantum"]``, normalised)."""
+
+    def check(_cluster: ClusterWriter) -> tuple[bool | None, str]:
+        obs = reader.observe()
+        if not 0 <= service < obs.service_cpu_request.shape[0]:
+            return False, f"service:{service} is no longer reported"
+        got = float(obs.service_cpu_request[service])
+        quantum = obs.extra.get("cpu_request_quantum", 0.0)
+        step = float(quantum) if isinstance(quantum, Real) and math.isfinite(quantum) else 0.0
+        if abs(got - cpu_request) <= max(rel_tol * abs(cpu_request), step):
+            return True, f"service:{service} requests cpu {got:.4f}"
+        return None, f"service:{service} requests cpu {got:.4f}, waiting for {cpu_request:.4f}"
 
     return check

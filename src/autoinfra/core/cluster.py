@@ -45,6 +45,7 @@ __all__ = [
     "ClusterWriter",
     "FaultLike",
     "ReaderOf",
+    "RequestResizing",
     "cluster_parts",
 ]
 
@@ -118,6 +119,17 @@ class ClusterWriter(Protocol):
     def reroute(self, rack: int, away_from_link: int, by: str) -> object: ...
     def machine_state(self, machine: int) -> MachineState: ...
     def machine_task_count(self, machine: int) -> int: ...
+
+
+@runtime_checkable
+class RequestResizing(Protocol):
+    """A writer that can give a service's replicas new requests (right-sizing), in the
+    observation's normalised units. Optional: only clusters that model per-replica requests have
+    it (the simulator, Kubernetes); an actuator checks for it with ``isinstance``."""
+
+    def resize_service_requests(
+        self, service: int, cpu_request: float, mem_request: float, by: str
+    ) -> object: ...
 
 
 @runtime_checkable

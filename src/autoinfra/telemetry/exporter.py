@@ -16,7 +16,9 @@ prometheus-client's ``generate_latest`` would give, five times faster at 12,500 
 per snapshot; ``registry`` is there for anyone who embeds the collector in their own server.
 
 ``*_FIELDS`` map each metric to the ``Observation`` field it carries and is shared with the
-Prometheus sensor, so the two ends cannot drift apart.
+Prometheus sensor, so the two ends cannot drift apart. ``SERVICE_EXTRA_FIELDS`` are per-service
+arrays of ``Observation.extra`` that some backends report (right-sizing's memory request and
+peak): exported only when the snapshot has them, so the sensor can tell "not reported" from 0.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "CLUSTER_FIELDS",
     "LINK_FIELDS",
     "MACHINE_FIELDS",
+    "SERVICE_EXTRA_FIELDS",
     "SERVICE_FIELDS",
     "ExporterServer",
     "ObservationExporter",
@@ -71,6 +74,11 @@ SERVICE_FIELDS: dict[str, str] = {
     "autoinfra_service_cpu_request_units": "service_cpu_request",
     "autoinfra_service_cpu_used_units": "service_cpu_used",
     "autoinfra_service_min_replicas": "service_min_replicas",
+}
+# metric name -> key of Observation.extra (a per-service array), when the backend reports it
+SERVICE_EXTRA_FIELDS: dict[str, str] = {
+    "autoinfra_service_mem_request_units": "service_mem_request",
+    "autoinfra_service_mem_peak_units": "service_mem_peak",
 }
 CLUSTER_FIELDS: dict[str, str] = {
     "autoinfra_pending_tasks": "pending_tasks",
@@ -231,6 +239,11 @@ def _entity_series(obs: Observation) -> Iterator[tuple[str, np.ndarray, str, str
             "service",
             (f"Observation.{field} per service"),
         )
+    k = obs.service_replicas.shape[0]
+    for name, key in SERVICE_EXTRA_FIELDS.items():
+        values = obs.extra.get(key)
+        if isinstance(values, np.ndarray) and values.shape == (k,):
+            yield name, values.astype(np.float64), "service", f"Observation.extra[{key}]"
 
 
 class _Handler(BaseHTTPRequestHandler):

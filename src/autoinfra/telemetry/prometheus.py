@@ -16,7 +16,10 @@ carries one label (small JSON, parsed by one regular expression), all in paralle
 freshness check (Prometheus evaluates them on its cores while this process parses). What changes
 only with the cell (capacities, racks, uplinks' racks, services' requests and minimums: see
 ``STATIC_FIELDS``) is fetched every ``static_every_s`` and when the machine count changes; machine
-ids (``autoinfra_machine_info``) when the count changes.
+ids (``autoinfra_machine_info``) when the count changes. The per-service arrays some backends put
+in ``extra`` (``exporter.SERVICE_EXTRA_FIELDS``: right-sizing's memory request and peak) are read
+on both paths into ``extra`` when every service has them, and left out otherwise, as the backend
+left them out (a policy then knows it has nothing to size from).
 
 With ``pushed`` (a ``telemetry.remote_write.PushedSamples`` that Prometheus remote-writes into),
 ``observe()`` reads the newest complete pushed scrape from memory instead of querying: the same
@@ -45,6 +48,7 @@ from autoinfra.telemetry.exporter import (
     CLUSTER_FIELDS,
     LINK_FIELDS,
     MACHINE_FIELDS,
+    SERVICE_EXTRA_FIELDS,
     SERVICE_FIELDS,
 )
 from autoinfra.telemetry.promql import PrometheusClient, PrometheusError, StaleTelemetry
@@ -145,6 +149,8 @@ class PrometheusSensor:
             for name, field in fields.items():
                 if static_due or field not in STATIC_FIELDS:
                     queries[field] = (f"max by ({label}) ({name}{sel})", label)
+        for name, key in SERVICE_EXTRA_FIELDS.items():
+            queries[key] = (f"max by (service) ({name}{sel})", "service")
         # everything at once: Prometheus evaluates on its cores while this process parses
         pool = self._pool
         fresh_f = pool.submit(
@@ -209,7 +215,7 @@ class PrometheusSensor:
                 reason="target_down",
             )
         arrays: dict[str, Any] = {}
-        for fields in (MACHINE_FIELDS, LINK_FIELDS, SERVICE_FIELDS):
+        for fields in (MACHINE_FIELDS, LINK_FIELDS, SERVICE_FIELDS, SERVICE_EXTRA_FIELDS):
             for name, field in fields.items():
                 arrays[field] = scrape.series.get(name, np.zeros(0))
         n = max(arrays[f].shape[0] for f in MACHINE_FIELDS.values())
@@ -232,6 +238,13 @@ class PrometheusSensor:
         *,
         read: str,
     ) -> Observation:
+        k = arrays["service_replicas"].shape[0]
+        extras: dict[str, Any] = {}
+        for key in SERVICE_EXTRA_FIELDS.values():
+            values = arrays.pop(key)
+            # all services or none: a partial array would read as zeros for the missing ones
+            if k and values.shape == (k,) and not np.isnan(values).any():
+                extras[key] = values.astype(np.float32)
         for field, values in list(arrays.items()):
             arrays[field] = np.nan_to_num(values, nan=0.0).astype(_DTYPES.get(field, np.float32))
         scal = {field: cluster.get(name, 0.0) for name, field in CLUSTER_FIELDS.items()}
@@ -249,6 +262,7 @@ class PrometheusSensor:
                 "read": read,
                 "backend_time_s": scal["time_s"],
                 "age_s": age,
+                **extras,
             },
             **arrays,
         )

@@ -2,8 +2,9 @@
 
 The reader lists nodes, pods (of the namespace) and deployments on every ``observe`` (a few
 hundred objects: cheap next to a 5 s agent period; a watch cache is the way past that) and
-builds the ``Observation`` in ``state``. The writer is ``writer.KubernetesWriter``. The clock is
-the wall clock.
+builds the ``Observation`` in ``state``; with ``prometheus_url`` node and pod usage come from
+there (``metrics``), and ``extra["meta"]`` says where usage and the memory peak came from. The
+writer is ``writer.KubernetesWriter``. The clock is the wall clock.
 
 Faults: the API offers no way to break a node, so ``inject`` hands the fault to an injector
 given at construction (a chaos tool's adapter; the tests give one that edits the emulator's
@@ -35,6 +36,10 @@ __all__ = ["KubernetesBackend"]
 # (backend, fault) -> the target it hit, "" when nothing was eligible
 Injector = Callable[["KubernetesBackend", FaultLike], str]
 
+# why extra["service_mem_peak"] is missing: a peak made of requests would size requests from
+# themselves, so right-sizing proposes nothing until a measured peak is there
+_NO_PEAK = "not reported (right-sizing idles: it needs measured pod memory): "
+
 
 class KubernetesBackend:
     name = "kubernetes"
@@ -53,6 +58,7 @@ class KubernetesBackend:
         self._api_factory = api_factory
         self.metrics = PrometheusUsage(prometheus_url) if prometheus_url else None
         self._usage_source = "pod requests (no Prometheus given)"
+        self._peak_source = _NO_PEAK + "no Prometheus given"
         self.namespace = namespace
         self.dry_run = dry_run
         self.injector = injector
@@ -85,18 +91,23 @@ class KubernetesBackend:
     def meta(self) -> dict[str, Any]:
         return {"backend": "kubernetes", "host": self.api.host if self.api else "",
                 "namespace": self.namespace, "dry_run": self.dry_run,
-                "usage_source": self._usage_source}  # fmt: skip
+                "usage_source": self._usage_source,
+                "mem_peak_source": self._peak_source}  # fmt: skip
 
     def observe(self) -> Observation:
         state = self.read()
-        usage = None
+        usage = pods = None
         if self.metrics is not None:
-            try:
+            try:  # one Prometheus that does not answer costs one timeout, not two
                 usage = self.metrics.usage(state.node_names)
                 self._usage_source = f"Prometheus at {self.metrics.url}"
+                pods = self.metrics.pods(self.namespace)
+                self._peak_source = f"Prometheus at {self.metrics.url}"
             except ActionError as exc:  # this observation falls back; the next one tries again
-                self._usage_source = f"pod requests ({exc})"
-        return state.observation(self.meta(), usage)
+                if usage is None:
+                    self._usage_source = f"pod requests ({exc})"
+                self._peak_source = _NO_PEAK + str(exc)
+        return state.observation(self.meta(), usage, pods)
 
     def start(self) -> None:
         if self.api is not None:

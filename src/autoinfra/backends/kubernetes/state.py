@@ -12,7 +12,9 @@ deployments of the namespace (sorted by name), tasks the pods bound to a node. M
   the pods' container requests.
 - CPU and memory used: from Prometheus when the backend is given one (``metrics``); without it
   the backend reports the requests as usage and says so in ``extra["meta"]["usage_source"]``.
-- services: ``spec.replicas`` and ``status.readyReplicas``; requests of the pod template.
+- services: ``spec.replicas`` and ``status.readyReplicas``; requests of the pod template; the
+  right-sizing keys of ``extra`` (``service_mem_request`` always, ``service_mem_peak`` only with
+  per-pod usage from Prometheus) are ``services``'s.
 - pending: pods in phase Pending. No uplinks: a Kubernetes API does not expose the network.
 """
 
@@ -24,31 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from autoinfra.backends.kubernetes.quantities import cpu_cores, mem_bytes
+from autoinfra.backends.kubernetes.services import PodUsage, service_extras
 from autoinfra.core.observation import MachineState, Observation
 
-__all__ = ["ClusterState", "cpu_cores", "mem_bytes"]
+__all__ = ["ClusterState"]
 
 DRAINING_LABEL = "autoinfra.io/draining"
 ISOLATED_TAINT = "autoinfra.io/isolated"
-
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
-
-
-def cpu_cores(q: str | None) -> float:
-    if not q:
-        return 0.0
-    q = str(q)
-    return float(q[:-1]) / 1000 if q.endswith("m") else float(q)
-
-
-def mem_bytes(q: str | None) -> float:
-    if not q:
-        return 0.0
-    q = str(q)
-    for suf, mult in _SUFFIX.items():
-        if q.endswith(suf):
-            return float(q[: -len(suf)]) * mult
-    return float(q)
 
 
 def _requests(containers: list[Any] | None) -> tuple[float, float]:
@@ -104,18 +89,33 @@ class ClusterState:
             return MachineState.DRAINING
         return MachineState.ON
 
-    def observation(
-        self, meta: dict[str, Any], usage: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> Observation:
-        """The observation; ``usage`` (CPU cores, memory bytes per node, from Prometheus)
-        replaces the requests as what is used."""
-        n = len(self.nodes)
+    def _capacity(self) -> tuple[np.ndarray, np.ndarray]:
         cap_cpu = np.array([cpu_cores((x.status.allocatable or {}).get("cpu")) for x in self.nodes])
         cap_mem = np.array(
             [mem_bytes((x.status.allocatable or {}).get("memory")) for x in self.nodes]
         )
-        norm_cpu = float(cap_cpu.max()) if n and cap_cpu.max() > 0 else 1.0
-        norm_mem = float(cap_mem.max()) if n and cap_mem.max() > 0 else 1.0
+        return cap_cpu, cap_mem
+
+    def norms(self) -> tuple[float, float]:
+        """CPU cores and memory bytes that are 1.0 in the observation: the largest node's
+        allocatable (1.0 with no node), so the writer converts back exactly as observed."""
+        cap_cpu, cap_mem = self._capacity()
+        norm_cpu = float(cap_cpu.max()) if cap_cpu.size and cap_cpu.max() > 0 else 1.0
+        norm_mem = float(cap_mem.max()) if cap_mem.size and cap_mem.max() > 0 else 1.0
+        return norm_cpu, norm_mem
+
+    def observation(
+        self,
+        meta: dict[str, Any],
+        usage: tuple[np.ndarray, np.ndarray] | None = None,
+        pod_usage: PodUsage | None = None,
+    ) -> Observation:
+        """The observation; ``usage`` (CPU cores, memory bytes per node, from Prometheus)
+        replaces the requests as what is used; ``pod_usage`` (per pod) gives the services'
+        measured CPU and memory peak."""
+        n = len(self.nodes)
+        cap_cpu, cap_mem = self._capacity()
+        norm_cpu, norm_mem = self.norms()
         state = np.empty(n, np.int8)
         sched = np.zeros(n, np.bool_)
         hb = np.zeros(n, np.float32)
@@ -138,8 +138,14 @@ class ClusterState:
         replicas = np.array([d.spec.replicas or 0 for d in self.deployments], np.int32)
         ready = np.array([(d.status.ready_replicas or 0) if d.status else 0
                           for d in self.deployments], np.int32)  # fmt: skip
-        one = np.array([_requests(d.spec.template.spec.containers)[0] / norm_cpu
-                        for d in self.deployments], np.float32)  # fmt: skip
+        template = [_requests(d.spec.template.spec.containers) for d in self.deployments]
+        one = np.array([c / norm_cpu for c, _ in template], np.float32)
+        one_mem = np.array([m / norm_mem for _, m in template], np.float32)
+        sizing, measured_cpu = service_extras(
+            self.deployments, self.pods, one_mem, norm_cpu, norm_mem, pod_usage
+        )
+        # without per-pod usage, the requests of the ready replicas stand in (meta says so)
+        svc_cpu = (one * ready).astype(np.float32) if measured_cpu is None else measured_cpu
         pending = [p for p in self.pods if (p.status.phase if p.status else None) == "Pending"]
         pend_cpu = sum(_requests(p.spec.containers)[0] for p in pending) / norm_cpu
         pend_mem = sum(_requests(p.spec.containers)[1] for p in pending) / norm_mem
@@ -175,7 +181,7 @@ class ClusterState:
             service_replicas=replicas,
             service_running=ready,
             service_cpu_request=one,
-            service_cpu_used=(one * ready).astype(np.float32),
+            service_cpu_used=svc_cpu,
             service_min_replicas=np.ones(k, np.int32),
             pending_tasks=len(pending),
             pending_cpu=float(pend_cpu),
@@ -185,5 +191,6 @@ class ClusterState:
                 "meta": meta,
                 "nodes": self.node_names,
                 "deployments": [d.metadata.name for d in self.deployments],
+                **sizing,
             },
         )

@@ -1,21 +1,25 @@
 """The Kubernetes backend's mutators: each one API request (or a few), through the official client.
 
-=====================  =========================================================================
-operation              API request
-=====================  =========================================================================
-set_service_replicas   PATCH apps/v1 deployments/<d>/scale ``{"spec": {"replicas": n}}``
-cordon                 PATCH v1 nodes/<n> ``{"spec": {"unschedulable": bool}}``
-drain                  cordon + label ``autoinfra.io/draining``, then a policy/v1 Eviction per pod
-                       (DaemonSet pods are left, as ``kubectl drain`` does)
-evict_stranded         Evictions of the pods of a NotReady node, then a zero-grace DELETE of those
-                       left Terminating (no kubelet is there to confirm)
-kill_rogue             DELETE of the pods on the node that no controller owns (the API's view of
-                       a process nothing accounts for); refused when there is none
-isolate                cordon + taint ``autoinfra.io/isolated=true:NoExecute`` + label, then drain
-patch_requests         PATCH the deployment's pod template ``resources.requests``
-power_on / power_off   refused: the API has no power switch (a cluster autoscaler owns that)
-reroute                refused: the API does not expose the network
-=====================  =========================================================================
+=======================  =========================================================================
+operation                API request
+=======================  =========================================================================
+set_service_replicas     PATCH apps/v1 deployments/<d>/scale ``{"spec": {"replicas": n}}``
+cordon                   PATCH v1 nodes/<n> ``{"spec": {"unschedulable": bool}}``
+drain                    cordon + label ``autoinfra.io/draining``, then a policy/v1 Eviction per pod
+                         (DaemonSet pods are left, as ``kubectl drain`` does)
+evict_stranded           Evictions of the pods of a NotReady node, then a zero-grace DELETE of those
+                         left Terminating (no kubelet is there to confirm)
+kill_rogue               DELETE of the pods on the node that no controller owns (the API's view of
+                         a process nothing accounts for); refused when there is none
+isolate                  cordon + taint ``autoinfra.io/isolated=true:NoExecute`` + label, then drain
+patch_requests           PATCH the deployment's pod template ``resources.requests`` (quantities)
+resize_service_requests  the same PATCH from right-sizing's normalised requests: times the
+                         largest node's allocatable (``ClusterState.norms``, as observed), CPU in
+                         whole millicores, memory in whole Mi, each at least 1; a pod's total is
+                         split over its containers in proportion to what they request now
+power_on / power_off     refused: the API has no power switch (a cluster autoscaler owns that)
+reroute                  refused: the API does not expose the network
+=======================  =========================================================================
 
 **PodDisruptionBudgets** are the API server's to enforce: an eviction it refuses answers 429. The
 writer retries a refused eviction ``eviction_retries`` times with exponential back-off, then gives
@@ -23,10 +27,17 @@ up on that pod and raises an ``ActionError`` that names the pods the budget prot
 evicting every pod it could. **Dry run**: with ``dry_run`` every mutating request carries
 ``dryRun=All``, so the server validates and admits it and changes nothing. Repeating a ``by``
 for the same operation is a no-op (idempotent by request id).
+
+**Requests, not limits**: a resize leaves containers' limits as they are, and refuses (before
+sending anything) a request above a container's limit, which the API server would refuse too.
+Patching the pod template rolls the deployment's pods, as the Vertical Pod Autoscaler's
+``Recreate`` mode does; the observation's ``service_cpu_request`` reads the template, so it shows
+the new request as soon as the patch is stored.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -35,12 +46,10 @@ from typing import Any
 import kubernetes.client as k8s
 
 from autoinfra.backends.kubernetes.api import Api, ApiException, call
-from autoinfra.backends.kubernetes.state import (
-    DRAINING_LABEL,
-    ISOLATED_TAINT,
-    ClusterState,
-)
+from autoinfra.backends.kubernetes.quantities import above_limit, template_requests
+from autoinfra.backends.kubernetes.state import DRAINING_LABEL, ISOLATED_TAINT, ClusterState
 from autoinfra.backends.ledger import FaultLedger
+from autoinfra.core.actions import MAX_REQUEST
 from autoinfra.core.errors import ActionError
 from autoinfra.core.observation import MachineState
 
@@ -92,15 +101,19 @@ class KubernetesWriter:
             raise ActionError(f"no machine {machine}: the cluster has {len(state.nodes)} nodes")
         return state.nodes[int(machine)]
 
+    def _deployment(self, state: ClusterState, service: int) -> Any:
+        if not 0 <= int(service) < len(state.deployments):
+            raise ActionError(f"no service {service}: {len(state.deployments)} deployments")
+        return state.deployments[int(service)]
+
     # -- services --------------------------------------------------------------------------------
     def set_service_replicas(self, service: int, replicas: int, by: str) -> object:
         def do() -> object:
             state = self.read()
-            if not 0 <= int(service) < len(state.deployments):
-                raise ActionError(f"no service {service}: {len(state.deployments)} deployments")
+            dep = self._deployment(state, service)
             if int(replicas) < 0:
                 raise ActionError(f"service {service}: {replicas} replicas is below 0")
-            name = state.deployments[int(service)].metadata.name
+            name = dep.metadata.name
             body = {"spec": {"replicas": int(replicas)}}
             call(f"patch deployments/{name}/scale", self.api.apps.patch_namespaced_deployment_scale,
                  name, self.namespace, body, **self._dry)  # fmt: skip
@@ -112,20 +125,53 @@ class KubernetesWriter:
         """Set the CPU and memory requests of every container of a deployment's pods."""
 
         def do() -> object:
-            state = self.read()
-            if not 0 <= int(service) < len(state.deployments):
-                raise ActionError(f"no service {service}: {len(state.deployments)} deployments")
-            dep = state.deployments[int(service)]
-            want = {"requests": {"cpu": cpu, "memory": memory}}
-            containers = [{"name": c.name, "resources": want}
-                          for c in dep.spec.template.spec.containers]  # fmt: skip
-            body = {"spec": {"template": {"spec": {"containers": containers}}}}
-            name = dep.metadata.name
-            call(f"patch deployments/{name}", self.api.apps.patch_namespaced_deployment, name,
-                 self.namespace, body, **self._dry)  # fmt: skip
-            return f"deployments/{name} requests cpu={cpu} memory={memory}"
+            dep = self._deployment(self.read(), service)
+            n = len(dep.spec.template.spec.containers)
+            self._patch_template(dep, [cpu] * n, [memory] * n)
+            return f"deployments/{dep.metadata.name} requests cpu={cpu} memory={memory}"
 
         return self._once(by, "patch_requests", f"service:{service}", do)
+
+    def resize_service_requests(
+        self, service: int, cpu_request: float, mem_request: float, by: str
+    ) -> object:
+        """Right-sizing: each replica of a service requests ``cpu_request`` and ``mem_request``
+        (normalised as the observation is: 1.0 is the largest node's allocatable)."""
+
+        def do() -> object:
+            state = self.read()
+            dep = self._deployment(state, service)
+            for field, value in (("cpu_request", cpu_request), ("mem_request", mem_request)):
+                if not (math.isfinite(value) and 0.0 < value <= MAX_REQUEST):
+                    raise ActionError(
+                        f"service {service}: {field} {value!r} is not in (0, {MAX_REQUEST:g}] "
+                        "(normalised by the largest node)"
+                    )
+            cpus, mems = template_requests(dep.spec.template.spec.containers, cpu_request,
+                                           mem_request, *state.norms())  # fmt: skip
+            self._patch_template(dep, cpus, mems)
+            return (
+                f"deployments/{dep.metadata.name} requests cpu={'+'.join(cpus)} "
+                f"memory={'+'.join(mems)} (cpu {cpu_request:.4f}, mem {mem_request:.4f})"
+            )
+
+        return self._once(by, "resize_service_requests", f"service:{service}", do)
+
+    def _patch_template(self, dep: Any, cpus: list[str], mems: list[str]) -> None:
+        """PATCH the containers' requests of a deployment's pod template (a strategic merge
+        patch: containers are merged by name, their other fields and limits kept)."""
+        name = dep.metadata.name
+        containers = []
+        for c, cpu, mem in zip(dep.spec.template.spec.containers, cpus, mems, strict=True):
+            above = above_limit(c, cpu, mem)
+            if above:
+                raise ActionError(f"deployments/{name} container {c.name}: {above}")
+            containers.append(
+                {"name": c.name, "resources": {"requests": {"cpu": cpu, "memory": mem}}}
+            )
+        body = {"spec": {"template": {"spec": {"containers": containers}}}}
+        call(f"patch deployments/{name}", self.api.apps.patch_namespaced_deployment, name,
+             self.namespace, body, **self._dry)  # fmt: skip
 
     # -- nodes -----------------------------------------------------------------------------------
     def _patch_node(self, name: str, body: dict[str, Any]) -> None:
