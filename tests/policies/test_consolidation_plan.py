@@ -164,3 +164,23 @@ def test_a_drained_machine_is_powered_off_once_empty_even_inside_the_band(planne
     world.clock.advance(60)
     out = [p.action for p in policy.decide(world.observe(), [])]
     assert out == [SetMachinePower(machine=3, on=False)]
+
+
+def test_proposals_stay_within_the_rate_guard_a_drain_counting_twice() -> None:
+    def run(actions_left: int, idle: int) -> list[Action]:
+        world = FakeSim(n_machines=20)
+        world.tasks[:] = 1
+        world.tasks[20 - idle :] = 0
+        budget = GateBudget("energy", 0.0, 600.0, 60, actions_left, 10, MappingProxyType({}),
+                            believed_demand_cpu=0.0, machines_left=50, removals_left=50,
+                            machines_limit=50)  # fmt: skip
+        policy = PlannedConsolidationPolicy(SETTINGS, budget=lambda: budget)
+        policy.decide(world.observe(), [])
+        world.clock.advance(60)
+        return [p.action for p in policy.decide(world.observe(), [])]
+
+    assert len(run(60, idle=0)) == 3  # max_drains
+    assert len(run(5, idle=0)) == 2  # each drain asks again for its power-off
+    assert len(run(1, idle=0)) == 0
+    offs = run(4, idle=10)
+    assert len(offs) == 4 and all(isinstance(a, SetMachinePower) for a in offs)

@@ -141,7 +141,11 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
                 want = max(want, float(obs.pending_cpu), 1e-9)
             offs = self._drained_offs(obs, dwell_ok, inputs)
             ons = self._power_on(obs, want, inputs)
-            return ons + self._within_radius(budget, offs, obs)
+            if budget is None:
+                return ons + offs
+            ons = self._within_rate(budget, ons)
+            rest = dataclasses.replace(budget, actions_left=budget.actions_left - len(ons))
+            return ons + self._within_radius(rest, offs, obs)
         if capacity > target * (1.0 + s.hysteresis_share):
             if budget is not None and budget.removals_blocked:
                 return []  # the gate would refuse every removal on this picture: wait
@@ -153,15 +157,17 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
     def _within_radius(
         self, budget: GateBudget | None, wanted: list[Proposal], obs: Observation
     ) -> list[Proposal]:
-        """The removals the blast-radius guard will take from this agent now, keeping
+        """The removals the blast-radius and rate guards will take from this agent now, keeping
         ``repair_reserve_share`` of the cluster-wide budget for the repairs it counts (isolating
         an intruded machine, killing a rogue process, draining one a hog keeps busy; evicting a
         lost machine's tasks is outside it). A machine this agent already acted on in
         the window (the power-off of a machine it drained) is no new machine for the guard, and
         switching off a machine that runs nothing is none at all (``oversight.guards
         .counts_for_radius``)."""
-        if budget is None or budget.machines_left is None or budget.removals_left is None:
+        if budget is None:
             return wanted
+        if budget.machines_left is None or budget.removals_left is None:
+            return self._within_rate(budget, wanted)
         reserve = int(np.ceil(self.plan.repair_reserve_share * (budget.machines_limit or 0)))
         room = max(0, min(budget.machines_left, budget.removals_left - reserve))
         out: list[Proposal] = []
@@ -174,6 +180,21 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
                 if room <= 0:
                     continue
                 room -= 1
+            out.append(p)
+        return self._within_rate(budget, out)
+
+    @staticmethod
+    def _within_rate(budget: GateBudget, wanted: list[Proposal]) -> list[Proposal]:
+        """What the rate guard will still take from this agent in its window: power changes
+        first (a drained machine left on is idle power), then drains, each counted twice (the
+        drain now, and the power-off once the machine is empty)."""
+        left = budget.actions_left
+        out: list[Proposal] = []
+        for p in sorted(wanted, key=lambda q: isinstance(q.action, DrainMachine)):
+            cost = 2 if isinstance(p.action, DrainMachine) else 1
+            if cost > left:
+                continue
+            left -= cost
             out.append(p)
         return out
 
