@@ -23,14 +23,14 @@ def experiment(
     quick: bool = typer.Option(
         False,
         "--quick",
-        help="The whole study at a tiny scale (20 runs): 10 s measured on a shared 2-core "
-        "machine at load average 1.3.",
+        help="The whole study at a tiny scale (20 runs): 12.5 s measured on a shared 2-core "
+        "machine at load average 1.2.",
     ),
     scale: str | None = typer.Option(
         None,
         "--scale",
-        help="default (300 machines, 1 h after a 15 min burn-in, 5 seeds; 1 min 17 s measured "
-        "on a shared 2-core machine at load average 1.5) | quick | paper (the "
+        help="default (300 machines, 1 h after a 15 min burn-in, 5 seeds; 1 min 25 s measured "
+        "on a shared 2-core machine at load average 0.6-1.6) | quick | paper (the "
         "paper's 10 nodes) | cell (the whole cell).",
     ),
     trace: Path | None = typer.Option(
