@@ -96,7 +96,8 @@ def draw_times(
     granularity_s: float = 1.0,
 ) -> tuple[FaultSpec, ...]:
     """Step 1 alone: every fault with its own time (``count`` 1, no window), sorted by time;
-    targets are left as the scenario says. Live backends that draw targets themselves use it."""
+    targets are left as the scenario says. The live runner uses it; each backend then fixes the
+    targets from the seed and its own layout (``backends.local.targets``)."""
     timed: list[tuple[float, int, int, FaultSpec]] = []
     for i, spec in enumerate(scenario.faults):
         for k, t in enumerate(_times(spec, rng, run_end_s, granularity_s)):

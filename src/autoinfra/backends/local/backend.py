@@ -31,6 +31,7 @@ from autoinfra.backends.local.limits import CpuLimiter, detect_cpu_limiter, remo
 from autoinfra.backends.local.netlab import NetLab
 from autoinfra.backends.local.observe import Observer
 from autoinfra.backends.local.procs import ProcessTable, forget, install_exit_handlers
+from autoinfra.backends.local.targets import seeded_targets
 from autoinfra.backends.local.traffic import HealthProber, LoadGenerator
 from autoinfra.backends.local.writer import LocalWriter
 from autoinfra.core.clock import Clock, WallClock
@@ -63,8 +64,9 @@ class LocalBackend:
         self.rng = np.random.default_rng(seed)
         self.ledger = FaultLedger()
         self.procs = ProcessTable()
-        self._pending_faults: list[Any] = list(getattr(scenario, "faults", []) or [])
-        self._pending_faults.sort(key=lambda f: float(f.at_s))
+        self._pending_faults: list[Any] = seeded_targets(
+            list(getattr(scenario, "faults", []) or []), self.config, seed
+        )
         self.limiter: CpuLimiter | None = None
         self.fleet: Fleet | None = None
         self.net: NetLab | None = None
