@@ -18,9 +18,11 @@ __all__ = ["PrometheusStub", "cadvisor_answer"]
 
 class PrometheusStub:
     """A stdlib HTTP server answering /api/v1/query: ``answer(query)`` gives the result rows
-    (``{"metric": labels, "value": [t, "v"]}``), or None for an error."""
+    (``{"metric": labels, "value": [t, "v"]}``), or None for an error saying ``error``."""
 
-    def __init__(self, answer: Callable[[str], list[dict[str, Any]] | None]) -> None:
+    def __init__(
+        self, answer: Callable[[str], list[dict[str, Any]] | None], error: str = "query timed out"
+    ) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,7 +32,7 @@ class PrometheusStub:
                 rows = answer(q)
                 if rows is None:
                     body: dict[str, Any] = {"status": "error", "errorType": "execution",
-                                            "error": "query timed out"}  # fmt: skip
+                                            "error": error}  # fmt: skip
                 else:
                     body = {"status": "success", "data": {"resultType": "vector", "result": rows}}
                 data = json.dumps(body).encode()

@@ -20,6 +20,7 @@ from autoinfra.core.observation import MachineState
 from autoinfra.testing import CHECKS, InjectedFault
 from tests.backends.k8s_emulator import DEPLOYS, NS, PODS, pod
 from tests.backends.k8s_factory import SKIPS, EmulatedBackend, real_factory
+from tests.backends.prom_stub import PrometheusStub
 
 
 def _objects(b: EmulatedBackend, resource: str) -> dict[str, dict[str, Any]]:
@@ -171,52 +172,17 @@ def test_the_body_validation_of_the_emulator_catches_bad_bodies() -> None:
     assert _patch_errors(scale)
 
 
-class _FakePrometheus:
-    """A stdlib HTTP server answering /api/v1/query with canned vectors (or an error)."""
-
-    def __init__(self, vectors: dict[str, dict[str, float]], fail: bool = False) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, HTTPServer
-        from urllib.parse import parse_qs, urlparse
-
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                q = parse_qs(urlparse(self.path).query)["query"][0]
-                outer.queries.append(q)
-                metric = "cpu" if "cpu" in q else "mem"
-                if fail:
-                    body = {"status": "error", "errorType": "bad_data", "error": "parse error"}
-                else:
-                    rows = [{"metric": {"node": n}, "value": [0, str(v)]}
-                            for n, v in vectors[metric].items()]  # fmt: skip
-                    body = {"status": "success", "data": {"resultType": "vector", "result": rows}}
-                data = json.dumps(body).encode()
-                self.send_response(400 if fail else 200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.queries: list[str] = []
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+def _per_node(vectors: dict[str, dict[str, float]]) -> Any:
+    """Answers with canned per-node vectors: ``cpu`` for CPU queries, ``mem`` for the rest."""
+    return lambda q: [{"metric": {"node": n}, "value": [0, str(v)]}
+                      for n, v in vectors["cpu" if "cpu" in q else "mem"].items()]  # fmt: skip
 
 
 def test_usage_comes_from_prometheus_when_given_and_falls_back_when_it_fails() -> None:
-    prom = _FakePrometheus({"cpu": {"node-0": 2.0, "node-1": 1.0}, "mem": {"node-0": 2**32}})
-    bad = _FakePrometheus({}, fail=True)
+    prom = PrometheusStub(
+        _per_node({"cpu": {"node-0": 2.0, "node-1": 1.0}, "mem": {"node-0": 2**32}})
+    )
+    bad = PrometheusStub(lambda _q: None, error="parse error")
     b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}, prometheus_url=prom.url)
     b.start()
     try:

@@ -136,7 +136,6 @@ def test_kill_9_of_the_leader_mid_run_loses_nothing_and_repeats_nothing(
     gw = _gateway(etcd.url)
     target = JournalTarget(tmp_path / "target")
     procs = {name: _spawn(etcd.url, name, tmp_path / "target") for name in ("x", "y", "z")}
-    failovers: list[float] = []
     try:
         n = 0
         for _kill in range(2):
@@ -153,7 +152,6 @@ def test_kill_9_of_the_leader_mid_run_loses_nothing_and_repeats_nothing(
             while _leader(gw) in (None, leader):
                 assert time.monotonic() - killed_at < 10, "no standby took over"
                 time.sleep(0.05)
-            failovers.append(time.monotonic() - killed_at)
         deadline = time.monotonic() + 20
         while len(FailoverExecutor(_lease(etcd.url, "probe"), target).outcomes()) < n:
             assert time.monotonic() < deadline, "approved actions were lost"
@@ -165,9 +163,9 @@ def test_kill_9_of_the_leader_mid_run_loses_nothing_and_repeats_nothing(
             proc.wait(5)
     applied = collections.Counter(r["rid"] for r in target.records("applied.jsonl"))
     assert len(applied) == n and max(applied.values()) == 1, applied
-    # a standby took over within 10 s each time (the loop above); how fast is the benchmark's to
-    # say (bench/coordination.py): on a loaded 2-core machine a 2 s lease took 2.4-8.0 s here
-    assert len(failovers) == 2, failovers
+    # a standby took over within 10 s each time (asserted in the loop above); how fast is the
+    # benchmark's to say (bench/coordination.py): on a loaded 2-core machine a 2 s lease took
+    # 2.4-8.0 s here
 
 
 def _netns_available() -> bool:

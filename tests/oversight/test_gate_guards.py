@@ -264,3 +264,23 @@ def test_requests_waiting_in_a_reloaded_queue_hold_their_budget(tmp_path: Any) -
     again = Gate(settings, clock=clock, sensor=sensor, queue=ApprovalQueue(path))  # a restart
     v = again.review(_p(DrainMachine(machine=5)))
     assert v.decision == Decision.REJECT and "blast-radius" in v.reason
+
+
+def test_a_reloaded_queue_takes_the_same_shares_a_fresh_review_took(tmp_path: Any) -> None:
+    # an escalated eviction takes no radius but its machine's capacity; after a restart the
+    # reloaded request must take exactly that again (Reservation.of builds both)
+    from autoinfra.oversight import ApprovalQueue
+
+    path = tmp_path / "approvals.log"
+    clock, sensor = SimClock(), ScriptedSensor(_cell())
+    settings = GateSettings(max_machines_per_window=2, max_machines_share=0.0)
+    queue = ApprovalQueue(path)
+    gate = Gate(settings, clock=clock, sensor=sensor, queue=queue)
+    asks = Proposal(EvictTasks(machine=4), "healing", 80, Justification("why", {"ask_human": True}),
+                    1.0, "healing/ask")  # fmt: skip
+    assert gate.review(asks).decision == Decision.ESCALATE
+    before = (dict(gate.ledger.removing), gate.ledger.removed_count(), dict(gate.ledger.touched))
+    queue.close()
+    again = Gate(settings, clock=clock, sensor=sensor, queue=ApprovalQueue(path))  # a restart
+    after = (dict(again.ledger.removing), again.ledger.removed_count(), dict(again.ledger.touched))
+    assert before == after == ({4: 1}, 0, {})

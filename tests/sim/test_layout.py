@@ -30,14 +30,17 @@ def _rows(ids: list[int], prio: list[int]) -> tuple[np.ndarray, np.ndarray, np.n
     return key, qf, qi
 
 
+def _tasks(max_size: int) -> st.SearchStrategy[list[tuple[int, int]]]:
+    """Distinct task ids with a priority each."""
+    return st.lists(
+        st.tuples(st.integers(0, 500), st.integers(0, 11)),
+        unique_by=lambda x: x[0],
+        max_size=max_size,
+    )
+
+
 @settings(max_examples=40, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.integers(0, 500), st.integers(0, 11)), unique_by=lambda x: x[0], max_size=40
-    ),
-    st.integers(1, 4),
-    st.data(),
-)
+@given(_tasks(40), st.integers(1, 4), st.data())
 def test_queue_keeps_priority_then_submit_order(
     tasks: list[tuple[int, int]], batches: int, data: st.DataObject
 ) -> None:
@@ -55,13 +58,7 @@ def test_queue_keeps_priority_then_submit_order(
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.integers(0, 500), st.integers(0, 11)), unique_by=lambda x: x[0], max_size=60
-    ),
-    st.integers(1, 5),
-    st.data(),
-)
+@given(_tasks(60), st.integers(1, 5), st.data())
 def test_a_long_queue_drops_rows_in_the_next_merge_and_keeps_each_rows_payload(
     tasks: list[tuple[int, int]], batches: int, data: st.DataObject
 ) -> None:

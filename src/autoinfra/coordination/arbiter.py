@@ -36,7 +36,12 @@ from autoinfra.core.actions import (
     SetMachinePower,
 )
 from autoinfra.core.clock import Clock
-from autoinfra.core.observation import MachineState, Observation, placement_counted
+from autoinfra.core.observation import (
+    MachineState,
+    Observation,
+    placement_counted,
+    runs_nothing,
+)
 from autoinfra.core.proposal import Proposal
 from autoinfra.core.protocols import Sensor
 
@@ -216,7 +221,7 @@ class _Budget:
         requested = float(obs.cpu_requested[machine])
         usable = obs.machine_state[machine] == MachineState.ON and obs.schedulable[machine]
         if not usable:
-            return requested if obs.tasks_running[machine] > 0 else 0.0
+            return 0.0 if runs_nothing(obs, machine) else requested
         held = float(placement_counted(obs)[machine])
         return float(obs.cpu_capacity[machine]) - held + requested
 

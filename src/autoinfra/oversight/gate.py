@@ -77,14 +77,8 @@ class Gate:
         # requests still waiting in a queue reloaded after a restart hold their budgets again
         for item in self.queue.pending():
             self.ledger.add(
-                Reservation(
-                    item.request_id,
-                    item.agent,
-                    item.action.target,
-                    machine_of(item.action) if counts_for_radius(item.action) else None,
-                    removes_capacity(item.action),
-                    float(item.asked_at_s),
-                    True,
+                Reservation.of(
+                    item.request_id, item.agent, item.action, float(item.asked_at_s), pending=True
                 )
             )
 
@@ -333,21 +327,9 @@ class Gate:
     def _reserve(
         self, proposal: Proposal, now: float, *, pending: bool, obs: Observation | None
     ) -> None:
-        action = proposal.action
-        machine = machine_of(action)
-        in_radius = counts_for_radius(action, obs)
-        if not in_radius and not removes_capacity(action):
-            machine = None  # powering on: neither the radius nor the headroom counts it
         self.ledger.add(
-            Reservation(
-                proposal.request_id,
-                proposal.agent,
-                action.target,
-                machine,
-                removes_capacity(action),
-                now,
-                pending,
-                in_radius,
+            Reservation.of(
+                proposal.request_id, proposal.agent, proposal.action, now, pending=pending, obs=obs
             )
         )
 

@@ -42,10 +42,6 @@ __all__ = ["GuardLedger", "Reservation", "counts_for_radius", "machine_of", "rem
 _REMOVING_KINDS = frozenset({"drain_machine", "evict_tasks", "isolate_machine"})
 
 
-# actions that act only on what has already broken (see counts_for_radius)
-_REPAIRS_OF_THE_BROKEN: frozenset[type[Action]] = frozenset({EvictTasks})
-
-
 def machine_of(action: Action) -> int | None:
     """The machine slot an action targets, or None for service and rack actions."""
     if action.target_kind != "machine":
@@ -90,7 +86,7 @@ def counts_for_radius(action: Action, obs: Observation | None = None) -> bool:
     machine = machine_of(action)
     if machine is None:
         return False
-    if type(action) in _REPAIRS_OF_THE_BROKEN and action.kind == type(action).kind:
+    if type(action) is EvictTasks and action.kind == EvictTasks.kind:
         return False
     if isinstance(action, SetMachinePower) or action.kind == "set_machine_power":
         if not removes_capacity(action):
@@ -111,6 +107,24 @@ class Reservation:
     at_s: float  # when it was approved, or escalated while it is pending
     pending: bool
     in_radius: bool = True  # counted by the blast radius (see counts_for_radius)
+
+    @classmethod
+    def of(
+        cls,
+        request_id: str,
+        agent: str,
+        action: Action,
+        at_s: float,
+        *,
+        pending: bool,
+        obs: Observation | None = None,
+    ) -> Reservation:
+        """The shares ``action`` takes, judged on ``obs`` (without one, the radius counts it)."""
+        removes = removes_capacity(action)
+        in_radius = counts_for_radius(action, obs)
+        # powering on: neither the radius nor the headroom counts the machine
+        machine = machine_of(action) if in_radius or removes else None
+        return cls(request_id, agent, action.target, machine, removes, at_s, pending, in_radius)
 
 
 class GuardLedger:

@@ -145,16 +145,16 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
                 return ons + offs
             ons = self._within_rate(budget, ons)
             rest = dataclasses.replace(budget, actions_left=budget.actions_left - len(ons))
-            return ons + self._within_radius(rest, offs, obs)
+            return ons + self._within_budget(rest, offs, obs)
         if capacity > target * (1.0 + s.hysteresis_share):
             if budget is not None and budget.removals_blocked:
                 return []  # the gate would refuse every removal on this picture: wait
             out = self._reduce(obs, capacity - target, usable, dwell_ok, inputs)
         else:
             out = self._drained_offs(obs, dwell_ok, inputs)
-        return self._within_radius(budget, out, obs)
+        return self._within_budget(budget, out, obs)
 
-    def _within_radius(
+    def _within_budget(
         self, budget: GateBudget | None, wanted: list[Proposal], obs: Observation
     ) -> list[Proposal]:
         """The removals the blast-radius and rate guards will take from this agent now, keeping
