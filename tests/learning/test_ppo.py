@@ -19,9 +19,15 @@ from tests.learning.factories import observation, small_workload
 pytestmark = pytest.mark.rl
 
 
-def test_train_save_load_decide(tmp_path: Path) -> None:
+def test_train_save_load_decide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("stable_baselines3")
+    import tempfile
+
     from autoinfra.learning.ppo import PPOSettings, train_ppo
+
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # SB3's default logger writes here
 
     env = ClusterEnv(small_workload(), ScalingEnvSettings(episode_s=600.0))
     config = PPOSettings(total_timesteps=128, n_steps=64, batch_size=32, n_epochs=2)
@@ -32,6 +38,7 @@ def test_train_save_load_decide(tmp_path: Path) -> None:
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["reward"] == "slo-energy-v1" and meta["provenance"] == {"command": "test"}
     assert seen and seen[-1] >= 128
+    assert not list(scratch.glob("SB3-*"))  # training leaves no empty log folders behind
     policy = PPOPolicy.load(path)
     obs = observation(replicas=[2, 8, 1], cpu_used=[0.2, 0.1, 0.1], max_replicas=[8, 8, 4])
     for p in policy.decide(obs, []):

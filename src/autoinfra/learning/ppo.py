@@ -64,6 +64,7 @@ def train_ppo(
         import torch
         from stable_baselines3 import PPO
         from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.logger import Logger
     except ImportError as exc:
         raise ConfigError(
             "PPO training needs the 'rl' extra (stable-baselines3 and torch): "
@@ -92,6 +93,9 @@ def train_ppo(
         device="cpu",
         verbose=0,
     )
+    # A logger with no outputs: SB3's default makes an empty SB3-<time> folder in the temporary
+    # directory on every learn() call, and progress reaches the user through on_progress instead.
+    model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(total_timesteps=config.total_timesteps, callback=_Progress())
     out = Path(out).with_suffix(".zip")
     # Stable-Baselines3 adds ".zip" to a name without it, so the temporary name ends in .zip
