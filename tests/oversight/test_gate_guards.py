@@ -153,6 +153,18 @@ def test_a_flood_of_drains_cannot_hold_back_a_repair() -> None:
     assert drain.decision == Decision.REJECT and "blast-radius" in drain.reason
 
 
+def test_an_eviction_outside_the_radius_does_not_let_a_drain_of_its_machine_in_free() -> None:
+    # Hypothesis found it: the eviction left machine 7 marked as removing, and the cluster-wide
+    # radius took a later drain of machine 7 for a machine it already counted
+    beats = np.zeros(N)
+    beats[7] = 120.0
+    gate, _, _ = _gate(_cell(demand=5.0, beats=beats), max_machines_per_window=1)
+    assert gate.review(_p(DrainMachine(machine=1), "energy")).decision == Decision.APPROVE
+    assert gate.review(_p(EvictTasks(machine=7), "healing")).decision == Decision.APPROVE
+    drain = gate.review(_p(DrainMachine(machine=7), "other"))
+    assert drain.decision == Decision.REJECT and "by all agents" in drain.reason
+
+
 def test_power_on_and_kill_remove_no_capacity() -> None:
     gate, _, _ = _gate(_cell(demand=9.5), max_machines_per_window=2)
     assert gate.review(_p(SetMachinePower(machine=0, on=True))).decision == Decision.APPROVE

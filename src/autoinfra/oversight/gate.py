@@ -296,7 +296,8 @@ class Gate:
                     f"blast-radius guard: {agent} touched {len(touched)} machines in the last "
                     f"{s.window_s:g} s (limit {limit})"
                 )
-            if removes and machine not in ledger.removing and ledger.removed_count() >= limit:
+            new = not ledger.radius_counts_removal_of(machine)
+            if removes and new and ledger.removed_count() >= limit:
                 return (
                     f"blast-radius guard: {ledger.removed_count()} machines already removed or "
                     f"about to be, by all agents, in the last {s.window_s:g} s (limit {limit})"

@@ -224,6 +224,12 @@ class GuardLedger:
         """Distinct machines in the window whose removal the blast radius counts (any agent)."""
         return len(self._radius_removing)
 
+    def radius_counts_removal_of(self, machine: int) -> bool:
+        """Whether the radius already counts a removal of ``machine`` in the window. A removal it
+        leaves out (evicting a lost machine's tasks) does not: the next one of that machine that
+        it does count is a new machine for it."""
+        return machine in self._radius_removing
+
 
 Bool = npt.NDArray[np.bool_]
 
