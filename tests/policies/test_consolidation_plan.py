@@ -96,6 +96,24 @@ def test_savings_over_disruption_ranks_big_quiet_machines_first() -> None:
     assert list(np.argsort(-score)) == [1, 0, 2]
 
 
+def test_drains_spare_machines_whose_batch_work_would_be_thrown_away() -> None:
+    tasks = np.array([2, 2, 2], dtype=np.int32)
+    cap = np.array([1.0, 1.0, 1.0])
+    work = np.array([7200.0, 0.0, 600.0], dtype=np.float32)  # two hours of runs, none, 10 min
+    assert list(np.argsort(-drain_score(cap, tasks, work), kind="stable")) == [1, 2, 0]
+    assert list(np.argsort(-drain_score(cap, tasks), kind="stable")) == [0, 1, 2]  # unreported
+    # in the policy: of equally loaded machines, it drains those whose tasks started last
+    world = FakeSim(n_machines=20)
+    world.tasks[:] = 1
+    base = world.observe()
+    old = np.full(20, 3 * 3600.0, dtype=np.float32)
+    old[10:] = 600.0  # the later slots, which an equal score would leave for last
+    obs = dataclasses.replace(base, extra={**base.extra, "work_at_risk_s": old})
+    drained = [p.action.machine for p in PlannedConsolidationPolicy(SETTINGS).decide(obs, [])
+               if isinstance(p.action, DrainMachine)]  # fmt: skip
+    assert drained and all(m >= 10 for m in drained)
+
+
 def test_no_removal_while_the_gate_would_refuse_every_one() -> None:
     world = FakeSim(n_machines=20)
     world.tasks[:] = 1

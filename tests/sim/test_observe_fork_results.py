@@ -117,3 +117,26 @@ def test_until_s_ends_the_run(until: float) -> None:
     sim = Simulator(make_workload(2, [T(0, 100)], end_s=600), SimSettings(until_s=until))
     sim.run()
     assert sim.done and sim.now_s == (0.0 if until == 0 else 10.0)
+
+
+def test_work_at_risk_counts_the_run_time_of_batch_tasks_and_restarts_with_a_drain() -> None:
+    # two batch tasks at 0 s and one at 100 s; the services' replicas run but finish nothing
+    wl = make_workload(
+        [(1.0, 1.0), (1.0, 1.0)],
+        [T(0, 10_000, cpu=0.3), T(0, 10_000, cpu=0.3), T(100, 10_000, cpu=0.3)],
+        [S(replicas=4, cpu=0.05, mem=0.05)],
+    )
+    sim = Simulator(wl, SimSettings(candidates=0, fit="first", tick_s=5.0))
+    sim.run(until_s=400.0)
+    risk = sim.observe().extra["work_at_risk_s"]
+    assert isinstance(risk, np.ndarray) and risk.dtype == np.float32 and risk.shape == (2,)
+    # each task is placed in the tick it arrives: its age is the time since submission, to a tick
+    assert float(risk.sum()) == pytest.approx(400 + 400 + 300, abs=3 * 5.0)
+    busy = int(np.argmax(risk))
+    sim.writer.drain(busy, by="test")
+    sim.run(until_s=410.0)
+    after = sim.observe().extra["work_at_risk_s"]
+    assert isinstance(after, np.ndarray) and after[busy] == 0.0
+    # the moved tasks start over: the other machine gains at most 10 s for each of the three
+    assert float(after[1 - busy]) <= float(risk[1 - busy]) + 10.0 + 3 * 10.0
+    assert float(after.sum()) < float(risk.sum())

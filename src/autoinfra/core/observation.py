@@ -128,6 +128,17 @@ def placement_counted(obs: Observation, resource: str = "cpu") -> F32:
     return fallback
 
 
+def work_at_risk_s(obs: Observation) -> F32 | None:
+    """Per machine, the run time of the batch tasks on it (seconds since each started; services,
+    which finish nothing, excluded): the work a drain would throw away, since an evicted task
+    restarts from nothing. None when the backend does not report it (``work_at_risk_s`` in
+    ``extra``; ``sim.observe`` does, and a Kubernetes reader could from Job pods' start times)."""
+    value = obs.extra.get("work_at_risk_s")
+    if isinstance(value, np.ndarray) and value.shape == obs.tasks_running.shape:
+        return np.asarray(value, dtype=np.float32)
+    return None
+
+
 def reservation_decay_s(obs: Observation) -> float | None:
     """The time constant the backend says its reservations decay with (None: it declares none,
     or places by requests). A reservation the backend reports may fall no faster than this."""

@@ -20,9 +20,13 @@ for and how it picks:
 4. **Savings against disruption** (Karpenter's consolidation: a node's deletion is scored by the
    pods it would evict against the price of the node it removes; karpenter.sh, designs/
    consolidation.md and concepts/disruption). Here savings = the machine's CPU capacity (idle
-   power grows with the machine; ``sim.power``), disruption = the tasks a drain would evict.
-   Drain candidates are ranked by ``savings / (1 + disruption)``; a drain whose disruption is
-   above ``ask_human_tasks`` is proposed with ``ask_human`` set, and the gate escalates it to a
+   power grows with the machine; ``sim.power``), disruption = the tasks a drain would evict plus,
+   where the backend reports it (``core.observation.work_at_risk_s``), the batch work it would
+   throw away, one task per ``work_per_task_s`` of run time: an evicted task starts over, so a
+   machine whose tasks are about to finish costs completed work that a young one does not
+   (Karpenter leaves such work alone by annotation, ``karpenter.sh/do-not-disrupt``).
+   Drain candidates are ranked by ``savings / (1 + disruption)``; a drain that evicts more than
+   ``ask_human_tasks`` tasks is proposed with ``ask_human`` set, and the gate escalates it to a
    person whatever its risk.
 
 On a backend that places by reservations the staying machines are packed against what placement
@@ -55,6 +59,7 @@ from autoinfra.core.observation import (
     placement_counted,
     runs_nothing,
     taken_after_moves,
+    work_at_risk_s,
 )
 from autoinfra.core.proposal import Finding, Proposal
 from autoinfra.policies.consolidation import (
@@ -79,15 +84,27 @@ class PlannedConsolidationSettings(ConsolidationSettings):
     ask_human_tasks: float = 20.0  # a drain evicting more tasks than this is a person's call
     used_floor_share: float = 0.05  # usage below this share of reservations: growth not trusted
     repair_reserve_share: float = 0.5  # of the gate's cluster-wide removal budget, left to repairs
+    # batch run time a drain throws away that weighs as one more task evicted: a stated weight
+    # (an hour of lost work is as bad as one more restart), not fitted to any outcome
+    work_per_task_s: float = 3600.0
 
     @property
     def horizon_s(self) -> float:
         return self.boot_delay_s + self.decision_period_s
 
 
-def drain_score(capacity_cpu: F64, tasks: npt.NDArray[np.int32]) -> F64:
-    """Savings over disruption per machine: its CPU capacity over (1 + tasks it would evict)."""
-    return capacity_cpu.astype(np.float64) / (1.0 + np.maximum(tasks.astype(np.float64), 0.0))
+def drain_score(
+    capacity_cpu: F64,
+    tasks: npt.NDArray[np.int32],
+    work_at_risk: npt.NDArray[np.float32] | None = None,
+    work_per_task_s: float = 3600.0,
+) -> F64:
+    """Savings over disruption per machine: its CPU capacity over (1 + the tasks it would evict
+    + the batch work it would throw away, ``work_per_task_s`` of run time counting as a task)."""
+    disruption = np.maximum(tasks.astype(np.float64), 0.0)
+    if work_at_risk is not None:
+        disruption = disruption + np.maximum(work_at_risk.astype(np.float64), 0.0) / work_per_task_s
+    return capacity_cpu.astype(np.float64) / (1.0 + disruption)
 
 
 class PlannedConsolidationPolicy(ConsolidationPolicy):
@@ -225,7 +242,7 @@ class PlannedConsolidationPolicy(ConsolidationPolicy):
         held_mem = placement_counted(obs, "mem").astype(np.float64)
         req_cpu = obs.cpu_requested.astype(np.float64)
         req_mem = obs.mem_requested.astype(np.float64)
-        score = drain_score(cap, obs.tasks_running)
+        score = drain_score(cap, obs.tasks_running, work_at_risk_s(obs), s.work_per_task_s)
         candidates = candidates[np.argsort(-score[candidates], kind="stable")]
         room = 1.0 - s.bin_headroom_share
         drains: list[int] = []

@@ -18,6 +18,9 @@ while the simulation moves on. Extra keys in ``Observation.extra``:
   decay with (``SimSettings.reservation_decay_s``); no reservation falls faster,
 - ``service_mem_request`` (per replica) and ``service_mem_peak`` (the most memory any running
   replica of the service uses, as a container runtime reports per container): right-sizing.
+- ``work_at_risk_s``: per machine, the seconds the batch tasks on it have run since they were
+  placed (what a drain throws away: an evicted task starts over; services are left out). A
+  monitoring system sees it as the tasks' start times; ``core.observation.work_at_risk_s``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy.typing as npt
 
 from autoinfra.core.observation import Observation
 from autoinfra.sim.kernels.observe import machine_view, service_view
-from autoinfra.sim.layout import T_POWER
+from autoinfra.sim.layout import S_MACH, S_PLACED, S_TASK, S_WORK, T_POWER
 from autoinfra.sim.resize import service_memory_peak
 from autoinfra.sim.state import ClusterState
 
@@ -79,9 +82,20 @@ def build_observation(cluster: ClusterState, now: float) -> Observation:
             # their reservations when the run places by reservations (consolidation packs these)
             "cpu_counted": _counted(cluster, 0),
             "mem_counted": _counted(cluster, 1),
+            "work_at_risk_s": _work_at_risk(cluster, now),
             **_reservation_model(cluster),
         },
     )
+
+
+def _work_at_risk(cluster: ClusterState, now: float) -> npt.NDArray[np.float32]:
+    """Per machine, the summed time since placement of its running batch tasks (a service's
+    slot has no finite work: it never finishes, so an eviction loses it no progress)."""
+    si, sf = cluster.pool.si, cluster.pool.sf
+    batch = (si[S_TASK] >= 0) & np.isfinite(sf[S_WORK])
+    age = np.maximum(now - sf[S_PLACED][batch].astype(np.float64), 0.0)
+    machines = si[S_MACH][batch].astype(np.int64)
+    return np.bincount(machines, weights=age, minlength=cluster.n_machines).astype(np.float32)
 
 
 def _reservation_model(cluster: ClusterState) -> dict[str, object]:
