@@ -269,7 +269,8 @@ def malformed_actions(draw: st.DrawFn) -> Any:
     if name == "delta_replicas" and type(value) is int and abs(value) <= MAX_DELTA_REPLICAS:
         value = MAX_DELTA_REPLICAS + 1 + abs(value)  # negative deltas are fine: out of range
     if name.endswith("_request") and type(value) is float and 0.0 < value <= 1.0:
-        value = 1.0 + value  # a request in (0, 1] is valid: push it out of range
+        # a request in (0, 1] is valid: push it out of range (1.0 + a subnormal is still 1.0)
+        value = 1.5 + value
     return _forced(cls, **{name: value})
 
 
