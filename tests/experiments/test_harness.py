@@ -15,6 +15,7 @@ from autoinfra.experiments.harness import describe_scenarios, run_experiment
 from autoinfra.experiments.inputs import load_inputs
 from autoinfra.experiments.spec import ExperimentSpec, build_spec
 from autoinfra.experiments.systems import BASELINES, ensure_registered
+from tests.traces.midlife import mid_life_trace
 
 TINY: dict[str, Any] = {
     "scale": "quick",
@@ -92,6 +93,44 @@ def test_same_seed_gives_the_same_report_figures(tmp_path: Path) -> None:
     # the report names what was typed and the versioned registry id it stands for
     assert "`kubernetes-defaults` (`system.kubernetes-defaults-v1`)" in report
     assert "`node-failure` (`fault.node-failure-v2`)" in report
+
+
+def test_a_trace_read_from_mid_life_is_flagged_before_the_figures(tmp_path: Path) -> None:
+    trace = mid_life_trace(tmp_path / "later")
+    warned: list[str] = []
+    spec = tiny(trace=str(trace), systems="noop", faults="none", machines=6, window_s=600)
+    summary = run_experiment(spec, tmp_path / "out", on_warning=warned.append)
+    assert len(warned) == 1 and "mid-life" in warned[0]
+    assert summary["inputs"]["warnings"] == warned and summary["caveats"][0] == warned[0]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report.index("Warning: the inputs") < report.index("Setup")
+    # the shipped slice holds its history from the trace's start: no warning
+    quiet = run_experiment(tiny(systems="noop", faults="none", machines=6, window_s=600),
+                           tmp_path / "shipped", on_warning=warned.append)  # fmt: skip
+    assert len(warned) == 1 and quiet["inputs"]["warnings"] == []
+    assert "Warning: the inputs" not in (tmp_path / "shipped" / "report.md").read_text()
+
+
+def test_a_training_window_with_nothing_to_learn_runs_on_the_shipped_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a trace cut from the middle of a download may hold no service in its training window
+    import autoinfra.experiments.training as training
+    import autoinfra.learning.pipeline as pipeline
+
+    def nothing_to_learn(*_args: Any, **_kw: Any) -> None:
+        raise ConfigError("the training window holds no service", field="trace")
+
+    monkeypatch.setattr(pipeline, "train_scaling_policy", nothing_to_learn)
+    monkeypatch.setattr(training, "_shipped_matches", lambda *_a: None)
+    monkeypatch.setenv("AUTOINFRA_CACHE_DIR", str(tmp_path / "cache"))
+    spec = tiny(systems="agents", faults="none", machines=6, window_s=600)
+    out = training.ensure_trained(spec, load_inputs(spec))
+    assert (
+        "shipped, not retrained: field 'trace': the training window holds no service"
+        in out["description"]
+    )
+    assert "the shipped slice" in out["description"]
 
 
 @pytest.mark.ray

@@ -3,6 +3,8 @@ random event histories (Hypothesis), and the service rule."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from autoinfra.traces.instances import task_instances
 from autoinfra.traces.schema import TaskEventType as E
 from autoinfra.traces.tasks import build_task_tables
 from autoinfra.traces.usage import RatioTables
+from tests.traces.midlife import mid_life_trace
 
 US = 1_000_000
 RATIOS = RatioTables.from_ratios(
@@ -254,3 +257,53 @@ def test_same_seed_same_workload_other_seed_other_draws(slice_workload: Workload
     np.testing.assert_array_equal(other.tasks.submit_s, slice_workload.tasks.submit_s)
     np.testing.assert_array_equal(other.tasks.duration_s, slice_workload.tasks.duration_s)
     assert not np.array_equal(other.tasks.cpu_usage_ratio, slice_workload.tasks.cpu_usage_ratio)
+
+
+def test_data_that_starts_mid_life_counts_the_runs_its_first_events_show() -> None:
+    # the data starts at 500 s, in the middle of these tasks' runs (their SCHEDULEs came before)
+    ev = events(
+        [
+            (500, 9, 0, E.SUBMIT, 0.1),  # a task that arrives with the data: unchanged
+            (520, 9, 0, E.SCHEDULE, None),
+            (600, 1, 0, E.FINISH, 0.2),  # was running: from the data's start to its FINISH
+            (700, 2, 0, E.UPDATE_RUNNING, 0.3),  # was running, still is at the window end
+            (650, 3, 0, E.EVICT, 0.1),  # was running, then waits and runs again
+            (660, 3, 0, E.SCHEDULE, None),
+            (690, 3, 0, E.FINISH, None),
+            (580, 4, 0, E.UPDATE_PENDING, 0.1),  # was waiting: nothing ran
+            (590, 4, 0, E.KILL, None),
+            (900, 9, 0, E.FINISH, None),
+        ]
+    )
+    inst, anomalies = task_instances(ev, 500 * US, 1000 * US)
+    assert anomalies["running_at_data_start"] == 3
+    assert anomalies["finish_or_fail_without_schedule"] == 0
+    run = {int(r.job_id): r for r in inst.itertuples()}
+    assert run[1].run_s == pytest.approx(100) and run[1].end == TaskEnd.FINISH
+    assert run[1].submit_s == 0 and run[1].cpu_request == pytest.approx(0.2)
+    assert run[2].run_s == pytest.approx(500) and run[2].end == TaskEnd.CENSORED
+    assert run[3].run_s == pytest.approx(150 + 30)
+    assert run[4].run_s == 0 and run[9].run_s == pytest.approx(380)
+    # the same window read with the history from the trace's start gives the same runs
+    history = events(
+        [(0, 1, 0, E.SUBMIT, 0.2), (0, 1, 0, E.SCHEDULE, None), (0, 2, 0, E.SUBMIT, 0.3),
+         (0, 2, 0, E.SCHEDULE, None), (100, 3, 0, E.SUBMIT, 0.1), (200, 3, 0, E.SCHEDULE, None)]
+    )  # fmt: skip
+    full, full_anomalies = task_instances(pd.concat([history, ev]), 500 * US, 1000 * US)
+    assert full_anomalies["running_at_data_start"] == 0
+    by_job = full.set_index("job_id")["run_s"]
+    for job in (1, 2, 3):
+        assert by_job[job] == pytest.approx(run[job].run_s)
+
+
+def test_a_trace_read_from_mid_life_says_so_and_the_slice_does_not(
+    slice_workload: Workload, tmp_path: Path
+) -> None:
+    assert slice_workload.meta["history"]["complete"] is True
+    assert "warning" not in slice_workload.meta["history"]
+    later = mid_life_trace(tmp_path / "later")
+    workload = load_workload(later, cache=False)
+    hist = workload.meta["history"]
+    assert hist["complete"] is False and hist["running_at_data_start"] > 1000
+    assert hist["first_event_trace_s"] > 15_000
+    assert "mid-life" in hist["warning"] and "part-00000" in hist["warning"]

@@ -130,6 +130,9 @@ def _run(spec: Any, out: Path, console: Any, progress: bool) -> None:
         if progress:
             console.print(f"[dim]{msg}[/dim]")
 
+    def warn(msg: str) -> None:  # shown with or without progress: it changes what results mean
+        console.print(f"[bold yellow]warning:[/bold yellow] {msg}", markup=True, highlight=False)
+
     def total(n: int) -> None:
         bar.update(task, total=n)
         bar.start()
@@ -138,7 +141,9 @@ def _run(spec: Any, out: Path, console: Any, progress: bool) -> None:
         bar.update(task, advance=1, description=f"runs (last: {result.run.run_id})")
 
     try:
-        summary = run_experiment(spec, out, on_stage=stage, on_run=done, on_total=total)
+        summary = run_experiment(
+            spec, out, on_stage=stage, on_run=done, on_total=total, on_warning=warn
+        )
     finally:
         bar.stop()
     _print_summary(summary, out)

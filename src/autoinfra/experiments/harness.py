@@ -135,6 +135,7 @@ def run_experiment(
     on_stage: Callable[[str], None] | None = None,
     on_run: Callable[[RunResult], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole study and write every output under ``out_dir``; returns the summary."""
     from autoinfra.experiments import plots
@@ -147,6 +148,8 @@ def run_experiment(
     scenarios = preflight(spec, out_dir)
     stage("loading the trace and drawing the slices")
     inputs: StudyInputs = load_inputs(spec)
+    for warning in inputs.warnings():
+        (on_warning or stage)(warning)
     stage("training the learned parts on the training window")
     training = ensure_trained(spec, inputs)
     settings = RunSettings(

@@ -47,6 +47,12 @@ class StudyInputs:
     windows: tuple[tuple[float, float], ...] = ()
     burn_in_s: float = 0.0
 
+    def warnings(self) -> list[str]:
+        """What about the inputs limits the study's meaning (a trace read from mid-life)."""
+        hist = self.full.meta.get("history")
+        warning = hist.get("warning") if isinstance(hist, dict) else None
+        return [str(warning)] if warning else []
+
     def slice_info(self) -> dict[str, Any]:
         seed = min(self.slices)
         w = self.slices[seed]

@@ -222,6 +222,14 @@ def _registry_id(registry: Registry[Any], name: str) -> str:
     return "" if found == name else f" (`{found}`)"
 
 
+def _input_warnings(summary: Mapping[str, Any]) -> list[Block]:
+    """What about the inputs limits every figure of the report, before the figures."""
+    warnings = summary.get("inputs", {}).get("warnings") or []
+    if not warnings:
+        return []
+    return [Heading("Warning: the inputs", 3), Bullets(tuple(str(w) for w in warnings))]
+
+
 def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[Block]:
     ensure_registered()  # the baselines' ids, for the systems section
     spec = summary["spec"]
@@ -231,6 +239,7 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
     blocks: list[Block] = [
         Heading("autoinfra experiment report", 1),
         Paragraph(QUESTION),
+        *_input_warnings(summary),
         *answer_blocks(summary),
         *(
             [

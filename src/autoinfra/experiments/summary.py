@@ -152,7 +152,11 @@ def build_summary(
             "system_params": spec.system_params,
             "burn_in_s": spec.burn_in_s,
         },
-        "inputs": {"trace_dir": str(inputs.trace_dir), "files": inputs.files},
+        "inputs": {
+            "trace_dir": str(inputs.trace_dir),
+            "files": inputs.files,
+            "warnings": inputs.warnings(),
+        },
         "workload_model": {"name": usage.name, "description": usage.description},
         "slice": inputs.slice_info(),
         "windows": {
@@ -182,6 +186,6 @@ def build_summary(
             for r in results
         ],
         "metric_definitions": list(METRIC_DEFINITIONS),
-        "caveats": list(CAVEATS),
+        "caveats": [*inputs.warnings(), *CAVEATS],
     }
     return dict(clean(summary))
