@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import kmock
+import numpy as np
 import pytest
 
 from autoinfra.backends.kubernetes import build
@@ -40,6 +42,25 @@ def test_observation_maps_nodes_deployments_and_pods() -> None:
         assert obs.cpu_requested.sum() == pytest.approx(6 * 0.25 / 4)  # 250m of 4-core nodes
         assert obs.rack.tolist() == [0, 0, 1, 1]  # by topology zone
         assert obs.extra["meta"]["usage_source"].startswith("pod requests")  # type: ignore[index]
+    finally:
+        b.stop()
+
+
+def test_work_at_risk_is_the_run_time_of_job_pods_since_they_started() -> None:
+    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2})
+    b.start()
+    try:
+        started = datetime.now(UTC) - timedelta(hours=2)
+        job = pod("batch-0", "node-1", "batch")
+        job["metadata"]["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job",
+                                               "name": "batch", "uid": "u-job",
+                                               "controller": True}]  # fmt: skip
+        job["status"]["startTime"] = started.isoformat()
+        b.emulated.put(PODS, job)
+        risk = b.reader.observe().extra["work_at_risk_s"]
+        assert isinstance(risk, np.ndarray) and risk.shape == (2,)
+        # the service's replicas (ReplicaSet) count nothing: an evicted replica loses no work
+        assert risk[0] == 0.0 and risk[1] == pytest.approx(7200.0, abs=60.0)
     finally:
         b.stop()
 

@@ -16,6 +16,9 @@ deployments of the namespace (sorted by name), tasks the pods bound to a node. M
   right-sizing keys of ``extra`` (``service_mem_request`` always, ``service_mem_peak`` only with
   per-pod usage from Prometheus) are ``services``'s.
 - pending: pods in phase Pending. No uplinks: a Kubernetes API does not expose the network.
+- ``extra["work_at_risk_s"]``: per node, the seconds its batch pods (owned by a Job) have run
+  since ``status.startTime``: what draining it would throw away, since an evicted Job pod starts
+  over (``core.observation.work_at_risk_s``; the energy agent spares such nodes).
 """
 
 from __future__ import annotations
@@ -50,6 +53,16 @@ def _ready(node: Any) -> tuple[bool, datetime | None]:
         if cond.type == "Ready":
             return cond.status == "True", cond.last_heartbeat_time
     return False, None
+
+
+def batch_age_s(pod: Any, now: datetime) -> float:
+    """Seconds a Job's pod has run (0 for any other pod, or one not started)."""
+    if not any(o.kind == "Job" for o in (pod.metadata.owner_references or [])):
+        return 0.0
+    started = pod.status.start_time if pod.status is not None else None
+    if started is None:
+        return 0.0
+    return max(0.0, (now - started).total_seconds())
 
 
 def owned_by_daemonset(pod: Any) -> bool:
@@ -122,6 +135,7 @@ class ClusterState:
         req_cpu = np.zeros(n, np.float32)
         req_mem = np.zeros(n, np.float32)
         tasks = np.zeros(n, np.int32)
+        at_risk = np.zeros(n, np.float32)
         for i, node in enumerate(self.nodes):
             truth = self.truth(i)
             state[i] = MachineState.ON if truth == MachineState.FAILED else truth
@@ -134,6 +148,7 @@ class ClusterState:
                 req_cpu[i] += c / norm_cpu
                 req_mem[i] += m / norm_mem
                 tasks[i] += 1
+                at_risk[i] += batch_age_s(pod, self.now)
         k = len(self.deployments)
         replicas = np.array([d.spec.replicas or 0 for d in self.deployments], np.int32)
         ready = np.array([(d.status.ready_replicas or 0) if d.status else 0
@@ -191,6 +206,7 @@ class ClusterState:
                 "meta": meta,
                 "nodes": self.node_names,
                 "deployments": [d.metadata.name for d in self.deployments],
+                "work_at_risk_s": at_risk,
                 **sizing,
             },
         )
