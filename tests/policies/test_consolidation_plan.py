@@ -202,3 +202,22 @@ def test_proposals_stay_within_the_rate_guard_a_drain_counting_twice() -> None:
     assert len(run(1, idle=0)) == 0
     offs = run(4, idle=10)
     assert len(offs) == 4 and all(isinstance(a, SetMachinePower) for a in offs)
+
+
+def test_empty_machines_go_as_fast_as_the_cluster_autoscaler_removes_them() -> None:
+    from autoinfra.policies.kubernetes.cluster_autoscaler import CASettings
+
+    ca, plan = CASettings(), PlannedConsolidationSettings()
+    per_period = ca.max_empty_bulk_delete * plan.decision_period_s / ca.scan_interval_s
+    assert plan.max_power_off == per_period
+    world = FakeSim(n_machines=60)
+    world.tasks[:] = 0
+    world.tasks[:4] = 1  # four machines hold the little work there is
+    policy = PlannedConsolidationPolicy(dataclasses.replace(plan, idle_s=60.0))
+    policy.decide(world.observe(), [])
+    world.clock.advance(60)
+    offs = [p.action for p in policy.decide(world.observe(), [])
+            if isinstance(p.action, SetMachinePower) and not p.action.on]  # fmt: skip
+    # all but what the plan keeps for the work and its headroom go in one decision, where ten
+    # a decision took six minutes
+    assert len(offs) > 10
