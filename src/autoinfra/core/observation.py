@@ -132,7 +132,8 @@ def work_at_risk_s(obs: Observation) -> F32 | None:
     """Per machine, the run time of the batch tasks on it (seconds since each started; services,
     which finish nothing, excluded): the work a drain would throw away, since an evicted task
     restarts from nothing. None when the backend does not report it (``work_at_risk_s`` in
-    ``extra``; ``sim.observe`` does, and a Kubernetes reader could from Job pods' start times)."""
+    ``extra``: ``sim.observe`` does, and the Kubernetes backend from its Job pods' start times;
+    the local backend does not)."""
     value = obs.extra.get("work_at_risk_s")
     if isinstance(value, np.ndarray) and value.shape == obs.tasks_running.shape:
         return np.asarray(value, dtype=np.float32)

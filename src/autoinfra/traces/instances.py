@@ -7,7 +7,7 @@ An *instance* is one attempt of a task that the workload replays:
   already running only by what ends or updates that run. A task whose first event is EVICT, FAIL,
   FINISH, KILL, LOST or UPDATE_RUNNING was running when the data starts, and since the data is
   contiguous its SCHEDULE came before the data: the run is counted from the data's first event
-  (on the shipped slice read from part 2 on, every such task but 31 KILLs of 19,000 was running
+  (on the shipped slice read from part 2 on, every such task but 31 KILLs of 19,032 was running
   then, by the earlier parts). Tasks with no event at all in the data stay invisible: there
   they were 86 % of the tasks running and 90 % of their CPU requests (``mid_life`` says so);
 - it ends at FINISH, FAIL or KILL; the task's next event (normally a resubmission) opens a new
