@@ -66,3 +66,15 @@ def test_placement_by_reservations_is_a_setting(app: typer.Typer, tmp_path: Path
     assert json.loads((out / "summary.json").read_text())["config"]["placement"] == "reservations"
     bad = CliRunner().invoke(app, ["--placement", "limits"])
     assert bad.exit_code == 2 and "placement" in bad.output
+
+
+def test_a_trace_cut_from_the_middle_is_warned_about(app: typer.Typer, tmp_path: Path) -> None:
+    from tests.traces.midlife import mid_life_trace
+
+    trace = mid_life_trace(tmp_path / "later")
+    args = ["--trace", str(trace), "--machines", "10", "--hours", "0.05"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "mid-life" in result.output
+    shipped = CliRunner().invoke(app, ["--machines", "10", "--hours", "0.05"])
+    assert shipped.exit_code == 0 and "warning:" not in shipped.output

@@ -103,3 +103,14 @@ def test_ppo_writes_a_model_the_experiment_accepts(app: typer.Typer, tmp_path: P
     end = prov["windows"]["train_s"][1]
     files = prov["trace"]["files_sha256"]
     assert "before the evaluated window" in check_windows(model, files, (end, end + 1800.0))
+
+
+def test_training_on_a_trace_cut_from_the_middle_warns(app: typer.Typer, tmp_path: Path) -> None:
+    from tests.traces.midlife import mid_life_trace
+
+    trace = mid_life_trace(tmp_path / "later", first_part=2)
+    args = ["--episodes", "1", "--machines", "40", "--episode-s", "600", "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--trace", str(trace), "--out",
+                                      str(tmp_path / "m.json")])  # fmt: skip
+    assert result.exit_code == 0, result.output  # parts 2-3 still hold services to learn on
+    assert "warning:" in result.output and "mid-life" in result.output

@@ -131,7 +131,9 @@ def _run(spec: Any, out: Path, console: Any, progress: bool) -> None:
             console.print(f"[dim]{msg}[/dim]")
 
     def warn(msg: str) -> None:  # shown with or without progress: it changes what results mean
-        console.print(f"[bold yellow]warning:[/bold yellow] {msg}", markup=True, highlight=False)
+        from autoinfra.cli.notices import warn as show
+
+        show(console, msg)
 
     def total(n: int) -> None:
         bar.update(task, total=n)

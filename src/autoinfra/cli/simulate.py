@@ -119,11 +119,9 @@ def _run(
         from autoinfra.traces import load_workload, sample_cell, window
 
         workload = load_workload(trace, seed=seed)
-        history = workload.meta.get("history")
-        if isinstance(history, dict) and history.get("warning"):
-            Console(stderr=True).print(
-                f"[bold yellow]warning:[/bold yellow] {history['warning']}", highlight=False
-            )
+        from autoinfra.cli.notices import warn_history
+
+        warn_history(Console(stderr=True), workload)
         if hours is not None:
             end = min(workload.start_s + hours * 3600.0, workload.end_s)
             workload = window(workload, workload.start_s, end)

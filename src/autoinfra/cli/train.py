@@ -106,6 +106,12 @@ def train(
         decision_period_s=decision_period_s,
     )
     console = Console(stderr=True)
+    if trace is not None:
+        from autoinfra.cli.notices import warn_history
+        from autoinfra.traces import load_workload
+
+        # the pipeline loads the same build (seed and files): this reads it from the cache
+        warn_history(console, load_workload(trace, seed=seed))
     steps = episodes * max(1, int(spec.episode_s // spec.decision_period_s))
     total = episodes if algo == "qlearning" else steps
     # a bar only redraws on a terminal; piped into a file or a CI log it would print nothing for
