@@ -90,6 +90,16 @@ def _broken_trace(root: Path) -> Path:
     return trace
 
 
+def test_a_trace_span_that_is_malformed_or_outside_the_trace(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    line = _one_clean_line(_experiment("--quick", "--trace-span", "9000", "--out", str(out)))
+    assert "trace_span" in line and "START:END" in line and "'9000'" in line
+    args = ("--quick", "--trace-span", "10000:99999", "--no-progress", "--out", str(out))
+    past = _one_clean_line(_experiment(*args))
+    assert "trace_span" in past and "99999" in past and "last task event" in past
+    assert not out.exists()
+
+
 def test_ray_without_the_extra_fails_before_the_trace_loads(tmp_path: Path) -> None:
     trace = _broken_trace(tmp_path)
     args = ("--quick", "--executor", "ray", "--trace", str(trace), "--out", str(tmp_path / "o"))

@@ -114,3 +114,13 @@ def test_training_on_a_trace_cut_from_the_middle_warns(app: typer.Typer, tmp_pat
                                       str(tmp_path / "m.json")])  # fmt: skip
     assert result.exit_code == 0, result.output  # parts 2-3 still hold services to learn on
     assert "warning:" in result.output and "mid-life" in result.output
+
+
+def test_a_trace_span_is_part_of_the_artifacts_command() -> None:
+    from autoinfra.core.errors import ConfigError
+
+    spec = TrainSettings(trace_span=(10000.0, 18000.0))
+    assert "--trace-span 10000:18000 " in spec.command()
+    assert "--trace-span" not in TrainSettings().command()  # the shipped table's command stays
+    with pytest.raises(ConfigError, match="trace_span"):
+        TrainSettings(trace_span=(5.0, 1.0))

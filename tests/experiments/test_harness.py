@@ -58,6 +58,21 @@ def test_training_and_evaluation_windows_never_overlap() -> None:
     assert not np.array_equal(inputs.slices[0].tasks.submit_s, inputs.slices[1].tasks.submit_s)
 
 
+def test_a_trace_span_studies_that_stretch_with_the_history_before_it() -> None:
+    spec = tiny(trace_span="10000:18000")
+    assert spec.trace_span == (10000.0, 18000.0)
+    inputs = load_inputs(spec)
+    assert inputs.full.meta["window_trace_s"] == [10000.0, 18000.0]
+    assert inputs.full.meta["history"]["complete"] is True  # read from part 0: no warning
+    assert inputs.train == (0.0, 4000.0) and inputs.evaluation == (4000.0, 8000.0)
+    # the cell at trace second 10,000 is rebuilt from the parts before it: thousands of tasks
+    # already running enter at 0, where a folder starting there would show a tenth of them
+    running_at_start = int((inputs.full.tasks.submit_s == 0.0).sum())
+    assert running_at_start > 50_000
+    with pytest.raises(ConfigError, match="trace_span"):
+        tiny(trace_span=[5.0, 1.0])
+
+
 def test_a_bad_scenario_fails_before_any_work(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("faults:\n  - kind: meteor\n    at_s: 10\n")

@@ -9,6 +9,7 @@ EXPECTED = {
     "window",
     "sample_cell",
     "split_windows",
+    "trace_span",
     "generate_cell",
     "trace_info",
     "default_trace_dir",

@@ -36,6 +36,13 @@ def experiment(
     trace: Path | None = typer.Option(
         None, "--trace", help="A Google 2011 trace folder (default: the shipped slice)."
     ),
+    trace_span: str | None = typer.Option(
+        None,
+        "--trace-span",
+        help="START:END in trace seconds: the stretch of the trace to study (training on its "
+        "first half); every part before END is read, so the cell at START is rebuilt from its "
+        "whole history. Default: the whole trace.",
+    ),
     systems: str | None = typer.Option(
         None,
         "--systems",
@@ -92,6 +99,7 @@ def experiment(
     given = {
         "scale": "quick" if quick else scale,
         "trace": str(trace) if trace is not None else None,
+        "trace_span": trace_span,
         "systems": systems,
         "faults": faults,
         "seeds": int(seeds)

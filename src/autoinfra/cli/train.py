@@ -44,6 +44,12 @@ def train(
     trace: Path | None = typer.Option(
         None, "--trace", help="A Google 2011 trace folder (default: the shipped slice)."
     ),
+    trace_span: str | None = typer.Option(
+        None,
+        "--trace-span",
+        help="START:END in trace seconds: the stretch of the trace to train on (its first "
+        "--train-fraction) and keep for evaluation. Default: the whole trace.",
+    ),
     algo: str = typer.Option("qlearning", "--algo", help="qlearning | ppo (needs the rl extra)."),
     episodes: int = typer.Option(60, "--episodes", help="Training episodes.", min=1),
     seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
@@ -90,6 +96,7 @@ def train(
         train_scaling_policy,
     )
     from autoinfra.policies.scaling.qtable import QTablePolicy
+    from autoinfra.traces import trace_span as trace_span_of
 
     if algo not in ("qlearning", "ppo"):
         raise typer.BadParameter(f"--algo must be qlearning or ppo, got {algo!r}")
@@ -102,6 +109,7 @@ def train(
         machines=machines,
         train_fraction=train_fraction,
         trace_dir=str(trace) if trace is not None else None,
+        trace_span=trace_span_of(trace_span) if trace_span is not None else None,
         episode_s=episode_s,
         decision_period_s=decision_period_s,
     )
@@ -110,8 +118,9 @@ def train(
         from autoinfra.cli.notices import warn_history
         from autoinfra.traces import load_workload
 
-        # the pipeline loads the same build (seed and files): this reads it from the cache
-        warn_history(console, load_workload(trace, seed=seed))
+        # the pipeline loads the same build (span, seed, files): this reads it from the cache
+        start, end = spec.trace_span if spec.trace_span is not None else (None, None)
+        warn_history(console, load_workload(trace, start_s=start, end_s=end, seed=seed))
     steps = episodes * max(1, int(spec.episode_s // spec.decision_period_s))
     total = episodes if algo == "qlearning" else steps
     # a bar only redraws on a terminal; piped into a file or a CI log it would print nothing for

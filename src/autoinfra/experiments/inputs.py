@@ -136,9 +136,18 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     def draw(seed: int) -> Workload:
         # the one place a seed's workload is loaded: every seed's usage draw is built alike, and
         # the usage model learns from measurements inside the training window only
-        return load_workload(trace_dir, seed=seed, usage_fit_share=spec.train_fraction)
+        start, end = spec.trace_span if spec.trace_span is not None else (None, None)
+        return load_workload(
+            trace_dir, start_s=start, end_s=end, seed=seed, usage_fit_share=spec.train_fraction
+        )
 
-    full = draw(0)
+    try:
+        full = draw(0)
+    except ConfigError as exc:
+        if spec.trace_span is None or exc.field not in ("start_s", "end_s"):
+            raise
+        # the loader names its own arguments; the user typed --trace-span
+        raise ConfigError(exc.message, field="trace_span") from None
     span = full.end_s - full.start_s
     split = split_windows(span, spec.train_fraction)
     e0, e1 = float(split.evaluation.start_s), float(split.evaluation.end_s)

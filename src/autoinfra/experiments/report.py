@@ -222,6 +222,17 @@ def _registry_id(registry: Registry[Any], name: str) -> str:
     return "" if found == name else f" (`{found}`)"
 
 
+def _span_text(span: Any) -> str:
+    if not span:
+        return ""
+    start, end = float(span[0]), float(span[1])
+    return (
+        f"; the study reads trace seconds {start:,.0f}-{end:,.0f} (the trace window; every "
+        "time below counts from its start, trace second = time + "
+        f"{start:,.0f})"
+    )
+
+
 def _input_warnings(summary: Mapping[str, Any]) -> list[Block]:
     """What about the inputs limits every figure of the report, before the figures."""
     warnings = summary.get("inputs", {}).get("warnings") or []
@@ -256,7 +267,9 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
         Bullets(
             (
                 f"Trace: {summary['inputs']['trace_dir']}; {len(summary['inputs']['files'])} input "
-                "files (trace parts and the Azure usage series), SHA-256 of each in summary.json.",
+                "files (trace parts and the Azure usage series), SHA-256 of each in summary.json"
+                + _span_text(spec.get("trace_span"))
+                + ".",
                 f"Scale `{spec['scale']['name']}`: {spec['scale']['description']}. Slice: "
                 f"{slice_['machines']} machines of the cell's {slice_['cell_machines']:,} (the "
                 "machines in it at any time of the loaded trace window), "

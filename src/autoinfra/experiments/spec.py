@@ -85,6 +85,8 @@ class ExperimentSpec:
     seeds: tuple[int, ...] = SCALES["default"].seeds
     scale: Scale = SCALES["default"]
     trace_dir: Path | None = None  # None: the shipped Google 2011 slice
+    # trace seconds (start, end) the study reads, its history before start included; None: all
+    trace_span: tuple[float, float] | None = None
     train_fraction: float = 0.5  # share of the trace's span used for training (the start)
     tick_s: float = 5.0  # the simulator's tick; Kubernetes' 5/10/15 s periods are multiples
     record_every_s: float = 30.0  # per-tick table resolution
@@ -200,6 +202,7 @@ class _SpecModel(BaseModel):
     machines: Annotated[_Int, Field(ge=1, le=MAX_MACHINES)] | None = None
     window_s: Annotated[_Float, Field(gt=0, le=MAX_WINDOW_S)] | None = None
     trace: _Text | None = None
+    trace_span: _Text | list[_Float] | None = None  # "START:END" or [START, END], trace seconds
     train_fraction: Annotated[_Float, Field(gt=0, lt=1)] = 0.5
     tick_s: Annotated[_Float, Field(gt=0, le=MAX_TICK_S)] = 5.0
     record_every_s: Annotated[_Float, Field(gt=0, le=MAX_RECORD_EVERY_S)] = 30.0
@@ -237,6 +240,14 @@ def build_spec(
                 field=f"systems[{i}]",
             )
     params = _system_params(model.system_params, known_systems, source)
+    span = None
+    if model.trace_span is not None:
+        from autoinfra.traces.slicing import trace_span
+
+        try:
+            span = trace_span(model.trace_span)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, source=source, field="trace_span") from None
     if model.model:  # checked now, not after the trace has loaded
         from autoinfra.experiments.models import describe_model
 
@@ -247,6 +258,7 @@ def build_spec(
         seeds=scale.seeds if model.seeds is None else model.seeds,
         scale=scale,
         trace_dir=Path(model.trace) if model.trace else None,
+        trace_span=span,
         train_fraction=model.train_fraction,
         tick_s=model.tick_s,
         record_every_s=model.record_every_s,

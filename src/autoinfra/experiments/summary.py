@@ -151,6 +151,7 @@ def build_summary(
             "jobs": spec.jobs,
             "system_params": spec.system_params,
             "burn_in_s": spec.burn_in_s,
+            "trace_span": list(spec.trace_span) if spec.trace_span is not None else None,
         },
         "inputs": {
             "trace_dir": str(inputs.trace_dir),

@@ -55,6 +55,7 @@ def _train_spec(spec: ExperimentSpec, inputs: StudyInputs) -> Any:
         algo="qlearning",
         train_fraction=spec.train_fraction,
         trace_dir=str(spec.trace_dir) if spec.trace_dir is not None else None,
+        trace_span=spec.trace_span,
         **fields,
     )
 

@@ -64,10 +64,16 @@ class TrainSettings:
     machines: int = 100  # machines in the slice drawn from the cell to learn on
     train_fraction: float = 0.5  # the first half of the trace trains, the second evaluates
     trace_dir: str | None = None  # None: the slice of the Google 2011 trace shipped in the package
+    # trace seconds (start, end) read, with the history before start; None: the whole trace
+    trace_span: tuple[float, float] | None = None
     episode_s: float = 1800.0  # simulated seconds per episode
     decision_period_s: float = 15.0  # the scaling agent's period (ScalingEnvSettings)
 
     def __post_init__(self) -> None:
+        if self.trace_span is not None:
+            from autoinfra.traces import trace_span
+
+            object.__setattr__(self, "trace_span", trace_span(self.trace_span))
         if self.algo not in ("qlearning", "ppo"):
             raise ConfigError(f"algo is {self.algo!r}, expected 'qlearning' or 'ppo'", field="algo")
         if not 1 <= self.episodes <= MAX_EPISODES:
@@ -101,6 +107,8 @@ class TrainSettings:
         parts = ["autoinfra train"]
         if self.trace_dir is not None:
             parts.append(f"--trace {self.trace_dir}")
+        if self.trace_span is not None:
+            parts.append(f"--trace-span {self.trace_span[0]:g}:{self.trace_span[1]:g}")
         parts += [
             f"--algo {self.algo}",
             f"--episodes {self.episodes}",
@@ -183,7 +191,8 @@ def training_windows(
 
 
 def _episode_windows(spec: TrainSettings, which: str) -> tuple[list[Workload], Any]:
-    full = load_workload(spec.trace_dir, seed=spec.seed)
+    start, end = spec.trace_span if spec.trace_span is not None else (None, None)
+    full = load_workload(spec.trace_dir, start_s=start, end_s=end, seed=spec.seed)
     split = split_windows(full.end_s - full.start_s, spec.train_fraction)
     part = split.train if which == "train" else split.evaluation
     cell = sample_cell(full, spec.machines, spec.seed)

@@ -19,7 +19,13 @@ from autoinfra.traces.tables import (
     UsageModel,
     Workload,
 )
-from autoinfra.traces.workload import load_workload, sample_cell, split_windows, window
+from autoinfra.traces.workload import (
+    load_workload,
+    sample_cell,
+    split_windows,
+    trace_span,
+    window,
+)
 
 __all__ = [
     "MachineEventType",
@@ -37,5 +43,6 @@ __all__ = [
     "sample_cell",
     "split_windows",
     "trace_info",
+    "trace_span",
     "window",
 ]

@@ -13,6 +13,7 @@
   job of thousands of tasks happens to be drawn. A service keeps the replicas drawn (at least
   one, or it is dropped) and its demand and replica ceiling shrink in proportion.
 - :func:`split_windows` gives the training and evaluation windows, half-open and never overlapping.
+- :func:`trace_span` checks a ``START:END`` stretch of trace seconds that a study reads.
 
 Every cut compacts job and service indices and records itself in ``meta``.
 """
@@ -202,3 +203,26 @@ def sample_cell(workload: Workload, machines: int, seed: int) -> Workload:
         source=workload.source,
         meta=meta,
     )
+
+
+def trace_span(value: object, field: str = "trace_span") -> tuple[float, float]:
+    """``START:END`` (text, or a pair of numbers) in trace seconds: the stretch of a trace a study
+    or a training reads, checked. Every task_events part up to END is read, so the cell at START
+    is rebuilt from the whole history before it."""
+    expected = "START:END in trace seconds, 0 <= START < END (for example 43200:64800)"
+    parts: list[Any]
+    if isinstance(value, str):
+        parts = value.split(":")
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        raise ConfigError(f"expected {expected}, got {value!r}", field=field)
+    try:
+        if len(parts) != 2 or any(isinstance(p, bool) for p in parts):
+            raise ValueError
+        start, end = float(parts[0]), float(parts[1])
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected {expected}, got {value!r}", field=field) from None
+    if not (math.isfinite(start) and math.isfinite(end) and 0.0 <= start < end):
+        raise ConfigError(f"expected {expected}, got {value!r}", field=field)
+    return start, end

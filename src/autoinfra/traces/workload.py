@@ -45,7 +45,7 @@ from autoinfra.traces.schema import (
     TRACE_WINDOW_START_S,
     US_PER_S,
 )
-from autoinfra.traces.slicing import sample_cell, split_windows, window
+from autoinfra.traces.slicing import sample_cell, split_windows, trace_span, window
 from autoinfra.traces.tables import Workload
 from autoinfra.traces.tasks import build_task_tables
 from autoinfra.traces.usage import (
@@ -57,7 +57,7 @@ from autoinfra.traces.usage import (
     ratio_stats,
 )
 
-__all__ = ["load_workload", "sample_cell", "split_windows", "window"]
+__all__ = ["load_workload", "sample_cell", "split_windows", "trace_span", "window"]
 
 # bump when the workload built from the same files changes (it keys the workload cache)
 MODEL_VERSION = 3  # 2: ratios by request bin within band, measured tasks replayed; 3: mid-life runs
@@ -193,7 +193,8 @@ def history(events: pd.DataFrame, anomalies: dict[str, Any]) -> dict[str, Any]:
             f"{running:,} tasks were already running there and enter from their later events, "
             "but tasks with no event in the data are missing (on the shipped slice read from "
             "part 2 on, 86 % of the running tasks and 90 % of their CPU requests), so the cell "
-            "replays far emptier than it was; give the task_events parts from part-00000 on"
+            "replays far emptier than it was; give the task_events parts from part-00000 on "
+            "(and --trace-span START:END to study a later stretch of them)"
         )
     return out
 
