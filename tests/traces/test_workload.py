@@ -17,6 +17,7 @@ from autoinfra.traces.instances import task_instances
 from autoinfra.traces.schema import TaskEventType as E
 from autoinfra.traces.tasks import build_task_tables
 from autoinfra.traces.usage import RatioTables
+from autoinfra.traces.workload import history_warning
 from tests.traces.midlife import mid_life_trace
 
 US = 1_000_000
@@ -300,10 +301,12 @@ def test_a_trace_read_from_mid_life_says_so_and_the_slice_does_not(
     slice_workload: Workload, tmp_path: Path
 ) -> None:
     assert slice_workload.meta["history"]["complete"] is True
-    assert "warning" not in slice_workload.meta["history"]
+    assert history_warning(slice_workload) is None
     later = mid_life_trace(tmp_path / "later")
     workload = load_workload(later, cache=False)
     hist = workload.meta["history"]
     assert hist["complete"] is False and hist["running_at_data_start"] > 1000
     assert hist["first_event_trace_s"] > 15_000
-    assert "mid-life" in hist["warning"] and "part-00000" in hist["warning"]
+    warning = history_warning(workload)
+    assert warning is not None and "mid-life" in warning and "part-00000" in warning
+    assert "--trace-span" in warning

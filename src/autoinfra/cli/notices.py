@@ -21,6 +21,8 @@ def warn(console: Any, message: str) -> None:
 
 def warn_history(console: Any, workload: Workload) -> None:
     """Warn when ``workload`` was read from a trace that starts mid-life."""
-    history = workload.meta.get("history")
-    if isinstance(history, dict) and history.get("warning"):
-        warn(console, str(history["warning"]))
+    from autoinfra.traces.workload import history_warning
+
+    warning = history_warning(workload)
+    if warning:
+        warn(console, warning)

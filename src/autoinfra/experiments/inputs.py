@@ -49,9 +49,10 @@ class StudyInputs:
 
     def warnings(self) -> list[str]:
         """What about the inputs limits the study's meaning (a trace read from mid-life)."""
-        hist = self.full.meta.get("history")
-        warning = hist.get("warning") if isinstance(hist, dict) else None
-        return [str(warning)] if warning else []
+        from autoinfra.traces.workload import history_warning
+
+        warning = history_warning(self.full)
+        return [warning] if warning else []
 
     def slice_info(self) -> dict[str, Any]:
         seed = min(self.slices)

@@ -182,21 +182,29 @@ def history(events: pd.DataFrame, anomalies: dict[str, Any]) -> dict[str, Any]:
     t = events["time"].to_numpy(np.int64)
     t = t[t != TIME_AFTER_WINDOW_US]
     running = int(anomalies.get("running_at_data_start", 0))
-    out: dict[str, Any] = {
+    return {
         "first_event_trace_s": float(t.min()) / US_PER_S if t.size else None,
         "running_at_data_start": running,
         "complete": running == 0,
     }
-    if running:
-        out["warning"] = (
-            f"task_events start mid-life at trace second {out['first_event_trace_s']:,.0f}: "
-            f"{running:,} tasks were already running there and enter from their later events, "
-            "but tasks with no event in the data are missing (on the shipped slice read from "
-            "part 2 on, 86 % of the running tasks and 90 % of their CPU requests), so the cell "
-            "replays far emptier than it was; give the task_events parts from part-00000 on "
-            "(and --trace-span START:END to study a later stretch of them)"
-        )
-    return out
+
+
+def history_warning(workload: Workload) -> str | None:
+    """What to tell a user whose workload was read from mid-life data (None: nothing). Worded
+    here, at read time, so a cached workload never carries an old wording."""
+    hist = workload.meta.get("history")
+    if not isinstance(hist, dict) or hist.get("complete", True):
+        return None
+    first = hist.get("first_event_trace_s") or 0.0
+    running = int(hist.get("running_at_data_start", 0))
+    return (
+        f"task_events start mid-life at trace second {first:,.0f}: {running:,} tasks were "
+        "already running there and enter from their later events, but tasks with no event in "
+        "the data are missing (on the shipped slice read from part 2 on, 86 % of the running "
+        "tasks and 90 % of their CPU requests), so the cell replays far emptier than it was; "
+        "give the task_events parts from part-00000 on (and --trace-span START:END to study a "
+        "later stretch of them)"
+    )
 
 
 def _build(
