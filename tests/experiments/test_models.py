@@ -57,11 +57,23 @@ def test_a_zip_without_its_sidecar_is_refused(tmp_path: Path) -> None:
         describe_model(p)
 
 
+def test_windows_are_compared_in_trace_seconds_across_trace_spans() -> None:
+    # trained on 0-5000 s of a span that starts at trace second 10,000: 10,000-15,000
+    model = _model([0.0, 5000.0], FILES)
+    model["provenance"]["windows"]["trace_offset_s"] = 10_000.0  # type: ignore[index]
+    # a default study (from 600 s) evaluating 10,022-20,044 s of its window: 10,622-20,644
+    with pytest.raises(ConfigError, match="trace seconds 10000-15000"):
+        check_windows(model, FILES, (10_022.0, 20_044.0), 600.0)
+    # the same relative numbers on a study whose window starts at 20,000 are after the training
+    assert "before the evaluated window" in check_windows(model, FILES, (0.0, 5000.0), 20_000.0)
+
+
 def test_a_model_trained_on_the_evaluated_window_is_refused() -> None:
     evaluated = (1000.0, 2800.0)
     ok = check_windows(_model([0.0, 1000.0], FILES), FILES, evaluated)
     assert "before the evaluated window" in ok
-    with pytest.raises(ConfigError, match="overlaps the evaluated window 1000-2800"):
+    # in trace seconds: both windows count from the loader's default start, 600 s
+    with pytest.raises(ConfigError, match="does not end before the evaluated window 1600-3400"):
         check_windows(_model([0.0, 1400.0], FILES), FILES, evaluated)
     other = {**FILES, "task_events/part-0.csv.gz": "zz"}
     assert "another trace" in check_windows(_model([0.0, 1400.0], other), FILES, evaluated)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from autoinfra.core.errors import ConfigError
+from autoinfra.traces.schema import TRACE_WINDOW_START_S
 
 NOT_A_MODEL = "expected a model written by `autoinfra train` (a Q-table .json or a PPO .zip)"
 
@@ -53,12 +54,22 @@ def describe_model(path: str | Path) -> dict[str, Any]:
 
 
 def check_windows(
-    model: dict[str, Any], files: dict[str, str], evaluated: tuple[float, float]
+    model: dict[str, Any],
+    files: dict[str, str],
+    evaluated: tuple[float, float],
+    offset_s: float = TRACE_WINDOW_START_S,
 ) -> str:
-    """Refuse a model trained on this trace's evaluated window; say where it was trained."""
+    """Refuse a model trained on this trace's evaluated window; say where it was trained.
+
+    ``evaluated`` counts from the study's trace window, which starts at trace second
+    ``offset_s``; the model's windows count from its own (``windows.trace_offset_s``; a model
+    written before that was recorded was trained on a trace read from its default start). Both
+    are compared in trace seconds, so a model trained on another ``--trace-span`` is judged right.
+    """
     prov = model["provenance"]
     trained_on = prov.get("trace", {}).get("files_sha256", {})
-    train = prov.get("windows", {}).get("train_s")
+    windows = prov.get("windows", {})
+    train = windows.get("train_s")
     same_trace = bool(trained_on) and all(trained_on.get(k) == v for k, v in files.items())
     if not same_trace:
         return "trained on another trace (its provenance names other files or none)"
@@ -69,17 +80,20 @@ def check_windows(
             source=model["path"],
             field="model",
         )
-    if float(train[1]) > evaluated[0] + 1e-6:
+    model_offset = float(windows.get("trace_offset_s", TRACE_WINDOW_START_S))
+    t0, t1 = float(train[0]) + model_offset, float(train[1]) + model_offset
+    e0, e1 = evaluated[0] + offset_s, evaluated[1] + offset_s
+    if t1 > e0 + 1e-6:  # learned parts are trained on earlier windows, evaluated on later ones
         raise ConfigError(
-            f"trained on {float(train[0]):.0f}-{float(train[1]):.0f} s of this trace, which "
-            f"overlaps the evaluated window {evaluated[0]:.0f}-{evaluated[1]:.0f} s; train on an "
-            "earlier window (a smaller --train-fraction)",
+            f"trained on trace seconds {t0:.0f}-{t1:.0f}, which does not end before the "
+            f"evaluated window {e0:.0f}-{e1:.0f}; train on an earlier window (a smaller "
+            "--train-fraction or an earlier --trace-span)",
             source=model["path"],
             field="model",
         )
     return (
-        f"trained on {float(train[0]):.0f}-{float(train[1]):.0f} s of this trace, before the "
-        f"evaluated window {evaluated[0]:.0f}-{evaluated[1]:.0f} s"
+        f"trained on trace seconds {t0:.0f}-{t1:.0f}, before the evaluated window "
+        f"{e0:.0f}-{e1:.0f}"
     )
 
 

@@ -125,6 +125,7 @@ def ensure_trained(spec: ExperimentSpec, inputs: StudyInputs) -> dict[str, Any]:
 def _given_model(spec: ExperimentSpec, inputs: StudyInputs, learned: list[str]) -> dict[str, Any]:
     """``--model FILE``: a model ``autoinfra train`` wrote, trained before the evaluated window."""
     from autoinfra.experiments.models import check_windows, describe_model
+    from autoinfra.traces.schema import TRACE_WINDOW_START_S
 
     assert spec.model is not None
     if not learned:
@@ -135,7 +136,8 @@ def _given_model(spec: ExperimentSpec, inputs: StudyInputs, learned: list[str]) 
             field="model",
         )
     model = describe_model(spec.model)
-    where = check_windows(model, inputs.files, inputs.evaluated)
+    offset = float(inputs.full.meta.get("trace_offset_s", TRACE_WINDOW_START_S))
+    where = check_windows(model, inputs.files, inputs.evaluated, offset)
     kind = "Q-table" if model["kind"] == "qtable" else "PPO actor"
     made_by = model["provenance"].get("command", "an unrecorded command")
     train_w = model["provenance"].get("windows", {}).get("train_s")

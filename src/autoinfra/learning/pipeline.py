@@ -40,6 +40,7 @@ from autoinfra.traces import (
     split_windows,
     window,
 )
+from autoinfra.traces.schema import TRACE_WINDOW_START_S
 from autoinfra.traces.tables import Workload
 
 Algo = Literal["qlearning", "ppo"]
@@ -252,6 +253,8 @@ def train_scaling_policy(
             "evaluation_s": list(eval_w),
             "train_fraction": spec.train_fraction,
             "times": "seconds from the start of the loaded trace window",
+            # where that window starts in the trace, so a study on another span can compare
+            "trace_offset_s": float(pieces[0].meta.get("trace_offset_s", TRACE_WINDOW_START_S)),
             "episode_windows": len(pieces),
         },
         "trace": {
