@@ -3,6 +3,11 @@
 In CI (``CI=true``) every optional extra is installed, so a test skipped because an import failed
 means a broken install, not a missing option: it is turned into a failure instead of passing
 quietly.
+
+Hypothesis: in CI the examples are derandomised (the same examples every run), so a red CI run
+means the change broke something, never that the search happened on an old bug that day.
+Elsewhere each run draws fresh examples and keeps finding new cases (``--hypothesis-seed N``
+replays one draw); a case it finds becomes a plain regression test.
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 _IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if _IN_CI:
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
