@@ -52,6 +52,13 @@ class EmulatedBackend(KubernetesBackend):
             self.emulated.seed(**self._seed)
         super().start()
 
+    def __enter__(self) -> EmulatedBackend:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()  # as a ``finally``: it also checks every request body validated
+
     def stop(self) -> None:
         was_up = self.api is not None
         super().stop()

@@ -32,9 +32,7 @@ def _objects(b: EmulatedBackend, resource: str) -> dict[str, dict[str, Any]]:
 
 
 def test_observation_maps_nodes_deployments_and_pods() -> None:
-    b = EmulatedBackend(seed={"nodes": 4, "services": 2, "replicas": 3})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 4, "services": 2, "replicas": 3}) as b:
         obs = b.reader.observe()
         assert obs.n_machines == 4 and obs.service_ids.shape == (2,)
         assert obs.service_replicas.tolist() == [3, 3] and obs.service_running.tolist() == [3, 3]
@@ -42,14 +40,10 @@ def test_observation_maps_nodes_deployments_and_pods() -> None:
         assert obs.cpu_requested.sum() == pytest.approx(6 * 0.25 / 4)  # 250m of 4-core nodes
         assert obs.rack.tolist() == [0, 0, 1, 1]  # by topology zone
         assert obs.extra["meta"]["usage_source"].startswith("pod requests")  # type: ignore[index]
-    finally:
-        b.stop()
 
 
 def test_work_at_risk_is_the_run_time_of_job_pods_since_they_started() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2}) as b:
         started = datetime.now(UTC) - timedelta(hours=2)
         job = pod("batch-0", "node-1", "batch")
         job["metadata"]["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job",
@@ -61,8 +55,6 @@ def test_work_at_risk_is_the_run_time_of_job_pods_since_they_started() -> None:
         assert isinstance(risk, np.ndarray) and risk.shape == (2,)
         # the service's replicas (ReplicaSet) count nothing: an evicted replica loses no work
         assert risk[0] == 0.0 and risk[1] == pytest.approx(7200.0, abs=60.0)
-    finally:
-        b.stop()
 
 
 def test_drain_respects_a_pod_disruption_budget_retries_and_reports() -> None:
@@ -85,9 +77,7 @@ def test_drain_respects_a_pod_disruption_budget_retries_and_reports() -> None:
 
 
 def test_dry_run_sends_dry_run_all_and_changes_nothing() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2}, dry_run=True)
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2}, dry_run=True) as b:
         b.writer.set_service_replicas(0, 5, "d1")
         b.writer.cordon(1, False, "d2")
         b.writer.drain(0, "d3")
@@ -97,14 +87,10 @@ def test_dry_run_sends_dry_run_all_and_changes_nothing() -> None:
         assert len(_objects(b, PODS)) == 2
         assert b.writer.machine_state(1) == MachineState.ON
         assert not any(row["mitigated_by"] for row in b.fault_rows())
-    finally:
-        b.stop()
 
 
 def test_isolate_taints_labels_and_drains() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2}) as b:
         b.writer.isolate(0, "iso")
         node = b.read().nodes[0]
         assert any(t.key == "autoinfra.io/isolated" and t.effect == "NoExecute"
@@ -115,14 +101,10 @@ def test_isolate_taints_labels_and_drains() -> None:
         node = b.read().nodes[0]
         assert not node.spec.unschedulable and not node.spec.taints
         assert b.writer.machine_state(0) == MachineState.ON
-    finally:
-        b.stop()
 
 
 def test_patch_requests_and_idempotency_by_request_id() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}) as b:
         b.writer.patch_requests(0, "500m", "128Mi", "p1")  # type: ignore[attr-defined]
         b.writer.set_service_replicas(0, 4, "s1")
         b.writer.set_service_replicas(0, 9, "s1")  # same id: a no-op
@@ -130,8 +112,6 @@ def test_patch_requests_and_idempotency_by_request_id() -> None:
         assert dep["spec"]["replicas"] == 4
         c = dep["spec"]["template"]["spec"]["containers"][0]
         assert c["resources"]["requests"] == {"cpu": "500m", "memory": "128Mi"}
-    finally:
-        b.stop()
 
 
 def test_403_is_a_one_line_permission_error_naming_the_request() -> None:
@@ -204,9 +184,9 @@ def test_usage_comes_from_prometheus_when_given_and_falls_back_when_it_fails() -
         _per_node({"cpu": {"node-0": 2.0, "node-1": 1.0}, "mem": {"node-0": 2**32}})
     )
     bad = PrometheusStub(lambda _q: None, error="parse error")
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}, prometheus_url=prom.url)
-    b.start()
-    try:
+    with EmulatedBackend(
+        seed={"nodes": 2, "services": 1, "replicas": 1}, prometheus_url=prom.url
+    ) as b:
         obs = b.reader.observe()
         assert obs.cpu_used.tolist() == pytest.approx([0.5, 0.25])  # cores / 4-core nodes
         assert obs.mem_used.tolist() == pytest.approx([0.5, 0.0])  # 4 GiB of 8 GiB
@@ -216,16 +196,12 @@ def test_usage_comes_from_prometheus_when_given_and_falls_back_when_it_fails() -
         obs = b.reader.observe()
         assert obs.cpu_used.tolist() == pytest.approx(obs.cpu_requested.tolist())
         assert "parse error" in obs.extra["meta"]["usage_source"]
-    finally:
-        b.stop()
         prom.close()
         bad.close()
 
 
 def test_drain_leaves_daemonset_and_mirror_pods_and_a_hog_recovers_when_deleted() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}) as b:
         ds = pod("agent-ds", "node-0", "agent")
         ds["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "DaemonSet",
                                               "name": "agent", "uid": "u-ds"}]  # fmt: skip
@@ -245,14 +221,10 @@ def test_drain_leaves_daemonset_and_mirror_pods_and_a_hog_recovers_when_deleted(
         b.advance()
         row = b.fault_rows()[0]
         assert row["mitigated_by"] == "k" and row["recovered_s"] >= row["injected_s"]
-    finally:
-        b.stop()
 
 
 def test_pods_of_a_lost_node_are_evicted_then_force_deleted() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 2}) as b:
         with pytest.raises(ActionError, match="is Ready: nothing is stranded"):
             b.writer.evict_stranded(0, "too-early")
         b.inject(InjectedFault("node_failure", "machine:0"))
@@ -267,5 +239,3 @@ def test_pods_of_a_lost_node_are_evicted_then_force_deleted() -> None:
         b.advance()
         row = b.fault_rows()[0]
         assert row["mitigated_by"] == "e"
-    finally:
-        b.stop()

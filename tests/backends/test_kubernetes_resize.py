@@ -39,9 +39,7 @@ def _deployment_patches(b: EmulatedBackend) -> list[Any]:
 
 
 def test_a_resize_round_trips_through_kubernetes_quantities() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 2, "replicas": 1})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 2, "replicas": 1}) as b:
         b.writer.resize_service_requests(1, 0.1234, 0.0456, "r1")  # type: ignore[attr-defined]
         # 0.1234 x 4 cores = 493.6m -> 494m; 0.0456 x 8 GiB = 373.6 Mi -> 374Mi
         assert _requests(b, "svc-1") == [{"cpu": "494m", "memory": "374Mi"}]
@@ -54,14 +52,10 @@ def test_a_resize_round_trips_through_kubernetes_quantities() -> None:
         # the smallest request is still a request: never 0m or 0Mi
         b.writer.resize_service_requests(0, 1e-5, 1e-7, "r2")  # type: ignore[attr-defined]
         assert _requests(b, "svc-0") == [{"cpu": "1m", "memory": "1Mi"}]
-    finally:
-        b.stop()
 
 
 def test_a_resize_uses_the_largest_node_and_splits_a_pod_over_its_containers() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}) as b:
         b.emulated.put(NODES, node("node-9", zone="z9", cpu="8"))  # now 1.0 CPU is 8 cores
         two = deployment("svc-1", 1)
         main = two["spec"]["template"]["spec"]["containers"][0]
@@ -78,14 +72,10 @@ def test_a_resize_uses_the_largest_node_and_splits_a_pod_over_its_containers() -
         obs = b.reader.observe()
         assert float(obs.service_cpu_request[1]) == pytest.approx(0.1)
         assert float(obs.extra["service_mem_request"][1]) == pytest.approx(82 * MI / (8 * GI))  # type: ignore[index]
-    finally:
-        b.stop()
 
 
 def test_a_resize_is_idempotent_by_request_id() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}) as b:
         w: Any = b.writer
         w.resize_service_requests(0, 0.1, 0.02, "r1")
         w.resize_service_requests(0, 0.3, 0.05, "r1")  # the same request again: a no-op
@@ -93,28 +83,20 @@ def test_a_resize_is_idempotent_by_request_id() -> None:
         assert _requests(b, "svc-0") == [{"cpu": "400m", "memory": "164Mi"}]
         w.resize_service_requests(0, 0.3, 0.05, "r2")  # a new request is applied
         assert _requests(b, "svc-0") == [{"cpu": "1200m", "memory": "410Mi"}]
-    finally:
-        b.stop()
 
 
 def test_a_dry_run_resize_is_sent_as_dry_run_and_changes_nothing() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}, dry_run=True)
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}, dry_run=True) as b:
         b.writer.resize_service_requests(0, 0.2, 0.05, "d")  # type: ignore[attr-defined]
         patches = [r for r in b.emulated.emulator
                    if str(r.method.value) == "PATCH" and "/deployments/" in r.url.path]  # fmt: skip
         assert len(patches) == 1 and patches[0].params.get("dryRun") == "All"
         assert _requests(b, "svc-0") == [{"cpu": "250m", "memory": "64Mi"}]
         assert b.reader.observe().service_cpu_request[0] == pytest.approx(0.25 / 4)
-    finally:
-        b.stop()
 
 
 def test_bad_resizes_are_one_line_action_errors_and_send_nothing() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 2, "replicas": 1})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 2, "replicas": 1}) as b:
         w: Any = b.writer
         with pytest.raises(ActionError, match=r"^no service 7: 2 deployments$"):
             w.resize_service_requests(7, 0.1, 0.1, "u")
@@ -131,8 +113,6 @@ def test_bad_resizes_are_one_line_action_errors_and_send_nothing() -> None:
             w.resize_service_requests(2, 0.2, 0.01, "over")
         assert "\n" not in str(err.value)
         assert _deployment_patches(b) == []
-    finally:
-        b.stop()
 
 
 def test_the_memory_peak_is_the_largest_replica_of_each_deployment_from_prometheus() -> None:
@@ -142,9 +122,9 @@ def test_the_memory_peak_is_the_largest_replica_of_each_deployment_from_promethe
            "stray": 6 * GI, "svc-0-new": 5 * GI}  # fmt: skip
     cpu = {"svc-0-0": 0.5, "svc-0-1": 1.5, "svc-1-0": 0.2, "svc-1-1": 0.2, "stray": 3.0}
     prom = PrometheusStub(cadvisor_answer(mem, cpu))
-    b = EmulatedBackend(seed={"nodes": 2, "services": 2, "replicas": 2}, prometheus_url=prom.url)
-    b.start()
-    try:
+    with EmulatedBackend(
+        seed={"nodes": 2, "services": 2, "replicas": 2}, prometheus_url=prom.url
+    ) as b:
         b.emulated.put(PODS, pod("stray", "node-1", "svc-0", owned=False))
         pending = pod("svc-0-new", "node-1", "svc-0")
         pending["status"]["phase"] = "Pending"
@@ -157,15 +137,11 @@ def test_the_memory_peak_is_the_largest_replica_of_each_deployment_from_promethe
         assert obs.extra["service_mem_request"].tolist() == pytest.approx([64 / 8192] * 2)  # type: ignore[union-attr]
         assert obs.extra["meta"]["mem_peak_source"] == f"Prometheus at {prom.url}"  # type: ignore[index]
         assert any("by (namespace, pod)" in q and "working_set" in q for q in prom.queries)
-    finally:
-        b.stop()
         prom.close()
 
 
 def test_without_prometheus_there_is_no_peak_and_right_sizing_does_nothing() -> None:
-    b = EmulatedBackend(seed={"nodes": 2, "services": 2, "replicas": 1})
-    b.start()
-    try:
+    with EmulatedBackend(seed={"nodes": 2, "services": 2, "replicas": 1}) as b:
         policy = RightSizingPolicy(RightSizingSettings(min_samples=1, settle_s=0.0))
         for _ in range(3):
             obs = b.reader.observe()
@@ -175,8 +151,6 @@ def test_without_prometheus_there_is_no_peak_and_right_sizing_does_nothing() -> 
         meta = obs.extra["meta"]
         assert meta["mem_peak_source"].startswith("not reported")  # type: ignore[index]
         assert "no Prometheus given" in meta["mem_peak_source"]  # type: ignore[index]
-    finally:
-        b.stop()
 
 
 def test_a_failing_pod_query_leaves_the_peak_out_and_keeps_the_node_usage() -> None:
@@ -186,9 +160,9 @@ def test_a_failing_pod_query_leaves_the_peak_out_and_keeps_the_node_usage() -> N
         return None  # the per-pod query times out
 
     prom = PrometheusStub(answer)
-    b = EmulatedBackend(seed={"nodes": 2, "services": 1, "replicas": 1}, prometheus_url=prom.url)
-    b.start()
-    try:
+    with EmulatedBackend(
+        seed={"nodes": 2, "services": 1, "replicas": 1}, prometheus_url=prom.url
+    ) as b:
         obs = b.reader.observe()
         assert "service_mem_peak" not in obs.extra
         assert obs.cpu_used.tolist() == pytest.approx([0.5, 0.0])  # node usage still measured
@@ -197,6 +171,4 @@ def test_a_failing_pod_query_leaves_the_peak_out_and_keeps_the_node_usage() -> N
         assert "query timed out" in meta["mem_peak_source"]  # type: ignore[index]
         # services' CPU falls back to requests of the ready replicas, as without Prometheus
         assert obs.service_cpu_used.tolist() == pytest.approx([0.25 / 4])
-    finally:
-        b.stop()
         prom.close()

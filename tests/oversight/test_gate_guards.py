@@ -8,6 +8,7 @@ at or above 6 / 0.9 = 6.67, so three machines may go and the fourth may not.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -262,37 +263,38 @@ def test_risk_model_settings_are_validated(kw: dict[str, Any], name: str) -> Non
     assert err.value.field == name
 
 
-def test_requests_waiting_in_a_reloaded_queue_hold_their_budget(tmp_path: Any) -> None:
+def _restartable_gate(tmp_path: Any) -> tuple[Gate, Callable[[], Gate]]:
+    """A gate over an approval queue on disk (radius 2), and its restart over the same file."""
     from autoinfra.oversight import ApprovalQueue
 
     path = tmp_path / "approvals.log"
     clock, sensor = SimClock(), ScriptedSensor(_cell())
     settings = GateSettings(max_machines_per_window=2, max_machines_share=0.0)
     queue = ApprovalQueue(path)
-    gate = Gate(settings, clock=clock, sensor=sensor, queue=queue)
+
+    def restart() -> Gate:
+        queue.close()
+        return Gate(settings, clock=clock, sensor=sensor, queue=ApprovalQueue(path))
+
+    return Gate(settings, clock=clock, sensor=sensor, queue=queue), restart
+
+
+def test_requests_waiting_in_a_reloaded_queue_hold_their_budget(tmp_path: Any) -> None:
+    gate, restart = _restartable_gate(tmp_path)
     for m in range(2):
         assert gate.review(_p(DrainMachine(machine=m), conf=0.1)).decision == Decision.ESCALATE
-    queue.close()
-    again = Gate(settings, clock=clock, sensor=sensor, queue=ApprovalQueue(path))  # a restart
-    v = again.review(_p(DrainMachine(machine=5)))
+    v = restart().review(_p(DrainMachine(machine=5)))
     assert v.decision == Decision.REJECT and "blast-radius" in v.reason
 
 
 def test_a_reloaded_queue_takes_the_same_shares_a_fresh_review_took(tmp_path: Any) -> None:
     # an escalated eviction takes no radius but its machine's capacity; after a restart the
     # reloaded request must take exactly that again (Reservation.of builds both)
-    from autoinfra.oversight import ApprovalQueue
-
-    path = tmp_path / "approvals.log"
-    clock, sensor = SimClock(), ScriptedSensor(_cell())
-    settings = GateSettings(max_machines_per_window=2, max_machines_share=0.0)
-    queue = ApprovalQueue(path)
-    gate = Gate(settings, clock=clock, sensor=sensor, queue=queue)
+    gate, restart = _restartable_gate(tmp_path)
     asks = Proposal(EvictTasks(machine=4), "healing", 80, Justification("why", {"ask_human": True}),
                     1.0, "healing/ask")  # fmt: skip
     assert gate.review(asks).decision == Decision.ESCALATE
     before = (dict(gate.ledger.removing), gate.ledger.removed_count(), dict(gate.ledger.touched))
-    queue.close()
-    again = Gate(settings, clock=clock, sensor=sensor, queue=ApprovalQueue(path))  # a restart
+    again = restart()
     after = (dict(again.ledger.removing), again.ledger.removed_count(), dict(again.ledger.touched))
     assert before == after == ({4: 1}, 0, {})
