@@ -2,7 +2,7 @@
 
 Not an error (the command runs), but printed whatever the progress settings: a trace folder that
 starts in the middle of the trace replays a far emptier cell than the one it was cut from
-(``autoinfra.traces.workload.history``).
+(``autoinfra.traces.workload.history_warning``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ An *instance* is one attempt of a task that the workload replays:
   contiguous its SCHEDULE came before the data: the run is counted from the data's first event
   (on the shipped slice read from part 2 on, every such task but 31 KILLs of 19,032 was running
   then, by the earlier parts). Tasks with no event at all in the data stay invisible: there
-  they were 86 % of the tasks running and 90 % of their CPU requests (``mid_life`` says so);
+  they were 86 % of the tasks running and 90 % of their CPU requests (the workload's
+  ``meta["history"]`` and ``traces.workload.history_warning`` say so);
 - it ends at FINISH, FAIL or KILL; the task's next event (normally a resubmission) opens a new
   instance, so a resubmission after FAIL is a new instance;
 - EVICT and LOST are caused by Google's own cluster, not by the workload: the instance goes on
