@@ -29,8 +29,8 @@ def experiment(
     scale: str | None = typer.Option(
         None,
         "--scale",
-        help="default (300 machines, 1 h after a 15 min burn-in, 5 seeds; 1 min 25 s measured "
-        "on a shared 2-core machine at load average 0.6-1.6) | quick | paper (the "
+        help="default (300 machines, 1 h after a 15 min burn-in, 5 seeds; 1 min 38 s measured "
+        "on a shared 2-core machine at load average 1.1-1.7) | quick | paper (the "
         "paper's 10 nodes) | cell (the whole cell).",
     ),
     trace: Path | None = typer.Option(

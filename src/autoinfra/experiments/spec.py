@@ -9,8 +9,8 @@ Scales (how big the simulated cluster is and how long it runs):
 
 - ``quick``: 40 machines, 30 min, 1 seed: a smoke test of the whole study (20 runs: 12.5 s
   measured on a shared 2-core machine at load average 1.2).
-- ``default``: 300 machines, 1 h, 5 seeds: the study (100 runs: 1 min 25 s measured on the same
-  machine at load average 0.6-1.6; 10 min 16 s at load average 14-20 before the simulator skipped
+- ``default``: 300 machines, 1 h, 5 seeds: the study (100 runs: 1 min 38 s measured on the same
+  machine at load average 1.1-1.7; 10 min 16 s at load average 14-20 before the simulator skipped
   quiet ticks).
 - ``paper``: the paper's 10 nodes (section 6.4.1: "a 10-node cluster with 64 CPU cores and 256 GB
   of RAM"), 1 h, 3 seeds; the report maps the slice's normalised capacities onto 64 cores and
