@@ -79,9 +79,11 @@ def test_approver_approves_and_sees_it_execute(served: Served, new_page: Callabl
     page.screenshot(path=str(served.shots / "approvals.png"), full_page=True)
 
     card.locator("textarea[name=reason]").fill("what-if shows no capacity lost; fine by me")
-    card.locator("button.approve").click()
-    page.wait_for_selector("#flash.ok")
-    assert page.locator("#flash").inner_text() == "approved"
+    # the form reloads the page 700 ms after its flash: wait for that reload here, or a later
+    # goto races it ("navigation interrupted by another navigation", seen once in CI)
+    with page.expect_navigation(timeout=15_000):
+        card.locator("button.approve").click()
+        assert page.locator("#flash.ok").inner_text() == "approved"
 
     # the action executes (once): its record reaches a final status through the runtime
     deadline = time.monotonic() + 60
