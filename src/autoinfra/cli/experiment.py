@@ -43,6 +43,14 @@ def experiment(
         "first half); every part before END is read, so the cell at START is rebuilt from its "
         "whole history. Default: the whole trace.",
     ),
+    silent_tasks: str | None = typer.Option(
+        None,
+        "--silent-tasks",
+        help="What to do about running tasks that task_events starting mid-life cannot show: "
+        "stand-in (default: fill the running load up to the level the shipped slice measured "
+        "with its full history, from its silent jobs) | none (replay only what the data "
+        "shows, a far emptier cell). Data from part-00000 on is not touched.",
+    ),
     systems: str | None = typer.Option(
         None,
         "--systems",
@@ -100,6 +108,7 @@ def experiment(
         "scale": "quick" if quick else scale,
         "trace": str(trace) if trace is not None else None,
         "trace_span": trace_span,
+        "silent_tasks": silent_tasks,
         "systems": systems,
         "faults": faults,
         "seeds": int(seeds)

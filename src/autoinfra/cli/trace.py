@@ -80,6 +80,28 @@ def calibrate(
     typer.echo(f"wrote {written}")
 
 
+@app.command("standins")
+@one_line_errors
+def standins(
+    out: Path | None = typer.Option(
+        None, "--out", help="Where to write (default: the standins.json shipped in the package)."
+    ),
+    trace: Path | None = typer.Option(
+        None,
+        "--trace",
+        help="Trace folder with its history from the trace's start (default: the shipped slice).",
+        file_okay=False,
+    ),
+    at_s: float | None = typer.Option(
+        None, "--at-s", help="Trace second to measure at (default: the third part's first event)."
+    ),
+) -> None:
+    """Measure the running load and the silent tasks' mix that mid-life data's stand-ins use."""
+    from autoinfra.traces.standins import write_standins
+
+    typer.echo(f"wrote {write_standins(out, trace, at_s)}")
+
+
 def _skipped_line(data: dict[str, Any]) -> str:
     parts = []
     for table, report in data["skipped"].items():

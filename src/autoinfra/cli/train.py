@@ -50,6 +50,14 @@ def train(
         help="START:END in trace seconds: the stretch of the trace to train on (its first "
         "--train-fraction) and keep for evaluation. Default: the whole trace.",
     ),
+    silent_tasks: str = typer.Option(
+        "stand-in",
+        "--silent-tasks",
+        help="What to do about running tasks that task_events starting mid-life cannot show: "
+        "stand-in (default: fill the running load up to the level the shipped slice measured "
+        "with its full history, from its silent jobs) | none (replay only what the data "
+        "shows, a far emptier cell). Data from part-00000 on is not touched.",
+    ),
     algo: str = typer.Option("qlearning", "--algo", help="qlearning | ppo (needs the rl extra)."),
     episodes: int = typer.Option(60, "--episodes", help="Training episodes.", min=1),
     seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
@@ -110,6 +118,7 @@ def train(
         train_fraction=train_fraction,
         trace_dir=str(trace) if trace is not None else None,
         trace_span=trace_span_of(trace_span) if trace_span is not None else None,
+        silent_tasks=silent_tasks,
         episode_s=episode_s,
         decision_period_s=decision_period_s,
     )
@@ -120,7 +129,10 @@ def train(
 
         # the pipeline loads the same build (span, seed, files): this reads it from the cache
         start, end = spec.trace_span if spec.trace_span is not None else (None, None)
-        warn_history(console, load_workload(trace, start_s=start, end_s=end, seed=seed))
+        built = load_workload(
+            trace, start_s=start, end_s=end, seed=seed, silent_tasks=spec.silent_tasks
+        )
+        warn_history(console, built)
     steps = episodes * max(1, int(spec.episode_s // spec.decision_period_s))
     total = episodes if algo == "qlearning" else steps
     # a bar only redraws on a terminal; piped into a file or a CI log it would print nothing for

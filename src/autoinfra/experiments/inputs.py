@@ -91,14 +91,19 @@ def trace_files(trace_dir: Path) -> list[Path]:
     return sorted(p for p in trace_dir.rglob("*") if p.is_file() and ".csv" in p.name)
 
 
-def _input_hashes(trace_dir: Path) -> dict[str, str]:
-    """SHA-256 of the trace files and of the Azure series the usage model draws shapes from."""
+def _input_hashes(trace_dir: Path, stand_ins: bool = False) -> dict[str, str]:
+    """SHA-256 of the trace files, of the Azure series the usage model draws shapes from and,
+    when the workload has stand-ins for silent tasks, of the file they are drawn from."""
     from autoinfra.traces.paths import default_azure_path
+    from autoinfra.traces.standins import shipped_standins_path
 
     files = file_hashes(trace_files(trace_dir), root=trace_dir)
     azure = default_azure_path()
     if azure.is_file():
         files.update({f"azure:{azure.name}": digest for digest in file_hashes([azure]).values()})
+    if stand_ins:
+        path = shipped_standins_path()
+        files.update({f"standins:{path.name}": d for d in file_hashes([path]).values()})
     return files
 
 
@@ -139,7 +144,12 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
         # the usage model learns from measurements inside the training window only
         start, end = spec.trace_span if spec.trace_span is not None else (None, None)
         return load_workload(
-            trace_dir, start_s=start, end_s=end, seed=seed, usage_fit_share=spec.train_fraction
+            trace_dir,
+            start_s=start,
+            end_s=end,
+            seed=seed,
+            usage_fit_share=spec.train_fraction,
+            silent_tasks=spec.silent_tasks,
         )
 
     try:
@@ -183,7 +193,7 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     used = sorted(set(seed_windows.values()))
     return StudyInputs(
         trace_dir=trace_dir,
-        files=_input_hashes(trace_dir),
+        files=_input_hashes(trace_dir, stand_ins="stand_ins" in full.meta.get("history", {})),
         full=full,
         train=(float(split.train.start_s), float(split.train.end_s)),
         evaluation=(e0, e1),

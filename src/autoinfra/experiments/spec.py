@@ -87,6 +87,8 @@ class ExperimentSpec:
     trace_dir: Path | None = None  # None: the shipped Google 2011 slice
     # trace seconds (start, end) the study reads, its history before start included; None: all
     trace_span: tuple[float, float] | None = None
+    # mid-life data's missing running tasks: "stand-in" (traces.standins) or "none"
+    silent_tasks: str = "stand-in"
     train_fraction: float = 0.5  # share of the trace's span used for training (the start)
     tick_s: float = 5.0  # the simulator's tick; Kubernetes' 5/10/15 s periods are multiples
     record_every_s: float = 30.0  # per-tick table resolution
@@ -203,6 +205,7 @@ class _SpecModel(BaseModel):
     window_s: Annotated[_Float, Field(gt=0, le=MAX_WINDOW_S)] | None = None
     trace: _Text | None = None
     trace_span: _Text | list[_Float] | None = None  # "START:END" or [START, END], trace seconds
+    silent_tasks: Literal["stand-in", "none"] | None = None
     train_fraction: Annotated[_Float, Field(gt=0, lt=1)] = 0.5
     tick_s: Annotated[_Float, Field(gt=0, le=MAX_TICK_S)] = 5.0
     record_every_s: Annotated[_Float, Field(gt=0, le=MAX_RECORD_EVERY_S)] = 30.0
@@ -259,6 +262,7 @@ def build_spec(
         scale=scale,
         trace_dir=Path(model.trace) if model.trace else None,
         trace_span=span,
+        silent_tasks=model.silent_tasks or "stand-in",
         train_fraction=model.train_fraction,
         tick_s=model.tick_s,
         record_every_s=model.record_every_s,

@@ -152,6 +152,7 @@ def build_summary(
             "system_params": spec.system_params,
             "burn_in_s": spec.burn_in_s,
             "trace_span": list(spec.trace_span) if spec.trace_span is not None else None,
+            "silent_tasks": spec.silent_tasks,
         },
         "inputs": {
             "trace_dir": str(inputs.trace_dir),

@@ -56,6 +56,7 @@ def _train_spec(spec: ExperimentSpec, inputs: StudyInputs) -> Any:
         train_fraction=spec.train_fraction,
         trace_dir=str(spec.trace_dir) if spec.trace_dir is not None else None,
         trace_span=spec.trace_span,
+        silent_tasks=spec.silent_tasks,
         **fields,
     )
 

@@ -67,6 +67,8 @@ class TrainSettings:
     trace_dir: str | None = None  # None: the slice of the Google 2011 trace shipped in the package
     # trace seconds (start, end) read, with the history before start; None: the whole trace
     trace_span: tuple[float, float] | None = None
+    # mid-life data's missing running tasks (traces.standins): "stand-in" or "none"
+    silent_tasks: str = "stand-in"
     episode_s: float = 1800.0  # simulated seconds per episode
     decision_period_s: float = 15.0  # the scaling agent's period (ScalingEnvSettings)
 
@@ -75,6 +77,11 @@ class TrainSettings:
             from autoinfra.traces import trace_span
 
             object.__setattr__(self, "trace_span", trace_span(self.trace_span))
+        if self.silent_tasks not in ("stand-in", "none"):
+            raise ConfigError(
+                f"silent_tasks is {self.silent_tasks!r}, expected 'stand-in' or 'none'",
+                field="silent_tasks",
+            )
         if self.algo not in ("qlearning", "ppo"):
             raise ConfigError(f"algo is {self.algo!r}, expected 'qlearning' or 'ppo'", field="algo")
         if not 1 <= self.episodes <= MAX_EPISODES:
@@ -110,6 +117,8 @@ class TrainSettings:
             parts.append(f"--trace {self.trace_dir}")
         if self.trace_span is not None:
             parts.append(f"--trace-span {self.trace_span[0]:g}:{self.trace_span[1]:g}")
+        if self.silent_tasks != "stand-in":
+            parts.append(f"--silent-tasks {self.silent_tasks}")
         parts += [
             f"--algo {self.algo}",
             f"--episodes {self.episodes}",
@@ -193,7 +202,9 @@ def training_windows(
 
 def _episode_windows(spec: TrainSettings, which: str) -> tuple[list[Workload], Any]:
     start, end = spec.trace_span if spec.trace_span is not None else (None, None)
-    full = load_workload(spec.trace_dir, start_s=start, end_s=end, seed=spec.seed)
+    full = load_workload(
+        spec.trace_dir, start_s=start, end_s=end, seed=spec.seed, silent_tasks=spec.silent_tasks
+    )
     split = split_windows(full.end_s - full.start_s, spec.train_fraction)
     part = split.train if which == "train" else split.evaluation
     cell = sample_cell(full, spec.machines, spec.seed)

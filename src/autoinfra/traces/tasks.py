@@ -97,6 +97,7 @@ def build_task_tables(
     inst, info = _fill_requests(inst)
     is_service_job = service_jobs(inst)
     service_mask = inst["job_id"].map(is_service_job).fillna(False).to_numpy(bool)
+    stand_in = inst["stand_in"].to_numpy(bool) if "stand_in" in inst else np.zeros(len(inst), bool)
 
     svc = (
         inst.loc[service_mask]
@@ -193,6 +194,7 @@ def build_task_tables(
         "services": len(services),
         "batch_ends": ends,
         "replayed_ratios": int(replayed.sum()),
+        "stand_ins": int(stand_in.sum()),
     }
     return TaskTables(tasks, services, job_ids, info)
 

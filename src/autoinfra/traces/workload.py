@@ -46,6 +46,7 @@ from autoinfra.traces.schema import (
     US_PER_S,
 )
 from autoinfra.traces.slicing import sample_cell, split_windows, trace_span, window
+from autoinfra.traces.standins import SILENT_TASKS, shipped_standins_path, stand_in_instances
 from autoinfra.traces.tables import Workload
 from autoinfra.traces.tasks import build_task_tables
 from autoinfra.traces.usage import (
@@ -60,7 +61,8 @@ from autoinfra.traces.usage import (
 __all__ = ["load_workload", "sample_cell", "split_windows", "trace_span", "window"]
 
 # bump when the workload built from the same files changes (it keys the workload cache)
-MODEL_VERSION = 3  # 2: ratios by request bin within band, measured tasks replayed; 3: mid-life runs
+# 2: ratios by request bin within band, measured tasks replayed; 3: mid-life runs; 4: stand-ins
+MODEL_VERSION = 4
 
 
 def _window_us(events: pd.DataFrame, start_s: float | None, end_s: float | None) -> tuple[int, int]:
@@ -129,7 +131,8 @@ def _input_files(root: Path) -> list[Path]:
     files = part_files(root, "task_events") + part_files(root, "machine_events")
     if has_table(root, "task_usage"):
         files.append(part_files(root, "task_usage")[0])
-    return [*files, default_azure_path()]
+    # the stand-ins' level and mix shape a mid-life workload: a regenerated file is a new key
+    return [*files, default_azure_path(), shipped_standins_path()]
 
 
 def load_workload(
@@ -141,8 +144,14 @@ def load_workload(
     seed: int = 0,
     cache: bool = True,
     usage_fit_share: float = 1.0,
+    silent_tasks: str = "stand-in",
 ) -> Workload:
     """The workload of a trace window; ``start_s``/``end_s`` are trace seconds (None: defaults).
+
+    ``silent_tasks``: what data that starts mid-life does about the running tasks it cannot
+    show: ``"stand-in"`` fills the running load up to the level measured with the full history
+    (:mod:`autoinfra.traces.standins`), ``"none"`` replays only what the data shows. Data with
+    its history from the trace's start is not touched either way.
 
     ``usage_fit_share``: the usage model is fitted only on task_usage measurements that end in
     the first this share of the window (a study passes its ``train_fraction``, so the model of
@@ -159,7 +168,13 @@ def load_workload(
         "seed": seed,
         "model": MODEL_VERSION,
         "usage_fit_share": usage_fit_share,
+        "silent_tasks": silent_tasks,
     }
+    if silent_tasks not in SILENT_TASKS:
+        raise ConfigError(
+            f"expected one of {', '.join(SILENT_TASKS)}, got {silent_tasks!r}",
+            field="silent_tasks",
+        )
     if not 0.0 < usage_fit_share <= 1.0:
         raise ConfigError(
             f"expected a share in (0, 1], got {usage_fit_share!r}", field="usage_fit_share"
@@ -169,7 +184,7 @@ def load_workload(
         hit = trace_cache.load_arrays(key)
         if hit is not None:
             return archive.from_arrays(*hit)
-    workload = _build(root, start_s, end_s, lenient, seed, cache, usage_fit_share)
+    workload = _build(root, start_s, end_s, lenient, seed, cache, usage_fit_share, silent_tasks)
     if cache:
         trace_cache.store_arrays(key, *archive.to_arrays(workload))
     return workload
@@ -197,14 +212,26 @@ def history_warning(workload: Workload) -> str | None:
         return None
     first = hist.get("first_event_trace_s") or 0.0
     running = int(hist.get("running_at_data_start", 0))
-    return (
+    head = (
         f"task_events start mid-life at trace second {first:,.0f}: {running:,} tasks were "
         "already running there and enter from their later events, but tasks with no event in "
-        "the data are missing (on the shipped slice read from part 2 on, 86 % of the running "
-        "tasks and 90 % of their CPU requests), so the cell replays far emptier than it was; "
-        "give the task_events parts from part-00000 on (and --trace-span START:END to study a "
-        "later stretch of them)"
+        "the data do not show (on the shipped slice read from part 2 on, 86 % of the running "
+        "tasks and 90 % of their CPU requests); "
     )
+    tail = (
+        "give the task_events parts from part-00000 on (and --trace-span START:END to study a "
+        "later stretch of them) to replay the real ones"
+    )
+    fill = hist.get("stand_ins")
+    if not isinstance(fill, dict):
+        return head + "they are left out, so the cell replays far emptier than it was; " + tail
+    seen, level = fill["seen_cpu_per_capacity"], fill["level_cpu_per_capacity"]
+    return head + (
+        f"{int(fill['tasks']):,} stand-ins from {int(fill['jobs']):,} silent jobs of the shipped "
+        f"slice take their place, raising the running CPU requests from {seen:.2f} to about "
+        f"{level:.2f} of the cell's capacity, the level measured there with the full history "
+        "(a model, not the missing tasks; --silent-tasks none leaves them out); "
+    ) + tail
 
 
 def _build(
@@ -215,6 +242,7 @@ def _build(
     seed: int,
     cache: bool,
     usage_fit_share: float,
+    silent_tasks: str = "stand-in",
 ) -> Workload:
     t0 = time.perf_counter()
     skipped: dict[str, Any] = {}
@@ -229,6 +257,12 @@ def _build(
     all_machines, machine_info = machine_table(machine_events, start_us)
     machines = machines_in_window(all_machines, 0.0, length_s)
     instances, anomalies = task_instances(events, start_us, end_us)
+    hist = history(events, anomalies)
+    if not hist["complete"] and silent_tasks == "stand-in":
+        at_start = machines.time_s == 0.0
+        capacity = (float(machines.cpu[at_start].sum()), float(machines.mem[at_start].sum()))
+        extra, hist["stand_ins"] = stand_in_instances(instances, capacity, length_s, seed)
+        instances = pd.concat([instances.assign(stand_in=False), extra], ignore_index=True)
     fit_until_us = start_us + round(usage_fit_share * (end_us - start_us))
     tables_, stats, source, measured = _ratio_tables(
         root, events, lenient, cache, skipped, fit_until_us
@@ -255,7 +289,7 @@ def _build(
         "skipped_rows": sum(SkipReport.from_dict(r).total for r in skipped.values()),
         "instances": built.info,
         "anomalies": anomalies,
-        "history": history(events, anomalies),
+        "history": hist,
         "machines": machine_info | {"at_start": int((machines.time_s == 0).sum())},
         "schema_version": SCHEMA_VERSION,
         "model_version": MODEL_VERSION,
