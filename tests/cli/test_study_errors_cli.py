@@ -148,3 +148,16 @@ def test_train_shows_progress_when_not_on_a_terminal(tmp_path: Path) -> None:
         check=False,
     )
     assert quiet.returncode == 0 and "train: " not in quiet.stderr
+
+
+def test_an_unknown_silent_tasks_choice(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    line = _one_clean_line(
+        _experiment("--quick", "--silent-tasks", "guess", "--no-progress", "--out", str(out))
+    )
+    assert "silent_tasks" in line and "stand-in" in line and "guess" in line
+    assert not out.exists()
+    for command in ("train", "simulate"):
+        args = (command, "--silent-tasks", "guess", "--out", str(tmp_path / command))
+        line = _one_clean_line(_cli(*args))
+        assert "silent_tasks" in line and "stand-in" in line, (command, line)

@@ -122,5 +122,7 @@ def test_a_trace_span_is_part_of_the_artifacts_command() -> None:
     spec = TrainSettings(trace_span=(10000.0, 18000.0))
     assert "--trace-span 10000:18000 " in spec.command()
     assert "--trace-span" not in TrainSettings().command()  # the shipped table's command stays
+    assert "--silent-tasks none " in TrainSettings(silent_tasks="none").command()
+    assert "--silent-tasks" not in TrainSettings().command()
     with pytest.raises(ConfigError, match="trace_span"):
         TrainSettings(trace_span=(5.0, 1.0))

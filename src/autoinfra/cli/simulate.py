@@ -78,10 +78,19 @@ def simulate(
         help="requests (Kubernetes) | reservations (non-production work against usage + margin, "
         "as Borg).",
     ),
+    silent_tasks: str = typer.Option(
+        "stand-in",
+        "--silent-tasks",
+        help="Running tasks that task_events starting mid-life cannot show: stand-in (fill "
+        "the running load to the level the shipped slice measured with its full history) | "
+        "none (replay only what the data shows).",
+    ),
 ) -> None:
     """Replay a workload in the simulated cluster with a fault scenario and no agent acting
     (tasks of a failed machine are resubmitted at once, since nobody would evict them)."""
-    results, wall_s = _run(trace, machines, hours, faults, seed, synthetic, tick_s, placement)
+    results, wall_s = _run(
+        trace, machines, hours, faults, seed, synthetic, tick_s, placement, silent_tasks
+    )
     paths = results.to_parquet(out) if out is not None else {}
     console = Console()
     console.print(_table(results.summary, wall_s))
@@ -98,6 +107,7 @@ def _run(
     synthetic: bool,
     tick_s: float,
     placement: str = "requests",
+    silent_tasks: str = "stand-in",
 ) -> tuple[Any, float]:
     import time
 
@@ -118,7 +128,7 @@ def _run(
     else:
         from autoinfra.traces import load_workload, sample_cell, window
 
-        workload = load_workload(trace, seed=seed)
+        workload = load_workload(trace, seed=seed, silent_tasks=silent_tasks)
         from autoinfra.cli.notices import warn_history
 
         warn_history(Console(stderr=True), workload)
