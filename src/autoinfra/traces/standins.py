@@ -180,8 +180,8 @@ def measure_silent(
     run = running_at(events, at_us)
     silent = run.loc[~run["seen_after"]]
     silent = silent.loc[(silent["cpu_request"] > 0) & (silent["memory_request"] > 0)]
-    groups = silent.fillna({"scheduling_class": 0}).groupby(["job_id", *_FIELDS]).size()
-    groups = groups.reset_index(name="count")
+    sizes: pd.Series = silent.fillna({"scheduling_class": 0}).groupby(["job_id", *_FIELDS]).size()
+    groups = sizes.reset_index(name="count")
     job = np.unique(groups["job_id"].to_numpy(), return_inverse=True)[1]
 
     def level(rows: pd.DataFrame) -> dict[str, float | int]:
