@@ -23,8 +23,6 @@ trace at run time. Regenerate it after changing the workload model with::
 from __future__ import annotations
 
 import argparse
-import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ import numpy.typing as npt
 
 from autoinfra.core.atomic import write_text
 from autoinfra.traces.archive import jsonable
+from autoinfra.traces.calibration_file import dumps_figures as _dumps
 from autoinfra.traces.calibration_file import shipped_calibration_path
 from autoinfra.traces.tables import TaskEnd, Workload
 from autoinfra.traces.usage import BAND_NAMES, MIN_BAND_SAMPLES, priority_band
@@ -202,30 +201,6 @@ def compute_calibration(
     from autoinfra.traces.workload import load_workload
 
     return calibration_from_workload(load_workload(trace_dir, lenient=lenient, seed=0))
-
-
-
-
-def _rounded(value: Any) -> Any:
-    """Floats to 6 significant digits: the file stays small and diffs stay readable."""
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    if isinstance(value, float):
-        return float(f"{value:.6g}")
-    return value
-
-
-def _dumps(data: dict[str, Any]) -> str:
-    """Indented JSON with each list of numbers on one line (readable, diffable, small)."""
-    text = json.dumps(_rounded(data), indent=1, sort_keys=True)
-    flat = re.sub(
-        r"\[\s*([^\[\]{}]*?)\s*\]",
-        lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]",
-        text,
-    )
-    return flat + "\n"
 
 
 def write_calibration(out: str | Path | None = None, trace_dir: str | Path | None = None) -> Path:

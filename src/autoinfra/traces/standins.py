@@ -45,6 +45,7 @@ import pandas as pd
 
 from autoinfra.core.atomic import write_text
 from autoinfra.core.errors import ConfigError
+from autoinfra.traces.calibration_file import dumps_figures
 from autoinfra.traces.schema import US_PER_S
 from autoinfra.traces.schema import TaskEventType as E
 from autoinfra.traces.tables import TaskEnd
@@ -279,7 +280,5 @@ def write_standins(
     out: str | Path | None = None, trace_dir: str | Path | None = None, at_s: float | None = None
 ) -> Path:
     """Measure (:func:`measure_silent`) and write atomically (default: the shipped file)."""
-    from autoinfra.traces.calibration import _dumps
-
     target = Path(out) if out is not None else shipped_standins_path()
-    return write_text(target, _dumps(measure_silent(trace_dir, at_s)))
+    return write_text(target, dumps_figures(measure_silent(trace_dir, at_s)))
