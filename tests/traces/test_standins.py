@@ -239,3 +239,10 @@ def test_mid_life_data_gets_stand_ins_and_services_complete_data_none(tmp_path: 
     with pytest.raises(ConfigError) as err:
         load_workload(later, silent_tasks="invent")
     assert err.value.field == "silent_tasks"
+
+
+def test_measuring_needs_the_history_from_the_start(tmp_path: Path) -> None:
+    later = mid_life_trace(tmp_path / "later", first_part=1)
+    with pytest.raises(ConfigError, match="mid-life") as err:
+        measure_silent(later, at_s=12_000.0)
+    assert err.value.field == "trace"

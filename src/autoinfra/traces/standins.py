@@ -46,7 +46,7 @@ import pandas as pd
 from autoinfra.core.atomic import write_text
 from autoinfra.core.errors import ConfigError
 from autoinfra.traces.calibration_file import dumps_figures
-from autoinfra.traces.schema import US_PER_S
+from autoinfra.traces.schema import TRACE_WINDOW_START_S, US_PER_S
 from autoinfra.traces.schema import TaskEventType as E
 from autoinfra.traces.tables import TaskEnd
 
@@ -175,6 +175,13 @@ def measure_silent(
     events, _ = read_table("task_events", root, False)
     machine_events, _ = read_table("machine_events", root, False)
     end_us = int(events["time"].max())
+    first_us = int(events["time"].min())
+    if first_us > TRACE_WINDOW_START_S * US_PER_S:
+        raise ConfigError(
+            f"{root}: task_events start at trace second {first_us / US_PER_S:,.0f}, mid-life; "
+            "measuring what is running needs the history from the trace's start (part-00000 on)",
+            field="trace",
+        )
     if not int(events["time"].min()) < at_us < end_us:
         raise ConfigError(f"at_s={at_us / US_PER_S:g} is not inside the task events", field="at_s")
     cap_cpu, cap_mem = _capacity_at(machine_events, at_us)
