@@ -65,8 +65,18 @@ def test_info_tables_for_people(runner: CliRunner) -> None:
         "Events by type",
         "Platforms",
         "Usage / request",
+        "from the trace's start",
     ):
         assert text in result.stdout
+
+
+def test_info_says_when_a_folder_starts_mid_life(runner: CliRunner, tmp_path: Path) -> None:
+    from tests.traces.midlife import mid_life_trace
+
+    later = mid_life_trace(tmp_path / "later", first_part=2)
+    result = runner.invoke(app, ["info", "--trace", str(later)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "starts mid-life" in result.stdout and "--silent-tasks" in result.stdout
 
 
 def test_bad_file_exits_non_zero_naming_file_and_line(

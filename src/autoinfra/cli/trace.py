@@ -139,6 +139,16 @@ def _render(data: dict[str, Any], out: Console) -> None:
         ("end_s", "task_events to (s)"),
     ):
         summary.add_row(label, _fmt(data[key]))
+    start = data["start_s"]
+    if start is not None:
+        from autoinfra.traces.schema import TRACE_WINDOW_START_S
+
+        summary.add_row(
+            "history",
+            "from the trace's start"
+            if start <= TRACE_WINDOW_START_S
+            else "[yellow]starts mid-life[/yellow]: silent tasks get stand-ins (--silent-tasks)",
+        )
     summary.add_row("skipped rows", _fmt(data["skipped_rows"]))
     out.print(summary)
     if data["missing"]:
