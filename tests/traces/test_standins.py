@@ -158,18 +158,23 @@ def test_stand_ins_never_pass_either_level(
     assert not any(fits)
 
 
-def test_the_level_measured_before_a_point_fills_the_cell_seen_after_it() -> None:
+def test_the_level_measured_before_a_point_fills_the_cell_seen_after_it(tmp_path: Path) -> None:
     """Held out: stand-ins measured on parts 0-1 alone (at part 1's first event) fill the cell
     read from part 2 on to within a few per cent of what the full history has running there."""
     root = default_trace_dir()
     parts = part_files(root, "task_events")
+    early_dir = tmp_path / "early"
+    for table, files in (("task_events", parts[:2]), ("machine_events", None)):
+        (early_dir / table).mkdir(parents=True)
+        for p in files if files is not None else part_files(root, table):
+            (early_dir / table / p.name).symlink_to(p)
+    boundary_1 = int(read_table("task_events", parts[1], False)[0]["time"].min())
+    cal = measure_silent(early_dir, at_s=boundary_1 / US)
+
     early = pd.concat([read_table("task_events", p, False)[0] for p in parts[:2]])
     later = pd.concat([read_table("task_events", p, False)[0] for p in parts[2:]])
     machine_events, _ = read_table("machine_events", root, False)
-    boundary_1 = int(read_table("task_events", parts[1], False)[0]["time"].min())
     t2 = int(later["time"].min())
-
-    cal = _measured(early, machine_events, boundary_1)
     inst, _ = task_instances(later, t2, int(later["time"].max()))
     capacity = standins._capacity_at(machine_events, t2)
     frame, info = stand_in_instances(inst, capacity, 3600.0, seed=0, standins=cal)
@@ -183,33 +188,6 @@ def test_the_level_measured_before_a_point_fills_the_cell_seen_after_it() -> Non
     # and the jobs keep their shape: silent production jobs of many tasks among them
     sizes = frame.groupby("job_id").size()
     assert sizes.max() > 100 and (frame["priority"] >= 9).mean() > 0.2
-
-
-def _measured(events: pd.DataFrame, machine_events: pd.DataFrame, at_us: int) -> dict[str, Any]:
-    """measure_silent's figures from tables in memory (measure_silent reads a folder)."""
-    run = running_at(events, at_us)
-    cap_cpu, cap_mem = standins._capacity_at(machine_events, at_us)
-    silent = run.loc[~run["seen_after"]]
-    silent = silent.loc[(silent["cpu_request"] > 0) & (silent["memory_request"] > 0)]
-    groups = silent.fillna({"scheduling_class": 0}).groupby(
-        ["job_id", "cpu_request", "memory_request", "priority", "scheduling_class"]
-    ).size().reset_index(name="count")  # fmt: skip
-    return {
-        "at_trace_s": at_us / US,
-        "source": "parts 0-1",
-        "running": {
-            "cpu_per_capacity": float(run["cpu_request"].sum()) / cap_cpu,
-            "mem_per_capacity": float(run["memory_request"].sum()) / cap_mem,
-        },
-        "mix": {
-            "job": np.unique(groups["job_id"], return_inverse=True)[1].tolist(),
-            "cpu_request": groups["cpu_request"].tolist(),
-            "mem_request": groups["memory_request"].tolist(),
-            "priority": groups["priority"].astype(int).tolist(),
-            "sched_class": groups["scheduling_class"].astype(int).tolist(),
-            "count": groups["count"].tolist(),
-        },
-    }
 
 
 def test_the_shipped_file_is_what_measure_silent_makes_of_the_shipped_slice() -> None:

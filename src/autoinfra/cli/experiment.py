@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from autoinfra.cli.errors import one_line_errors
+from autoinfra.cli.notices import SILENT_TASKS_HELP
 
 DEFAULT_OUT = Path("out/experiment")
 
@@ -46,10 +47,7 @@ def experiment(
     silent_tasks: str | None = typer.Option(
         None,
         "--silent-tasks",
-        help="What to do about running tasks that task_events starting mid-life cannot show: "
-        "stand-in (default: fill the running load up to the level the shipped slice measured "
-        "with its full history, from its silent jobs) | none (replay only what the data "
-        "shows, a far emptier cell). Data from part-00000 on is not touched.",
+        help=SILENT_TASKS_HELP,
     ),
     systems: str | None = typer.Option(
         None,

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from autoinfra.cli.errors import one_line_errors
+from autoinfra.cli.notices import SILENT_TASKS_HELP
 
 
 def _finite(value: float | None) -> float | None:
@@ -81,9 +82,7 @@ def simulate(
     silent_tasks: str = typer.Option(
         "stand-in",
         "--silent-tasks",
-        help="Running tasks that task_events starting mid-life cannot show: stand-in (fill "
-        "the running load to the level the shipped slice measured with its full history) | "
-        "none (replay only what the data shows).",
+        help=SILENT_TASKS_HELP,
     ),
 ) -> None:
     """Replay a workload in the simulated cluster with a fault scenario and no agent acting

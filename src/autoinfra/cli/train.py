@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from autoinfra.cli.errors import one_line_errors
+from autoinfra.cli.notices import SILENT_TASKS_HELP
 
 
 class PlainProgress:
@@ -53,10 +54,7 @@ def train(
     silent_tasks: str = typer.Option(
         "stand-in",
         "--silent-tasks",
-        help="What to do about running tasks that task_events starting mid-life cannot show: "
-        "stand-in (default: fill the running load up to the level the shipped slice measured "
-        "with its full history, from its silent jobs) | none (replay only what the data "
-        "shows, a far emptier cell). Data from part-00000 on is not touched.",
+        help=SILENT_TASKS_HELP,
     ),
     algo: str = typer.Option("qlearning", "--algo", help="qlearning | ppo (needs the rl extra)."),
     episodes: int = typer.Option(60, "--episodes", help="Training episodes.", min=1),

@@ -77,7 +77,9 @@ class TrainSettings:
             from autoinfra.traces import trace_span
 
             object.__setattr__(self, "trace_span", trace_span(self.trace_span))
-        if self.silent_tasks not in ("stand-in", "none"):
+        from autoinfra.traces.standins import SILENT_TASKS
+
+        if self.silent_tasks not in SILENT_TASKS:
             raise ConfigError(
                 f"silent_tasks is {self.silent_tasks!r}, expected 'stand-in' or 'none'",
                 field="silent_tasks",
