@@ -21,6 +21,7 @@ TINY: dict[str, Any] = {
     "scale": "quick",
     "machines": 12,
     "window_s": 900,
+    "burn_in_s": 900,  # shorter than the default hour: these tests are about the harness
     "systems": "kubernetes-defaults,human,noop",
     "faults": "none,node-failure",
     "seeds": "0",
@@ -40,16 +41,18 @@ def test_baselines_are_registered_lazily() -> None:
 
 
 def test_training_and_evaluation_windows_never_overlap() -> None:
-    inputs = load_inputs(tiny(seeds="0,1"))
+    inputs = load_inputs(tiny(seeds="0,1", burn_in_s=3600))
     (t0, t1), (e0, e1) = inputs.train, inputs.evaluation
     assert t0 < t1 <= e0 < e1
     burn_in = inputs.burn_in_s
-    assert burn_in == 900.0  # the default, stated in the report
-    # each seed its own window of burn-in + 900 s, disjoint, inside the evaluation part
+    assert burn_in == 3600.0
+    # each seed its own measured 900 s, disjoint, inside the evaluation part, after a lead-in
+    # that may replay the training window's end but is never measured
     (a0, a1), (b0, b1) = inputs.seed_windows[0], inputs.seed_windows[1]
-    assert e0 <= a0 < a1 <= b0 < b1 <= e1
+    assert a0 == pytest.approx(e0 - burn_in) and a0 < t1  # the first lead-in: training's end
+    assert e0 == a0 + burn_in < a1 <= b0 + burn_in < b1 <= e1
     assert a1 - a0 == pytest.approx(burn_in + 900.0) == b1 - b0
-    assert inputs.evaluated == (a0, b1)
+    assert inputs.evaluated == (a0 + burn_in, b1)
     assert sorted(inputs.slices) == [0, 1]
     for w in inputs.slices.values():
         assert len({int(m) for m in w.machines.machine_id}) == 12

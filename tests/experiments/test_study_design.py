@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -21,16 +22,25 @@ from autoinfra.experiments.systems import ensure_registered
 from autoinfra.faults import load_scenario
 
 
-def test_run_windows_are_disjoint_and_inside_the_evaluation_part() -> None:
-    windows = run_windows((1000.0, 11000.0), 2700.0)
-    assert windows == ((1000.0, 3700.0), (3700.0, 6400.0), (6400.0, 9100.0))
-    # shorter than one run: the whole window, shortened
-    assert run_windows((0.0, 500.0), 2700.0) == ((0.0, 500.0),)
+def test_measured_windows_tile_the_evaluation_part_each_after_its_lead_in() -> None:
+    windows = run_windows((1000.0, 11000.0), 2700.0, 900.0)
+    # measured: 1000-3700, 3700-6400, 6400-9100; each run starts 900 s earlier
+    assert windows == ((100.0, 3700.0), (2800.0, 6400.0), (5500.0, 9100.0))
+    measured = [(a + 900.0, b) for a, b in windows]
+    assert all(b0 >= a1 for (_, a1), (b0, _) in itertools.pairwise(measured))
+    assert measured[0][0] == 1000.0 and measured[-1][1] <= 11000.0
+    # no lead-in reaches before the trace window's start: measuring starts a lead-in in
+    assert run_windows((500.0, 11000.0), 2700.0, 900.0)[0] == (0.0, 3600.0)
+    # no burn-in: the runs are the measured windows
+    no_lead = ((1000.0, 3700.0), (3700.0, 6400.0), (6400.0, 9100.0))
+    assert run_windows((1000.0, 11000.0), 2700.0) == no_lead
+    # shorter than one measured window: the rest of the evaluation window, shortened
+    assert run_windows((1000.0, 1500.0), 2700.0, 900.0) == ((100.0, 1500.0),)
 
 
-def test_burn_in_is_in_the_spec_bounded_and_defaults_to_15_minutes() -> None:
+def test_burn_in_is_in_the_spec_bounded_and_defaults_to_an_hour() -> None:
     known = ensure_registered()
-    assert build_spec({}, known_systems=known).burn_in_s == DEFAULT_BURN_IN_S == 900.0
+    assert build_spec({}, known_systems=known).burn_in_s == DEFAULT_BURN_IN_S == 3600.0
     assert build_spec({"burn_in_s": 0}, known_systems=known).burn_in_s == 0.0
     with pytest.raises(ConfigError, match="burn_in_s"):
         build_spec({"burn_in_s": -1}, known_systems=known)

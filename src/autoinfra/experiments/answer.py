@@ -132,8 +132,9 @@ def answer_blocks(summary: Mapping[str, Any]) -> list[Block]:
     blocks.append(
         Paragraph(
             f"Do the `{REFERENCE}` beat each baseline? Measured over {seeds} seed(s), each its own "
-            f"evaluated window, usage draw, slice and faults, shared by every system; the first "
-            f"{burn_in:.0f} s of every run are a burn-in and not measured. Method: "
+            f"evaluated window, usage draw, slice and faults, shared by every system; every run "
+            f"replays {burn_in:.0f} s of the trace before its window as a burn-in, not measured. "
+            "Method: "
             f"{paired['method']}"
         )
     )

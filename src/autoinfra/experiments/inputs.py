@@ -6,13 +6,19 @@ the report can name the trace files (with their hashes), the windows and how eac
 
 - The trace's span is split by ``autoinfra.traces.split_windows`` into a training window (its start)
   and an evaluation window (the rest); learned parts are trained on the first only.
-- The evaluation window is cut into as many disjoint run windows of ``burn_in_s + window_s`` as fit
+- The evaluation window is cut into as many disjoint *measured* windows of ``window_s`` as fit
   (:func:`run_windows`); seed ``s`` replays window ``s mod n``, so seeds vary the hour evaluated,
-  not only the machines drawn. A window shorter than one run is replayed whole, shortened.
+  not only the machines drawn. A window shorter than one is measured whole, shortened.
+- Each run starts ``burn_in_s`` before its measured window (a lead-in): the cluster reaches its
+  operating point on the trace that precedes the window, as a cluster that was running all
+  along has, and the measured windows still tile the evaluation window. The first window's
+  lead-in replays the end of the training window; it is never measured, and the learned parts
+  are judged only where they were not trained.
 - Each seed draws its own usage (``load_workload(seed=s)``: per-task ratios and shapes), its own
   machines and tasks (``sample_cell(evaluated, machines, s)``: ``machines`` drawn uniformly, each
   task kept with probability machines / cell) and, in the simulator, its own fault draw.
-- The first ``burn_in_s`` of every run are replayed but not measured (``experiments.run``).
+- The first ``burn_in_s`` of every run (its lead-in) are replayed but not measured
+  (``experiments.run``).
 """
 
 from __future__ import annotations
@@ -39,10 +45,10 @@ class StudyInputs:
     full: Workload  # the whole trace window as loaded
     train: tuple[float, float]
     evaluation: tuple[float, float]
-    evaluated: tuple[float, float]  # the span of the evaluation window the runs replay
+    evaluated: tuple[float, float]  # the span of the evaluation window the runs measure
     slices: dict[int, Workload]  # seed -> the cluster slice the runs of that seed replay
     cell_machines: int  # machines of the loaded trace window (see cell_size)
-    # seed -> the [start, end) seconds its runs replay (burn-in included), and the windows in all
+    # seed -> the [start, end) seconds its runs replay (lead-in included), and the windows in all
     seed_windows: dict[int, tuple[float, float]] = field(default_factory=dict)
     windows: tuple[tuple[float, float], ...] = ()
     burn_in_s: float = 0.0
@@ -118,16 +124,22 @@ def cell_size(workload: Workload) -> int:
     return int(np.unique(workload.machines.machine_id).shape[0])
 
 
-def run_windows(evaluation: tuple[float, float], run_s: float) -> tuple[tuple[float, float], ...]:
-    """Disjoint ``[start, end)`` windows of ``run_s`` seconds from the evaluation window's start.
+def run_windows(
+    evaluation: tuple[float, float], window_s: float, burn_in_s: float = 0.0
+) -> tuple[tuple[float, float], ...]:
+    """The runs' ``[start, end)``: each ``burn_in_s`` of lead-in, then ``window_s`` measured.
 
-    As many as fit; when not even one does, the whole evaluation window (shorter than asked).
+    The measured parts are disjoint and tile the evaluation window from its start, as many as
+    fit; the lead-in of each replays the trace just before it (never before the trace window's
+    start: the first measured part then starts ``burn_in_s`` in). When not even one measured
+    window fits, the whole rest of the evaluation window is measured (shorter than asked).
     """
     e0, e1 = evaluation
-    n = math.floor((e1 - e0) / run_s) if run_s > 0 else 0
+    m0 = max(e0, burn_in_s)
+    n = math.floor((e1 - m0) / window_s) if window_s > 0 else 0
     if n < 1:
-        return ((e0, e1),)
-    return tuple((e0 + k * run_s, e0 + (k + 1) * run_s) for k in range(n))
+        return ((m0 - burn_in_s, e1),)
+    return tuple((m0 + k * window_s - burn_in_s, m0 + (k + 1) * window_s) for k in range(n))
 
 
 def load_inputs(spec: ExperimentSpec) -> StudyInputs:
@@ -162,11 +174,12 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     span = full.end_s - full.start_s
     split = split_windows(span, spec.train_fraction)
     e0, e1 = float(split.evaluation.start_s), float(split.evaluation.end_s)
-    windows = run_windows((e0, e1), spec.burn_in_s + spec.scale.window_s)
+    windows = run_windows((e0, e1), spec.scale.window_s, spec.burn_in_s)
     if windows[0][1] - windows[0][0] - spec.burn_in_s < 60.0:
         raise ConfigError(
-            f"the evaluation window [{e0:.0f}, {e1:.0f}) s is too short to run in after a "
-            f"burn-in of {spec.burn_in_s:.0f} s",
+            f"the evaluation window [{e0:.0f}, {e1:.0f}) s leaves under 60 s to measure "
+            f"after a lead-in of {spec.burn_in_s:.0f} s (burn_in_s) from the trace window's "
+            "start",
             field="train_fraction",
         )
     cell = cell_size(full)
@@ -197,7 +210,7 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
         full=full,
         train=(float(split.train.start_s), float(split.train.end_s)),
         evaluation=(e0, e1),
-        evaluated=(used[0][0], used[-1][1]),
+        evaluated=(used[0][0] + spec.burn_in_s, used[-1][1]),
         slices=slices,
         cell_machines=cell,
         seed_windows=seed_windows,

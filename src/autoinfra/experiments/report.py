@@ -208,9 +208,10 @@ def _claims_table(summary: Mapping[str, Any], systems: Sequence[str]) -> Table:
 
 def _seed_windows(win: Mapping[str, Any]) -> str:
     per_seed = win.get("per_seed") or {}
+    lead = float(win.get("burn_in_s", 0.0))
     if not per_seed:
-        return f"each run replays {win['evaluated'][0]:.0f}-{win['evaluated'][1]:.0f}."
-    parts = [f"seed {s}: {w[0]:.0f}-{w[1]:.0f}" for s, w in per_seed.items()]
+        return f"the runs measure {win['evaluated'][0]:.0f}-{win['evaluated'][1]:.0f}."
+    parts = [f"seed {s}: {w[0] + lead:.0f}-{w[1]:.0f}" for s, w in per_seed.items()]
     return "the runs of " + ", ".join(parts) + "."
 
 
@@ -241,6 +242,14 @@ def _input_warnings(summary: Mapping[str, Any]) -> list[Block]:
     return [Heading("Warning: the inputs", 3), Bullets(tuple(str(w) for w in warnings))]
 
 
+def _measurement_warnings(summary: Mapping[str, Any]) -> list[Block]:
+    """Systems still on their way from the cold start when measuring began (``steadiness``)."""
+    warnings = (summary.get("measurement") or {}).get("warnings") or []
+    if not warnings:
+        return []
+    return [Heading("Warning: the measurement", 3), Bullets(tuple(str(w) for w in warnings))]
+
+
 def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[Block]:
     ensure_registered()  # the baselines' ids, for the systems section
     spec = summary["spec"]
@@ -251,6 +260,7 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
         Heading("autoinfra experiment report", 1),
         Paragraph(QUESTION),
         *_input_warnings(summary),
+        *_measurement_warnings(summary),
         *answer_blocks(summary),
         *(
             [
@@ -279,12 +289,15 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
                 f"Windows (seconds from the trace window's start): training "
                 f"{win['train'][0]:.0f}-{win['train'][1]:.0f}, evaluation "
                 f"{win['evaluation'][0]:.0f}-{win['evaluation'][1]:.0f}, cut into "
-                f"{len(win.get('run_windows', [])) or 1} disjoint run windows; "
+                f"{len(win.get('run_windows', [])) or 1} disjoint measured windows; "
                 + _seed_windows(win)
-                + f" The first {win.get('burn_in_s', 0.0):.0f} s of each run are a burn-in, "
-                "replayed but not measured; no fault strikes before its end (a scenario that "
-                "would is moved later, all its faults by the same amount). "
-                "Training and evaluation windows never overlap.",
+                + f" Each run starts {win.get('burn_in_s', 0.0):.0f} s before its measured "
+                "window: a burn-in (lead-in) that replays the trace before it, so that every "
+                "system starts measuring at its operating point rather than from the cold "
+                "start (all machines on); it is never measured, the first window's replays the "
+                "end of the training window, and no fault strikes before its end (a scenario "
+                "that would is moved later, all its faults by the same amount). Measured and "
+                "training windows never overlap.",
                 f"Learned parts: {summary['training']['description']}",
                 f"Fault scenarios: {', '.join(spec['faults'])}; seeds: "
                 f"{', '.join(str(s) for s in spec['seeds'])}; simulator tick {spec['tick_s']} s, "

@@ -19,6 +19,7 @@ from autoinfra.experiments.metrics import SCALAR_METRICS, aggregate, spread
 from autoinfra.experiments.paired import paired_results
 from autoinfra.experiments.run import RunResult
 from autoinfra.experiments.spec import ExperimentSpec
+from autoinfra.experiments.steadiness import MOVED_SHARE, capacity_drift, drift_warnings
 
 SCHEMA = "autoinfra-experiment-summary-v1"
 
@@ -188,6 +189,29 @@ def build_summary(
             for r in results
         ],
         "metric_definitions": list(METRIC_DEFINITIONS),
+        "measurement": _measurement(spec, results),
         "caveats": [*inputs.warnings(), *CAVEATS],
     }
     return dict(clean(summary))
+
+
+def _measurement(spec: ExperimentSpec, results: Sequence[RunResult]) -> dict[str, Any]:
+    """Whether each system was at its operating point when measuring began (``steadiness``)."""
+    import pandas as pd
+
+    frames = [
+        r.ticks[[c for c in ("time_s", "machines_on", "machines_draining") if c in r.ticks]].assign(
+            system=r.run.system
+        )
+        for r in results
+        if r.ticks is not None and not r.ticks.empty and "machines_on" in r.ticks
+    ]
+    ticks = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    window_s = spec.scale.window_s
+    return {
+        "capacity_drift": {
+            k: round(v, 4) for k, v in capacity_drift(ticks, spec.burn_in_s, window_s).items()
+        },
+        "drift_threshold": MOVED_SHARE,
+        "warnings": drift_warnings(ticks, spec.burn_in_s, window_s, list(spec.systems)),
+    }
