@@ -177,6 +177,31 @@ def test_demand_falling_faster_than_any_trace_is_refused_until_it_holds_a_window
     assert check.assess(world.observe(), world.now_s).trusted
 
 
+def _at_load(world: FakeSim, share: float) -> Observation:
+    """The world's picture with every machine using and requesting ``share`` of its CPU."""
+    o = world.observe()
+    level = (o.cpu_capacity * share).astype(np.float32)
+    return dataclasses.replace(o, cpu_used=level, cpu_requested=level, pending_cpu=0.0)
+
+
+@pytest.mark.parametrize(("share", "judged"), [(0.02, False), (0.4, True)])
+def test_a_fall_too_small_to_matter_for_the_cell_is_not_judged(share: float, judged: bool) -> None:
+    # at 2 % of the cell, load falling by two thirds is a few tasks ending; at 40 % it is the
+    # spoof the rule is for
+    world = FakeSim(n_machines=40)
+    check = TrustCheck()
+    assert check.assess(_at_load(world, share), world.now_s).trusted
+    world.step()
+    verdict = check.assess(_at_load(world, share / 3), world.now_s)
+    assert (verdict.check == "fall") is judged, verdict
+    # with the floor off, every relative fall is judged again
+    strict = TrustCheck(TrustSettings(min_fall_capacity_share=0.0))
+    world.step()
+    assert strict.assess(_at_load(world, share), world.now_s).trusted
+    world.step()
+    assert strict.assess(_at_load(world, share / 3), world.now_s).check == "fall"
+
+
 def test_a_sensor_that_raises_is_a_verdict_not_a_crash() -> None:
     class Broken:
         def collect(self) -> Observation:
@@ -189,7 +214,8 @@ def test_a_sensor_that_raises_is_a_verdict_not_a_crash() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("max_age_s", 0.0), ("max_age_s", math.nan), ("idle_share", 1.5), ("silent_share", -0.1),
-     ("max_fall_share", math.inf), ("min_machines", 0), ("idle_cpu", -1.0)],
+     ("max_fall_share", math.inf), ("min_machines", 0), ("idle_cpu", -1.0),
+     ("min_fall_capacity_share", 1.0), ("min_fall_capacity_share", math.nan)],
 )  # fmt: skip
 def test_settings_are_validated(name: str, value: Any) -> None:
     with pytest.raises(ConfigError) as err:

@@ -28,6 +28,13 @@ before an observation is believed, :class:`TrustCheck` asks, in this order:
   fall over any horizon from 5 s to 600 s was 17.4 % of demand (40 machines, seed 4) and 11.2 % of
   load; ``max_fall_share`` = 0.5 is about three times that. A lower level that holds for a whole
   window is believed again (a sustained fall cannot be told from a real one by these figures).
+  A fall must also be at least ``min_fall_capacity_share`` (5 %) of the reporting machines' CPU
+  capacity: in a nearly empty cell one task ending halves the load. Parts 2-3 of the shipped
+  slice read without stand-ins run at about 3 % CPU; there the load fell from 1.27 to 0.62 CPU
+  units on a 300-machine slice of about 160, the rule called it untrusted, and safe mode kept
+  a failed machine's tasks from being evicted for the rest of the run. A fall that small is
+  half the free CPU the gate keeps anyway (``GateSettings.min_headroom_share``, 10 %), so
+  believing it cannot take the cell's headroom.
 
 The picture checks (outage, idle, fall) need at least ``min_machines`` reporting machines: in a
 cell of three, one idle machine is a third of it, and one failed machine takes a third of the load
@@ -73,6 +80,9 @@ class TrustSettings:
     idle_share: float = 0.9  # this share at zero CPU: an implausible picture
     idle_cpu: float = 1e-6  # CPU units at or below which a machine counts as idle
     max_fall_share: float = 0.5  # demand or load below (1 - this) x the window's trusted peak
+    # ...and by at least this share of the reporting machines' CPU capacity (half the gate's
+    # 10 % headroom; see the module docstring): 0 judges every relative fall
+    min_fall_capacity_share: float = 0.05
     fall_window_s: float = 600.0
     min_machines: int = 10  # the outage, idle and fall rules need this many reporting machines
     capacity_tolerance: float = 0.01  # used or requested may exceed capacity by this share
@@ -91,6 +101,11 @@ class TrustSettings:
             value = getattr(self, name)
             if not _finite(value) or not 0 < value <= 1:
                 raise ConfigError(f"expected a share in (0, 1], got {value!r}", field=name)
+        low = self.min_fall_capacity_share
+        if not _finite(low) or not 0 <= low < 1:
+            raise ConfigError(
+                f"expected a share in [0, 1), got {low!r}", field="min_fall_capacity_share"
+            )
         if not _finite(self.idle_cpu) or self.idle_cpu < 0:
             raise ConfigError(f"expected CPU >= 0, got {self.idle_cpu!r}", field="idle_cpu")
         if isinstance(self.min_machines, bool) or not isinstance(self.min_machines, int):
@@ -218,8 +233,9 @@ class TrustCheck:
             peak_demand = max(d for _, d, _ in self._trusted)
             peak_load = max(u for _, _, u in self._trusted)
             floor = 1.0 - s.max_fall_share
+            least = s.min_fall_capacity_share * float(obs.cpu_capacity[rep].sum())
             for name, now_v, peak in (("demand", demand, peak_demand), ("load", load, peak_load)):
-                if peak > 1e-6 and now_v < floor * peak:
+                if peak > 1e-6 and now_v < floor * peak and peak - now_v >= least:
                     return no(
                         "fall",
                         f"cluster {name} {now_v:.2f} CPU is {1 - now_v / peak:.0%} below its "
