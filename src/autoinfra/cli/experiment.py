@@ -24,15 +24,15 @@ def experiment(
     quick: bool = typer.Option(
         False,
         "--quick",
-        help="The whole study at a tiny scale (20 runs): 12.5 s measured on a shared 2-core "
-        "machine at load average 1.2.",
+        help="The whole study at a tiny scale (20 runs): 16-20 s measured on a shared 2-core "
+        "machine at load average 1.7-2.0.",
     ),
     scale: str | None = typer.Option(
         None,
         "--scale",
-        help="default (300 machines, 1 h after a 15 min burn-in, 5 seeds; 1 min 38 s measured "
-        "on a shared 2-core machine at load average 1.1-1.7) | quick | paper (the "
-        "paper's 10 nodes) | cell (the whole cell).",
+        help="default (300 machines, 1 h measured after a 1 h burn-in, 5 seeds; 1 min 36 s to "
+        "2 min measured on a shared 2-core machine at load average 1.9-2.0) | quick | paper "
+        "(the paper's 10 nodes) | cell (the whole cell).",
     ),
     trace: Path | None = typer.Option(
         None, "--trace", help="A Google 2011 trace folder (default: the shipped slice)."
@@ -77,7 +77,9 @@ def experiment(
     burn_in_s: float | None = typer.Option(
         None,
         "--burn-in-s",
-        help="Seconds replayed before measuring, left out of every metric (default 900).",
+        help="Seconds of the trace replayed before each measured window, left out of every "
+        "metric, so that every system starts measuring at its operating point (default 3600; "
+        "the report warns when one was not).",
     ),
     model: Path | None = typer.Option(
         None,
