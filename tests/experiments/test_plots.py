@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -167,3 +168,22 @@ def test_the_paired_figure_has_a_panel_per_metric(tmp_path: Path) -> None:
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 6  # five scalar metrics and one fault kind
     assert paired_figure({"baselines": {}}, tmp_path / "none.png", plots._save) is None
+
+
+def test_the_time_series_shows_the_machines_in_service_when_the_ticks_have_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr(plots, "_save", _checking_save(seen))
+    ticks = _ticks()
+    plots.utilization_over_time(ticks, SYSTEMS, ["none", "storm"], tmp_path / "a.png")
+    ticks["machines_on"] = np.where(ticks["system"] == SYSTEMS[0], 40.0, 50.0)
+    ticks["machines_draining"] = 2.0
+    plots.utilization_over_time(ticks, SYSTEMS, ["none", "storm"], tmp_path / "b.png")
+    without, with_machines = seen
+    assert len(without.axes) == 4 and len(with_machines.axes) == 6  # a third row, per scenario
+    bottom = with_machines.axes[4]  # row 2, column 0
+    assert bottom.get_ylabel() == "machines in service"
+    levels = sorted({float(line.get_ydata()[0]) for line in bottom.get_lines()})
+    assert levels == [42.0, 52.0]  # on + draining
+    assert bottom.get_ylim()[1] >= 52.0

@@ -66,17 +66,32 @@ def utilization_over_time(
     faults: pd.DataFrame | None = None,
     burn_in_s: float = 0.0,
 ) -> Path:
-    """CPU and memory utilisation of powered machines, mean over seeds; one column per scenario.
+    """CPU and memory utilisation of powered machines and the machines in service (on or
+    draining), mean over seeds; one column per scenario.
 
     The burn-in is shaded grey (replayed, not measured) and each fault injection is a dashed
-    vertical line, so a dip can be read against what caused it.
+    vertical line, so a dip can be read against what caused it; the bottom row shows whether
+    each system had reached its operating point when measuring began (``steadiness``).
     """
     plt = _pyplot()
     cols = max(1, len(scenarios))
-    fig, axes = plt.subplots(2, cols, figsize=(3.6 * cols + 1, 5.6), sharex=True, squeeze=False)
+    panels: list[tuple[str, str, float]] = [
+        ("cpu_util", "CPU used / capacity (%)", 100.0),
+        ("mem_util", "memory used / capacity (%)", 100.0),
+    ]
+    if "machines_on" in ticks:
+        ticks = ticks.assign(
+            serving=ticks["machines_on"] + ticks.get("machines_draining", 0)
+        )
+        panels.append(("serving", "machines in service", 1.0))
+    rows_n = len(panels)
+    fig, axes = plt.subplots(
+        rows_n, cols, figsize=(3.6 * cols + 1, 2.8 * rows_n), sharex=True, squeeze=False
+    )
+    top = float(ticks["serving"].max()) if "serving" in ticks and len(ticks) else 0.0
     for j, scenario in enumerate(scenarios):
         times = injection_times(faults, scenario)
-        for i, (column, label) in enumerate((("cpu_util", "CPU"), ("mem_util", "memory"))):
+        for i, (column, label, factor) in enumerate(panels):
             ax = axes[i][j]
             if burn_in_s > 0:
                 ax.axvspan(0.0, burn_in_s / 60.0, color="0.85", alpha=0.6, lw=0)
@@ -87,14 +102,14 @@ def utilization_over_time(
                 if rows.empty:
                     continue
                 mean = rows.groupby("time_s")[column].mean()
-                ax.plot(mean.index / 60.0, mean.to_numpy() * 100.0, color=f"C{k}", lw=1.2)
-            ax.set_ylim(0, 100)
+                ax.plot(mean.index / 60.0, mean.to_numpy() * factor, color=f"C{k}", lw=1.2)
+            ax.set_ylim(0, 100 if factor == 100.0 else max(1.0, top * 1.05))
             ax.grid(alpha=0.3)
             if i == 0:
                 ax.set_title(scenario, fontsize=10)
             if j == 0:
-                ax.set_ylabel(f"{label} used / capacity (%)")
-            if i == 1:
+                ax.set_ylabel(label)
+            if i == rows_n - 1:
                 ax.set_xlabel("minutes")
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -105,8 +120,8 @@ def utilization_over_time(
         handles.append(Patch(color="0.85", label="burn-in (not measured)"))
     # below the panels: a legend inside one would cover its lines
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.suptitle("Utilisation of powered machines over time (mean over seeds)")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.suptitle("Utilisation and machines in service over time (mean over seeds)")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return _save(fig, path)
 
 

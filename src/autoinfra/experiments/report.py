@@ -330,8 +330,8 @@ def build_blocks(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> list[
     ]
     captions = {
         "paired": "the answer: agents minus each baseline per seed, mean and 95 % interval",
-        "utilization": "CPU and memory used / capacity of powered machines over time, per "
-        "scenario; burn-in shaded, fault injections dashed",
+        "utilization": "CPU and memory used / capacity of powered machines, and the machines "
+        "in service, over time per scenario; burn-in shaded, fault injections dashed",
         "recovery": "every fault's time to detect, mitigate and recover (log axis); triangles: "
         "not by the window's end, crosses: cleared by itself",
         "energy": "facility energy and energy per finished task per system (whiskers: min-max)",
