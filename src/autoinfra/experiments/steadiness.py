@@ -62,7 +62,7 @@ def drift_warnings(
             f"`{system}`: the machines it keeps in service were {change:+.1%} off their mean "
             f"over the measured window in its first quarter (more than {MOVED_SHARE:.0%}): it "
             "may still be on its way from the cold start when measuring begins, so its figures "
-            "mix that transient with its operating point; a longer --burn-in-s (now "
+            "mix that transient with its operating point; a longer `--burn-in-s` (now "
             f"{burn_in_s:.0f} s) tells them apart"
         )
     return out
