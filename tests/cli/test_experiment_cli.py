@@ -111,6 +111,11 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     spec.write_text("scale: quick\ncolour: blue\n")
     proc = _cli("--spec", str(spec), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "colour" in proc.stderr
+    # a burn-in longer than the trace leaves: the option named, and the largest that would do
+    proc = _cli("--quick", "--burn-in-s", "20000", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "burn_in_s" in proc.stderr and "at most" in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
 
 

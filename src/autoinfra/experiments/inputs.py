@@ -176,10 +176,15 @@ def load_inputs(spec: ExperimentSpec) -> StudyInputs:
     e0, e1 = float(split.evaluation.start_s), float(split.evaluation.end_s)
     windows = run_windows((e0, e1), spec.scale.window_s, spec.burn_in_s)
     if windows[0][1] - windows[0][0] - spec.burn_in_s < 60.0:
+        if spec.burn_in_s > e0:  # the lead-in pushes measuring past the evaluation window
+            raise ConfigError(
+                f"a burn-in of {spec.burn_in_s:.0f} s leaves under 60 s to measure: measuring "
+                f"starts after it, and the evaluation window ends at {e1:.0f} s; expected at "
+                f"most {max(0.0, e1 - 60.0):.0f} s",
+                field="burn_in_s",
+            )
         raise ConfigError(
-            f"the evaluation window [{e0:.0f}, {e1:.0f}) s leaves under 60 s to measure "
-            f"after a lead-in of {spec.burn_in_s:.0f} s (burn_in_s) from the trace window's "
-            "start",
+            f"the evaluation window [{e0:.0f}, {e1:.0f}) s is too short to measure 60 s in",
             field="train_fraction",
         )
     cell = cell_size(full)
