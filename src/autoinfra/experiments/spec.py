@@ -69,11 +69,12 @@ EXECUTORS: tuple[str, ...] = ("local", "ray")
 # docs/architecture.md) and let every controller's stabilisation window (the HPA's 5 min) pass,
 # but not power capacity down at the pace the gate allows (5 % of the cell per 10 min, half of
 # it kept for repairs): measured on the shipped slice at the default scale, the machines the
-# agents keep on still fell for 50-60 min after a cold start (300 -> about 205), while
-# kubernetes-defaults' levelled off within 30 min (docs/evaluation.md, "Burn-in"). The length
-# is set by those transients (machines on), not by any metric of the answer. A larger cell
-# takes longer (the gate's share is of the cell): say --burn-in-s, and the report warns when a
-# system's machines on still moved during the measured window.
+# agents keep on still fell for 40-50 min after a cold start (300 -> about 200), while
+# kubernetes-defaults' levelled off within 30 min (docs/evaluation.md, "Why an hour"). The
+# length is set by those transients (machines on), not by any metric of the answer. A larger
+# cell takes longer (the gate's budget, max(50 machines, 5 % of the cell) a window, is a smaller
+# share of it): say --burn-in-s; the report warns when a system's machines in service start the
+# measured window far from their mean over it (experiments.steadiness).
 DEFAULT_BURN_IN_S = 3600.0
 # the paper's cluster (section 6.4.1), for mapping normalised capacities in the report
 PAPER_CORES = 64

@@ -1,17 +1,17 @@
 """Whether the measured window starts at each system's operating point, or inside its transient.
 
-Every run starts cold (all machines on, the window's running tasks placed at once), and the
-burn-in replayed before the measured window is there to let every system reach the capacity it
-settles at. Whether it was long enough is a property of the systems and the scale (the gate's
-removal budget is a share of the cell, so a larger cell takes longer), not something one default
-can promise: this module measures it. Per system, the machines it keeps in service (on or
-draining) are averaged over all its runs, in the measured window's first quarter and over the
-whole window; a first quarter more than ``MOVED_SHARE`` off the window's mean is reported. A
-system still descending from the cold start starts the window well above its mean; one that
-follows demand swings around it, and over a whole window the swings average out. Measured at
-the default scale on the shipped slice and on parts 2-3 of it: with a 15-minute burn-in the
-agents' first quarter was 11-16 % above their window mean; with the hour-long lead-in, within
-3 % (from -2.1 % to +2.5 %), and every other system's within 2 % in both.
+Every run starts cold (all machines on, the window's running tasks placed at once), and the burn-in
+replayed before the measured window is there to let every system reach the capacity it settles at.
+Whether it was long enough is a property of the systems and the scale (the gate's removal budget,
+max(50 machines, 5 % of the cell) a window, is a smaller share of a larger cell, so a larger cell
+takes longer), not something one default can promise: this module measures it. Per system, the
+machines it keeps in service (on or draining) are averaged over all its runs, in the measured
+window's first quarter and over the whole window; a first quarter more than ``MOVED_SHARE`` off the
+window's mean is reported. A system still descending from the cold start starts the window well
+above its mean; one that follows demand swings around it, and over a whole window the swings average
+out. Measured at the default scale on the shipped slice and on parts 2-3 of it: with a 15-minute
+burn-in the agents' first quarter was 11-16 % above their window mean; with the hour-long lead-in,
+within 3 % (from -2.1 % to +2.5 %), and every other system's within 2 % in both.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class TrainSettings:
 
         if self.silent_tasks not in SILENT_TASKS:
             raise ConfigError(
-                f"silent_tasks is {self.silent_tasks!r}, expected 'stand-in' or 'none'",
+                f"silent_tasks is {self.silent_tasks!r}, expected one of {', '.join(SILENT_TASKS)}",
                 field="silent_tasks",
             )
         if self.algo not in ("qlearning", "ppo"):

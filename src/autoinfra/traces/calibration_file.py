@@ -15,18 +15,35 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["dumps_figures", "load_calibration", "rounded_figures", "shipped_calibration_path"]
+__all__ = [
+    "dumps_figures",
+    "load_calibration",
+    "load_figures",
+    "rounded_figures",
+    "shipped_calibration_path",
+    "shipped_figures_path",
+]
+
+
+def shipped_figures_path(name: str) -> Path:
+    """Where a figures file shipped in the package (``calibration.json``, ``standins.json``) is."""
+    return Path(str(resources.files("autoinfra.traces") / name))
+
+
+def load_figures(name: str, path: str | Path | None = None) -> dict[str, Any]:
+    """A figures file: ``path``, or the one shipped as ``name``."""
+    p = Path(path) if path is not None else shipped_figures_path(name)
+    data: dict[str, Any] = json.loads(p.read_text())
+    return data
 
 
 def shipped_calibration_path() -> Path:
-    return Path(str(resources.files("autoinfra.traces") / "calibration.json"))
+    return shipped_figures_path("calibration.json")
 
 
 def load_calibration(path: str | Path | None = None) -> dict[str, Any]:
     """The shipped calibration (or one written by ``calibration.write_calibration``)."""
-    p = Path(path) if path is not None else shipped_calibration_path()
-    data: dict[str, Any] = json.loads(p.read_text())
-    return data
+    return load_figures("calibration.json", path)
 
 
 def rounded_figures(value: Any) -> Any:

@@ -34,9 +34,7 @@ Regenerate the file from a trace with its full history (the shipped slice by def
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,7 @@ import pandas as pd
 
 from autoinfra.core.atomic import write_text
 from autoinfra.core.errors import ConfigError
-from autoinfra.traces.calibration_file import dumps_figures
+from autoinfra.traces.calibration_file import dumps_figures, load_figures, shipped_figures_path
 from autoinfra.traces.schema import TRACE_WINDOW_START_S, US_PER_S
 from autoinfra.traces.schema import TaskEventType as E
 from autoinfra.traces.tables import TaskEnd
@@ -119,13 +117,12 @@ def _take_jobs(
 
 
 def shipped_standins_path() -> Path:
-    return Path(str(resources.files("autoinfra.traces") / "standins.json"))
+    return shipped_figures_path("standins.json")
 
 
 def load_standins(path: str | Path | None = None) -> dict[str, Any]:
-    p = Path(path) if path is not None else shipped_standins_path()
-    data: dict[str, Any] = json.loads(p.read_text())
-    return data
+    """The shipped stand-ins' figures (or a file ``write_standins`` wrote)."""
+    return load_figures("standins.json", path)
 
 
 def _capacity_at(machine_events: pd.DataFrame, at_us: int) -> tuple[float, float]:
