@@ -25,6 +25,7 @@ from autoinfra.core.actions import (
     KillProcess,
     Reroute,
     ResizeRequests,
+    RestoreRoutes,
     ScaleService,
     SetMachinePower,
 )
@@ -122,6 +123,7 @@ def _forced(cls: type[Action], **values: Any) -> Action:
         ScaleService: {"service": 0, "delta_replicas": 1},
         SetMachinePower: {"machine": 0, "on": True},
         Reroute: {"rack": 0, "away_from_link": 0},
+        RestoreRoutes: {"rack": 0},
         ResizeRequests: {"service": 0, "cpu_request": 0.1, "mem_request": 0.1},
     }.get(cls, {"machine": 0})
     action = cls(**good)
@@ -247,6 +249,7 @@ FIELDS = {
     ScaleService: ("service", "delta_replicas"),
     SetMachinePower: ("machine", "on"),
     Reroute: ("rack", "away_from_link"),
+    RestoreRoutes: ("rack",),
     ResizeRequests: ("service", "cpu_request", "mem_request"),
 }
 

@@ -14,6 +14,7 @@ from autoinfra.core import (
     KillProcess,
     Reroute,
     ResizeRequests,
+    RestoreRoutes,
     ScaleService,
     SetMachinePower,
     action_from_dict,
@@ -30,6 +31,7 @@ EXAMPLES = [
     IsolateMachine(machine=4),
     Reroute(rack=3, away_from_link=6),
     ResizeRequests(service=5, cpu_request=0.025, mem_request=0.04),
+    RestoreRoutes(rack=3),
 ]
 
 

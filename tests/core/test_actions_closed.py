@@ -21,6 +21,7 @@ from autoinfra.core.actions import (
     KillProcess,
     Reroute,
     ResizeRequests,
+    RestoreRoutes,
     ScaleService,
     SetMachinePower,
     kind_of,
@@ -39,6 +40,7 @@ CLASSES: list[type[Action]] = [
     IsolateMachine,
     Reroute,
     ResizeRequests,
+    RestoreRoutes,
 ]
 
 

@@ -42,7 +42,16 @@ def test_options_override_the_scale() -> None:
         known_systems=KNOWN,
     )
     assert spec.scale.machines == 12 and spec.scale.window_s == 600.0
+    # the report describes the scale that runs, not the named one it started from
+    assert spec.scale.description == "12 machines sampled from the cell, 10 min"
     assert spec.seeds == (3, 5) and spec.systems == ("noop", "human")
+    big = build_spec({"machines": 600}, known_systems=KNOWN).scale
+    assert big.description == "600 machines sampled from the cell, 1 h"
+    assert build_spec({"window_s": 90}, known_systems=KNOWN).scale.description == (
+        "300 machines sampled from the cell, 90 s"
+    )
+    cell = build_spec({"scale": "cell", "window_s": 7200}, known_systems=KNOWN).scale
+    assert cell.description == "the whole cell, 2 h"
     assert build_spec({"seeds": 2}, known_systems=KNOWN).seeds == (0, 1)
 
 

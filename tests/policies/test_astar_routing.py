@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 
@@ -9,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoinfra.core.actions import Reroute
+from autoinfra.core.actions import Reroute, RestoreRoutes
 from autoinfra.core.proposal import Finding, Outcome
 from autoinfra.policies.healing import HealingPolicy
 from autoinfra.policies.registry import make_policy
@@ -149,6 +150,20 @@ def test_does_not_move_congestion_onto_a_loaded_link_where_the_rule_does() -> No
     assert AStarReroutePolicy().decide(obs, [_congested(0, 0)]) == []
 
 
+def test_plans_on_the_capacity_the_backend_reports() -> None:
+    # link 1 at 0.7: on 10 Gbit/s uplinks its background is 5000 and the rack's 4000 fits
+    # (0.9); on the 5 Gbit/s the backend reports, it is 1500 and the rack would make it 1.1
+    obs = _obs([1.1, 0.7])
+    assert [p.action for p in AStarReroutePolicy().decide(obs, [_congested(0, 0)])] == [
+        Reroute(rack=0, away_from_link=0)
+    ]
+    reported = dataclasses.replace(obs, extra={**obs.extra, "link_capacity_mbps": 5000.0})
+    assert AStarReroutePolicy().decide(reported, [_congested(0, 0)]) == []
+    for junk in (True, -1.0, "5000"):  # not a capacity: the setting is kept
+        bad = dataclasses.replace(obs, extra={**obs.extra, "link_capacity_mbps": junk})
+        assert AStarReroutePolicy().decide(bad, [_congested(0, 0)])
+
+
 def test_waits_for_the_outcome_and_settles_before_replanning() -> None:
     pol = AStarReroutePolicy(RoutingSettings(settle_s=30.0))
     first = pol.decide(_obs([1.1, 0.3]), [_congested(0, 0)])
@@ -165,3 +180,29 @@ def test_waits_for_the_outcome_and_settles_before_replanning() -> None:
 
 def test_registered() -> None:
     assert isinstance(make_policy("healing.astar-v1"), AStarReroutePolicy)
+
+
+def test_a_rerouted_rack_gets_its_equal_split_back_once_the_avoided_link_is_clear() -> None:
+    pol = AStarReroutePolicy(RoutingSettings(settle_s=30.0, restore_after_s=120.0))
+    first = pol.decide(_obs([1.1, 0.3]), [_congested(0, 0)])
+    pol.observe_outcomes([Outcome("r", True, 0.0)], first)
+    assert pol.weights == {0: 0.0, 1: 1.0}
+    # the rack's 4000 now on link 1 (0.4 + its background 0.1); link 0 still carries 0.9 of
+    # background: the equal split would put it at 1.1, so the reroute stays
+    assert pol.decide(_obs([0.9, 0.5], 200.0), []) == []
+    # the fault cleared (link 0 at 0.0), but not restore_after_s since the reroute yet
+    assert pol.decide(_obs([0.0, 0.5], 100.0), []) == []
+    out = pol.decide(_obs([0.0, 0.5], 200.0), [])
+    assert [p.action for p in out] == [RestoreRoutes(rack=0)]
+    assert out[0].justification.inputs["peak_after"] == 0.3  # 0.2 + 0.1 on link 1
+    pol.observe_outcomes([Outcome("r", True, 200.0)], out)
+    assert pol.weights == {}  # believed equal again
+    assert pol.decide(_obs([0.2, 0.3], 400.0), []) == []  # nothing more to restore
+
+
+def test_a_plan_from_a_rerouted_split_may_restore_it() -> None:
+    # weights (0, 1) believed; link 1 congested by background, link 0 clear: one step fixes it
+    view = RackView(0, (0, 1), (0.0, 1.0), (0.0, 8000.0), 4000.0)
+    plan = plan_reroutes(view, RoutingSettings())
+    assert plan.reached_goal and len(plan.steps) == 1
+    assert plan.peak_after <= 0.95 and plan.peak_before == 1.2

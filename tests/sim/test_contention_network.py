@@ -73,6 +73,23 @@ def test_congestion_slows_the_racks_tasks_and_reroute_fixes_it() -> None:
     assert fault["recovered_s"] == pytest.approx(50.0)
 
 
+def test_restore_routes_splits_the_rack_equally_again_and_mitigates_nothing() -> None:
+    from autoinfra.core.errors import SimulationError
+
+    sim = _congested()
+    sim.run(until_s=50)
+    sim.writer.reroute(0, away_from_link=0, by="agent")  # not detected: no credit either way
+    sim.writer.restore_routes(0, by="agent")
+    obs = sim.observe()
+    assert obs.link_utilization[1] == pytest.approx(0.04)  # half the rack's 800 Mbit/s again
+    assert obs.link_utilization[0] == pytest.approx(1.54)  # and half back on the faulted link
+    with pytest.raises(SimulationError, match="no rack 9"):
+        sim.writer.restore_routes(9, by="agent")
+    assert sim.results().faults.iloc[0]["mitigated_op"] == ""
+    events = sim.results().events
+    assert "restore_routes" in set(events["op"])
+
+
 def test_slowed_tasks_progress_at_the_network_share() -> None:
     scenario = scenario_from_dict(
         {"faults": [{"kind": "network_congestion", "at_s": 0, "target": "link:0", "load": 1.98}]}

@@ -55,6 +55,7 @@ def test_simulator_surface_matches_the_architecture_page() -> None:
         "kill_rogue": ["machine", "by"],
         "isolate": ["machine", "by"],
         "reroute": ["rack", "away_from_link", "by"],
+        "restore_routes": ["rack", "by"],
     }
     for name, params in mutations.items():
         sig = inspect.signature(getattr(Mutations, name))

@@ -8,7 +8,8 @@ agents do the same things on every backend; ``by`` is the request id, so a backe
 timeline can say which action mitigated a fault. ``ResizeRequests`` needs a writer that is
 ``core.cluster.RequestResizing`` (the simulator's, Kubernetes'; others refuse it) and is done
 when the reader shows the service's CPU request within 1 % of the one asked
-(``checks.cpu_request_is``).
+(``checks.cpu_request_is``); ``RestoreRoutes`` one that is ``core.cluster.RouteRestoring`` (the
+simulator's, the local network lab's; Kubernetes does not expose uplinks).
 
 Idempotency by request id survives a restart: with ``journal_path`` every request is written to an
 append-only JSON-lines journal *before* it is applied (``applying``) and after (``applied`` or
@@ -38,11 +39,12 @@ from autoinfra.core.actions import (
     KillProcess,
     Reroute,
     ResizeRequests,
+    RestoreRoutes,
     ScaleService,
     SetMachinePower,
 )
 from autoinfra.core.clock import Clock
-from autoinfra.core.cluster import ClusterReader, ClusterWriter, RequestResizing
+from autoinfra.core.cluster import ClusterReader, ClusterWriter, RequestResizing, RouteRestoring
 from autoinfra.core.errors import ActionError, AutoinfraError
 from autoinfra.core.observation import MachineState
 from autoinfra.core.proposal import Outcome
@@ -217,6 +219,11 @@ class BackendActuator:
                 raise ActionError(f"{type(w).__name__} cannot resize a service's requests")
             w.resize_service_requests(action.service, action.cpu_request, action.mem_request, rid)
             return cpu_request_is(self.reader, action.service, action.cpu_request)
+        if isinstance(action, RestoreRoutes):
+            if not isinstance(w, RouteRestoring):
+                raise ActionError(f"{type(w).__name__} cannot steer a rack's uplinks")
+            w.restore_routes(action.rack, rid)
+            return None
         raise ActionError(f"the backend actuator has no mapping for {action.kind!r}")
 
 

@@ -30,6 +30,7 @@ KillProcess            kill_rogue                                  applied
 IsolateMachine         isolate                                     machine has no tasks
 Reroute                reroute                                     applied
 ResizeRequests         resize_service_requests                     applied
+RestoreRoutes          restore_routes                              applied
 =====================  ==========================================  ==============================
 
 The table is keyed by exact class (``_HANDLERS``), the same closed set ``core.actions.ACTION_TYPES``
@@ -57,6 +58,7 @@ from autoinfra.core.actions import (
     KillProcess,
     Reroute,
     ResizeRequests,
+    RestoreRoutes,
     ScaleService,
     SetMachinePower,
     rebuild,
@@ -225,6 +227,13 @@ class SimulatedActuator:
         resize(action.service, action.cpu_request, action.mem_request, rid)
         return None
 
+    def _restore(self, rid: str, action: RestoreRoutes) -> Check | None:
+        restore = getattr(self._writer, "restore_routes", None)
+        if restore is None:
+            raise SimulationError(f"{type(self._writer).__name__} cannot steer a rack's uplinks")
+        restore(action.rack, rid)
+        return None
+
 
 _Handler = Callable[[SimulatedActuator, str, Any], "Check | None"]
 _HANDLERS: Mapping[type[Action], _Handler] = {
@@ -236,6 +245,7 @@ _HANDLERS: Mapping[type[Action], _Handler] = {
     IsolateMachine: SimulatedActuator._isolate,
     Reroute: SimulatedActuator._reroute,
     ResizeRequests: SimulatedActuator._resize,
+    RestoreRoutes: SimulatedActuator._restore,
 }
 # the actuator and the closed set must name the same classes: a new action needs a handler
 if set(_HANDLERS) != set(ACTION_TYPES):

@@ -11,7 +11,7 @@ must all agree on what an action is. A policy that could subclass ``DrainMachine
 ``scale_service`` would pass a scaler's scope and the low risk of a scaling step while the actuator
 drained a machine. So:
 
-- the eight classes below are final: defining a subclass of any of them (or of ``Action``) raises
+- the nine classes below are final: defining a subclass of any of them (or of ``Action``) raises
   ``TypeError`` once this module has been imported;
 - ``kind``, ``target_kind`` and ``target_field`` are class constants that cannot be set on an
   instance (frozen, not fields) nor on the class (the metaclass refuses once the set is sealed);
@@ -56,6 +56,7 @@ __all__ = [
     "KillProcess",
     "Reroute",
     "ResizeRequests",
+    "RestoreRoutes",
     "ScaleService",
     "SetMachinePower",
     "action_from_dict",
@@ -280,6 +281,17 @@ class Reroute(Action):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreRoutes(Action):
+    """Spread a rack's traffic equally over all its uplinks again (ECMP's split): undoes the
+    rack's reroutes once the link they avoided is fit to carry its share."""
+
+    kind: ClassVar[str] = "restore_routes"
+    rack: int
+    target_kind: ClassVar[str] = "rack"
+    target_field: ClassVar[str] = "rack"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResizeRequests(Action):
     """Set the CPU and memory request of every replica of a service (right-sizing).
 
@@ -304,6 +316,7 @@ _CLASSES: tuple[type[Action], ...] = (
     IsolateMachine,
     Reroute,
     ResizeRequests,
+    RestoreRoutes,
 )
 _SLOT, _DELTA, _FLAG, _REQUEST = _Slot(), _Delta(), _Flag(), _Request()
 _SPEC: dict[type[Action], tuple[tuple[str, _Check], ...]] = {
@@ -315,6 +328,7 @@ _SPEC: dict[type[Action], tuple[tuple[str, _Check], ...]] = {
     IsolateMachine: (("machine", _SLOT),),
     Reroute: (("rack", _SLOT), ("away_from_link", _SLOT)),
     ResizeRequests: (("service", _SLOT), ("cpu_request", _REQUEST), ("mem_request", _REQUEST)),
+    RestoreRoutes: (("rack", _SLOT),),
 }
 
 #: kind -> class, for decoding (audit records, approval files, the API)

@@ -46,6 +46,7 @@ __all__ = [
     "FaultLike",
     "ReaderOf",
     "RequestResizing",
+    "RouteRestoring",
     "cluster_parts",
 ]
 
@@ -130,6 +131,15 @@ class RequestResizing(Protocol):
     def resize_service_requests(
         self, service: int, cpu_request: float, mem_request: float, by: str
     ) -> object: ...
+
+
+@runtime_checkable
+class RouteRestoring(Protocol):
+    """A writer that can spread a rack's traffic equally over all its uplinks again, undoing
+    its reroutes. Optional: only backends whose uplinks an action can steer have it (the
+    simulator, the local network lab); an actuator checks for it with ``isinstance``."""
+
+    def restore_routes(self, rack: int, by: str) -> object: ...
 
 
 @runtime_checkable

@@ -51,6 +51,18 @@ class Scale:
     description: str
 
 
+def describe_scale(machines: int | None, window_s: float) -> str:
+    """A scale in the report's words: how many machines and how long a measured window."""
+    who = "the whole cell" if machines is None else f"{machines:,} machines sampled from the cell"
+    if window_s % 3600 == 0:
+        span = f"{window_s / 3600:g} h"
+    elif window_s % 60 == 0:
+        span = f"{window_s / 60:g} min"
+    else:
+        span = f"{window_s:g} s"
+    return f"{who}, {span}"
+
+
 SCALES: dict[str, Scale] = {
     "quick": Scale("quick", 40, 1800.0, (0,), "40 machines sampled from the cell, 30 min"),
     "default": Scale(
@@ -243,6 +255,9 @@ def build_spec(
         scale = replace(scale, machines=model.machines, name=f"{scale.name}-custom")
     if model.window_s is not None:
         scale = replace(scale, window_s=model.window_s)
+    if scale != SCALES[model.scale or "default"]:
+        # the named scale's words would misdescribe an overridden one in the report
+        scale = replace(scale, description=describe_scale(scale.machines, scale.window_s))
     systems = model.systems if model.systems is not None else DEFAULT_SYSTEMS
     for i, name in enumerate(systems):
         if name not in known_systems:

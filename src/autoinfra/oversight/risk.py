@@ -33,6 +33,7 @@ DEFAULT_BASE_RISK: Mapping[str, float] = MappingProxyType(
         "evict_tasks": 0.20,  # only ever on a machine already lost
         "kill_process": 0.30,  # stops a process no task accounts for
         "reroute": 0.30,  # shifts a rack's traffic onto its other uplink
+        "restore_routes": 0.30,  # shifts it back: as risky as the reroute, on the same links
         "isolate_machine": 0.50,  # cuts a machine off; wrong when the finding was a false alarm
         # new requests for every replica of a service: too small throttles or kills them, but a
         # new resize undoes it; sized by the change in CPU request (a halving counts 0.5)

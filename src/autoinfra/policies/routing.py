@@ -11,15 +11,26 @@ uplinks are loaded too, that only moves the congestion (and a second finding mov
 policy instead searches, per rack with a congested uplink, for the shortest plan of reroutes that
 leaves every uplink carrying the rack's traffic at or below ``target_utilization``:
 
-- **state**: the rack's uplink weights; **move**: reroute away from one uplink that carries
-  weight (moving zero weight changes nothing); **step cost**: 1 per reroute.
+- **state**: the rack's uplink weights; **moves**: reroute away from one uplink that carries
+  weight (moving zero weight changes nothing), or, from any split but the equal one, restore the
+  equal split (``RestoreRoutes``); **step cost**: 1 per action.
 - **link cost from telemetry**: predicted utilisation of uplink ``l`` under weights ``w`` is
   ``(E x w_l + B_l) / capacity``, with ``E`` the rack's egress (sum of its machines' observed
   egress) and ``B_l`` the link's background load, estimated from the observed utilisation and the
   weights the policy believes are in force: ``B_l = max(0, u_l x capacity - E x w_l)``.
 - **heuristic** (admissible and consistent): the number of uplinks that carry weight and are
-  predicted above target. A reroute away from link ``j`` lowers only ``j``'s load and raises the
-  others', so each such uplink needs at least one reroute of its own; h never overestimates.
+  predicted above target, capped at one more than that number under the equal split. A reroute
+  away from link ``j`` lowers only ``j``'s load and raises the others', so each such uplink needs
+  a reroute of its own; a plan that restores passes through the equal split, from which the
+  shortest plan never restores again (it would come back to where it was).
+
+**Back to the equal split.** A reroute is one-way: once the avoided link's fault has cleared,
+the rack would otherwise keep all its traffic on the links it was moved to for good, with half
+its uplink capacity or less (a rack of large machines then congests its one link with ordinary
+traffic). So a rack this policy rerouted is restored, without any finding, once it has carried
+the reroute for ``restore_after_s`` and the equal split is predicted at or below
+``target_utilization`` on every uplink and no higher than the rack's peak now. The avoided link
+carries only background, so its estimate is the measurement itself.
 
 When no plan reaches the goal within ``max_reroutes`` (every uplink is loaded), the best state
 found is the one with the least predicted slowdown of the rack (the highest utilisation among the
@@ -36,19 +47,28 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 import numpy as np
 
-from autoinfra.core.actions import Reroute
+from autoinfra.core.actions import Reroute, RestoreRoutes
 from autoinfra.core.errors import ConfigError
 from autoinfra.core.incidents import IncidentKind
 from autoinfra.core.observation import Observation
 from autoinfra.core.proposal import Finding, Justification, Outcome, Proposal
 from autoinfra.policies.healing import REPAIR_KINDS, HealingPolicy, HealingSettings
 
-__all__ = ["AStarReroutePolicy", "RackView", "RoutingSettings", "astar", "plan_reroutes"]
+__all__ = [
+    "AStarReroutePolicy",
+    "Plan",
+    "RackView",
+    "RoutingSettings",
+    "astar",
+    "is_equal_split",
+    "peak_utilization",
+    "plan_reroutes",
+]
 
 S = TypeVar("S", bound=Hashable)
 T = TypeVar("T")
@@ -56,12 +76,18 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class RoutingSettings:
-    link_capacity_mbps: float = 10_000.0  # SimSettings.link_capacity_gbps x 1000
+    # SimSettings.link_capacity_gbps x 1000; a backend that reports its uplinks' capacity
+    # (``extra["link_capacity_mbps"]``, as ``sim.observe`` does) is believed instead
+    link_capacity_mbps: float = 10_000.0
     target_utilization: float = 0.95  # goal: every uplink carrying traffic at or below this
     max_reroutes: int = 3  # plan depth bound
     max_expansions: int = 2_000  # search budget per rack and decision
     min_gain: float = 0.02  # a best-effort plan must lower the rack's peak utilisation this much
     settle_s: float = 30.0  # after a reroute of a rack, wait this long for telemetry to show it
+    # a rerouted rack is restored to the equal split no sooner than this after its last reroute
+    # (a fault that cleared is gone for good; this bounds a reroute-restore cycle, if the
+    # background came back, to one per restore_after_s)
+    restore_after_s: float = 120.0
     wait_timeout_s: float = 600.0  # a reroute whose outcome never came may be proposed again
 
     def __post_init__(self) -> None:
@@ -132,6 +158,15 @@ def astar(
     return SearchResult(path_to(best), g[best], expanded, False)
 
 
+def reported_capacity_mbps(obs: Observation, default: float) -> float:
+    """The uplinks' capacity the backend reports (``extra["link_capacity_mbps"]``), else
+    ``default``: a plan on a wrong capacity misjudges every link's background load."""
+    got = obs.extra.get("link_capacity_mbps")
+    if isinstance(got, int | float) and not isinstance(got, bool) and got > 0:
+        return float(got)
+    return default
+
+
 @dataclass(frozen=True, slots=True)
 class RackView:
     """One rack's uplinks as the search sees them: believed weights and estimated background."""
@@ -167,29 +202,61 @@ def _rerouted(weights: tuple[float, ...], j: int) -> tuple[float, ...]:
     return tuple(0.0 if i == j else round(w + share, 12) for i, w in enumerate(weights))
 
 
+def _equal(n: int) -> tuple[float, ...]:
+    return tuple(round(1.0 / n, 12) for _ in range(n))
+
+
+def is_equal_split(weights: Sequence[float]) -> bool:
+    """Whether a rack's uplink weights are the equal split (ECMP's; no reroute in force)."""
+    n = len(weights)
+    return n > 0 and all(abs(w - 1.0 / n) <= 1e-9 for w in weights)
+
+
+RESTORE: None = None  # a plan step that restores the equal split (``RestoreRoutes``)
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
-    links: tuple[int, ...]  # reroute away from these, in order (link indices)
+    # each step: reroute away from this link (a link index), or RESTORE the equal split
+    steps: tuple[int | None, ...]
     peak_before: float  # highest predicted utilisation among uplinks carrying traffic
     peak_after: float
     reached_goal: bool
     expanded: int
 
+    @property
+    def links(self) -> tuple[int, ...]:
+        """The reroutes of the plan, in order (link indices)."""
+        return tuple(x for x in self.steps if x is not None)
+
+
+def peak_utilization(view: RackView, weights: Sequence[float], capacity_mbps: float) -> float:
+    """The highest predicted utilisation among the uplinks that carry the rack's traffic."""
+    u = view.utilization(weights, capacity_mbps)
+    return max((ui for ui, wi in zip(u, weights, strict=True) if wi > 0), default=0.0)
+
 
 def plan_reroutes(view: RackView, settings: RoutingSettings) -> Plan:
-    """The shortest reroute plan that brings the rack's loaded uplinks to target (A*)."""
+    """The shortest plan of reroutes and restores that brings the rack's loaded uplinks to
+    target (A*)."""
     cap, target = settings.link_capacity_mbps, settings.target_utilization
     n = len(view.links)
+    equal = _equal(n) if n else ()
 
     def peak(state: tuple[tuple[float, ...], int]) -> float:
-        w = state[0]
-        u = view.utilization(w, cap)
-        return max((ui for ui, wi in zip(u, w, strict=True) if wi > 0), default=0.0)
+        return peak_utilization(view, state[0], cap)
 
-    def over(state: tuple[tuple[float, ...], int]) -> int:
-        w = state[0]
+    def over_w(w: tuple[float, ...]) -> int:
         u = view.utilization(w, cap)
         return sum(1 for ui, wi in zip(u, w, strict=True) if wi > 0 and ui > target)
+
+    over_equal = over_w(equal) if n else 0
+
+    def heuristic(state: tuple[tuple[float, ...], int]) -> float:
+        w = state[0]
+        if is_equal_split(w):
+            return float(over_w(w))
+        return float(min(over_w(w), 1 + over_equal))
 
     def neighbours(
         state: tuple[tuple[float, ...], int],
@@ -197,20 +264,26 @@ def plan_reroutes(view: RackView, settings: RoutingSettings) -> Plan:
         w, depth = state
         if depth >= settings.max_reroutes or n < 2:
             return []
-        return [((_rerouted(w, j), depth + 1), 1.0) for j in range(n) if w[j] > 0]
+        out = [((_rerouted(w, j), depth + 1), 1.0) for j in range(n) if w[j] > 0]
+        if not is_equal_split(w):
+            out.append(((equal, depth + 1), 1.0))
+        return out
 
     start = (view.weights, 0)
     res = astar(
         start,
         neighbours,
-        lambda s: float(over(s)),
-        lambda s: over(s) == 0,
+        heuristic,
+        lambda s: over_w(s[0]) == 0,
         max_expansions=settings.max_expansions,
         fallback=peak,
     )
-    steps = []
+    steps: list[int | None] = []
     for a, b in itertools.pairwise(res.path):
-        steps.append(next(view.links[j] for j in range(n) if a[0][j] > 0 and b[0][j] == 0))
+        if is_equal_split(b[0]):
+            steps.append(RESTORE)  # a reroute always leaves one link at zero: never equal
+        else:
+            steps.append(next(view.links[j] for j in range(n) if a[0][j] > 0 and b[0][j] == 0))
     return Plan(tuple(steps), peak(start), peak(res.path[-1]), res.reached_goal, res.expanded)
 
 
@@ -222,7 +295,7 @@ class _RackState:
 
 
 class AStarReroutePolicy:
-    """Healing with A*-planned reroutes; other repairs as ``HealingPolicy``."""
+    """Healing with A*-planned reroutes (and restores); other repairs as ``HealingPolicy``."""
 
     policy_id = "healing.astar-v1"
 
@@ -241,59 +314,124 @@ class AStarReroutePolicy:
         congested = [
             f for f in findings if f.kind == IncidentKind.NETWORK_CONGESTION and "rack" in f.detail
         ]
-        for rack in sorted({int(f.detail["rack"]) for f in congested}):
+        capacity = reported_capacity_mbps(observation, s.link_capacity_mbps)
+        planning = replace(s, link_capacity_mbps=capacity)
+        hot = sorted({int(f.detail["rack"]) for f in congested})
+        for rack in hot:
             st = self._racks.setdefault(rack, _RackState())
-            if st.pending_since_s is not None and now - st.pending_since_s < s.wait_timeout_s:
+            if not self._may_act(st, now):
                 continue
-            if now - st.last_reroute_s < s.settle_s:
-                continue
-            view = rack_view(observation, rack, self.weights, s.link_capacity_mbps)
+            view = rack_view(observation, rack, self.weights, capacity)
             self._links_of[rack] = view.links
-            plan = plan_reroutes(view, s)
-            if not plan.links or (
+            plan = plan_reroutes(view, planning)
+            if not plan.steps or (
                 not plan.reached_goal and plan.peak_before - plan.peak_after < s.min_gain
             ):
                 continue
-            st.pending_since_s, st.plans = now, st.plans + 1
             rack_findings = tuple(f for f in congested if int(f.detail["rack"]) == rack)
-            reason = (
-                f"A* plan for rack {rack}: reroute away from {list(plan.links)} "
-                f"(peak {plan.peak_before:.2f} -> {plan.peak_after:.2f}, "
-                f"{'goal' if plan.reached_goal else 'best effort'})"
-            )
-            inputs = {
-                "plan": list(plan.links),
-                "peak_before": round(plan.peak_before, 4),
-                "peak_after": round(plan.peak_after, 4),
-                "reached_goal": plan.reached_goal,
-                "expanded": plan.expanded,
-            }
-            out.append(
-                Proposal(
-                    Reroute(rack=rack, away_from_link=plan.links[0]),
-                    "",
-                    0,
-                    Justification(
-                        reason, inputs, "the rack's traffic leaves its congested uplinks"
-                    ),
-                    0.5 + 0.5 * max(0.0, min(1.0, max(f.severity for f in rack_findings))),
-                    findings=rack_findings,
-                )
-            )
+            out.append(self._propose(st, rack, plan, now, rack_findings))
+        for rack in sorted(set(self._racks) - set(hot)):
+            restore = self._restore(observation, rack, capacity, now)
+            if restore is not None:
+                out.append(restore)
         return out
+
+    def _may_act(self, st: _RackState, now: float) -> bool:
+        s = self.settings
+        if st.pending_since_s is not None and now - st.pending_since_s < s.wait_timeout_s:
+            return False
+        return now - st.last_reroute_s >= s.settle_s
+
+    def _propose(
+        self,
+        st: _RackState,
+        rack: int,
+        plan: Plan,
+        now: float,
+        findings: tuple[Finding, ...],
+    ) -> Proposal:
+        st.pending_since_s, st.plans = now, st.plans + 1
+        first = plan.steps[0]
+        shown = ["equal split" if x is RESTORE else x for x in plan.steps]
+        reason = (
+            f"A* plan for rack {rack}: {shown} "
+            f"(peak {plan.peak_before:.2f} -> {plan.peak_after:.2f}, "
+            f"{'goal' if plan.reached_goal else 'best effort'})"
+        )
+        inputs = {
+            "plan": shown,
+            "peak_before": round(plan.peak_before, 4),
+            "peak_after": round(plan.peak_after, 4),
+            "reached_goal": plan.reached_goal,
+            "expanded": plan.expanded,
+        }
+        action: Reroute | RestoreRoutes = (
+            RestoreRoutes(rack=rack)
+            if first is RESTORE
+            else Reroute(rack=rack, away_from_link=first)
+        )
+        severity = max((f.severity for f in findings), default=0.0)
+        return Proposal(
+            action,
+            "",
+            0,
+            Justification(reason, inputs, "the rack's traffic leaves its congested uplinks"),
+            0.5 + 0.5 * max(0.0, min(1.0, severity)),
+            findings=findings,
+        )
+
+    def _restore(
+        self, obs: Observation, rack: int, capacity: float, now: float
+    ) -> Proposal | None:
+        """The equal split back for a rack this policy rerouted, once it fits (module docs)."""
+        s = self.settings
+        st = self._racks[rack]
+        links = self._links_of.get(rack, ())
+        weights = tuple(self.weights.get(x, 1.0 / len(links)) for x in links) if links else ()
+        if len(links) < 2 or is_equal_split(weights) or not self._may_act(st, now):
+            return None
+        if now - st.last_reroute_s < s.restore_after_s:
+            return None
+        view = rack_view(obs, rack, self.weights, capacity)
+        now_peak = peak_utilization(view, view.weights, capacity)
+        equal_peak = peak_utilization(view, _equal(len(view.links)), capacity)
+        if equal_peak > s.target_utilization or equal_peak > now_peak + 1e-9:
+            return None
+        st.pending_since_s, st.plans = now, st.plans + 1
+        reason = (
+            f"rack {rack} rerouted {now - st.last_reroute_s:.0f} s ago; the equal split is "
+            f"predicted at {equal_peak:.2f} (now {now_peak:.2f}): every uplink carries it again"
+        )
+        inputs = {
+            "peak_before": round(now_peak, 4),
+            "peak_after": round(equal_peak, 4),
+            "weights": [round(w, 4) for w in view.weights],
+        }
+        return Proposal(
+            RestoreRoutes(rack=rack),
+            "",
+            0,
+            Justification(reason, inputs, "the rack's traffic is spread over all its uplinks"),
+            0.8,
+        )
 
     def observe_outcomes(self, outcomes: Sequence[Outcome], proposals: Sequence[Proposal]) -> None:
         rest: list[tuple[Outcome, Proposal]] = []
         for outcome, proposal in zip(outcomes, proposals, strict=True):
             action = proposal.action
-            if not isinstance(action, Reroute) or action.rack not in self._racks:
+            if not isinstance(action, Reroute | RestoreRoutes) or action.rack not in self._racks:
                 rest.append((outcome, proposal))
                 continue
             st = self._racks[action.rack]
             st.pending_since_s = None
-            if outcome.succeeded:
-                st.last_reroute_s = outcome.at_s
+            if not outcome.succeeded:
+                continue
+            st.last_reroute_s = outcome.at_s
+            if isinstance(action, Reroute):
                 self._apply(action.rack, action.away_from_link)
+            else:
+                for x in self._links_of.get(action.rack, ()):
+                    self.weights.pop(x, None)  # believed equal again
         if rest:
             self._base.observe_outcomes([o for o, _ in rest], [p for _, p in rest])
 

@@ -35,7 +35,7 @@ class Role(enum.StrEnum):
     """What an identity is for. Each role has a default scope (see :func:`scope_for`)."""
 
     SCALER = "scaler"  # changes replica counts of services
-    HEALER = "healer"  # repairs: evicts stranded tasks, kills hogs, drains, reroutes
+    HEALER = "healer"  # repairs: evicts stranded tasks, kills hogs, drains, reroutes (and back)
     ENERGY = "energy"  # powers machines on and off, drains them to consolidate
     SECURITY = "security"  # isolates machines, kills intruding processes
     RIGHTSIZER = "rightsizer"  # sets services' CPU and memory requests (nothing else)
@@ -89,7 +89,9 @@ class Scope:
 _ROLE_KINDS: dict[Role, tuple[frozenset[str], tuple[str, ...]]] = {
     Role.SCALER: (frozenset({"scale_service"}), ("service:*",)),
     Role.HEALER: (
-        frozenset({"evict_tasks", "kill_process", "drain_machine", "reroute"}),
+        frozenset(
+            {"evict_tasks", "kill_process", "drain_machine", "reroute", "restore_routes"}
+        ),
         ("machine:*", "rack:*"),
     ),
     Role.ENERGY: (frozenset({"set_machine_power", "drain_machine"}), ("machine:*",)),

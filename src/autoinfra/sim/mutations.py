@@ -394,3 +394,19 @@ class Mutations:
             return None, f"weight {moved:.2f} moved to links {others.tolist()}"
 
         self._act("reroute", f"rack:{rack}", by, do)
+
+    def restore_routes(self, rack: int, by: str) -> None:
+        """Spread a rack's traffic equally over all its uplinks again (undoes its reroutes).
+        Mitigates nothing: a congested uplink is healed by moving traffic off it."""
+        w = self._state
+
+        def do() -> tuple[None, str]:
+            r = int(rack)
+            if not 0 <= r < w.n_racks:
+                raise SimulationError(f"no rack {rack}: indices are 0..{w.n_racks - 1}")
+            links = np.flatnonzero(w.link_rack == r)
+            before = w.lf[L_WEIGHT, links].round(3).tolist()
+            w.lf[L_WEIGHT, links] = 1.0 / links.size
+            return None, f"weights {before} -> {1.0 / links.size:.2f} each"
+
+        self._act("restore_routes", f"rack:{rack}", by, do)

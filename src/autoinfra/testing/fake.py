@@ -313,6 +313,14 @@ class FakeCluster:
         self.link_weight[other] += self.link_weight[link] / other.size
         self.link_weight[link] = 0.0
 
+    def restore_routes(self, rack: int, by: str) -> None:
+        n_racks = int(self.rack.max()) + 1
+        if not 0 <= rack < n_racks:
+            raise ActionError(f"no rack {rack}: indices are 0..{n_racks - 1}")
+        self._call("restore_routes", f"rack:{rack}", by)
+        links = np.flatnonzero(self.link_rack == rack)
+        self.link_weight[links] = 1.0 / links.size
+
     def machine_state(self, machine: int) -> MachineState:
         m = self._machine(machine)
         return S.FAILED if self.failed[m] else S(int(self.state[m]))

@@ -194,6 +194,18 @@ class NetLab:
         self._push_rates()
         return f"weight {moved:.2f} moved from link {away_from_link} to {others.tolist()}"
 
+    def restore_routes(self, rack: int) -> str:
+        """The rack's traffic split equally over all its uplinks again."""
+        if not self.available:
+            raise ActionError(f"no network lab to restore routes in: {self.why_not}")
+        links = np.flatnonzero(self.link_rack == rack)
+        if links.size == 0:
+            raise ActionError(f"no rack {rack} in the network lab")
+        before = self.weights[links].round(3).tolist()
+        self.weights[links] = 1.0 / links.size
+        self._push_rates()
+        return f"weights {before} -> {1.0 / links.size:.2f} each"
+
     # -- the fault -------------------------------------------------------------------------------
     def shape(self, link: int, load: float) -> float:
         """A tbf on ``link`` so its offered traffic is ``load`` x its rate; returns the Mbit/s."""

@@ -199,6 +199,9 @@ class Observer:
         live = np.array([m.alive for m in machines], np.bool_)  # a dead machine draws nothing
         power = float((live * (_IDLE_W + _BUSY_W * np.clip(cpu_used, 0, 1))).sum())
         extra: dict[str, Any] = {"meta": dict(self.meta), "links": link_meta}
+        if self.net is not None and self.net.available:
+            # what a reroute plan needs to judge the other uplink's room (policies.routing)
+            extra["link_capacity_mbps"] = float(self.net.capacity_mbps)
         if self.load is not None:
             extra["service_latency_p50_ms"] = self.load.latency_ms(0.5).tolist()
             extra["service_latency_p99_ms"] = self.load.latency_ms(0.99).tolist()

@@ -16,6 +16,7 @@ isolate                kill the rogue processes, move the replicas away, SIGSTOP
                        in the group except the supervisor (the workload is frozen, the node agent
                        still reports), cordoned
 reroute                the network lab moves the rack's traffic off the uplink
+restore_routes         the network lab splits the rack's traffic equally again
 =====================  =========================================================================
 
 Idempotency: each ``(by, op)`` pair is applied once. A second call with the same request id and
@@ -236,6 +237,17 @@ class LocalWriter:
         # the ledger names congestion by link: say which link the traffic left
         self.ledger.mitigate("reroute", f"link:{away_from_link}", by, self.now_s())
         return result
+
+    def restore_routes(self, rack: int, by: str) -> str:
+        def do() -> str:
+            if self.net is None:
+                raise ActionError(
+                    "the local backend runs without a network lab: no routes to restore"
+                )
+            return self.net.restore_routes(int(rack))
+
+        # mitigates nothing: the ledger is not told
+        return self._once(by, "restore_routes", f"rack:{rack}", do)
 
     # -- read-backs (the truth) ------------------------------------------------------------------
     def machine_state(self, machine: int) -> MachineState:
