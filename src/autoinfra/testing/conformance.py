@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from autoinfra.core.actions import ScaleService
-from autoinfra.core.cluster import FAULT_COLUMNS, Backend, RouteRestoring
+from autoinfra.core.cluster import FAULT_COLUMNS, Backend
 from autoinfra.core.errors import AutoinfraError
 from autoinfra.core.observation import MachineState, Observation
 
@@ -348,44 +348,6 @@ def check_reroute(factory: BackendFactory) -> None:
         )
 
 
-def check_restore_routes(factory: BackendFactory) -> None:
-    """A writer that can restore a rack's equal split (optional: ``core.cluster.RouteRestoring``)
-    refuses a rack it does not have and, after a reroute, splits the rack's traffic equally
-    again: with no background load, its uplinks carry the same."""
-    with running(factory) as b:
-        w = b.writer
-        if not isinstance(w, RouteRestoring):
-            return  # Kubernetes' writer has none: the actuator refuses the action
-        obs = _obs(b)
-        assert obs.link_rack.size > 0, "at least one uplink"
-        racks, counts = np.unique(obs.link_rack, return_counts=True)
-        _raises(lambda: w.restore_routes(int(racks.max()) + 7, "x"), "restore of no rack")
-        if not np.any(counts >= 2):
-            return
-        rack = int(racks[np.argmax(counts >= 2)])
-        links = np.flatnonzero(obs.link_rack == rack)
-        def split() -> tuple[float, float]:
-            u = _obs(b).link_utilization[links].astype(float)
-            return float(u.min()), float(u.max())
-
-        # the reroute must show first (one uplink carrying the rack, one not), or an equal split
-        # afterwards would prove nothing
-        b.writer.reroute(rack, int(links[0]), "conformance-away")
-        eventually(
-            b,
-            lambda: split()[1] > 0 and split()[0] <= 0.5 * split()[1],
-            "the reroute shows in the links' utilisation",
-            timeout_s=_settle(factory),
-        )
-        w.restore_routes(rack, "conformance-back")
-        eventually(
-            b,
-            lambda: split()[1] - split()[0] <= 0.2 * split()[1],
-            "an equal split after restore_routes",
-            timeout_s=_settle(factory),
-        )
-
-
 def check_actuator_idempotent(factory: BackendFactory) -> None:
     from autoinfra.actuators.backend import BackendActuator
 
@@ -435,7 +397,6 @@ CHECKS: tuple[Callable[[BackendFactory], None], ...] = (
     check_kill_rogue,
     check_isolate,
     check_reroute,
-    check_restore_routes,
     check_actuator_idempotent,
     check_errors_on_impossible,
 )
