@@ -386,13 +386,14 @@ class AStarReroutePolicy:
         """The equal split back for a rack this policy rerouted, once it fits (module docs)."""
         s = self.settings
         st = self._racks[rack]
-        links = self._links_of.get(rack, ())
-        weights = tuple(self.weights.get(x, 1.0 / len(links)) for x in links) if links else ()
-        if len(links) < 2 or is_equal_split(weights) or not self._may_act(st, now):
-            return None
+        rerouted = any(x in self.weights for x in self._links_of.get(rack, ()))
+        if not rerouted or not self._may_act(st, now):
+            return None  # a restore empties the rack's believed weights (observe_outcomes)
         if now - st.last_reroute_s < s.restore_after_s:
             return None
         view = rack_view(obs, rack, self.weights, capacity)
+        if len(view.links) < 2 or is_equal_split(view.weights):
+            return None
         now_peak = peak_utilization(view, view.weights, capacity)
         equal_peak = peak_utilization(view, _equal(len(view.links)), capacity)
         if equal_peak > s.target_utilization or equal_peak > now_peak + 1e-9:
