@@ -22,6 +22,7 @@ SKIPS = {
     "check_drain_and_power": "the Kubernetes API has no power switch (an autoscaler owns nodes)",
     "check_isolate": "the Kubernetes API does not report a node's egress",
     "check_reroute": "the Kubernetes API does not expose uplinks",
+    "check_restore_routes": "the Kubernetes API does not expose uplinks",
 }
 
 

@@ -45,4 +45,6 @@ def local_factory() -> LocalBackend:
 
 
 local_factory.settle_timeout_s = 15.0  # type: ignore[attr-defined]
-local_factory.skips = {"check_reroute": NO_LINKS} if NO_LINKS else {}  # type: ignore[attr-defined]
+local_factory.skips = (  # type: ignore[attr-defined]
+    {"check_reroute": NO_LINKS, "check_restore_routes": NO_LINKS} if NO_LINKS else {}
+)
