@@ -161,11 +161,42 @@ def test_the_usage_model_is_fitted_inside_the_training_window_only(
     from autoinfra.traces import load_workload
 
     # the excerpt measures 600-900 s; a training window ending at 800 s (1 % of the slice) keeps
-    # only the 6 tasks whose measurement ended by then, one ending at 602 s keeps none
-    short = load_workload(usage_fit_share=0.01)
-    assert "(6 tasks, 600-769 s)" in short.usage.calibration["ratio_source"]
+    # only the 6 tasks whose measurement ended by then (too few to fit on: the shipped
+    # calibration's tables, and those 6 keep their own ratios), one ending at 602 s keeps none
+    short = load_workload(usage_fit_share=0.01, cache=False)
+    source = short.usage.calibration["ratio_source"]
+    assert source.startswith("the shipped calibration") and "measured 6 tasks" in source
+    assert short.meta["usage_fallback"]["measured_tasks"] == 6
+    assert short.usage.calibration["replayed_tasks"] == 6
     with pytest.raises(TraceError, match="no task_usage measurement ends by"):
         load_workload(usage_fit_share=0.0001)
     with pytest.raises(ConfigError, match="usage_fit_share"):
         load_workload(usage_fit_share=0.0)
     assert "(10000 tasks, 600-900 s)" in slice_workload.usage.calibration["ratio_source"]
+    assert slice_workload.meta["usage_fallback"] is None
+
+
+def test_a_usage_table_that_joins_no_request_falls_back_to_the_calibration(
+    tmp_path: Path,
+) -> None:
+    """Parts from part 2 on: the shipped task_usage (600-900 s) measures tasks whose requests are
+    in parts 0-1 only. Empty tables would draw usage = request for every task (the cell's CPU
+    use three times the data's); the shipped calibration's tables are used instead, and said."""
+    from autoinfra.traces import load_workload
+    from autoinfra.traces.calibration_file import load_calibration
+    from autoinfra.traces.workload import input_warnings
+    from tests.traces.midlife import mid_life_trace
+
+    later = load_workload(mid_life_trace(tmp_path / "later", first_part=2), cache=False)
+    assert later.meta["usage_fallback"]["measured_tasks"] == 0
+    assert later.usage.calibration["ratio_source"].startswith("the shipped calibration")
+    shipped = load_calibration()["usage"]["ratio_stats"]["overall"]
+    t = later.tasks
+    req = t.cpu_request.astype(np.float64)
+    aggregate = float((req * t.cpu_usage_ratio.astype(np.float64)).sum() / req.sum())
+    # drawn from the calibration's tables, not 1.0 (the neutral value of an empty table)
+    assert aggregate == pytest.approx(shipped["cpu_aggregate"], rel=0.5), aggregate
+    assert aggregate < 0.6
+    warnings = input_warnings(later)
+    assert len(warnings) == 2 and "stand-ins" in warnings[0]
+    assert "measured only 0 tasks" in warnings[1] and "shipped calibration" in warnings[1]

@@ -30,9 +30,9 @@ def warn(console: Any, message: str) -> None:
 
 
 def warn_history(console: Any, workload: Workload) -> None:
-    """Warn when ``workload`` was read from a trace that starts mid-life."""
-    from autoinfra.traces.workload import history_warning
+    """Warn when ``workload`` was read from a trace that starts mid-life, or whose usage table
+    could not fit the usage model."""
+    from autoinfra.traces.workload import input_warnings
 
-    warning = history_warning(workload)
-    if warning:
+    for warning in input_warnings(workload):
         warn(console, warning)

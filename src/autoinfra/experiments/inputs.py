@@ -54,11 +54,11 @@ class StudyInputs:
     burn_in_s: float = 0.0
 
     def warnings(self) -> list[str]:
-        """What about the inputs limits the study's meaning (a trace read from mid-life)."""
-        from autoinfra.traces.workload import history_warning
+        """What about the inputs limits the study's meaning (a trace read from mid-life, a usage
+        table that fits nothing)."""
+        from autoinfra.traces.workload import input_warnings
 
-        warning = history_warning(self.full)
-        return [warning] if warning else []
+        return input_warnings(self.full)
 
     def slice_info(self) -> dict[str, Any]:
         seed = min(self.slices)

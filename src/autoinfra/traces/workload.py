@@ -38,6 +38,7 @@ from autoinfra.traces.checks import SkipReport
 from autoinfra.traces.instances import task_instances
 from autoinfra.traces.machines import machine_table, machines_in_window
 from autoinfra.traces.paths import default_azure_path, default_trace_dir
+from autoinfra.traces.ratios import MIN_BIN_SAMPLES
 from autoinfra.traces.reader import has_table, part_files, read_table
 from autoinfra.traces.schema import (
     SCHEMA_VERSION,
@@ -62,7 +63,7 @@ __all__ = ["load_workload", "sample_cell", "split_windows", "trace_span", "windo
 
 # bump when the workload built from the same files changes (it keys the workload cache)
 # 2: ratios by request bin within band, measured tasks replayed; 3: mid-life runs; 4: stand-ins
-MODEL_VERSION = 4
+MODEL_VERSION = 5  # 5: too few measured tasks fall back to the shipped calibration
 
 
 def _window_us(events: pd.DataFrame, start_s: float | None, end_s: float | None) -> tuple[int, int]:
@@ -96,10 +97,12 @@ def _ratio_tables(
     cache: bool,
     skipped: dict[str, Any],
     fit_until_us: int,
+    fallback: dict[str, Any],
 ) -> tuple[RatioTables, dict[str, Any], str, pd.DataFrame | None]:
     """The ratio tables, their figures, where they come from, and the measured tasks' ratios
     (None without a task_usage table). Only measurement windows that end by ``fit_until_us``
-    are used: a study fits the usage model on its training window alone."""
+    are used: a study fits the usage model on its training window alone. ``fallback`` gets what
+    the usage table measured when it was too little to fit on."""
     if not has_table(root, "task_usage"):
         usage_cal = load_calibration()["usage"]
         return (
@@ -123,8 +126,28 @@ def _ratio_tables(
         )
     ratios = observed_ratios(usage, task_events)
     lo, hi = usage["start_time"].min() / US_PER_S, usage["end_time"].max() / US_PER_S
+    measured = measured_ratios(ratios)
+    if len(measured) < MIN_BIN_SAMPLES:
+        # A usage part that joins (almost) no request in the loaded task_events (its window
+        # lies before their first event, or it is another day's) would give empty tables, and
+        # an empty table draws usage = request: three times the cell's real usage. The tasks it
+        # did measure keep their ratios; every other task draws from the shipped calibration.
+        usage_cal = load_calibration()["usage"]
+        fallback |= {
+            "file": first.name,
+            "measured_tasks": len(measured),
+            "needed": MIN_BIN_SAMPLES,
+            "window_trace_s": [float(lo), float(hi)],
+        }
+        source = (
+            f"the shipped calibration (this trace's task_usage {first.name} measured "
+            f"{len(measured)} tasks whose requests the loaded task_events show, {lo:g}-{hi:g} s; "
+            f"at least {MIN_BIN_SAMPLES} are needed to fit the tables)"
+        )
+        tables = RatioTables.from_dict(usage_cal["ratio_tables"])
+        return tables, usage_cal["ratio_stats"], source, measured
     source = f"Google 2011 task_usage {first.name} ({len(ratios)} tasks, {lo:g}-{hi:g} s)"
-    return RatioTables.from_ratios(ratios), ratio_stats(ratios), source, measured_ratios(ratios)
+    return RatioTables.from_ratios(ratios), ratio_stats(ratios), source, measured
 
 
 def _input_files(root: Path) -> list[Path]:
@@ -204,6 +227,26 @@ def history(events: pd.DataFrame, anomalies: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def usage_warning(workload: Workload) -> str | None:
+    """What to tell a user whose trace's task_usage could not fit the usage model (None: it
+    could, or the trace has none and the shipped calibration is the documented default)."""
+    fallback = workload.meta.get("usage_fallback")
+    if not isinstance(fallback, dict):
+        return None
+    lo, hi = fallback["window_trace_s"]
+    return (
+        f"task_usage {fallback['file']} ({lo:,.0f}-{hi:,.0f} s) measured only "
+        f"{int(fallback['measured_tasks'])} tasks whose requests the loaded task_events show "
+        f"(at least {int(fallback['needed'])} are needed): usage ratios come from the shipped "
+        "calibration instead; give the task_usage part that covers the task_events' window"
+    )
+
+
+def input_warnings(workload: Workload) -> list[str]:
+    """Every warning about what the inputs lack, in the order a report lists them."""
+    return [w for w in (history_warning(workload), usage_warning(workload)) if w]
+
+
 def history_warning(workload: Workload) -> str | None:
     """What to tell a user whose workload was read from mid-life data (None: nothing). Worded
     here, at read time, so a cached workload never carries an old wording."""
@@ -264,8 +307,9 @@ def _build(
         extra, hist["stand_ins"] = stand_in_instances(instances, capacity, length_s, seed)
         instances = pd.concat([instances.assign(stand_in=False), extra], ignore_index=True)
     fit_until_us = start_us + round(usage_fit_share * (end_us - start_us))
+    fallback: dict[str, Any] = {}
     tables_, stats, source, measured = _ratio_tables(
-        root, events, lenient, cache, skipped, fit_until_us
+        root, events, lenient, cache, skipped, fit_until_us, fallback
     )
     shapes = azure_shapes()
     rng = np.random.default_rng(seed)
@@ -290,6 +334,7 @@ def _build(
         "instances": built.info,
         "anomalies": anomalies,
         "history": hist,
+        "usage_fallback": fallback or None,
         "machines": machine_info | {"at_start": int((machines.time_s == 0).sum())},
         "schema_version": SCHEMA_VERSION,
         "model_version": MODEL_VERSION,
