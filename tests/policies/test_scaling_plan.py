@@ -121,6 +121,26 @@ def test_qtable_rollout_plans_past_the_tables_two_replica_step() -> None:
     assert p.action == ScaleService(service=0, delta_replicas=6)
 
 
+def test_the_forecast_envelope_caps_the_tables_scale_ups_but_not_its_scale_downs() -> None:
+    enc = ENCODINGS["scale-state-v1"]
+    visits = np.full((enc.n_states, len(ACTIONS)), 200, dtype=np.int64)
+    # a table that always adds two replicas, whatever the state: an extrapolating table
+    grow = np.zeros((enc.n_states, len(ACTIONS)))
+    grow[:, ACTIONS.index(2)] = 1.0
+    obs = _services([0.08, 0.01], [4, 4])  # 0.08 needs ceil(0.08 / 0.007) = 12; 0.01 needs 2
+    free = QTableTargets(QTablePolicy(grow, visits)).targets(obs, [])
+    bound = QTableTargets(QTablePolicy(grow, visits), envelope=ForecastTargets()).targets(obs, [])
+    assert free.target.tolist()[0] > 12 and free.target.tolist()[1] > 4
+    # the busy service grows to what its demand justifies; the idle one does not grow at all
+    assert bound.target.tolist() == [12, 4]
+    assert "capped at 12" in bound.reason[0]
+    # a table that sheds replicas keeps its scale-down under the envelope
+    shed = np.zeros((enc.n_states, len(ACTIONS)))
+    shed[:, ACTIONS.index(-1)] = 1.0
+    down = QTableTargets(QTablePolicy(shed, visits), envelope=ForecastTargets()).targets(obs, [])
+    assert down.target.tolist() == [1, 1]
+
+
 def test_gate_budget_counts_reservations_and_the_planner_is_never_refused() -> None:
     clock = SimClock()
     obs = _services([0.3] * 12, [2] * 12)

@@ -78,6 +78,9 @@ class AutonomousSettings:
     # plan each service's target in one step within the gate's budget (policies.scaling.plan);
     # False: the policy's own small steps, as before issue 9
     scaling_plan: bool = True
+    # the Q-table's scale-ups stop at the replicas forecast demand justifies (ForecastTargets as
+    # an envelope, policies.scaling.plan.QTableTargets); False: the table's rollout unbounded
+    scaling_envelope: bool = True
     # consolidation planned on usage growth over a boot, savings against disruption
     # (policies.consolidation_plan); False: the reservation-forecast FFD policy as before
     consolidation_plan: bool = True
@@ -180,7 +183,8 @@ def _planned_scaling(p: AutonomousSettings, gate: Gate) -> Policy | None:
     source: ForecastTargets | QTableTargets
     if chosen is None and qtable_available():
         # the study's table (qtable_path) or the shipped one, through the policy registry
-        source = QTableTargets(POLICIES.make(QTABLE_ID, path=p.qtable_path))
+        envelope = ForecastTargets() if p.scaling_envelope else None
+        source = QTableTargets(POLICIES.make(QTABLE_ID, path=p.qtable_path), envelope=envelope)
     else:
         source = ForecastTargets()
     return ScalingPlanner(source, budget=lambda: gate.remaining_budget("scaling"))

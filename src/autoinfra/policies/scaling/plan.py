@@ -167,13 +167,26 @@ class QTableTargets:
     Demand is held at today's (the forecast's trend stays as it is): each step changes only the
     replica count, so the utilisation a step leaves is ``demand / (replicas x request)``. The
     rollout stops where the table prefers no change, turns back, or after ``max_rollout_steps``.
+
+    ``envelope`` (a :class:`ForecastTargets`): a scale-up stops at the replicas forecast demand
+    justifies at the target utilisation. A table learned on one window meets states it rarely
+    saw on another and extrapolates; on parts 2-3 of the shipped slice with stand-ins measured
+    on parts 0-1 it grew services by 3,473 replicas in the lead-in where the HPA shed 4,205,
+    filled the cell's memory and left nothing to switch off. Scale-downs are the table's own.
     """
 
     source_id = "scaling.qtable-v1"  # the learned table's policy id (agents name it)
 
-    def __init__(self, policy: QTablePolicy, settings: ScalingPlanSettings | None = None) -> None:
+    def __init__(
+        self,
+        policy: QTablePolicy,
+        settings: ScalingPlanSettings | None = None,
+        *,
+        envelope: ForecastTargets | None = None,
+    ) -> None:
         self.policy = policy
         self.settings = settings or ScalingPlanSettings()
+        self.envelope = envelope
 
     def targets(self, observation: Observation, findings: Sequence[Finding]) -> Targets:
         q = self.policy
@@ -216,9 +229,20 @@ class QTableTargets:
                 forecast_rel_std=std / reserved,
             )
         target = view.replicas + total
+        rolled = target.copy()
+        if self.envelope is not None:
+            rule = self.envelope.targets(observation, findings)
+            by_service = np.full(observation.service_ids.shape[0], np.iinfo(np.int64).max)
+            by_service[rule.index] = rule.target  # a service the rule has no target for: no cap
+            cap = by_service[live]
+            up = target > view.replicas
+            target[up] = np.maximum(view.replicas[up], np.minimum(target[up], cap[up]))
         reasons = tuple(
-            f"Q-table {q.encoding.id} greedy rollout: {r} -> {t} replicas"
-            for r, t in zip(view.replicas.tolist(), target.tolist(), strict=True)
+            f"Q-table {q.encoding.id} greedy rollout: {r} -> {w} replicas"
+            + (f", capped at {t} (forecast demand at the target utilisation)" if t != w else "")
+            for r, w, t in zip(
+                view.replicas.tolist(), rolled.tolist(), target.tolist(), strict=True
+            )
         )
         return Targets(live, view.replicas, target, request, demand, conf, reasons)
 
