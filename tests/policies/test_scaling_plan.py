@@ -121,24 +121,32 @@ def test_qtable_rollout_plans_past_the_tables_two_replica_step() -> None:
     assert p.action == ScaleService(service=0, delta_replicas=6)
 
 
-def test_the_forecast_envelope_caps_the_tables_scale_ups_but_not_its_scale_downs() -> None:
+def test_the_forecast_envelope_bounds_the_table_by_the_rule_on_demand() -> None:
     enc = ENCODINGS["scale-state-v1"]
     visits = np.full((enc.n_states, len(ACTIONS)), 200, dtype=np.int64)
-    # a table that always adds two replicas, whatever the state: an extrapolating table
-    grow = np.zeros((enc.n_states, len(ACTIONS)))
-    grow[:, ACTIONS.index(2)] = 1.0
-    obs = _services([0.08, 0.01], [4, 4])  # 0.08 needs ceil(0.08 / 0.007) = 12; 0.01 needs 2
-    free = QTableTargets(QTablePolicy(grow, visits)).targets(obs, [])
-    bound = QTableTargets(QTablePolicy(grow, visits), envelope=ForecastTargets()).targets(obs, [])
-    assert free.target.tolist()[0] > 12 and free.target.tolist()[1] > 4
-    # the busy service grows to what its demand justifies; the idle one does not grow at all
-    assert bound.target.tolist() == [12, 4]
-    assert "capped at 12" in bound.reason[0]
-    # a table that sheds replicas keeps its scale-down under the envelope
-    shed = np.zeros((enc.n_states, len(ACTIONS)))
-    shed[:, ACTIONS.index(-1)] = 1.0
-    down = QTableTargets(QTablePolicy(shed, visits), envelope=ForecastTargets()).targets(obs, [])
-    assert down.target.tolist() == [1, 1]
+
+    def table(action: int) -> QTablePolicy:  # a table that always picks ``action``
+        q = np.zeros((enc.n_states, len(ACTIONS)))
+        q[:, ACTIONS.index(action)] = 1.0
+        return QTablePolicy(q, visits)
+
+    # 0.08 on 4 replicas of 0.01 needs ceil(0.08 / 0.007) = 12; 0.01 needs 2; 0.02 needs 3
+    obs = _services([0.08, 0.01, 0.02], [4, 4, 4])
+    rule = ForecastTargets().targets(obs, [])
+    assert rule.target.tolist() == [12, 2, 3]
+    envelope = ForecastTargets()
+    # an extrapolating table that always grows: unbounded it passes every need
+    free = QTableTargets(table(2)).targets(obs, [])
+    assert all(t > n for t, n in zip(free.target.tolist(), [12, 4, 4], strict=True))
+    grow = QTableTargets(table(2), envelope=envelope).targets(obs, [])
+    assert grow.target.tolist() == [12, 2, 3]  # growth only where demand asks; cuts kept
+    assert "within the forecast envelope" in grow.reason[0]
+    # a table that holds cannot refuse the growth demand asks for, nor keep idle replicas
+    hold = QTableTargets(table(0), envelope=envelope).targets(obs, [])
+    assert hold.target.tolist() == [12, 2, 3]
+    # a table that sheds to the minimum is the more frugal where demand does not ask for growth
+    shed = QTableTargets(table(-1), envelope=envelope).targets(obs, [])
+    assert shed.target.tolist() == [12, 1, 1]
 
 
 def test_gate_budget_counts_reservations_and_the_planner_is_never_refused() -> None:

@@ -168,11 +168,13 @@ class QTableTargets:
     replica count, so the utilisation a step leaves is ``demand / (replicas x request)``. The
     rollout stops where the table prefers no change, turns back, or after ``max_rollout_steps``.
 
-    ``envelope`` (a :class:`ForecastTargets`): a scale-up stops at the replicas forecast demand
-    justifies at the target utilisation. A table learned on one window meets states it rarely
-    saw on another and extrapolates; on parts 2-3 of the shipped slice with stand-ins measured
-    on parts 0-1 it grew services by 3,473 replicas in the lead-in where the HPA shed 4,205,
-    filled the cell's memory and left nothing to switch off. Scale-downs are the table's own.
+    ``envelope`` (a :class:`ForecastTargets`) bounds the table by the HPA rule on forecast
+    demand: where demand asks for growth the rule's target is taken (the table can neither pass
+    nor refuse it), elsewhere the deeper cut of the two, so the table can only be more frugal
+    than the rule. A table learned on one window meets states it rarely saw on another and
+    extrapolates: on parts 2-3 of the shipped slice with stand-ins measured on parts 0-1 it grew
+    services by 3,473 replicas in the lead-in (where the HPA shed 4,205) and then held them,
+    filled the cell's memory and left nothing to switch off.
     """
 
     source_id = "scaling.qtable-v1"  # the learned table's policy id (agents name it)
@@ -232,14 +234,19 @@ class QTableTargets:
         rolled = target.copy()
         if self.envelope is not None:
             rule = self.envelope.targets(observation, findings)
-            by_service = np.full(observation.service_ids.shape[0], np.iinfo(np.int64).max)
-            by_service[rule.index] = rule.target  # a service the rule has no target for: no cap
-            cap = by_service[live]
-            up = target > view.replicas
-            target[up] = np.maximum(view.replicas[up], np.minimum(target[up], cap[up]))
+            by_service = np.full(observation.service_ids.shape[0], -1, dtype=np.int64)
+            by_service[rule.index] = rule.target
+            ruled = by_service[live]
+            known = ruled >= 0  # a service the rule has no target for keeps the table's
+            grow = known & (ruled > view.replicas)
+            # demand asks for growth: the rule's target, which the table can neither pass nor
+            # refuse; otherwise the deeper cut of the two (the table may be the more frugal)
+            target[grow] = ruled[grow]
+            rest = known & ~grow
+            target[rest] = np.minimum(target[rest], ruled[rest])
         reasons = tuple(
             f"Q-table {q.encoding.id} greedy rollout: {r} -> {w} replicas"
-            + (f", capped at {t} (forecast demand at the target utilisation)" if t != w else "")
+            + (f", {t} within the forecast envelope" if t != w else "")
             for r, w, t in zip(
                 view.replicas.tolist(), rolled.tolist(), target.tolist(), strict=True
             )
