@@ -139,14 +139,14 @@ def test_the_forecast_envelope_bounds_the_table_by_the_rule_on_demand() -> None:
     free = QTableTargets(table(2)).targets(obs, [])
     assert all(t > n for t, n in zip(free.target.tolist(), [12, 4, 4], strict=True))
     grow = QTableTargets(table(2), envelope=envelope).targets(obs, [])
-    assert grow.target.tolist() == [12, 2, 3]  # growth only where demand asks; cuts kept
+    assert grow.target.tolist() == [12, 2, 3]  # growth only as far as demand asks; cuts kept
     assert "within the forecast envelope" in grow.reason[0]
-    # a table that holds cannot refuse the growth demand asks for, nor keep idle replicas
+    # a table that holds may refuse growth (more frugal than the rule), not keep idle replicas
     hold = QTableTargets(table(0), envelope=envelope).targets(obs, [])
-    assert hold.target.tolist() == [12, 2, 3]
-    # a table that sheds to the minimum is the more frugal where demand does not ask for growth
+    assert hold.target.tolist() == [4, 2, 3]
+    # a table that sheds to the minimum is the more frugal everywhere
     shed = QTableTargets(table(-1), envelope=envelope).targets(obs, [])
-    assert shed.target.tolist() == [12, 1, 1]
+    assert shed.target.tolist() == [1, 1, 1]
 
 
 def test_gate_budget_counts_reservations_and_the_planner_is_never_refused() -> None:

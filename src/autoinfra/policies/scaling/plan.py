@@ -168,10 +168,10 @@ class QTableTargets:
     replica count, so the utilisation a step leaves is ``demand / (replicas x request)``. The
     rollout stops where the table prefers no change, turns back, or after ``max_rollout_steps``.
 
-    ``envelope`` (a :class:`ForecastTargets`) bounds the table by the HPA rule on forecast
-    demand: where demand asks for growth the rule's target is taken (the table can neither pass
-    nor refuse it), elsewhere the deeper cut of the two, so the table can only be more frugal
-    than the rule. A table learned on one window meets states it rarely saw on another and
+    ``envelope`` (a :class:`ForecastTargets`) bounds the table from above by the HPA rule on
+    forecast demand: the target is the smaller of the two, so the table can be more frugal than
+    the rule (it learned where the rule's margin is more than the service needs), never less.
+    A table learned on one window meets states it rarely saw on another and
     extrapolates: on parts 2-3 of the shipped slice with stand-ins measured on parts 0-1 it grew
     services by 3,473 replicas in the lead-in (where the HPA shed 4,205) and then held them,
     filled the cell's memory and left nothing to switch off.
@@ -189,6 +189,8 @@ class QTableTargets:
         self.policy = policy
         self.settings = settings or ScalingPlanSettings()
         self.envelope = envelope
+        if envelope is not None:  # the agents' description says what bounds the table
+            self.source_id = f"{QTableTargets.source_id} within the forecast envelope"
 
     def targets(self, observation: Observation, findings: Sequence[Finding]) -> Targets:
         q = self.policy
@@ -238,12 +240,8 @@ class QTableTargets:
             by_service[rule.index] = rule.target
             ruled = by_service[live]
             known = ruled >= 0  # a service the rule has no target for keeps the table's
-            grow = known & (ruled > view.replicas)
-            # demand asks for growth: the rule's target, which the table can neither pass nor
-            # refuse; otherwise the deeper cut of the two (the table may be the more frugal)
-            target[grow] = ruled[grow]
-            rest = known & ~grow
-            target[rest] = np.minimum(target[rest], ruled[rest])
+            # the rule is the upper envelope: the table may be more frugal, never less
+            target[known] = np.minimum(target[known], ruled[known])
         reasons = tuple(
             f"Q-table {q.encoding.id} greedy rollout: {r} -> {w} replicas"
             + (f", {t} within the forecast envelope" if t != w else "")
