@@ -30,8 +30,8 @@ def experiment(
     scale: str | None = typer.Option(
         None,
         "--scale",
-        help="default (300 machines, 1 h measured after a 1 h burn-in, 5 seeds; 1 min 36 s to "
-        "2 min measured on a shared 2-core machine at load average 1.9-2.0) | quick | paper "
+        help="default (300 machines, 1 h measured after a 1 h burn-in, 5 seeds; 1 min 22 s to "
+        "2 min measured on a shared 2-core machine) | quick | paper "
         "(the paper's 10 nodes) | cell (the whole cell).",
     ),
     trace: Path | None = typer.Option(
