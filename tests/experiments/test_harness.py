@@ -118,14 +118,15 @@ def test_a_trace_read_from_mid_life_is_flagged_before_the_figures(tmp_path: Path
     warned: list[str] = []
     spec = tiny(trace=str(trace), systems="noop", faults="none", machines=6, window_s=600)
     summary = run_experiment(spec, tmp_path / "out", on_warning=warned.append)
-    assert len(warned) == 1 and "mid-life" in warned[0]
-    assert summary["inputs"]["warnings"] == warned and summary["caveats"][0] == warned[0]
+    # and the shipped task_usage part (600-900 s) matches no request of parts from part 3 on
+    assert len(warned) == 2 and "mid-life" in warned[0] and "task_usage" in warned[1]
+    assert summary["inputs"]["warnings"] == warned and summary["caveats"][:2] == warned
     report = (tmp_path / "out" / "report.md").read_text()
     assert report.index("Warning: the inputs") < report.index("Setup")
     # the shipped slice holds its history from the trace's start: no warning
     quiet = run_experiment(tiny(systems="noop", faults="none", machines=6, window_s=600),
                            tmp_path / "shipped", on_warning=warned.append)  # fmt: skip
-    assert len(warned) == 1 and quiet["inputs"]["warnings"] == []
+    assert len(warned) == 2 and quiet["inputs"]["warnings"] == []
     assert "Warning: the inputs" not in (tmp_path / "shipped" / "report.md").read_text()
 
 

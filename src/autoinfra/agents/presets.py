@@ -78,8 +78,8 @@ class AutonomousSettings:
     # plan each service's target in one step within the gate's budget (policies.scaling.plan);
     # False: the policy's own small steps, as before issue 9
     scaling_plan: bool = True
-    # the Q-table's scale-ups stop at the replicas forecast demand justifies (ForecastTargets as
-    # an envelope, policies.scaling.plan.QTableTargets); False: the table's rollout unbounded
+    # the Q-table's target is at most the forecast rule's (ForecastTargets as an upper envelope,
+    # policies.scaling.plan.QTableTargets): more frugal, never less; False: the table unbounded
     scaling_envelope: bool = True
     # consolidation planned on usage growth over a boot, savings against disruption
     # (policies.consolidation_plan); False: the reservation-forecast FFD policy as before
