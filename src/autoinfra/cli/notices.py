@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from autoinfra.traces import Workload
 
-__all__ = ["SILENT_TASKS_HELP", "warn", "warn_history"]
+__all__ = ["SILENT_TASKS_HELP", "warn", "warn_inputs"]
 
 # the --silent-tasks option's help, the same for experiment, train and simulate
 SILENT_TASKS_HELP = (
@@ -29,7 +29,7 @@ def warn(console: Any, message: str) -> None:
     console.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
 
 
-def warn_history(console: Any, workload: Workload) -> None:
+def warn_inputs(console: Any, workload: Workload) -> None:
     """Warn when ``workload`` was read from a trace that starts mid-life, or whose usage table
     could not fit the usage model."""
     from autoinfra.traces.workload import input_warnings

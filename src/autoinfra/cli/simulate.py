@@ -128,9 +128,9 @@ def _run(
         from autoinfra.traces import load_workload, sample_cell, window
 
         workload = load_workload(trace, seed=seed, silent_tasks=silent_tasks)
-        from autoinfra.cli.notices import warn_history
+        from autoinfra.cli.notices import warn_inputs
 
-        warn_history(Console(stderr=True), workload)
+        warn_inputs(Console(stderr=True), workload)
         if hours is not None:
             end = min(workload.start_s + hours * 3600.0, workload.end_s)
             workload = window(workload, workload.start_s, end)

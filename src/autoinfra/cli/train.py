@@ -122,7 +122,7 @@ def train(
     )
     console = Console(stderr=True)
     if trace is not None:
-        from autoinfra.cli.notices import warn_history
+        from autoinfra.cli.notices import warn_inputs
         from autoinfra.traces import load_workload
 
         # the pipeline loads the same build (span, seed, files): this reads it from the cache
@@ -130,7 +130,7 @@ def train(
         built = load_workload(
             trace, start_s=start, end_s=end, seed=seed, silent_tasks=spec.silent_tasks
         )
-        warn_history(console, built)
+        warn_inputs(console, built)
     steps = episodes * max(1, int(spec.episode_s // spec.decision_period_s))
     total = episodes if algo == "qlearning" else steps
     # a bar only redraws on a terminal; piped into a file or a CI log it would print nothing for

@@ -283,7 +283,8 @@ def _quiet_machine(b: Backend, factory: BackendFactory, below: float) -> tuple[i
         on = _on_machines(obs)
         if on.size:
             m = int(on[np.argmin(obs.cpu_used[on])])
-            # the fleet's median too: one machine reads 0 between two clock ticks of a start
+            # judged on the fleet's median (the quietest machine is below it): during a start
+            # one machine can read 0 between two clock ticks while the fleet is still busy
             if float(np.median(obs.cpu_used[on])) <= below:
                 found[:] = [(m, float(obs.cpu_used[m]))]
         return bool(found)
@@ -389,6 +390,7 @@ def check_restore_routes(factory: BackendFactory) -> None:
             return
         rack = int(racks[np.argmax(counts >= 2)])
         links = np.flatnonzero(obs.link_rack == rack)
+
         def split() -> tuple[float, float]:
             u = _obs(b).link_utilization[links].astype(float)
             return float(u.min()), float(u.max())

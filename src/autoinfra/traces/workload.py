@@ -90,6 +90,27 @@ def _window_us(events: pd.DataFrame, start_s: float | None, end_s: float | None)
     return start_us, end_us
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _RatioFit:
+    """The ratio tables, their figures, where they come from, the measured tasks' ratios (None
+    without a task_usage table), and why the shipped calibration stood in (None: it did not,
+    or the trace has no task_usage, which is the documented default)."""
+
+    tables: RatioTables
+    stats: dict[str, Any]
+    source: str
+    measured: pd.DataFrame | None
+    fallback: dict[str, Any] | None = None
+
+
+def _shipped_fit(
+    source: str, measured: pd.DataFrame | None, fallback: dict[str, Any] | None = None
+) -> _RatioFit:
+    usage_cal = load_calibration()["usage"]
+    tables = RatioTables.from_dict(usage_cal["ratio_tables"])
+    return _RatioFit(tables, usage_cal["ratio_stats"], source, measured, fallback)
+
+
 def _ratio_tables(
     root: Path,
     task_events: pd.DataFrame,
@@ -97,20 +118,11 @@ def _ratio_tables(
     cache: bool,
     skipped: dict[str, Any],
     fit_until_us: int,
-    fallback: dict[str, Any],
-) -> tuple[RatioTables, dict[str, Any], str, pd.DataFrame | None]:
-    """The ratio tables, their figures, where they come from, and the measured tasks' ratios
-    (None without a task_usage table). Only measurement windows that end by ``fit_until_us``
-    are used: a study fits the usage model on its training window alone. ``fallback`` gets what
-    the usage table measured when it was too little to fit on."""
+) -> _RatioFit:
+    """The usage model's ratio tables. Only measurement windows that end by ``fit_until_us``
+    are used: a study fits the usage model on its training window alone."""
     if not has_table(root, "task_usage"):
-        usage_cal = load_calibration()["usage"]
-        return (
-            RatioTables.from_dict(usage_cal["ratio_tables"]),
-            usage_cal["ratio_stats"],
-            "the shipped calibration (this trace has no task_usage table)",
-            None,
-        )
+        return _shipped_fit("the shipped calibration (this trace has no task_usage table)", None)
     # only the first part: it is all the slice has, and a full download's 500 parts of usage
     # (about 45 GB) would not fit in memory for a figure that needs a few thousand tasks
     first = part_files(root, "task_usage")[0]
@@ -132,22 +144,20 @@ def _ratio_tables(
         # lies before their first event, or it is another day's) would give empty tables, and
         # an empty table draws usage = request: three times the cell's real usage. The tasks it
         # did measure keep their ratios; every other task draws from the shipped calibration.
-        usage_cal = load_calibration()["usage"]
-        fallback |= {
-            "file": first.name,
-            "measured_tasks": len(measured),
-            "needed": MIN_BIN_SAMPLES,
-            "window_trace_s": [float(lo), float(hi)],
-        }
         source = (
             f"the shipped calibration (this trace's task_usage {first.name} measured "
             f"{len(measured)} tasks whose requests the loaded task_events show, {lo:g}-{hi:g} s; "
             f"at least {MIN_BIN_SAMPLES} are needed to fit the tables)"
         )
-        tables = RatioTables.from_dict(usage_cal["ratio_tables"])
-        return tables, usage_cal["ratio_stats"], source, measured
+        fallback = {
+            "file": first.name,
+            "measured_tasks": len(measured),
+            "needed": MIN_BIN_SAMPLES,
+            "window_trace_s": [float(lo), float(hi)],
+        }
+        return _shipped_fit(source, measured, fallback)
     source = f"Google 2011 task_usage {first.name} ({len(ratios)} tasks, {lo:g}-{hi:g} s)"
-    return RatioTables.from_ratios(ratios), ratio_stats(ratios), source, measured
+    return _RatioFit(RatioTables.from_ratios(ratios), ratio_stats(ratios), source, measured)
 
 
 def _input_files(root: Path) -> list[Path]:
@@ -307,18 +317,15 @@ def _build(
         extra, hist["stand_ins"] = stand_in_instances(instances, capacity, length_s, seed)
         instances = pd.concat([instances.assign(stand_in=False), extra], ignore_index=True)
     fit_until_us = start_us + round(usage_fit_share * (end_us - start_us))
-    fallback: dict[str, Any] = {}
-    tables_, stats, source, measured = _ratio_tables(
-        root, events, lenient, cache, skipped, fit_until_us, fallback
-    )
+    fit = _ratio_tables(root, events, lenient, cache, skipped, fit_until_us)
     shapes = azure_shapes()
     rng = np.random.default_rng(seed)
-    built = build_task_tables(instances, tables_, shapes.shape[0], rng, measured)
+    built = build_task_tables(instances, fit.tables, shapes.shape[0], rng, fit.measured)
     usage = build_usage_model(
-        tables_,
+        fit.tables,
         shapes,
-        stats,
-        ratio_source=source,
+        fit.stats,
+        ratio_source=fit.source,
         replayed_tasks=int(built.info["replayed_ratios"]),
     )
 
@@ -334,7 +341,7 @@ def _build(
         "instances": built.info,
         "anomalies": anomalies,
         "history": hist,
-        "usage_fallback": fallback or None,
+        "usage_fallback": fit.fallback,
         "machines": machine_info | {"at_start": int((machines.time_s == 0).sum())},
         "schema_version": SCHEMA_VERSION,
         "model_version": MODEL_VERSION,

@@ -235,13 +235,9 @@ class QTableTargets:
         target = view.replicas + total
         rolled = target.copy()
         if self.envelope is not None:
-            rule = self.envelope.targets(observation, findings)
-            by_service = np.full(observation.service_ids.shape[0], -1, dtype=np.int64)
-            by_service[rule.index] = rule.target
-            ruled = by_service[live]
-            known = ruled >= 0  # a service the rule has no target for keeps the table's
-            # the rule is the upper envelope: the table may be more frugal, never less
-            target[known] = np.minimum(target[known], ruled[known])
+            # both list the services with replicas > 0 in id order (space.service_view), so the
+            # rule's targets align with the table's; the table may be more frugal, never less
+            target = np.minimum(target, self.envelope.targets(observation, findings).target)
         reasons = tuple(
             f"Q-table {q.encoding.id} greedy rollout: {r} -> {w} replicas"
             + (f", {t} within the forecast envelope" if t != w else "")
